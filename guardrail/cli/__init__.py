@@ -1,0 +1,46 @@
+"""The ``guardrail`` command line (built on Typer).
+
+Each command group lives in its own module and is registered in :func:`_register`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from guardrail import __version__
+
+app = typer.Typer(
+    name="guardrail",
+    help="Keep LLM applications honest about what they don't know.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"guardrail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """guardrail: calibration audits, uncertainty policies, guarded chat completions."""
+
+
+def _register() -> None:
+    # Command modules register themselves on `app` when imported.
+    pass
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``guardrail`` console script."""
+    app()
