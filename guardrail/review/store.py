@@ -1,0 +1,556 @@
+"""The :class:`ReviewStore` protocol, its errors, the redaction hook, and the in-memory store.
+
+Every back end (in-memory, SQLite, PostgreSQL) implements the same protocol and passes the same test
+suite (``tests/review/test_store_contract.py``). The semantics every back end guarantees:
+
+- ``enqueue`` returns only after the item is durable (SQLite: committed with ``synchronous=FULL``;
+  PostgreSQL: committed). An acknowledged item is never lost.
+- ``claim`` is atomic: two reviewers (threads, processes or application instances) never hold the
+  same item. A claim lasts ``lease`` (default 15 minutes); a lapsed claim returns the item to the
+  queue (``pending``) and another reviewer may take it.
+- Items are served oldest first (``created_at``, then ``id``).
+- ``label`` is allowed on a ``pending`` item, on an item claimed by the same reviewer, on an item
+  whose claim has lapsed, and on an ``expired`` item (a late label is still a label). Relabelling a
+  ``labelled`` item needs ``overwrite=True``.
+- The redaction hook runs on ``question``, ``answer_shown``, ``raw_answer`` and
+  ``corrected_answer`` before they are written; with ``store_content=False`` those fields are
+  dropped and only the decision, signals and labels are kept.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import ClassVar, Protocol, runtime_checkable
+
+from guardrail.review.models import (
+    ReviewItem,
+    ReviewLabel,
+    ReviewReason,
+    ReviewStatus,
+    utcnow,
+)
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "AlreadyLabelled",
+    "ClaimConflict",
+    "Clock",
+    "DuplicateItem",
+    "InMemoryReviewStore",
+    "ItemNotFound",
+    "Redactor",
+    "RegexRedactor",
+    "ReviewError",
+    "ReviewStore",
+    "SchemaError",
+    "StoreBase",
+]
+
+#: How long a claim lasts before the item returns to the queue.
+DEFAULT_LEASE = timedelta(minutes=15)
+
+#: A redaction hook: text in, redacted text out. It must not raise on ordinary text; if it raises,
+#: ``enqueue``/``label`` fail and nothing is stored (unredacted text is never written).
+Redactor = Callable[[str], str]
+
+#: A clock returning timezone-aware UTC datetimes (injectable for tests).
+Clock = Callable[[], datetime]
+
+CONTENT_FIELDS: tuple[str, ...] = ("question", "answer_shown", "raw_answer", "corrected_answer")
+
+
+class ReviewError(Exception):
+    """Base class of review-store errors."""
+
+
+class ItemNotFound(ReviewError, KeyError):
+    """No item with that id."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable.
+        return str(self.args[0]) if self.args else "item not found"
+
+
+class DuplicateItem(ReviewError):
+    """An item with that id is already stored (the stored item is unchanged)."""
+
+
+class ClaimConflict(ReviewError):
+    """The item is claimed by another reviewer whose claim has not lapsed."""
+
+
+class AlreadyLabelled(ReviewError):
+    """The item already has a label; pass ``overwrite=True`` to replace it."""
+
+
+class SchemaError(ReviewError):
+    """The database schema is newer than this guardrail version understands."""
+
+
+class RegexRedactor:
+    """A redaction hook that replaces regular-expression matches with a placeholder.
+
+    The defaults mask e-mail addresses, phone-number-like digit runs and payment-card-like digit
+    runs with ``[EMAIL]``, ``[PHONE]`` and ``[NUMBER]``. Pass ``patterns`` (name -> regex) to add
+    your own; a pattern's name becomes its placeholder (``[NAME]`` upper-cased).
+
+    Example:
+        >>> RegexRedactor()("mail jo@example.org or call +1 415 555 0100")
+        'mail [EMAIL] or call [PHONE]'
+    """
+
+    DEFAULTS: ClassVar[dict[str, str]] = {
+        "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+        "number": r"\b(?:\d[ -]?){13,19}\b",
+        "phone": r"(?<!\w)\+?\d{1,3}[ .-]?\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){2,3}(?!\w)",
+    }
+
+    def __init__(self, patterns: dict[str, str] | None = None, *, defaults: bool = True) -> None:
+        table = dict(self.DEFAULTS) if defaults else {}
+        table.update(patterns or {})
+        self._compiled = [(re.compile(rx), f"[{name.upper()}]") for name, rx in table.items()]
+
+    def __call__(self, text: str) -> str:
+        for rx, placeholder in self._compiled:
+            text = rx.sub(placeholder, text)
+        return text
+
+
+@runtime_checkable
+class ReviewStore(Protocol):
+    """A durable review queue. See the module docstring for the guarantees every back end gives."""
+
+    def enqueue(self, item: ReviewItem) -> str:
+        """Store a new item (status forced to ``pending``, label fields cleared) and return its id.
+
+        Raises:
+            DuplicateItem: an item with the same id exists.
+        """
+        ...
+
+    def get(self, item_id: str) -> ReviewItem:
+        """The item with that id.
+
+        Raises:
+            ItemNotFound: no such item.
+        """
+        ...
+
+    def list(
+        self,
+        *,
+        status: ReviewStatus | str | None = None,
+        domain: str | None = None,
+        reason: ReviewReason | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[ReviewItem]:
+        """Items matching every given filter, oldest first. ``since``/``until`` bound ``created_at``
+        (``since <= created_at < until``). Lapsed claims are returned to ``pending`` first."""
+        ...
+
+    def count(
+        self,
+        *,
+        status: ReviewStatus | str | None = None,
+        domain: str | None = None,
+        reason: ReviewReason | str | None = None,
+    ) -> int:
+        """How many items match (same filters as :meth:`list`)."""
+        ...
+
+    def claim(
+        self,
+        reviewer: str,
+        *,
+        domain: str | None = None,
+        limit: int = 1,
+        lease: timedelta | None = None,
+    ) -> builtins.list[ReviewItem]:
+        """Atomically claim up to ``limit`` of the oldest claimable items (``pending`` or with a
+        lapsed claim), optionally only in ``domain``. Returns them oldest first ([] when none)."""
+        ...
+
+    def claim_item(
+        self, item_id: str, reviewer: str, *, lease: timedelta | None = None
+    ) -> ReviewItem:
+        """Claim one specific item (or renew the same reviewer's claim).
+
+        Raises:
+            ItemNotFound: no such item.
+            ClaimConflict: another reviewer holds an unexpired claim, or the item is not claimable
+                (labelled / expired).
+        """
+        ...
+
+    def release(self, item_id: str, reviewer: str) -> ReviewItem:
+        """Give a claimed item back to the queue.
+
+        Raises:
+            ItemNotFound, ClaimConflict: not claimed by ``reviewer``.
+        """
+        ...
+
+    def label(
+        self,
+        item_id: str,
+        label: ReviewLabel | str,
+        *,
+        reviewer: str,
+        corrected_answer: str | None = None,
+        note: str | None = None,
+        overwrite: bool = False,
+    ) -> ReviewItem:
+        """Record a reviewer's label (status becomes ``labelled``).
+
+        Raises:
+            ValueError: unknown label. ItemNotFound. ClaimConflict: claimed by someone else.
+            AlreadyLabelled: already labelled and ``overwrite`` is false.
+        """
+        ...
+
+    def expire_stale(self, older_than: timedelta) -> int:
+        """Mark ``pending`` items created more than ``older_than`` ago as ``expired``; returns how
+        many."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+        ...
+
+
+class StoreBase:
+    """Shared behaviour of the back ends: clock, lease, redaction and content switch.
+
+    Args:
+        redact: redaction hook run on content fields before they are stored (see :data:`Redactor`).
+        store_content: ``False`` drops question/answer text entirely (signals and labels are kept).
+        lease: default claim duration (> 0).
+        clock: returns "now" as an aware UTC datetime (default:
+            :func:`~guardrail.review.models.utcnow`).
+
+    Raises:
+        ValueError: non-positive lease.
+    """
+
+    def __init__(
+        self,
+        *,
+        redact: Redactor | None = None,
+        store_content: bool = True,
+        lease: timedelta = DEFAULT_LEASE,
+        clock: Clock | None = None,
+    ) -> None:
+        if lease <= timedelta(0):
+            raise ValueError(f"lease must be positive, got {lease}")
+        self.redact = redact
+        self.store_content = store_content
+        self.lease = lease
+        self.clock: Clock = clock or utcnow
+
+    def _now(self) -> datetime:
+        return self.clock()
+
+    def _clean_text(self, text: str | None) -> str | None:
+        if text is None or not self.store_content:
+            return None
+        return self.redact(text) if self.redact is not None else text
+
+    def _prepare(self, item: ReviewItem) -> ReviewItem:
+        """The item as it will be stored: fresh pending state, content redacted or dropped."""
+        update: dict[str, object] = {
+            "status": ReviewStatus.PENDING,
+            "reviewer": None,
+            "claimed_at": None,
+            "claim_expires_at": None,
+            "labelled_at": None,
+            "label": None,
+            "corrected_answer": None,
+            "note": None,
+        }
+        for name in ("question", "answer_shown", "raw_answer"):
+            update[name] = self._clean_text(getattr(item, name))
+        return item.model_copy(update=update)
+
+    def _lease(self, lease: timedelta | None) -> timedelta:
+        lease = self.lease if lease is None else lease
+        if lease <= timedelta(0):
+            raise ValueError(f"lease must be positive, got {lease}")
+        return lease
+
+    @staticmethod
+    def _check_reviewer(reviewer: str) -> str:
+        if not reviewer or not reviewer.strip():
+            raise ValueError("reviewer must be a non-empty name")
+        return reviewer.strip()
+
+    @staticmethod
+    def _as_label(label: ReviewLabel | str) -> ReviewLabel:
+        return label if isinstance(label, ReviewLabel) else ReviewLabel.parse(label)
+
+    @staticmethod
+    def _check_limit(limit: int) -> int:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        return limit
+
+    def _check_label_allowed(
+        self, item: ReviewItem, reviewer: str, overwrite: bool, now: datetime
+    ) -> None:
+        if item.status is ReviewStatus.LABELLED and not overwrite:
+            raise AlreadyLabelled(
+                f"item {item.id} is already labelled {item.label} by {item.reviewer}; "
+                "pass overwrite=True (--overwrite) to replace the label"
+            )
+        if (
+            item.status is ReviewStatus.CLAIMED
+            and item.reviewer != reviewer
+            and item.claim_expires_at is not None
+            and item.claim_expires_at > now
+        ):
+            raise ClaimConflict(
+                f"item {item.id} is claimed by {item.reviewer} until "
+                f"{item.claim_expires_at.isoformat()}"
+            )
+
+
+def _matches(
+    item: ReviewItem,
+    status: ReviewStatus | None,
+    domain: str | None,
+    reason: ReviewReason | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> bool:
+    return (
+        (status is None or item.status is status)
+        and (domain is None or item.domain == domain)
+        and (reason is None or item.reason is reason)
+        and (since is None or item.created_at >= since)
+        and (until is None or item.created_at < until)
+    )
+
+
+def as_status(status: ReviewStatus | str | None) -> ReviewStatus | None:
+    """Coerce a status filter (``None`` passes through). Raises ``ValueError`` on unknown values."""
+    return None if status is None else ReviewStatus(status)
+
+
+def as_reason(reason: ReviewReason | str | None) -> ReviewReason | None:
+    """Coerce a reason filter (``None`` passes through). Raises ``ValueError`` on unknown values."""
+    return None if reason is None else ReviewReason(reason)
+
+
+class InMemoryReviewStore(StoreBase):
+    """A thread-safe, process-local store (tests, notebooks, single-process demos).
+
+    Not durable: everything is lost when the process exits. Same semantics as the SQL stores.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[ReviewItem] = (),
+        *,
+        redact: Redactor | None = None,
+        store_content: bool = True,
+        lease: timedelta = DEFAULT_LEASE,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(redact=redact, store_content=store_content, lease=lease, clock=clock)
+        self._items: dict[str, ReviewItem] = {}
+        self._lock = threading.RLock()
+        for item in items:
+            self.enqueue(item)
+
+    def enqueue(self, item: ReviewItem) -> str:
+        stored = self._prepare(item)
+        with self._lock:
+            if stored.id in self._items:
+                raise DuplicateItem(f"an item with id {stored.id} is already stored")
+            self._items[stored.id] = stored
+        return stored.id
+
+    def get(self, item_id: str) -> ReviewItem:
+        with self._lock:
+            try:
+                return self._items[item_id].model_copy()
+            except KeyError:
+                raise ItemNotFound(f"no review item with id {item_id!r}") from None
+
+    def _release_lapsed(self, now: datetime) -> None:
+        for key, item in self._items.items():
+            if (
+                item.status is ReviewStatus.CLAIMED
+                and item.claim_expires_at is not None
+                and item.claim_expires_at <= now
+            ):
+                self._items[key] = item.model_copy(
+                    update={
+                        "status": ReviewStatus.PENDING,
+                        "reviewer": None,
+                        "claimed_at": None,
+                        "claim_expires_at": None,
+                    }
+                )
+
+    def _sorted(self) -> Sequence[ReviewItem]:
+        return sorted(self._items.values(), key=lambda it: (it.created_at, it.id))
+
+    def list(
+        self,
+        *,
+        status: ReviewStatus | str | None = None,
+        domain: str | None = None,
+        reason: ReviewReason | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[ReviewItem]:
+        st, rs = as_status(status), as_reason(reason)
+        with self._lock:
+            self._release_lapsed(self._now())
+            found = [
+                it.model_copy()
+                for it in self._sorted()
+                if _matches(it, st, domain, rs, since, until)
+            ]
+        end = None if limit is None else offset + limit
+        return found[offset:end]
+
+    def count(
+        self,
+        *,
+        status: ReviewStatus | str | None = None,
+        domain: str | None = None,
+        reason: ReviewReason | str | None = None,
+    ) -> int:
+        return len(self.list(status=status, domain=domain, reason=reason))
+
+    def claim(
+        self,
+        reviewer: str,
+        *,
+        domain: str | None = None,
+        limit: int = 1,
+        lease: timedelta | None = None,
+    ) -> builtins.list[ReviewItem]:
+        reviewer = self._check_reviewer(reviewer)
+        limit = self._check_limit(limit)
+        span = self._lease(lease)
+        with self._lock:
+            now = self._now()
+            self._release_lapsed(now)
+            out: builtins.list[ReviewItem] = []
+            for it in self._sorted():
+                if len(out) >= limit:
+                    break
+                if it.status is ReviewStatus.PENDING and (domain is None or it.domain == domain):
+                    new = it.model_copy(
+                        update={
+                            "status": ReviewStatus.CLAIMED,
+                            "reviewer": reviewer,
+                            "claimed_at": now,
+                            "claim_expires_at": now + span,
+                        }
+                    )
+                    self._items[it.id] = new
+                    out.append(new.model_copy())
+            return out
+
+    def claim_item(
+        self, item_id: str, reviewer: str, *, lease: timedelta | None = None
+    ) -> ReviewItem:
+        reviewer = self._check_reviewer(reviewer)
+        span = self._lease(lease)
+        with self._lock:
+            now = self._now()
+            self._release_lapsed(now)
+            it = self.get(item_id)
+            if it.status not in (ReviewStatus.PENDING, ReviewStatus.CLAIMED) or (
+                it.status is ReviewStatus.CLAIMED and it.reviewer != reviewer
+            ):
+                raise ClaimConflict(_not_claimable(it))
+            new = it.model_copy(
+                update={
+                    "status": ReviewStatus.CLAIMED,
+                    "reviewer": reviewer,
+                    "claimed_at": now,
+                    "claim_expires_at": now + span,
+                }
+            )
+            self._items[it.id] = new
+            return new.model_copy()
+
+    def release(self, item_id: str, reviewer: str) -> ReviewItem:
+        reviewer = self._check_reviewer(reviewer)
+        with self._lock:
+            self._release_lapsed(self._now())
+            it = self.get(item_id)
+            if it.status is not ReviewStatus.CLAIMED or it.reviewer != reviewer:
+                raise ClaimConflict(f"item {item_id} is not claimed by {reviewer}")
+            new = it.model_copy(
+                update={
+                    "status": ReviewStatus.PENDING,
+                    "reviewer": None,
+                    "claimed_at": None,
+                    "claim_expires_at": None,
+                }
+            )
+            self._items[it.id] = new
+            return new.model_copy()
+
+    def label(
+        self,
+        item_id: str,
+        label: ReviewLabel | str,
+        *,
+        reviewer: str,
+        corrected_answer: str | None = None,
+        note: str | None = None,
+        overwrite: bool = False,
+    ) -> ReviewItem:
+        lab = self._as_label(label)
+        reviewer = self._check_reviewer(reviewer)
+        corrected = self._clean_text(corrected_answer)
+        with self._lock:
+            now = self._now()
+            it = self.get(item_id)
+            self._check_label_allowed(it, reviewer, overwrite, now)
+            new = it.model_copy(
+                update={
+                    "status": ReviewStatus.LABELLED,
+                    "reviewer": reviewer,
+                    "label": lab,
+                    "labelled_at": now,
+                    "claim_expires_at": None,
+                    "corrected_answer": corrected,
+                    "note": note,
+                }
+            )
+            self._items[it.id] = new
+            return new.model_copy()
+
+    def expire_stale(self, older_than: timedelta) -> int:
+        with self._lock:
+            cutoff = self._now() - older_than
+            n = 0
+            for key, it in list(self._items.items()):
+                if it.status is ReviewStatus.PENDING and it.created_at < cutoff:
+                    self._items[key] = it.model_copy(update={"status": ReviewStatus.EXPIRED})
+                    n += 1
+            return n
+
+    def close(self) -> None:
+        return None
+
+
+def _not_claimable(item: ReviewItem) -> str:
+    if item.status is ReviewStatus.CLAIMED:
+        return f"item {item.id} is claimed by {item.reviewer}"
+    return f"item {item.id} is {item.status.value} and cannot be claimed"
