@@ -12,6 +12,7 @@ See ``docs/review.md``.
 
 from __future__ import annotations
 
+from guardrail.review.backends import DEFAULT_STORE, open_store
 from guardrail.review.models import (
     ReviewItem,
     ReviewLabel,
@@ -19,6 +20,8 @@ from guardrail.review.models import (
     ReviewStatus,
     new_review_id,
 )
+from guardrail.review.postgres_store import PostgresReviewStore
+from guardrail.review.sampler import DEFAULT_SPOT_CHECK_RATE, SpotCheckSampler, hash_fraction
 from guardrail.review.sqlite_store import SQLiteReviewStore
 from guardrail.review.store import (
     DEFAULT_LEASE,
@@ -36,11 +39,14 @@ from guardrail.review.store import (
 
 __all__ = [
     "DEFAULT_LEASE",
+    "DEFAULT_SPOT_CHECK_RATE",
+    "DEFAULT_STORE",
     "AlreadyLabelled",
     "ClaimConflict",
     "DuplicateItem",
     "InMemoryReviewStore",
     "ItemNotFound",
+    "PostgresReviewStore",
     "Redactor",
     "RegexRedactor",
     "ReviewError",
@@ -51,5 +57,8 @@ __all__ = [
     "ReviewStore",
     "SQLiteReviewStore",
     "SchemaError",
+    "SpotCheckSampler",
+    "hash_fraction",
     "new_review_id",
+    "open_store",
 ]

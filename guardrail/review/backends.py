@@ -1,0 +1,50 @@
+"""Open a review store from a URL (what the CLI's ``--store`` option and the SDK config take)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from guardrail.review.store import InMemoryReviewStore, ReviewStore
+
+__all__ = ["DEFAULT_STORE", "open_store"]
+
+#: The store used when none is configured: an SQLite file in the working directory.
+DEFAULT_STORE = "guardrail-review.db"
+
+
+def open_store(url: str | Path, **options: Any) -> ReviewStore:
+    """Open the review store named by ``url``.
+
+    - ``postgresql://...`` or ``postgres://...``: :class:`PostgresReviewStore` (extra ``postgres``);
+      a ``?schema=NAME`` is not libpq syntax, so pass ``schema=`` as an option instead.
+    - ``memory:``: a fresh :class:`InMemoryReviewStore` (not durable).
+    - ``sqlite:///abs/path.db``, ``sqlite:relative.db`` or a plain file path:
+      :class:`SQLiteReviewStore`.
+
+    ``options`` go to the store's constructor (``redact``, ``store_content``, ``lease``, ...).
+
+    Raises:
+        ValueError: empty URL or an unknown ``scheme://``.
+    """
+    text = str(url).strip()
+    if not text:
+        raise ValueError("review store URL is empty")
+    if text.startswith(("postgresql://", "postgres://")):
+        from guardrail.review.postgres_store import PostgresReviewStore
+
+        return PostgresReviewStore(text, **options)
+    if text in ("memory:", ":memory:"):
+        return InMemoryReviewStore(**options)
+    from guardrail.review.sqlite_store import SQLiteReviewStore
+
+    if text.startswith("sqlite:"):
+        path = text.removeprefix("sqlite:")
+        path = "/" + path.lstrip("/") if path.startswith("///") else path.removeprefix("//")
+        return SQLiteReviewStore(path, **options)
+    if "://" in text:
+        raise ValueError(
+            f"unknown review store URL {text!r}: use a file path, sqlite:///path, "
+            "postgresql://... or memory:"
+        )
+    return SQLiteReviewStore(text, **options)
