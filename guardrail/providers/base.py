@@ -1,0 +1,341 @@
+"""The provider contract: chat messages in, a :class:`ChatResult` with one :class:`Choice` per
+sample out.
+
+Every provider is *async first*: :meth:`ChatProvider.chat` is a coroutine. :func:`run_sync` (and
+the ``chat_sync`` method of :class:`SyncChatMixin`) runs it from plain synchronous code, including
+from a thread that already runs an event loop (for example a FastAPI/Starlette sync endpoint run in
+a worker thread, or a Jupyter cell): the coroutine is handed to one process-wide background event
+loop, so no "event loop is already running" error can occur.
+
+Errors raised by providers form one hierarchy rooted at :class:`ProviderError`. Which ones are
+transient (retried) and which are permanent is part of the contract:
+
+====================================  =========  ==============================================
+error                                 retried    typical cause
+====================================  =========  ==============================================
+:class:`AuthenticationError`          never      HTTP 401/403: wrong or missing API key
+:class:`BadRequestError`              never      other HTTP 4xx (unknown model, invalid body)
+:class:`RateLimitError`               yes        HTTP 429 (honours ``Retry-After``)
+:class:`ServerError`                  yes        HTTP 5xx
+:class:`ProviderConnectionError`      yes        refused/reset connection, protocol error
+:class:`ProviderTimeoutError`         yes        connect/read timeout
+:class:`ResponseFormatError`          yes        body is not the documented JSON (e.g. truncated)
+====================================  =========  ==============================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatProvider",
+    "ChatResult",
+    "Choice",
+    "Message",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "SyncChatMixin",
+    "TokenLogprob",
+    "TopLogprob",
+    "Usage",
+    "normalize_messages",
+    "run_sync",
+]
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------- models
+
+
+class Message(BaseModel):
+    """One chat message (OpenAI chat-completions shape)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str
+
+
+MessagesLike = Sequence[Message | Mapping[str, Any]]
+
+
+def normalize_messages(messages: MessagesLike) -> list[Message]:
+    """Validate chat messages given as :class:`Message` objects or ``{"role", "content"}`` dicts.
+
+    Raises:
+        ValueError: when ``messages`` is empty or a message lacks a valid role or string content.
+    """
+    out: list[Message] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Message):
+            out.append(m)
+            continue
+        try:
+            out.append(Message.model_validate(dict(m)))
+        except Exception as exc:  # pydantic.ValidationError or a non-mapping
+            raise ValueError(f"message {i} is not a valid chat message ({exc})") from exc
+    if not out:
+        raise ValueError("messages must contain at least one message")
+    return out
+
+
+class TopLogprob(BaseModel):
+    """An alternative token at one position with its natural-log probability (<= 0)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    logprob: float
+
+
+class TokenLogprob(BaseModel):
+    """The sampled token at one position, its natural-log probability (<= 0), top alternatives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    logprob: float
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class Choice(BaseModel):
+    """One sampled answer.
+
+    Attributes:
+        index: position among the samples of one :class:`ChatResult` (0-based, contiguous).
+        text: the assistant message content ("" when the server sent none).
+        finish_reason: ``"stop"``, ``"length"``, ... as the server reported it, or ``None``.
+        logprobs: per-token log-probabilities, or ``None`` when not requested / not supplied.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    text: str
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+
+
+class Usage(BaseModel):
+    """Token counts summed over every HTTP call / generation that produced a result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class ChatResult(BaseModel):
+    """What one :meth:`ChatProvider.chat` call produced.
+
+    Attributes:
+        provider: provider name (``gen_ai.provider.name``), e.g. ``"openai"``, ``"llama_cpp"``.
+        model: the model the server says answered (falls back to the requested one).
+        choices: one per sample that succeeded; fewer than the ``n`` requested when some
+            samples failed (see ``failed``).
+        requested: how many samples were asked for (``n``).
+        failed: how many samples could not be obtained after retries (``requested - len(choices)``).
+        errors: one short ``"ErrorType: message"`` line per failed sample.
+        usage: token counts over all calls.
+        calls: model calls made (HTTP requests or local generations), retries included.
+        latency_s: wall-clock seconds from the start of ``chat`` to its end.
+        response_id: the server's completion id, if any.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    choices: list[Choice]
+    requested: int = 1
+    failed: int = 0
+    errors: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    calls: int = 1
+    latency_s: float = 0.0
+    response_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The first choice's text ("" when there is none)."""
+        return self.choices[0].text if self.choices else ""
+
+    @property
+    def finish_reasons(self) -> list[str]:
+        """Finish reasons of all choices (``"unknown"`` where the server gave none)."""
+        return [c.finish_reason or "unknown" for c in self.choices]
+
+
+# --------------------------------------------------------------------------------------- errors
+
+
+class ProviderError(Exception):
+    """Base class of every error a provider raises.
+
+    Attributes:
+        status_code: HTTP status when there was one, else ``None``.
+        retry_after: seconds the server asked us to wait (``Retry-After``), else ``None``.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class AuthenticationError(ProviderError):
+    """HTTP 401/403: the API key is missing, wrong or lacks permission. Never retried."""
+
+
+class BadRequestError(ProviderError):
+    """Any other HTTP 4xx (bad model name, invalid parameters). Never retried."""
+
+
+class RateLimitError(ProviderError):
+    """HTTP 429. Retried after ``Retry-After`` seconds when the server sent it."""
+
+    retryable = True
+
+
+class ServerError(ProviderError):
+    """HTTP 5xx. Retried."""
+
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection failed, was reset, or the HTTP exchange was malformed. Retried."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderConnectionError):
+    """Connect, read or write timeout. Retried."""
+
+
+class ResponseFormatError(ProviderError):
+    """The body was not a valid chat-completion JSON document (e.g. truncated). Retried."""
+
+    retryable = True
+
+
+# ------------------------------------------------------------------------------------- protocol
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    """Anything that can answer chat messages. Implementations: OpenAI-compatible, local, replay."""
+
+    @property
+    def name(self) -> str:
+        """Provider name for traces (``gen_ai.provider.name``)."""
+        ...
+
+    @property
+    def default_model(self) -> str | None:
+        """Model used when ``chat`` is called with ``model=None`` (``None``: must be given)."""
+        ...
+
+    async def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatResult:
+        """Return ``n`` sampled answers to ``messages``.
+
+        Raises:
+            ValueError: invalid arguments (``n < 1``, empty messages).
+            ProviderError: the subclass tells what failed (see the module docstring). A provider
+                that can lose individual samples returns them in ``ChatResult.failed`` instead of
+                raising, and raises only when *no* sample could be obtained.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections / model memory. Idempotent."""
+        ...
+
+
+# ---------------------------------------------------------------------------------- sync facade
+
+
+class _BackgroundLoop:
+    """One daemon thread running an event loop, shared by every synchronous call in the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._thread is None or not self._thread.is_alive():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="guardrail-sync-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self.loop()
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("run_sync() cannot be called from guardrail's own background loop")
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, loop)
+        return fut.result()
+
+
+_BACKGROUND = _BackgroundLoop()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code and return its result.
+
+    Works in any thread, including one whose event loop is currently running (that loop is blocked
+    until the result is ready, as any synchronous call blocks it). All synchronous calls share one
+    background event loop, so connection pools created for it are reused between calls.
+    Exceptions raised by the coroutine propagate unchanged.
+    """
+    return _BACKGROUND.run(coro)
+
+
+class SyncChatMixin:
+    """Adds ``chat_sync`` (a blocking twin of ``chat``) to a provider."""
+
+    def chat_sync(self, messages: MessagesLike, **kwargs: Any) -> ChatResult:
+        """Blocking version of ``chat`` (same arguments, same result and errors)."""
+        provider: Any = self
+        result: ChatResult = run_sync(provider.chat(messages, **kwargs))
+        return result

@@ -1,0 +1,474 @@
+"""OpenAI-compatible chat-completions provider over httpx, with tenacity retries.
+
+Works against any server that speaks ``POST {base_url}/chat/completions`` in the OpenAI shape:
+OpenAI itself, llama.cpp's ``llama-server`` / ``python -m llama_cpp.server``, vLLM, Ollama's
+``/v1`` endpoint, a LiteLLM proxy.
+
+Retry policy (tenacity): HTTP 429, HTTP 5xx, connection errors, timeouts and malformed (e.g.
+truncated) JSON bodies are retried up to ``max_retries`` times with exponential back-off and jitter;
+when the server sends ``Retry-After`` (seconds or an HTTP date) that wait is used instead, capped at
+``retry_max_wait``. Other 4xx are never retried; 401/403 raise :class:`AuthenticationError`.
+
+Sampling ``n`` answers: when ``n > 1`` the ``n`` parameter is sent once. If the server rejects it
+(HTTP 400) or silently returns fewer choices, the missing samples are requested as concurrent single
+calls (each with its own seed when a seed was given, so they are not identical) and the server is
+remembered as not supporting ``n`` for that model. Individual failed samples are reported in
+``ChatResult.failed`` rather than failing the whole call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import time
+import weakref
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from guardrail.providers.base import (
+    AuthenticationError,
+    BadRequestError,
+    ChatResult,
+    Choice,
+    MessagesLike,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    SyncChatMixin,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+    normalize_messages,
+)
+
+__all__ = ["OpenAICompatProvider", "parse_chat_completion", "parse_retry_after"]
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110 §10.2.3: delay-seconds or HTTP-date).
+
+    Returns ``None`` when the header is absent or unparseable; negative waits become 0.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def _parse_logprobs(raw: Any) -> list[TokenLogprob] | None:
+    """Token log-probs from either the chat shape (``{"content": [...]}``) or the legacy completion
+    shape (``{"tokens", "token_logprobs", "top_logprobs"}``) that some servers return."""
+    if not isinstance(raw, dict):
+        return None
+    content = raw.get("content")
+    if isinstance(content, list):
+        out: list[TokenLogprob] = []
+        for entry in content:
+            if not isinstance(entry, dict) or entry.get("logprob") is None:
+                continue
+            tops = [
+                TopLogprob(token=str(t.get("token", "")), logprob=float(t["logprob"]))
+                for t in entry.get("top_logprobs") or []
+                if isinstance(t, dict) and t.get("logprob") is not None
+            ]
+            out.append(
+                TokenLogprob(
+                    token=str(entry.get("token", "")),
+                    logprob=float(entry["logprob"]),
+                    top_logprobs=tops,
+                )
+            )
+        return out
+    tokens, lps = raw.get("tokens"), raw.get("token_logprobs")
+    if isinstance(tokens, list) and isinstance(lps, list):
+        tops_raw = raw.get("top_logprobs") or [None] * len(tokens)
+        out = []
+        for tok, lp, top in zip(tokens, lps, tops_raw, strict=False):
+            if lp is None:
+                continue
+            alts = (
+                [TopLogprob(token=str(k), logprob=float(v)) for k, v in top.items()]
+                if isinstance(top, dict)
+                else []
+            )
+            out.append(TokenLogprob(token=str(tok), logprob=float(lp), top_logprobs=alts))
+        return out
+    return None
+
+
+def parse_chat_completion(
+    data: Any, *, requested_model: str, first_index: int = 0
+) -> tuple[list[Choice], Usage, str, str | None]:
+    """Parse an OpenAI chat-completion JSON document.
+
+    Returns ``(choices, usage, model, response_id)``; choices are re-indexed from ``first_index``.
+
+    Raises:
+        ResponseFormatError: when ``data`` has no ``choices`` list of objects.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise ResponseFormatError("response has no 'choices' list")
+    choices: list[Choice] = []
+    for raw in data["choices"]:
+        if not isinstance(raw, dict):
+            raise ResponseFormatError("a choice is not a JSON object")
+        message = raw.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if content is None and isinstance(raw.get("text"), str):  # completion-style servers
+            content = raw["text"]
+        finish = raw.get("finish_reason")
+        choices.append(
+            Choice(
+                index=first_index + len(choices),
+                text=content if isinstance(content, str) else "",
+                finish_reason=finish if isinstance(finish, str) else None,
+                logprobs=_parse_logprobs(raw.get("logprobs")),
+            )
+        )
+    usage_raw = data.get("usage")
+    usage = Usage()
+    if isinstance(usage_raw, dict):
+        usage = Usage(
+            input_tokens=int(usage_raw.get("prompt_tokens") or 0),
+            output_tokens=int(usage_raw.get("completion_tokens") or 0),
+        )
+    model = data.get("model")
+    rid = data.get("id")
+    return (
+        choices,
+        usage,
+        model if isinstance(model, str) and model else requested_model,
+        rid if isinstance(rid, str) else None,
+    )
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if isinstance(body.get("detail"), str):
+            return str(body["detail"])
+    return response.text[:200]
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    code = response.status_code
+    if code < 400:
+        return
+    msg = f"HTTP {code} from {response.request.url}: {_error_message(response)}"
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if code in (401, 403):
+        raise AuthenticationError(msg, status_code=code)
+    if code == 429:
+        raise RateLimitError(
+            msg,
+            status_code=code,
+            retry_after=retry_after,
+        )
+    if code >= 500:
+        raise ServerError(
+            msg,
+            status_code=code,
+            retry_after=retry_after,
+        )
+    raise BadRequestError(msg, status_code=code)
+
+
+class _Attempts:
+    """Counts HTTP attempts of one logical request (retries included)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class OpenAICompatProvider(SyncChatMixin):
+    """Chat provider for OpenAI-compatible servers.
+
+    Args:
+        base_url: API root including the version, e.g. ``"http://127.0.0.1:8080/v1"``.
+        api_key: bearer token; defaults to ``$OPENAI_API_KEY``; omitted when neither is set
+            (local servers usually need none).
+        model: default model name for calls that pass ``model=None``.
+        headers: extra HTTP headers sent with every request.
+        timeout: read/write timeout in seconds per HTTP attempt.
+        connect_timeout: connect timeout in seconds.
+        max_retries: retries after the first attempt (so ``max_retries + 1`` attempts at most).
+        retry_initial_wait: first back-off in seconds (doubles each retry, plus up to 1 s jitter).
+        retry_max_wait: cap in seconds for any single wait, ``Retry-After`` included.
+        max_concurrency: at most this many HTTP requests in flight from this provider per event
+            loop (``None``: unlimited apart from the connection pool).
+        supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
+        name: ``gen_ai.provider.name`` for traces (``"openai"`` by default).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 3,
+        retry_initial_wait: float = 0.25,
+        retry_max_wait: float = 30.0,
+        max_concurrency: int | None = None,
+        max_connections: int = 256,
+        supports_n: bool | None = None,
+        name: str = "openai",
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https:// (got {base_url!r})")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1 or None")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._model = model
+        self._headers = dict(headers or {})
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout, pool=None)
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=min(64, max_connections)
+        )
+        self.max_retries = max_retries
+        self.retry_initial_wait = retry_initial_wait
+        self.retry_max_wait = retry_max_wait
+        self.max_concurrency = max_concurrency
+        self.supports_n = supports_n
+        self._n_support: dict[str, bool] = {}
+        self._name = name
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore | None]
+        ] = weakref.WeakKeyDictionary()
+
+    # -- protocol properties
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def default_model(self) -> str | None:
+        return self._model
+
+    # -- connection handling (one pooled client per event loop: pools cannot cross loops)
+
+    def _client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore | None]:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(loop)
+        if entry is None or entry[0].is_closed:
+            headers = {"Content-Type": "application/json", **self._headers}
+            if self._api_key:
+                headers.setdefault("Authorization", f"Bearer {self._api_key}")
+            client = httpx.AsyncClient(
+                base_url=self.base_url, headers=headers, timeout=self._timeout, limits=self._limits
+            )
+            sem = asyncio.Semaphore(self.max_concurrency) if self.max_concurrency else None
+            entry = (client, sem)
+            self._clients[loop] = entry
+        return entry
+
+    async def aclose(self) -> None:
+        """Close the connection pools of every event loop this provider was used from."""
+        current = asyncio.get_running_loop()
+        for loop, (client, _) in list(self._clients.items()):
+            if client.is_closed:
+                continue
+            if loop is current:
+                await client.aclose()
+            elif loop.is_running():
+                fut = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                await asyncio.wrap_future(fut)
+        self._clients.clear()
+
+    # -- one logical request with retries
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ProviderError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.retry_max_wait)
+        backoff = wait_exponential(
+            multiplier=self.retry_initial_wait, max=self.retry_max_wait
+        ) + wait_random(0, min(1.0, self.retry_initial_wait))
+        return float(backoff(state))
+
+    async def _attempt(self, payload: dict[str, Any], attempts: _Attempts) -> Any:
+        client, sem = self._client()
+        attempts.count += 1
+        try:
+            if sem is None:
+                response = await client.post("/chat/completions", json=payload)
+            else:
+                async with sem:
+                    response = await client.post("/chat/completions", json=payload)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeoutError(f"timeout talking to {self.base_url}: {exc!r}") from exc
+        except httpx.TransportError as exc:  # connect/read errors, resets, protocol errors
+            raise ProviderConnectionError(f"connection to {self.base_url} failed: {exc!r}") from exc
+        _raise_for_status(response)
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise ResponseFormatError(
+                f"invalid JSON from {self.base_url} ({len(response.content)} bytes): {exc}"
+            ) from exc
+
+    async def _request(self, payload: dict[str, Any], attempts: _Attempts) -> Any:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(payload, attempts)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- the protocol method
+
+    async def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatResult:
+        """Return ``n`` answers (see :meth:`guardrail.providers.ChatProvider.chat`).
+
+        Raises:
+            ValueError: ``n < 1``, no model, or invalid messages.
+            AuthenticationError: HTTP 401/403 (never retried).
+            BadRequestError: another HTTP 4xx.
+            ProviderError: every sample failed after retries (the first sample's error).
+        """
+        start = time.perf_counter()
+        if n < 1:
+            raise ValueError(f"n must be >= 1 (got {n})")
+        msgs = normalize_messages(messages)
+        model_name = model or self._model
+        if not model_name:
+            raise ValueError("no model given and the provider has no default model")
+        base: dict[str, Any] = {
+            "model": model_name,
+            "messages": [m.model_dump() for m in msgs],
+        }
+        if temperature is not None:
+            base["temperature"] = temperature
+        if max_tokens is not None:
+            base["max_tokens"] = max_tokens
+        if logprobs:
+            base["logprobs"] = True
+            if top_logprobs:
+                base["top_logprobs"] = top_logprobs
+        attempts = _Attempts()
+        choices: list[Choice] = []
+        usage = Usage()
+        served_model, rid = model_name, None
+        errors: list[str] = []
+
+        use_n = n > 1 and self._n_support.get(model_name, self.supports_n) is not False
+        if n == 1 or use_n:
+            payload = dict(base)
+            if seed is not None:
+                payload["seed"] = seed
+            if n > 1:
+                payload["n"] = n
+            try:
+                data = await self._request(payload, attempts)
+            except BadRequestError:
+                if n == 1:
+                    raise
+                self._n_support[model_name] = False  # server refuses `n`: sample one by one
+            else:
+                got, usage, served_model, rid = parse_chat_completion(
+                    data, requested_model=model_name
+                )
+                choices = got[:n]
+                if n > 1:
+                    self._n_support[model_name] = len(got) >= n
+
+        missing = n - len(choices)
+        if missing > 0:
+            offset = len(choices)
+
+            async def one(i: int) -> tuple[list[Choice], Usage, str, str | None]:
+                payload = dict(base)
+                if seed is not None:
+                    payload["seed"] = seed + i
+                data = await self._request(payload, attempts)
+                return parse_chat_completion(data, requested_model=model_name)
+
+            results = await asyncio.gather(
+                *(one(offset + j) for j in range(missing)), return_exceptions=True
+            )
+            first_error: BaseException | None = None
+            for res in results:
+                if isinstance(res, BaseException):
+                    if isinstance(res, AuthenticationError | asyncio.CancelledError):
+                        raise res
+                    if not isinstance(res, ProviderError):
+                        raise res
+                    first_error = first_error or res
+                    errors.append(f"{type(res).__name__}: {res}")
+                    continue
+                got, u, served_model, rid_i = res
+                usage = usage + u
+                rid = rid or rid_i
+                for c in got[:1]:
+                    choices.append(c.model_copy(update={"index": len(choices)}))
+            if not choices and first_error is not None:
+                raise first_error
+        return ChatResult(
+            provider=self._name,
+            model=served_model,
+            choices=choices,
+            requested=n,
+            failed=n - len(choices),
+            errors=errors,
+            usage=usage,
+            calls=attempts.count,
+            latency_s=time.perf_counter() - start,
+            response_id=rid,
+        )

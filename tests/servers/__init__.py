@@ -1,0 +1,1 @@
+"""Real-socket test servers used by the provider, SDK and example tests (and by ``bench/``)."""

@@ -1,0 +1,307 @@
+"""A fault-injecting OpenAI-compatible chat-completions server on a real 127.0.0.1 socket.
+
+Not a mock of guardrail's HTTP layer: it is a small HTTP/1.1 server (asyncio streams, keep-alive)
+running in its own thread, so the provider's httpx client, connection pool, timeouts and retries are
+exercised exactly as against llama.cpp or vLLM.
+
+Behaviour knobs (attributes, changeable while running):
+
+* ``answers``: a list of reply texts served in rotation (a global counter across requests and
+  choices), or a callable ``(request_body, sample_number) -> str``.
+* ``latency``: seconds to wait before every reply.
+* ``ignore_n``: answer ``n > 1`` with a single choice (like servers that ignore ``n``).
+* ``reject_n``: answer ``n > 1`` with HTTP 400.
+* ``api_key``: when set, requests without ``Authorization: Bearer <api_key>`` get HTTP 401.
+* ``token_logprob``: natural-log probability reported for every token when logprobs are asked.
+* ``faults``: a FIFO of :class:`Fault` consumed one per chat request before normal service:
+  ``Fault.status(429, retry_after=1)``, ``Fault.status(500)``, ``Fault.hang(seconds)`` (reply
+  arrives too late: the client times out), ``Fault.truncated()`` (valid HTTP, JSON cut in half),
+  ``Fault.reset()`` (TCP RST without a reply).
+
+``requests`` records every chat request body received, ``request_times`` their arrival times
+(``time.monotonic()``) and ``max_active`` the largest number of requests in flight at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Answers = list[str] | Callable[[dict[str, Any], int], str]
+
+
+@dataclass
+class Fault:
+    kind: str
+    status_code: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @classmethod
+    def status(cls, code: int, retry_after: float | str | None = None) -> Fault:
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        return cls("status", status_code=code, headers=headers)
+
+    @classmethod
+    def hang(cls, seconds: float) -> Fault:
+        return cls("hang", seconds=seconds)
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        return cls("truncated")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        return cls("reset")
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _tokens(text: str) -> list[str]:
+    """Whitespace-preserving word tokens: "a b" -> ["a", " b"]."""
+    out: list[str] = []
+    for i, word in enumerate(text.split(" ")):
+        out.append(word if i == 0 else " " + word)
+    return [t for t in out if t]
+
+
+class FakeOpenAIServer:
+    def __init__(
+        self,
+        answers: Answers | None = None,
+        *,
+        latency: float = 0.0,
+        ignore_n: bool = False,
+        reject_n: bool = False,
+        api_key: str | None = None,
+        token_logprob: float = -0.1,
+    ) -> None:
+        self.answers: Answers = answers if answers is not None else ["Paris."]
+        self.latency = latency
+        self.ignore_n = ignore_n
+        self.reject_n = reject_n
+        self.api_key = api_key
+        self.token_logprob = token_logprob
+        self.faults: deque[Fault] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []
+        self.headers_seen: list[dict[str, str]] = []
+        self.active = 0
+        self.max_active = 0
+        self._sample = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- lifecycle
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+            ready.set()
+            loop.run_forever()
+            self._server.close()
+            loop.run_until_complete(self._server.wait_closed())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- answers
+
+    def _next_answer(self, body: dict[str, Any]) -> str:
+        with self._lock:
+            i = self._sample
+            self._sample += 1
+        if callable(self.answers):
+            return self.answers(body, i)
+        return self.answers[i % len(self.answers)]
+
+    # -- HTTP plumbing
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        k, v = line.split(":", 1)
+                        headers[k.strip().lower()] = v.strip()
+                length = int(headers.get("content-length", "0"))
+                raw = await reader.readexactly(length) if length else b""
+                keep = await self._serve(method, path, headers, raw, writer)
+                if not keep:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(payload)}",
+        ]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+        await writer.drain()
+
+    def _error(self, message: str) -> bytes:
+        return json.dumps({"error": {"message": message, "type": "test"}}).encode()
+
+    async def _serve(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            await self._send(writer, 200, json.dumps({"data": [{"id": "fake-model"}]}).encode())
+            return True
+        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+            await self._send(writer, 404, self._error(f"no route {method} {path}"))
+            return True
+        body = json.loads(raw or b"{}")
+        self.requests.append(body)
+        self.request_times.append(time.monotonic())
+        self.headers_seen.append(headers)
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            await self._send(writer, 401, self._error("Incorrect API key provided"))
+            return True
+        fault = self.faults.popleft() if self.faults else None
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            return await self._reply(body, fault, writer)
+        finally:
+            self.active -= 1
+
+    async def _reply(
+        self, body: dict[str, Any], fault: Fault | None, writer: asyncio.StreamWriter
+    ) -> bool:
+        if fault is not None:
+            if fault.kind == "status":
+                await self._send(writer, fault.status_code, self._error("injected"), fault.headers)
+                return True
+            if fault.kind == "reset":
+                sock = writer.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return False
+            if fault.kind == "hang":
+                await asyncio.sleep(fault.seconds)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        n = int(body.get("n") or 1)
+        if n > 1 and self.reject_n:
+            await self._send(writer, 400, self._error("'n' is not supported"))
+            return True
+        if self.ignore_n:
+            n = 1
+        payload = json.dumps(self._completion(body, n)).encode()
+        if fault is not None and fault.kind == "truncated":
+            payload = payload[: len(payload) // 2]
+        await self._send(writer, 200, payload)
+        return True
+
+    def _completion(self, body: dict[str, Any], n: int) -> dict[str, Any]:
+        choices = []
+        out_tokens = 0
+        top_k = int(body.get("top_logprobs") or 0)
+        for i in range(n):
+            text = self._next_answer(body)
+            toks = _tokens(text)
+            out_tokens += len(toks)
+            choice: dict[str, Any] = {
+                "index": i,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+            if body.get("logprobs"):
+                choice["logprobs"] = {
+                    "content": [
+                        {
+                            "token": t,
+                            "logprob": self.token_logprob,
+                            "top_logprobs": [
+                                {"token": t, "logprob": self.token_logprob},
+                                {"token": "<alt>", "logprob": -3.0},
+                            ][:top_k],
+                        }
+                        for t in toks
+                    ]
+                }
+            choices.append(choice)
+        in_tokens = sum(len(_tokens(str(m.get("content", "")))) for m in body.get("messages", []))
+        return {
+            "id": f"chatcmpl-fake-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": in_tokens,
+                "completion_tokens": out_tokens,
+                "total_tokens": in_tokens + out_tokens,
+            },
+        }
