@@ -104,7 +104,7 @@ class RegexRedactor:
 
     DEFAULTS: ClassVar[dict[str, str]] = {
         "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
-        "number": r"\b(?:\d[ -]?){13,19}\b",
+        "number": r"\b\d(?:[ -]?\d){12,18}\b",
         "phone": r"(?<!\w)\+?\d{1,3}[ .-]?\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){2,3}(?!\w)",
     }
 

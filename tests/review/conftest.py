@@ -15,29 +15,15 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from review_testlib import FakeClock, StoreFactory
 
 from guardrail.review import InMemoryReviewStore, ReviewStore, SQLiteReviewStore
 
 DSN_ENV = "GUARDRAIL_TEST_POSTGRES_DSN"
-
-
-@dataclass
-class FakeClock:
-    """A settable UTC clock: ``clock()`` returns ``now``; ``advance`` moves it."""
-
-    now: datetime = field(default_factory=lambda: datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @pytest.fixture
@@ -134,9 +120,6 @@ def postgres_dsn() -> Iterator[str]:
             capture_output=True, timeout=60, check=False,
         )  # fmt: skip
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-StoreFactory = Callable[..., ReviewStore]
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
