@@ -17,8 +17,7 @@ from typing import Any
 from guardrail.calibration.audit import AuditReport, GroupAudit
 
 PLOT_EXTRA_HINT = (
-    "reliability diagrams need matplotlib, which is not installed: "
-    "pip install 'guardrail-uq[plot]'"
+    "reliability diagrams need matplotlib, which is not installed: pip install 'guardrail-uq[plot]'"
 )
 
 
@@ -195,7 +194,8 @@ def reliability_diagram(
         fig = plt.figure(figsize=(3.1 * cols, 4.1 * nrows + 0.4), constrained_layout=True)
         outer = fig.add_gridspec(nrows, cols)
         for i, g in enumerate(rows):
-            inner = outer[i // cols, i % cols].subgridspec(2, 1, height_ratios=[3.0, 1], hspace=0.04)
+            cell = outer[i // cols, i % cols]
+            inner = cell.subgridspec(2, 1, height_ratios=[3.0, 1], hspace=0.04)
             ax = fig.add_subplot(inner[0])
             hx = fig.add_subplot(inner[1], sharex=ax)
             _draw_panel(ax, hx, g, show_ylabel=(i % cols == 0))
@@ -205,9 +205,9 @@ def reliability_diagram(
         handles = [
             Line2D([0], [0], ls="--", color="0.35", label="perfect calibration"),
             Patch(facecolor=_BAR, edgecolor=_BAR_EDGE, label="bin accuracy, 95% Clopper-Pearson"),
-            Patch(facecolor=_OVER + "59", edgecolor=_OVER, hatch="////", label="overconfident gap"),
-            Patch(facecolor=_UNDER + "59", edgecolor=_UNDER, hatch="////", label="underconfident gap"),
-            Line2D([0], [0], marker="o", ls="none", color="black", ms=3, label="bin mean confidence"),
+            Patch(fc=_OVER + "59", ec=_OVER, hatch="////", label="overconfident gap"),
+            Patch(fc=_UNDER + "59", ec=_UNDER, hatch="////", label="underconfident gap"),
+            Line2D([0], [0], marker="o", ls="none", c="black", ms=3, label="bin mean confidence"),
         ]
         fig.legend(
             handles=handles,
@@ -220,7 +220,8 @@ def reliability_diagram(
         written: list[Path] = []
         for fmt in formats:
             target = base.with_suffix("." + fmt.lstrip("."))
-            fig.savefig(target, dpi=dpi, metadata={"Software": "guardrail"} if fmt == "png" else None)
+            meta = {"Software": "guardrail"} if fmt == "png" else None
+            fig.savefig(target, dpi=dpi, metadata=meta)
             written.append(target)
         plt.close(fig)
     return written
