@@ -1,0 +1,311 @@
+"""Hedge cues: weakeners, boosters and hedged conditionals in an answer.
+
+Lexicon-based detection of epistemic markers (hedge cue detection as in the CoNLL-2010 shared
+task, Farkas et al. 2010; hedges and boosters after Hyland 2005; LLM epistemic markers after Zhou
+et al. 2023, arXiv 2302.13439). The lexicon is a data file (``data/hedges.json``) that users can
+extend per policy. Quoted text, block quotes and code are ignored; "May 5th" and "the May issue"
+are months, not hedges; negated boosters ("not always", "not entirely sure") count as hedges and
+"no doubt" is a booster.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from guardrail.signals.base import SignalResult
+
+__all__ = [
+    "Cue",
+    "HedgeResult",
+    "Lexicon",
+    "LexiconEntry",
+    "default_lexicon",
+    "detect_hedges",
+    "load_lexicon",
+]
+
+Category = Literal["hedge", "booster", "conditional"]
+
+
+class LexiconEntry(BaseModel):
+    """One lexicon cue.
+
+    Attributes:
+        cue: the cue text (case-insensitive; spaces match any whitespace; ' matches ’).
+        category: ``hedge``, ``booster`` or ``conditional``.
+        sources: keys of the lexicon's ``sources`` the cue comes from.
+        not_preceded_by: regex (searched on the text before the cue, must match at its end) that
+            excludes the match, e.g. "the " before "May".
+        not_followed_by: regex (matched at the start of the text after the cue) that excludes it.
+        exclude_capitalized_midsentence: skip a capitalised match that does not start a sentence
+            (the month "May").
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    cue: str
+    category: Category
+    sources: list[str] = Field(default_factory=list)
+    not_preceded_by: str | None = None
+    not_followed_by: str | None = None
+    exclude_capitalized_midsentence: bool = False
+
+
+class Lexicon(BaseModel):
+    """A hedge lexicon (the shape of ``guardrail/signals/data/hedges.json``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str = "custom"
+    version: int = 1
+    sources: dict[str, str] = Field(default_factory=dict)
+    negators: list[str] = ["not", "n't", "never", "no", "cannot", "hardly"]
+    window_tokens: int = 3
+    cues: list[LexiconEntry]
+
+    def extended(
+        self, extra_hedges: Iterable[str] = (), extra_boosters: Iterable[str] = ()
+    ) -> Lexicon:
+        """A copy with extra cues (user-supplied; source ``user``). Existing cues are kept."""
+        extra = [LexiconEntry(cue=c, category="hedge", sources=["user"]) for c in extra_hedges]
+        extra += [LexiconEntry(cue=c, category="booster", sources=["user"]) for c in extra_boosters]
+        if not extra:
+            return self
+        return self.model_copy(update={"cues": [*self.cues, *extra]})
+
+
+def load_lexicon(path: str | Path) -> Lexicon:
+    """Load a lexicon JSON file (same shape as the default).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not valid JSON or not a lexicon (pydantic ``ValidationError``).
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return _lexicon_from(data)
+
+
+def _lexicon_from(data: dict[str, Any]) -> Lexicon:
+    neg = data.get("negation", {})
+    return Lexicon.model_validate(
+        {
+            **data,
+            "negators": neg.get("negators", Lexicon.model_fields["negators"].default),
+            "window_tokens": neg.get("window_tokens", 3),
+        }
+    )
+
+
+@functools.cache
+def default_lexicon() -> Lexicon:
+    """The bundled lexicon ``guardrail/signals/data/hedges.json`` (cached)."""
+    text = resources.files("guardrail.signals").joinpath("data/hedges.json").read_text("utf-8")
+    return _lexicon_from(json.loads(text))
+
+
+class Cue(BaseModel):
+    """A detected cue: its text, ``[start, end)`` span in the input, category, and whether a
+    negation turned a booster into a hedge."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    start: int
+    end: int
+    category: Category
+    cue: str
+    negated: bool = False
+
+
+class HedgeResult(SignalResult):
+    """Hedge cues in one answer.
+
+    Attributes:
+        value: number of hedge cues (the DSL's ``hedges``), int >= 0.
+        hedges, boosters, conditionals: counts per category.
+        label: ``hedged`` (hedges > boosters), ``assertive`` (boosters > hedges) or ``neutral``.
+        cues: the cues with spans, in text order.
+    """
+
+    name: str = "hedges"
+    hedges: int = 0
+    boosters: int = 0
+    conditionals: int = 0
+    label: Literal["hedged", "neutral", "assertive"] = "neutral"
+    cues: list[Cue] = Field(default_factory=list)
+
+
+class _Compiled:
+    def __init__(self, lex: Lexicon) -> None:
+        self.entries: dict[str, LexiconEntry] = {}
+        for e in lex.cues:
+            key = _key(e.cue)
+            self.entries.setdefault(key, e)
+        alts = sorted(self.entries, key=len, reverse=True)
+        body = "|".join(_cue_pattern(c) for c in alts)
+        self.regex = re.compile(rf"(?<![\w%]){'(?:' + body + ')'}(?![\w%])", re.IGNORECASE)
+        negs = "|".join(re.escape(n) for n in sorted(lex.negators, key=len, reverse=True))
+        w = max(0, lex.window_tokens - 1)
+        self.neg_before = re.compile(
+            rf"(?:\b(?:{negs})|n't)\b(?:\W+\w+){{0,{w}}}\W*$", re.IGNORECASE
+        )
+
+
+def _key(cue: str) -> str:
+    return re.sub(r"\s+", " ", cue.strip().lower().replace("\u2019", "'"))
+
+
+def _cue_pattern(cue: str) -> str:
+    parts = [re.escape(p).replace("'", "['\u2019]") for p in cue.split(" ")]
+    return r"\s+".join(parts)
+
+
+_CACHE: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def _compiled(lex: Lexicon) -> _Compiled:
+    key = (
+        tuple(lex.negators),
+        lex.window_tokens,
+        tuple(
+            (
+                e.cue,
+                e.category,
+                e.not_preceded_by,
+                e.not_followed_by,
+                e.exclude_capitalized_midsentence,
+            )
+            for e in lex.cues
+        ),
+    )
+    comp = _CACHE.get(key)
+    if comp is None:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        comp = _CACHE[key] = _Compiled(lex)
+    return comp
+
+
+_FENCE_RE = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.DOTALL)
+_INLINE_CODE_RE = re.compile(r"`[^`\n]*`")
+_QUOTE_RE = re.compile(
+    r"\"[^\"]{0,600}\"|\u201c[^\u201d]{0,600}\u201d|\u2018[^\u2019]{0,600}\u2019(?!\w)"
+)
+_BLOCKQUOTE_RE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
+
+
+def _mask(text: str) -> str:
+    """Blank out code, quoted text and block quotes, keeping offsets."""
+
+    def blank(m: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    for rx in (_FENCE_RE, _INLINE_CODE_RE, _BLOCKQUOTE_RE, _QUOTE_RE):
+        text = rx.sub(blank, text)
+    return text
+
+
+def _sentence_start(masked: str, pos: int) -> bool:
+    before = masked[:pos].rstrip(" \t\"'(*_")
+    return not before or before[-1] in ".!?:\n" or before.endswith(("-", "\u2022"))
+
+
+def detect_hedges(
+    text: str | None,
+    *,
+    lexicon: Lexicon | str | Path | None = None,
+    extra_hedges: Sequence[str] = (),
+    extra_boosters: Sequence[str] = (),
+) -> HedgeResult:
+    """Find hedges, boosters and hedged conditionals in ``text``.
+
+    Cues match case-insensitively on word boundaries, longest cue first (so "no doubt" wins over
+    a shorter overlapping cue). Code (fenced and inline), double-quoted text and ``>`` block
+    quotes are ignored. Per-cue exclusions in the lexicon handle the month "May" ("May 5th",
+    "the May issue", capitalised mid-sentence) and "I suggest". A booster with a negator (not,
+    n't, never, no, cannot, hardly) within 3 words before it counts as a hedge.
+
+    Args:
+        text: the answer (None or "" gives zero counts, label ``neutral``).
+        lexicon: a :class:`Lexicon`, a path to a lexicon JSON file, or None for the default.
+        extra_hedges: additional hedge cues (e.g. from a policy).
+        extra_boosters: additional booster cues.
+
+    Returns:
+        :class:`HedgeResult` with ``value`` = hedge count.
+
+    Raises:
+        OSError / ValueError: ``lexicon`` is a path that cannot be read or parsed.
+    """
+    if lexicon is None:
+        lex = default_lexicon()
+    elif isinstance(lexicon, Lexicon):
+        lex = lexicon
+    else:
+        lex = load_lexicon(lexicon)
+    lex = lex.extended(tuple(extra_hedges), tuple(extra_boosters))
+    comp = _compiled(lex)
+    if not isinstance(text, str) or not text:
+        return HedgeResult(value=0, evidence={"cues": []})
+    masked = _mask(text)
+    cues: list[Cue] = []
+    for m in comp.regex.finditer(masked):
+        matched = m.group(0)
+        key = _key(matched)
+        entry = comp.entries.get(key)
+        if entry is None:  # whitespace/quote variants
+            entry = comp.entries.get(re.sub(r"\s+", " ", key))
+        if entry is None:
+            continue
+        before = masked[: m.start()]
+        after = masked[m.end() :]
+        if entry.not_preceded_by and re.search(entry.not_preceded_by, before, re.IGNORECASE):
+            continue
+        if entry.not_followed_by and re.match(entry.not_followed_by, after, re.IGNORECASE):
+            continue
+        if (
+            entry.exclude_capitalized_midsentence
+            and matched[:1].isupper()
+            and not _sentence_start(masked, m.start())
+        ):
+            continue
+        category: Category = entry.category
+        negated = False
+        if category == "booster" and comp.neg_before.search(before[-60:]):
+            category, negated = "hedge", True
+        cues.append(
+            Cue(
+                text=text[m.start() : m.end()],
+                start=m.start(),
+                end=m.end(),
+                category=category,
+                cue=entry.cue,
+                negated=negated,
+            )
+        )
+    h = sum(c.category == "hedge" for c in cues)
+    b = sum(c.category == "booster" for c in cues)
+    cnd = sum(c.category == "conditional" for c in cues)
+    label: Literal["hedged", "neutral", "assertive"] = (
+        "hedged" if h > b else "assertive" if b > h else "neutral"
+    )
+    return HedgeResult(
+        value=h,
+        hedges=h,
+        boosters=b,
+        conditionals=cnd,
+        label=label,
+        cues=cues,
+        evidence={
+            "label": label,
+            "cues": [[c.text, c.category, c.start, c.end] for c in cues],
+        },
+    )
