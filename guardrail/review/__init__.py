@@ -13,6 +13,15 @@ See ``docs/review.md``.
 from __future__ import annotations
 
 from guardrail.review.backends import DEFAULT_STORE, open_store
+from guardrail.review.live import (
+    DriftRow,
+    LiveAuditReport,
+    LiveEstimate,
+    horvitz_thompson_mean,
+    live_audit,
+    parse_window,
+    to_audit_records,
+)
 from guardrail.review.models import (
     ReviewItem,
     ReviewLabel,
@@ -43,9 +52,12 @@ __all__ = [
     "DEFAULT_STORE",
     "AlreadyLabelled",
     "ClaimConflict",
+    "DriftRow",
     "DuplicateItem",
     "InMemoryReviewStore",
     "ItemNotFound",
+    "LiveAuditReport",
+    "LiveEstimate",
     "PostgresReviewStore",
     "Redactor",
     "RegexRedactor",
@@ -59,6 +71,10 @@ __all__ = [
     "SchemaError",
     "SpotCheckSampler",
     "hash_fraction",
+    "horvitz_thompson_mean",
+    "live_audit",
     "new_review_id",
     "open_store",
+    "parse_window",
+    "to_audit_records",
 ]
