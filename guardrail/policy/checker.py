@@ -1,0 +1,1092 @@
+"""Semantic checks: from a :class:`~guardrail.policy.ast.PolicyAST` to a :class:`Policy`.
+
+Reports every problem it finds (not only the first) as a :class:`Diagnostic`:
+
+========================  =======  ==========================================================
+code                      level    meaning
+========================  =======  ==========================================================
+unknown-setting           error    a policy-level setting that does not exist (did you mean)
+unknown-signal-entry      error    an entry of ``signals { }`` that does not exist
+unknown-option            error    an option of a ``signals`` entry that does not exist
+unknown-signal            error    a name in a condition/example that is not a signal
+unknown-action            error    not one of pass, notice, review, abstain
+unknown-rule              error    ``expect ... by NAME`` names no rule
+unknown-placeholder       error    ``{name}`` in a message is neither a signal nor context
+bad-value                 error    a setting/option value of the wrong shape or range
+bad-template              error    unbalanced braces, ``{x!r}``, ``{x.y}`` in a message
+bad-format-spec           error    ``{x:spec}`` that cannot format the placeholder's type
+bad-string-value          error    ``hedge_label == "hedgy"`` (not one of the choices)
+type-mismatch             error    number vs string, non-boolean condition, ``<`` on strings
+threshold-out-of-range    error    a probability signal compared with a number outside [0, 1]
+signal-not-gathered       error    a rule reads a signal the ``signals`` block does not gather
+calibration-required      error    ``calibrated`` used without a ``calibration`` setting
+calibration-not-found     error    the ``calibration`` file does not exist
+duplicate-rule            error    two rules with the same name
+duplicate-setting         error    a setting, ``signals`` block, entry or otherwise given twice
+duplicate-given           error    an example gives the same signal twice
+unsatisfiable-rule        error    a condition no values can make true (interval analysis)
+unused-signal             warning  a ``signals`` entry that no rule reads (it costs calls)
+placeholder-not-gathered  warning  a message shows a signal the policy never gathers
+duplicate-example         warning  two examples with the same name
+========================  =======  ==========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from guardrail.policy.ast import (
+    And,
+    Arith,
+    Compare,
+    Directive,
+    Example,
+    Expr,
+    Ident,
+    Missing,
+    Name,
+    Neg,
+    Not,
+    Number,
+    Or,
+    Otherwise,
+    PolicyAST,
+    Rule,
+    SignalsBlock,
+    Span,
+    String,
+    Value,
+    Word,
+)
+from guardrail.policy.catalog import (
+    ACTIONS,
+    CONTEXT_NAMES,
+    SETTINGS,
+    SIGNAL_ENTRIES,
+    SIGNALS,
+    VERBALIZED_MODES,
+    Action,
+)
+from guardrail.policy.errors import Diagnostic, Source
+from guardrail.policy.evaluator import names_in
+from guardrail.policy.exprfmt import expr_text
+from guardrail.policy.model import (
+    EnsembleConfig,
+    ExampleDef,
+    HedgesConfig,
+    OtherwiseDef,
+    Policy,
+    RuleDef,
+    SamplesConfig,
+    SignalConfig,
+    VerbalizedConfig,
+)
+from guardrail.policy.template import Placeholder, TemplateError, check_spec, parse_template
+
+_DNF_LIMIT = 256
+_TYPE_CODES = frozenset({"unknown-signal", "type-mismatch"})
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``word`` (rapidfuzz ratio >= 60), or None."""
+    options = list(choices)
+    if not options:
+        return None
+    match = process.extractOne(word, options, scorer=fuzz.ratio, score_cutoff=60)
+    return None if match is None else str(match[0])
+
+
+def _did_you_mean(word: str, choices: Iterable[str], fallback: str | None = None) -> str | None:
+    options = list(choices)
+    s = suggest(word, options)
+    if s is not None:
+        return f"did you mean '{s}'?"
+    return fallback if fallback is not None else "expected one of: " + ", ".join(options)
+
+
+@dataclass
+class _Checker:
+    src: Source
+    base_dir: Path | None
+    diags: list[Diagnostic] = field(default_factory=list)
+
+    # -------------------------------------------------------------- reporting
+    def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.append(self.src.diagnostic(code, message, span, hint=hint))
+
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.append(self.src.diagnostic(code, message, span, severity="warning", hint=hint))
+
+    # -------------------------------------------------------------- values
+    def _one(self, d: Directive, what: str) -> Value | None:
+        if d.options:
+            self.error("bad-value", f"'{d.name.name}' takes no options", d.options[0].key.span)
+            return None
+        if len(d.values) != 1:
+            span = d.values[1].span if len(d.values) > 1 else d.name.span
+            self.error("bad-value", f"'{d.name.name}' takes exactly one value: {what}", span)
+            return None
+        return d.values[0]
+
+    def _string(self, d: Directive, what: str) -> str | None:
+        v = self._one(d, what)
+        if v is None:
+            return None
+        if not isinstance(v, String):
+            self.error(
+                "bad-value",
+                f"'{d.name.name}' expects {what}",
+                v.span,
+                hint=f'write it in quotes: {d.name.name} "..."',
+            )
+            return None
+        return v.value
+
+    def _action(self, ident_or_word: Ident | Word) -> Action | None:
+        name = ident_or_word.name
+        if name in ACTIONS:
+            return Action(name)
+        self.error(
+            "unknown-action",
+            f"unknown action '{name}'",
+            ident_or_word.span,
+            hint=_did_you_mean(name, ACTIONS),
+        )
+        return None
+
+    def _number(
+        self, v: Value, what: str, lo: float, hi: float, *, integer: bool = False, owner: str
+    ) -> float | None:
+        if not isinstance(v, Number):
+            self.error("bad-value", f"'{owner}' expects {what}", v.span)
+            return None
+        if integer and (v.value != int(v.value) or v.text.endswith("%")):
+            self.error("bad-value", f"'{owner}' expects {what}, got {v.text}", v.span)
+            return None
+        if not lo <= v.value <= hi:
+            self.error("bad-value", f"'{owner}' expects {what}, got {v.text}", v.span)
+            return None
+        return v.value
+
+    # -------------------------------------------------------------- signals block
+    def signals_block(self, block: SignalsBlock) -> SignalConfig:
+        cfg = SignalConfig()
+        seen: dict[str, Directive] = {}
+        for d in block.directives:
+            name = d.name.name
+            if name not in SIGNAL_ENTRIES:
+                self.error(
+                    "unknown-signal-entry",
+                    f"unknown signals entry '{name}'",
+                    d.name.span,
+                    hint=_did_you_mean(name, SIGNAL_ENTRIES),
+                )
+                continue
+            if name in seen:
+                self.error(
+                    "duplicate-setting",
+                    f"'{name}' is configured twice",
+                    d.name.span,
+                    hint=f"first configured on line {seen[name].name.span.line}",
+                )
+                continue
+            seen[name] = d
+            allowed = SIGNAL_ENTRIES[name][1]
+            opts: dict[str, list[Value]] = {}
+            for opt in d.options:
+                key = opt.key.name
+                if key not in allowed:
+                    hint = _did_you_mean(key, allowed) if allowed else f"'{name}' takes no options"
+                    self.error(
+                        "unknown-option",
+                        f"unknown option '{key}' for '{name}'",
+                        opt.key.span,
+                        hint=hint,
+                    )
+                elif key in opts:
+                    self.error("duplicate-setting", f"option '{key}' given twice", opt.key.span)
+                else:
+                    opts[key] = opt.values
+            if name == "samples":
+                cfg.samples = self._samples(d, opts)
+            elif name == "ensemble":
+                cfg.ensemble = self._ensemble(d, opts)
+            elif name == "verbalized":
+                cfg.verbalized = self._verbalized(d)
+            elif name == "hedges":
+                cfg.hedges = self._hedges(d, opts)
+            elif name == "logprobs":
+                if d.values:
+                    self.error("bad-value", "'logprobs' takes no value", d.values[0].span)
+                cfg.logprobs = True
+        return cfg
+
+    def _samples(self, d: Directive, opts: dict[str, list[Value]]) -> SamplesConfig | None:
+        if len(d.values) != 1:
+            span = d.values[1].span if d.values else d.name.span
+            self.error(
+                "bad-value",
+                "'samples' takes one value: the number of samples k (>= 2)",
+                span,
+                hint="e.g. samples 5 temperature 0.7",
+            )
+            return None
+        k = self._number(
+            d.values[0],
+            "a whole number of samples between 2 and 100",
+            2,
+            100,
+            integer=True,
+            owner="samples",
+        )
+        temp: float | None = 0.7
+        if "temperature" in opts:
+            tv = opts["temperature"]
+            temp = (
+                self._number(tv[0], "a temperature between 0 and 2", 0, 2, owner="temperature")
+                if len(tv) == 1
+                else None
+            )
+            if len(tv) != 1:
+                self.error("bad-value", "'temperature' takes one number", tv[-1].span)
+        if k is None or temp is None:
+            return None
+        return SamplesConfig(k=int(k), temperature=temp)
+
+    def _ensemble(self, d: Directive, opts: dict[str, list[Value]]) -> EnsembleConfig | None:
+        models = []
+        ok = True
+        if not d.values:
+            self.error(
+                "bad-value",
+                "'ensemble' needs at least one model name",
+                d.name.span,
+                hint='e.g. ensemble "gpt-4o-mini", "llama-3.1-70b"',
+            )
+            return None
+        for v in d.values:
+            if isinstance(v, String) and v.value.strip():
+                models.append(v.value)
+            else:
+                self.error(
+                    "bad-value",
+                    "model names are non-empty strings",
+                    v.span,
+                    hint="write the model name in quotes",
+                )
+                ok = False
+        weights = None
+        if "weights" in opts:
+            wv = opts["weights"]
+            weights = []
+            for v in wv:
+                w = self._number(v, "a positive weight", 0.0, math.inf, owner="weights")
+                if w is None or w <= 0:
+                    if w is not None:
+                        self.error("bad-value", "weights must be positive", v.span)
+                    ok = False
+                else:
+                    weights.append(w)
+            if len(wv) != len(d.values):
+                self.error(
+                    "bad-value",
+                    f"{len(wv)} weights for {len(d.values)} models",
+                    wv[0].span,
+                    hint="give one weight per model, in the same order",
+                )
+                ok = False
+        if not ok:
+            return None
+        return EnsembleConfig(models=models, weights=weights)
+
+    def _verbalized(self, d: Directive) -> VerbalizedConfig | None:
+        if not d.values:
+            return VerbalizedConfig()
+        v = d.values[0]
+        if len(d.values) > 1:
+            self.error("bad-value", "'verbalized' takes at most one mode", d.values[1].span)
+            return None
+        if not isinstance(v, Word) or v.name not in VERBALIZED_MODES:
+            text = v.name if isinstance(v, Word) else str(getattr(v, "value", ""))
+            self.error(
+                "bad-value",
+                f"unknown verbalized mode '{text}'",
+                v.span,
+                hint=_did_you_mean(text, VERBALIZED_MODES),
+            )
+            return None
+        return VerbalizedConfig(mode=v.name)  # type: ignore[arg-type]
+
+    def _hedges(self, d: Directive, opts: dict[str, list[Value]]) -> HedgesConfig:
+        cfg = HedgesConfig(declared=True)
+        if len(d.values) > 1:
+            self.error("bad-value", "'hedges' takes at most one lexicon name", d.values[1].span)
+        elif d.values:
+            v = d.values[0]
+            if isinstance(v, String):
+                cfg.lexicon = v.value
+            else:
+                self.error(
+                    "bad-value",
+                    "the hedge lexicon name is a string",
+                    v.span,
+                    hint='e.g. hedges "default" cues "reportedly"',
+                )
+        for key in ("cues", "boosters"):
+            for v in opts.get(key, []):
+                if isinstance(v, String) and v.value.strip():
+                    getattr(cfg, key).append(v.value)
+                else:
+                    self.error("bad-value", f"{key} are non-empty strings", v.span)
+        return cfg
+
+    # -------------------------------------------------------------- expressions
+    def type_of(self, e: Expr, gathered: frozenset[str], calibration: bool) -> str:
+        """'bool', 'number', 'string' or 'error' (an error was reported)."""
+        if isinstance(e, Number):
+            return "number"
+        if isinstance(e, String):
+            return "string"
+        if isinstance(e, Name):
+            spec = SIGNALS.get(e.name)
+            if spec is None:
+                if e.name in CONTEXT_NAMES:
+                    self.error(
+                        "unknown-signal",
+                        f"'{e.name}' is not a signal",
+                        e.span,
+                        hint=f"'{e.name}' can only be used as a message placeholder {{{e.name}}}",
+                    )
+                else:
+                    self.error(
+                        "unknown-signal",
+                        f"unknown signal '{e.name}'",
+                        e.span,
+                        hint=_did_you_mean(e.name, SIGNALS),
+                    )
+                return "error"
+            if spec.gathered_by == "calibration" and not calibration:
+                self.error(
+                    "calibration-required",
+                    "'calibrated' needs a calibration profile",
+                    e.span,
+                    hint='add: calibration "calibration/<domain>.json" (made by `guardrail audit`)',
+                )
+            elif (
+                spec.gathered_by is not None
+                and spec.gathered_by != "calibration"
+                and e.name not in gathered
+            ):
+                self.error(
+                    "signal-not-gathered",
+                    f"'{e.name}' is read here but the policy does not gather it",
+                    e.span,
+                    hint=f"add '{spec.gathered_by}' to the signals {{ }} block",
+                )
+            return "number" if spec.numeric else "string"
+        if isinstance(e, Neg):
+            t = self.type_of(e.operand, gathered, calibration)
+            if t not in ("number", "error"):
+                self.error("type-mismatch", f"cannot negate a {t}", e.span)
+                return "error"
+            return t
+        if isinstance(e, Arith):
+            lt = self.type_of(e.left, gathered, calibration)
+            rt = self.type_of(e.right, gathered, calibration)
+            if "error" in (lt, rt):
+                return "error"
+            if lt != "number" or rt != "number":
+                bad = e.left if lt != "number" else e.right
+                self.error(
+                    "type-mismatch",
+                    f"'{e.op}' needs numbers, this is a {lt if lt != 'number' else rt}",
+                    bad.span,
+                )
+                return "error"
+            return "number"
+        if isinstance(e, Compare):
+            lt = self.type_of(e.left, gathered, calibration)
+            rt = self.type_of(e.right, gathered, calibration)
+            if "error" in (lt, rt):
+                return "bool"
+            if lt == "bool" or rt == "bool":
+                bad = e.left if lt == "bool" else e.right
+                self.error(
+                    "type-mismatch",
+                    "cannot compare a condition with a value",
+                    bad.span,
+                    hint="combine conditions with and / or",
+                )
+                return "bool"
+            if lt != rt:
+                self.error(
+                    "type-mismatch",
+                    f"cannot compare a {lt} with a {rt}",
+                    e.span,
+                    hint=self._compare_hint(e),
+                )
+                return "bool"
+            if lt == "string":
+                if e.op not in ("==", "!="):
+                    self.error(
+                        "type-mismatch",
+                        f"'{e.op}' does not apply to strings",
+                        e.span,
+                        hint="strings are compared with == or !=",
+                    )
+                self._check_choice(e)
+            else:
+                self._check_threshold(e)
+            return "bool"
+        if isinstance(e, Not | And | Or):
+            operands = [e.operand] if isinstance(e, Not) else e.operands
+            word = "not" if isinstance(e, Not) else e.kind
+            for o in operands:
+                t = self.type_of(o, gathered, calibration)
+                if t not in ("bool", "error"):
+                    self.error(
+                        "type-mismatch",
+                        f"'{word}' needs conditions, this is a {t}",
+                        o.span,
+                        hint="write a comparison, e.g. consistency < 0.7",
+                    )
+            return "bool"
+        raise AssertionError(e)  # pragma: no cover
+
+    @staticmethod
+    def _compare_hint(e: Compare) -> str | None:
+        for side, other in ((e.left, e.right), (e.right, e.left)):
+            if isinstance(side, Name) and side.name in SIGNALS:
+                spec = SIGNALS[side.name]
+                if spec.choices:
+                    return f"{side.name} is one of: " + ", ".join(f'"{c}"' for c in spec.choices)
+                if spec.numeric and isinstance(other, String):
+                    return f"{side.name} is a number; drop the quotes"
+        return None
+
+    def _check_choice(self, e: Compare) -> None:
+        for side, other in ((e.left, e.right), (e.right, e.left)):
+            if isinstance(side, Name) and isinstance(other, String):
+                spec = SIGNALS.get(side.name)
+                if spec is not None and spec.choices and other.value not in spec.choices:
+                    self.error(
+                        "bad-string-value",
+                        f"{side.name} is never {other.value!r}",
+                        other.span,
+                        hint=_did_you_mean(other.value, spec.choices),
+                    )
+
+    def _check_threshold(self, e: Compare) -> None:
+        for side, other in ((e.left, e.right), (e.right, e.left)):
+            if not isinstance(side, Name) or side.name not in SIGNALS:
+                continue
+            spec = SIGNALS[side.name]
+            value: float | None = None
+            if isinstance(other, Number):
+                value = other.value
+            elif isinstance(other, Neg) and isinstance(other.operand, Number):
+                value = -other.operand.value
+            if value is None:
+                continue
+            if spec.kind == "probability" and not 0.0 <= value <= 1.0:
+                hint = None
+                if 1.0 < value <= 100.0:
+                    hint = f"{side.name} is in [0, 1]: write {value:g}% or {value / 100:g}"
+                self.error(
+                    "threshold-out-of-range",
+                    f"{side.name} is a probability in [0, 1]; {value:g} is outside",
+                    other.span,
+                    hint=hint,
+                )
+
+    # -------------------------------------------------------------- satisfiability
+    def unsatisfiable(self, e: Expr) -> str | None:
+        """None when some values can make ``e`` true, else a short explanation."""
+        dnf = _dnf(_nnf(e, False))
+        if dnf is None:
+            return None
+        reasons = []
+        for conj in dnf:
+            why = _conj_unsat(conj)
+            if why is None:
+                return None
+            reasons.append(why)
+        return reasons[0] if reasons else "the condition is always false"
+
+    # -------------------------------------------------------------- messages
+    def template(self, msg: String, gathered: frozenset[str]) -> None:
+        try:
+            parts = parse_template(msg.value)
+        except TemplateError as err:
+            self.error(
+                "bad-template",
+                str(err),
+                self._string_span(msg, err.offset, 1),
+                hint="write {{ and }} for literal braces",
+            )
+            return
+        for p in parts:
+            if not isinstance(p, Placeholder):
+                continue
+            span = self._string_span(
+                msg, p.offset, len(p.name) + 2 + (len(p.spec) + 1 if p.spec else 0)
+            )
+            spec = SIGNALS.get(p.name)
+            if spec is None and p.name not in CONTEXT_NAMES:
+                self.error(
+                    "unknown-placeholder",
+                    f"unknown placeholder '{{{p.name}}}'",
+                    span,
+                    hint=_did_you_mean(p.name, [*SIGNALS, *CONTEXT_NAMES]),
+                )
+                continue
+            sample: object = "text"
+            if spec is not None and spec.numeric:
+                sample = 3 if spec.kind == "count" else 0.5
+            if p.spec:
+                problem = check_spec(p.spec, sample)
+                if problem is not None:
+                    self.error(
+                        "bad-format-spec",
+                        f"'{{{p.name}:{p.spec}}}' cannot format "
+                        f"{'a number' if not isinstance(sample, str) else 'a string'}: "
+                        f"{problem}",
+                        span,
+                        hint="numbers take specs like .0% or .2f; strings like >10",
+                    )
+            if spec is not None and p.name not in gathered:
+                self.warn(
+                    "placeholder-not-gathered",
+                    f"'{{{p.name}}}' shows a signal this policy never gathers "
+                    "(it will read 'unknown')",
+                    span,
+                )
+
+    def _string_span(self, s: String, offset: int, width: int) -> Span:
+        """Map an index in a decoded string to its source columns (escapes are longer)."""
+        raw = self.src.line_text(s.span.line)[s.span.column : s.span.end_column - 2]
+        col = s.span.column + 1
+        i = 0
+        decoded = 0
+        while i < len(raw) and decoded < offset:
+            step = 1
+            if raw[i] == "\\":
+                step = 6 if raw[i + 1 : i + 2] == "u" else 2
+            i += step
+            decoded += 1
+        start = col + i
+        end = (
+            min(start + max(width, 1), s.span.end_column - 1)
+            if s.span.line == s.span.end_line
+            else start + max(width, 1)
+        )
+        return Span(
+            line=s.span.line, column=start, end_line=s.span.line, end_column=max(end, start + 1)
+        )
+
+    # -------------------------------------------------------------- whole policy
+    def policy(self, ast: PolicyAST) -> Policy | None:
+        settings: dict[str, object] = {}
+        seen_settings: dict[str, Directive] = {}
+        signals: SignalConfig | None = None
+        signals_block: SignalsBlock | None = None
+        otherwise: Otherwise | None = None
+        rules: list[Rule] = []
+        examples: list[Example] = []
+        for item in ast.items:
+            if isinstance(item, Directive):
+                name = item.name.name
+                if name not in SETTINGS:
+                    fallback = None
+                    if name in SIGNAL_ENTRIES:
+                        fallback = f"'{name}' belongs inside the signals {{ }} block"
+                    hint = fallback or _did_you_mean(
+                        name, [*SETTINGS, "signals", "rule", "otherwise", "example"]
+                    )
+                    self.error(
+                        "unknown-setting", f"unknown setting '{name}'", item.name.span, hint=hint
+                    )
+                    continue
+                if name in seen_settings:
+                    self.error(
+                        "duplicate-setting",
+                        f"'{name}' is set twice",
+                        item.name.span,
+                        hint=f"first set on line {seen_settings[name].name.span.line}",
+                    )
+                    continue
+                seen_settings[name] = item
+                settings[name] = self.setting(item)
+            elif isinstance(item, SignalsBlock):
+                if signals_block is not None:
+                    self.error(
+                        "duplicate-setting",
+                        "a second signals block",
+                        item.header,
+                        hint=f"merge it into the block on line {signals_block.span.line}",
+                    )
+                    continue
+                signals_block = item
+                signals = self.signals_block(item)
+            elif isinstance(item, Rule):
+                rules.append(item)
+            elif isinstance(item, Otherwise):
+                if otherwise is not None:
+                    self.error(
+                        "duplicate-setting",
+                        "a second otherwise",
+                        item.span,
+                        hint=f"the first is on line {otherwise.span.line}",
+                    )
+                    continue
+                otherwise = item
+            else:
+                examples.append(item)
+        signals = signals or SignalConfig()
+        calibration = settings.get("calibration")
+        has_calibration = "calibration" in seen_settings
+        gathered = frozenset(
+            n
+            for n, s in SIGNALS.items()
+            if s.gathered_by is None
+            or (s.gathered_by == "calibration" and has_calibration)
+            or (s.gathered_by != "calibration" and signals.gathers(s.gathered_by))
+        )
+
+        rule_defs: list[RuleDef] = []
+        seen_rules: dict[str, Rule] = {}
+        used: set[str] = set()
+        for r in rules:
+            if r.name.name in seen_rules:
+                self.error(
+                    "duplicate-rule",
+                    f"rule '{r.name.name}' is defined twice",
+                    r.name.span,
+                    hint=f"first defined on line {seen_rules[r.name.name].name.span.line}",
+                )
+            else:
+                seen_rules[r.name.name] = r
+            before = sum(1 for d in self.diags if d.code in _TYPE_CODES)
+            t = self.type_of(r.condition, gathered, has_calibration)
+            if t not in ("bool", "error"):
+                self.error(
+                    "type-mismatch",
+                    f"a condition must be true or false, this is a {t}",
+                    r.condition.span,
+                    hint="write a comparison, e.g. consistency < 0.7",
+                )
+            typed_ok = sum(1 for d in self.diags if d.code in _TYPE_CODES) == before
+            if typed_ok:
+                why = self.unsatisfiable(r.condition)
+                if why is not None:
+                    self.error(
+                        "unsatisfiable-rule",
+                        f"rule '{r.name.name}' can never fire: {why}",
+                        r.condition.span,
+                    )
+            action = self._action(r.action)
+            if r.message is not None:
+                self.template(r.message, gathered)
+            reads = names_in(r.condition)
+            used |= reads
+            if action is not None:
+                rule_defs.append(
+                    RuleDef(
+                        name=r.name.name,
+                        condition=r.condition,
+                        condition_text=expr_text(r.condition),
+                        action=action,
+                        message=None if r.message is None else r.message.value,
+                        line=r.span.line,
+                        reads=sorted(reads),
+                    )
+                )
+        other_def = None
+        if otherwise is not None:
+            action = self._action(otherwise.action)
+            if otherwise.message is not None:
+                self.template(otherwise.message, gathered)
+            if action is not None:
+                other_def = OtherwiseDef(
+                    action=action,
+                    message=None if otherwise.message is None else otherwise.message.value,
+                )
+        if signals_block is not None:
+            self._unused(signals_block, used)
+        example_defs = self.examples(examples, set(seen_rules))
+        if any(d.severity == "error" for d in self.diags):
+            return None
+        return Policy(
+            name=ast.name.name,
+            description=settings.get("description"),  # type: ignore[arg-type]
+            calibration=calibration,  # type: ignore[arg-type]
+            on_missing=settings.get("on_missing") or Action.REVIEW,  # type: ignore[arg-type]
+            knowledge_cutoff=settings.get("knowledge_cutoff"),  # type: ignore[arg-type]
+            spot_check=settings.get("spot_check"),  # type: ignore[arg-type]
+            signals=signals,
+            rules=rule_defs,
+            otherwise=other_def,
+            examples=example_defs,
+            source_file=None if self.src.filename.startswith("<") else self.src.filename,
+            warnings=[d for d in self.diags if d.severity == "warning"],
+        )
+
+    def setting(self, d: Directive) -> object:
+        name = d.name.name
+        if name == "description":
+            return self._string(d, "a string")
+        if name == "knowledge_cutoff":
+            return self._string(d, 'a string such as "2024-06"')
+        if name == "on_missing":
+            v = self._one(d, "an action")
+            if v is None:
+                return None
+            if not isinstance(v, Word):
+                self.error(
+                    "bad-value",
+                    "'on_missing' expects an action (pass, notice, review, abstain)",
+                    v.span,
+                    hint="write the action without quotes",
+                )
+                return None
+            return self._action(v)
+        if name == "spot_check":
+            v = self._one(d, "a fraction such as 10%")
+            if v is None:
+                return None
+            return self._number(
+                v, "a fraction in [0, 1] such as 10% or 0.1", 0.0, 1.0, owner="spot_check"
+            )
+        if name == "calibration":
+            path_text = self._string(d, "a path string")
+            if path_text is None:
+                return None
+            path = Path(path_text)
+            if not path.is_absolute() and self.base_dir is not None:
+                path = self.base_dir / path
+            if not path.is_file():
+                self.error(
+                    "calibration-not-found",
+                    f"calibration profile '{path_text}' not found",
+                    d.values[0].span,
+                    hint=f"looked for {path}; create it with `guardrail audit` or remove the line",
+                )
+                return None
+            return path
+        raise AssertionError(name)  # pragma: no cover
+
+    def _unused(self, block: SignalsBlock, used: set[str]) -> None:
+        for d in block.directives:
+            entry = d.name.name
+            if entry not in SIGNAL_ENTRIES or entry == "hedges":
+                continue
+            provides = {n for n, s in SIGNALS.items() if s.gathered_by == entry}
+            if not provides & used:
+                self.warn(
+                    "unused-signal",
+                    f"'{entry}' is gathered but no rule reads " + " or ".join(sorted(provides)),
+                    d.name.span,
+                    hint="remove it to save calls, or add a rule that uses it",
+                )
+
+    def examples(self, examples: Sequence[Example], rule_names: set[str]) -> list[ExampleDef]:
+        out = []
+        seen: dict[str, Example] = {}
+        for ex in examples:
+            if ex.name.value in seen:
+                self.warn(
+                    "duplicate-example",
+                    f"example {ex.name.value!r} is defined twice",
+                    ex.name.span,
+                    hint=f"first defined on line {seen[ex.name.value].span.line}",
+                )
+            seen.setdefault(ex.name.value, ex)
+            given: dict[str, float | str | None] = {}
+            spans: dict[str, Span] = {}
+            for line in ex.given:
+                for g in line.assigns:
+                    name = g.name.name
+                    spec = SIGNALS.get(name)
+                    if spec is None:
+                        self.error(
+                            "unknown-signal",
+                            f"unknown signal '{name}'",
+                            g.name.span,
+                            hint=_did_you_mean(name, SIGNALS),
+                        )
+                        continue
+                    if name in spans:
+                        self.error(
+                            "duplicate-given",
+                            f"'{name}' is given twice",
+                            g.name.span,
+                            hint=f"first given on line {spans[name].line}",
+                        )
+                        continue
+                    spans[name] = g.name.span
+                    v = g.value
+                    if isinstance(v, Missing):
+                        given[name] = None
+                    elif spec.numeric:
+                        if not isinstance(v, Number):
+                            self.error(
+                                "type-mismatch",
+                                f"{name} is a number",
+                                v.span,
+                                hint=self._compare_hint(
+                                    Compare(op="==", left=Name(name=name), right=v)
+                                ),
+                            )
+                            continue
+                        if not spec.lower <= v.value <= spec.upper:
+                            self.error(
+                                "threshold-out-of-range",
+                                f"{name} must be in [{spec.lower:g}, {spec.upper:g}]",
+                                v.span,
+                            )
+                            continue
+                        if spec.kind == "count" and (
+                            v.value != int(v.value) or v.text.endswith("%")
+                        ):
+                            self.error("bad-value", f"{name} is a whole count", v.span)
+                            continue
+                        given[name] = int(v.value) if spec.kind == "count" else v.value
+                    else:
+                        if not isinstance(v, String):
+                            self.error(
+                                "type-mismatch",
+                                f"{name} is a string",
+                                v.span,
+                                hint="write the value in quotes",
+                            )
+                            continue
+                        if spec.choices and v.value not in spec.choices:
+                            self.error(
+                                "bad-string-value",
+                                f"{name} is never {v.value!r}",
+                                v.span,
+                                hint=_did_you_mean(v.value, spec.choices),
+                            )
+                            continue
+                        given[name] = v.value
+            expect = self._action(ex.expect)
+            for r in ex.expect_rules:
+                if r.name not in rule_names:
+                    self.error(
+                        "unknown-rule",
+                        f"no rule named '{r.name}'",
+                        r.span,
+                        hint=_did_you_mean(
+                            r.name,
+                            rule_names,
+                            fallback="rules: " + ", ".join(sorted(rule_names))
+                            if rule_names
+                            else None,
+                        ),
+                    )
+            if expect is not None:
+                out.append(
+                    ExampleDef(
+                        name=ex.name.value,
+                        given=given,
+                        expect=expect,
+                        expect_rules=[r.name for r in ex.expect_rules],
+                        line=ex.span.line,
+                    )
+                )
+        return out
+
+
+# ------------------------------------------------------------------ interval analysis
+
+_NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _nnf(e: Expr, negate: bool) -> Expr:
+    if isinstance(e, Not):
+        return _nnf(e.operand, not negate)
+    if isinstance(e, And | Or):
+        ops = [_nnf(o, negate) for o in e.operands]
+        if isinstance(e, And) != negate:
+            return And(operands=ops)
+        return Or(operands=ops)
+    if isinstance(e, Compare) and negate:
+        return Compare(op=_NEGATE[e.op], left=e.left, right=e.right)  # type: ignore[arg-type]
+    return e
+
+
+def _dnf(e: Expr) -> list[list[Compare]] | None:
+    if isinstance(e, Compare):
+        return [[e]]
+    if isinstance(e, Or):
+        out: list[list[Compare]] = []
+        for o in e.operands:
+            d = _dnf(o)
+            if d is None:
+                return None
+            out.extend(d)
+            if len(out) > _DNF_LIMIT:
+                return None
+        return out
+    if isinstance(e, And):
+        acc: list[list[Compare]] = [[]]
+        for o in e.operands:
+            d = _dnf(o)
+            if d is None:
+                return None
+            acc = [a + b for a in acc for b in d]
+            if len(acc) > _DNF_LIMIT:
+                return None
+        return acc
+    return None
+
+
+@dataclass
+class _Interval:
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def add(self, op: str, c: float) -> None:
+        if op in ("<", "<="):
+            if c < self.hi or (c == self.hi and op == "<"):
+                self.hi, self.hi_open = c, op == "<"
+        elif op in (">", ">="):
+            if c > self.lo or (c == self.lo and op == ">"):
+                self.lo, self.lo_open = c, op == ">"
+        elif op == "==":
+            self.add("<=", c)
+            self.add(">=", c)
+
+    def empty(self) -> bool:
+        lo, hi = self.lo, self.hi
+        if self.integer:
+            lo = math.floor(lo) + 1 if self.lo_open and lo == math.floor(lo) else math.ceil(lo)
+            hi = math.ceil(hi) - 1 if self.hi_open and hi == math.ceil(hi) else math.floor(hi)
+            return lo > hi
+        if lo > hi:
+            return True
+        return lo == hi and (self.lo_open or self.hi_open)
+
+
+def _const(e: Expr) -> float | None:
+    if isinstance(e, Number):
+        return e.value
+    if isinstance(e, Neg):
+        inner = _const(e.operand)
+        return None if inner is None else -inner
+    return None
+
+
+def _bounds(e: Expr, iv: dict[str, _Interval]) -> tuple[float, float] | None:
+    if isinstance(e, Number):
+        return e.value, e.value
+    if isinstance(e, Name):
+        spec = SIGNALS.get(e.name)
+        if spec is None or not spec.numeric:
+            return None
+        i = iv.get(e.name)
+        return (i.lo, i.hi) if i is not None else (spec.lower, spec.upper)
+    if isinstance(e, Neg):
+        b = _bounds(e.operand, iv)
+        return None if b is None else (-b[1], -b[0])
+    if isinstance(e, Arith):
+        a, b = _bounds(e.left, iv), _bounds(e.right, iv)
+        if a is None or b is None:
+            return None
+        if e.op == "+":
+            return a[0] + b[0], a[1] + b[1]
+        return a[0] - b[1], a[1] - b[0]
+    return None
+
+
+def _conj_unsat(conj: list[Compare]) -> str | None:
+    """None when the conjunction may hold, else why it cannot."""
+    iv: dict[str, _Interval] = {}
+    eq: dict[str, set[str]] = {}
+    ne: dict[str, set[str]] = {}
+    rest: list[Compare] = []
+    texts: dict[str, list[str]] = {}
+    for c in conj:
+        left, right, op = c.left, c.right, c.op
+        if isinstance(right, Name) and not isinstance(left, Name):
+            left, right, op = right, left, _FLIP[op]  # type: ignore[assignment]
+        lc, rc = _const(c.left), _const(c.right)
+        if lc is not None and rc is not None:
+            if not _holds(op, lc - rc):
+                return f"{expr_text(c)} is always false"
+            continue
+        if isinstance(left, Name) and left.name in SIGNALS:
+            spec = SIGNALS[left.name]
+            k = _const(right)
+            if spec.numeric and k is not None:
+                i = iv.setdefault(
+                    left.name, _Interval(spec.lower, spec.upper, integer=spec.kind == "count")
+                )
+                i.add(op, k)
+                texts.setdefault(left.name, []).append(expr_text(c))
+                continue
+            if isinstance(right, String):
+                target = eq if op == "==" else ne
+                target.setdefault(left.name, set()).add(right.value)
+                texts.setdefault(left.name, []).append(expr_text(c))
+                continue
+        rest.append(c)
+    for name, i in iv.items():
+        if i.empty():
+            spec = SIGNALS[name]
+            rng = "[0, 1]" if spec.kind == "probability" else ">= 0"
+            return f"no value of {name} ({rng}) satisfies " + " and ".join(texts[name])
+    for name in set(eq) | set(ne):
+        spec = SIGNALS[name]
+        eqs, nes = eq.get(name, set()), ne.get(name, set())
+        possible = set(spec.choices) if spec.choices else None
+        if len(eqs) > 1 or eqs & nes or (possible is not None and not (possible - nes)):
+            return f"no value of {name} satisfies " + " and ".join(texts[name])
+    for c in rest:
+        a, b = _bounds(c.left, iv), _bounds(c.right, iv)
+        if a is None or b is None:
+            continue
+        dlo, dhi = a[0] - b[1], a[1] - b[0]
+        if not _may_hold(c.op, dlo, dhi):
+            return (
+                f"{expr_text(c)} cannot hold: the left side minus the right is in "
+                f"[{dlo:g}, {dhi:g}]"
+            )
+    return None
+
+
+def _holds(op: str, d: float) -> bool:
+    return {"<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0, "==": d == 0, "!=": d != 0}[op]
+
+
+def _may_hold(op: str, lo: float, hi: float) -> bool:
+    eps = 1e-12
+    if op == "<":
+        return lo < -eps or lo < 0
+    if op == "<=":
+        return lo <= eps
+    if op == ">":
+        return hi > 0
+    if op == ">=":
+        return hi >= -eps
+    if op == "==":
+        return lo <= eps and hi >= -eps
+    return not (abs(lo) <= eps and abs(hi) <= eps)
+
+
+def check_ast(
+    ast: PolicyAST, src: Source, base_dir: Path | None
+) -> tuple[Policy | None, list[Diagnostic]]:
+    """Run every check; returns the Policy (None when there are errors) and all diagnostics."""
+    checker = _Checker(src, base_dir)
+    policy = checker.policy(ast)
+    return policy, checker.diags

@@ -1,0 +1,131 @@
+"""Loading policies from text and files: parse, check, raise :class:`PolicyError` on errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from guardrail.policy.ast import Span
+from guardrail.policy.checker import check_ast
+from guardrail.policy.errors import Diagnostic, PolicyError, Source
+from guardrail.policy.model import Policy
+from guardrail.policy.parser import parse_ast
+
+POLICY_SUFFIX = ".guard"
+
+
+def check_text(
+    text: str, filename: str = "<string>", base_dir: Path | None = None
+) -> tuple[Policy | None, list[Diagnostic]]:
+    """Parse and check ``text``; never raises for policy problems.
+
+    Returns the Policy (None when there is any error) and every diagnostic (errors and warnings).
+    ``base_dir`` resolves a relative ``calibration`` path (default: the current directory).
+    """
+    try:
+        ast, diags = parse_ast(text, filename)
+    except PolicyError as err:
+        return None, err.diagnostics
+    policy, more = check_ast(ast, Source(text, filename), base_dir)
+    all_diags = diags + more
+    if any(d.severity == "error" for d in all_diags):
+        return None, all_diags
+    return policy, all_diags
+
+
+def parse_policy(text: str, filename: str = "<string>", base_dir: Path | None = None) -> Policy:
+    """Parse and check policy ``text``. Raises :class:`PolicyError` listing every error
+    (and warning) when there is at least one error; warnings alone land in ``Policy.warnings``."""
+    policy, diags = check_text(text, filename, base_dir)
+    if policy is None:
+        raise PolicyError(diags)
+    return policy
+
+
+def read_policy_text(path: Path) -> str:
+    """The file's text; unreadable or non-UTF-8 files raise :class:`PolicyError`."""
+    src = Source("", str(path))
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(
+            [
+                src.diagnostic(
+                    "file-not-found",
+                    f"no such policy file: {path}",
+                    Span(line=1, column=1, end_line=1, end_column=2),
+                )
+            ]
+        ) from None
+    except UnicodeDecodeError as err:
+        raise PolicyError(
+            [
+                src.diagnostic(
+                    "bad-encoding",
+                    f"policy file is not UTF-8 text ({err.reason})",
+                    Span(line=1, column=1, end_line=1, end_column=2),
+                )
+            ]
+        ) from None
+    except OSError as err:
+        raise PolicyError(
+            [
+                src.diagnostic(
+                    "file-not-found",
+                    f"cannot read {path}: {err.strerror}",
+                    Span(line=1, column=1, end_line=1, end_column=2),
+                )
+            ]
+        ) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read, parse and check one ``.guard`` file (calibration resolved beside it).
+
+    Raises :class:`PolicyError` (file missing, not UTF-8, syntax or semantic errors)."""
+    p = Path(path)
+    text = read_policy_text(p)
+    return parse_policy(text, str(p), base_dir=p.parent)
+
+
+def policy_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Expand directories to their ``*.guard`` files (sorted); keep files as given."""
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(p.glob(f"*{POLICY_SUFFIX}")))
+        else:
+            out.append(p)
+    return out
+
+
+def load_policies(paths: str | Path | Iterable[str | Path]) -> dict[str, Policy]:
+    """Load a directory of ``*.guard`` files and/or explicit files, keyed by policy name.
+
+    Raises :class:`PolicyError` with the diagnostics of *every* failing file, or a
+    ``duplicate-policy`` error when two files declare the same policy name."""
+    result: dict[str, Policy] = {}
+    origin: dict[str, Path] = {}
+    diags: list[Diagnostic] = []
+    for path in policy_files(paths):
+        try:
+            policy = load_policy(path)
+        except PolicyError as err:
+            diags.extend(err.diagnostics)
+            continue
+        if policy.name in result:
+            diags.append(
+                Source("", str(path)).diagnostic(
+                    "duplicate-policy",
+                    f"policy '{policy.name}' is also defined in {origin[policy.name]}",
+                    Span(line=1, column=1, end_line=1, end_column=2),
+                )
+            )
+            continue
+        result[policy.name] = policy
+        origin[policy.name] = path
+    if any(d.severity == "error" for d in diags):
+        raise PolicyError(diags)
+    return result

@@ -1,0 +1,228 @@
+"""Public models of a checked policy: :class:`Policy` and its parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from guardrail.policy.ast import Expr
+from guardrail.policy.catalog import SIGNALS, Action
+from guardrail.policy.decision import Decision, SignalValue
+from guardrail.policy.errors import Diagnostic
+from guardrail.policy.evaluator import Program
+from guardrail.policy.template import parse_template
+
+
+class SamplesConfig(BaseModel):
+    """``samples K [temperature T]``: k extra samples for self-consistency (Wang et al. 2022,
+    arXiv:2203.11171) and semantic entropy (Kuhn et al. 2023, arXiv:2302.09664)."""
+
+    k: int = Field(ge=2)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+
+
+class EnsembleConfig(BaseModel):
+    """``ensemble "m1", "m2" [weights w1, w2]``: other models whose answers are compared."""
+
+    models: list[str]
+    weights: list[float] | None = None
+
+
+class VerbalizedConfig(BaseModel):
+    """``verbalized [followup|inline]``: ask for a 0-100 confidence (Tian et al. 2023,
+    arXiv:2305.14975); ``followup`` is one extra call, ``inline`` asks in the answer prompt."""
+
+    mode: Literal["followup", "inline"] = "followup"
+
+
+class HedgesConfig(BaseModel):
+    """``hedges ["lexicon"] [cues "a", "b"] [boosters "c"]``: hedge/booster lexicon and extra
+    cue words. Always available (computed locally); ``declared`` says it was written."""
+
+    lexicon: str = "default"
+    cues: list[str] = Field(default_factory=list)
+    boosters: list[str] = Field(default_factory=list)
+    declared: bool = False
+
+
+class SignalConfig(BaseModel):
+    """What the ``signals { }`` block asks the SDK to gather (None = not gathered)."""
+
+    samples: SamplesConfig | None = None
+    ensemble: EnsembleConfig | None = None
+    verbalized: VerbalizedConfig | None = None
+    hedges: HedgesConfig = Field(default_factory=HedgesConfig)
+    logprobs: bool = False
+
+    def gathers(self, entry: str) -> bool:
+        """True when the ``signals`` entry ``entry`` (samples, ensemble, ...) is configured."""
+        if entry == "hedges":
+            return True
+        if entry == "logprobs":
+            return self.logprobs
+        return getattr(self, entry, None) is not None
+
+
+class RuleDef(BaseModel):
+    """A checked rule. ``condition`` is the AST; ``condition_text`` its canonical source."""
+
+    name: str
+    condition: Expr
+    condition_text: str
+    action: Action
+    message: str | None = None
+    line: int = 0
+    reads: list[str] = Field(default_factory=list)
+
+
+class OtherwiseDef(BaseModel):
+    """``otherwise action ["message"]``."""
+
+    action: Action
+    message: str | None = None
+
+
+class ExampleDef(BaseModel):
+    """``example``: ``given`` values (None = missing; unlisted signals are missing too), the
+    expected action and rules that must be among the matched rules."""
+
+    name: str
+    given: dict[str, float | str | None]
+    expect: Action
+    expect_rules: list[str] = Field(default_factory=list)
+    line: int = 0
+
+
+class ExampleResult(BaseModel):
+    """Outcome of running one example."""
+
+    example: ExampleDef
+    decision: Decision
+    passed: bool
+    problems: list[str] = Field(default_factory=list)
+
+
+class Policy(BaseModel):
+    """A checked policy, ready to evaluate.
+
+    ``calibration`` is resolved relative to the policy file. ``spot_check`` is the fraction in
+    [0, 1] of passed answers the review queue samples (None = off). ``warnings`` holds the
+    checker's warnings (errors never reach a Policy: they raise PolicyError).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str
+    description: str | None = None
+    calibration: Path | None = None
+    on_missing: Action = Action.REVIEW
+    knowledge_cutoff: str | None = None
+    spot_check: float | None = Field(default=None, ge=0.0, le=1.0)
+    signals: SignalConfig = Field(default_factory=SignalConfig)
+    rules: list[RuleDef] = Field(default_factory=list)
+    otherwise: OtherwiseDef | None = None
+    examples: list[ExampleDef] = Field(default_factory=list)
+    source_file: str | None = None
+    warnings: list[Diagnostic] = Field(default_factory=list)
+
+    _program: Program | None = PrivateAttr(default=None)
+
+    @property
+    def program(self) -> Program:
+        """The compiled form used by :meth:`evaluate` (built on first use)."""
+        if self._program is None:
+            rules = [
+                (
+                    r.name,
+                    r.condition,
+                    r.action,
+                    None if r.message is None else parse_template(r.message),
+                    r.line,
+                )
+                for r in self.rules
+            ]
+            other = None
+            if self.otherwise is not None:
+                msg = self.otherwise.message
+                other = (self.otherwise.action, None if msg is None else parse_template(msg))
+            builtins = {"policy": self.name}
+            if self.knowledge_cutoff is not None:
+                builtins["knowledge_cutoff"] = self.knowledge_cutoff
+            self._program = Program(self.name, rules, self.on_missing, other, builtins)
+        return self._program
+
+    def needed_signals(self) -> frozenset[str]:
+        """Signals read by at least one rule condition."""
+        return self.program.needed
+
+    def gathered_signals(self) -> frozenset[str]:
+        """Signals this policy's ``signals`` block (and calibration) makes available."""
+        out = set()
+        for name, spec in SIGNALS.items():
+            if (
+                spec.gathered_by is None
+                or (spec.gathered_by == "calibration" and self.calibration is not None)
+                or self.signals.gathers(spec.gathered_by)
+            ):
+                out.add(name)
+        return frozenset(out)
+
+    def evaluate(
+        self,
+        values: Mapping[str, SignalValue],
+        *,
+        context: Mapping[str, str] | None = None,
+    ) -> Decision:
+        """Decide what to do with one answer.
+
+        ``values``: signal name -> value (probabilities in [0, 1], counts as ints, ``stakes``,
+        ``hedge_label`` and ``domain`` as strings). A needed signal that is absent, None, of the
+        wrong type, NaN or out of range is *missing*: a rule whose condition it leaves undecided
+        counts as ``on_missing`` and the decision lists it. ``context`` fills message
+        placeholders that are not signals (``knowledge_cutoff``, ``model``); the policy's
+        ``knowledge_cutoff`` setting is the default. Never raises on bad values.
+        """
+        return self.program.evaluate(values, context)
+
+    def signals_that_matter(self, known: Mapping[str, SignalValue]) -> frozenset[str]:
+        """Needed signals not in ``known`` whose value could still change the decision's action.
+
+        ``known`` holds the signals computed so far (a None value = computed but missing). A
+        not-yet-computed signal is assumed able to take any value *or* to fail (then it counts
+        via ``on_missing``). Sound: a signal left out can never change the action, whatever
+        values it and the other unknown signals take; it may over-approximate. Empty means the
+        action is settled and no further signal needs computing (DESIGN.md, cost-aware
+        evaluation).
+        """
+        return self.program.signals_that_matter(known)
+
+    def run_examples(self) -> list[ExampleResult]:
+        """Evaluate every ``example`` block; see :class:`ExampleResult`."""
+        results = []
+        for ex in self.examples:
+            decision = self.evaluate(ex.given)
+            problems = []
+            if decision.action is not ex.expect:
+                problems.append(f"expected {ex.expect.value}, got {decision.action.value}")
+            fired = {m.rule for m in decision.matched}
+            for rule in ex.expect_rules:
+                if rule not in fired:
+                    problems.append(f"rule {rule} did not fire")
+            results.append(
+                ExampleResult(example=ex, decision=decision, passed=not problems, problems=problems)
+            )
+        return results
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-data overview (for ``--format json`` outputs)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "on_missing": self.on_missing.value,
+            "rules": [r.name for r in self.rules],
+            "needed_signals": sorted(self.needed_signals()),
+            "examples": len(self.examples),
+        }
