@@ -35,7 +35,9 @@ def _root(
 
 def _register() -> None:
     # Command modules register themselves on `app` when imported.
-    pass
+    from guardrail.cli import audit_cmds
+
+    audit_cmds.register(app)
 
 
 _register()

@@ -1,0 +1,310 @@
+"""``guardrail audit``: calibration audits of graded answers.
+
+``audit_app`` is a Typer group; ``guardrail audit report`` lives here, other modules may add
+commands to the same group (e.g. ``guardrail audit run``) by importing ``audit_app``.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from guardrail.calibration import (
+    AuditReport,
+    CalibrationProfile,
+    GroupAudit,
+    RecordsError,
+    RecordsFormatError,
+    audit,
+    fit_profiles,
+    load_records,
+)
+from guardrail.calibration.audit import GroupField
+
+audit_app = typer.Typer(
+    name="audit",
+    help="Calibration audits: metrics, reliability diagrams, thresholds, calibration profiles.",
+    no_args_is_help=True,
+)
+
+_VERDICT_STYLE = {"good": "green", "fair": "yellow", "significant": "red", "severe": "bold red"}
+
+
+class BinningChoice(enum.StrEnum):
+    width = "width"
+    mass = "mass"
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+class MapMethod(enum.StrEnum):
+    isotonic = "isotonic"
+    histogram = "histogram"
+
+
+class ThresholdChoice(enum.StrEnum):
+    point = "point"
+    lower_bound = "lower_bound"
+
+
+def _parse_group_by(value: str) -> list[GroupField]:
+    if value.strip().lower() in ("", "none"):
+        return []
+    fields: list[GroupField] = []
+    for part in value.split(","):
+        p = part.strip()
+        if p == "domain":
+            fields.append("domain")
+        elif p == "model":
+            fields.append("model")
+        elif p == "source":
+            fields.append("source")
+        else:
+            raise typer.BadParameter(
+                f"cannot group by {p!r}: use domain, model, source (comma-separated) or none",
+                param_hint="--group-by",
+            )
+    return fields
+
+
+def _ci_text(est: float, low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return f"{est:.3f}"
+    return f"{est:.3f} [dim][{low:.3f}, {high:.3f}][/dim]"
+
+
+def _matrix_table(report: AuditReport) -> Table:
+    t = Table(title="Confidence-accuracy matrix", title_justify="left", header_style="bold")
+    for name in ("group", "n", "accuracy", "conf", "overconf", "ECE", "MCE", "Brier"):
+        t.add_column(name, justify="left" if name == "group" else "right")
+    for name in ("AUROC", "AURC", "verdict"):
+        t.add_column(name, justify="right")
+    rows: list[GroupAudit] = [report.overall, *report.groups]
+    for i, g in enumerate(rows):
+        ece_ci = g.ece_ci
+        t.add_row(
+            g.label,
+            str(g.n),
+            _ci_text(g.accuracy.estimate, g.accuracy.low, g.accuracy.high),
+            f"{g.mean_confidence:.3f}",
+            f"{g.overconfidence:+.3f}",
+            _ci_text(g.ece, ece_ci.low if ece_ci else None, ece_ci.high if ece_ci else None),
+            f"{g.mce:.3f}",
+            f"{g.brier:.3f}",
+            "—" if g.auroc is None else f"{g.auroc:.3f}",
+            f"{g.aurc:.3f}",
+            f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
+            end_section=(i == 0 and len(rows) > 1),
+        )
+    return t
+
+
+def _threshold_table(report: AuditReport) -> Table | None:
+    rows = [g for g in [report.overall, *report.groups] if g.threshold is not None]
+    if not rows:
+        return None
+    t = Table(
+        title="Fitted thresholds (raw confidence >= threshold passes; 95% Clopper-Pearson)",
+        title_justify="left",
+        header_style="bold",
+    )
+    for name in ("group", "target", "threshold", "passed", "coverage", "accuracy"):
+        t.add_column(name, justify="left" if name in ("group", "target") else "right")
+    for g in rows:
+        th = g.threshold
+        assert th is not None
+        t.add_row(
+            g.label,
+            f"{th.target} >= {th.target_value:g}",
+            "not reachable" if th.threshold is None else f"{th.threshold:.4f}",
+            f"{th.n_accepted}/{th.n}",
+            _ci_text(th.coverage.estimate, th.coverage.low, th.coverage.high)
+            if th.coverage
+            else "—",
+            _ci_text(th.accuracy.estimate, th.accuracy.low, th.accuracy.high)
+            if th.accuracy
+            else "—",
+        )
+    return t
+
+
+def _profile_path(template: str, key: dict[str, str], several: bool) -> Path:
+    path = template
+    for field, value in key.items():
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in value)
+        path = path.replace(f"<{field}>", safe)
+    if several and path == template:
+        raise typer.BadParameter(
+            "several groups: put <domain> (and <model>/<source> if grouped) in the path, "
+            "e.g. calibration/<domain>.json",
+            param_hint="--profile-out",
+        )
+    return Path(path)
+
+
+@audit_app.command("report")
+def report_cmd(
+    records: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Audit records: JSONL or CSV files (confidence, correct, domain, ...)."
+        ),
+    ],
+    percent: Annotated[bool, typer.Option("--percent", help="Confidences are 0-100.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on any bad row instead of skipping it.")
+    ] = False,
+    bins: Annotated[int, typer.Option("--bins", min=1, help="Number of bins.")] = 10,
+    binning: Annotated[
+        BinningChoice, typer.Option("--binning", help="Equal-width or equal-mass bins.")
+    ] = BinningChoice.width,
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Comma-separated: domain, model, source (or none).")
+    ] = "domain",
+    target_accuracy: Annotated[
+        float | None,
+        typer.Option("--target-accuracy", min=0.0, max=1.0, help="Fit the threshold for this."),
+    ] = None,
+    target_coverage: Annotated[
+        float | None,
+        typer.Option("--target-coverage", min=0.0, max=1.0, help="Fit the threshold for this."),
+    ] = None,
+    threshold_method: Annotated[
+        ThresholdChoice,
+        typer.Option(
+            "--threshold-method",
+            help="point: accuracy >= target; lower_bound: Clopper-Pearson lower bound >= target.",
+        ),
+    ] = ThresholdChoice.point,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples (0: none).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for index.html, audit.json, reliability.png/.svg."),
+    ] = None,
+    profile_out: Annotated[
+        str | None,
+        typer.Option("--profile-out", help="Write profiles, e.g. calibration/<domain>.json."),
+    ] = None,
+    profile_method: Annotated[
+        MapMethod, typer.Option("--profile-method", help="Monotone map: isotonic or histogram.")
+    ] = MapMethod.isotonic,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Raw signal the profiles map (default: records' source)."),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles."""
+    err = Console(stderr=True)
+    out_console = Console()
+    if target_accuracy is not None and target_coverage is not None:
+        raise typer.BadParameter("give only one of --target-accuracy and --target-coverage")
+    fields = _parse_group_by(group_by)
+    if profile_out is not None and "domain" not in fields:
+        raise typer.BadParameter("profiles are per domain: include domain in --group-by")
+    try:
+        rs = load_records(records, percent=percent, strict=strict)
+    except (FileNotFoundError, RecordsFormatError, RecordsError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if rs.bad_rows:
+        err.print(
+            f"[yellow]skipped {len(rs.bad_rows)} bad row(s)[/yellow] (--strict fails on them):",
+            highlight=False,
+        )
+        for b in rs.bad_rows[:10]:
+            err.print(f"  {b}", highlight=False, markup=False)
+        if len(rs.bad_rows) > 10:
+            err.print(f"  ... and {len(rs.bad_rows) - 10} more", highlight=False)
+    if not rs.records:
+        err.print("[red]error:[/red] no valid records to audit")
+        raise typer.Exit(1)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("auditing", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            report = audit(
+                rs,
+                fields,
+                n_bins=bins,
+                binning=binning.value,
+                n_bootstrap=bootstrap,
+                seed=seed,
+                target_accuracy=target_accuracy,
+                target_coverage=target_coverage,
+                threshold_method=threshold_method.value,
+                progress=on_progress,
+            )
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+    written_profiles: dict[str, CalibrationProfile] = {}
+    if profile_out is not None:
+        try:
+            profiles = fit_profiles(
+                rs,
+                fields,
+                source=source,
+                method=profile_method.value,
+                n_bins=bins,
+                binning=binning.value,
+                target_accuracy=target_accuracy,
+                target_coverage=target_coverage,
+                threshold_method=threshold_method.value,
+            )
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        for key, prof in profiles.items():
+            path = _profile_path(
+                profile_out, dict(zip(fields, key, strict=True)), len(profiles) > 1
+            )
+            prof.save(path)
+            written_profiles[str(path)] = prof
+            err.print(f"wrote calibration profile {path}", highlight=False)
+    if out is not None:
+        from guardrail.calibration.plot import PLOT_EXTRA_HINT, matplotlib_available
+        from guardrail.calibration.report import write_html_report
+
+        if not matplotlib_available():
+            err.print(f"[yellow]note:[/yellow] {PLOT_EXTRA_HINT}; the report has no diagrams")
+        for p in write_html_report(report, out, written_profiles):
+            err.print(f"wrote {p}", highlight=False)
+    if output_format is OutputFormat.json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    out_console.print(_matrix_table(report))
+    thr = _threshold_table(report)
+    if thr is not None:
+        out_console.print(thr)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``audit`` command group to the root ``guardrail`` app."""
+    app.add_typer(audit_app, name="audit")
