@@ -52,6 +52,11 @@ class Fault:
         return cls("status", status_code=code, headers=headers)
 
     @classmethod
+    def ok(cls) -> Fault:
+        """No fault: serve this request normally (to aim a later fault at a later request)."""
+        return cls("ok")
+
+    @classmethod
     def hang(cls, seconds: float) -> Fault:
         return cls("hang", seconds=seconds)
 

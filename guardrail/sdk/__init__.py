@@ -1,0 +1,23 @@
+"""The SDK: :class:`Guard` (guarded chat completions) and OpenAI-shaped drop-in clients."""
+
+from guardrail.sdk.client import (
+    AsyncGuardedClient,
+    GuardedClient,
+    GuardedCompletion,
+    OpenAIClientProvider,
+)
+from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
+from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+
+__all__ = [
+    "AsyncGuardedClient",
+    "Cost",
+    "Guard",
+    "GuardError",
+    "GuardTimeoutError",
+    "GuardedClient",
+    "GuardedCompletion",
+    "GuardedResponse",
+    "OpenAIClientProvider",
+    "SignalReport",
+]

@@ -1,0 +1,725 @@
+"""The Guard: ask a model, gather the signals a domain policy needs (cheapest first), decide.
+
+Flow of one :meth:`Guard.chat` (see ``docs/sdk.md`` for the full picture):
+
+1. The answer call: the user's messages (with the inline confidence instruction appended when the
+   policy uses ``verbalized inline``), asking for token log-probs when a rule reads
+   ``logprob_confidence``.
+2. Free signals from that answer: ``hedges``/``boosters``/``hedge_label``, ``logprob_confidence``,
+   inline ``verbalized``, and ``domain``/``stakes`` given by the application.
+3. Cost-aware loop: ask the policy which not-yet-computed signals could still change the action
+   (:meth:`~guardrail.policy.Policy.signals_that_matter`); compute the cheapest of them
+   (follow-up ``verbalized`` = 1 call < ``consistency``/``semantic_entropy`` = k samples <
+   ``agreement`` = one call per ensemble model, run concurrently); repeat until nothing left can
+   change the action. Signals never computed are reported as ``skipped``.
+4. Evaluate the policy; build the text the user sees (notice attached, abstention message, or the
+   answer held for review with a review id); record spans and ``gen_ai.evaluation.result`` events.
+
+Failure handling: a signal whose calls fail after the provider's retries is *missing*; the policy's
+``on_missing`` applies and the decision names it. The host never sees an exception for a model or
+parse failure unless ``strict=True``; a failed *answer* call gives ``status="failed"``. Two things
+always raise: :class:`~guardrail.providers.AuthenticationError` (misconfiguration, never an
+abstention) and invalid arguments (unknown domain, malformed messages: ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from guardrail.calibration import CalibrationProfile
+from guardrail.policy import Action, Decision, Policy, load_policies, load_policy
+from guardrail.providers import (
+    AuthenticationError,
+    ChatProvider,
+    ChatResult,
+    Message,
+    MessagesLike,
+    ProviderError,
+    make_provider,
+    normalize_messages,
+    run_sync,
+)
+from guardrail.review import (
+    InMemoryReviewStore,
+    ReviewItem,
+    ReviewReason,
+    ReviewStore,
+    SpotCheckSampler,
+)
+from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+from guardrail.sdk.signal_steps import (
+    SIGNAL_TIERS,
+    StepOutput,
+    agreement_with_answer,
+    consistency_from_samples,
+    free_signals,
+    verbalized_from_reply,
+)
+from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
+from guardrail.tracing import (
+    capture_content_enabled,
+    emit_evaluation,
+    get_tracer,
+    guard_span,
+    model_call_span,
+    record_result,
+)
+
+__all__ = [
+    "DEFAULT_FAILURE_MESSAGE",
+    "DEFAULT_REVIEW_MESSAGE",
+    "Guard",
+    "GuardError",
+    "GuardTimeoutError",
+]
+
+DEFAULT_FAILURE_MESSAGE = "Sorry, I can't answer right now. Please try again later."
+DEFAULT_REVIEW_MESSAGE = "This answer is waiting for review by a person before it can be shown."
+DEFAULT_ABSTAIN_MESSAGE = "I can't answer this reliably."
+
+
+class GuardError(Exception):
+    """Raised only in strict mode: the answer or a signal could not be obtained."""
+
+
+class GuardTimeoutError(GuardError):
+    """Strict mode: the whole-guard timeout expired."""
+
+
+SignalValue = float | int | str | None
+
+
+@dataclass
+class _Run:
+    """Mutable state of one guarded chat."""
+
+    policy: Policy
+    provider: ChatProvider
+    model: str
+    messages: list[Message]
+    span: Span
+    deadline: float | None
+    capture: bool
+    max_tokens: int | None
+    seed: int | None
+    answer: str = ""
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    values: dict[str, SignalValue] = field(default_factory=dict)
+    reports: dict[str, SignalReport] = field(default_factory=dict)
+    timed_out: bool = False
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def add(self, out: StepOutput, calls: int = 0) -> None:
+        """Record computed/missing signals from one step."""
+        for name, (value, reason, detail) in out.items():
+            self.values[name] = value
+            self.reports[name] = SignalReport(
+                name=name,
+                status="computed" if value is not None else "missing",
+                value=value,
+                reason=reason,
+                calls=calls,
+                detail=detail,
+            )
+            calls = 0  # the step's calls are attributed to its first signal only
+
+    def missing(self, names: list[str], reason: str) -> None:
+        self.add({n: (None, reason, {}) for n in names})
+
+
+class Guard:
+    """Guarded chat completions under per-domain uncertainty policies.
+
+    Args:
+        policies: domain name -> :class:`~guardrail.policy.Policy` (a policy's name is its domain).
+        provider: the chat provider; default: the embedded local model (``guardrail-uq[local]``),
+            created on first use.
+        model: default model name (else the provider's default).
+        ensemble_providers: model name -> provider for ``ensemble`` models served elsewhere;
+            models not listed are asked through ``provider``.
+        review_store: where ``review`` decisions (and spot checks) are queued; default an
+            :class:`~guardrail.review.InMemoryReviewStore`.
+        spot_check: optional sampler sending a share of non-review answers to the queue.
+        timeout: whole-guard timeout in seconds (``None``: none). When it expires after the
+            answer arrived, uncomputed signals are missing (``on_missing`` applies); before, the
+            result is ``failed`` (``GuardTimeoutError`` in strict mode).
+        strict: raise :class:`GuardError` instead of degrading on model/parse failures.
+        capture_content: record prompts/answers in traces (default: env
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else off).
+        tracer_provider: OpenTelemetry tracer provider (default: the global one).
+        max_tokens: completion cap for every call (``None``: the server's default).
+        temperature: temperature of the answer call (samples use the policy's temperature).
+        hold_reviews: ``True`` (default) withholds the answer of a ``review`` decision until a
+            reviewer labels it; ``False`` shows it with its notices and still queues it.
+        notice_format: how a notice is attached: ``{answer}`` and ``{notice}`` placeholders.
+
+    Raises:
+        ValueError: no policies.
+    """
+
+    def __init__(
+        self,
+        policies: Mapping[str, Policy],
+        provider: ChatProvider | None = None,
+        *,
+        model: str | None = None,
+        ensemble_providers: Mapping[str, ChatProvider] | None = None,
+        review_store: ReviewStore | None = None,
+        spot_check: SpotCheckSampler | None = None,
+        timeout: float | None = None,
+        strict: bool = False,
+        capture_content: bool | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        max_tokens: int | None = 512,
+        temperature: float | None = None,
+        hold_reviews: bool = True,
+        notice_format: str = "{answer}\n\n{notice}",
+        failure_message: str = DEFAULT_FAILURE_MESSAGE,
+    ) -> None:
+        if not policies:
+            raise ValueError("a Guard needs at least one policy")
+        self.policies = dict(policies)
+        self._provider = provider
+        self.model = model
+        self.ensemble_providers = dict(ensemble_providers or {})
+        self.review_store: ReviewStore = (
+            review_store if review_store is not None else InMemoryReviewStore()
+        )
+        self.spot_check = spot_check
+        self.timeout = timeout
+        self.strict = strict
+        self.capture_content = capture_content
+        self._tracer = get_tracer(tracer_provider)
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.hold_reviews = hold_reviews
+        self.notice_format = notice_format
+        self.failure_message = failure_message
+        self._profiles: dict[Path, CalibrationProfile] = {}
+
+    @classmethod
+    def from_policies(
+        cls, path: str | Path = "policies", provider: ChatProvider | None = None, **kwargs: Any
+    ) -> Guard:
+        """A guard over the policies in a directory (``*.guard`` files) or a single policy file.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            guardrail.policy.PolicyError: a policy does not parse or check.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"no policy file or directory at {p}")
+        policies = load_policies(p) if p.is_dir() else {(pol := load_policy(p)).name: pol}
+        return cls(policies, provider, **kwargs)
+
+    @property
+    def provider(self) -> ChatProvider:
+        """The answer provider (the embedded local model is created on first use)."""
+        if self._provider is None:
+            self._provider = make_provider()
+        return self._provider
+
+    @property
+    def domains(self) -> list[str]:
+        """Domains this guard has a policy for."""
+        return sorted(self.policies)
+
+    def policy_for(self, domain: str | None) -> Policy:
+        """The policy of ``domain`` (the only policy when there is one and ``domain`` is None).
+
+        Raises:
+            ValueError: unknown domain (the message lists the known ones).
+        """
+        if domain is None and len(self.policies) == 1:
+            return next(iter(self.policies.values()))
+        if domain is None or domain not in self.policies:
+            raise ValueError(
+                f"no policy for domain {domain!r}; known domains: {', '.join(self.domains)}"
+            )
+        return self.policies[domain]
+
+    async def aclose(self) -> None:
+        """Close the providers' connections."""
+        if self._provider is not None:
+            await self._provider.aclose()
+        for p in self.ensemble_providers.values():
+            await p.aclose()
+
+    # ------------------------------------------------------------------ public entry points
+
+    def chat_sync(self, messages: MessagesLike, **kwargs: Any) -> GuardedResponse:
+        """Blocking twin of :meth:`chat` (safe inside a running event loop's threads)."""
+        return run_sync(self.chat(messages, **kwargs))
+
+    async def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        domain: str | None = None,
+        model: str | None = None,
+        stakes: str | None = None,
+        context: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> GuardedResponse:
+        """Answer ``messages`` under the policy of ``domain``.
+
+        Args:
+            messages: OpenAI-shaped chat messages (dicts or :class:`~guardrail.providers.Message`).
+            domain: which policy applies (optional when the guard has one policy).
+            model: model for the answer (default: the guard's, then the provider's).
+            stakes: ``low``/``medium``/``high``, the ``stakes`` signal given by the application.
+            context: values for message placeholders (``knowledge_cutoff``, ...).
+            request_id: the application's request id (used for review items and spot checks).
+            max_tokens: completion cap for this chat's calls (default: the guard's).
+            seed: base seed for reproducible sampling where the server supports it.
+
+        Returns:
+            :class:`~guardrail.sdk.models.GuardedResponse`.
+
+        Raises:
+            ValueError: unknown domain or malformed messages.
+            AuthenticationError: the provider rejected the credentials (always raised).
+            GuardError: strict mode only, on model/parse failure or timeout.
+        """
+        start = time.perf_counter()
+        policy = self.policy_for(domain)
+        msgs = normalize_messages(messages)
+        provider = self.provider
+        model_name = model or self.model or provider.default_model or "default"
+        rid = request_id or uuid.uuid4().hex
+        deadline = time.monotonic() + self.timeout if self.timeout is not None else None
+        with guard_span(
+            self._tracer, domain=policy.name, policy=policy.name, model=model_name
+        ) as span:
+            run = _Run(
+                policy=policy,
+                provider=provider,
+                model=model_name,
+                messages=msgs,
+                span=span,
+                deadline=deadline,
+                capture=capture_content_enabled(self.capture_content),
+                max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
+                seed=seed,
+            )
+            response = await self._guarded(run, rid, stakes, context or {}, start)
+            span.set_attribute("guardrail.status", response.status)
+            if response.action is not None:
+                span.set_attribute("guardrail.decision.action", response.action.value)
+            span.set_attribute("guardrail.cost.calls", response.cost.calls)
+            span.set_attribute("gen_ai.usage.input_tokens", response.cost.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", response.cost.output_tokens)
+            missing = [s.name for s in response.signals if s.status == "missing"]
+            if missing:
+                span.set_attribute("guardrail.signals.missing", missing)
+            return response
+
+    # ------------------------------------------------------------------ the plan
+
+    async def _call(
+        self,
+        run: _Run,
+        purpose: str,
+        messages: list[Message],
+        *,
+        provider: ChatProvider | None = None,
+        model: str | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        logprobs: bool = False,
+    ) -> ChatResult:
+        """One provider call inside a GenAI span, bounded by the guard's deadline."""
+        prov = provider or run.provider
+        model_name = model or run.model
+        seed = run.seed
+        with model_call_span(
+            self._tracer,
+            provider=prov.name,
+            model=model_name,
+            purpose=purpose,
+            n=n,
+            temperature=temperature,
+            max_tokens=run.max_tokens,
+            seed=seed,
+            messages=messages,
+            capture_content=run.capture,
+        ) as span:
+            coro = prov.chat(
+                messages,
+                model=model_name,
+                n=n,
+                temperature=temperature,
+                logprobs=logprobs,
+                top_logprobs=1 if logprobs else None,
+                seed=seed,
+                max_tokens=run.max_tokens,
+            )
+            remaining = run.remaining()
+            try:
+                result = await (coro if remaining is None else asyncio.wait_for(coro, remaining))
+            except TimeoutError:
+                run.timed_out = True
+                run.calls += 1
+                raise
+            except ProviderError:
+                run.calls += 1
+                raise
+            record_result(span, result, capture_content=run.capture)
+        run.calls += result.calls
+        run.input_tokens += result.usage.input_tokens
+        run.output_tokens += result.usage.output_tokens
+        return result
+
+    async def _guarded(
+        self,
+        run: _Run,
+        request_id: str,
+        stakes: str | None,
+        context: Mapping[str, str],
+        start: float,
+    ) -> GuardedResponse:
+        policy = run.policy
+        cfg = policy.signals
+        needed = set(policy.needed_signals())
+        profile = self._profile(policy) if "calibrated" in needed else None
+        source = profile.source if profile is not None else None
+        wanted = needed | ({source} if source else set())
+        inline = (
+            cfg.verbalized is not None
+            and cfg.verbalized.mode == "inline"
+            and "verbalized" in wanted
+        )
+        want_logprobs = "logprob_confidence" in wanted
+
+        # 1. the answer
+        answer_msgs = (
+            normalize_messages(inline_messages([m.model_dump() for m in run.messages]))
+            if inline
+            else run.messages
+        )
+        try:
+            result = await self._call(
+                run, "answer", answer_msgs, temperature=self.temperature, logprobs=want_logprobs
+            )
+            if not result.choices:
+                raise ProviderError("the model returned no answer")
+        except AuthenticationError:
+            raise
+        except (ProviderError, TimeoutError) as exc:
+            return self._failed(run, request_id, exc, start)
+        raw = result.choices[0].text
+        answer = strip_confidence_line(raw) if inline else raw.strip()
+        run.answer = answer
+
+        # 2. free signals
+        given: dict[str, SignalValue] = {"domain": policy.name}
+        if stakes is not None:
+            given["stakes"] = stakes
+        for name, value in given.items():
+            if name in wanted:
+                run.add({name: (value, None, {})})
+        for name in ("domain", "stakes"):
+            if name in wanted and name not in run.values:
+                run.missing([name], "not given by the application")
+        run.add(free_signals(wanted, answer, raw, result.choices[0], inline=inline, policy=policy))
+
+        # 3. cost-aware loop over the remaining signals
+        await self._plan(run, wanted, profile)
+
+        # 4. decide
+        for name in sorted(needed - set(run.reports)):
+            run.reports[name] = SignalReport(
+                name=name, status="skipped", reason="could not change the action"
+            )
+        ctx = {"model": run.model, **context}
+        decision = policy.evaluate(run.values, context=ctx)
+        return await self._respond(run, decision, raw, request_id, start)
+
+    async def _plan(self, run: _Run, wanted: set[str], profile: CalibrationProfile | None) -> None:
+        policy = run.policy
+        while True:
+            matter = policy.signals_that_matter(run.values)
+            todo = sorted(matter - set(run.values), key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
+            if not todo:
+                return
+            if run.timed_out or (run.remaining() is not None and run.remaining() == 0.0):
+                run.missing(todo, f"guard timeout ({self.timeout} s) expired")
+                return
+            target = todo[0]
+            if target == "calibrated":
+                await self._calibrated(run, profile)
+            elif target == "verbalized":
+                await self._followup_verbalized(run)
+            elif target in ("consistency", "semantic_entropy"):
+                await self._samples(run)
+            elif target == "agreement":
+                await self._ensemble(run)
+            else:
+                run.missing([target], f"guardrail cannot compute signal {target!r} here")
+
+    def _failure_reason(self, run: _Run, exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+            return f"guard timeout ({self.timeout} s) expired"
+        return f"{type(exc).__name__}: {exc}"
+
+    def _strict_check(self, run: _Run, what: str, exc: BaseException) -> None:
+        if self.strict:
+            cls = (
+                GuardTimeoutError
+                if isinstance(exc, TimeoutError | asyncio.TimeoutError)
+                else GuardError
+            )
+            raise cls(f"{what} failed: {self._failure_reason(run, exc)}") from exc
+
+    async def _followup_verbalized(self, run: _Run) -> None:
+        cfg = run.policy.signals.verbalized
+        if cfg is None:
+            run.missing(["verbalized"], "the policy's signals block has no `verbalized`")
+            return
+        msgs = normalize_messages(
+            followup_messages([m.model_dump() for m in run.messages], run.answer)
+        )
+        calls_before = run.calls
+        try:
+            res = await self._call(run, "verbalized", msgs, temperature=0.0)
+        except AuthenticationError:
+            raise
+        except (ProviderError, TimeoutError) as exc:
+            self._strict_check(run, "verbalized follow-up", exc)
+            run.missing(["verbalized"], self._failure_reason(run, exc))
+            return
+        run.add(verbalized_from_reply(res.text, mode="followup"), calls=run.calls - calls_before)
+
+    async def _samples(self, run: _Run) -> None:
+        cfg = run.policy.signals.samples
+        if cfg is None:
+            run.missing(["consistency", "semantic_entropy"], "the policy has no `samples` entry")
+            return
+        calls_before = run.calls
+        try:
+            res = await self._call(
+                run, "consistency", run.messages, n=cfg.k, temperature=cfg.temperature
+            )
+        except AuthenticationError:
+            raise
+        except (ProviderError, TimeoutError) as exc:
+            self._strict_check(run, "sampling", exc)
+            run.missing(["consistency", "semantic_entropy"], self._failure_reason(run, exc))
+            return
+        if res.failed and self.strict:
+            raise GuardError(f"{res.failed} of {cfg.k} samples failed: {res.errors[0]}")
+        texts = [c.text.strip() for c in res.choices]
+        run.add(
+            consistency_from_samples(run.answer, texts, requested=cfg.k, errors=res.errors),
+            calls=run.calls - calls_before,
+        )
+
+    async def _ensemble(self, run: _Run) -> None:
+        cfg = run.policy.signals.ensemble
+        if cfg is None or not cfg.models:
+            run.missing(["agreement"], "the policy has no `ensemble` entry")
+            return
+        calls_before = run.calls
+
+        async def ask(m: str) -> ChatResult:
+            prov = self.ensemble_providers.get(m, run.provider)
+            return await self._call(run, "agreement", run.messages, provider=prov, model=m)
+
+        results = await asyncio.gather(*(ask(m) for m in cfg.models), return_exceptions=True)
+        answers: dict[str, str | None] = {}
+        errors: dict[str, str] = {}
+        for m, r in zip(cfg.models, results, strict=True):
+            if isinstance(r, AuthenticationError):
+                raise r
+            if isinstance(r, BaseException):
+                if not isinstance(r, ProviderError | TimeoutError | asyncio.TimeoutError):
+                    raise r
+                self._strict_check(run, f"ensemble model {m}", r)
+                answers[m] = None
+                errors[m] = self._failure_reason(run, r)
+            else:
+                answers[m] = r.text.strip()
+        weights = dict(zip(cfg.models, cfg.weights, strict=True)) if cfg.weights else None
+        run.add(
+            agreement_with_answer(run.model, run.answer, answers, weights=weights, errors=errors),
+            calls=run.calls - calls_before,
+        )
+
+    async def _calibrated(self, run: _Run, profile: CalibrationProfile | None) -> None:
+        if profile is None:
+            run.missing(["calibrated"], "the policy names no calibration profile")
+            return
+        source = profile.source
+        if source not in run.values:
+            if source == "verbalized":
+                await self._followup_verbalized(run)
+            elif source in ("consistency", "semantic_entropy"):
+                await self._samples(run)
+            elif source == "agreement":
+                await self._ensemble(run)
+        raw = run.values.get(source)
+        if raw is None or not isinstance(raw, int | float):
+            run.missing(["calibrated"], f"its source signal {source!r} is missing")
+            return
+        value = float(profile.calibrate(float(raw)))
+        run.add({"calibrated": (value, None, {"source": source, "raw": float(raw)})})
+
+    def _profile(self, policy: Policy) -> CalibrationProfile | None:
+        if policy.calibration is None:
+            return None
+        path = Path(policy.calibration)
+        if path not in self._profiles:
+            self._profiles[path] = CalibrationProfile.load(path)
+        return self._profiles[path]
+
+    # ------------------------------------------------------------------ results
+
+    def _cost(self, run: _Run, start: float) -> Cost:
+        return Cost(
+            calls=run.calls,
+            input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens,
+            latency_s=time.perf_counter() - start,
+        )
+
+    def _failed(
+        self, run: _Run, request_id: str, exc: BaseException, start: float
+    ) -> GuardedResponse:
+        self._strict_check(run, "the answer call", exc)
+        reason = self._failure_reason(run, exc)
+        emit_evaluation(run.span, "guardrail.decision", score_label="failed", explanation=reason)
+        return GuardedResponse(
+            status="failed",
+            text=self.failure_message,
+            cost=self._cost(run, start),
+            domain=run.policy.name,
+            policy=run.policy.name,
+            model=run.model,
+            provider=run.provider.name,
+            request_id=request_id,
+            error=reason,
+        )
+
+    async def _respond(
+        self, run: _Run, decision: Decision, raw: str, request_id: str, start: float
+    ) -> GuardedResponse:
+        answer = run.answer
+        notices = list(decision.notices)
+        with_notice = (
+            self.notice_format.format(answer=answer, notice="\n".join(notices))
+            if notices
+            else answer
+        )
+        review_id: str | None = None
+        spot_id: str | None = None
+        action = decision.action
+        if action is Action.ABSTAIN:
+            status, text = "abstained", decision.message or DEFAULT_ABSTAIN_MESSAGE
+        elif action is Action.REVIEW:
+            status = "pending_review"
+            review_msg = decision.message or DEFAULT_REVIEW_MESSAGE
+            text = review_msg if self.hold_reviews else f"{with_notice}\n\n{review_msg}".strip()
+            review_id = await self._enqueue(
+                run, decision, raw, request_id, text, ReviewReason.REVIEW, 1.0
+            )
+        else:
+            status, text = "answered", with_notice
+        if self.spot_check is not None and action is not Action.REVIEW:
+            rate = self.spot_check.pick(request_id, domain=run.policy.name, decision=action.value)
+            if rate is not None:
+                spot_id = await self._enqueue(
+                    run, decision, raw, request_id, text, ReviewReason.SPOT_CHECK, rate
+                )
+        reports = [
+            run.reports[k] for k in sorted(run.reports, key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
+        ]
+        for rep in reports:
+            label = rep.value if isinstance(rep.value, str) else rep.status
+            num = float(rep.value) if isinstance(rep.value, int | float) else None
+            emit_evaluation(
+                run.span, rep.name, score_value=num, score_label=label, explanation=rep.reason
+            )
+        emit_evaluation(
+            run.span,
+            "guardrail.decision",
+            score_label=action.value,
+            explanation=_decision_summary(decision),
+        )
+        values = {k: v for k, v in run.values.items() if v is not None}
+        return GuardedResponse(
+            status=status,  # type: ignore[arg-type]
+            text=text,
+            answer=answer,
+            raw_answer=raw,
+            notices=notices if status == "answered" or not self.hold_reviews else [],
+            action=action,
+            decision=decision,
+            signals=reports,
+            values=values,
+            cost=self._cost(run, start),
+            review_id=review_id,
+            spot_check_id=spot_id,
+            domain=run.policy.name,
+            policy=run.policy.name,
+            model=run.model,
+            provider=run.provider.name,
+            request_id=request_id,
+            error=f"guard timeout ({self.timeout} s) expired" if run.timed_out else None,
+        )
+
+    async def _enqueue(
+        self,
+        run: _Run,
+        decision: Decision,
+        raw: str,
+        request_id: str,
+        shown: str,
+        reason: ReviewReason,
+        rate: float,
+    ) -> str:
+        question = next((m.content for m in reversed(run.messages) if m.role == "user"), None)
+        item = ReviewItem(
+            request_id=request_id,
+            domain=run.policy.name,
+            policy_name=run.policy.name,
+            question=question,
+            answer_shown=shown,
+            raw_answer=raw,
+            decision=decision.action.value,
+            signals={k: v for k, v in run.values.items()},
+            explanation=decision.explain().splitlines(),
+            reason=reason,
+            sampling_rate=rate,
+        )
+        return await asyncio.to_thread(self.review_store.enqueue, item)
+
+
+def _decision_summary(decision: Decision) -> str:
+    parts = []
+    for m in decision.matched:
+        if m.missing:
+            parts.append(f"{m.rule} -> {m.action.value} (missing {', '.join(m.missing)})")
+        else:
+            vals = ", ".join(f"{k}={v}" for k, v in m.values.items())
+            parts.append(f"{m.rule} -> {m.action.value} ({vals})")
+    if decision.otherwise_applied:
+        parts.append(f"otherwise -> {decision.action.value}")
+    return "; ".join(parts) or "no rule matched"

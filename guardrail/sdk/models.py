@@ -1,0 +1,130 @@
+"""Public result models of the SDK: :class:`GuardedResponse` and its parts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from guardrail.policy import Action, Decision
+
+__all__ = ["Cost", "GuardStatus", "GuardedResponse", "SignalReport", "SignalStatus"]
+
+GuardStatus = Literal["answered", "abstained", "pending_review", "failed"]
+SignalStatus = Literal["computed", "missing", "skipped"]
+
+
+class Cost(BaseModel):
+    """What a guarded chat cost.
+
+    Attributes:
+        calls: model calls made (HTTP requests or local generations, retries included).
+        input_tokens: prompt tokens summed over all calls (as the servers reported them).
+        output_tokens: completion tokens summed over all calls.
+        latency_s: wall-clock seconds of the whole guarded chat.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+
+
+class SignalReport(BaseModel):
+    """One signal of the plan: its value, or why it has none.
+
+    Attributes:
+        name: DSL name (``verbalized``, ``consistency``, ``agreement``, ``hedges``, ...).
+        status: ``computed`` (``value`` set), ``missing`` (needed but could not be computed:
+            ``reason`` says why; the decision applied the policy's ``on_missing``), or ``skipped``
+            (not computed because no value it could take would change the action: cost-aware
+            evaluation).
+        value: float in [0, 1] for confidences, int for counts, str for labels, else ``None``.
+        reason: why the value is missing, or a note.
+        calls: model calls spent on this signal (0 for local/free signals).
+        detail: JSON-serialisable evidence from :mod:`guardrail.signals` (clusters, parsed text).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    status: SignalStatus
+    value: float | int | str | None = None
+    reason: str | None = None
+    calls: int = 0
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class GuardedResponse(BaseModel):
+    """The result of one guarded chat.
+
+    Attributes:
+        status: ``answered`` (action pass or notice), ``abstained`` (the policy's abstention
+            message replaces the answer), ``pending_review`` (the answer is held for a human
+            reviewer; ``review_id`` names the queue item), or ``failed`` (the model could not
+            produce an answer; ``error`` says why; only without strict mode).
+        text: what to show the end user: the answer with its verbalized-confidence line stripped
+            and the notice(s) attached (``answered``), the abstention message (``abstained``), the
+            review message (``pending_review``), or the failure message (``failed``).
+        answer: the answer with the confidence line stripped, before any notice ("" if none).
+        raw_answer: the model's reply exactly as received ("" if none).
+        notices: notice messages attached to ``text``, in rule order.
+        action: the decision's action (``None`` only when ``status == "failed"``).
+        decision: the policy's :class:`~guardrail.policy.Decision` (matched rules with the values
+            that made them true, notices, missing signals); ``None`` when ``failed``.
+        signals: one :class:`SignalReport` per signal of the policy's plan.
+        values: DSL name -> value of every computed signal (what the policy was evaluated on).
+        cost: calls, tokens and latency of everything the guard did.
+        review_id: id of the review-queue item (``pending_review``), else ``None``.
+        spot_check_id: id of the spot-check queue item when this answer was sampled for review.
+        domain, policy, model, provider: what was guarded and with what.
+        request_id: the id the guard used (given by the app or generated).
+        error: ``"ErrorType: message"`` when ``failed`` (or a note about a guard timeout).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    status: GuardStatus
+    text: str
+    answer: str = ""
+    raw_answer: str = ""
+    notices: list[str] = Field(default_factory=list)
+    action: Action | None = None
+    decision: Decision | None = None
+    signals: list[SignalReport] = Field(default_factory=list)
+    values: dict[str, float | int | str] = Field(default_factory=dict)
+    cost: Cost = Field(default_factory=Cost)
+    review_id: str | None = None
+    spot_check_id: str | None = None
+    domain: str = ""
+    policy: str = ""
+    model: str = ""
+    provider: str = ""
+    request_id: str = ""
+    error: str | None = None
+
+    def signal(self, name: str) -> SignalReport | None:
+        """The report for signal ``name`` (``None`` when it was not part of the plan)."""
+        return next((s for s in self.signals if s.name == name), None)
+
+    def explain(self) -> str:
+        """Human-readable explanation: the decision's explanation plus each signal's status."""
+        lines = [self.decision.explain()] if self.decision else [f"FAILED: {self.error}"]
+        for s in self.signals:
+            if s.status == "computed":
+                shown = f"{s.value:.3f}" if isinstance(s.value, float) else repr(s.value)
+                lines.append(
+                    f"  signal {s.name} = {shown}" + (f" ({s.calls} calls)" if s.calls else "")
+                )
+            else:
+                lines.append(
+                    f"  signal {s.name}: {s.status}" + (f" ({s.reason})" if s.reason else "")
+                )
+        c = self.cost
+        lines.append(
+            f"  cost: {c.calls} calls, {c.input_tokens}+{c.output_tokens} tokens, "
+            f"{c.latency_s * 1000:.0f} ms"
+        )
+        return "\n".join(lines)

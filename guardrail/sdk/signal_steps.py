@@ -1,0 +1,187 @@
+"""Turning provider results into DSL signal values (the glue between providers and signals).
+
+Each step returns ``{dsl_name: (value, reason, detail)}``: ``value`` None means *missing*, with
+``reason`` saying why; ``detail`` is JSON-serialisable evidence for explanations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from guardrail.policy import Policy
+from guardrail.policy.catalog import SIGNALS
+from guardrail.providers import Choice
+from guardrail.signals import (
+    detect_hedges,
+    ensemble_agreement,
+    logprob_confidence,
+    parse_verbalized,
+    self_consistency,
+)
+
+__all__ = [
+    "SIGNAL_TIERS",
+    "StepOutput",
+    "agreement_with_answer",
+    "consistency_from_samples",
+    "free_signals",
+    "verbalized_from_reply",
+]
+
+StepOutput = dict[str, tuple[float | int | str | None, str | None, dict[str, Any]]]
+
+#: Cost tier per DSL signal (0 local ... 4 one call per ensemble model), from the policy catalog.
+#: ``calibrated`` costs what its source costs; it is placed after the sampled signals here and
+#: computes its source first when needed.
+SIGNAL_TIERS: dict[str, int] = {
+    name: (spec.cost_tier if spec.cost_tier is not None else 5) for name, spec in SIGNALS.items()
+}
+
+HEDGE_SIGNALS = ("hedges", "boosters", "hedge_label")
+
+
+def free_signals(
+    wanted: set[str],
+    answer: str,
+    raw: str,
+    choice: Choice,
+    *,
+    inline: bool,
+    policy: Policy,
+) -> StepOutput:
+    """Signals that cost no model call: hedge cues (on the stripped answer), log-prob confidence
+    (from the answer's own token log-probs) and inline verbalized confidence (from the raw reply).
+    Only the ``wanted`` ones are returned."""
+    out: StepOutput = {}
+    if wanted.intersection(HEDGE_SIGNALS):
+        cfg = policy.signals.hedges
+        try:
+            res = detect_hedges(
+                answer,
+                lexicon=None if cfg.lexicon == "default" else cfg.lexicon,
+                extra_hedges=cfg.cues,
+                extra_boosters=cfg.boosters,
+            )
+        except (OSError, ValueError) as exc:
+            reason = f"hedge lexicon {cfg.lexicon!r} unusable: {exc}"
+            for name in HEDGE_SIGNALS:
+                if name in wanted:
+                    out[name] = (None, reason, {})
+        else:
+            hedge_detail: dict[str, Any] = {"cues": [c.model_dump() for c in res.cues]}
+            vals: dict[str, int | str] = {
+                "hedges": res.hedges,
+                "boosters": res.boosters,
+                "hedge_label": res.label,
+            }
+            for name in HEDGE_SIGNALS:
+                if name in wanted:
+                    out[name] = (vals[name], None, hedge_detail if name == "hedges" else {})
+    if "logprob_confidence" in wanted:
+        tokens = choice.logprobs
+        if tokens is None:
+            out["logprob_confidence"] = (None, "the server returned no log-probs", {})
+        else:
+            if inline:  # leave out the tokens of the appended confidence line
+                end = raw.find(answer) + len(answer) if answer and answer in raw else len(raw)
+                kept, pos = [], 0
+                for t in tokens:
+                    if pos >= end:
+                        break
+                    kept.append(t)
+                    pos += len(t.token)
+                tokens = kept
+            lp = logprob_confidence([t.model_dump() for t in tokens])
+            detail = {
+                "n_tokens": lp.n_tokens,
+                "aggregate": lp.aggregate,
+                "min_token": lp.min_token,
+                "min_token_prob": lp.min_token_prob,
+            }
+            out["logprob_confidence"] = (lp.value, lp.reason, detail)
+    if inline and "verbalized" in wanted:
+        out.update(verbalized_from_reply(raw, mode="inline"))
+    return out
+
+
+def verbalized_from_reply(text: str, *, mode: Literal["inline", "followup"]) -> StepOutput:
+    """``verbalized`` from a reply; an unparseable reply is missing, never an error."""
+    res = parse_verbalized(text, mode=mode)
+    detail = {"method": res.method, "matched": res.matched, "mode": mode}
+    return {"verbalized": (res.value, res.reason, detail)}
+
+
+def consistency_from_samples(
+    answer: str, samples: list[str], *, requested: int, errors: list[str]
+) -> StepOutput:
+    """``consistency`` and ``semantic_entropy`` from k sampled answers.
+
+    ``consistency`` = (number of samples semantically equivalent to the shown answer) / k
+    requested, i.e. self-consistency (Wang et al. 2022, arXiv 2203.11171) measured against the
+    answer the user sees. Samples that failed (or came back empty) count as *not agreeing*, so
+    one lost sample out of k lowers consistency by at most 1/k instead of failing the signal.
+    ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
+    arXiv 2302.09664). Both are missing when no sample arrived.
+    """
+    res = self_consistency(samples, primary=answer or None)
+    if res.value is None:
+        reason = res.reason or "no usable sample"
+        if errors:
+            reason += f" ({len(errors)} failed: {errors[0]})"
+        return {"consistency": (None, reason, {}), "semantic_entropy": (None, reason, {})}
+    agreeing_share = float(
+        res.primary_agreement if res.primary_agreement is not None else float(res.value)
+    )
+    agreeing = round(agreeing_share * res.k)
+    value = min(1.0, max(0.0, agreeing / requested))
+    detail = {
+        "k_requested": requested,
+        "k_used": res.k,
+        "failed": len(errors),
+        "agreeing": agreeing,
+        "majority_share": res.value,
+        "clusters": [c.model_dump() for c in res.clusters],
+        "samples": samples,
+    }
+    note = (
+        f"{requested - res.k} of {requested} samples missing, counted as disagreeing"
+        if res.k < requested
+        else None
+    )
+    out: StepOutput = {"consistency": (value, note, detail)}
+    out["semantic_entropy"] = (res.semantic_entropy, None, {"normalized": res.normalized_entropy})
+    return out
+
+
+def agreement_with_answer(
+    model: str,
+    answer: str,
+    answers: Mapping[str, str | None],
+    *,
+    weights: Mapping[str, float] | None,
+    errors: Mapping[str, str],
+) -> StepOutput:
+    """``agreement``: weighted share of models (the answering model, weight 1, plus the ensemble)
+    whose answer is semantically equivalent to the shown answer (cross-model agreement, Manakul et
+    al. 2023, arXiv 2303.08896). Failed ensemble models are left out; missing when fewer than two
+    answers are available."""
+    key = f"{model} (answer)"
+    all_answers: dict[str, str | None] = {key: answer or None, **answers}
+    res = ensemble_agreement(all_answers, weights=dict(weights) if weights else None)
+    detail: dict[str, Any] = {
+        "clusters": res.clusters,
+        "dissenting_models": res.dissenting_models,
+        "failed_models": res.failed_models,
+        "errors": dict(errors),
+        "answers": dict(answers),
+    }
+    if res.value is None:
+        return {"agreement": (None, res.reason, detail)}
+    total = sum(res.weights.values())
+    own = next((c for c in res.clusters if key in c), None)
+    if own is None or total <= 0:
+        value = float(res.value)
+    else:
+        value = sum(res.weights.get(m, 0.0) for m in own) / total
+    return {"agreement": (min(1.0, value), None, detail)}
