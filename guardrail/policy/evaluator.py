@@ -314,7 +314,9 @@ class Program:
                 )
             else:
                 miss = sorted(n for n in rule.reads if n not in present)
-                known = {k: present[k] for k in sorted(rule.reads) if k in present}
+                known: dict[str, SignalValue] = {
+                    k: present[k] for k in sorted(rule.reads) if k in present
+                }
                 match = RuleMatch(
                     rule=rule.name,
                     action=self.on_missing,
@@ -431,8 +433,8 @@ def _abstract_cond(
             return _ALL, names_in(expr) & unknown
         return frozenset((bool(_CMP[expr.op](a, b)),)), frozenset()
     if isinstance(expr, Not):
-        outs, rel = _abstract_cond(expr.operand, present, unknown)
-        return frozenset(None if o is None else not o for o in outs), rel
+        inner, inner_rel = _abstract_cond(expr.operand, present, unknown)
+        return frozenset(None if o is None else not o for o in inner), inner_rel
     if isinstance(expr, And | Or):
         results = [_abstract_cond(op, present, unknown) for op in expr.operands]
         outs: set[Tri] = set()

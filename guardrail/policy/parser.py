@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
@@ -310,7 +310,7 @@ class _Builder:
         if kind == "neg":
             return Neg(operand=self.expr(ch[1]), span=span)
         if kind == "binop":
-            op = "+" if str(ch[1]) == "+" else "-"
+            op: Literal["+", "-"] = "+" if str(ch[1]) == "+" else "-"
             return Arith(op=op, left=self.expr(ch[0]), right=self.expr(ch[2]), span=span)
         if kind == "compare":
             return Compare(
@@ -380,13 +380,14 @@ class _Builder:
                 span=span,
             )
         if tree.data == "example":
-            ex_tok, name, lbrace = cast(Token, ch[0]), cast(Tree[Any], ch[1]), cast(Token, ch[2])
+            ex_tok, ex_name = cast(Token, ch[0]), cast(Tree[Any], ch[1])
+            lbrace = cast(Token, ch[2])
             givens: list[GivenLine] = []
-            for g in ch[3:-2]:
-                g = cast(Tree[Any], g)
+            for g_node in ch[3:-2]:
+                g = cast(Tree[Any], g_node)
                 assigns = []
-                for a in g.children[1:]:
-                    a = cast(Tree[Any], a)
+                for a_node in g.children[1:]:
+                    a = cast(Tree[Any], a_node)
                     lit = cast(Tree[Any], a.children[1])
                     value: Literal_
                     if lit.data == "missing":
@@ -406,7 +407,7 @@ class _Builder:
             expect = cast(Tree[Any], ch[-2])
             names = [c for c in expect.children[1:] if isinstance(c, Token) and c.type == "NAME"]
             return Example(
-                name=self.string(name),
+                name=self.string(ex_name),
                 given=givens,
                 expect=self.ident(names[0]),
                 expect_rules=[self.ident(t) for t in names[1:]],
@@ -459,7 +460,8 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
         line, col = len(src.lines), len(src.line_text(len(src.lines))) + 1
     hint: str | None = None
     if isinstance(err, UnexpectedCharacters):
-        ch = src.text[err.pos_in_stream] if err.pos_in_stream < len(src.text) else ""
+        pos = err.pos_in_stream if err.pos_in_stream is not None else len(src.text)
+        ch = src.text[pos] if pos < len(src.text) else ""
         span = Span(line=line, column=col, end_line=line, end_column=col + 1)
         if ch == '"':
             text = src.line_text(line)

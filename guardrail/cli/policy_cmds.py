@@ -1,0 +1,270 @@
+"""``guardrail check | fmt | test | explain``: tooling for the policy language."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from guardrail.policy import Decision, Diagnostic, Policy, PolicyError, check_text, policy_files
+from guardrail.policy.bundled import resolve_policy_path
+from guardrail.policy.formatter import format_text
+from guardrail.policy.loader import load_policy, read_policy_text
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _print_diagnostic(console: Console, d: Diagnostic) -> None:
+    style = _SEVERITY_STYLE[d.severity]
+    gutter = " " * len(str(d.line))
+    console.print(
+        f"[bold]{escape(d.location)}[/]: [{style}]{d.severity}[{escape(d.code)}][/]: "
+        f"{escape(d.message)}"
+    )
+    console.print(f" [blue]{d.line} |[/] {escape(d.source_line)}")
+    console.print(f" [blue]{gutter} |[/] [{style}]{escape(d.caret)}[/]")
+    if d.hint:
+        console.print(f" [blue]{gutter} =[/] [cyan]hint:[/] {escape(d.hint)}")
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    files = policy_files(paths)
+    if not files:
+        raise typer.BadParameter("no .guard files found in " + ", ".join(map(str, paths)))
+    return files
+
+
+def _check_file(path: Path) -> tuple[Policy | None, list[Diagnostic]]:
+    try:
+        text = read_policy_text(path)
+    except PolicyError as err:
+        return None, err.diagnostics
+    return check_text(text, str(path), base_dir=path.parent)
+
+
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders of *.guard files.")],
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Check policies for syntax and semantic errors (exit 1 when any error is found)."""
+    if format not in ("text", "json"):
+        raise typer.BadParameter("--format is text or json")
+    console = _console()
+    report: list[dict[str, Any]] = []
+    errors = warnings = 0
+    for path in _files(paths):
+        policy, diags = _check_file(path)
+        errors += sum(d.severity == "error" for d in diags)
+        warnings += sum(d.severity == "warning" for d in diags)
+        report.append(
+            {
+                "file": str(path),
+                "policy": policy.name if policy else None,
+                "ok": policy is not None,
+                "diagnostics": [d.model_dump() for d in diags],
+            }
+        )
+        if format == "text":
+            for d in diags:
+                _print_diagnostic(console, d)
+            if policy is not None:
+                console.print(
+                    f"[green]ok[/] {escape(str(path))}: policy [bold]{policy.name}[/], "
+                    f"{len(policy.rules)} rules, {len(policy.examples)} examples, needs "
+                    f"{', '.join(sorted(policy.needed_signals())) or 'no signals'}"
+                )
+    if format == "json":
+        typer.echo(json.dumps({"files": report, "errors": errors, "warnings": warnings}, indent=2))
+    else:
+        console.print(f"{len(report)} file(s): {errors} error(s), {warnings} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+def fmt(
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders of *.guard files.")],
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Only report files that are not formatted (exit 1).")
+    ] = False,
+) -> None:
+    """Rewrite policies in the canonical layout (comments kept)."""
+    console = _console()
+    changed = failed = 0
+    for path in _files(paths):
+        try:
+            text = read_policy_text(path)
+            new = format_text(text, str(path))
+        except PolicyError as err:
+            failed += 1
+            for d in err.diagnostics:
+                _print_diagnostic(console, d)
+            continue
+        if new == text:
+            continue
+        changed += 1
+        if check_only:
+            console.print(f"[yellow]would reformat[/] {escape(str(path))}")
+        else:
+            path.write_text(new, encoding="utf-8")
+            console.print(f"reformatted {escape(str(path))}")
+    if check_only and not changed and not failed:
+        console.print("all policies are formatted")
+    if failed or (check_only and changed):
+        raise typer.Exit(1)
+
+
+def test(
+    paths: Annotated[list[Path], typer.Argument(help="Policy files or folders of *.guard files.")],
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Explain passing examples too.")
+    ] = False,
+) -> None:
+    """Run every policy's ``example`` blocks; exit 1 when one fails or a policy has errors."""
+    console = _console()
+    passed = failed = broken = 0
+    for path in _files(paths):
+        try:
+            policy = load_policy(path)
+        except PolicyError as err:
+            broken += 1
+            for d in err.diagnostics:
+                _print_diagnostic(console, d)
+            continue
+        if not policy.examples:
+            console.print(f"[yellow]no examples[/] in {escape(str(path))}")
+        for result in policy.run_examples():
+            ex = result.example
+            where = f"{path}:{ex.line}"
+            if result.passed:
+                passed += 1
+                console.print(f"[green]PASS[/] {escape(policy.name)}: {escape(ex.name)}")
+            else:
+                failed += 1
+                console.print(
+                    f"[bold red]FAIL[/] {escape(policy.name)}: {escape(ex.name)} ({escape(where)})"
+                )
+                for p in result.problems:
+                    console.print(f"  [red]{escape(p)}[/]")
+            if verbose or not result.passed:
+                console.print(escape(_indent(result.decision.explain())))
+    console.print(
+        f"{passed} passed, {failed} failed" + (f", {broken} policies with errors" if broken else "")
+    )
+    if failed or broken:
+        raise typer.Exit(1)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def _parse_json_object(text: str, option: str) -> dict[str, Any]:
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as err:
+            raise typer.BadParameter(f"cannot read {text[1:]}: {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise typer.BadParameter(f"{option} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{option} must be a JSON object")
+    return data
+
+
+def explain(
+    policy: Annotated[str, typer.Argument(help="A policy file or a bundled policy name.")],
+    signals: Annotated[
+        str, typer.Option("--signals", help="JSON object of signal values, or @file.json.")
+    ] = "{}",
+    context: Annotated[
+        str, typer.Option("--context", help="JSON object of placeholder values, e.g. model.")
+    ] = "{}",
+    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Evaluate a policy on given signal values and show the decision and why."""
+    if format not in ("text", "json"):
+        raise typer.BadParameter("--format is text or json")
+    values = _parse_json_object(signals, "--signals")
+    ctx = {str(k): str(v) for k, v in _parse_json_object(context, "--context").items()}
+    console = _console()
+    try:
+        pol = load_policy(resolve_policy_path(policy))
+    except PolicyError as err:
+        for d in err.diagnostics:
+            _print_diagnostic(console, d)
+        raise typer.Exit(1) from None
+    unknown = sorted(k for k in values if k not in pol.needed_signals())
+    decision = pol.evaluate(values, context=ctx)
+    could_change = sorted(
+        pol.signals_that_matter({k: v for k, v in values.items() if k in pol.needed_signals()})
+    )
+    if format == "json":
+        out = decision.model_dump(mode="json")
+        out["ignored_signals"] = unknown
+        out["could_still_change_action"] = could_change
+        typer.echo(json.dumps(out, indent=2))
+        return
+    _print_decision(console, pol, decision, values)
+    if unknown:
+        console.print(f"[yellow]ignored (not read by any rule):[/] {escape(', '.join(unknown))}")
+    if could_change:
+        console.print(
+            "not computed yet and could still change the action: " + escape(", ".join(could_change))
+        )
+
+
+def _print_decision(
+    console: Console, pol: Policy, decision: Decision, values: dict[str, Any]
+) -> None:
+    style = {"pass": "green", "notice": "cyan", "review": "yellow", "abstain": "bold red"}
+    console.print(
+        f"[{style[decision.action.value]}]{decision.action.value.upper()}[/] "
+        f"(policy [bold]{escape(pol.name)}[/])"
+    )
+    if decision.message:
+        console.print(f"message: {escape(decision.message)}")
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("rule")
+    table.add_column("when")
+    table.add_column("result")
+    table.add_column("action")
+    matched = {m.rule: m for m in decision.matched}
+    for rule in pol.rules:
+        m = matched.get(rule.name)
+        if m is None:
+            result, action = "false", "-"
+        elif m.missing:
+            result, action = f"unknown (missing {', '.join(m.missing)})", m.action.value
+        else:
+            vals = ", ".join(f"{k}={v!r}" for k, v in m.values.items())
+            result, action = f"true ({vals})", m.action.value
+        table.add_row(escape(rule.name), escape(rule.condition_text), escape(result), action)
+    console.print(table)
+    if decision.otherwise_applied:
+        console.print(f"no rule matched: otherwise {decision.action.value}")
+    for n in decision.notices:
+        console.print(f"notice: {escape(n)}")
+    if decision.missing:
+        console.print(f"[yellow]missing signals:[/] {escape(', '.join(decision.missing))}")
+    for k, why in decision.invalid.items():
+        console.print(f"[red]invalid {escape(k)}:[/] {escape(why)} (treated as missing)")
+    del values
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``check``, ``fmt``, ``test`` and ``explain`` to the ``guardrail`` command."""
+    app.command("check")(check)
+    app.command("fmt")(fmt)
+    app.command("test")(test)
+    app.command("explain")(explain)
