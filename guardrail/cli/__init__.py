@@ -39,6 +39,14 @@ def _register() -> None:
 
     audit_cmds.register(app)
 
+    from guardrail.cli import policy_cmds
+
+    policy_cmds.register(app)
+
+    from guardrail.cli import review_cmds
+
+    review_cmds.register(app)
+
 
 _register()
 
