@@ -1,0 +1,728 @@
+"""``guardrail review``: the reviewer's side of the production loop.
+
+Commands: ``list``, ``show``, ``claim``, ``release``, ``label``, ``expire``, ``export``, ``audit``,
+``serve``. Every command takes ``--store`` (default ``$GUARDRAIL_REVIEW_STORE`` or
+``guardrail-review.db``; a file path, ``sqlite:///path`` or ``postgresql://...``) and the reviewer
+name comes from ``--reviewer`` (default ``$GUARDRAIL_REVIEWER`` or the login name).
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import getpass
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from guardrail.calibration import AuditReport, CalibrationProfile
+from guardrail.review import (
+    DEFAULT_STORE,
+    ReviewError,
+    ReviewItem,
+    ReviewStore,
+    live_audit,
+    open_store,
+    parse_window,
+    to_audit_records,
+)
+from guardrail.review.live import LiveAuditReport, PartialAs
+from guardrail.review.models import utcnow
+
+review_app = typer.Typer(
+    name="review",
+    help="Human review queue: list, claim, label, export, live calibration audit, web page.",
+    no_args_is_help=True,
+)
+
+STORE_ENV = "GUARDRAIL_REVIEW_STORE"
+REVIEWER_ENV = "GUARDRAIL_REVIEWER"
+
+_out = Console(soft_wrap=False)
+_err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        "-s",
+        help=f"Review store: file path, sqlite:///path or postgresql://... "
+        f"[default: ${STORE_ENV} or {DEFAULT_STORE}]",
+    ),
+]
+ReviewerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reviewer", "-r", help=f"Your reviewer name [default: ${REVIEWER_ENV} or login name]"
+    ),
+]
+
+
+class ExportFormat(enum.StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class StatusChoice(enum.StrEnum):
+    pending = "pending"
+    claimed = "claimed"
+    labelled = "labelled"
+    expired = "expired"
+    all = "all"
+
+
+class ReasonChoice(enum.StrEnum):
+    review = "review"
+    spot_check = "spot_check"
+
+
+class LabelChoice(enum.StrEnum):
+    correct = "correct"
+    incorrect = "incorrect"
+    partially = "partially"
+    cannot_judge = "cannot_judge"
+
+
+class PartialChoice(enum.StrEnum):
+    incorrect = "incorrect"
+    correct = "correct"
+    exclude = "exclude"
+
+
+def _store_url(store: str | None) -> str:
+    return store or os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def _reviewer(name: str | None) -> str:
+    who = name or os.environ.get(REVIEWER_ENV) or getpass.getuser()
+    if not who.strip():
+        raise typer.BadParameter("give a reviewer name", param_hint="--reviewer")
+    return who.strip()
+
+
+@contextmanager
+def _opened(store: str | None) -> Iterator[ReviewStore]:
+    url = _store_url(store)
+    try:
+        st = open_store(url)
+    except (ReviewError, ValueError, ImportError, OSError) as exc:
+        _err.print(f"[red]error:[/red] cannot open review store {escape(url)}: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # sqlite3 / psycopg errors: report, don't trace
+        _err.print(f"[red]error:[/red] cannot open review store {escape(url)}: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        yield st
+    except ReviewError as exc:
+        _err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    finally:
+        st.close()
+
+
+def _short(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return utcnow() - parse_window(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+
+
+def _items_table(items: list[ReviewItem]) -> Table:
+    t = Table(show_lines=False, header_style="bold")
+    for col in (
+        "id",
+        "created (UTC)",
+        "domain",
+        "decision",
+        "why",
+        "status",
+        "reviewer",
+        "label",
+        "question",
+    ):
+        t.add_column(col, overflow="fold" if col == "id" else "ellipsis")
+    for it in items:
+        why = "review" if it.reason.value == "review" else f"spot {it.sampling_rate:.0%}"
+        t.add_row(
+            it.id,
+            f"{it.created_at:%Y-%m-%d %H:%M}",
+            it.domain,
+            it.decision,
+            why,
+            it.status.value,
+            it.reviewer or "",
+            it.label.value if it.label else "",
+            escape(_short(it.question, 50)),
+        )
+    return t
+
+
+def _print_item(it: ReviewItem) -> None:
+    _out.rule(f"[bold]{it.id}[/bold]  {it.domain} · {it.policy_name or '-'} · {it.status.value}")
+    why = (
+        "policy decision: review"
+        if it.reason.value == "review"
+        else f"spot check (sampled at {it.sampling_rate:.0%})"
+    )
+    _out.print(
+        f"[dim]created[/dim] {it.created_at:%Y-%m-%d %H:%M:%S} UTC   [dim]why[/dim] {why}"
+        f"   [dim]decision[/dim] {it.decision}"
+    )
+    if it.policy_version:
+        _out.print(f"[dim]policy version[/dim] {escape(it.policy_version)}")
+    _out.print(f"[bold]Question[/bold]\n{escape(it.question or '(not stored)')}")
+    _out.print(f"[bold]Answer shown[/bold]\n{escape(it.answer_shown or '(not stored)')}")
+    if it.raw_answer and it.raw_answer != it.answer_shown:
+        _out.print(f"[bold]Raw answer[/bold]\n{escape(it.raw_answer)}")
+    if it.signals:
+        sig = ", ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(it.signals.items())
+        )
+        _out.print(f"[bold]Signals[/bold] {escape(sig)}")
+    for line in it.explanation:
+        _out.print(f"  • {escape(line)}")
+    if it.reviewer:
+        _out.print(
+            f"[dim]reviewer[/dim] {escape(it.reviewer)}"
+            + (
+                f"  [dim]claim until[/dim] {it.claim_expires_at:%H:%M:%S}"
+                if it.claim_expires_at
+                else ""
+            )
+        )
+    if it.label:
+        _out.print(
+            f"[bold]Label[/bold] {it.label.value}" + (f" — {escape(it.note)}" if it.note else "")
+        )
+        if it.corrected_answer:
+            _out.print(f"[bold]Corrected answer[/bold]\n{escape(it.corrected_answer)}")
+
+
+@review_app.command("list")
+def list_cmd(
+    store: StoreOpt = None,
+    status: Annotated[
+        StatusChoice, typer.Option("--status", help="Which items.")
+    ] = StatusChoice.pending,
+    domain: Annotated[str | None, typer.Option("--domain", "-d", help="Only this domain.")] = None,
+    reason: Annotated[
+        ReasonChoice | None, typer.Option("--reason", help="review or spot_check.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Created within e.g. 7d, 12h.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """List queue items (oldest first); pending ones by default."""
+    with _opened(store) as st:
+        items = st.list(
+            status=None if status is StatusChoice.all else status.value,
+            domain=domain,
+            reason=reason.value if reason else None,
+            since=_since(since),
+            limit=limit,
+        )
+        total = st.count(
+            status=None if status is StatusChoice.all else status.value,
+            domain=domain,
+            reason=reason.value if reason else None,
+        )
+    if as_json:
+        for it in items:
+            sys.stdout.write(it.model_dump_json() + "\n")
+        return
+    if not items:
+        _out.print(f"No {'' if status is StatusChoice.all else status.value + ' '}items.")
+        return
+    _out.print(_items_table(items))
+    more = f" (showing {len(items)})" if since is None and total > len(items) else ""
+    _out.print(f"[dim]{total} {status.value} item(s){more}[/dim]")
+
+
+@review_app.command("show")
+def show_cmd(
+    item_id: Annotated[str, typer.Argument(help="Item id.")], store: StoreOpt = None
+) -> None:
+    """Show one item in full: question, answer, signals, the policy's explanation, label."""
+    with _opened(store) as st:
+        _print_item(st.get(item_id))
+
+
+@review_app.command("claim")
+def claim_cmd(
+    store: StoreOpt = None,
+    reviewer: ReviewerOpt = None,
+    domain: Annotated[str | None, typer.Option("--domain", "-d", help="Only this domain.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many items to claim.")
+    ] = 1,
+    lease: Annotated[
+        str, typer.Option("--lease", help="How long the claim lasts (e.g. 15m, 1h).")
+    ] = "15m",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the claimed items as JSON lines.")
+    ] = False,
+) -> None:
+    """Claim the oldest pending item(s); nobody else gets them until the claim lapses."""
+    who = _reviewer(reviewer)
+    try:
+        span = parse_window(lease)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lease") from None
+    with _opened(store) as st:
+        items = st.claim(who, domain=domain, limit=limit, lease=span)
+    if as_json:
+        for it in items:
+            sys.stdout.write(it.model_dump_json() + "\n")
+        return
+    if not items:
+        _out.print("Nothing to review." + (f" (domain {domain})" if domain else ""))
+        return
+    for it in items:
+        _print_item(it)
+    _out.print(
+        f"[dim]label with: guardrail review label ID correct|incorrect|partially|"
+        f"cannot_judge --reviewer {who}[/dim]"
+    )
+
+
+@review_app.command("release")
+def release_cmd(
+    item_id: Annotated[str, typer.Argument(help="Item id.")],
+    store: StoreOpt = None,
+    reviewer: ReviewerOpt = None,
+) -> None:
+    """Give a claimed item back to the queue."""
+    with _opened(store) as st:
+        st.release(item_id, _reviewer(reviewer))
+    _out.print(f"Released {item_id}.")
+
+
+@review_app.command("label")
+def label_cmd(
+    item_id: Annotated[str, typer.Argument(help="Item id.")],
+    label: Annotated[
+        LabelChoice, typer.Argument(help="correct, incorrect, partially, cannot_judge.")
+    ],
+    store: StoreOpt = None,
+    reviewer: ReviewerOpt = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free-text note.")] = None,
+    corrected: Annotated[
+        str | None, typer.Option("--corrected", help="The correct answer.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing label.")
+    ] = False,
+) -> None:
+    """Label an item (it must be pending, yours, or its claim must have lapsed)."""
+    with _opened(store) as st:
+        it = st.label(
+            item_id,
+            label.value,
+            reviewer=_reviewer(reviewer),
+            note=note,
+            corrected_answer=corrected,
+            overwrite=overwrite,
+        )
+    _out.print(
+        f"Labelled {it.id} [bold]{it.label.value if it.label else ''}[/bold] "
+        f"by {escape(it.reviewer or '')}."
+    )
+
+
+@review_app.command("expire")
+def expire_cmd(
+    older_than: Annotated[str, typer.Option("--older-than", help="Age limit, e.g. 7d.")] = "30d",
+    store: StoreOpt = None,
+) -> None:
+    """Mark pending items older than the limit as expired (kept, never claimable again)."""
+    try:
+        span = parse_window(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    with _opened(store) as st:
+        n = st.expire_stale(span)
+    _out.print(f"Expired {n} item(s) older than {older_than}.")
+
+
+EXPORT_FIELDS: tuple[str, ...] = tuple(ReviewItem.model_fields)
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+@review_app.command("export")
+def export_cmd(
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="jsonl or csv.")
+    ] = ExportFormat.jsonl,
+    store: StoreOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout.")
+    ] = None,
+    status: Annotated[
+        StatusChoice, typer.Option("--status", help="Which items.")
+    ] = StatusChoice.labelled,
+    since: Annotated[str | None, typer.Option("--since", help="Created within e.g. 7d.")] = None,
+    audit_records: Annotated[
+        bool,
+        typer.Option(
+            "--audit-records",
+            help="Write audit records (confidence, correct, domain, ...) for `guardrail audit`.",
+        ),
+    ] = False,
+    signal: Annotated[
+        str, typer.Option("--signal", help="Confidence signal (audit records).")
+    ] = "verbalized",
+) -> None:
+    """Export items (labelled ones by default) as JSON lines or CSV."""
+    with _opened(store) as st:
+        items = st.list(
+            status=None if status is StatusChoice.all else status.value, since=_since(since)
+        )
+    rows: list[dict[str, Any]]
+    if audit_records:
+        pairs, _, _ = to_audit_records(items, signal=signal)
+        rows = [
+            {
+                **r.model_dump(exclude_none=True, exclude={"file", "line"}),
+                "reason": it.reason.value,
+                "sampling_rate": it.sampling_rate,
+            }
+            for r, it in pairs
+        ]
+        fields = [
+            "id",
+            "confidence",
+            "correct",
+            "domain",
+            "source",
+            "reason",
+            "sampling_rate",
+            "question",
+            "answer",
+        ]
+    else:
+        rows = [it.to_record() for it in items]
+        fields = list(EXPORT_FIELDS)
+    buf = io.StringIO()
+    if fmt is ExportFormat.jsonl:
+        for row in rows:
+            buf.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+    else:
+        writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in fields})
+    if out is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(buf.getvalue(), encoding="utf-8")
+        _err.print(f"Wrote {len(rows)} row(s) to {out}")
+
+
+def _parse_profiles(values: list[str]) -> dict[str, CalibrationProfile]:
+    profiles: dict[str, CalibrationProfile] = {}
+    for v in values:
+        domain, sep, path = v.partition("=")
+        if not sep:
+            try:
+                prof = CalibrationProfile.load(v)
+            except (OSError, ValueError) as exc:
+                raise typer.BadParameter(f"{v}: {exc}", param_hint="--profile") from None
+            profiles[prof.domain] = prof
+            continue
+        try:
+            profiles[domain.strip()] = CalibrationProfile.load(path.strip())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"{path}: {exc}", param_hint="--profile") from None
+    return profiles
+
+
+def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
+    """Calibration profiles referenced by the policies in ``path`` (a file or a folder)."""
+    try:
+        from guardrail import policy as policy_pkg
+    except ImportError as exc:  # pragma: no cover
+        raise typer.BadParameter(f"policies unavailable: {exc}", param_hint="--policies") from None
+    loader_many = getattr(policy_pkg, "load_policies", None)
+    loader_one = getattr(policy_pkg, "load_policy", None)
+    try:
+        if path.is_dir() and loader_many is not None:
+            pols = dict(loader_many(path))
+        elif loader_one is not None:
+            pol = loader_one(path)
+            pols = {str(getattr(pol, "name", path.stem)): pol}
+        else:
+            raise typer.BadParameter("this guardrail has no policy loader", param_hint="--policies")
+    except typer.BadParameter:
+        raise
+    except Exception as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--policies") from None
+    out: dict[str, CalibrationProfile] = {}
+    for name, pol in pols.items():
+        prof = getattr(pol, "calibration_profile", None)
+        if isinstance(prof, CalibrationProfile):
+            out[prof.domain or name] = prof
+            continue
+        ref = getattr(pol, "calibration", None)
+        if not ref:
+            continue
+        src = getattr(pol, "source_path", None) or getattr(pol, "path", None)
+        base = Path(src).parent if src else (path if path.is_dir() else path.parent)
+        p = Path(str(ref))
+        p = p if p.is_absolute() else base / p
+        try:
+            prof = CalibrationProfile.load(p)
+        except (OSError, ValueError) as exc:
+            _err.print(f"[yellow]warning:[/yellow] policy {name}: profile {p}: {exc}")
+            continue
+        out[str(name)] = prof
+    return out
+
+
+def _matrix(title: str, report: AuditReport) -> Table:
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for col in (
+        "domain",
+        "n",
+        "accuracy [95% CI]",
+        "mean conf",
+        "overconf",
+        "ECE",
+        "Brier",
+        "AUROC",
+        "verdict",
+    ):
+        t.add_column(col, justify="left" if col in ("domain", "verdict") else "right")
+    for g in [*report.groups, report.overall]:
+        name = g.label if g.key else "[b]all[/b]"
+        acc = g.accuracy
+        t.add_row(
+            name,
+            str(g.n),
+            f"{acc.estimate:.3f} [{acc.low:.3f}, {acc.high:.3f}]",
+            f"{g.mean_confidence:.3f}",
+            f"{g.overconfidence:+.3f}",
+            f"{g.ece:.3f}",
+            f"{g.brier:.3f}",
+            "-" if g.auroc is None else f"{g.auroc:.3f}",
+            g.verdict,
+        )
+    return t
+
+
+def _print_live(rep: LiveAuditReport) -> None:
+    window = f"last {rep.window}" if rep.window else "all time"
+    _out.print(
+        f"[bold]Live calibration[/bold] ({window}; {rep.n_labelled} labelled item(s), "
+        f"{rep.n_unjudgeable} cannot-judge excluded, {rep.n_missing_signal} without the "
+        f"confidence signal)"
+    )
+    if rep.spot_check:
+        t = Table(
+            title="Spot checks, weighted by 1/sampling rate (Horvitz-Thompson): unbiased for "
+            "traffic not sent to review",
+            header_style="bold",
+            title_justify="left",
+        )
+        for col in (
+            "domain",
+            "n",
+            "est. answers",
+            "rates",
+            "accuracy [95% CI]",
+            "mean conf",
+            "overconf",
+            "ECE [95% CI]",
+        ):
+            t.add_column(col, justify="left" if col == "domain" else "right")
+        for e in rep.spot_check:
+            ece = f"{e.ece:.3f}" + (
+                f" [{e.ece_ci.low:.3f}, {e.ece_ci.high:.3f}]" if e.ece_ci else ""
+            )
+            t.add_row(
+                e.group if e.group != "all" else "[b]all[/b]",
+                str(e.n),
+                f"{e.estimated_answers:.0f}",
+                ", ".join(f"{r:.0%}" for r in e.rates),
+                f"{e.accuracy:.3f} [{e.accuracy_ci.low:.3f}, {e.accuracy_ci.high:.3f}]",
+                f"{e.mean_confidence:.3f}",
+                f"{e.overconfidence:+.3f}",
+                ece,
+            )
+        _out.print(t)
+        for e in rep.spot_check:
+            if e.group == "all":
+                continue
+            bars = Table(
+                title=f"Live reliability diagram: {e.group}",
+                header_style="bold",
+                title_justify="left",
+            )
+            for col in ("bin", "n", "weight", "mean conf", "accuracy", "gap", ""):
+                bars.add_column(col, justify="left" if col in ("bin", "") else "right")
+            for b in e.bins:
+                if b.count == 0:
+                    continue
+                acc = b.accuracy or 0.0
+                bars.add_row(
+                    f"({b.lower:.2f}, {b.upper:.2f}]",
+                    str(b.count),
+                    f"{b.weight:.0f}",
+                    f"{b.mean_confidence:.3f}",
+                    f"{acc:.3f}",
+                    f"{b.gap:+.3f}",
+                    "█" * round(acc * 20) + "·" * (20 - round(acc * 20)),
+                )
+            _out.print(bars)
+    else:
+        _out.print("No labelled spot checks in the window.")
+    for row in rep.drift:
+        style = "red" if row.drifted else "green"
+        ci = (
+            f" (95% CI {row.live_ece_ci.low:.2f}-{row.live_ece_ci.high:.2f})"
+            if row.live_ece_ci
+            else ""
+        )
+        verdict = "DRIFT" if row.drifted else "ok"
+        _out.print(f"[{style}]{verdict}[/{style}] {escape(row.message)}{ci}")
+    if rep.spot_check_matrix is not None:
+        _out.print(
+            _matrix(
+                "Spot-check matrix (calibration audit, unweighted per domain)",
+                rep.spot_check_matrix,
+            )
+        )
+    if rep.review_queue is not None:
+        _out.print(
+            _matrix(
+                "Review-queue labels (biased by design: the policy picked these)", rep.review_queue
+            )
+        )
+
+
+@review_app.command("audit")
+def audit_cmd(
+    store: StoreOpt = None,
+    since: Annotated[str | None, typer.Option("--since", help="Time window, e.g. 7d, 24h.")] = None,
+    signal: Annotated[
+        str, typer.Option("--signal", help="Confidence signal to audit.")
+    ] = "verbalized",
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile", help="Calibration profile JSON, optionally DOMAIN=PATH (repeatable)."
+        ),
+    ] = None,
+    policies: Annotated[
+        Path | None,
+        typer.Option(
+            "--policies", help="Policy file or folder; the profiles they reference are used."
+        ),
+    ] = None,
+    partial: Annotated[
+        PartialChoice, typer.Option("--partial", help="How a 'partially' label counts.")
+    ] = PartialChoice.incorrect,
+    n_bins: Annotated[
+        int, typer.Option("--bins", min=1, help="Equal-width bins (without a profile).")
+    ] = 10,
+    n_bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples.")
+    ] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    records_out: Annotated[
+        Path | None, typer.Option("--records", help="Also write the audit records (JSONL) here.")
+    ] = None,
+) -> None:
+    """Live calibration from labelled items: HT-weighted spot checks, drift against profiles,
+    review-queue labels reported separately."""
+    start = _since(since)
+    profiles: dict[str, CalibrationProfile] = {}
+    if policies is not None:
+        profiles.update(_profiles_from_policies(policies))
+    profiles.update(_parse_profiles(profile or []))
+    with _opened(store) as st:
+        items = st.list(status="labelled", since=start)
+    part: PartialAs = partial.value
+    rep = live_audit(
+        items,
+        signal=signal,
+        profiles=profiles,
+        since=start,
+        window=since or "",
+        partial=part,
+        n_bins=n_bins,
+        n_bootstrap=n_bootstrap,
+    )
+    if records_out is not None:
+        pairs, _, _ = to_audit_records(
+            items, signal={"*": signal, **{d: p.source for d, p in profiles.items()}}, partial=part
+        )
+        records_out.parent.mkdir(parents=True, exist_ok=True)
+        with records_out.open("w", encoding="utf-8") as fh:
+            for r, it in pairs:
+                row = r.model_dump(exclude_none=True, exclude={"file", "line"})
+                row.update(reason=it.reason.value, sampling_rate=it.sampling_rate)
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if as_json:
+        sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
+        return
+    _print_live(rep)
+
+
+@review_app.command("serve")
+def serve_cmd(
+    store: StoreOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    reviewer: ReviewerOpt = None,
+) -> None:
+    """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2)."""
+    try:
+        import uvicorn
+
+        from guardrail.review.web import create_app
+    except ImportError as exc:
+        _err.print(
+            f"[red]error:[/red] the web page needs the 'web' extra "
+            f"(pip install 'guardrail-uq[web]'): {exc}"
+        )
+        raise typer.Exit(2) from None
+    url = _store_url(store)
+    app = create_app(url, default_reviewer=_reviewer(reviewer))
+    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``guardrail review ...`` to the root CLI."""
+    app.add_typer(review_app, name="review")
