@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import role_answers
-from servers.fake_openai import FakeOpenAIServer, Fault
+from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
 from guardrail.policy import Action

@@ -137,6 +137,10 @@ class FakeOpenAIServer:
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._server.close()
             loop.run_until_complete(self._server.wait_closed())
             loop.close()
@@ -310,3 +314,32 @@ class FakeOpenAIServer:
                 "total_tokens": in_tokens + out_tokens,
             },
         }
+
+
+def role_answers(
+    *,
+    answer: str = "Paris.",
+    samples: list[str] | None = None,
+    followup: str = "Confidence: 80%",
+    by_model: dict[str, str] | None = None,
+) -> Callable[[dict[str, Any], int], str]:
+    """A fake-server responder that answers by the role of the request: the answer call,
+    a sampling call (temperature set by the policy's `samples`), the verbalized follow-up, or an
+    ensemble model (by model name). Samples rotate through `samples`."""
+    counter = {"sample": 0}
+    sample_list = samples or ["Paris."]
+
+    def respond(body: dict[str, Any], _: int) -> str:
+        model = body.get("model", "")
+        if by_model and model in by_model:
+            return by_model[model]
+        last = body["messages"][-1]["content"]
+        if last.startswith("How likely is it that your previous answer is correct"):
+            return followup
+        if body.get("temperature") == 0.9:
+            i = counter["sample"]
+            counter["sample"] += 1
+            return sample_list[i % len(sample_list)]
+        return answer
+
+    return respond
