@@ -210,8 +210,9 @@ def report_cmd(
     ] = OutputFormat.table,
 ) -> None:
     """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles."""
-    err = Console(stderr=True)
-    out_console = Console()
+    err = Console(stderr=True, soft_wrap=True)
+    probe = Console()
+    out_console = probe if probe.is_terminal else Console(width=200)
     if target_accuracy is not None and target_coverage is not None:
         raise typer.BadParameter("give only one of --target-accuracy and --target-coverage")
     fields = _parse_group_by(group_by)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from guardrail.calibration import (
     CalibrationAccumulator,
-    auroc,
     aurc,
+    auroc,
     brier_score,
     expected_calibration_error,
     murphy_decomposition,
@@ -33,7 +33,9 @@ def test_chunks_equal_one_shot_bit_for_bit() -> None:
     for binning in ("width", "mass"):
         for norm in ("l1", "l2", "max", "l2_debiased"):
             assert acc.expected_calibration_error(
-                15, binning, norm  # type: ignore[arg-type]
+                15,
+                binning,
+                norm,  # type: ignore[arg-type]
             ) == expected_calibration_error(c, y, 15, binning, norm)  # type: ignore[arg-type]
     assert acc.brier_score() == brier_score(c, y)
     assert acc.murphy_decomposition() == murphy_decomposition(c, y)
@@ -78,5 +80,7 @@ def test_any_split_gives_the_same_numbers(rows: list[tuple[float, bool]], n_chun
     for chunk in np.array_split(np.arange(len(rows)), n_chunks):
         if len(chunk):
             acc.update(c[chunk], y[chunk])
-    assert acc.expected_calibration_error(10, "mass") == expected_calibration_error(c, y, 10, "mass")
+    assert acc.expected_calibration_error(10, "mass") == expected_calibration_error(
+        c, y, 10, "mass"
+    )
     assert acc.aurc() == aurc(c, y)

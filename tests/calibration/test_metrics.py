@@ -9,8 +9,8 @@ import pytest
 
 from guardrail.calibration import (
     accuracy_at_coverage,
-    auroc,
     aurc,
+    auroc,
     brier_score,
     expected_calibration_error,
     murphy_decomposition,
@@ -59,15 +59,15 @@ def test_empty_bins_are_present_with_count_zero() -> None:
 # bin (0.1, 0.2]: n 2, conf 0.2, acc 0.5, gap +0.3; bin (0.7, 0.8]: n 3, conf 0.8, acc 2/3,
 # gap -2/15.
 F = [0.2, 0.2, 0.8, 0.8, 0.8]
-O = [0, 1, 1, 1, 0]
+Y = [0, 1, 1, 1, 0]
 
 
 def test_norms_on_hand_example() -> None:
     # ECE = 0.4*0.3 + 0.6*(2/15) = 0.2; MCE = 0.3;
     # RMSCE = sqrt(0.4*0.09 + 0.6*(4/225)) = sqrt(0.046667) = 0.2160247
-    assert expected_calibration_error(F, O).value == pytest.approx(0.2, abs=1e-12)
-    assert expected_calibration_error(F, O, norm="max").value == pytest.approx(0.3, abs=1e-12)
-    assert expected_calibration_error(F, O, norm="l2").value == pytest.approx(
+    assert expected_calibration_error(F, Y).value == pytest.approx(0.2, abs=1e-12)
+    assert expected_calibration_error(F, Y, norm="max").value == pytest.approx(0.3, abs=1e-12)
+    assert expected_calibration_error(F, Y, norm="l2").value == pytest.approx(
         np.sqrt(0.4 * 0.09 + 0.6 * 4 / 225), abs=1e-12
     )
 
@@ -92,7 +92,7 @@ def test_brier_known_answers() -> None:
 
 def test_murphy_decomposition_closes() -> None:
     # issue 3: Brier 0.28 = REL 0.046667 - RES 0.006667 + UNC 0.24 (forecasts equal within bins)
-    m = murphy_decomposition(F, O)
+    m = murphy_decomposition(F, Y)
     assert m.brier == pytest.approx(0.28, abs=1e-12)
     assert m.reliability == pytest.approx(0.046667, abs=1e-6)
     assert m.resolution == pytest.approx(0.006667, abs=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def test_isotonic_profile_by_hand_and_round_trip(tmp_path: Path) -> None:
     assert prof.calibrate(0.5) == pytest.approx(2 / 3)  # linear between knots 0.4 and 0.6
     assert prof.calibrate(0.0) == 0.0 and prof.calibrate(1.0) == 1.0
     grid = [prof.calibrate(x) for x in np.linspace(0, 1, 101)]
-    assert all(b >= a for a, b in zip(grid, grid[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(grid))
     assert prof.n == 8 and prof.accuracy == 0.625
     assert prof.thresholds[0].threshold == 0.6
     path = prof.save(tmp_path / "cal" / "medical.json")
@@ -51,7 +52,7 @@ def test_isotonic_profile_by_hand_and_round_trip(tmp_path: Path) -> None:
 def test_data_hash_ignores_record_order() -> None:
     a = fit_profile(CONF, CORR, domain="d", source="s")
     b = fit_profile(CONF[::-1], CORR[::-1], domain="d", source="s")
-    c = fit_profile(CONF, CORR[:-1] + [0], domain="d", source="s")
+    c = fit_profile(CONF, [*CORR[:-1], 0], domain="d", source="s")
     assert a.data_hash == b.data_hash != c.data_hash
 
 

@@ -18,7 +18,7 @@ def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return p
 
 
-JSONL = """{"id": "a", "confidence": 0.9, "correct": true, "domain": "medical", "source": "verbalized"}
+JSONL = """{"id": "a", "confidence": 0.9, "correct": true, "domain": "medical", "source": "v"}
 {"id": "b", "confidence": 0.4, "correct": 0, "domain": "law"}
 
 {"id": "c", "confidence": "0.7", "correct": "yes"}
@@ -36,7 +36,7 @@ def test_jsonl_good_and_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     p = _write(tmp_path, "audit.jsonl", JSONL)
     rs = load_records(p)
     assert [r.id for r in rs.records] == ["a", "b", "c"]
-    assert rs.records[0].domain == "medical" and rs.records[0].source == "verbalized"
+    assert rs.records[0].domain == "medical" and rs.records[0].source == "v"
     assert rs.records[2].confidence == 0.7 and rs.records[2].correct is True
     assert rs.confidences().tolist() == [0.9, 0.4, 0.7]
     assert rs.correct().tolist() == [True, False, True]

@@ -1,0 +1,152 @@
+"""``audit()`` and the ``guardrail audit report`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from guardrail.calibration import AuditRecord, CalibrationProfile, audit, verdict
+from guardrail.cli import app
+
+runner = CliRunner()
+
+
+def _records() -> list[AuditRecord]:
+    # medical: 4 answers at 0.9, 2 correct -> ECE 0.4 (severe); finance: 0.6 x4, 3 correct
+    # -> gap 0.15 (significant)
+    rows = [("medical", 0.9, c) for c in (1, 1, 0, 0)] + [("finance", 0.6, c) for c in (1, 1, 1, 0)]
+    return [
+        AuditRecord(id=str(i), domain=d, confidence=p, correct=bool(c), source="verbalized")
+        for i, (d, p, c) in enumerate(rows)
+    ]
+
+
+def test_verdict_bands() -> None:
+    assert [verdict(x) for x in (0.0, 0.0499, 0.05, 0.0999, 0.1, 0.2999, 0.3, 0.9)] == [
+        "good",
+        "good",
+        "fair",
+        "fair",
+        "significant",
+        "significant",
+        "severe",
+        "severe",
+    ]
+
+
+def test_audit_groups_by_domain() -> None:
+    rep = audit(_records(), n_bootstrap=0, target_accuracy=0.7)
+    assert [g.label for g in rep.groups] == ["finance", "medical"]
+    fin, med = rep.groups
+    assert (med.n, med.ece, med.verdict) == (4, pytest.approx(0.4), "severe")
+    assert med.overconfidence == pytest.approx(0.4)
+    assert (fin.ece, fin.verdict) == (pytest.approx(0.15), "significant")
+    assert fin.overconfidence == pytest.approx(-0.15)
+    # pooled: bins (0.5, 0.6] gap 0.15 and (0.8, 0.9] gap 0.4 -> 0.275
+    assert rep.overall.ece == pytest.approx(0.275)
+    assert fin.threshold is not None and fin.threshold.threshold == 0.6
+    assert med.threshold is not None and med.threshold.reached is False
+
+
+def _write_jsonl(tmp_path: Path) -> Path:
+    p = tmp_path / "audit.jsonl"
+    lines = [r.model_dump_json(exclude={"file", "line"}) for r in _records()]
+    lines.append('{"id": "bad", "confidence": 2, "correct": 1}')
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_cli_report_table_and_skip_message(tmp_path: Path) -> None:
+    p = _write_jsonl(tmp_path)
+    res = runner.invoke(app, ["audit", "report", str(p), "--bootstrap", "50"])
+    assert res.exit_code == 0, res.output
+    assert "skipped 1 bad row" in res.output
+    assert f"{p}:9" in res.output
+    assert "medical" in res.output and "severe" in res.output
+
+
+def test_cli_strict_fails_with_line_numbers(tmp_path: Path) -> None:
+    p = _write_jsonl(tmp_path)
+    res = runner.invoke(app, ["audit", "report", str(p), "--strict"])
+    assert res.exit_code == 1
+    assert f"{p}:9" in res.output and "outside [0, 1]" in res.output
+
+
+def test_cli_json_profiles_and_html(tmp_path: Path) -> None:
+    p = _write_jsonl(tmp_path)
+    out = tmp_path / "report"
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            "report",
+            str(p),
+            "--format",
+            "json",
+            "--bootstrap",
+            "20",
+            "--target-accuracy",
+            "0.7",
+            "--out",
+            str(out),
+            "--profile-out",
+            str(tmp_path / "cal" / "<domain>.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    body = res.stdout[res.stdout.index("{") :]
+    data = json.loads(body)
+    assert data["overall"]["n"] == 8 and data["n_bad_rows"] == 1
+    assert {g["label"] for g in data["groups"]} == {"finance", "medical"}
+    prof = CalibrationProfile.load(tmp_path / "cal" / "medical.json")
+    assert prof.domain == "medical" and prof.source == "verbalized" and prof.n == 4
+    assert prof.calibrate(0.9) == pytest.approx(0.5)
+    html = (out / "index.html").read_text()
+    assert "Confidence-accuracy matrix" in html and "medical" in html
+    assert (out / "audit.json").is_file()
+
+
+def test_cli_rejects_bad_group_by_and_two_targets(tmp_path: Path) -> None:
+    p = _write_jsonl(tmp_path)
+    res = runner.invoke(app, ["audit", "report", str(p), "--group-by", "planet"])
+    assert res.exit_code == 2 and "cannot group by" in res.output
+    res = runner.invoke(
+        app,
+        ["audit", "report", str(p), "--target-accuracy", "0.9", "--target-coverage", "0.5"],
+    )
+    assert res.exit_code == 2
+
+
+def test_cli_not_a_records_file(tmp_path: Path) -> None:
+    p = tmp_path / "readme.txt"
+    p.write_text("just some prose\n")
+    res = runner.invoke(app, ["audit", "report", str(p)])
+    assert res.exit_code == 1 and "not a JSONL or CSV" in res.output
+
+
+def test_profile_needs_a_source(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_text('{"confidence": 0.5, "correct": 1, "domain": "law"}\n')
+    res = runner.invoke(
+        app, ["audit", "report", str(p), "--profile-out", str(tmp_path / "<domain>.json")]
+    )
+    assert res.exit_code == 1 and "--source" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            "report",
+            str(p),
+            "--bootstrap",
+            "0",
+            "--source",
+            "consistency",
+            "--profile-out",
+            str(tmp_path / "<domain>.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert CalibrationProfile.load(tmp_path / "law.json").source == "consistency"
