@@ -47,6 +47,10 @@ def _register() -> None:
 
     review_cmds.register(app)
 
+    from guardrail.cli import ask_cmd
+
+    ask_cmd.register(app)
+
 
 _register()
 
