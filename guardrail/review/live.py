@@ -373,7 +373,15 @@ def _edges_for(profile: CalibrationProfile | None, n_bins: int) -> tuple[np.ndar
 
 def _window_text(since: datetime | None, until: datetime | None, window: str) -> str:
     if window:
-        return f"in the last {window}"
+        names = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+        w = window.strip()
+        try:
+            value = float(w[:-1])
+            unit = names[w[-1].lower()]
+            text = f"{value:g} {unit}{'' if value == 1 else 's'}"
+        except (ValueError, KeyError, IndexError):
+            text = w
+        return f"in the last {text}"
     if since is None and until is None:
         return "live"
     parts = []

@@ -216,7 +216,7 @@ def test_drift_against_profile() -> None:
     s = _stream(20_000, seed=3)
     store = InMemoryReviewStore()
     _fill(store, s, SpotCheckSampler(0.10, seed=1), "d")
-    rep = live_audit(store.list(), profiles={"medical": _profile(0.08)}, window="7 days",
+    rep = live_audit(store.list(), profiles={"medical": _profile(0.08)}, window="7d",
                      n_bootstrap=300)  # fmt: skip
     (row,) = rep.drift
     # Medical is overconfident by ~0.2 at every confidence, so its live ECE is about 0.2.

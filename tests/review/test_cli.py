@@ -1,0 +1,151 @@
+"""``guardrail review ...`` end to end on an SQLite file (Typer's CliRunner)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from guardrail.calibration import CalibrationMap, CalibrationProfile, load_records
+from guardrail.cli import app
+from guardrail.review import ReviewItem, SQLiteReviewStore
+from guardrail.review.models import utcnow
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = tmp_path / "queue.db"
+    now = utcnow()
+    with SQLiteReviewStore(path) as st:
+        st.enqueue(ReviewItem(
+            id="med-1", created_at=now - timedelta(days=2), domain="medical",
+            policy_name="medical", question="Max adult paracetamol dose per day?",
+            answer_shown="4 g.", decision="review", signals={"verbalized": 0.95, "hedges": 0},
+            explanation=["stated_vs_sampled: verbalized - consistency = 0.40 > 0.30"],
+        ))  # fmt: skip
+        for n in range(4):
+            st.enqueue(ReviewItem(
+                id=f"gen-{n}", created_at=now - timedelta(days=10 if n == 0 else 1, minutes=n),
+                domain="general", question=f"q{n}", answer_shown=f"a{n}", decision="pass",
+                reason="spot_check", sampling_rate=0.1, signals={"verbalized": 0.8},
+            ))  # fmt: skip
+    return str(path)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_list_claim_label_flow(db: str) -> None:
+    code, out = run("review", "list", "--store", db, "--json")
+    assert code == 0
+    ids = [json.loads(line)["id"] for line in out.splitlines()]
+    assert ids == ["gen-0", "med-1", "gen-3", "gen-2", "gen-1"]  # oldest first
+    code, out = run("review", "claim", "--store", db, "-r", "ann", "--domain", "medical")
+    assert code == 0 and "Max adult paracetamol" in out and "stated_vs_sampled" in out
+    # bob cannot label ann's claimed item: clear error, exit code 1, nothing lost.
+    code, out = run("review", "label", "med-1", "correct", "--store", db, "-r", "bob")
+    assert code == 1 and "claimed by ann" in out
+    code, out = run("review", "label", "med-1", "incorrect", "--store", db, "-r", "ann",
+                    "--note", "3 g with risk factors", "--corrected", "3-4 g")  # fmt: skip
+    assert code == 0 and "Labelled med-1 incorrect by ann" in out
+    with SQLiteReviewStore(db) as st:
+        it = st.get("med-1")
+    assert (it.label, it.note, it.corrected_answer) == (
+        "incorrect",
+        "3 g with risk factors",
+        "3-4 g",
+    )
+    code, out = run("review", "label", "med-1", "correct", "--store", db, "-r", "ann")
+    assert code == 1 and "--overwrite" in out
+
+
+def test_bad_label_is_rejected(db: str) -> None:
+    code, out = run("review", "label", "gen-1", "maybe", "--store", db, "-r", "ann")
+    assert code == 2 and "maybe" in out
+    code, out = run("review", "label", "nope", "correct", "--store", db, "-r", "ann")
+    assert code == 1 and "no review item" in out
+
+
+def test_list_since_and_status(db: str) -> None:
+    code, out = run("review", "list", "--store", db, "--since", "7d", "--json")
+    assert code == 0 and "gen-0" not in out and len(out.splitlines()) == 4
+    code, out = run("review", "list", "--store", db, "--since", "7x")
+    assert code == 2 and "bad time window" in out
+    code, out = run("review", "list", "--store", db, "--status", "labelled")
+    assert code == 0 and "No labelled items" in out
+
+
+def test_export_jsonl_csv_and_audit_records(db: str, tmp_path: Path) -> None:
+    for n, lab in enumerate(["correct", "incorrect", "correct"], start=1):
+        assert run("review", "label", f"gen-{n}", lab, "--store", db, "-r", "ann")[0] == 0
+    code, out = run("review", "export", "--store", db, "--format", "jsonl")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 0 and sorted(r["id"] for r in rows) == ["gen-1", "gen-2", "gen-3"]
+    assert rows[0]["signals"] == {"verbalized": 0.8}
+    code, out = run("review", "export", "--store", db, "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(table) == 3 and json.loads(table[0]["signals"]) == {"verbalized": 0.8}
+    # Audit records load with the calibration package's reader (guardrail audit input).
+    target = tmp_path / "live.jsonl"
+    code, _ = run("review", "export", "--store", db, "--audit-records", "-o", str(target))
+    assert code == 0
+    recs = load_records([target])
+    assert sorted((r.id, r.correct) for r in recs.records) == [
+        ("gen-1", True), ("gen-2", False), ("gen-3", True)]  # fmt: skip
+    assert all(r.confidence == 0.8 and r.domain == "general" for r in recs.records)
+
+
+def test_audit_reports_live_estimate_and_drift(db: str, tmp_path: Path) -> None:
+    for n, lab in enumerate(["correct", "incorrect", "incorrect"], start=1):
+        run("review", "label", f"gen-{n}", lab, "--store", db, "-r", "ann")
+    run("review", "label", "med-1", "incorrect", "--store", db, "-r", "ann")
+    prof = CalibrationProfile(
+        domain="general", source="verbalized", binning="width", n_bins=10,
+        edges=[i / 10 for i in range(11)],
+        map=CalibrationMap(method="isotonic", x=[0.0, 1.0], y=[0.0, 1.0], n=[1, 1]),
+        n=300, accuracy=0.78, mean_confidence=0.8, ece=0.04, data_hash="t",
+        created=utcnow(),
+    )  # fmt: skip
+    path = prof.save(tmp_path / "general.json")
+    code, out = run("review", "audit", "--store", db, "--since", "7d", "--profile", str(path),
+                    "--json", "--bootstrap", "0")  # fmt: skip
+    assert code == 0, out
+    rep = json.loads(out)
+    (est,) = rep["spot_check"]
+    # 3 spot checks at 10%: 1 correct of 3 -> accuracy 1/3; all at 0.8 -> ECE |1/3 - 0.8|.
+    assert est["group"] == "general" and est["n"] == 3 and est["estimated_answers"] == 30.0
+    assert est["accuracy"] == pytest.approx(1 / 3)
+    assert est["ece"] == pytest.approx(0.8 - 1 / 3)
+    assert rep["drift"][0]["message"] == (
+        "general ECE was 0.04 at audit, 0.47 in the last 7 days (n=3)"
+    )
+    assert rep["review_queue"]["overall"]["n"] == 1
+    code, out = run("review", "audit", "--store", db, "--since", "7d", "--profile", str(path))
+    assert code == 0 and "Horvitz-Thompson" in out and "biased by design" in out
+
+
+def test_expire_and_release(db: str) -> None:
+    assert run("review", "claim", "--store", db, "-r", "ann", "--domain", "medical")[0] == 0
+    code, out = run("review", "release", "med-1", "--store", db, "-r", "bob")
+    assert code == 1 and "not claimed by bob" in out
+    assert run("review", "release", "med-1", "--store", db, "-r", "ann")[0] == 0
+    code, out = run("review", "expire", "--store", db, "--older-than", "5d")
+    assert code == 0 and "Expired 1 item" in out
+    with SQLiteReviewStore(db) as st:
+        assert st.get("gen-0").status == "expired"
+
+
+def test_unopenable_store(tmp_path: Path) -> None:
+    bad = tmp_path / "not.db"
+    bad.write_text("definitely not sqlite" * 50)
+    code, out = run("review", "list", "--store", str(bad))
+    assert code == 2 and "cannot open review store" in out
