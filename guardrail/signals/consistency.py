@@ -65,6 +65,10 @@ _LEADINS = re.compile(
 _MC_ONLY = re.compile(r"[(\[]?(?P<letter>[A-Ja-j])[)\].:]?")
 _MC_LEAD = re.compile(r"[(\[]?(?P<letter>[A-J])(?:[)\]]|[.:])\s+\S")
 _NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|[-+]?\d+(?:\.\d+)?")
+_ATOMIC_RE = re.compile(r"[a-j]|-?\d+(?:\.\d+)?")
+_NUM_TOKEN_RE = re.compile(r"-?\d+(?:\.\d+)?")
+_MARKUP_RE = re.compile(r"[*_`#>]+")
+_NON_WORD_RE = re.compile(r"[^\w\s]")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|cannot|without)\b|n't\b")
 _WORD_NUMBERS = {
@@ -101,7 +105,7 @@ def normalize_answer(text: str) -> str:
         The normalised string ("" for an empty or punctuation-only answer).
     """
     s = unicodedata.normalize("NFKC", text).strip()
-    s = re.sub(r"[*_`#>]+", " ", s).strip()
+    s = _MARKUP_RE.sub(" ", s).strip()
     s = s.replace("\u2019", "'")
     s = _LEADINS.sub("", s, count=1).strip()
     m = _MC_ONLY.fullmatch(s) or _MC_LEAD.match(s)
@@ -109,7 +113,7 @@ def normalize_answer(text: str) -> str:
         return m.group("letter").lower()
     s = _NUMBER_RE.sub(lambda mm: " " + _canon_number(mm.group(0)) + " ", s)
     s = s.lower()
-    s = re.sub(r"[^\w\s]", " ", s)
+    s = _NON_WORD_RE.sub(" ", s)
     s = _ARTICLES.sub(" ", s)
     words = [_WORD_NUMBERS.get(w, w) for w in s.split()]
     return " ".join(words)
@@ -297,13 +301,15 @@ class FuzzySimilarity:
         n = len(texts)
         if n == 0:
             return np.zeros((0, 0), dtype=np.float64)
-        norm = [normalize_answer(t) for t in texts]
         long = np.array([len(t.split()) > self.long_words for t in texts], dtype=bool)
-        comp = [key_claims(t) if lg else s for t, s, lg in zip(texts, norm, long, strict=True)]
+        comp = [
+            key_claims(t) if lg else normalize_answer(t) for t, lg in zip(texts, long, strict=True)
+        ]
         sim = process.cdist(comp, comp, scorer=self.scorer, dtype=np.float64, workers=self.workers)
         sim = np.asarray(sim, dtype=np.float64) / 100.0
-        # long pairs: rescale so long_threshold lands on threshold
         long_pair = long[:, None] | long[None, :]
+        short_pair = ~long_pair
+        # long pairs: rescale so long_threshold lands on threshold
         if long_pair.any() and self.long_threshold != self.threshold:
             scaled = np.where(
                 sim >= self.long_threshold,
@@ -314,23 +320,22 @@ class FuzzySimilarity:
                 sim * self.threshold / self.long_threshold,
             )
             sim = np.where(long_pair, scaled, sim)
-        # atomic answers (letter / bare number) match exactly
-        atomic = np.array([bool(re.fullmatch(r"[a-j]|-?\d+(?:\.\d+)?", s)) for s in norm])
-        key = _keys(norm)
+        # short pairs only: atomic answers (letter / bare number) match exactly
+        atomic = np.array([bool(_ATOMIC_RE.fullmatch(c)) for c in comp]) & ~long
+        key = _keys(comp)
         same = key[:, None] == key[None, :]
-        atom_pair = atomic[:, None] | atomic[None, :]
+        atom_pair = (atomic[:, None] | atomic[None, :]) & short_pair
         sim = np.where(atom_pair, same.astype(np.float64), sim)
-        # numbers must agree
-        nums = [" ".join(sorted(set(re.findall(r"-?\d+(?:\.\d+)?", s)))) for s in comp]
+        # short pairs only: numbers must agree, polarity must agree
+        nums = [" ".join(sorted(set(_NUM_TOKEN_RE.findall(c)))) for c in comp]
         has_num = np.array([bool(x) for x in nums])
         nkey = _keys(nums)
         num_clash = has_num[:, None] & has_num[None, :] & (nkey[:, None] != nkey[None, :])
-        sim = np.where(num_clash, np.minimum(sim, 0.0), sim)
-        # polarity must agree
-        neg = np.array([bool(_NEGATION.search(s)) for s in comp])
-        sim = np.where(neg[:, None] != neg[None, :], np.minimum(sim, 0.0), sim)
+        neg = np.array([bool(_NEGATION.search(c)) for c in comp])
+        clash = (num_clash | (neg[:, None] != neg[None, :])) & short_pair
+        sim = np.where(clash, 0.0, sim)
         # empty answers are like nothing
-        empty = np.array([not s for s in comp])
+        empty = np.array([not c for c in comp])
         sim = np.where(empty[:, None] | empty[None, :], 0.0, sim)
         np.fill_diagonal(sim, 1.0)
         out: NDArray[np.float64] = np.clip(sim, 0.0, 1.0)

@@ -149,14 +149,31 @@ class _Compiled:
         for e in lex.cues:
             key = _key(e.cue)
             self.entries.setdefault(key, e)
-        alts = sorted(self.entries, key=len, reverse=True)
-        body = "|".join(_cue_pattern(c) for c in alts)
-        self.regex = re.compile(rf"(?<![\w%]){'(?:' + body + ')'}(?![\w%])", re.IGNORECASE)
+        groups: dict[str, list[str]] = {}
+        for c in self.entries:
+            groups.setdefault(_first_word(c), []).append(c)
+        self.by_first: dict[str, re.Pattern[str]] = {
+            w: re.compile(
+                "(?:"
+                + "|".join(_cue_pattern(c) for c in sorted(cs, key=len, reverse=True))
+                + r")(?![\w%])",
+                re.IGNORECASE,
+            )
+            for w, cs in groups.items()
+        }
         negs = "|".join(re.escape(n) for n in sorted(lex.negators, key=len, reverse=True))
         w = max(0, lex.window_tokens - 1)
         self.neg_before = re.compile(
             rf"(?:\b(?:{negs})|n't)\b(?:\W+\w+){{0,{w}}}\W*$", re.IGNORECASE
         )
+
+
+_TOKEN_RE = re.compile(r"[\w%]+")
+
+
+def _first_word(cue: str) -> str:
+    m = _TOKEN_RE.match(cue)
+    return m.group(0).lower() if m else cue
 
 
 def _key(cue: str) -> str:
@@ -169,9 +186,13 @@ def _cue_pattern(cue: str) -> str:
 
 
 _CACHE: dict[tuple[Any, ...], _Compiled] = {}
+_BY_ID: dict[int, tuple[Lexicon, _Compiled]] = {}
 
 
 def _compiled(lex: Lexicon) -> _Compiled:
+    hit = _BY_ID.get(id(lex))
+    if hit is not None and hit[0] is lex:
+        return hit[1]
     key = (
         tuple(lex.negators),
         lex.window_tokens,
@@ -190,7 +211,9 @@ def _compiled(lex: Lexicon) -> _Compiled:
     if comp is None:
         if len(_CACHE) > 64:
             _CACHE.clear()
+            _BY_ID.clear()
         comp = _CACHE[key] = _Compiled(lex)
+    _BY_ID[id(lex)] = (lex, comp)
     return comp
 
 
@@ -257,7 +280,17 @@ def detect_hedges(
         return HedgeResult(value=0, evidence={"cues": []})
     masked = _mask(text)
     cues: list[Cue] = []
-    for m in comp.regex.finditer(masked):
+    end = 0
+    for tok in _TOKEN_RE.finditer(masked):
+        if tok.start() < end:
+            continue
+        rx = comp.by_first.get(tok.group(0).lower())
+        if rx is None:
+            continue
+        m = rx.match(masked, tok.start())
+        if m is None:
+            continue
+        end = m.end()
         matched = m.group(0)
         key = _key(matched)
         entry = comp.entries.get(key)
@@ -267,7 +300,7 @@ def detect_hedges(
             continue
         before = masked[: m.start()]
         after = masked[m.end() :]
-        if entry.not_preceded_by and re.search(entry.not_preceded_by, before, re.IGNORECASE):
+        if entry.not_preceded_by and re.search(entry.not_preceded_by, before[-80:], re.I):
             continue
         if entry.not_followed_by and re.match(entry.not_followed_by, after, re.IGNORECASE):
             continue
