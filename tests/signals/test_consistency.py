@@ -166,9 +166,9 @@ LONG_A = (
 )
 LONG_B = (
     "Aspirin irreversibly inhibits the cyclooxygenase enzyme, lowering thromboxane A2 in "
-    "platelets. Platelets cannot make new enzyme, so the effect lasts for 7 to 10 days, the platelet "
-    "lifespan. Low dose aspirin is therefore used to prevent heart attacks, though bleeding risk "
-    "rises and doctors weigh that against the benefit in each patient."
+    "platelets. Platelets cannot make new enzyme, so the effect lasts for 7 to 10 days, the "
+    "platelet lifespan. Low dose aspirin is therefore used to prevent heart attacks, though "
+    "bleeding risk rises and doctors weigh that against the benefit in each patient."
 )
 LONG_C = (
     "Paracetamol works mainly in the central nervous system and has little effect on platelets "
