@@ -884,9 +884,11 @@ class _Checker:
                         hint=_did_you_mean(
                             r.name,
                             rule_names,
-                            fallback="rules: " + ", ".join(sorted(rule_names))
-                            if rule_names
-                            else None,
+                            fallback=(
+                                "rules: " + ", ".join(sorted(rule_names))
+                                if rule_names
+                                else "this policy has no rules"
+                            ),
                         ),
                     )
             if expect is not None:
@@ -968,7 +970,7 @@ class _Interval:
 
     def empty(self) -> bool:
         lo, hi = self.lo, self.hi
-        if self.integer:
+        if self.integer and math.isfinite(lo) and math.isfinite(hi):
             lo = math.floor(lo) + 1 if self.lo_open and lo == math.floor(lo) else math.ceil(lo)
             hi = math.ceil(hi) - 1 if self.hi_open and hi == math.ceil(hi) else math.floor(hi)
             return lo > hi

@@ -3,6 +3,7 @@ missing signals, and the cost-aware question "which signals could still change t
 
 Semantics (DESIGN.md "Semantics that must hold"):
 
+* ``+``/``-`` results are rounded to 12 decimal places, so decimal thresholds behave as written.
 * Every rule is evaluated; a condition is true, false or *unknown* (it reads a missing signal and
   the known signals do not decide it: ``missing or true`` is true, ``missing and false`` is false,
   Kleene's strong three-valued logic).
@@ -24,7 +25,7 @@ from guardrail.policy.catalog import SIGNALS, Action
 from guardrail.policy.decision import Decision, RuleMatch, SignalValue
 from guardrail.policy.template import Part, render
 
-Values = dict[str, float | str]
+Values = dict[str, float | int | str]
 Tri = bool | None
 ValueFn = Callable[[Values], "float | str | None"]
 CondFn = Callable[[Values], Tri]
@@ -38,6 +39,9 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "!=": operator.ne,
 }
 _PROB_TOLERANCE = 1e-9
+# ``+``/``-`` results are rounded to 12 decimals so that 0.85 - 0.55 > 0.30 is false, as written
+# (in binary floating point 0.85 - 0.55 is 0.30000000000000004).
+_ARITH_DIGITS = 12
 
 
 def names_in(expr: Expr) -> frozenset[str]:
@@ -88,7 +92,7 @@ def compile_value(expr: Expr) -> ValueFn:
             b = right(v)
             if b is None:
                 return None
-            return float(a) + sign * float(b)
+            return round(float(a) + sign * float(b), _ARITH_DIGITS)
 
         return arith
     raise TypeError(f"not a value expression: {expr.kind}")
@@ -150,21 +154,24 @@ def compile_condition(expr: Expr) -> CondFn:
 
 
 def witnesses(expr: Expr, v: Values) -> list[str]:
-    """Signals that made a *true* condition true (in reading order, without repeats)."""
+    """Signals that made a *true* condition true (in reading order, without repeats): for
+    ``a or b`` only the true side's, for ``not (a and b)`` only the false side's."""
     out: list[str] = []
-    _witness(expr, v, out)
-    return list(dict.fromkeys(out))
+    _witness(expr, v, True, out)
+    return [n for n in dict.fromkeys(out) if n in v]
 
 
-def _witness(expr: Expr, v: Values, out: list[str]) -> None:
-    if isinstance(expr, Or):
-        for op in expr.operands:
-            if compile_condition(op)(v) is True:
-                _witness(op, v, out)
+def _witness(expr: Expr, v: Values, want: bool, out: list[str]) -> None:
+    if isinstance(expr, Not):
+        _witness(expr.operand, v, not want, out)
         return
-    if isinstance(expr, And):
+    if isinstance(expr, And | Or):
+        # the operands that carry the outcome: for `and` wanted true (or `or` wanted false)
+        # every operand; otherwise only the operands that have the wanted value
+        every = isinstance(expr, And) == want
         for op in expr.operands:
-            _witness(op, v, out)
+            if every or compile_condition(op)(v) is want:
+                _witness(op, v, want, out)
         return
     out.extend(sorted(names_in(expr), key=lambda n: _first_pos(expr, n)))
 
@@ -221,6 +228,8 @@ def normalize_values(
                     problem = f"{x!r} is outside [{spec.lower:g}, {spec.upper:g}]"
                 elif spec.kind == "count" and x != int(x):
                     problem = f"{x!r} is not a whole count"
+                elif spec.kind == "count":
+                    present[name] = int(x)
                 else:
                     present[name] = min(max(x, spec.lower), spec.upper)
         else:
@@ -411,7 +420,8 @@ def _abstract_value(expr: Expr, present: Values, unknown: frozenset[str]) -> obj
             return None
         if a is _ANY or b is _ANY:
             return _ANY
-        return float(a) + (1.0 if expr.op == "+" else -1.0) * float(b)  # type: ignore[arg-type]
+        diff = float(a) + (1.0 if expr.op == "+" else -1.0) * float(b)  # type: ignore[arg-type]
+        return round(diff, _ARITH_DIGITS)
     raise TypeError(expr.kind)
 
 

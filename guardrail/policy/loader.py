@@ -26,7 +26,13 @@ def check_text(
         ast, diags = parse_ast(text, filename)
     except PolicyError as err:
         return None, err.diagnostics
-    policy, more = check_ast(ast, Source(text, filename), base_dir)
+    src = Source(text, filename)
+    try:
+        policy, more = check_ast(ast, src, base_dir)
+    except (RecursionError, MemoryError) as err:  # pathological nesting: report, do not crash
+        span = Span(line=1, column=1, end_line=1, end_column=2)
+        more = [src.diagnostic("internal-error", f"policy too complex to check ({err!r})", span)]
+        policy = None
     all_diags = diags + more
     if any(d.severity == "error" for d in all_diags):
         return None, all_diags
