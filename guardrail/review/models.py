@@ -126,7 +126,7 @@ class ReviewItem(BaseModel):
 
     Raises:
         pydantic.ValidationError: unknown decision, rate outside (0, 1], naive datetimes, a
-            spot-check item with rate 1 is fine but a review item must have rate 1.
+            a review item must have rate 1, a spot check cannot carry a ``review`` decision.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -171,6 +171,8 @@ class ReviewItem(BaseModel):
     def _consistent(self) -> ReviewItem:
         if self.reason is ReviewReason.REVIEW and self.sampling_rate != 1.0:
             raise ValueError("review-queue items are not sampled: sampling_rate must be 1.0")
+        if self.reason is ReviewReason.SPOT_CHECK and self.decision == "review":
+            raise ValueError("a review decision is never a spot check: use reason='review'")
         return self
 
     def signal_float(self, name: str) -> float | None:

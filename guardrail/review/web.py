@@ -20,6 +20,8 @@ No authentication: bind to 127.0.0.1 (the default) or put it behind your single 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -85,14 +87,16 @@ def create_app(
         ValueError / ImportError: as :func:`~guardrail.review.open_store` for a bad URL.
     """
     st: ReviewStore = open_store(store) if isinstance(store, str) else store
-    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if isinstance(store, str):  # we opened it, we close it
+            st.close()
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.store = st
-
-    @app.on_event("shutdown")
-    def _close() -> None:  # pragma: no cover - exercised by uvicorn
-        if isinstance(store, str):
-            st.close()
 
     def reviewer_of(request: Request) -> str | None:
         name = request.cookies.get(COOKIE) or default_reviewer
