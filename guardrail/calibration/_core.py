@@ -90,11 +90,28 @@ class TieTable:
 
     @staticmethod
     def from_arrays(conf: FloatArray, corr: NDArray[np.bool_]) -> TieTable:
-        values, inverse = np.unique(conf, return_inverse=True)
-        k = values.shape[0]
-        total = np.bincount(inverse, minlength=k).astype(np.int64)
-        n_correct = np.bincount(inverse[corr], minlength=k).astype(np.int64)
-        return TieTable(values, n_correct, total - n_correct)
+        """Build the table with one sort of 64-bit keys.
+
+        For doubles >= +0.0 the IEEE-754 bit pattern orders like the value, so
+        ``key = bits(conf) << 1 | correct`` sorts by confidence; runs of equal ``key >> 1`` are
+        the ties and the low bit counts the correct answers in each run.
+        """
+        if conf.shape[0] == 0:
+            return TieTable.empty()
+        c = conf + 0.0 if np.signbit(conf).any() else conf  # -0.0 -> +0.0
+        key = (np.ascontiguousarray(c, dtype=np.float64).view(np.uint64) << np.uint64(1)) | (
+            corr.astype(np.uint64)
+        )
+        key.sort()
+        bits = key >> np.uint64(1)
+        first = np.empty(key.shape[0], dtype=bool)
+        first[0] = True
+        np.not_equal(bits[1:], bits[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        values = bits[starts].view(np.float64)
+        total = np.diff(np.append(starts, key.shape[0])).astype(np.int64)
+        n_correct = np.add.reduceat((key & np.uint64(1)).astype(np.int64), starts)
+        return TieTable(values, n_correct.astype(np.int64), total - n_correct)
 
     @staticmethod
     def empty() -> TieTable:

@@ -10,6 +10,7 @@ iteration with bisection fallback.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 from pydantic import BaseModel, ConfigDict
 
@@ -86,7 +87,12 @@ def beta_ppf(q: float, a: float, b: float) -> float:
     if q == 1.0:
         return 1.0
     lo, hi = 0.0, 1.0
-    p = a / (a + b)
+    # start from the normal approximation of Beta(a, b), which is close for large a + b
+    mean = a / (a + b)
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
+    p = mean + NormalDist().inv_cdf(q) * sd
+    if not 0.0 < p < 1.0:
+        p = mean
     log_b = _log_beta(a, b)
     for _ in range(300):
         f = betainc(a, b, p) - q
