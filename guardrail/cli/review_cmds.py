@@ -468,44 +468,25 @@ def _parse_profiles(values: list[str]) -> dict[str, CalibrationProfile]:
 
 
 def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
-    """Calibration profiles referenced by the policies in ``path`` (a file or a folder)."""
+    """Calibration profiles referenced by the policies in ``path`` (a ``.guard`` file or a folder),
+    keyed by policy name (= domain, as the SDK uses it)."""
+    from guardrail.policy import PolicyError, load_policies, load_policy
+
     try:
-        from guardrail import policy as policy_pkg
-    except ImportError as exc:  # pragma: no cover
-        raise typer.BadParameter(f"policies unavailable: {exc}", param_hint="--policies") from None
-    loader_many = getattr(policy_pkg, "load_policies", None)
-    loader_one = getattr(policy_pkg, "load_policy", None)
-    try:
-        if path.is_dir() and loader_many is not None:
-            pols = dict(loader_many(path))
-        elif loader_one is not None:
-            pol = loader_one(path)
-            pols = {str(getattr(pol, "name", path.stem)): pol}
-        else:
-            raise typer.BadParameter("this guardrail has no policy loader", param_hint="--policies")
-    except typer.BadParameter:
-        raise
-    except Exception as exc:
+        pols = load_policies(path) if path.is_dir() else {(p := load_policy(path)).name: p}
+    except (PolicyError, OSError) as exc:
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--policies") from None
     out: dict[str, CalibrationProfile] = {}
     for name, pol in pols.items():
-        prof = getattr(pol, "calibration_profile", None)
-        if isinstance(prof, CalibrationProfile):
-            out[prof.domain or name] = prof
+        if pol.calibration is None:
             continue
-        ref = getattr(pol, "calibration", None)
-        if not ref:
-            continue
-        src = getattr(pol, "source_path", None) or getattr(pol, "path", None)
-        base = Path(src).parent if src else (path if path.is_dir() else path.parent)
-        p = Path(str(ref))
-        p = p if p.is_absolute() else base / p
+        ref = Path(pol.calibration)
+        if not ref.is_absolute() and not ref.exists() and pol.source_file:
+            ref = Path(pol.source_file).parent / ref
         try:
-            prof = CalibrationProfile.load(p)
+            out[name] = CalibrationProfile.load(ref)
         except (OSError, ValueError) as exc:
-            _err.print(f"[yellow]warning:[/yellow] policy {name}: profile {p}: {exc}")
-            continue
-        out[str(name)] = prof
+            _err.print(f"[yellow]warning:[/yellow] policy {name}: profile {ref}: {exc}")
     return out
 
 

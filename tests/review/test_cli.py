@@ -149,3 +149,28 @@ def test_unopenable_store(tmp_path: Path) -> None:
     bad.write_text("definitely not sqlite" * 50)
     code, out = run("review", "list", "--store", str(bad))
     assert code == 2 and "cannot open review store" in out
+
+
+def test_audit_uses_the_profile_the_policy_references(db: str, tmp_path: Path) -> None:
+    for n in (1, 2, 3):
+        run("review", "label", f"gen-{n}", "incorrect", "--store", db, "-r", "ann")
+    prof = CalibrationProfile(
+        domain="general", source="verbalized", binning="width", n_bins=10,
+        edges=[i / 10 for i in range(11)],
+        map=CalibrationMap(method="isotonic", x=[0.0, 1.0], y=[0.0, 1.0], n=[1, 1]),
+        n=300, accuracy=0.78, mean_confidence=0.8, ece=0.05, data_hash="t", created=utcnow(),
+    )  # fmt: skip
+    prof.save(tmp_path / "pol" / "general.json")
+    (tmp_path / "pol" / "general.guard").write_text(
+        'policy general {\n  calibration "general.json"\n  spot_check 10%\n'
+        "  signals {\n    verbalized\n  }\n  rule unsure {\n    when verbalized < 50%\n"
+        '    then review "A person will check this."\n  }\n}\n'
+    )
+    code, out = run("review", "audit", "--store", db, "--policies", str(tmp_path / "pol"),
+                    "--json", "--bootstrap", "0")  # fmt: skip
+    assert code == 0, out
+    (row,) = json.loads(out)["drift"]
+    # 3 wrong answers at 0.8 (plus gen-0, unlabelled): live ECE 0.8 vs 0.05 at audit.
+    assert row["message"] == "general ECE was 0.05 at audit, 0.80 live (n=3)"
+    code, out = run("review", "audit", "--store", db, "--policies", str(tmp_path / "nope"))
+    assert code == 2

@@ -32,7 +32,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_item(tmp_path: Path) -> None:
     ``PRAGMA integrity_check``."""
     db = tmp_path / "queue.db"
     acknowledged: list[str] = []
-    for round_no, kill_after in enumerate((150, 40, 400)):
+    for round_no, kill_after in enumerate((120, 30, 250)):
         proc = _spawn("write", str(db), str(round_no * 1_000_000), "1000000")
         assert proc.stdout is not None
         for seen, line in enumerate(proc.stdout, start=1):
@@ -48,7 +48,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_item(tmp_path: Path) -> None:
         stored = {it.id for it in store.list()}
     missing = set(acknowledged) - stored
     assert not missing, f"{len(missing)} acknowledged items lost, e.g. {sorted(missing)[:3]}"
-    assert len(acknowledged) >= 590
+    assert len(acknowledged) >= 400
     # At most one unacknowledged item per kill can be there (committed, not yet printed).
     assert len(stored) - len(acknowledged) <= 3
     # An independent reader agrees (the file, not our store object, holds the data).
@@ -89,10 +89,10 @@ def _check(results: list[list[str]], n_items: int) -> None:
 @pytest.mark.slow
 def test_processes_claiming_at_once_sqlite(tmp_path: Path) -> None:
     db = str(tmp_path / "queue.db")
-    _fill(db, 300)
-    _check(_race(db, tmp_path, 300, 4), 300)
+    _fill(db, 120)
+    _check(_race(db, tmp_path, 120, 4), 120)
     with SQLiteReviewStore(db) as store:
-        assert store.count(status="claimed") == 300
+        assert store.count(status="claimed") == 120
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ sqrt(p(1-p)/n) = 0.000949; the tests allow 5 standard deviations (false-alarm od
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -80,3 +81,12 @@ def test_from_policies_reads_spot_check() -> None:
     assert (s.rate_for("medical"), s.rate_for("general"), s.rate_for("legal")) == (0.25, 0.1, 0.1)
     s2 = SpotCheckSampler.from_policies(list(pols.values()))
     assert s2.domain_rates == {"medical": 0.25}
+
+
+def test_rates_come_from_the_bundled_policy_files(repo_root: Path) -> None:
+    """``spot_check`` settings in policies/*.guard: finance 10%, general 2%, legal 20%,
+    medical 20% (read from the files)."""
+    from guardrail.policy import load_policies
+
+    s = SpotCheckSampler.from_policies(load_policies(repo_root / "policies"))
+    assert s.domain_rates == {"finance": 0.10, "general": 0.02, "legal": 0.20, "medical": 0.20}
