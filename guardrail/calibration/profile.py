@@ -109,9 +109,13 @@ class CalibrationProfile(BaseModel):
         Raises:
             ValueError: ``x`` is NaN or outside [0, 1].
         """
-        if not isinstance(x, (int, float)) or math.isnan(x) or not 0.0 <= x <= 1.0:
+        try:
+            v = float(x)
+        except (TypeError, ValueError):
+            raise ValueError(f"raw confidence must be a number in [0, 1], got {x!r}") from None
+        if isinstance(x, bool) or math.isnan(v) or not 0.0 <= v <= 1.0:
             raise ValueError(f"raw confidence must be a number in [0, 1], got {x!r}")
-        return self.map(float(x))
+        return self.map(v)
 
     def save(self, path: str | Path) -> Path:
         """Write the profile as indented JSON (parent folders are created); returns the path."""

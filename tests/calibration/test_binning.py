@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guardrail.calibration import bin_index
@@ -65,6 +65,7 @@ def test_bad_confidences_raise(bad: list[float]) -> None:
         bin_index(bad, 10)
 
 
+@settings(deadline=None)
 @given(
     st.integers(min_value=1, max_value=40),
     st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=50),
