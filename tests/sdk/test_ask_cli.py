@@ -1,0 +1,121 @@
+"""`guardrail ask` against the fake OpenAI-compatible server (and the embedded model, slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from servers.fake_openai import FakeOpenAIServer, role_answers
+from typer.testing import CliRunner
+
+from guardrail.cli import app
+
+runner = CliRunner()
+
+
+def test_ask_text_output_with_bundled_medical_policy(server: FakeOpenAIServer) -> None:
+    # medical: 7 samples; verbalized follow-up. All 7 agree (consistency 1.0), stated 80% and the
+    # answer hedges ("may") -> no review rule fires -> otherwise notice.
+    server.answers = role_answers(
+        answer="Epinephrine may be given intramuscularly.",
+        samples=["Epinephrine may be given intramuscularly."],
+        followup="Confidence: 80%",
+    )
+    res = runner.invoke(
+        app,
+        [
+            "ask",
+            "First-line treatment for anaphylaxis?",
+            "--domain",
+            "medical",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "fake",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()[0]
+    assert first == "Epinephrine may be given intramuscularly."
+    assert "Medical information from an AI model" in res.output
+    assert "status: answered  action: notice  policy: medical" in res.output
+    assert "signal consistency = 1.000" in res.output
+    assert "signal verbalized = 0.800" in res.output
+
+
+def test_ask_json_with_policy_file(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    pol = tmp_path / "tiny.guard"
+    pol.write_text(
+        "policy tiny {\n  signals {\n    verbalized followup\n  }\n"
+        '  rule unsure {\n    when verbalized < 0.5\n    then abstain "Not sure."\n  }\n}\n'
+    )
+    server.answers = role_answers(answer="42.", followup="Confidence: 10%")
+    res = runner.invoke(
+        app,
+        [
+            "ask",
+            "Meaning of life?",
+            "--policy",
+            str(pol),
+            "--base-url",
+            server.base_url,
+            "--model",
+            "fake",
+            "--format",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["status"] == "abstained" and data["text"] == "Not sure."
+    assert data["values"]["verbalized"] == 0.1
+    assert data["decision"]["matched"][0]["rule"] == "unsure"
+
+
+def test_ask_errors(server: FakeOpenAIServer) -> None:
+    server.api_key = "right"
+    res = runner.invoke(
+        app,
+        [
+            "ask",
+            "q",
+            "--domain",
+            "general",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "m",
+            "--api-key",
+            "wrong",
+        ],
+    )
+    assert res.exit_code == 3 and "authentication failed" in res.output
+    res = runner.invoke(app, ["ask", "q", "--domain", "astrology", "--base-url", server.base_url])
+    assert res.exit_code == 2 and "known domains" in res.output
+
+
+@pytest.mark.slow
+def test_ask_on_the_embedded_model() -> None:
+    pytest.importorskip("llama_cpp", reason="local extra not installed")
+    res = runner.invoke(
+        app,
+        [
+            "ask",
+            "What is 2 + 2?",
+            "--domain",
+            "general",
+            "--max-tokens",
+            "16",
+            "--seed",
+            "1",
+            "--format",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["provider"] == "llama_cpp" and data["model"] == "SmolLM2-135M-Instruct"
+    assert data["status"] in {"answered", "abstained", "pending_review"}
+    assert data["signals"][0]["name"] in {"hedges", "hedge_label", "consistency"}
+    assert data["cost"]["calls"] == 1 + 5  # answer + 5 samples (general policy)
