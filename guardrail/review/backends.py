@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from guardrail.review.store import InMemoryReviewStore, ReviewStore
 
@@ -17,7 +18,8 @@ def open_store(url: str | Path, **options: Any) -> ReviewStore:
     """Open the review store named by ``url``.
 
     - ``postgresql://...`` or ``postgres://...``: :class:`PostgresReviewStore` (extra ``postgres``);
-      a ``?schema=NAME`` is not libpq syntax, so pass ``schema=`` as an option instead.
+      a ``schema=NAME`` query parameter picks the PostgreSQL schema (it is removed before the
+      URL goes to libpq); ``schema=`` in ``options`` does the same.
     - ``memory:``: a fresh :class:`InMemoryReviewStore` (not durable).
     - ``sqlite:///abs/path.db``, ``sqlite:relative.db`` or a plain file path:
       :class:`SQLiteReviewStore`.
@@ -33,6 +35,13 @@ def open_store(url: str | Path, **options: Any) -> ReviewStore:
     if text.startswith(("postgresql://", "postgres://")):
         from guardrail.review.postgres_store import PostgresReviewStore
 
+        parts = urlsplit(text)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schemas = [v for k, v in query if k == "schema"]
+        if schemas:
+            options.setdefault("schema", schemas[-1])
+            rest = urlencode([(k, v) for k, v in query if k != "schema"])
+            text = urlunsplit(parts._replace(query=rest))
         return PostgresReviewStore(text, **options)
     if text in ("memory:", ":memory:"):
         return InMemoryReviewStore(**options)
