@@ -8,7 +8,8 @@ Run: ``.venv/bin/python bench/bench_calibration.py [--n 1000000] [--resamples 20
 2. The issue's workload, ECE + Brier + AUROC + B bootstrap resamples, vs the same scikit-learn
    trio run on B resamples (scikit-learn is timed on ``--sklearn-resamples`` resamples and scaled
    to B; the script says so in its output).
-3. 10 x N records audited in chunks through ``CalibrationAccumulator`` (peak traced memory).
+3. 10 x N records audited in chunks through ``CalibrationAccumulator`` (peak traced memory),
+   exact and with confidences rounded to 6 decimals.
 
 Time: best of ``--repeat`` runs (time.perf_counter). Memory: peak of tracemalloc (numpy reports
 its buffers to tracemalloc) for that step alone, plus the process's max RSS at the end.
@@ -29,7 +30,6 @@ import numpy as np
 from guardrail.calibration import (
     CalibrationAccumulator,
     auroc,
-    bootstrap_ci,
     brier_score,
     expected_calibration_error,
 )
@@ -89,18 +89,33 @@ def main() -> None:
             float(roc_auc_score(y, c)),
         )
 
+    def ours_one_table() -> tuple[float, float, float | None]:
+        acc = CalibrationAccumulator().update(conf, correct)
+        return (
+            acc.expected_calibration_error(10).value,
+            acc.brier_score().value,
+            acc.auroc().value,
+        )
+
     t_o, m_o, r_o = measure(ours_point, args.repeat)
+    t_a, m_a, r_a = measure(ours_one_table, args.repeat)
+    assert r_a == r_o
     t_s, m_s, r_s = measure(sk_point, args.repeat)
     assert abs(r_o[1] - r_s[1]) < 1e-9 and r_o[2] is not None and abs(r_o[2] - r_s[2]) < 1e-9
     print("\n1) point metrics (ECE + Brier + AUROC)")
-    print(f"   guardrail     {t_o:8.3f} s   peak {m_o:8.1f} MiB")
-    print(f"   scikit-learn  {t_s:8.3f} s   peak {m_s:8.1f} MiB")
-    print(f"   ratio sklearn/guardrail: time {t_s / t_o:5.2f}x   memory {m_s / m_o:5.2f}x")
+    print(f"   guardrail, 3 calls      {t_o:8.3f} s   peak {m_o:8.1f} MiB")
+    print(f"   guardrail, one table    {t_a:8.3f} s   peak {m_a:8.1f} MiB   (accumulator)")
+    print(f"   scikit-learn            {t_s:8.3f} s   peak {m_s:8.1f} MiB")
+    print(f"   sklearn/guardrail (3 calls):   time {t_s / t_o:5.2f}x  memory {m_s / m_o:5.2f}x")
+    print(f"   sklearn/guardrail (one table): time {t_s / t_a:5.2f}x  memory {m_s / m_a:5.2f}x")
     print(f"   same Brier and AUROC: {r_o[1]:.6f} / {r_o[2]:.6f}")
 
     def ours_full() -> Any:
-        ours_point()
-        return bootstrap_ci(conf, correct, n_resamples=args.resamples, seed=args.seed)
+        acc = CalibrationAccumulator().update(conf, correct)
+        acc.expected_calibration_error(10)
+        acc.brier_score()
+        acc.auroc()
+        return acc.bootstrap_ci(n_resamples=args.resamples, seed=args.seed)
 
     def sk_boot() -> None:
         rng = np.random.default_rng(args.seed)
@@ -126,8 +141,8 @@ def main() -> None:
 
     total = args.n * args.chunks
 
-    def chunked() -> CalibrationAccumulator:
-        acc = CalibrationAccumulator()
+    def chunked(decimals: int | None = None) -> CalibrationAccumulator:
+        acc = CalibrationAccumulator(decimals=decimals)
         for i in range(args.chunks):
             c, y = synthetic(args.n, args.seed + 1 + i)
             acc.update(c, y)
@@ -144,7 +159,18 @@ def main() -> None:
         f"  AUROC {acc.auroc().value:.4f}  AURC {acc.aurc().aurc:.4f}"
     )
     print(
-        f"   {t_c:8.3f} s   peak traced {m_c:8.1f} MiB   distinct confidences {len(acc.table.values):,}"
+        f"   {t_c:8.3f} s   peak traced {m_c:8.1f} MiB   "
+        f"distinct confidences {len(acc.table.values):,}"
+    )
+    t_q, m_q, acc_q = measure(lambda: chunked(6), 1)
+    print("\n3b) the same records with CalibrationAccumulator(decimals=6)")
+    print(
+        f"   ECE {acc_q.expected_calibration_error().value:.4f}  "
+        f"Brier {acc_q.brier_score().value:.4f}  AUROC {acc_q.auroc().value:.4f}"
+    )
+    print(
+        f"   {t_q:8.3f} s   peak traced {m_q:8.1f} MiB   "
+        f"distinct confidences {len(acc_q.table.values):,}"
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nprocess max RSS over the whole run: {rss:.0f} MiB")

@@ -10,6 +10,7 @@ rows; continuous float64 confidences: up to 24 bytes per record).
 
 from __future__ import annotations
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from guardrail.calibration._core import Binning, TieTable, as_arrays
@@ -44,8 +45,18 @@ class CalibrationAccumulator:
         acc.expected_calibration_error(n_bins=15).value
     """
 
-    def __init__(self, table: TieTable | None = None) -> None:
+    def __init__(self, table: TieTable | None = None, decimals: int | None = None) -> None:
+        """Start empty (or from ``table``).
+
+        Args:
+            decimals: if set, round each confidence to this many decimals before counting
+                (``np.round``), which caps the state at ``10**decimals + 1`` rows (24 MB for 6)
+                however many records arrive. Off by default: values are then kept exactly.
+        """
+        if decimals is not None and not 0 <= decimals <= 15:
+            raise ValueError(f"decimals must be in 0..15, got {decimals}")
         self._table = table if table is not None else TieTable.empty()
+        self._decimals = decimals
 
     @property
     def table(self) -> TieTable:
@@ -64,12 +75,19 @@ class CalibrationAccumulator:
             ValueError: on a bad chunk; the accumulator is left unchanged.
         """
         conf, corr = as_arrays(confidences, correct)
+        if self._decimals is not None:
+            conf = np.round(conf, self._decimals)
         self._table = self._table.merge(TieTable.from_arrays(conf, corr))
         return self
 
     def merge(self, other: CalibrationAccumulator) -> CalibrationAccumulator:
         """A new accumulator holding both ``self`` and ``other`` (commutative, associative)."""
-        return CalibrationAccumulator(self._table.merge(other._table))
+        if self._decimals != other._decimals:
+            raise ValueError(
+                f"cannot merge accumulators rounding to {self._decimals} and {other._decimals} "
+                "decimals"
+            )
+        return CalibrationAccumulator(self._table.merge(other._table), self._decimals)
 
     def __add__(self, other: CalibrationAccumulator) -> CalibrationAccumulator:
         return self.merge(other)

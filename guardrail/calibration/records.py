@@ -215,7 +215,7 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
             )
         return
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if fmt == "tsv" else ",")
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
     missing = [f for f in ("confidence", "correct") if f not in fields]
     if missing:
         raise RecordsFormatError(

@@ -84,3 +84,18 @@ def test_any_split_gives_the_same_numbers(rows: list[tuple[float, bool]], n_chun
         c, y, 10, "mass"
     )
     assert acc.aurc() == aurc(c, y)
+
+
+def test_rounding_caps_state_and_matches_rounded_input() -> None:
+    rng = np.random.default_rng(2)
+    c = rng.random(20_000)
+    y = rng.random(20_000) < c
+    acc = CalibrationAccumulator(decimals=2)
+    for lo in range(0, len(c), 5000):
+        acc.update(c[lo : lo + 5000], y[lo : lo + 5000])
+    assert len(acc.table.values) <= 101
+    rounded = np.round(c, 2)
+    assert acc.expected_calibration_error() == expected_calibration_error(rounded, y)
+    assert acc.auroc() == auroc(rounded, y)
+    with pytest.raises(ValueError, match="decimals"):
+        acc.merge(CalibrationAccumulator())
