@@ -13,7 +13,7 @@ Run: ``.venv/bin/python bench/bench_calibration.py [--n 1000000] [--resamples 20
 
 Time: best of ``--repeat`` runs (time.perf_counter). Memory: peak of tracemalloc (numpy reports
 its buffers to tracemalloc) for that step alone, plus the process's max RSS at the end.
-netcal is not compared: every netcal release on PyPI requires torch, gpytorch and pyro-ppl.
+netcal is not compared: its current PyPI release (1.4.0) requires torch, gpytorch and pyro-ppl.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def main() -> None:
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nprocess max RSS over the whole run: {rss:.0f} MiB")
-    print("netcal: not compared (its PyPI releases require torch, gpytorch and pyro-ppl).")
+    print("netcal: not compared (netcal 1.4.0 on PyPI requires torch, gpytorch and pyro-ppl).")
 
 
 if __name__ == "__main__":
