@@ -17,7 +17,12 @@ Two samples, never pooled:
 
       V_hat(acc_hat) = (1 / N_hat^2) sum_k (1 - pi_k) / pi_k^2 (y_k - acc_hat)^2,
 
-  giving the normal interval ``acc_hat +- z * sqrt(V_hat)`` (clipped to [0, 1]).
+  The accuracy interval is the Korn-Graubard interval: Clopper-Pearson evaluated at the
+  effective sample size ``n* = acc_hat (1 - acc_hat) / V_hat`` (at most n; n when V_hat = 0) and
+  ``x* = n* acc_hat`` (Korn & Graubard 1998, "Confidence intervals for proportions with small
+  expected number of positive counts estimated from survey data", Survey Methodology
+  24(2):193-201), so a week where every labelled spot check was correct still gets an interval
+  of honest width instead of the zero-width normal interval.
   The weighted ECE is the plug-in estimator of the population ECE with the same binning as
   :mod:`guardrail.calibration` (Naeini et al. 2015; Guo et al. 2017, arXiv 1706.04599):
 
@@ -51,6 +56,7 @@ from pydantic import BaseModel, ConfigDict
 
 from guardrail.calibration import AuditRecord, AuditReport, CalibrationProfile, Interval, audit
 from guardrail.calibration._core import EDGE_TOLERANCE, assign_bins, width_edges
+from guardrail.calibration.stats import beta_ppf
 from guardrail.review.models import ReviewItem, ReviewLabel, ReviewReason, ReviewStatus
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "PartialAs",
     "WeightedBin",
     "horvitz_thompson_mean",
+    "korn_graubard_interval",
     "live_audit",
     "parse_window",
     "to_audit_records",
@@ -182,6 +189,38 @@ def horvitz_thompson_mean(
     return mean, se, low, high
 
 
+def korn_graubard_interval(
+    p_hat: float, variance: float, n: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Korn-Graubard interval for a proportion estimated from a weighted (survey) sample.
+
+    Clopper-Pearson with effective sample size ``n* = p(1 - p) / variance`` (capped at ``n``;
+    ``n* = n`` when ``variance`` is 0, i.e. ``p`` is 0 or 1) and effective count ``x* = n* p``:
+    ``low = Beta^-1(alpha/2; x*, n* - x* + 1)``, ``high = Beta^-1(1 - alpha/2; x* + 1, n* - x*)``
+    (Korn & Graubard 1998, Survey Methodology 24(2):193-201; Clopper & Pearson 1934, Biometrika
+    26(4):404-413).
+
+    Args:
+        p_hat: estimated proportion in [0, 1]. variance: its estimated variance (>= 0).
+        n: number of sampled units (>= 1). level: two-sided confidence level in (0, 1).
+
+    Returns:
+        ``(low, high)`` within [0, 1].
+
+    Raises:
+        ValueError: arguments out of range.
+    """
+    if not 0.0 <= p_hat <= 1.0 or variance < 0 or n < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"bad arguments p={p_hat}, variance={variance}, n={n}, level={level}")
+    n_eff = float(n) if variance <= 0.0 else min(float(n), p_hat * (1.0 - p_hat) / variance)
+    n_eff = max(n_eff, 1e-9)
+    x = p_hat * n_eff
+    alpha = 1.0 - level
+    low = 0.0 if x <= 0.0 else beta_ppf(alpha / 2.0, x, n_eff - x + 1.0)
+    high = 1.0 if x >= n_eff else beta_ppf(1.0 - alpha / 2.0, x + 1.0, n_eff - x)
+    return low, high
+
+
 class WeightedBin(BaseModel):
     """One bin of a weighted reliability table: ``(lower, upper]`` (bin 0 also holds ``lower``).
 
@@ -207,7 +246,7 @@ class LiveEstimate(BaseModel):
 
     ``n``: labelled spot checks used; ``estimated_answers``: ``N_hat = sum 1/pi``, the estimated
     number of non-review answers in the window; ``accuracy``/``accuracy_se``/``accuracy_ci``:
-    Hajek estimate with linearisation standard error and normal interval; ``mean_confidence``,
+    Hajek estimate, linearisation standard error, Korn-Graubard interval; ``mean_confidence``,
     ``overconfidence`` (= mean confidence - accuracy), ``ece`` (weighted, with bootstrap
     interval ``ece_ci``), ``bins`` (weighted reliability table), ``rates`` (distinct sampling
     rates seen).
@@ -305,7 +344,11 @@ def _estimate(
     seed: int,
 ) -> LiveEstimate:
     w = 1.0 / pi
-    acc, se, low, high = horvitz_thompson_mean(y, pi, level)
+    acc, se, _, _ = horvitz_thompson_mean(y, pi, level)
+    if np.all(pi == 1.0):  # a census: no sampling error at all
+        low = high = acc
+    else:
+        low, high = korn_graubard_interval(acc, se * se, int(y.size), level)
     ece, idx, wb, wc, wy = _weighted_bins(conf, y, w, edges, custom_edges)
     counts = np.bincount(idx, minlength=edges.shape[0] - 1)
     bins: list[WeightedBin] = []
@@ -348,7 +391,7 @@ def _estimate(
         accuracy=acc,
         accuracy_se=se,
         accuracy_ci=Interval(
-            estimate=acc, low=low, high=high, level=level, method="Hajek-HT, linearised variance"
+            estimate=acc, low=low, high=high, level=level, method="Hajek-HT, Korn-Graubard"
         ),
         mean_confidence=mean_conf,
         overconfidence=mean_conf - acc,

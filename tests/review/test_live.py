@@ -13,6 +13,7 @@ from guardrail.calibration import CalibrationMap, CalibrationProfile, audit
 from guardrail.review import InMemoryReviewStore, ReviewItem, SpotCheckSampler
 from guardrail.review.live import (
     horvitz_thompson_mean,
+    korn_graubard_interval,
     live_audit,
     parse_window,
     to_audit_records,
@@ -36,6 +37,30 @@ def test_ht_mean_worked_by_hand() -> None:
         horvitz_thompson_mean([1], [0.0])
     with pytest.raises(ValueError):
         horvitz_thompson_mean([], [])
+
+
+def test_korn_graubard_worked_by_hand() -> None:
+    # variance 0.25/20 at p = 0.5 with n = 40 -> effective n* = 20, x* = 10: Clopper-Pearson for
+    # 10 of 20 is [0.2720, 0.7280] (Clopper & Pearson 1934 tables; e.g. R binom.test(10, 20)).
+    low, high = korn_graubard_interval(0.5, 0.25 / 20, 40)
+    assert (round(low, 4), round(high, 4)) == (0.2720, 0.7280)
+    # All correct (variance 0): n* = n. One of one -> [0.025, 1] (0.025 ** (1/1)); the normal
+    # interval would be the useless [1, 1].
+    assert korn_graubard_interval(1.0, 0.0, 1) == (pytest.approx(0.025, abs=1e-12), 1.0)
+    # 30 of 30: lower bound 0.025 ** (1/30) = 0.88430.
+    assert korn_graubard_interval(1.0, 0.0, 30)[0] == pytest.approx(0.025 ** (1 / 30), abs=1e-9)
+    with pytest.raises(ValueError):
+        korn_graubard_interval(1.2, 0.0, 3)
+
+
+def test_all_correct_week_gets_an_honest_interval() -> None:
+    items = [_spot(i, 0.9, "correct", 0.1) for i in range(1, 31)]
+    (est,) = live_audit(items, n_bootstrap=0).spot_check
+    assert est.accuracy == 1.0 and est.accuracy_se == 0.0
+    assert est.accuracy_ci.low == pytest.approx(0.025 ** (1 / 30), abs=1e-9)
+    census = [_spot(i, 0.9, "correct" if i % 2 else "incorrect", 1.0) for i in range(1, 11)]
+    (c,) = live_audit(census, n_bootstrap=0).spot_check
+    assert (c.accuracy_ci.low, c.accuracy, c.accuracy_ci.high) == (0.5, 0.5, 0.5)  # no sampling
 
 
 def _spot(n: int, conf: float, label: str, rate: float, domain: str = "medical") -> ReviewItem:
@@ -148,8 +173,9 @@ def test_mixed_rates_need_the_weights() -> None:
 
 
 def test_interval_coverage_over_replications() -> None:
-    """200 independent streams of 4,000 decisions at 10%: the 95% interval should cover the true
-    accuracy in about 95% of them (binomial sd of the coverage = 0.015)."""
+    """200 independent streams of 4,000 decisions at 10%: the reported 95% interval
+    (Korn-Graubard) should cover the true accuracy in about 95% of them (binomial sd of the
+    coverage = 0.015)."""
     covered = 0
     reps = 200
     for r in range(reps):
@@ -159,7 +185,8 @@ def test_interval_coverage_over_replications() -> None:
         sampler = SpotCheckSampler(0.10, seed=r)
         picked = np.array([sampler.should_sample(f"c{i}") for i in ids]) & keep
         y = s["correct"][picked].astype(float)
-        _, _, low, high = horvitz_thompson_mean(y, np.full(y.size, 0.10))
+        acc, se, _, _ = horvitz_thompson_mean(y, np.full(y.size, 0.10))
+        low, high = korn_graubard_interval(acc, se * se, y.size)
         truth = float(s["correct"][keep].mean())
         covered += low <= truth <= high
     assert 0.90 <= covered / reps <= 0.99
