@@ -1,10 +1,11 @@
 """Reliability diagrams (PNG / SVG) with matplotlib, the optional ``plot`` extra.
 
 Each panel (one per group, e.g. domain): per-bin accuracy bars with 95 % Clopper-Pearson error
-bars, the diagonal of perfect calibration, the gap between accuracy and the bin's mean confidence
-shaded (red: overconfident, green: underconfident), and a count histogram underneath; the title
-gives n, ECE (with its bootstrap interval when computed) and the Brier score. Reliability diagrams
-after DeGroot & Fienberg 1983 (The Statistician 32) and Guo et al. 2017 (arXiv 1706.04599).
+bars (drawn at the bin's mean confidence), the diagonal of perfect calibration, the gap between
+accuracy and the bin's mean confidence shaded (red: overconfident, green: underconfident), and a
+count histogram underneath; the title gives n, ECE (with its bootstrap interval when computed) and
+the Brier score. Reliability diagrams after DeGroot & Fienberg 1983 (The Statistician 32) and
+Guo et al. 2017 (arXiv 1706.04599).
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def _draw_panel(ax: Any, hx: Any, g: GroupAudit, show_ylabel: bool) -> None:
             hatch="////",
             zorder=3,
         )
-        cx = row.lower + width / 2
+        # error bar at the bin's mean confidence: the dot on the diagonal sits on the bar
+        # exactly when the bin is consistent with perfect calibration at 95 %
+        cx = row.mean_confidence
         if row.accuracy_low is not None and row.accuracy_high is not None:
             ax.errorbar(
                 cx,
@@ -191,7 +194,9 @@ def reliability_diagram(
             "hatch.linewidth": 0.5,
         }
     ):
-        fig = plt.figure(figsize=(3.1 * cols, 4.1 * nrows + 0.4), constrained_layout=True)
+        width = max(3.1 * cols, 4.6)
+        fig = plt.figure(figsize=(width, 4.1 * nrows + 0.4 + (0.3 if cols < 3 else 0.0)))
+        fig.set_layout_engine("constrained")
         outer = fig.add_gridspec(nrows, cols)
         for i, g in enumerate(rows):
             cell = outer[i // cols, i % cols]
@@ -212,7 +217,7 @@ def reliability_diagram(
         fig.legend(
             handles=handles,
             loc="outside lower center",
-            ncol=min(5, max(2, cols + 1)),
+            ncol={1: 2, 2: 3}.get(cols, 5),
             frameon=False,
         )
         base = Path(out)
