@@ -148,32 +148,27 @@ def _since(value: str | None) -> datetime | None:
 
 
 def _items_table(items: list[ReviewItem]) -> Table:
-    t = Table(show_lines=False, header_style="bold")
-    for col in (
-        "id",
-        "created (UTC)",
-        "domain",
-        "decision",
-        "why",
-        "status",
-        "reviewer",
-        "label",
-        "question",
-    ):
-        t.add_column(col, overflow="fold" if col == "id" else "ellipsis")
+    """Compact table: reviewer/label columns only when some item has them."""
+    people = any(it.reviewer or it.label for it in items)
+    cols = ["id", "created (UTC)", "domain", "why", "status"]
+    cols += ["reviewer", "label"] if people else []
+    rows: list[list[str]] = []
     for it in items:
         why = "review" if it.reason.value == "review" else f"spot {it.sampling_rate:.0%}"
-        t.add_row(
-            it.id,
-            f"{it.created_at:%Y-%m-%d %H:%M}",
-            it.domain,
-            it.decision,
-            why,
-            it.status.value,
-            it.reviewer or "",
-            it.label.value if it.label else "",
-            escape(_short(it.question, 50)),
-        )
+        row = [it.id, f"{it.created_at:%m-%d %H:%M}", it.domain, why, it.status.value]
+        if people:
+            row += [it.reviewer or "", it.label.value if it.label else ""]
+        rows.append(row)
+    t = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
+    used = 0
+    for k, col in enumerate(cols):  # fixed columns keep their full width (ids must be copyable)
+        width = max([len(col)] + [len(r[k]) for r in rows])
+        used += width + 2
+        t.add_column(col, no_wrap=True, min_width=width)
+    room = max(20, _out.width - used - 1)
+    t.add_column("question", no_wrap=True, max_width=room)
+    for it, row in zip(items, rows, strict=True):
+        t.add_row(*row, escape(_short(it.question, room)))
     return t
 
 
