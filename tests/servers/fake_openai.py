@@ -343,3 +343,24 @@ def role_answers(
         return answer
 
     return respond
+
+
+def main() -> None:
+    """Serve in the foreground (for bench/): ``python tests/servers/fake_openai.py --latency 0.05``.
+    Prints ``READY <base_url>`` once listening."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--ignore-n", action="store_true")
+    args = ap.parse_args()
+    srv = FakeOpenAIServer(latency=args.latency, ignore_n=args.ignore_n).start()
+    print(f"READY {srv.base_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()
