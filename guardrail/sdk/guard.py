@@ -154,7 +154,9 @@ class Guard:
             models not listed are asked through ``provider``.
         review_store: where ``review`` decisions (and spot checks) are queued; default an
             :class:`~guardrail.review.InMemoryReviewStore`.
-        spot_check: optional sampler sending a share of non-review answers to the queue.
+        spot_check: a :class:`~guardrail.review.SpotCheckSampler` sending a share of non-review
+            answers to the queue, or ``True`` for one built from the policies' ``spot_check``
+            settings (domains without one: 0). Default: off.
         timeout: whole-guard timeout in seconds (``None``: none). When it expires after the
             answer arrived, uncomputed signals are missing (``on_missing`` applies); before, the
             result is ``failed`` (``GuardTimeoutError`` in strict mode).
@@ -180,7 +182,7 @@ class Guard:
         model: str | None = None,
         ensemble_providers: Mapping[str, ChatProvider] | None = None,
         review_store: ReviewStore | None = None,
-        spot_check: SpotCheckSampler | None = None,
+        spot_check: SpotCheckSampler | bool | None = None,
         timeout: float | None = None,
         strict: bool = False,
         capture_content: bool | None = None,
@@ -200,7 +202,11 @@ class Guard:
         self.review_store: ReviewStore = (
             review_store if review_store is not None else InMemoryReviewStore()
         )
-        self.spot_check = spot_check
+        self.spot_check: SpotCheckSampler | None = (
+            SpotCheckSampler.from_policies(self.policies, default_rate=0.0)
+            if spot_check is True
+            else (spot_check or None)
+        )
         self.timeout = timeout
         self.strict = strict
         self.capture_content = capture_content

@@ -309,3 +309,28 @@ async def test_sync_twin_and_bad_domain(
     assert r.status == "answered"
     with pytest.raises(ValueError, match="known domains: qa"):
         await guard.chat(Q, domain="legal")
+
+
+SPOT = """
+policy spot {
+  spot_check 100%
+  rule never {
+    when hedge_label == "hedged"
+    then notice "Unsure."
+  }
+}
+"""
+
+
+async def test_spot_check_from_policy_setting(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    guard = make_guard(SPOT, spot_check=True)
+    r = await guard.chat(Q, request_id="r1")
+    # spot_check 100%: every non-review answer is sampled, with inclusion probability 1
+    assert r.status == "answered" and r.review_id is None and r.spot_check_id is not None
+    item = guard.review_store.get(r.spot_check_id)
+    assert item.reason.value == "spot_check" and item.sampling_rate == 1.0
+    assert item.answer_shown == "Paris."
+    r2 = await make_guard(SPOT).chat(Q)  # off by default
+    assert r2.spot_check_id is None
