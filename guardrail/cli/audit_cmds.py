@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -77,49 +78,71 @@ def _parse_group_by(value: str) -> list[GroupField]:
     return fields
 
 
-def _ci_text(est: float, low: float | None, high: float | None) -> str:
+def _ci_text(est: float, low: float | None, high: float | None, sep: str = " ") -> str:
     if low is None or high is None:
         return f"{est:.3f}"
-    return f"{est:.3f} [dim][{low:.3f}, {high:.3f}][/dim]"
+    if sep == " ":
+        return f"{est:.3f} [dim][{low:.3f}, {high:.3f}][/dim]"
+    return f"{est:.3f}{sep}[dim][{low:.2f}, {high:.2f}][/dim]"
 
 
-def _matrix_table(report: AuditReport) -> Table:
-    t = Table(title="Confidence-accuracy matrix", title_justify="left", header_style="bold")
-    for name in ("group", "n", "accuracy", "conf", "overconf", "ECE", "MCE", "Brier"):
-        t.add_column(name, justify="left" if name == "group" else "right")
-    for name in ("AUROC", "AURC", "verdict"):
-        t.add_column(name, justify="right")
+def _matrix_table(report: AuditReport, width: int) -> Table:
+    """The matrix; below 150 columns intervals go on a second line, below 110 MCE/AURC go."""
+    wide = width >= 150
+    sep = " " if wide else "\n"
+    cols = ["group", "n", "accuracy", "conf", "overconf", "ECE", "MCE", "Brier", "AUROC", "AURC"]
+    if width < 110:
+        cols = [c for c in cols if c not in ("MCE", "AURC")]
+    t = Table(
+        title="Confidence-accuracy matrix",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1) if width >= 110 else (0, 0),
+        pad_edge=False,
+    )
+    for name in [*cols, "verdict"]:
+        t.add_column(name, justify="left" if name == "group" else "right", no_wrap=True)
     rows: list[GroupAudit] = [report.overall, *report.groups]
     for i, g in enumerate(rows):
         ece_ci = g.ece_ci
+        cells = {
+            "group": g.label,
+            "n": str(g.n),
+            "accuracy": _ci_text(g.accuracy.estimate, g.accuracy.low, g.accuracy.high, sep),
+            "conf": f"{g.mean_confidence:.3f}",
+            "overconf": f"{g.overconfidence:+.3f}",
+            "ECE": _ci_text(
+                g.ece, ece_ci.low if ece_ci else None, ece_ci.high if ece_ci else None, sep
+            ),
+            "MCE": f"{g.mce:.3f}",
+            "Brier": f"{g.brier:.3f}",
+            "AUROC": "—" if g.auroc is None else f"{g.auroc:.3f}",
+            "AURC": f"{g.aurc:.3f}",
+        }
         t.add_row(
-            g.label,
-            str(g.n),
-            _ci_text(g.accuracy.estimate, g.accuracy.low, g.accuracy.high),
-            f"{g.mean_confidence:.3f}",
-            f"{g.overconfidence:+.3f}",
-            _ci_text(g.ece, ece_ci.low if ece_ci else None, ece_ci.high if ece_ci else None),
-            f"{g.mce:.3f}",
-            f"{g.brier:.3f}",
-            "—" if g.auroc is None else f"{g.auroc:.3f}",
-            f"{g.aurc:.3f}",
+            *[cells[c] for c in cols],
             f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
-            end_section=(i == 0 and len(rows) > 1),
+            end_section=(i == 0 and len(rows) > 1) or not wide,
         )
     return t
 
 
-def _threshold_table(report: AuditReport) -> Table | None:
+def _threshold_table(report: AuditReport, width: int) -> Table | None:
     rows = [g for g in [report.overall, *report.groups] if g.threshold is not None]
     if not rows:
         return None
+    sep = " " if width >= 120 else "\n"
     t = Table(
         title="Fitted thresholds (raw confidence >= threshold passes; 95% Clopper-Pearson)",
         title_justify="left",
         header_style="bold",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1) if width >= 110 else (0, 0),
+        pad_edge=False,
     )
     for name in ("group", "target", "threshold", "passed", "coverage", "accuracy"):
-        t.add_column(name, justify="left" if name in ("group", "target") else "right")
+        t.add_column(name, justify="left" if name in ("group", "target") else "right", no_wrap=True)
     for g in rows:
         th = g.threshold
         assert th is not None
@@ -128,10 +151,10 @@ def _threshold_table(report: AuditReport) -> Table | None:
             f"{th.target} >= {th.target_value:g}",
             "not reachable" if th.threshold is None else f"{th.threshold:.4f}",
             f"{th.n_accepted}/{th.n}",
-            _ci_text(th.coverage.estimate, th.coverage.low, th.coverage.high)
+            _ci_text(th.coverage.estimate, th.coverage.low, th.coverage.high, sep)
             if th.coverage
             else "—",
-            _ci_text(th.accuracy.estimate, th.accuracy.low, th.accuracy.high)
+            _ci_text(th.accuracy.estimate, th.accuracy.low, th.accuracy.high, sep)
             if th.accuracy
             else "—",
         )
@@ -300,8 +323,8 @@ def report_cmd(
     if output_format is OutputFormat.json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
-    out_console.print(_matrix_table(report))
-    thr = _threshold_table(report)
+    out_console.print(_matrix_table(report, out_console.width))
+    thr = _threshold_table(report, out_console.width)
     if thr is not None:
         out_console.print(thr)
 
