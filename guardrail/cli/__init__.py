@@ -39,6 +39,10 @@ def _register() -> None:
 
     audit_cmds.register(app)
 
+    from guardrail.cli import audit_run_cmd
+
+    audit_run_cmd.register(app)
+
     from guardrail.cli import policy_cmds
 
     policy_cmds.register(app)
