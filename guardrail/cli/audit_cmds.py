@@ -305,13 +305,20 @@ def report_cmd(
         except ValueError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(1) from None
-        for key, prof in profiles.items():
-            path = _profile_path(
-                profile_out, dict(zip(fields, key, strict=True)), len(profiles) > 1
+        targets = {
+            key: _profile_path(profile_out, dict(zip(fields, key, strict=True)), len(profiles) > 1)
+            for key in profiles
+        }
+        if len(set(targets.values())) < len(targets):
+            raise typer.BadParameter(
+                "several groups would write the same file: add the <model>/<source> "
+                "placeholders you group by to the path",
+                param_hint="--profile-out",
             )
-            prof.save(path)
-            written_profiles[str(path)] = prof
-            err.print(f"wrote calibration profile {path}", highlight=False)
+        for key, prof in profiles.items():
+            prof.save(targets[key])
+            written_profiles[str(targets[key])] = prof
+            err.print(f"wrote calibration profile {targets[key]}", highlight=False)
     if out is not None:
         from guardrail.calibration.plot import PLOT_EXTRA_HINT, matplotlib_available
         from guardrail.calibration.report import write_html_report

@@ -150,3 +150,17 @@ def test_profile_needs_a_source(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert CalibrationProfile.load(tmp_path / "law.json").source == "consistency"
+
+
+def test_profile_paths_must_not_collide(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_text(
+        '{"confidence": 0.5, "correct": 1, "domain": "law", "model": "m1", "source": "v"}\n'
+        '{"confidence": 0.7, "correct": 0, "domain": "law", "model": "m2", "source": "v"}\n'
+    )
+    args = ["audit", "report", str(p), "--bootstrap", "0", "--group-by", "domain,model"]
+    res = runner.invoke(app, [*args, "--profile-out", str(tmp_path / "<domain>.json")])
+    assert res.exit_code == 2 and "same file" in res.output
+    res = runner.invoke(app, [*args, "--profile-out", str(tmp_path / "<domain>-<model>.json")])
+    assert res.exit_code == 0, res.output
+    assert CalibrationProfile.load(tmp_path / "law-m2.json").model == "m2"
