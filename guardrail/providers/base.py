@@ -194,6 +194,7 @@ class ProviderError(Exception):
     Attributes:
         status_code: HTTP status when there was one, else ``None``.
         retry_after: seconds the server asked us to wait (``Retry-After``), else ``None``.
+        calls: model calls (HTTP attempts) spent before giving up, when the provider knows.
     """
 
     retryable: bool = False
@@ -204,6 +205,7 @@ class ProviderError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.retry_after = retry_after
+        self.calls: int | None = None
 
 
 class AuthenticationError(ProviderError):

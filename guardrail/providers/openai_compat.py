@@ -415,8 +415,39 @@ class OpenAICompatProvider(SyncChatMixin):
             ValueError: ``n < 1``, no model, or invalid messages.
             AuthenticationError: HTTP 401/403 (never retried).
             BadRequestError: another HTTP 4xx.
-            ProviderError: every sample failed after retries (the first sample's error).
+            ProviderError: every sample failed after retries (the first sample's error); its
+                ``calls`` attribute counts the HTTP attempts made.
         """
+        attempts = _Attempts()
+        try:
+            return await self._chat(
+                messages,
+                model=model,
+                n=n,
+                temperature=temperature,
+                logprobs=logprobs,
+                top_logprobs=top_logprobs,
+                seed=seed,
+                max_tokens=max_tokens,
+                attempts=attempts,
+            )
+        except ProviderError as exc:
+            exc.calls = attempts.count
+            raise
+
+    async def _chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None,
+        n: int,
+        temperature: float | None,
+        logprobs: bool,
+        top_logprobs: int | None,
+        seed: int | None,
+        max_tokens: int | None,
+        attempts: _Attempts,
+    ) -> ChatResult:
         start = time.perf_counter()
         if n < 1:
             raise ValueError(f"n must be >= 1 (got {n})")
@@ -436,7 +467,6 @@ class OpenAICompatProvider(SyncChatMixin):
             base["logprobs"] = True
             if top_logprobs:
                 base["top_logprobs"] = top_logprobs
-        attempts = _Attempts()
         choices: list[Choice] = []
         usage = Usage()
         served_model, rid = model_name, None

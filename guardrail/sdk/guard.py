@@ -44,6 +44,7 @@ from guardrail.providers import (
     Message,
     MessagesLike,
     ProviderError,
+    ResponseFormatError,
     make_provider,
     normalize_messages,
     run_sync,
@@ -385,8 +386,8 @@ class Guard:
                 run.timed_out = True
                 run.calls += 1
                 raise
-            except ProviderError:
-                run.calls += 1
+            except ProviderError as exc:
+                run.calls += exc.calls or 1
                 raise
             record_result(span, result, capture_content=run.capture)
         run.calls += result.calls
@@ -433,6 +434,12 @@ class Guard:
             return self._failed(run, request_id, exc, start)
         raw = result.choices[0].text
         answer = strip_confidence_line(raw) if inline else raw.strip()
+        if not answer:
+            empty = ResponseFormatError(
+                "the model returned an empty answer"
+                + (f" (raw reply: {raw[:80]!r})" if raw.strip() else "")
+            )
+            return self._failed(run, request_id, empty, start)
         run.answer = answer
 
         # 2. free signals

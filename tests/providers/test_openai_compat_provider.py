@@ -227,3 +227,10 @@ def test_parse_retry_after() -> None:
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     # RFC 9110's example date, 60 s after `now`
     assert parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now=now) == 60.0
+
+
+async def test_error_reports_attempts(server: FakeOpenAIServer) -> None:
+    server.faults.extend([Fault.status(503)] * 3)
+    with pytest.raises(ServerError) as info:
+        await make(server, max_retries=2).chat(MSG)
+    assert info.value.calls == 3

@@ -334,3 +334,22 @@ async def test_spot_check_from_policy_setting(
     assert item.answer_shown == "Paris."
     r2 = await make_guard(SPOT).chat(Q)  # off by default
     assert r2.spot_check_id is None
+
+
+async def test_empty_answer_is_a_failure_not_an_answer(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # the model answered only with the confidence line: nothing is left to show
+    server.answers = ["Confidence: 90%"]
+    r = await make_guard(QA).chat(Q)
+    assert r.status == "failed" and r.error is not None
+    assert r.error.startswith("ResponseFormatError: the model returned an empty answer")
+    assert r.raw_answer == ""  # nothing shown; the raw reply is quoted in the error
+
+
+async def test_failed_calls_count_every_retry(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    server.faults.extend([Fault.status(500)] * 3)
+    r = await make_guard(QA, provider_kw={"max_retries": 2}).chat(Q)
+    assert r.status == "failed" and r.cost.calls == 3 == len(server.requests)
