@@ -204,8 +204,8 @@ async def test_whole_guard_timeout_makes_slow_signals_missing(
     server: FakeOpenAIServer, make_guard: Callable[..., Guard]
 ) -> None:
     server.answers = role_answers(answer="Paris.\nConfidence: 90%")
-    server.faults.extend([Fault.ok(), Fault.hang(3.0)])  # the sampling call hangs
-    r = await make_guard(QA, timeout=0.8).chat(Q)
+    server.faults.extend([Fault.ok(), Fault.hang(6.0)])  # the sampling call hangs
+    r = await make_guard(QA, timeout=2.0).chat(Q)
     rep = r.signal("consistency")
     assert rep is not None and rep.status == "missing" and "timeout" in (rep.reason or "")
     assert r.action is Action.REVIEW  # on_missing
