@@ -144,7 +144,14 @@ def audit_run_cmd(
         float, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature.")
     ] = 0.9,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 40,
-    sample_max_tokens: Annotated[int, typer.Option("--sample-max-tokens", min=1)] = 16,
+    sample_max_tokens: Annotated[int, typer.Option("--sample-max-tokens", min=1)] = 12,
+    logprob_probe: Annotated[
+        bool | None,
+        typer.Option(
+            "--logprob-probe/--no-logprob-probe",
+            help="Read log-probs from a short separate call (default: on for the local model).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Base seed (sampling and questions).")] = 0,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Questions in flight (1 for local).")
@@ -209,6 +216,9 @@ def audit_run_cmd(
             sample_temperature=temperature,
             max_tokens=max_tokens,
             sample_max_tokens=sample_max_tokens,
+            logprob_probe=(base_url is None and replay is None)
+            if logprob_probe is None
+            else logprob_probe,
             seed=seed,
             concurrency=concurrency,
             fuzzy_threshold=fuzzy_threshold,

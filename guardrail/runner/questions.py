@@ -229,9 +229,13 @@ def _require(obj: dict[str, Any], key: str, where: str) -> Any:
     return obj[key]
 
 
+#: Choice words that make a choice list a closed label set (answered with the word itself).
+LABEL_WORDS = frozenset({"yes", "no", "maybe", "true", "false", "t", "f"})
+
+
 def _is_label_set(choices: Sequence[str]) -> bool:
-    """True for small closed label sets (yes/no/maybe, T/F): at most 3 one-word choices."""
-    return len(choices) <= 3 and all(len(c.split()) == 1 for c in choices)
+    """True for yes/no(/maybe) and true/false (T/F) choice lists: every choice in LABEL_WORDS."""
+    return bool(choices) and all(c.strip().lower() in LABEL_WORDS for c in choices)
 
 
 def _strip_qa_frame(text: str) -> str:
@@ -436,10 +440,11 @@ def load_choice_jsonl(
     """Load llm-foundry's ``query``/``choices``/``gold`` JSONL (BoolQ, BIG-bench misconceptions).
 
     BoolQ (Clark et al. 2019, arXiv 1905.10044) has choices ``["no", "yes"]``; misconceptions
-    has ``["T", "F"]``. Small label sets (at most 3 one-word choices) become ``label``
-    questions, anything else ``multiple_choice``. The query is shown as published (it carries
-    the passage or the task prefix); a trailing ``Answer:``/``A:`` cue is removed because the
-    runner adds its own. Ids are ``<dataset>/<line index>``, dataset defaulting to the file stem.
+    has ``["T", "F"]``. Yes/no/maybe and true/false choice lists (:data:`LABEL_WORDS`)
+    become ``label`` questions, anything else ``multiple_choice``. The query is shown as
+    published (it carries the passage or the task prefix); a trailing ``Answer:``/``A:`` cue is
+    removed because the runner adds its own. Ids are ``<dataset>/<line index>``, dataset
+    defaulting to the file stem.
 
     Raises:
         QuestionFileError: bad JSON, missing fields, or ``gold`` outside ``choices``.
