@@ -258,6 +258,20 @@ class SQLiteReviewStore(StoreBase):
             (to_micros(now),),
         )
 
+    def _release_if_lapsed(self) -> None:
+        """Return lapsed claims to the queue, taking the write lock only when there are some
+        (reads stay lock-free WAL snapshots)."""
+        now = to_micros(self._now())
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT 1 FROM review_items WHERE status = 'claimed' AND claim_expires_at <= ? "
+                "LIMIT 1",
+                (now,),
+            ).fetchone()
+        if found is not None:
+            with self._write() as conn:
+                self._release_lapsed(conn, from_micros(now))
+
     # -- protocol ---------------------------------------------------------------------------------
 
     def enqueue(self, item: ReviewItem) -> str:
@@ -318,9 +332,9 @@ class SQLiteReviewStore(StoreBase):
             "ORDER BY created_at, id LIMIT ? OFFSET ?"
         )
         params += [-1 if limit is None else limit, offset]
-        with self._write() as conn:
-            self._release_lapsed(conn, self._now())
-            rows = conn.execute(sql, params).fetchall()
+        self._release_if_lapsed()
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
         return [_row_to_item(r) for r in rows]
 
     def count(
@@ -331,9 +345,9 @@ class SQLiteReviewStore(StoreBase):
         reason: ReviewReason | str | None = None,
     ) -> int:
         where, params = self._where(as_status(status), domain, as_reason(reason))
-        with self._write() as conn:
-            self._release_lapsed(conn, self._now())
-            row = conn.execute(f"SELECT COUNT(*) FROM review_items{where}", params).fetchone()
+        self._release_if_lapsed()
+        with self._lock:
+            row = self._conn.execute(f"SELECT COUNT(*) FROM review_items{where}", params).fetchone()
         return int(row[0])
 
     def claim(

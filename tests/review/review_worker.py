@@ -4,8 +4,8 @@
         enqueue items START..START+COUNT-1, printing each id on its own line *after* enqueue
         returned (= acknowledged), flushed at once.
     python review_worker.py claim STORE REVIEWER GO_FILE
-        wait until GO_FILE exists, then claim one item at a time until the queue is empty,
-        printing each claimed id.
+        open the store, print READY, wait until GO_FILE exists, then claim one item at a time
+        until the queue is empty, printing each claimed id.
 
 STORE is a path (SQLite) or ``postgresql://...#schema`` (the schema after ``#``).
 """
@@ -49,11 +49,14 @@ def main(argv: list[str]) -> None:
             sys.stdout.flush()
     elif mode == "claim":
         reviewer, go = argv[2], Path(argv[3])
+        sys.stdout.write("READY\n")
+        sys.stdout.flush()
         while not go.exists():
             time.sleep(0.005)
         while batch := store.claim(reviewer):
             for it in batch:
                 sys.stdout.write(it.id + "\n")
+            time.sleep(0.002)  # a reviewer's moment between claims lets the others interleave
         sys.stdout.flush()
     store.close()
 

@@ -61,6 +61,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_item(tmp_path: Path) -> None:
 def _race(spec: str, tmp_path: Path, n_items: int, n_workers: int) -> list[list[str]]:
     go = tmp_path / f"go-{uuid.uuid4().hex}"
     procs = [_spawn("claim", spec, f"rev-{k}", str(go)) for k in range(n_workers)]
+    for proc in procs:  # every worker has its store open before any starts claiming
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "READY"
     go.touch()
     results: list[list[str]] = []
     for proc in procs:
