@@ -11,6 +11,8 @@ good demonstration of why the guard's signals matter, not a source of truth.
 
 llama.cpp contexts are not thread-safe, so generations run one at a time in a worker thread (the
 event loop stays free). ``n`` samples are generated one after another with seeds ``seed + i``.
+A cancelled call (e.g. a guard timeout) cannot stop a generation already running in its thread:
+it finishes in the background and the next call waits for it.
 Token log-probabilities need ``logits_all=True`` (the default here; it costs about
 ``n_ctx * 49152 * 4`` bytes of memory, ~200 MB at the default ``n_ctx=1024``).
 """

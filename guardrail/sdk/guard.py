@@ -661,6 +661,9 @@ class Guard:
                 spot_id = await self._enqueue(
                     run, decision, raw, request_id, text, ReviewReason.SPOT_CHECK, rate
                 )
+        answer_shown = status == "answered" or (
+            status == "pending_review" and not self.hold_reviews
+        )
         reports = [
             run.reports[k] for k in sorted(run.reports, key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
         ]
@@ -682,7 +685,7 @@ class Guard:
             text=text,
             answer=answer,
             raw_answer=raw,
-            notices=notices if status == "answered" or not self.hold_reviews else [],
+            notices=notices if answer_shown else [],
             action=action,
             decision=decision,
             signals=reports,
