@@ -78,13 +78,19 @@ class PolicyError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as the parser counts them: split on ``\n`` only (``str.splitlines`` also splits on
+    ``\x85``, ``\u2028`` ... which would shift line numbers), a trailing ``\r`` removed."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 class Source:
     """A policy's text split into lines, used to build diagnostics with source line and caret."""
 
     def __init__(self, text: str, filename: str) -> None:
         self.text = text
         self.filename = filename
-        self.lines = text.splitlines() or [""]
+        self.lines = split_lines(text)
 
     def line_text(self, line: int) -> str:
         """The text of 1-based ``line`` ('' outside the file)."""

@@ -29,6 +29,7 @@ from guardrail.policy.ast import (
     Span,
     String,
 )
+from guardrail.policy.errors import split_lines
 from guardrail.policy.exprfmt import expr_text, quote, value_text
 from guardrail.policy.parser import parse_ast
 
@@ -69,9 +70,7 @@ def _condition_lines(rule: Rule, depth: int) -> list[_Line]:
     lines = []
     for i, op in enumerate(cond.operands):
         part = expr_text(op)
-        if isinstance(cond, Or) and isinstance(op, And):
-            part = f"({part})"
-        if isinstance(op, Or) or (isinstance(cond, And) and isinstance(op, Or)):
+        if isinstance(op, And | Or):  # nested (and-in-or by style, the rest by necessity)
             part = f"({part})"
         if i == 0:
             anchor = rule.when_span.model_copy(
@@ -191,4 +190,4 @@ def format_ast(ast: PolicyAST, source_lines: list[str] | None = None) -> str:
 def format_text(text: str, filename: str = "<string>") -> str:
     """Format policy source text. Raises :class:`PolicyError` when it does not parse."""
     ast, _ = parse_ast(text, filename)
-    return format_ast(ast, text.splitlines())
+    return format_ast(ast, split_lines(text))
