@@ -635,6 +635,14 @@ def audit_cmd(
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples.")
     ] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write the per-domain live reliability diagram of the spot checks here "
+            "(PNG and SVG; needs the 'plot' extra).",
+        ),
+    ] = None,
     records_out: Annotated[
         Path | None, typer.Option("--records", help="Also write the audit records (JSONL) here.")
     ] = None,
@@ -669,10 +677,36 @@ def audit_cmd(
                 row = r.model_dump(exclude_none=True, exclude={"file", "line"})
                 row.update(reason=it.reason.value, sampling_rate=it.sampling_rate)
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if plot is not None:
+        _plot_live(rep, plot)
     if as_json:
         sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
         return
     _print_live(rep)
+
+
+def _plot_live(rep: LiveAuditReport, out: Path) -> None:
+    """Per-domain panels from the calibration package (one rate per domain: the weights are
+    equal inside a panel, so the unweighted diagram is the weighted one); the pooled panel is left
+    out because pooling domains sampled at different rates needs the weights."""
+    from guardrail.calibration.plot import PlotUnavailableError, reliability_diagram
+
+    if rep.spot_check_matrix is None:
+        _err.print("[yellow]no labelled spot checks: no diagram written[/yellow]")
+        return
+    mixed = [e.group for e in rep.spot_check if e.group != "all" and len(e.rates) > 1]
+    if mixed:
+        _err.print(
+            f"[yellow]warning:[/yellow] {', '.join(mixed)} had several sampling rates in "
+            "the window; their diagram panels are unweighted (see the table for the "
+            "weighted numbers)"
+        )
+    try:
+        files = reliability_diagram(rep.spot_check_matrix.groups, out)
+    except PlotUnavailableError as exc:
+        _err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    _err.print("Wrote " + ", ".join(str(f) for f in files))
 
 
 @review_app.command("serve")

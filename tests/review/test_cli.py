@@ -174,3 +174,13 @@ def test_audit_uses_the_profile_the_policy_references(db: str, tmp_path: Path) -
     assert row["message"] == "general ECE was 0.05 at audit, 0.80 live (n=3)"
     code, out = run("review", "audit", "--store", db, "--policies", str(tmp_path / "nope"))
     assert code == 2
+
+
+def test_audit_plot_writes_the_live_diagram(db: str, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the diagram needs the 'plot' extra")
+    for n in (1, 2, 3):
+        run("review", "label", f"gen-{n}", "correct", "--store", db, "-r", "ann")
+    out = tmp_path / "live.png"
+    code, text = run("review", "audit", "--store", db, "--plot", str(out), "--bootstrap", "0")
+    assert code == 0, text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.with_suffix(".svg").is_file()
