@@ -1,9 +1,10 @@
 """``guardrail review``: the reviewer's side of the production loop.
 
-Commands: ``list``, ``show``, ``claim``, ``release``, ``label``, ``expire``, ``export``, ``audit``,
-``serve``. Every command takes ``--store`` (default ``$GUARDRAIL_REVIEW_STORE`` or
-``guardrail-review.db``; a file path, ``sqlite:///path`` or ``postgresql://...``) and the reviewer
-name comes from ``--reviewer`` (default ``$GUARDRAIL_REVIEWER`` or the login name).
+Commands: ``list``, ``show``, ``claim``, ``release``, ``label``, ``expire``, ``export``,
+``import``, ``audit``, ``serve``. Every command takes ``--store`` (default
+``$GUARDRAIL_REVIEW_STORE`` or ``guardrail-review.db``; a file path, ``sqlite:///path`` or
+``postgresql://...``) and the reviewer name comes from ``--reviewer`` (default
+``$GUARDRAIL_REVIEWER`` or the login name).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ STORE_ENV = "GUARDRAIL_REVIEW_STORE"
 REVIEWER_ENV = "GUARDRAIL_REVIEWER"
 
 _out = Console(soft_wrap=False)
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 StoreOpt = Annotated[
     str | None,
@@ -442,6 +443,73 @@ def export_cmd(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(buf.getvalue(), encoding="utf-8")
         _err.print(f"Wrote {len(rows)} row(s) to {out}")
+
+
+def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row or error text) for a JSONL or CSV label file."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        for row in reader:
+            yield reader.line_num, dict(row)
+        return
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield n, f"not JSON ({exc.msg})"
+            continue
+        yield n, obj if isinstance(obj, dict) else "not a JSON object"
+
+
+@review_app.command("import")
+def import_cmd(
+    labels: Annotated[
+        Path, typer.Argument(help="JSONL or CSV: id, label[, reviewer, note, corrected_answer].")
+    ],
+    store: StoreOpt = None,
+    reviewer: ReviewerOpt = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing labels.")
+    ] = False,
+) -> None:
+    """Import labels made elsewhere (a spreadsheet, a labelling vendor). Rows that cannot be
+    applied are reported with their line numbers; the others are applied."""
+    if not labels.is_file():
+        raise typer.BadParameter(f"no such file: {labels}", param_hint="LABELS")
+    default_who = _reviewer(reviewer)
+    done = 0
+    problems: list[str] = []
+    with _opened(store) as st:
+        for line, row in _label_rows(labels):
+            if isinstance(row, str):
+                problems.append(f"{labels}:{line}: {row}")
+                continue
+            item_id, label = str(row.get("id") or "").strip(), str(row.get("label") or "")
+            if not item_id or not label.strip():
+                problems.append(f"{labels}:{line}: needs 'id' and 'label'")
+                continue
+            try:
+                st.label(
+                    item_id,
+                    label,
+                    reviewer=str(row.get("reviewer") or default_who),
+                    note=str(row["note"]) if row.get("note") else None,
+                    corrected_answer=(
+                        str(row["corrected_answer"]) if row.get("corrected_answer") else None
+                    ),
+                    overwrite=overwrite,
+                )
+                done += 1
+            except (ReviewError, ValueError) as exc:
+                problems.append(f"{labels}:{line}: {exc}")
+    for p in problems:
+        _err.print(f"[yellow]skipped[/yellow] {escape(p)}", soft_wrap=True)
+    _out.print(f"Imported {done} label(s); skipped {len(problems)}.")
+    if problems and not done:
+        raise typer.Exit(1)
 
 
 def _parse_profiles(values: list[str]) -> dict[str, CalibrationProfile]:

@@ -184,3 +184,31 @@ def test_audit_plot_writes_the_live_diagram(db: str, tmp_path: Path) -> None:
     code, text = run("review", "audit", "--store", db, "--plot", str(out), "--bootstrap", "0")
     assert code == 0, text
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.with_suffix(".svg").is_file()
+
+
+def test_import_labels_reports_bad_rows_and_applies_the_rest(db: str, tmp_path: Path) -> None:
+    src = tmp_path / "labels.jsonl"
+    src.write_text(
+        '{"id": "gen-1", "label": "correct", "reviewer": "vendor", "note": "ok"}\n'
+        "not json\n"
+        '{"id": "gen-2", "label": "maybe"}\n'
+        '{"id": "nope", "label": "correct"}\n'
+        '{"label": "correct"}\n'
+        '{"id": "gen-3", "label": "partially", "corrected_answer": "a3 (with caveat)"}\n'
+    )
+    code, out = run("review", "import", str(src), "--store", db, "-r", "ann")
+    assert code == 0 and "Imported 2 label(s); skipped 4." in out
+    for line in (":2: not JSON", ":3: unknown label 'maybe'", ":4: no review item", ":5: needs"):
+        assert line in out
+    with SQLiteReviewStore(db) as st:
+        one, two, three = st.get("gen-1"), st.get("gen-2"), st.get("gen-3")
+    assert (one.label, one.reviewer, one.note) == ("correct", "vendor", "ok")
+    assert two.label is None  # the bad row changed nothing
+    assert (three.label, three.reviewer, three.corrected_answer) == (
+        "partially", "ann", "a3 (with caveat)")  # fmt: skip
+    csv_src = tmp_path / "labels.csv"
+    csv_src.write_text("id,label,note\ngen-2,incorrect,from sheet\n")
+    code, out = run("review", "import", str(csv_src), "--store", db, "-r", "ann")
+    assert code == 0 and "Imported 1" in out
+    code, out = run("review", "import", str(csv_src), "--store", db, "-r", "ann")
+    assert code == 1 and "--overwrite" in out
