@@ -16,15 +16,16 @@ Keyboard: ``1``-``4`` label (correct, incorrect, partially, cannot judge), ``n``
 ``r`` release, ``/`` focus the note; every control is also a plain, focusable form button.
 
 No authentication: bind to 127.0.0.1 (the default) or put it behind your single sign-on proxy.
+Cross-site form posts (an ``Origin`` header naming another host) are refused with 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 try:
     from fastapi import FastAPI, Form, Request
@@ -97,6 +98,18 @@ def create_app(
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     app.state.store = st
+
+    @app.middleware("http")
+    async def same_origin_posts(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Refuse cross-site form posts (a page elsewhere must not label items): a POST whose
+        ``Origin`` header names another host gets 403."""
+        origin = request.headers.get("origin")
+        foreign = bool(origin) and urlsplit(origin or "").netloc != request.headers.get("host")
+        if request.method == "POST" and foreign:
+            return HTMLResponse("cross-site request refused", status_code=403)
+        return await call_next(request)
 
     def reviewer_of(request: Request) -> str | None:
         name = request.cookies.get(COOKIE) or default_reviewer

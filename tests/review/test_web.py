@@ -217,3 +217,14 @@ def test_chromium_screenshot_renders(live_server: tuple[str, SQLiteReviewStore])
     dom = _run_chromium(binary, "--dump-dom", f"{base}/item/med-1")
     assert "What is the maximum daily dose of paracetamol" in dom
     assert 'id="signals"' in dom and "stated_vs_sampled" in dom
+
+
+def test_cross_site_posts_are_refused(client: tuple[TestClient, InMemoryReviewStore]) -> None:
+    c, store = client
+    c.post("/reviewer", data={"name": "ann"})
+    r = c.post("/item/gen-2/label", data={"label": "correct"},
+               headers={"origin": "https://evil.example"})  # fmt: skip
+    assert r.status_code == 403 and store.get("gen-2").label is None
+    r = c.post("/item/gen-2/label", data={"label": "correct"},
+               headers={"origin": "http://testserver"})  # fmt: skip
+    assert r.status_code == 200 and store.get("gen-2").label == "correct"
