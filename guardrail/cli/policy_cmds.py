@@ -27,7 +27,7 @@ def _print_diagnostic(console: Console, d: Diagnostic) -> None:
     style = _SEVERITY_STYLE[d.severity]
     gutter = " " * len(str(d.line))
     console.print(
-        f"[bold]{escape(d.location)}[/]: [{style}]{d.severity}[{escape(d.code)}][/]: "
+        f"[bold]{escape(d.location)}[/]: [{style}]{escape(f'{d.severity}[{d.code}]')}[/]: "
         f"{escape(d.message)}"
     )
     console.print(f" [blue]{d.line} |[/] {escape(d.source_line)}")

@@ -453,6 +453,14 @@ def _describe_expected(expected: set[str] | frozenset[str]) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
+def _last_code_line(src: Source) -> int:
+    """The last line with something on it (where 'unexpected end of file' points)."""
+    for i in range(len(src.lines), 0, -1):
+        if src.line_text(i).strip():
+            return i
+    return 1
+
+
 def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
     line = getattr(err, "line", None) or 1
     col = getattr(err, "column", None) or 1
@@ -487,7 +495,7 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
         tok = err.token
         expected = err.expected or set()
         if tok.type == "$END":
-            last = len(src.lines)
+            last = _last_code_line(src)
             text = src.line_text(last)
             span = Span(line=last, column=len(text) + 1, end_line=last, end_column=len(text) + 2)
             what = "end of file"
