@@ -105,6 +105,8 @@ PHRASE_PROBABILITIES: Mapping[str, float] = {
     "unlikely": 0.20,
     "not likely": 0.20,
     "improbable": 0.10,
+    "very improbable": 0.05,
+    "highly improbable": 0.05,
     "probably not": 0.25,
     "little chance": 0.10,
     "chances are slight": 0.10,
@@ -138,55 +140,6 @@ LEVEL_PROBABILITIES: Mapping[str, float] = {
     "low": 0.20,
     "very low": 0.10,
 }
-
-_NEGATORS = r"(?:not|n't|never|no|hardly)"
-
-_KEY = r"(?:confidence|certainty|probability|likelihood|chance)"
-_NUM = r"(?P<sign>[-\u2212])?(?P<num>\d+(?:\.\d+)?|\.\d+)"
-_VALUE_RE = re.compile(
-    _NUM + r"\s*(?:(?P<pct>%|percent\b|per\s*cent\b)|(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))?",
-    re.IGNORECASE,
-)
-# "Confidence: 85%", "**Confidence level:** 9/10", "My confidence is 85%", "Confidence (0-100): 85".
-# "confidence"/"certainty" may be followed by ":", "=", "is", "of", "at" or "-"; "probability",
-# "likelihood" and "chance" only by ":" or "=" (so "the probability of heads is 0.5" in an answer
-# body is not read as a stated confidence).
-_LABEL_RE = re.compile(
-    r"(?P<label>(?:\b(?:my|the|a|an|overall|estimated)\s+)?"
-    r"(?:(?P<conf>confidence|certainty)|(?:probability|likelihood|chance))"
-    r"(?:\s+(?:level|score|rating|estimate|value))?)"
-    r"[*_\s]*(?:\((?P<paren>[^)\n]{0,40})\))?[*_ \t]*"
-    r"(?P<sep>[:=]|(?(conf)(?:\bis\b|\bof\b|\bat\b|-)|(?!)))(?:\s*\bis\b)?[*_ \t]*",
-    re.IGNORECASE,
-)
-# "I am 90% confident", "90% sure", "85% confidence", "9/10 confident".
-_TRAILING_RE = re.compile(
-    _NUM + r"\s*(?P<pct>%|percent\b|per\s*cent\b|/\s*(?P<den>\d+))\s*"
-    r"(?:confident|sure|certain|confidence|certainty)\b",
-    re.IGNORECASE,
-)
-_SCALE_RE = re.compile(
-    r"(?:\b(?:0|1)\s*(?:-|\u2013|to)\s*(?P<a>10|100|5)\b|out\s+of\s+(?P<b>10|100|5)\b|"
-    r"scale\s+of\s+(?:0|1)\s*(?:-|\u2013|to)\s*(?P<c>10|100|5)\b)",
-    re.IGNORECASE,
-)
-_BARE_RE = re.compile(
-    r"^[\s*_>\"'`(\[]*"
-    + _NUM
-    + r"\s*(?P<pct>%|percent)?\s*(?:(?:/|out\s+of)\s*(?P<den>\d+))?[\s*_.!\"'`)\]]*$",
-    re.IGNORECASE,
-)
-
-
-def _phrase_regex(table: Mapping[str, float]) -> re.Pattern[str]:
-    alts = sorted(table, key=len, reverse=True)
-    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in alts)
-    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
-
-
-_PHRASE_RE = _phrase_regex(PHRASE_PROBABILITIES)
-_LEVEL_RE = _phrase_regex(LEVEL_PROBABILITIES)
-_NEG_BEFORE_RE = re.compile(rf"(?:\b{_NEGATORS}|n't)\s+(?:\w+\s+)?$", re.IGNORECASE)
 
 
 class VerbalizedConfidence(SignalResult):
@@ -261,6 +214,162 @@ def _none(reason: str, **kw: Any) -> VerbalizedConfidence:
     return VerbalizedConfidence(value=None, reason=reason, evidence={"reason": reason}, **kw)
 
 
+_NEGATORS = r"(?:not|n't|never|no|hardly)"
+
+_KEY = r"(?:confidence|certainty|probability|likelihood|chance|accuracy)"
+_NUM = r"(?P<sign>[-\u2212])?(?P<num>\d+(?:\.\d+)?|\.\d+)"
+_PCT = r"(?P<pct>%|percent\b|per\s*cent\b)"
+_VALUE_RE = re.compile(
+    _NUM + r"\s*(?:" + _PCT + r"|(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))?", re.IGNORECASE
+)
+# S1, designated label: "Confidence: 85%", "**Confidence level:** 9/10", "My confidence is 85%",
+# "Confidence (0-100): 85". "confidence"/"certainty" may be followed by ":", "=", "is", "of",
+# "at" or "-"; "probability", "likelihood", "chance" and "accuracy" only by ":" or "=" (so "the
+# probability of heads is 0.5" in an answer body is not read as a stated confidence).
+_LABEL_RE = re.compile(
+    r"(?P<label>(?:\b(?:my|the|a|an|overall|estimated)\s+)?"
+    r"(?:(?P<conf>\bconfidence|\bcertainty)|\b(?:probability|likelihood|chance|accuracy))"
+    r"(?:\s+(?:level|score|rating|estimate|value))?)"
+    r"[*_\s\"']*(?:\((?P<paren>[^)\n]{0,40})\))?[*_ \t\"']*"
+    r"(?P<sep>[:=]|(?(conf)(?:\bis\b|\bof\b|\bat\b|-)|(?!)))(?:\s*\bis\b)?[*_ \t]*",
+    re.IGNORECASE,
+)
+_UNIT = r"(?:confident|sure|certain|confidence|certainty)"
+# S2, first-person: "I am 90% confident", "I'm 90% sure", "I can provide a 100% confidence".
+_FIRST_PERSON_RE = re.compile(
+    r"(?-i:\bI\b|\b[Ww]e\b)[^.\n]{0,30}?"
+    + _NUM
+    + r"\s*"
+    + _PCT
+    + r"?\s*"
+    + _UNIT
+    + r"\b(?!\s+intervals?\b)",
+    re.IGNORECASE,
+)
+# evidence only: "a 99% confidence", "66.67% chance", "0.38% correct" (no subject that owns it)
+_LOOSE_RE = re.compile(
+    _NUM
+    + r"\s*"
+    + _PCT
+    + r"\s*(?:"
+    + _UNIT
+    + r"|likelihood|probability|chance|correct)\b(?!\s+intervals?\b)",
+    re.IGNORECASE,
+)
+_FILLER = r"(?:indeed|actually|about|around|approximately|roughly|exactly|only|just|likely)"
+_SUBJECT = (
+    r"\b(?:answer(?:\s+to\s+(?:this|the|your)\s+question)?|it|this|that|response|probability"
+    r"|likelihood|chance|percentage|confidence|correct)"
+)
+_VERB = r"(?:\s+(?:is|was|should\s+be|would\s+be|will\s+be)|'s|\u2019s|\s*:)"
+# S3, correctness: "the answer is 99.9% correct", "My previous answer was: 99% correct".
+_CORRECT_RE = re.compile(
+    _SUBJECT
+    + _VERB
+    + rf"\s*:?\s*(?:{_FILLER}\s+)?:?\s*"
+    + _NUM
+    + r"\s*"
+    + _PCT
+    + r"?\s*(?:correct|right|accurate|likely)\b",
+    re.IGNORECASE,
+)
+# S5, follow-up answer: "The answer is 99.99%", "That's a 99.9% chance", "It is 100%".
+_STATEMENT_RE = re.compile(
+    _SUBJECT
+    + _VERB
+    + rf"\s*:?\s*(?:(?:a|an)\s+)?(?:{_FILLER}\s+)?:?\s*[\"']?"
+    + _NUM
+    + r"\s*(?:"
+    + _PCT
+    + r"|(?:/|out\s+of)\s*(?P<den>\d+))?(?![\w.]*\d)",
+    re.IGNORECASE,
+)
+# negated statements: "is not 100%", "is not necessarily 0% correct", "0.01% is incorrect"
+_NEGATED_RE = re.compile(
+    r"\b(?:is|was|are)\s+not\s+(?:necessarily\s+|entirely\s+|exactly\s+|quite\s+)?(?:a\s+)?"
+    + _NUM
+    + r"\s*%"
+    + r"|"
+    + r"(?P<num2>\d+(?:\.\d+)?)\s*%\s*(?:is|was)\s+(?:not\b|incorrect|wrong)",
+    re.IGNORECASE,
+)
+# S4, a line that is only a value: "85%", "**90%**", (follow-up also "85", "0.9", "8/10")
+_LINE_RE = re.compile(
+    r"^[ \t*_>\"'`(\[]*" + _NUM + r"\s*(?:" + _PCT + r"|(?:/|out\s+of)\s*(?P<den>\d+))?"
+    r"[ \t*_.!\"'`)\]]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# S6 (only with the question given): "D. 95%", "The Sculptress - 90.1%"
+_ANSWER_LINE_RE = re.compile(
+    r"^[ \t*]*(?:[A-J][.)]|[^\n]{1,80}?\s[-\u2013\u2014])[ \t]*"
+    + _NUM
+    + r"\s*"
+    + _PCT
+    + r"[ \t.]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SCALE_RE = re.compile(
+    r"(?:\b(?:0|1)\s*(?:-|\u2013|to)\s*(?P<a>10|100|5)\b|out\s+of\s+(?P<b>10|100|5)\b|"
+    r"scale\s+of\s+(?:0|1)\s*(?:-|\u2013|to)\s*(?P<c>10|100|5)\b)",
+    re.IGNORECASE,
+)
+_FORMULA_AFTER_RE = re.compile(r"\s*[-+*\u00d7=]\s*[\d(]")
+_OF_AFTER_RE = re.compile(r"\s*of\s+(?:the|a|an|all|your|my|its)\b", re.IGNORECASE)
+_PAREN_PCT_RE = re.compile(r"\s*\(\s*(?P<num>\d+(?:\.\d+)?)\s*%")
+_INTERVAL_AFTER_RE = re.compile(r"\s*(?:confidence\s+)?intervals?\b", re.IGNORECASE)
+
+
+def _phrase_regex(table: Mapping[str, float]) -> re.Pattern[str]:
+    alts = sorted(table, key=len, reverse=True)
+    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in alts)
+    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.IGNORECASE)
+
+
+_PHRASE_RE = _phrase_regex(PHRASE_PROBABILITIES)
+_LEVEL_RE = _phrase_regex(LEVEL_PROBABILITIES)
+_NEG_BEFORE_RE = re.compile(rf"(?:\b{_NEGATORS}|n't)\s+(?:\w+\s+)?$", re.IGNORECASE)
+# a phrase stated about the answer: at a sentence start, or after "it is", "this answer is",
+# "I'm", "we" (+ an optional adverb)
+_PHRASE_OWNER_RE = re.compile(
+    r"(?:^|[.!?:\n]\s*|\b(?:it|this|that|answer|response|which|I|we)\b"
+    r"(?:\s+(?:is|seems|appears|am|are|feel|would\s+say)|'s|\u2019s|'m|\u2019m)?\s*"
+    r"(?:(?:very|quite|most|highly|fairly|pretty|really)\s+)?)"
+    r"[\"'*_(]*$",
+    re.IGNORECASE,
+)
+_FIRST_PERSON_PHRASE_RE = re.compile(
+    r"\b(?:I'm|I\u2019m|I\s+am|I\s+feel|we\s+are|we're)\s+(?:\w+\s+)?$", re.IGNORECASE
+)
+# "certain" before a noun is an adjective ("certain diseases"), not a probability
+_ADJECTIVE_AFTER_RE = re.compile(r"\s+(?!that\b|about\b|of\b|it\b|this\b)[a-z]", re.IGNORECASE)
+
+
+class _Cand:
+    """One candidate reading of a stated confidence."""
+
+    __slots__ = ("kind", "method", "raw", "reason", "scale", "span", "text", "value")
+
+    def __init__(
+        self,
+        value: float | None,
+        kind: str,
+        span: tuple[int, int],
+        text: str,
+        method: str = "none",
+        scale: float | None = None,
+        raw: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.value = value
+        self.kind = kind
+        self.span = span
+        self.text = text
+        self.method = method
+        self.scale = scale
+        self.raw = raw
+        self.reason = reason
+
+
 def _stated_scale(text: str) -> float | None:
     m = _SCALE_RE.search(text)
     if not m:
@@ -268,133 +377,191 @@ def _stated_scale(text: str) -> float | None:
     return float(m.group("a") or m.group("b") or m.group("c"))
 
 
-def _from_number(
-    m: re.Match[str],
-    *,
-    offset: int,
-    scale: float | None,
-    key: str,
-) -> VerbalizedConfidence:
-    """Turn a matched number (with optional %, /den) into a result."""
-    text = m.group(0).strip()
-    span = (offset + m.start(), offset + m.start() + len(m.group(0).rstrip()))
-    num = float(m.group("num"))
-    has_point = "." in m.group("num")
-    common: dict[str, Any] = {"matched": text, "span": span, "raw_number": num}
-    if m.group("sign"):
-        return _none(f"negative confidence {text!r} is out of range", **common)
-    pct = m.groupdict().get("pct")
-    den_s = m.groupdict().get("den")
-    if pct and not pct.startswith("/"):
+def _number(m: re.Match[str], *, offset: int, scale: float | None, key: str, kind: str) -> _Cand:
+    """Turn a matched number (with optional %, /den) into a candidate."""
+    gd = m.groupdict()
+    start = m.start("num") if not gd.get("sign") else m.start("sign")
+    end = m.end()
+    text = m.string[start:end].strip()
+    span = (offset + start, offset + start + len(text))
+    num = float(gd["num"])
+    has_point = "." in gd["num"]
+    common: dict[str, Any] = {"kind": kind, "span": span, "text": text, "raw": num}
+    if gd.get("sign"):
+        return _Cand(None, reason=f"negative confidence {text!r} is out of range", **common)
+    pct = gd.get("pct")
+    den_s = gd.get("den")
+    if pct:
         if num > 100:
-            return _none(f"confidence {text!r} is above 100%", **common)
-        return VerbalizedConfidence(value=num / 100, method="percent", scale=100.0, **common)
+            return _Cand(None, reason=f"confidence {text!r} is above 100%", **common)
+        return _Cand(num / 100, method="percent", scale=100.0, **common)
     if den_s:
         den = float(den_s)
         if den <= 0:
-            return _none(f"fraction {text!r} has a zero denominator", **common)
+            return _Cand(None, reason=f"fraction {text!r} has a zero denominator", **common)
         if num > den:
-            return _none(f"fraction {text!r} is above 1", **common)
-        return VerbalizedConfidence(value=num / den, method="fraction", scale=den, **common)
+            return _Cand(None, reason=f"fraction {text!r} is above 1", **common)
+        return _Cand(num / den, method="fraction", scale=den, **common)
     if scale is not None:
         if num > scale:
-            return _none(
-                f"confidence {text!r} is above the stated scale maximum {scale:g}", **common
+            return _Cand(
+                None,
+                reason=f"confidence {text!r} is above the stated scale maximum {scale:g}",
+                **common,
             )
-        method: Literal["scale", "decimal", "percent"] = (
+        method = (
             "scale" if scale not in (1.0, 100.0) else ("decimal" if scale == 1.0 else "percent")
         )
-        return VerbalizedConfidence(value=num / scale, method=method, scale=scale, **common)
+        return _Cand(num / scale, method=method, scale=scale, **common)
     # Bare number, no scale stated: 0.85 / .85 / 1.0 are probabilities; 85 and 85.5 are
     # percentages (the templates ask for 0-100). A bare integer 0 or 1 after "probability",
     # "chance" or "likelihood" is read as a probability.
     probability_key = key in ("probability", "chance", "likelihood")
     if (has_point and num <= 1.0) or (probability_key and num in (0.0, 1.0)):
-        return VerbalizedConfidence(value=num, method="decimal", scale=1.0, **common)
+        return _Cand(num, method="decimal", scale=1.0, **common)
     if num > 100:
-        return _none(f"confidence {text!r} is above 100", **common)
-    return VerbalizedConfidence(value=num / 100, method="percent", scale=100.0, **common)
+        return _Cand(None, reason=f"confidence {text!r} is above 100", **common)
+    return _Cand(num / 100, method="percent", scale=100.0, **common)
 
 
-def _from_phrase(
-    text: str, *, offset: int, levels: bool, negation_context: str = ""
-) -> VerbalizedConfidence | None:
-    """Read the first probability phrase (or level word) in ``text``; None when there is none."""
-    best: VerbalizedConfidence | None = None
-    candidates: list[tuple[int, re.Match[str], Mapping[str, float], str]] = []
-    pm = _PHRASE_RE.search(text)
-    if pm:
-        candidates.append((pm.start(), pm, PHRASE_PROBABILITIES, "phrase"))
+def _phrases(
+    text: str, *, levels: bool, owned_only: bool, offset: int = 0, context: str = ""
+) -> tuple[list[_Cand], list[_Cand]]:
+    """Probability phrases in ``text``: (owned readings, all readings as evidence).
+
+    An *owned* phrase is stated about the answer (sentence start, "it is ...", "I'm ...");
+    ``owned_only=False`` accepts every phrase (inside a designated confidence line).
+    """
+    owned: list[_Cand] = []
+    every: list[_Cand] = []
+    found: list[tuple[re.Match[str], Mapping[str, float], str]] = [
+        (m, PHRASE_PROBABILITIES, "phrase") for m in _PHRASE_RE.finditer(text)
+    ]
     if levels:
-        lm = _LEVEL_RE.search(text)
-        if lm:
-            candidates.append((lm.start(), lm, LEVEL_PROBABILITIES, "level"))
-    if not candidates:
-        return None
-    candidates.sort(key=lambda c: (c[0], -len(c[1].group(0))))
-    _, m, table, kind = candidates[0]
-    phrase = m.group(0)
-    key = re.sub(r"\s+", " ", phrase.lower())
-    span = (offset + m.start(), offset + m.end())
-    before = negation_context + text[: m.start()]
-    if _NEG_BEFORE_RE.search(before) and not key.startswith("not "):
+        found += [(m, LEVEL_PROBABILITIES, "level") for m in _LEVEL_RE.finditer(text)]
+    found.sort(key=lambda f: (f[0].start(), -len(f[0].group(0))))
+    last_end = -1
+    for m, table, kind in found:
+        if m.start() < last_end:
+            continue
+        last_end = m.end()
+        phrase = m.group(0)
+        key = re.sub(r"\s+", " ", phrase.lower())
+        if key in ("certain", "confident") and _ADJECTIVE_AFTER_RE.match(text, m.end()):
+            continue
+        span = (offset + m.start(), offset + m.end())
+        before = context + text[: m.start()]
         neg = _NEG_BEFORE_RE.search(before)
-        assert neg is not None
-        return _none(
-            f"negated phrase {(neg.group(0) + phrase).strip()!r} has no entry in the phrase table",
-            matched=phrase,
-            span=span,
+        if neg and not key.startswith("not "):
+            cand = _Cand(
+                None,
+                kind="negated_phrase",
+                span=span,
+                text=phrase,
+                reason=(
+                    f"negated phrase {(neg.group(0) + phrase).strip()!r} has no entry in the "
+                    "phrase table"
+                ),
+            )
+        else:
+            cand = _Cand(table[key], kind=kind, span=span, text=phrase, method=kind)
+        every.append(cand)
+        owner_ctx = before[: neg.start()] if neg and cand.value is None else before
+        if not owned_only or _PHRASE_OWNER_RE.search(owner_ctx[-60:]):
+            owned.append(cand)
+    return owned, every
+
+
+def _from_cand(c: _Cand, **evidence: Any) -> VerbalizedConfidence:
+    ev = {"matched": c.text, "rule": c.kind, **evidence}
+    if c.value is None:
+        reason = c.reason or "unreadable"
+        return VerbalizedConfidence(
+            value=None,
+            reason=reason,
+            evidence={**ev, "reason": reason},
+            matched=c.text,
+            span=c.span,
+            raw_number=c.raw,
         )
-    value = table[key]
-    method: Literal["phrase", "level"] = "phrase" if kind == "phrase" else "level"
-    best = VerbalizedConfidence(value=value, method=method, matched=phrase, span=span)
-    return best
+    method = c.method if c.method in _METHODS else "none"
+    return VerbalizedConfidence(
+        value=min(1.0, max(0.0, c.value)),
+        method=method,  # type: ignore[arg-type]
+        matched=c.text,
+        span=c.span,
+        scale=c.scale,
+        raw_number=c.raw,
+        evidence=ev,
+    )
 
 
-def _designated(text: str) -> list[tuple[int, int, str, str]]:
-    """Designated confidence statements: (start of value region, end of line, key word, label)."""
-    found: list[tuple[int, int, str, str]] = []
-    for m in _LABEL_RE.finditer(text):
-        line_end = text.find("\n", m.end())
-        line_end = len(text) if line_end == -1 else line_end
-        key_m = re.search(_KEY, m.group("label"), re.IGNORECASE)
-        key = key_m.group(0).lower() if key_m else "confidence"
-        found.append((m.end(), line_end, key, m.group(0)))
-    return found
+_METHODS = ("percent", "decimal", "fraction", "scale", "phrase", "level")
+
+
+def _distinct(values: list[float], tol: float) -> list[float]:
+    out: list[float] = []
+    for v in values:
+        if all(abs(v - o) > tol for o in out):
+            out.append(v)
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v * 100:.4g}%"
 
 
 def parse_verbalized(
-    text: str | None, *, scale: float | None = None, mode: ParseMode = "auto"
+    text: str | None,
+    *,
+    scale: float | None = None,
+    mode: ParseMode = "auto",
+    question: str | None = None,
 ) -> VerbalizedConfidence:
     """Parse a verbalized confidence from a model reply.
 
-    Reading order (first that yields something wins):
+    Candidate statements (all are collected, in any mode unless noted):
 
-    1. the *last* designated confidence statement: a label (``Confidence``, ``Confidence level``,
-       ``Probability``, ``Certainty``, ``Likelihood``, ``Chance``) followed by ``:``, ``=``,
-       ``is``, ``of`` or ``at``, then a number (``85%``, ``85 %``, ``0.85``, ``.85``, ``85/100``,
-       ``8/10``, ``8 out of 10``, ``85.5``), a probability phrase, or a level word (``high``);
-    2. a statement of the form ``90% confident`` / ``90% sure`` / ``85% confidence``;
-    3. a reply that is nothing but a number (``85``, ``85%``, ``0.9``);
-    4. a probability phrase anywhere in the reply, only in ``followup`` mode or, in ``auto`` mode,
-       when the reply has at most 12 words (so hedging words in a long answer body are not read
-       as a stated probability). ``inline`` mode never reads phrases outside a confidence line.
+    * **designated label**: ``Confidence``, ``Confidence level``, ``Certainty`` + ``:``, ``=``,
+      ``is``, ``of``, ``at`` or ``-``; ``Probability``, ``Likelihood``, ``Chance``, ``Accuracy``
+      + ``:`` or ``=``; then a number (``85%``, ``85 %``, ``0.85``, ``.85``, ``85/100``, ``8/10``,
+      ``8 out of 10``, ``85.5``), else a probability phrase or level word (``high``). A number
+      followed by an operator (``1 - (1 - p)``) is a formula, not a value;
+    * **first person**: ``I am 90% confident``, ``I'm 90% sure``;
+    * **correctness**: ``the answer is 99% correct`` (subject + is/was + number + correct);
+    * **value line**: a line that is only a percentage (``85%``); in ``followup`` mode also a
+      bare number or fraction;
+    * **answer line** (only when ``question`` is given): ``D. 95%`` or ``Paris - 90%``, unless
+      that percentage appears in the question (then it is answer content);
+    * ``followup`` mode only: **statements** answering "how likely?": ``The answer is 99.9%``,
+      ``That's a 99.9% chance`` (not ``... 30% of the total``).
 
-    Numbers outside a designated statement are never read. Bare numbers: with ``scale`` given (or
-    a scale stated in the reply, "0-10", "out of 10"), the value is ``number / scale``; otherwise a
-    number with a decimal point <= 1 is a probability and any other number is a percentage.
-    Phrases map through :data:`PHRASE_PROBABILITIES` (longest match first; a phrase preceded by a
-    negation that has no table entry of its own gives no value).
+    Evidence that can contradict them: ``is not 100%``, ``0.01% is incorrect``, a percentage in
+    brackets right after the value, and percentages attached to confidence words without an
+    owner (``a 99% confidence``). Different values (more than 0.1 percentage point apart) give
+    no value: ``conflicting confidence statements``. With no numeric statement, probability
+    phrases (:data:`PHRASE_PROBABILITIES`, longest match first) are read when stated about the
+    answer ("It is very likely", "Probably not", "I'm confident"): in ``followup`` mode, in
+    ``auto`` mode when the reply has at most 12 words, and a first-person phrase in any mode.
+    Phrases whose values differ by more than 0.1 conflict. A reply that is only a number
+    (``85``, ``0.9``) is read in every mode. Numbers in the answer body ("the dose is 500 mg",
+    "in 1999", "B. 69%" when 69% is an option) are never read. ``confidence interval`` is a
+    statistics term, not a stated confidence.
+
+    Bare numbers: with ``scale`` (or a scale stated in the reply: "0-10", "out of 10") the value
+    is number / scale; otherwise a number with a decimal point <= 1 is a probability and any
+    other number is a percentage.
 
     Args:
         text: the model reply (None or non-str gives no value).
         scale: the maximum of the scale the prompt asked for (1, 5, 10, 100), or None to infer.
-        mode: ``auto`` (default), ``inline`` (answer + confidence line) or ``followup`` (the whole
-            reply answers "how likely is it correct?").
+        mode: ``auto`` (default), ``inline`` (answer + confidence line) or ``followup`` (the
+            reply answers "how likely is your previous answer correct?").
+        question: the question (with its options) the answer responds to, if known.
 
     Returns:
         :class:`VerbalizedConfidence`; ``value`` None with ``reason`` when absent, out of range
-        (``150%``, ``-5%``, ``11/10``) or unreadable. Never raises for any reply text.
+        (``150%``, ``-5%``, ``11/10``), conflicting or unreadable. Never raises for any reply.
 
     Raises:
         ValueError: ``scale`` is not positive (a caller error, not a reply error).
@@ -404,54 +571,157 @@ def parse_verbalized(
     if not isinstance(text, str) or not text.strip():
         return _none("empty reply")
     stated = scale if scale is not None else _stated_scale(text)
+    followup = mode == "followup"
+    values: list[_Cand] = []
+    evidence: list[_Cand] = []
+    negated: list[str] = []
+    label_seen = False
+    phrase_in_label: list[_Cand] = []
 
-    designated = _designated(text)
-    for start, end, key, label in reversed(designated):
+    # S1 designated labels
+    for m in _LABEL_RE.finditer(text):
+        label_seen = True
+        start = m.end()
+        end = text.find("\n", start)
+        end = len(text) if end == -1 else end
         region = text[start:end]
-        # Skip the stated-scale part right after the label, e.g. "(0-100):" was already consumed.
-        vm = _VALUE_RE.search(region)
-        pm = _PHRASE_RE.search(region)
-        lm = _LEVEL_RE.search(region)
-        first_word = min(
-            (x.start() for x in (pm, lm) if x is not None),
-            default=len(region) + 1,
+        key_m = re.search(
+            r"confidence|certainty|probability|likelihood|chance|accuracy",
+            m.group("label"),
+            re.IGNORECASE,
         )
+        key = key_m.group(0).lower() if key_m else "confidence"
+        vm = _VALUE_RE.search(region)
+        owned, _ = _phrases(region, levels=True, owned_only=False, offset=start, context=m.group(0))
+        first_word = owned[0].span[0] - start if owned else len(region) + 1
         if vm is not None and vm.start() <= first_word + 40:
-            region_scale = _stated_scale(label) or stated
-            res = _from_number(vm, offset=start, scale=region_scale, key=key)
-            return res.model_copy(update={"evidence": {**res.evidence, "line": label + region}})
-        ph = _from_phrase(region, offset=start, levels=True, negation_context=label)
-        if ph is not None:
-            return ph.model_copy(update={"evidence": {**ph.evidence, "line": label + region}})
+            if _FORMULA_AFTER_RE.match(region, vm.end()) or _INTERVAL_AFTER_RE.match(
+                region, vm.end()
+            ):
+                continue
+            region_scale = _stated_scale(m.group(0)) or stated
+            c = _number(vm, offset=start, scale=region_scale, key=key, kind="label")
+            values.append(c)
+            pm = _PAREN_PCT_RE.match(region, vm.end())
+            if pm:
+                evidence.append(_Cand(float(pm.group("num")) / 100, "paren", c.span, pm.group(0)))
+        elif owned:
+            phrase_in_label.append(owned[0])
 
-    trailing = list(_TRAILING_RE.finditer(text))
-    if trailing:
-        return _from_number(trailing[-1], offset=0, scale=stated, key="confidence")
+    # S2 first person
+    for m in _FIRST_PERSON_RE.finditer(text):
+        values.append(_number(m, offset=0, scale=stated, key="confidence", kind="first_person"))
+    # S3 correctness
+    for m in _CORRECT_RE.finditer(text):
+        values.append(_number(m, offset=0, scale=None, key="confidence", kind="correctness"))
+    # S4 value lines
+    for m in _LINE_RE.finditer(text):
+        if m.group("pct") or followup or (m.start() == 0 and m.end() >= len(text.rstrip())):
+            values.append(_number(m, offset=0, scale=stated, key="confidence", kind="line"))
+    # S6 answer lines, with the question known
+    if question:
+        for m in _ANSWER_LINE_RE.finditer(text):
+            pct_text = re.sub(r"\s+", "", m.string[m.start("num") : m.end()])
+            if pct_text in re.sub(r"\s+", "", question):
+                evidence.append(_Cand(None, "in_question", (m.start(), m.end()), pct_text))
+                continue
+            values.append(_number(m, offset=0, scale=None, key="confidence", kind="answer_line"))
+    # S5 follow-up statements
+    if followup:
+        for m in _STATEMENT_RE.finditer(text):
+            if _OF_AFTER_RE.match(text, m.end()) or _FORMULA_AFTER_RE.match(text, m.end()):
+                continue
+            c = _number(m, offset=0, scale=stated, key="confidence", kind="statement")
+            values.append(c)
+            pm = _PAREN_PCT_RE.match(text, m.end())
+            if pm:
+                evidence.append(_Cand(float(pm.group("num")) / 100, "paren", c.span, pm.group(0)))
+        for m in _NEGATED_RE.finditer(text):
+            negated.append(m.group(0))
+    # loose evidence: "a 99% confidence", "66.67% chance"
+    taken = {c.span for c in values}
+    for m in _LOOSE_RE.finditer(text):
+        c = _number(m, offset=0, scale=None, key="confidence", kind="loose")
+        if c.span not in taken and not any(v.span[0] <= c.span[0] < v.span[1] for v in values):
+            evidence.append(c)
 
-    bare = _BARE_RE.match(text)
-    if bare:
-        return _from_number(bare, offset=0, scale=stated, key="confidence")
+    # dedupe candidates that read the same characters
+    uniq: dict[tuple[int, int], _Cand] = {}
+    for c in values:
+        uniq.setdefault(c.span, c)
+    values = sorted(uniq.values(), key=lambda c: c.span[0])
+
+    if values:
+        ok = [c for c in values if c.value is not None]
+        if negated and followup:
+            return _none(
+                f"contradictory statements: {negated[0]!r}",
+                matched=values[0].text,
+                span=values[0].span,
+            )
+        if not ok:
+            return _from_cand(values[-1])
+        nums = [c.value for c in ok if c.value is not None]
+        nums += [c.value for c in evidence if c.value is not None]
+        nums += [c.raw / 100 for c in evidence if c.value is None and c.raw is not None]
+        distinct = _distinct(nums, 0.001)
+        if len(distinct) > 1:
+            return _none(
+                "conflicting confidence statements: " + ", ".join(_fmt(v) for v in distinct),
+                matched=ok[0].text,
+                span=ok[0].span,
+            )
+        if followup:
+            _, every = _phrases(text, levels=False, owned_only=False)
+            ph = [c.value for c in every if c.value is not None]
+            if any(abs(p - distinct[0]) > 0.15 for p in ph):
+                return _none(
+                    "conflicting confidence statements: "
+                    + ", ".join([_fmt(distinct[0])] + [repr(c.text) for c in every]),
+                    matched=ok[0].text,
+                    span=ok[0].span,
+                )
+        return _from_cand(ok[0], statements=len(ok))
+
+    if phrase_in_label:
+        return _from_cand(phrase_in_label[-1])
 
     n_words = len(text.split())
-    if mode == "followup" or (mode == "auto" and n_words <= 12):
-        ph = _from_phrase(text, offset=0, levels=False)
-        if ph is not None:
-            return ph
-    if designated:
+    read_phrases = followup or (mode == "auto" and n_words <= 12)
+    owned, every = _phrases(text, levels=False, owned_only=True)
+    if not read_phrases:
+        owned = [
+            c
+            for c in owned
+            if _FIRST_PERSON_PHRASE_RE.search(text[max(0, c.span[0] - 40) : c.span[0]])
+        ]
+    if owned:
+        readings = [c.value for c in every if c.value is not None]
+        if readings and max(readings) - min(readings) > 0.10:
+            return _none(
+                "conflicting confidence statements: " + ", ".join(repr(c.text) for c in every),
+                matched=owned[0].text,
+                span=owned[0].span,
+            )
+        return _from_cand(owned[0])
+    if label_seen:
         return _none("confidence label without a readable value")
     return _none("no confidence statement found")
 
 
 _STRIP_LINE_RE = re.compile(
-    r"^[ \t>*_#-]*(?:(?:my|the|overall|estimated)\s+)?"
-    + _KEY
-    + r"(?:\s+(?:level|score|rating|estimate|value))?[*_ \t]*(?:\([^)\n]{0,40}\))?[*_ \t]*"
-    r"(?:[:=]|\bis\b|\bof\b|\bat\b|-).*$",
+    r"^[ \t>*_#\"'`-]*(?:(?:my|the|overall|estimated)\s+)?"
+    r"(?:(?P<conf>confidence|certainty)|probability|likelihood|chance|accuracy)"
+    r"(?:\s+(?:level|score|rating|estimate|value))?[*_ \t\"']*(?:\([^)\n]{0,40}\))?[*_ \t\"']*"
+    r"(?:[:=]|(?(conf)(?:\bis\b|\bof\b|\bat\b|-)|(?!))).*$",
     re.IGNORECASE | re.MULTILINE,
 )
+_STRIP_VALUE_LINE_RE = re.compile(
+    r"^[ \t*_>\"'`(\[]*\d+(?:\.\d+)?\s*%[ \t*_.!\"'`)\]]*$", re.MULTILINE
+)
 _STRIP_INLINE_RE = re.compile(
-    r"[ \t]*[(\[]?[*_]*\b" + _KEY + r"(?:\s+(?:level|score|rating))?[*_ \t]*(?:\([^)\n]{0,40}\))?"
-    r"[*_ \t]*[:=][^\n]*$",
+    r"[ \t]*[(\[]?[*_]*\b(?:confidence|certainty)(?:\s+(?:level|score|rating))?[*_ \t]*"
+    r"(?:\([^)\n]{0,40}\))?[*_ \t]*[:=][^\n]*$",
     re.IGNORECASE,
 )
 
@@ -460,7 +730,9 @@ def strip_confidence_line(text: str) -> str:
     """Remove the inline confidence statement(s) so the user sees only the answer.
 
     Removes every line that is a confidence statement (``Confidence: 85%``,
-    ``**Confidence level:** high``) and, when the answer's last line ends with
+    ``**Confidence level:** high``, ``Probability: 0.9``), every line that is only a percentage
+    (``85%``, read by :func:`parse_verbalized` as a value line), and, when the answer's last line
+    ends with
     ``... Confidence: 85%``, that trailing part. Surrounding blank lines are trimmed; the answer
     body (including numbers in it) is untouched.
 
@@ -473,6 +745,7 @@ def strip_confidence_line(text: str) -> str:
     if not text:
         return text
     out = _STRIP_LINE_RE.sub("", text)
+    out = _STRIP_VALUE_LINE_RE.sub("", out)
     out = out.rstrip()
     last_nl = out.rfind("\n")
     head, last = (out[: last_nl + 1], out[last_nl + 1 :]) if last_nl >= 0 else ("", out)

@@ -156,8 +156,12 @@ def test_designated_line_preferred_over_body_numbers() -> None:
     assert r.span is not None and text[r.span[0] : r.span[1]] == "70%"
 
 
-def test_last_confidence_line_wins() -> None:
-    assert parse_verbalized("Confidence: 40%\nOn reflection:\nConfidence: 65%").value == 0.65
+def test_conflicting_statements_give_no_value() -> None:
+    r = parse_verbalized("Confidence: 40%\nOn reflection:\nConfidence: 65%")
+    assert r.value is None
+    assert r.reason == "conflicting confidence statements: 40%, 65%"
+    # the same value twice is not a conflict
+    assert parse_verbalized("Confidence: 80%\nI am 80% confident.").value == 0.8
 
 
 @pytest.mark.parametrize(
@@ -186,14 +190,43 @@ def test_none_and_non_str_reply() -> None:
 
 def test_modes_for_phrases_in_longer_replies() -> None:
     long_body = (
-        "The patient most likely has iron deficiency anaemia, given the low ferritin and the "
-        "microcytic picture on the blood film."
+        "It is most likely iron deficiency anaemia, given the low ferritin and the microcytic "
+        "picture on the blood film."
     )
     # auto: a long answer's hedging words are not a stated probability
     assert parse_verbalized(long_body).value is None
     assert parse_verbalized(long_body, mode="inline").value is None
     # followup: the whole reply answers "how likely is it correct?"
     assert parse_verbalized(long_body, mode="followup").value == pytest.approx(0.70)
+    # a phrase not stated about the answer is not read ("certain" is an adjective here)
+    assert parse_verbalized("Certain diseases cause this.", mode="followup").value is None
+    # phrases that disagree
+    r = parse_verbalized("It is extremely likely. It is extremely unlikely.", mode="followup")
+    assert r.value is None and (r.reason or "").startswith("conflicting confidence statements")
+
+
+def test_followup_statements() -> None:
+    assert parse_verbalized("The answer is 99.99%", mode="followup").value == pytest.approx(0.9999)
+    assert parse_verbalized("That's a 99.9% chance of being right.", mode="followup").value == (
+        pytest.approx(0.999)
+    )
+    # "The answer is 30%" in an inline reply is answer content, not a confidence
+    assert parse_verbalized("The answer is 30%", mode="inline").value is None
+    r = parse_verbalized("The answer is not 100%.\n\nThe answer is 100%", mode="followup")
+    assert r.value is None and r.reason == "contradictory statements: 'is not 100%'"
+    # "... 30% of the total" is a proportion of something, not a confidence
+    assert parse_verbalized("This is 30% of the total.", mode="followup").value is None
+    # a formula is not a value
+    assert parse_verbalized("Confidence = 1 - (1 - p)").value is None
+    # "confidence interval" is statistics
+    assert parse_verbalized("a 95% confidence interval", mode="followup").value is None
+
+
+def test_answer_line_needs_the_question() -> None:
+    q = "Which share?\nA. 59%\nB. 69%\nC. 79%\nD. 89%"
+    assert parse_verbalized("B. 69%", question=q).value is None  # option text
+    assert parse_verbalized("D. 95%", question=q).value == pytest.approx(0.95)
+    assert parse_verbalized("D. 95%").value is None  # without the question: not readable
 
 
 @settings(max_examples=300, deadline=None)
