@@ -25,6 +25,7 @@ abstention) and invalid arguments (unknown domain, malformed messages: ``ValueEr
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -218,6 +219,7 @@ class Guard:
         self.notice_format = notice_format
         self.failure_message = failure_message
         self._profiles: dict[Path, CalibrationProfile] = {}
+        self._versions: dict[str, str | None] = {}
 
     @classmethod
     def from_policies(
@@ -595,6 +597,20 @@ class Guard:
         value = float(profile.calibrate(float(raw)))
         run.add({"calibrated": (value, None, {"source": source, "raw": float(raw)})})
 
+    def _policy_version(self, policy: Policy) -> str | None:
+        """First 12 hex digits of the SHA-256 of the policy file (None when not from a file)."""
+        if policy.name not in self._versions:
+            version = None
+            if policy.source_file:
+                try:
+                    data = Path(policy.source_file).read_bytes()
+                except OSError:
+                    data = None
+                if data is not None:
+                    version = hashlib.sha256(data).hexdigest()[:12]
+            self._versions[policy.name] = version
+        return self._versions[policy.name]
+
     def _profile(self, policy: Policy) -> CalibrationProfile | None:
         if policy.calibration is None:
             return None
@@ -716,6 +732,7 @@ class Guard:
             request_id=request_id,
             domain=run.policy.name,
             policy_name=run.policy.name,
+            policy_version=self._policy_version(run.policy),
             question=question,
             answer_shown=shown,
             raw_answer=raw,

@@ -9,6 +9,7 @@ guardrail/sdk/signal_steps.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
@@ -353,3 +354,22 @@ async def test_failed_calls_count_every_retry(
     server.faults.extend([Fault.status(500)] * 3)
     r = await make_guard(QA, provider_kw={"max_retries": 2}).chat(Q)
     assert r.status == "failed" and r.cost.calls == 3 == len(server.requests)
+
+
+async def test_review_item_carries_policy_file_hash(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from guardrail.providers import OpenAICompatProvider
+
+    f = tmp_path / "strict.guard"
+    f.write_text(
+        'policy strict {\n  rule always {\n    when hedge_label != "x"\n'
+        '    then review "Checked by a person."\n  }\n}\n'
+    )
+    guard = Guard.from_policies(f, OpenAICompatProvider(server.base_url, model="m"))
+    r = await guard.chat(Q)
+    assert r.status == "pending_review" and r.review_id is not None
+    item = guard.review_store.get(r.review_id)
+    assert item.policy_version == hashlib.sha256(f.read_bytes()).hexdigest()[:12]
