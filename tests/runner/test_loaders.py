@@ -74,9 +74,9 @@ def test_mmlu_crlf_file_without_final_newline(shared_data: Path) -> None:
     assert qs[-1].answer in "ABCD"
     assert not any("\r" in c for q in qs for c in (q.question, *q.choices))
     assert qs[0].domain == "finance"
-    assert Counter(q.domain for q in load_mmlu_csv(
-        shared_data / "mmlu" / "test" / "professional_law_test.csv"
-    )) == {"legal": 1534}
+    assert Counter(
+        q.domain for q in load_mmlu_csv(shared_data / "mmlu" / "test" / "professional_law_test.csv")
+    ) == {"legal": 1534}
 
 
 def test_mmlu_dev_split_ids(shared_data: Path) -> None:
@@ -128,9 +128,7 @@ def test_triviaqa(shared_data: Path) -> None:
     qs = load_triviaqa_jsonl(shared_data / "triviaqa" / "triviaqa_sm_sub.jsonl")
     assert len(qs) == 3000  # README
     q = qs[0]
-    assert q.question == (
-        "Brunswick, Lancastrian and Pearl Pickler are types of which vegetable?"
-    )
+    assert q.question == ("Brunswick, Lancastrian and Pearl Pickler are types of which vegetable?")
     assert q.answer == "Onion" and "Allium cepa" in q.aliases
     assert q.kind == "short_answer" and q.domain == "general"
 
@@ -142,9 +140,10 @@ def test_triviaqa_line_with_unicode_line_separator(shared_data: Path) -> None:
     line = path.read_text(encoding="utf-8").split("\n")[1780]
     assert "\x85" in line
     qs = load_triviaqa_jsonl(path)
-    assert qs[1780].question == json.loads(line)["context"].removeprefix("Question: ").split(
-        "\nAnswer:"
-    )[0].strip()
+    assert (
+        qs[1780].question
+        == json.loads(line)["context"].removeprefix("Question: ").split("\nAnswer:")[0].strip()
+    )
 
 
 def test_boolq_and_misconceptions(shared_data: Path) -> None:
@@ -233,18 +232,31 @@ def test_generic_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "qs.jsonl"
     rows = [
         {"question": "2+2?", "answer": "4", "aliases": ["four"], "domain": "finance"},
-        {"id": "mc1", "question": "Capital of France?", "choices": ["Lyon", "Paris"],
-         "answer": "Paris"},
+        {
+            "id": "mc1",
+            "question": "Capital of France?",
+            "choices": ["Lyon", "Paris"],
+            "answer": "Paris",
+        },
         {"question": "Sky blue?", "choices": ["yes", "no"], "answer": "yes", "kind": "label"},
-        {"question": "Lincoln's toenails?", "choices": ["Saturday", "Unknown"], "answer": "B",
-         "answerable": False},
+        {
+            "question": "Lincoln's toenails?",
+            "choices": ["Saturday", "Unknown"],
+            "answer": "B",
+            "answerable": False,
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
     qs = load_questions(path)
     assert detect_format(path) == "generic"
     assert qs[0] == Question(
-        id="qs/0", question="2+2?", kind="short_answer", answer="4", aliases=("four",),
-        domain="finance", dataset="qs",
+        id="qs/0",
+        question="2+2?",
+        kind="short_answer",
+        answer="4",
+        aliases=("four",),
+        domain="finance",
+        dataset="qs",
     )
     assert qs[1].id == "mc1" and qs[1].answer == "B"  # choice text -> letter
     assert qs[2].kind == "label" and qs[2].answer == "yes"
@@ -271,8 +283,11 @@ def test_generic_csv_with_letter_columns(tmp_path: Path) -> None:
         ('{"question": "q", "answer": "a"}\n{"question": "q2"\n', "qs.jsonl:2: invalid JSON"),
         ('{"question": "q"}\n', "qs.jsonl:1: missing field 'answer'"),
         ('{"question": "q", "choices": ["a", "b"], "answer": "c"}\n', "neither a letter"),
-        ('{"id": "x", "question": "q", "answer": "a"}\n{"id": "x", "question": "r", '
-         '"answer": "b"}\n', "duplicate id 'x'"),
+        (
+            '{"id": "x", "question": "q", "answer": "a"}\n{"id": "x", "question": "r", '
+            '"answer": "b"}\n',
+            "duplicate id 'x'",
+        ),
         ('{"question": "q", "answer": "a", "answerable": "perhaps"}\n', "'answerable'"),
     ],
 )
