@@ -315,7 +315,7 @@ def test_unrecognised_inputs(tmp_path: Path) -> None:
     odd.write_text('{"foo": 1}\n', encoding="utf-8")
     with pytest.raises(QuestionFileError, match="unrecognised JSONL shape"):
         load_questions(odd)
-    with pytest.raises(QuestionFileError, match="neither task.json nor test.tsv"):
+    with pytest.raises(QuestionFileError, match=r"neither task\.json nor test\.tsv"):
         detect_format(tmp_path)
     with pytest.raises(QuestionFileError, match="unknown question format"):
         load_questions(odd, fmt="nope")
