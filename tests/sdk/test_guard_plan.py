@@ -365,7 +365,7 @@ async def test_review_item_carries_policy_file_hash(
 
     f = tmp_path / "strict.guard"
     f.write_text(
-        'policy strict {\n  rule always {\n    when hedge_label != "x"\n'
+        'policy strict {\n  rule always {\n    when hedge_label != "hedged"\n'
         '    then review "Checked by a person."\n  }\n}\n'
     )
     guard = Guard.from_policies(f, OpenAICompatProvider(server.base_url, model="m"))
