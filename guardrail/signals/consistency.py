@@ -427,15 +427,26 @@ class LLMJudgeSimilarity:
         self._cache[(texts[i], texts[j])] = self._cache[(texts[j], texts[i])] = v
 
     def matrix(self, texts: Sequence[str]) -> NDArray[np.float64]:
-        """Pairwise judge verdicts (sync judge; an async judge is run with ``asyncio.run``)."""
+        """Pairwise judge verdicts (sync judge; an async judge is run with ``asyncio.run``).
+
+        Raises:
+            RuntimeError: an async judge called from inside a running event loop (use
+                :func:`self_consistency_async`, which awaits :meth:`amatrix`).
+        """
         if inspect.iscoroutinefunction(self.judge):
+            _no_running_loop()
             return asyncio.run(self.amatrix(texts))
         sim, todo = self._pairs(texts)
         for i, j in todo:
             try:
                 r: object = self.judge(self._messages(texts[i], texts[j]))
                 if inspect.isawaitable(r):
+                    _no_running_loop(r)
                     r = asyncio.run(_await(r))
+            except RuntimeError as exc:
+                if str(exc).startswith(_LOOP_MSG):
+                    raise
+                r = None
             except Exception:  # the injected call failed: degrade, never crash
                 r = None
             self._record(sim, texts, i, j, r)
@@ -462,6 +473,20 @@ class LLMJudgeSimilarity:
 
 async def _await(x: Awaitable[object]) -> object:
     return await x
+
+
+_LOOP_MSG = "an async judge cannot run inside a running event loop"
+
+
+def _no_running_loop(pending: object = None) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    close = getattr(pending, "close", None)
+    if callable(close):
+        close()  # do not leave an un-awaited coroutine behind
+    raise RuntimeError(f"{_LOOP_MSG}: use self_consistency_async / LLMJudgeSimilarity.amatrix")
 
 
 # --- clustering and the result ------------------------------------------------------------------

@@ -260,3 +260,17 @@ def test_custom_similarity_protocol() -> None:
     r = self_consistency(["Paris", "paris", "Paris"], similarity=sim)
     assert r.value == pytest.approx(2 / 3)
     assert r.similarity == "exact"
+
+
+def test_async_judge_in_running_loop_is_a_clear_error() -> None:
+    async def judge(messages: list[dict[str, str]]) -> str:
+        return "yes"
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="use self_consistency_async"):
+            self_consistency(["a", "b"], similarity=LLMJudgeSimilarity(judge))
+
+    asyncio.run(main())
+    # outside a loop the sync entry point runs the async judge itself
+    r = self_consistency(["Paris", "Lyon"], similarity=LLMJudgeSimilarity(judge))
+    assert r.value == 1.0
