@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from guardrail.policy.ast import And, Arith, Compare, Expr, Name, Neg, Not, Number, Or, String
 from guardrail.policy.catalog import SIGNALS, Action
@@ -153,27 +153,36 @@ def compile_condition(expr: Expr) -> CondFn:
     raise TypeError(f"not a condition: {expr.kind}")
 
 
-def witnesses(expr: Expr, v: Values) -> list[str]:
-    """Signals that made a *true* condition true (in reading order, without repeats): for
-    ``a or b`` only the true side's, for ``not (a and b)`` only the false side's."""
-    out: list[str] = []
-    _witness(expr, v, True, out)
-    return [n for n in dict.fromkeys(out) if n in v]
+WitnessFn = Callable[[Values, bool], list[str]]
 
 
-def _witness(expr: Expr, v: Values, want: bool, out: list[str]) -> None:
+def compile_witness(expr: Expr) -> WitnessFn:
+    """A closure listing the signals that give a decided condition the wanted truth value: for
+    ``a or b`` wanted true only the true side's signals, for ``not (a and b)`` only the false
+    side's, for a comparison every signal it reads (in reading order)."""
     if isinstance(expr, Not):
-        _witness(expr.operand, v, not want, out)
-        return
+        inner = compile_witness(expr.operand)
+        return lambda v, want: inner(v, not want)
     if isinstance(expr, And | Or):
-        # the operands that carry the outcome: for `and` wanted true (or `or` wanted false)
-        # every operand; otherwise only the operands that have the wanted value
-        every = isinstance(expr, And) == want
-        for op in expr.operands:
-            if every or compile_condition(op)(v) is want:
-                _witness(op, v, want, out)
-        return
-    out.extend(sorted(names_in(expr), key=lambda n: _first_pos(expr, n)))
+        parts = [(compile_condition(op), compile_witness(op)) for op in expr.operands]
+        is_and = isinstance(expr, And)
+
+        def group(v: Values, want: bool) -> list[str]:
+            every = is_and == want  # `and` wanted true / `or` wanted false: all operands count
+            out: list[str] = []
+            for cond, wit in parts:
+                if every or cond(v) is want:
+                    out.extend(wit(v, want))
+            return out
+
+        return group
+    names = sorted(names_in(expr), key=lambda n: _first_pos(expr, n))
+    return lambda v, want: names
+
+
+def witnesses(expr: Expr, v: Values) -> list[str]:
+    """Signals that made a *true* condition true (reading order, no repeats, present only)."""
+    return [n for n in dict.fromkeys(compile_witness(expr)(v, True)) if n in v]
 
 
 def _first_pos(expr: Expr, name: str) -> tuple[int, int]:
@@ -198,14 +207,22 @@ def _children(expr: Expr) -> list[Expr]:
 # ------------------------------------------------------------------ values
 
 
+_KIND_CODE = {"probability": 0, "count": 1, "nonnegative": 2, "category": 3, "text": 4}
+# name -> (kind code, lower, upper, choices)
+_TABLE: dict[str, tuple[int, float, float, frozenset[str]]] = {
+    n: (_KIND_CODE[s.kind], s.lower, s.upper, frozenset(s.choices)) for n, s in SIGNALS.items()
+}
+
+
 def normalize_values(
-    values: Mapping[str, SignalValue], needed: frozenset[str]
+    values: Mapping[str, SignalValue], needed: Iterable[str]
 ) -> tuple[Values, list[str], dict[str, str]]:
     """Validate the needed signals' values.
 
     Returns (present values, missing names sorted, invalid name -> reason). Probabilities may
     exceed [0, 1] by 1e-9 (float noise) and are clamped; anything else out of range, NaN, a bool,
-    or a value of the wrong type is *invalid* and treated as missing.
+    or a value of the wrong type is *invalid* and treated as missing. Counts become ints;
+    category strings are stripped and lower-cased.
     """
     present: Values = {}
     missing: list[str] = []
@@ -215,35 +232,50 @@ def normalize_values(
         if raw is None:
             missing.append(name)
             continue
-        spec = SIGNALS[name]
-        problem: str | None = None
-        if spec.numeric:
-            if isinstance(raw, bool) or not isinstance(raw, int | float):
-                problem = f"expected a number, got {type(raw).__name__}"
-            else:
-                x = float(raw)
-                if math.isnan(x):
-                    problem = "NaN"
-                elif x < spec.lower - _PROB_TOLERANCE or x > spec.upper + _PROB_TOLERANCE:
-                    problem = f"{x!r} is outside [{spec.lower:g}, {spec.upper:g}]"
-                elif spec.kind == "count" and x != int(x):
-                    problem = f"{x!r} is not a whole count"
-                elif spec.kind == "count":
-                    present[name] = int(x)
-                else:
-                    present[name] = min(max(x, spec.lower), spec.upper)
+        kind, lo, hi, choices = _TABLE[name]
+        tp = type(raw)
+        if kind <= 2:
+            if (
+                (tp is float or tp is int)  # fast path (bool is not int here)
+                and isinstance(raw, int | float)
+                and lo <= raw <= hi
+                and (kind != 1 or raw == int(raw))
+            ):
+                present[name] = int(raw) if kind == 1 else raw
+                continue
+            problem = _numeric_problem(raw, kind, lo, hi)
+            if problem is None:
+                x = float(cast(float, raw))
+                present[name] = int(x) if kind == 1 else min(max(x, lo), hi)
+                continue
+        elif not isinstance(raw, str):
+            problem = f"expected a string, got {tp.__name__}"
+        elif choices:
+            norm = raw.strip().lower()
+            if norm in choices:
+                present[name] = norm
+                continue
+            problem = f"{raw!r} is not one of {', '.join(SIGNALS[name].choices)}"
         else:
-            if not isinstance(raw, str):
-                problem = f"expected a string, got {type(raw).__name__}"
-            elif spec.choices and raw.strip().lower() not in spec.choices:
-                problem = f"{raw!r} is not one of {', '.join(spec.choices)}"
-            else:
-                present[name] = raw.strip().lower() if spec.choices else raw
-        if problem is not None:
-            invalid[name] = problem
-            missing.append(name)
+            present[name] = raw
+            continue
+        invalid[name] = problem
+        missing.append(name)
     missing.sort()
     return present, missing, invalid
+
+
+def _numeric_problem(raw: object, kind: int, lo: float, hi: float) -> str | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return f"expected a number, got {type(raw).__name__}"
+    x = float(raw)
+    if math.isnan(x):
+        return "NaN"
+    if x < lo - _PROB_TOLERANCE or x > hi + _PROB_TOLERANCE:
+        return f"{x!r} is outside [{lo:g}, {hi:g}]"
+    if kind == 1 and x != int(x):
+        return f"{x!r} is not a whole count"
+    return None
 
 
 # ------------------------------------------------------------------ program
@@ -257,6 +289,7 @@ class CompiledRule:
     action: Action
     expr: Expr
     cond: CondFn
+    witness: WitnessFn
     reads: frozenset[str]
     message: list[Part] | None
     line: int
@@ -275,7 +308,7 @@ class Program:
     ) -> None:
         self.name = name
         self.rules = [
-            CompiledRule(n, a, e, compile_condition(e), names_in(e), m, line)
+            CompiledRule(n, a, e, compile_condition(e), compile_witness(e), names_in(e), m, line)
             for n, e, a, m, line in rules
         ]
         self.on_missing = on_missing
@@ -313,12 +346,13 @@ class Program:
         for rule, tri in results:
             msg = None if rule.message is None else render(rule.message, lookup)
             if tri is True:
-                wit = witnesses(rule.expr, present)
+                wit = dict.fromkeys(rule.witness(present, True))
                 match = RuleMatch(
                     rule=rule.name,
                     action=rule.action,
                     message=msg,
                     values={k: present[k] for k in wit},
+                    missing=[],
                     line=rule.line,
                 )
             else:

@@ -133,6 +133,10 @@ class Policy(BaseModel):
     @property
     def program(self) -> Program:
         """The compiled form used by :meth:`evaluate` (built on first use)."""
+        private = self.__pydantic_private__ or {}
+        cached = private.get("_program")  # fast path (no __getattr__)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         if self._program is None:
             rules = [
                 (
