@@ -101,6 +101,11 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     return None if match is None else str(match[0])
 
 
+def gathered_entries(gathered: frozenset[str]) -> set[str | None]:
+    """The ``signals`` entries (and ``calibration``) behind a set of gathered signal names."""
+    return {SIGNALS[n].gathered_by for n in gathered}
+
+
 def _did_you_mean(word: str, choices: Iterable[str], fallback: str | None = None) -> str | None:
     options = list(choices)
     s = suggest(word, options)
@@ -114,6 +119,8 @@ class _Checker:
     src: Source
     base_dir: Path | None
     diags: list[Diagnostic] = field(default_factory=list)
+    # (code, signal) already reported for the rule being checked: one report per rule
+    reported: set[tuple[str, str]] = field(default_factory=set)
 
     # -------------------------------------------------------------- reporting
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
@@ -370,6 +377,11 @@ class _Checker:
                         hint=_did_you_mean(e.name, SIGNALS),
                     )
                 return "error"
+            if spec.gathered_by is not None and spec.gathered_by not in gathered_entries(gathered):
+                key = ("gathered", e.name)
+                if key in self.reported:
+                    return "number" if spec.numeric else "string"
+                self.reported.add(key)
             if spec.gathered_by == "calibration" and not calibration:
                 self.error(
                     "calibration-required",
@@ -672,6 +684,7 @@ class _Checker:
             else:
                 seen_rules[r.name.name] = r
             before = sum(1 for d in self.diags if d.code in _TYPE_CODES)
+            self.reported.clear()
             t = self.type_of(r.condition, gathered, has_calibration)
             if t not in ("bool", "error"):
                 self.error(
@@ -1059,6 +1072,8 @@ def _conj_unsat(conj: list[Compare]) -> str | None:
             continue
         dlo, dhi = a[0] - b[1], a[1] - b[0]
         if not _may_hold(c.op, dlo, dhi):
+            if b[0] == b[1]:
+                return f"{expr_text(c)} cannot hold: the left side is in [{a[0]:g}, {a[1]:g}]"
             return (
                 f"{expr_text(c)} cannot hold: the left side minus the right is in "
                 f"[{dlo:g}, {dhi:g}]"

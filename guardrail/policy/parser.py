@@ -54,7 +54,7 @@ from guardrail.policy.ast import (
 from guardrail.policy.errors import Diagnostic, PolicyError, Source
 
 _JOIN_AFTER = frozenset(
-    {"_AND", "_OR", "_NOT", "COMP_OP", "PLUS", "MINUS", "COMMA", "LPAR", "EQUAL"}
+    {"_AND", "_OR", "NOT", "COMP_OP", "PLUS", "MINUS", "COMMA", "LPAR", "EQUAL"}
 )
 _JOIN_BEFORE = frozenset({"_AND", "_OR", "COMP_OP", "PLUS", "RPAR"})
 
@@ -74,7 +74,7 @@ _TERMINAL_NAMES = {
     "MINUS": "'-'",
     "_AND": "'and'",
     "_OR": "'or'",
-    "_NOT": "'not'",
+    "NOT": "'not'",
     "$END": "end of file",
 }
 _KEYWORDS = {
@@ -317,7 +317,9 @@ class _Builder:
                 op=cast(Any, str(ch[1])), left=self.expr(ch[0]), right=self.expr(ch[2]), span=span
             )
         if kind == "not_":
-            return Not(operand=self.expr(ch[0]), span=span)
+            return Not(operand=self.expr(ch[1]), span=span)
+        if kind == "paren":  # parentheses only group; the node's span includes them
+            return self.expr(ch[1]).model_copy(update={"span": span})
         if kind == "and_expr":
             return And(operands=[self.expr(c) for c in ch], span=span)
         if kind == "or_expr":

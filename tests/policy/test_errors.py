@@ -314,3 +314,52 @@ def test_duplicate_policy_name_across_files(tmp_path: Path) -> None:
         load_policies(tmp_path)
     assert [d.code for d in err.value.diagnostics] == ["duplicate-policy"]
     assert err.value.diagnostics[0].file == str(tmp_path / "b.guard")
+
+
+@pytest.mark.parametrize(
+    ("cond", "why"),
+    [
+        ("hedges < 0", "no value of hedges (>= 0) satisfies hedges < 0"),
+        (
+            "hedges > 1 and hedges < 2",
+            "no value of hedges (>= 0) satisfies hedges > 1 and hedges < 2",
+        ),
+        ("not (consistency >= 0)", "no value of consistency ([0, 1]) satisfies consistency < 0"),
+        (
+            "verbalized - consistency > 1.2",
+            "verbalized - consistency > 1.2 cannot hold: the left side is in [-1, 1]",
+        ),
+        (
+            'stakes == "high" and stakes == "low"',
+            'no value of stakes satisfies stakes == "high" and stakes == "low"',
+        ),
+        (
+            'hedge_label != "hedged" and hedge_label != "neutral" and hedge_label != "assertive"',
+            "no value of hedge_label satisfies",
+        ),
+        (
+            "(consistency < 0.2 or verbalized < 0.1) and consistency > 0.5 and verbalized > 0.5",
+            "no value of consistency ([0, 1]) satisfies consistency < 0.2 and consistency > 0.5",
+        ),
+    ],
+)
+def test_unsatisfiable_variants(cond: str, why: str) -> None:
+    d = only(wrap(f"  rule a {{\n    when {cond}\n    then review\n  }}\n"), "unsatisfiable-rule")
+    assert d.message.startswith(f"rule 'a' can never fire: {why}")
+    assert (d.line, d.column) == (7, 10)
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        "consistency < 0.5 and verbalized > 0.7",
+        "hedges >= 0",
+        "verbalized - consistency > 0.99",
+        "(consistency < 0.2 or verbalized < 0.1) and consistency > 0.5",
+        'stakes == "high" or stakes == "low"',
+        "not (consistency < 0.5 and consistency > 0.7)",
+    ],
+)
+def test_satisfiable_conditions_are_not_flagged(cond: str) -> None:
+    src = wrap(f"  rule a {{\n    when {cond}\n    then review\n  }}\n")
+    assert [d for d in diags(src) if d.severity == "error"] == []
