@@ -21,6 +21,7 @@ threshold-out-of-range    error    a probability signal compared with a number o
 signal-not-gathered       error    a rule reads a signal the ``signals`` block does not gather
 calibration-required      error    ``calibrated`` used without a ``calibration`` setting
 calibration-not-found     error    the ``calibration`` file does not exist
+calibration-invalid       error    the profile is not JSON, has no ``source``, or maps a non-signal
 duplicate-rule            error    two rules with the same name
 duplicate-setting         error    a setting, ``signals`` block, entry or otherwise given twice
 duplicate-given           error    an example gives the same signal twice
@@ -28,11 +29,13 @@ unsatisfiable-rule        error    a condition no values can make true (interval
 unused-signal             warning  a ``signals`` entry that no rule reads (it costs calls)
 placeholder-not-gathered  warning  a message shows a signal the policy never gathers
 duplicate-example         warning  two examples with the same name
+calibration-domain        warning  the profile's ``domain`` is not the policy's name
 ========================  =======  ==========================================================
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -731,6 +734,8 @@ class _Checker:
                 )
         if signals_block is not None:
             self._unused(signals_block, used)
+        if isinstance(calibration, Path):
+            self._profile(calibration, seen_settings["calibration"], ast.name.name, used, gathered)
         example_defs = self.examples(examples, set(seen_rules))
         if any(d.severity == "error" for d in self.diags):
             return None
@@ -792,6 +797,54 @@ class _Checker:
                 return None
             return path
         raise AssertionError(name)  # pragma: no cover
+
+    def _profile(
+        self, path: Path, d: Directive, policy: str, used: set[str], gathered: frozenset[str]
+    ) -> None:
+        """Peek into the calibration profile JSON: readable, its ``source`` a signal this policy
+        gathers (when ``calibrated`` is read), its ``domain`` the policy's name (warning)."""
+        span = d.values[0].span
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            self.error(
+                "calibration-invalid",
+                f"cannot read calibration profile: {err}",
+                span,
+                hint="regenerate it with `guardrail audit`",
+            )
+            return
+        source = data.get("source") if isinstance(data, dict) else None
+        if not isinstance(source, str):
+            self.error(
+                "calibration-invalid",
+                "calibration profile has no 'source' (the raw signal it maps)",
+                span,
+                hint="regenerate it with `guardrail audit`",
+            )
+            return
+        spec = SIGNALS.get(source)
+        if spec is None or not spec.numeric or source == "calibrated":
+            self.error(
+                "calibration-invalid",
+                f"calibration profile maps '{source}', which is not a confidence signal",
+                span,
+            )
+            return
+        if "calibrated" in used and source not in gathered:
+            self.error(
+                "signal-not-gathered",
+                f"the calibration profile maps '{source}', which this policy does not gather",
+                span,
+                hint=f"add '{spec.gathered_by}' to the signals {{ }} block",
+            )
+        domain = data.get("domain")
+        if isinstance(domain, str) and domain != policy:
+            self.warn(
+                "calibration-domain",
+                f"calibration profile is for domain '{domain}', this policy is '{policy}'",
+                span,
+            )
 
     def _unused(self, block: SignalsBlock, used: set[str]) -> None:
         for d in block.directives:

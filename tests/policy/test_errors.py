@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrail.policy import PolicyError, load_policies, load_policy, parse_policy
+from guardrail.policy import PolicyError, check_text, load_policies, load_policy, parse_policy
 from tests.policy.helpers import diags, only, wrap
 
 RULE_A = "  rule a {\n    when consistency < 0.5\n    then review\n  }\n"  # lines 6-9
@@ -209,7 +209,9 @@ def test_calibration_not_found(tmp_path: Path) -> None:
 
 def test_calibration_found_is_resolved_beside_the_policy(tmp_path: Path) -> None:
     (tmp_path / "cal").mkdir()
-    (tmp_path / "cal" / "m.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "cal" / "m.json").write_text(
+        '{"domain": "t", "source": "verbalized"}', encoding="utf-8"
+    )
     path = tmp_path / "p.guard"
     path.write_text(wrap('  calibration "cal/m.json"\n' + RULE_A), encoding="utf-8")
     policy = load_policy(path)
@@ -363,3 +365,36 @@ def test_unsatisfiable_variants(cond: str, why: str) -> None:
 def test_satisfiable_conditions_are_not_flagged(cond: str) -> None:
     src = wrap(f"  rule a {{\n    when {cond}\n    then review\n  }}\n")
     assert [d for d in diags(src) if d.severity == "error"] == []
+
+
+@pytest.mark.parametrize(
+    ("profile", "code", "message"),
+    [
+        ("not json", "calibration-invalid", "cannot read calibration profile"),
+        ('{"domain": "t"}', "calibration-invalid", "calibration profile has no 'source'"),
+        (
+            '{"domain": "t", "source": "stakes"}',
+            "calibration-invalid",
+            "calibration profile maps 'stakes', which is not a confidence signal",
+        ),
+        (
+            '{"domain": "t", "source": "agreement"}',
+            "signal-not-gathered",
+            "the calibration profile maps 'agreement', which this policy does not gather",
+        ),
+        (
+            '{"domain": "legal", "source": "verbalized"}',
+            "calibration-domain",
+            "calibration profile is for domain 'legal', this policy is 't'",
+        ),
+    ],
+)
+def test_calibration_profile_is_checked(
+    tmp_path: Path, profile: str, code: str, message: str
+) -> None:
+    (tmp_path / "m.json").write_text(profile, encoding="utf-8")
+    rule = "  rule a {\n    when calibrated < 0.5 and consistency < 0.9\n    then review\n  }\n"
+    text = wrap('  calibration "m.json"\n' + rule)
+    (d,) = [x for x in check_text(text, "t.guard", base_dir=tmp_path)[1] if x.code == code]
+    assert d.message.startswith(message)
+    assert (d.line, d.column) == (6, 15)
