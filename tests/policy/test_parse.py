@@ -221,3 +221,19 @@ def test_full_settings() -> None:
     assert s.logprobs and s.samples is not None and s.samples.temperature == 0.7
     assert policy.gathered_signals() >= {"agreement", "logprob_confidence", "consistency"}
     assert "calibrated" not in policy.gathered_signals()
+
+
+def test_crlf_line_endings_and_tabs() -> None:
+    text = SMALL.replace("\n", "\r\n").replace("  rule low", "\trule low")
+    ast, diags = parse_ast(text)
+    assert diags == [] and ast.model_dump() == GOLDEN
+    from guardrail.policy.formatter import format_text
+
+    assert format_text(text) == format_text(SMALL)  # canonical output uses \n and spaces
+    bad = "policy p {\r\n\trule a {\r\n\t\twhen consistncy < 0.5\r\n\t\tthen review\r\n\t}\r\n}\r\n"
+    from guardrail.policy import check_text
+
+    (d,) = [x for x in check_text(bad)[1] if x.code == "unknown-signal"]
+    assert (d.line, d.column) == (3, 8)
+    assert d.source_line == "\t\twhen consistncy < 0.5"
+    assert d.caret == "\t\t     " + "^" * 10  # tabs kept so the caret lines up in a terminal
