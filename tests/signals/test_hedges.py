@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrail.signals import default_lexicon, detect_hedges, load_lexicon
 
@@ -112,3 +114,12 @@ def test_empty_and_none() -> None:
     r = detect_hedges("")
     assert (r.value, r.label, r.cues) == (0, "neutral", [])
     assert detect_hedges(None).value == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_never_raises_and_spans_are_exact(text: str) -> None:
+    r = detect_hedges(text)
+    assert r.value == r.hedges >= 0
+    for c in r.cues:
+        assert text[c.start : c.end] == c.text

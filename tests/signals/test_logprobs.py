@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrail.signals import logprob_confidence
 
@@ -156,3 +158,25 @@ def test_caller_errors() -> None:
         logprob_confidence([], options=[])
     r = logprob_confidence([{"token": "x", "logprob": -0.1}], options=["A"], aggregate="option")
     assert r.value is None and r.reason == "first answer token 'x' is not one of the options"
+
+
+_junk = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_item = st.fixed_dictionaries(
+    {"token": st.text(max_size=3) | st.none(), "logprob": st.floats() | st.none()},
+    optional={"top_logprobs": st.lists(_junk, max_size=3) | _junk},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_item | _junk, max_size=4), st.sampled_from([None, ["A", "B"], ["yes", "no"]]))
+def test_never_raises_on_malformed_server_data(content: Any, options: Any) -> None:
+    r = logprob_confidence(content, options=options)
+    assert r.value is None or 0.0 <= r.value <= 1.0
+    if r.value is None:
+        assert r.reason
