@@ -166,7 +166,7 @@ def smollm2() -> list[str]:
         if s["kind"] == "samples":
             trivia_aliases[s["question"]] = s["aliases"]
     for mode in ("inline", "followup"):
-        conf, corr, hconf = [], [], []
+        conf, corr, hconf, parsed = [], [], [], []
         for r in recs:
             if r["mode"] != mode:
                 continue
@@ -176,11 +176,15 @@ def smollm2() -> list[str]:
                 ok = trivia_correct(answer, aliases)
             else:
                 ok = mc_letter(answer) == r["gold"]
-            v = parse_verbalized(r["reply"], mode=mode).value
+            v = parse_verbalized(r["reply"], mode=mode, question=r["question"]).value
             conf.append(0.0 if v is None else float(v))
+            parsed.append(v is not None)
             corr.append(ok)
             hconf.append(1.0 / (1 + detect_hedges(answer).hedges))
         out.append(row(f"verbalized {mode}, missing = 0 (SmolLM2-135M)", len(conf), conf, corr))
+        pc = [c for c, p in zip(conf, parsed, strict=True) if p]
+        py = [y for y, p in zip(corr, parsed, strict=True) if p]
+        out.append(row(f"verbalized {mode}, parsed replies only (SmolLM2-135M)", len(pc), pc, py))
         if mode == "followup":
             out.append(row("hedges 1/(1+h) on the answer (SmolLM2-135M)", len(hconf), hconf, corr))
     lp_conf, lp_corr, sc_conf, sc_corr, se_conf = [], [], [], [], []

@@ -313,6 +313,16 @@ _SCALE_RE = re.compile(
     r"scale\s+of\s+(?:0|1)\s*(?:-|\u2013|to)\s*(?P<c>10|100|5)\b)",
     re.IGNORECASE,
 )
+_ACCURACY_LINE_RE = re.compile(
+    r"[ \t*_>\"'`]*accuracy[*_ \t\"']*[:=][*_ \t]*\d+(?:\.\d+)?\s*%[ \t*_.\"'`]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
 _FORMULA_AFTER_RE = re.compile(r"\s*[-+*\u00d7=]\s*[\d(]")
 _OF_AFTER_RE = re.compile(r"\s*of\s+(?:the|a|an|all|your|my|its)\b", re.IGNORECASE)
 _PAREN_PCT_RE = re.compile(r"\s*\(\s*(?P<num>\d+(?:\.\d+)?)\s*%")
@@ -580,7 +590,6 @@ def parse_verbalized(
 
     # S1 designated labels
     for m in _LABEL_RE.finditer(text):
-        label_seen = True
         start = m.end()
         end = text.find("\n", start)
         end = len(text) if end == -1 else end
@@ -591,6 +600,9 @@ def parse_verbalized(
             re.IGNORECASE,
         )
         key = key_m.group(0).lower() if key_m else "confidence"
+        if key == "accuracy" and not _ACCURACY_LINE_RE.match(text, _line_start(text, m.start())):
+            continue  # "Accuracy" only as a line of its own ("Accuracy: 50%"), not in the body
+        label_seen = True
         vm = _VALUE_RE.search(region)
         owned, _ = _phrases(region, levels=True, owned_only=False, offset=start, context=m.group(0))
         first_word = owned[0].span[0] - start if owned else len(region) + 1
@@ -711,7 +723,7 @@ def parse_verbalized(
 
 _STRIP_LINE_RE = re.compile(
     r"^[ \t>*_#\"'`-]*(?:(?:my|the|overall|estimated)\s+)?"
-    r"(?:(?P<conf>confidence|certainty)|probability|likelihood|chance|accuracy)"
+    r"(?:(?P<conf>confidence|certainty)|probability|likelihood|chance)"
     r"(?:\s+(?:level|score|rating|estimate|value))?[*_ \t\"']*(?:\([^)\n]{0,40}\))?[*_ \t\"']*"
     r"(?:[:=]|(?(conf)(?:\bis\b|\bof\b|\bat\b|-)|(?!))).*$",
     re.IGNORECASE | re.MULTILINE,
@@ -746,6 +758,7 @@ def strip_confidence_line(text: str) -> str:
         return text
     out = _STRIP_LINE_RE.sub("", text)
     out = _STRIP_VALUE_LINE_RE.sub("", out)
+    out = _ACCURACY_LINE_RE.sub("", out)
     out = out.rstrip()
     last_nl = out.rfind("\n")
     head, last = (out[: last_nl + 1], out[last_nl + 1 :]) if last_nl >= 0 else ("", out)

@@ -275,3 +275,11 @@ def test_followup_messages() -> None:
 def test_templates_ask_for_the_format_the_parser_reads() -> None:
     assert "Confidence: NN%" in INLINE_TEMPLATE and "Confidence: NN%" in FOLLOWUP_TEMPLATE
     assert parse_verbalized("Paris\nConfidence: 85%").value == 0.85
+
+
+def test_accuracy_label_only_as_its_own_line() -> None:
+    assert parse_verbalized("Paris.\nAccuracy: 50%").value == 0.5
+    assert strip_confidence_line("Paris.\nAccuracy: 50%") == "Paris."
+    body = "The test has 90% sensitivity. Accuracy: 95% in adults, lower in children."
+    assert parse_verbalized(body, mode="inline").value is None
+    assert strip_confidence_line(body) == body
