@@ -33,6 +33,9 @@ class EnsembleResult(SignalResult):
         clusters: model names per cluster, heaviest first.
         tie: True when two or more clusters share the top weight (``majority_answer`` is then the
             earliest of them).
+        primary_agreement: weighted share of the answering models equivalent to ``primary`` (the
+            answer shown to the user), None without ``primary``.
+        primary_in_majority: whether ``primary`` is equivalent to the majority answer.
     """
 
     name: str = "agreement"
@@ -43,6 +46,8 @@ class EnsembleResult(SignalResult):
     clusters: list[list[str]] = Field(default_factory=list)
     weights: dict[str, float] = Field(default_factory=dict)
     tie: bool = False
+    primary_agreement: float | None = None
+    primary_in_majority: bool | None = None
 
 
 def ensemble_agreement(
@@ -51,6 +56,7 @@ def ensemble_agreement(
     weights: Mapping[str, float] | None = None,
     similarity: Similarity | None = None,
     threshold: float | None = None,
+    primary: str | None = None,
 ) -> EnsembleResult:
     """Agreement of answers from several models.
 
@@ -60,6 +66,8 @@ def ensemble_agreement(
         weights: optional model name -> weight >= 0 (models not listed weigh 1.0).
         similarity: pairwise similarity (default :class:`FuzzySimilarity`, rapidfuzz).
         threshold: overrides the similarity's threshold, in (0, 1].
+        primary: the answer shown to the user (not counted as a model), for
+            ``primary_agreement`` / ``primary_in_majority``.
 
     Returns:
         :class:`EnsembleResult`; ``value`` None with a reason when fewer than two models answered
@@ -95,7 +103,9 @@ def ensemble_agreement(
         return EnsembleResult(value=None, reason=reason, evidence={"reason": reason}, **base)
 
     texts = [a for _, a in ok]
-    sim = sim_impl.matrix(texts)
+    off = 1 if primary is not None else 0
+    full = sim_impl.matrix(([primary] if primary is not None else []) + texts)
+    sim = full[off:, off:]
     groups = cluster_answers(sim, thr)
     gw = [sum(w_used[ok[i][0]] for i in g) for g in groups]
     top = max(gw)
@@ -106,6 +116,13 @@ def ensemble_agreement(
     dissent = [m for m, _ in ok if m not in majority]
     clusters = [[ok[i][0] for i in groups[g]] for g in order]
     agreement = top / total
+    prim: dict[str, Any] = {}
+    if primary is not None:
+        row = full[0, 1:]
+        prim["primary_agreement"] = min(
+            1.0, sum(w_used[m] for (m, _), s in zip(ok, row, strict=True) if s >= thr) / total
+        )
+        prim["primary_in_majority"] = bool(row[groups[best][0]] >= thr)
     return EnsembleResult(
         value=min(1.0, agreement),
         evidence={
@@ -119,5 +136,6 @@ def ensemble_agreement(
         dissenting_models=dissent,
         clusters=clusters,
         tie=len(tops) > 1,
+        **prim,
         **base,
     )

@@ -25,6 +25,19 @@ def test_ensemble_majority_and_dissent() -> None:
     assert r.name == "agreement"
 
 
+def test_ensemble_primary_answer() -> None:
+    answers = {"a": "Paris", "b": "Lyon", "c": "paris.", "d": None}
+    r = ensemble_agreement(answers, weights={"b": 2.0}, primary="It's Paris")
+    # Paris cluster weight 2 vs Lyon 2: tie, earliest (Paris) is the majority
+    assert r.tie is True and r.majority_answer == "Paris"
+    assert r.primary_agreement == pytest.approx(0.5)
+    assert r.primary_in_majority is True
+    r2 = ensemble_agreement(answers, primary="Lyon")
+    assert r2.primary_agreement == pytest.approx(1 / 3)
+    assert r2.primary_in_majority is False
+    assert ensemble_agreement(answers).primary_agreement is None
+
+
 def test_ensemble_failed_models_are_excluded_and_reported() -> None:
     r = ensemble_agreement({"a": "B", "b": None, "c": "(B)", "d": "  "})
     assert r.value == 1.0
