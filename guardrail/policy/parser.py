@@ -54,7 +54,20 @@ from guardrail.policy.ast import (
 from guardrail.policy.errors import Diagnostic, PolicyError, Source
 
 _JOIN_AFTER = frozenset(
-    {"_AND", "_OR", "NOT", "COMP_OP", "PLUS", "MINUS", "COMMA", "LPAR", "EQUAL"}
+    {
+        "_AND",
+        "_OR",
+        "NOT",
+        "COMP_OP",
+        "PLUS",
+        "MINUS",
+        "COMMA",
+        "LPAR",
+        "EQUAL",
+        "WHEN",
+        "GIVEN",
+        "BY",
+    }
 )
 _JOIN_BEFORE = frozenset({"_AND", "_OR", "COMP_OP", "PLUS", "RPAR"})
 

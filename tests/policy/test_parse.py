@@ -237,3 +237,15 @@ def test_crlf_line_endings_and_tabs() -> None:
     assert (d.line, d.column) == (3, 8)
     assert d.source_line == "\t\twhen consistncy < 0.5"
     assert d.caret == "\t\t     " + "^" * 10  # tabs kept so the caret lines up in a terminal
+
+
+def test_line_breaks_after_when_given_and_by() -> None:
+    text = (
+        "policy p {\n  signals {\n    samples 5\n  }\n  rule r {\n    when\n      consistency < 0.5\n"
+        "    then review\n  }\n  example \"e\" {\n    given\n      consistency = 0.4\n"
+        "    expect review by\n      r\n  }\n}\n"
+    )
+    policy = parse_policy(text)
+    assert policy.rules[0].condition_text == "consistency < 0.5"
+    assert policy.examples[0].given == {"consistency": 0.4}
+    assert policy.examples[0].expect_rules == ["r"]
