@@ -13,6 +13,7 @@ from rich.table import Table
 
 from guardrail.policy import Decision, Diagnostic, Policy, PolicyError, check_text, policy_files
 from guardrail.policy.bundled import resolve_policy_path
+from guardrail.policy.evaluator import normalize_values
 from guardrail.policy.formatter import format_text
 from guardrail.policy.loader import load_policy, read_policy_text
 
@@ -240,10 +241,15 @@ def _print_decision(
     table.add_column("result")
     table.add_column("action")
     matched = {m.rule: m for m in decision.matched}
+    present, _, _ = normalize_values(values, pol.needed_signals())
     for rule in pol.rules:
         m = matched.get(rule.name)
         if m is None:
-            result, action = "false", "-"
+            miss = sorted(set(rule.reads) & set(decision.missing))
+            if miss and pol.program.rules_by_name[rule.name].cond(present) is None:
+                result, action = f"unknown (missing {', '.join(miss)}; on_missing pass)", "-"
+            else:
+                result, action = "false", "-"
         elif m.missing:
             result, action = f"unknown (missing {', '.join(m.missing)})", m.action.value
         else:
@@ -259,7 +265,6 @@ def _print_decision(
         console.print(f"[yellow]missing signals:[/] {escape(', '.join(decision.missing))}")
     for k, why in decision.invalid.items():
         console.print(f"[red]invalid {escape(k)}:[/] {escape(why)} (treated as missing)")
-    del values
 
 
 def register(app: typer.Typer) -> None:

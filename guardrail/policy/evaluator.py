@@ -311,6 +311,7 @@ class Program:
             CompiledRule(n, a, e, compile_condition(e), compile_witness(e), names_in(e), m, line)
             for n, e, a, m, line in rules
         ]
+        self.rules_by_name = {r.name: r for r in self.rules}
         self.on_missing = on_missing
         self.otherwise = otherwise
         self.builtins = dict(builtins)
