@@ -196,6 +196,9 @@ def audit_run_cmd(
         Path | None,
         typer.Option("--report", help="Also write the calibration report (HTML + diagrams) here."),
     ] = None,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the report.")
+    ] = 1000,
     snippet_out: Annotated[
         Path | None, typer.Option("--policy-snippet", help="Write the policy snippet here.")
     ] = None,
@@ -277,12 +280,14 @@ def audit_run_cmd(
             snippet_out.parent.mkdir(parents=True, exist_ok=True)
             snippet_out.write_text(snippet, encoding="utf-8")
     if report is not None:
-        _write_report(out, report, target_accuracy, err)
+        _write_report(out, report, target_accuracy, bootstrap, err)
     if summary.failed and summary.answered_now == 0 and summary.skipped_done == 0:
         raise typer.Exit(1)
 
 
-def _write_report(records_path: Path, out_dir: Path, target: float, err: Console) -> None:
+def _write_report(
+    records_path: Path, out_dir: Path, target: float, bootstrap: int, err: Console
+) -> None:
     """The calibration report (``guardrail audit report``'s HTML) grouped by domain and source."""
     from guardrail.calibration import audit, load_records
     from guardrail.calibration.report import write_html_report
@@ -291,7 +296,7 @@ def _write_report(records_path: Path, out_dir: Path, target: float, err: Console
     if not rs.records:
         err.print("[yellow]no records: report skipped[/yellow]")
         return
-    report = audit(rs, ("domain", "source"), target_accuracy=target, n_bootstrap=1000, seed=0)
+    report = audit(rs, ("domain", "source"), target_accuracy=target, n_bootstrap=bootstrap, seed=0)
     for p in write_html_report(report, out_dir):
         err.print(f"wrote {p}", highlight=False)
 

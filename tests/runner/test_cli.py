@@ -112,7 +112,7 @@ def test_cli_run_replay_report_and_resume(recorded: Any, tmp_path: Path) -> None
     assert summary["questions"] == 3 and summary["abstention"]["unanswerable"] == 1
     assert (tmp_path / "report" / "index.html").is_file()
     assert (tmp_path / "report" / "audit.json").is_file()
-    again = CliRunner().invoke(app, args)
+    again = CliRunner().invoke(app, args[: args.index("--report")])
     assert again.exit_code == 0, again.output
     assert "already done 3, answered now 0" in again.output
     assert len(read_records(out)) == len(expected)
