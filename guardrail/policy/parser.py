@@ -500,6 +500,10 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
             hint = "use 'not' or '!='"
         elif ch == "=":
             hint = "use '==' to compare"
+        elif ch == "'":
+            hint = 'strings use double quotes: "..."'
+        elif ch == "%":
+            hint = "write the percent sign right after the number: 85%"
         return src.diagnostic(
             "syntax-error",
             f"unexpected character {ch!r}",
@@ -537,6 +541,16 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
                     hint = f"did you mean '{match[0]}'?"
         if tok.type == "COMP_OP" and "COMP_OP" not in expected:
             hint = "comparisons cannot be chained; combine them with 'and'"
+        if tok.type == "$END" and "RBRACE" in expected:
+            hint = "a block is not closed: add '}'"
+        if tok.type == "THEN":
+            hint = "put 'then <action>' on its own line"
+        if tok.type == "STRING" and expected == {"NAME"} and "then" in src.line_text(span.line):
+            hint = "'then' needs an action before the message: pass, notice, review or abstain"
+        if tok.type in _KEYWORDS and expected == {"NAME"}:
+            hint = f"'{tok}' is a reserved word; choose another name"
+        if tok.type == "POLICY" and expected <= {"$END", "_NL"}:
+            hint = "a file holds one policy; put the next one in its own .guard file"
         return src.diagnostic(
             "syntax-error",
             f"unexpected {what}; expected {_describe_expected(expected)}",

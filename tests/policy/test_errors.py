@@ -398,3 +398,58 @@ def test_calibration_profile_is_checked(
     (d,) = [x for x in check_text(text, "t.guard", base_dir=tmp_path)[1] if x.code == code]
     assert d.message.startswith(message)
     assert (d.line, d.column) == (6, 15)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "width", "hint"),
+    [
+        (
+            'policy p {\n  rule a {\n    when hedges > 1\n    then "hello"\n  }\n}\n',
+            4,
+            10,
+            7,
+            "'then' needs an action before the message: pass, notice, review or abstain",
+        ),
+        (
+            "policy p {\n  rule a {\n    when hedges > 1\n    then review\n  }\n",
+            5,
+            4,
+            1,
+            "a block is not closed: add '}'",
+        ),
+        (
+            "policy p {\n  rule a {\n    when hedges > 1 then review\n  }\n}\n",
+            3,
+            21,
+            4,
+            "put 'then <action>' on its own line",
+        ),
+        ("policy p {\n  description 'x'\n}\n", 2, 15, 1, 'strings use double quotes: "..."'),
+        (
+            "policy p {\n  rule example {\n    when hedges > 1\n    then review\n  }\n}\n",
+            2,
+            8,
+            7,
+            "'example' is a reserved word; choose another name",
+        ),
+        (
+            "policy p {\n  rule a {\n    when hedges > 1 %\n    then review\n  }\n}\n",
+            3,
+            21,
+            1,
+            "write the percent sign right after the number: 85%",
+        ),
+        (
+            "policy p {\n}\npolicy q {\n}\n",
+            3,
+            1,
+            6,
+            "a file holds one policy; put the next one in its own .guard file",
+        ),
+    ],
+)
+def test_syntax_error_hints(text: str, line: int, column: int, width: int, hint: str) -> None:
+    (d,) = diags(text)
+    assert d.code == "syntax-error"
+    assert (d.line, d.column, d.caret) == (line, column, " " * (column - 1) + "^" * width)
+    assert d.hint == hint

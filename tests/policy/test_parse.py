@@ -243,7 +243,7 @@ def test_line_breaks_after_when_given_and_by() -> None:
     text = (
         "policy p {\n  signals {\n    samples 5\n  }\n"
         "  rule r {\n    when\n      consistency < 0.5\n"
-        "    then review\n  }\n  example \"e\" {\n    given\n      consistency = 0.4\n"
+        '    then review\n  }\n  example "e" {\n    given\n      consistency = 0.4\n'
         "    expect review by\n      r\n  }\n}\n"
     )
     policy = parse_policy(text)
