@@ -180,3 +180,28 @@ def test_never_raises_on_malformed_server_data(content: Any, options: Any) -> No
     assert r.value is None or 0.0 <= r.value <= 1.0
     if r.value is None:
         assert r.reason
+
+
+def test_recorded_smollm2_letter_logprobs() -> None:
+    # Real llama-cpp-python log-probs (tests/fixtures/smollm2_samples.jsonl, recorded by
+    # tests/fixtures/record_smollm2_signals.py): SmolLM2-135M answering 40 MMLU questions with a
+    # letter. The option probability must equal p(chosen) / sum of p(A..D) in top_logprobs.
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "smollm2_samples.jsonl"
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    rows = [r for r in rows if r["kind"] == "logprobs"]
+    assert len(rows) == 40
+    for r in rows:
+        content = r["logprobs"]["content"]
+        res = logprob_confidence(content, options=r["options"])
+        first = content[0]
+        assert res.chosen_option == first["token"].strip() == r["reply"][0]
+        mass = {
+            t["token"]: math.exp(t["logprob"])
+            for t in first["top_logprobs"]
+            if t["token"] in r["options"]
+        }
+        assert res.option_prob == pytest.approx(mass[first["token"]] / sum(mass.values()))
+        assert sum(res.option_probs.values()) == pytest.approx(1.0)  # type: ignore[union-attr]
+        assert res.sequence_prob == pytest.approx(
+            math.exp(sum(t["logprob"] for t in content)), rel=1e-12
+        )
