@@ -19,7 +19,9 @@ Rules, in order (first that applies wins):
 
   1. ``exact``: equal to a normalised accepted answer;
   2. ``alias_in_answer``: an accepted answer occurs as a whole-word sequence inside an answer line
-     of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope");
+     of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope"); an
+     alias that already occurs in the question does not count (a restated question is no
+     answer);
   3. ``fuzzy``: rapidfuzz ``fuzz.ratio`` (normalised Indel similarity, 0-100) >=
      :data:`DEFAULT_FUZZY_THRESHOLD` against some accepted answer, and only when neither side
      contains a digit (numbers and dates must match exactly: "1809" vs "1808" scores 75);
@@ -50,8 +52,9 @@ from guardrail.runner.questions import Question
 #: rejects near-miss words ("pancreatic" vs "pancreas" = 77.8, "parts" vs "paris" = 80.0).
 DEFAULT_FUZZY_THRESHOLD = 85.0
 
-#: Longest answer line (in words) for which an accepted answer found inside it counts as correct.
-MAX_CONTAINMENT_WORDS = 12
+#: Longest answer line (in words) for which an accepted answer found inside it counts as correct
+#: (small models restate the question: "The Greek god of marriage is Hymen.").
+MAX_CONTAINMENT_WORDS = 30
 
 JudgeMethod = Literal[
     "choice_letter",
@@ -221,7 +224,11 @@ def parse_label(reply: str, labels: Sequence[str]) -> str | None:
 
 
 def judge_short_answer(
-    reply: str, accepted: Sequence[str], *, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
+    reply: str,
+    accepted: Sequence[str],
+    *,
+    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+    question: str = "",
 ) -> Judgement:
     """Judge a free-text reply against accepted answers (rules 1-3 of the module docstring).
 
@@ -229,6 +236,8 @@ def judge_short_answer(
         reply: raw model reply.
         accepted: canonical answer and aliases (non-empty).
         fuzzy_threshold: minimum ``fuzz.ratio`` in [0, 100] for a fuzzy match.
+        question: the question text; aliases occurring in it are not matched inside a longer
+            answer line (rule 2).
 
     Raises:
         ValueError: ``accepted`` is empty or the threshold is outside [0, 100].
@@ -248,8 +257,9 @@ def judge_short_answer(
             return Judgement(correct=True, method="exact", parsed=line, detail=f"= {alias!r}")
     if len(norm.split()) <= MAX_CONTAINMENT_WORDS:
         padded = f" {norm} "
+        in_question = f" {normalize_answer(question)} "
         for alias, target in targets:
-            if f" {target} " in padded:
+            if f" {target} " in padded and f" {target} " not in in_question:
                 return Judgement(
                     correct=True, method="alias_in_answer", parsed=line, detail=f"~ {alias!r}"
                 )
@@ -296,7 +306,9 @@ def judge_reply(
         if label is None:
             return Judgement(correct=False, method="unparsed", detail="no label found")
         return Judgement(correct=label == question.answer, method="label", parsed=label)
-    return judge_short_answer(reply, question.accepted, fuzzy_threshold=fuzzy_threshold)
+    return judge_short_answer(
+        reply, question.accepted, fuzzy_threshold=fuzzy_threshold, question=question.question
+    )
 
 
 # --------------------------------------------------------------------------- abstention

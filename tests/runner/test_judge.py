@@ -124,14 +124,17 @@ def test_short_answer_rules_on_real_triviaqa(shared_data: Path) -> None:
         ("1808", ("1809",), False, "no_match"),  # digits: never fuzzy
         ("February 12, 1809", ("February 12, 1809",), True, "exact"),
         ("", ("x",), False, "unparsed"),
-        # an accepted answer inside a long rambling line does not count (> 12 words)
+        # an accepted answer inside a long rambling line does not count (> 30 words)
         (
-            "Well there are many vegetables such as carrots and potatoes and also the onion "
+            "Well there are many vegetables such as carrots and potatoes and also leeks and "
+            "garlic and shallots and chives and of course many people would also name the onion "
             "which grows underground",
             ("Onion",),
             False,
             "no_match",
         ),
+        # SmolLM2 restates the question; the answer at the end of the sentence counts
+        ("The Greek god of marriage is Hymen.", ("Hymen",), True, "alias_in_answer"),
     ],
 )
 def test_short_answer_table(
@@ -139,6 +142,20 @@ def test_short_answer_table(
 ) -> None:
     j = judge_short_answer(reply, accepted)
     assert (j.correct, j.method) == (correct, method)
+
+
+def test_alias_already_in_the_question_is_not_an_answer() -> None:
+    # TriviaQA-style: the question names "Becky Thatcher"; a reply that only restates it must
+    # not match an alias that is also in the question.
+    q = "In literature, whose girlfriend is Becky Thatcher?"
+    j = judge_short_answer(
+        "The answer is: Becky Thatcher", ("Tom Sawyer", "Becky Thatcher"), question=q
+    )
+    assert (j.correct, j.method) == (True, "exact")  # exact equality still counts
+    j = judge_short_answer("Her boyfriend was not Becky Thatcher", ("Becky Thatcher",), question=q)
+    assert (j.correct, j.method) == (False, "no_match")
+    j = judge_short_answer("Her boyfriend was not Becky Thatcher", ("Becky Thatcher",))
+    assert (j.correct, j.method) == (True, "alias_in_answer")
 
 
 def test_fuzzy_threshold_is_a_parameter() -> None:
