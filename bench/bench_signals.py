@@ -196,7 +196,7 @@ def smollm2() -> list[str]:
         else:
             c = self_consistency(s["samples"], primary=s["primary"])
             sc_conf.append(float(c.primary_agreement or 0.0))
-            se_conf.append(1.0 - float(c.normalized_entropy or 0.0))
+            se_conf.append(max(0.0, 1.0 - float(c.normalized_entropy or 0.0)))
             sc_corr.append(trivia_correct(s["primary"], s["aliases"]))
     out.append(
         row("logprob option_prob, MMLU letter (SmolLM2-135M)", len(lp_conf), lp_conf, lp_corr)

@@ -657,7 +657,7 @@ def _finish(
         k=k,
         clusters=clusters,
         semantic_entropy=entropy,
-        normalized_entropy=entropy / math.log(k) if k > 1 else 0.0,
+        normalized_entropy=min(1.0, entropy / math.log(k)) if k > 1 else 0.0,
         mean_pairwise_similarity=mean_pair,
         primary_in_majority=in_major,
         primary_agreement=prim_agree,
