@@ -113,7 +113,7 @@ class Policy(BaseModel):
     checker's warnings (errors never reach a Policy: they raise PolicyError).
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     name: str
     description: str | None = None
@@ -128,35 +128,42 @@ class Policy(BaseModel):
     source_file: str | None = None
     warnings: list[Diagnostic] = Field(default_factory=list)
 
-    _program: Program | None = PrivateAttr(default=None)
+    _program: tuple[tuple[int, ...], Program] | None = PrivateAttr(default=None)
+
+    def _program_key(self) -> tuple[int, ...]:
+        # what the compiled program is built from; model_copy(update=...) changes these ids
+        return (id(self.rules), id(self.otherwise), id(self.on_missing), id(self.name),
+                id(self.knowledge_cutoff))
 
     @property
     def program(self) -> Program:
-        """The compiled form used by :meth:`evaluate` (built on first use)."""
+        """The compiled form used by :meth:`evaluate` (built on first use, rebuilt after a
+        ``model_copy(update=...)``)."""
         private = self.__pydantic_private__ or {}
         cached = private.get("_program")  # fast path (no __getattr__)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        if self._program is None:
-            rules = [
-                (
-                    r.name,
-                    r.condition,
-                    r.action,
-                    None if r.message is None else parse_template(r.message),
-                    r.line,
-                )
-                for r in self.rules
-            ]
-            other = None
-            if self.otherwise is not None:
-                msg = self.otherwise.message
-                other = (self.otherwise.action, None if msg is None else parse_template(msg))
-            builtins = {"policy": self.name}
-            if self.knowledge_cutoff is not None:
-                builtins["knowledge_cutoff"] = self.knowledge_cutoff
-            self._program = Program(self.name, rules, self.on_missing, other, builtins)
-        return self._program
+        key = self._program_key()
+        if cached is not None and cached[0] == key:
+            return cached[1]  # type: ignore[no-any-return]
+        rules = [
+            (
+                r.name,
+                r.condition,
+                r.action,
+                None if r.message is None else parse_template(r.message),
+                r.line,
+            )
+            for r in self.rules
+        ]
+        other = None
+        if self.otherwise is not None:
+            msg = self.otherwise.message
+            other = (self.otherwise.action, None if msg is None else parse_template(msg))
+        builtins = {"policy": self.name}
+        if self.knowledge_cutoff is not None:
+            builtins["knowledge_cutoff"] = self.knowledge_cutoff
+        program = Program(self.name, rules, self.on_missing, other, builtins)
+        self._program = (key, program)
+        return program
 
     def needed_signals(self) -> frozenset[str]:
         """Signals read by at least one rule condition."""

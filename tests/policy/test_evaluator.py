@@ -225,9 +225,25 @@ def test_rule_order_never_changes_the_action(data: st.DataObject) -> None:
     values = data.draw(assignments(names))
     order = data.draw(st.permutations(range(len(policy.rules))))
     shuffled = policy.model_copy(update={"rules": [policy.rules[i] for i in order]})
-    shuffled._program = None  # model_copy keeps private attrs; rebuild the program
     a, b = policy.evaluate(values), shuffled.evaluate(values)
     assert a.action is b.action
     assert {m.rule for m in a.matched} == {m.rule for m in b.matched}
     assert sorted(a.notices) == sorted(b.notices)
     assert a.missing == b.missing and a.otherwise_applied == b.otherwise_applied
+
+
+def test_policy_is_immutable_and_copies_recompile() -> None:
+    import pydantic
+    import pytest
+
+    with pytest.raises(pydantic.ValidationError):
+        P.on_missing = Action.PASS  # type: ignore[misc]
+    values = {"verbalized": 0.5, "hedges": 0, "stakes": "low"}  # consistency missing
+    assert P.evaluate(values).action is Action.REVIEW
+    lenient = P.model_copy(update={"on_missing": Action.PASS})
+    assert lenient.evaluate(values).action is Action.PASS  # otherwise pass
+    assert P.evaluate(values).action is Action.REVIEW  # the original is untouched
+    only_split = P.model_copy(update={"rules": [r for r in P.rules if r.name == "split"]})
+    d = only_split.evaluate({"consistency": 0.55, "verbalized": 0.95, "hedges": 3})
+    assert d.action is Action.REVIEW and [m.rule for m in d.matched] == ["split"]
+    assert d.matched[0].missing == ["stakes"]
