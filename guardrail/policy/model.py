@@ -132,8 +132,13 @@ class Policy(BaseModel):
 
     def _program_key(self) -> tuple[int, ...]:
         # what the compiled program is built from; model_copy(update=...) changes these ids
-        return (id(self.rules), id(self.otherwise), id(self.on_missing), id(self.name),
-                id(self.knowledge_cutoff))
+        return (
+            id(self.rules),
+            id(self.otherwise),
+            id(self.on_missing),
+            id(self.name),
+            id(self.knowledge_cutoff),
+        )
 
     @property
     def program(self) -> Program:
