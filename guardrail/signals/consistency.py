@@ -259,9 +259,10 @@ class FuzzySimilarity:
       (0.875) while tolerating one-letter typos in long words.
     * A pair where either answer is long is compared on :func:`key_claims` (same scorer); such
       pairs are rescaled so that ``LONG_ANSWER_THRESHOLD`` (0.70) maps onto ``threshold``.
-    * Atomic answers (a bare multiple-choice letter or a bare number) only match exactly.
-    * Answers that both contain numbers match only if they contain the same numbers.
-    * Answers that differ in polarity (exactly one contains a negation) do not match.
+    * Guards for pairs of short answers: atomic answers (a bare multiple-choice letter or a
+      bare number) only match exactly; answers that both contain numbers match only if they
+      contain the same numbers; answers that differ in polarity (exactly one contains a
+      negation) do not match.
 
     The matrix is computed with ``rapidfuzz.process.cdist`` (vectorised, no Python double loop);
     the guards are numpy broadcasts.
