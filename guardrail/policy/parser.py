@@ -12,6 +12,7 @@ ever see :class:`~guardrail.policy.errors.PolicyError`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
@@ -167,11 +168,12 @@ def _make_parser(comments: list[Token]) -> Lark:
 
 
 class _Parser:
-    """Holds one lark parser; comments are reset per parse (not thread-safe, one per thread)."""
+    """Holds one lark parser; comments are collected per parse under ``lock``."""
 
     def __init__(self) -> None:
         self.comments: list[Token] = []
         self.lark = _make_parser(self.comments)
+        self.lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -593,9 +595,11 @@ def parse_ast(text: str, filename: str = "<string>") -> tuple[PolicyAST, list[Di
             ]
         )
     parser = _shared_parser()
-    parser.comments.clear()
     try:
-        tree = parser.lark.parse(text)
+        with parser.lock:  # one parse at a time: the comment list is shared
+            parser.comments.clear()
+            tree = parser.lark.parse(text)
+            comment_tokens = list(parser.comments)
     except UnexpectedInput as err:
         raise PolicyError([_syntax_diagnostic(src, err)]) from None
     except (LarkError, RecursionError) as err:
@@ -622,7 +626,7 @@ def parse_ast(text: str, filename: str = "<string>") -> tuple[PolicyAST, list[Di
             ]
         ) from None
     comments = []
-    for tok in parser.comments:
+    for tok in comment_tokens:
         span = _tok_span(tok)
         own = src.line_text(span.line)[: span.column - 1].strip() == ""
         comments.append(Comment(text=str(tok).rstrip(), own_line=own, span=span))

@@ -250,3 +250,14 @@ def test_line_breaks_after_when_given_and_by() -> None:
     assert policy.rules[0].condition_text == "consistency < 0.5"
     assert policy.examples[0].given == {"consistency": 0.4}
     assert policy.examples[0].expect_rules == ["r"]
+
+
+def test_parsing_from_threads_keeps_comments_apart() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"# c{i}\npolicy p{i} {{\n  description \"d\"  # t{i}\n}}\n" for i in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(parse_ast, texts))
+    for i, (ast, _) in enumerate(results):
+        assert ast.name.name == f"p{i}"
+        assert [c.text for c in ast.comments] == [f"# c{i}", f"# t{i}"]
