@@ -650,9 +650,10 @@ def parse_verbalized(
                 evidence.append(_Cand(float(pm.group("num")) / 100, "paren", c.span, pm.group(0)))
         for m in _NEGATED_RE.finditer(text):
             negated.append(m.group(0))
-    # loose evidence: "a 99% confidence", "66.67% chance"
+    # loose evidence (follow-up replies only; an inline answer body may well say "a 30% chance
+    # of relapse"): "a 99% confidence", "66.67% chance"
     taken = {c.span for c in values}
-    for m in _LOOSE_RE.finditer(text):
+    for m in _LOOSE_RE.finditer(text) if followup else ():
         c = _number(m, offset=0, scale=None, key="confidence", kind="loose")
         if c.span not in taken and not any(v.span[0] <= c.span[0] < v.span[1] for v in values):
             evidence.append(c)

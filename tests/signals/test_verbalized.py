@@ -283,3 +283,12 @@ def test_accuracy_label_only_as_its_own_line() -> None:
     body = "The test has 90% sensitivity. Accuracy: 95% in adults, lower in children."
     assert parse_verbalized(body, mode="inline").value is None
     assert strip_confidence_line(body) == body
+
+
+def test_inline_body_percentages_do_not_conflict_with_the_confidence_line() -> None:
+    text = "There is a 30% chance of relapse within 5 years.\nConfidence: 85%"
+    assert parse_verbalized(text, mode="inline").value == pytest.approx(0.85)
+    assert parse_verbalized(text).value == pytest.approx(0.85)
+    # in a follow-up reply the same words are about the answer's correctness
+    r = parse_verbalized("Confidence: 85%. That is a 30% chance.", mode="followup")
+    assert r.value is None
