@@ -17,6 +17,7 @@ from guardrail.providers import (
     LocalModelUnavailable,
     make_provider,
 )
+from guardrail.review import DEFAULT_STORE, STORE_ENV, open_store, store_url
 from guardrail.sdk import Guard, GuardedResponse
 
 _STATUS_STYLE = {
@@ -46,7 +47,9 @@ def _print_text(console: Console, r: GuardedResponse) -> None:
     action = r.action.value if r.action is not None else "none"
     console.print(f"[{style}]status: {r.status}[/]  action: {action}  policy: {escape(r.policy)}")
     if r.review_id:
-        console.print(f"review id: {r.review_id}")
+        console.print(f"review id: {r.review_id} (see `guardrail review list`)")
+    if r.spot_check_id:
+        console.print(f"spot-check id: {r.spot_check_id} (sampled for a human label)")
     if r.error:
         console.print(f"[red]error:[/] {escape(r.error)}")
     console.print(escape(r.explain()))
@@ -85,6 +88,21 @@ def ask(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed.")] = None,
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Review store for held answers and spot checks: file path, sqlite:///path, "
+            f"postgresql://... or memory: [default: ${STORE_ENV} or {DEFAULT_STORE}]",
+        ),
+    ] = None,
+    spot_check: Annotated[
+        bool,
+        typer.Option(
+            "--spot-check/--no-spot-check",
+            help="Queue the policy's spot_check share of passed answers for human labels.",
+        ),
+    ] = True,
 ) -> None:
     """Ask a question through guardrail: prints the answer as the user would see it, then the
     decision, each signal and the explanation. Uses the embedded SmolLM2 model when no
@@ -101,7 +119,21 @@ def ask(
     except LocalModelUnavailable as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(3) from err
-    guard = Guard(pols, provider, model=model, timeout=timeout, max_tokens=max_tokens)
+    url = store_url(store)
+    try:
+        review_store = open_store(url)
+    except Exception as err:  # sqlite3 / psycopg / bad URL: report, don't trace
+        typer.echo(f"error: cannot open review store {url}: {err}", err=True)
+        raise typer.Exit(2) from err
+    guard = Guard(
+        pols,
+        provider,
+        model=model,
+        timeout=timeout,
+        max_tokens=max_tokens,
+        review_store=review_store,
+        spot_check=spot_check,
+    )
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": system})
@@ -115,6 +147,8 @@ def ask(
     except AuthenticationError as err:
         typer.echo(f"authentication failed: {err}", err=True)
         raise typer.Exit(3) from err
+    finally:
+        review_store.close()
     if format == "json":
         typer.echo(json.dumps(response.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:

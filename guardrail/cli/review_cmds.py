@@ -30,12 +30,14 @@ from rich.table import Table
 from guardrail.calibration import AuditReport, CalibrationProfile
 from guardrail.review import (
     DEFAULT_STORE,
+    STORE_ENV,
     ReviewError,
     ReviewItem,
     ReviewStore,
     live_audit,
     open_store,
     parse_window,
+    store_url,
     to_audit_records,
 )
 from guardrail.review.live import LiveAuditReport, PartialAs
@@ -47,7 +49,6 @@ review_app = typer.Typer(
     no_args_is_help=True,
 )
 
-STORE_ENV = "GUARDRAIL_REVIEW_STORE"
 REVIEWER_ENV = "GUARDRAIL_REVIEWER"
 
 _out = Console(soft_wrap=False)
@@ -101,10 +102,6 @@ class PartialChoice(enum.StrEnum):
     exclude = "exclude"
 
 
-def _store_url(store: str | None) -> str:
-    return store or os.environ.get(STORE_ENV) or DEFAULT_STORE
-
-
 def _reviewer(name: str | None) -> str:
     who = name or os.environ.get(REVIEWER_ENV) or getpass.getuser()
     if not who.strip():
@@ -114,7 +111,7 @@ def _reviewer(name: str | None) -> str:
 
 @contextmanager
 def _opened(store: str | None) -> Iterator[ReviewStore]:
-    url = _store_url(store)
+    url = store_url(store)
     try:
         st = open_store(url)
     except (ReviewError, ValueError, ImportError, OSError) as exc:
@@ -795,7 +792,7 @@ def serve_cmd(
             f"(pip install 'guardrail-uq[web]'): {exc}"
         )
         raise typer.Exit(2) from None
-    url = _store_url(store)
+    url = store_url(store)
     app = create_app(url, default_reviewer=_reviewer(reviewer))
     _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -12,7 +12,7 @@ See ``docs/review.md``.
 
 from __future__ import annotations
 
-from guardrail.review.backends import DEFAULT_STORE, open_store
+from guardrail.review.backends import DEFAULT_STORE, STORE_ENV, open_store, store_url
 from guardrail.review.live import (
     DriftRow,
     LiveAuditReport,
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_LEASE",
     "DEFAULT_SPOT_CHECK_RATE",
     "DEFAULT_STORE",
+    "STORE_ENV",
     "AlreadyLabelled",
     "ClaimConflict",
     "DriftRow",
@@ -76,5 +77,6 @@ __all__ = [
     "new_review_id",
     "open_store",
     "parse_window",
+    "store_url",
     "to_audit_records",
 ]

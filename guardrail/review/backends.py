@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from guardrail.review.store import InMemoryReviewStore, ReviewStore
 
-__all__ = ["DEFAULT_STORE", "open_store"]
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "open_store", "store_url"]
 
 #: The store used when none is configured: an SQLite file in the working directory.
 DEFAULT_STORE = "guardrail-review.db"
+#: Environment variable naming the review store when no ``--store`` is given.
+STORE_ENV = "GUARDRAIL_REVIEW_STORE"
+
+
+def store_url(explicit: str | None = None) -> str:
+    """The review store to use: ``explicit``, else ``$GUARDRAIL_REVIEW_STORE``, else
+    :data:`DEFAULT_STORE` (an SQLite file in the working directory). Used by every CLI command
+    that touches the queue, so ``guardrail ask`` and ``guardrail review`` share one store."""
+    return explicit or os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
 def open_store(url: str | Path, **options: Any) -> ReviewStore:

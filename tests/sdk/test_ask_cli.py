@@ -14,6 +14,14 @@ from guardrail.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def _review_store_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`guardrail ask` queues into the SQLite review store; keep it out of the working tree."""
+    db = tmp_path / "review.db"
+    monkeypatch.setenv("GUARDRAIL_REVIEW_STORE", str(db))
+    return db
+
+
 def test_ask_text_output_with_bundled_medical_policy(server: FakeOpenAIServer) -> None:
     # medical: 7 samples; verbalized follow-up. All 7 agree (consistency 1.0), stated 80% and the
     # answer hedges ("may") -> no review rule fires -> otherwise notice.
@@ -71,6 +79,32 @@ def test_ask_json_with_policy_file(server: FakeOpenAIServer, tmp_path: Path) -> 
     assert data["status"] == "abstained" and data["text"] == "Not sure."
     assert data["values"]["verbalized"] == 0.1
     assert data["decision"]["matched"][0]["rule"] == "unsure"
+
+
+def test_ask_holds_review_in_the_sqlite_store_that_review_list_reads(
+    server: FakeOpenAIServer, _review_store_in_tmp: Path
+) -> None:
+    # medical: 7 of 7 samples agree (consistency 1.0) but the answer is unhedged and the model
+    # states 95% -> rule confident_unhedged (hedges == 0 and verbalized >= 90%) -> review.
+    server.answers = role_answers(
+        answer="Epinephrine is given intramuscularly.",
+        samples=["Epinephrine is given intramuscularly."],
+        followup="Confidence: 95%",
+    )
+    args = ["ask", "Anaphylaxis first line?", "--domain", "medical"]
+    res = runner.invoke(app, [*args, "--base-url", server.base_url, "--model", "fake"])
+    assert res.exit_code == 0, res.output
+    assert "status: pending_review  action: review  policy: medical" in res.output
+    review_id = next(
+        line.split()[2] for line in res.output.splitlines() if line.startswith("review id: ")
+    )
+    assert _review_store_in_tmp.is_file()
+    listed = runner.invoke(app, ["review", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (item,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert item["id"] == review_id
+    assert item["decision"] == "review" and item["reason"] == "review"
+    assert item["domain"] == "medical" and item["signals"]["verbalized"] == 0.95
 
 
 def test_ask_errors(server: FakeOpenAIServer) -> None:
