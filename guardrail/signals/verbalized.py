@@ -319,6 +319,16 @@ _ACCURACY_LINE_RE = re.compile(
 )
 
 
+def _compact_pct(m: re.Match[str]) -> str:
+    """The matched number with its % sign, without spaces ("69 %" -> "69%")."""
+    return re.sub(r"\s+", "", m.group("num")) + "%"
+
+
+def _in_question(pct: str, q_compact: str) -> bool:
+    """Whether the percentage ``pct`` ("69%") occurs in the (whitespace-free) question."""
+    return bool(q_compact) and re.search(r"(?<![\d.])" + re.escape(pct), q_compact) is not None
+
+
 def _line_start(text: str, pos: int) -> int:
     return text.rfind("\n", 0, pos) + 1
 
@@ -627,14 +637,17 @@ def parse_verbalized(
     for m in _CORRECT_RE.finditer(text):
         values.append(_number(m, offset=0, scale=None, key="confidence", kind="correctness"))
     # S4 value lines
+    q_compact = re.sub(r"\s+", "", question) if question else ""
     for m in _LINE_RE.finditer(text):
         if m.group("pct") or followup or (m.start() == 0 and m.end() >= len(text.rstrip())):
+            if m.group("pct") and _in_question(_compact_pct(m), q_compact):
+                continue  # the percentage is an option's text: the answer, not a confidence
             values.append(_number(m, offset=0, scale=stated, key="confidence", kind="line"))
     # S6 answer lines, with the question known
     if question:
         for m in _ANSWER_LINE_RE.finditer(text):
-            pct_text = re.sub(r"\s+", "", m.string[m.start("num") : m.end()])
-            if pct_text in re.sub(r"\s+", "", question):
+            pct_text = _compact_pct(m)
+            if _in_question(pct_text, q_compact):
                 evidence.append(_Cand(None, "in_question", (m.start(), m.end()), pct_text))
                 continue
             values.append(_number(m, offset=0, scale=None, key="confidence", kind="answer_line"))

@@ -292,3 +292,11 @@ def test_inline_body_percentages_do_not_conflict_with_the_confidence_line() -> N
     # in a follow-up reply the same words are about the answer's correctness
     r = parse_verbalized("Confidence: 85%. That is a 30% chance.", mode="followup")
     assert r.value is None
+
+
+def test_value_line_that_is_an_option_is_the_answer() -> None:
+    q = "Which share?\nA. 59%\nB. 69%\nC. 79%\nD. 89%"
+    assert parse_verbalized("69%\nConfidence: 80%", question=q).value == pytest.approx(0.8)
+    assert parse_verbalized("69%", question=q).value is None
+    assert parse_verbalized("69%").value == pytest.approx(0.69)  # without the question
+    assert parse_verbalized("9%", question=q).value == pytest.approx(0.09)  # not "69%"
