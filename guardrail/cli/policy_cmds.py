@@ -129,7 +129,7 @@ def test(
         bool, typer.Option("--verbose", "-v", help="Explain passing examples too.")
     ] = False,
 ) -> None:
-    """Run every policy's ``example`` blocks; exit 1 when one fails or a policy has errors."""
+    """Run every policy's example blocks; exit 1 when one fails or a policy has errors."""
     console = _console()
     passed = failed = broken = 0
     for path in _files(paths):

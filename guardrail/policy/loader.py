@@ -29,9 +29,20 @@ def check_text(
     src = Source(text, filename)
     try:
         policy, more = check_ast(ast, src, base_dir)
-    except (RecursionError, MemoryError) as err:  # pathological nesting: report, do not crash
+    except RecursionError:  # pathological nesting: report, do not crash
         span = Span(line=1, column=1, end_line=1, end_column=2)
-        more = [src.diagnostic("internal-error", f"policy too complex to check ({err!r})", span)]
+        more = [src.diagnostic("too-complex", "policy is nested too deeply to check", span)]
+        policy = None
+    except Exception as err:  # the contract: only PolicyError leaves this package
+        span = Span(line=1, column=1, end_line=1, end_column=2)
+        more = [
+            src.diagnostic(
+                "internal-error",
+                f"the checker failed: {type(err).__name__}: {err}",
+                span,
+                hint="this is a bug in guardrail; please report it with the policy file",
+            )
+        ]
         policy = None
     all_diags = diags + more
     if any(d.severity == "error" for d in all_diags):

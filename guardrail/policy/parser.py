@@ -615,6 +615,17 @@ def parse_ast(text: str, filename: str = "<string>") -> tuple[PolicyAST, list[Di
     builder = _Builder(src)
     try:
         ast = builder.policy(cast(Tree[Any], tree.children[0]))
+    except (AssertionError, TypeError, ValueError, IndexError) as err:
+        raise PolicyError(
+            [
+                src.diagnostic(
+                    "internal-error",
+                    f"the parser failed: {type(err).__name__}: {err}",
+                    Span(line=1, column=1, end_line=1, end_column=2),
+                    hint="this is a bug in guardrail; please report it with the policy file",
+                )
+            ]
+        ) from None
     except RecursionError:
         raise PolicyError(
             [
