@@ -326,7 +326,8 @@ def _compact_pct(m: re.Match[str]) -> str:
 
 def _in_question(pct: str, q_compact: str) -> bool:
     """Whether the percentage ``pct`` ("69%") occurs in the (whitespace-free) question."""
-    return bool(q_compact) and re.search(r"(?<!\d)(?<!\d\.)" + re.escape(pct), q_compact) is not None
+    found = re.search(r"(?<!\d)(?<!\d\.)" + re.escape(pct), q_compact)
+    return bool(q_compact) and found is not None
 
 
 def _line_start(text: str, pos: int) -> int:
