@@ -558,16 +558,16 @@ def parse_verbalized(
       ``That's a 99.9% chance`` (not ``... 30% of the total``).
 
     Evidence that can contradict them: ``is not 100%``, ``0.01% is incorrect``, a percentage in
-    brackets right after the value, and percentages attached to confidence words without an
-    owner (``a 99% confidence``). Different values (more than 0.1 percentage point apart) give
-    no value: ``conflicting confidence statements``. With no numeric statement, probability
-    phrases (:data:`PHRASE_PROBABILITIES`, longest match first) are read when stated about the
-    answer ("It is very likely", "Probably not", "I'm confident"): in ``followup`` mode, in
-    ``auto`` mode when the reply has at most 12 words, and a first-person phrase in any mode.
-    Phrases whose values differ by more than 0.1 conflict. A reply that is only a number
-    (``85``, ``0.9``) is read in every mode. Numbers in the answer body ("the dose is 500 mg",
-    "in 1999", "B. 69%" when 69% is an option) are never read. ``confidence interval`` is a
-    statistics term, not a stated confidence.
+    brackets right after the value, and (follow-up only) percentages attached to confidence
+    words without an owner (``a 99% confidence``). Different values (more than 0.1 percentage
+    point apart) give no value: ``conflicting confidence statements``. With no numeric
+    statement, probability phrases (:data:`PHRASE_PROBABILITIES`, longest match first) are read
+    when stated about the answer ("It is very likely", "Probably not", "I'm confident"): in
+    ``followup`` mode, in ``auto`` mode when the reply has at most 12 words, and a first-person
+    phrase in any mode. Phrases whose values differ by more than 0.1 conflict. A reply that is
+    only a number (``85``, ``0.9``) is read in every mode. Numbers in the answer body ("the dose
+    is 500 mg", "in 1999", "B. 69%" when 69% is an option) are never read. ``confidence
+    interval`` is a statistics term, not a stated confidence.
 
     Bare numbers: with ``scale`` (or a scale stated in the reply: "0-10", "out of 10") the value
     is number / scale; otherwise a number with a decimal point <= 1 is a probability and any
