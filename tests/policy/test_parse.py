@@ -255,7 +255,7 @@ def test_line_breaks_after_when_given_and_by() -> None:
 def test_parsing_from_threads_keeps_comments_apart() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    texts = [f"# c{i}\npolicy p{i} {{\n  description \"d\"  # t{i}\n}}\n" for i in range(40)]
+    texts = [f'# c{i}\npolicy p{i} {{\n  description "d"  # t{i}\n}}\n' for i in range(40)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(parse_ast, texts))
     for i, (ast, _) in enumerate(results):
