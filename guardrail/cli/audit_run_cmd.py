@@ -275,7 +275,8 @@ def audit_run_cmd(
         console.print(
             "\n[bold]Threshold recommendations[/bold] (paste into policies/<domain>.guard):"
         )
-        console.print(snippet, markup=False, highlight=False)
+        # soft_wrap: a wrapped line would not parse when pasted into a policy file
+        console.print(snippet, markup=False, highlight=False, soft_wrap=True)
         if snippet_out is not None:
             snippet_out.parent.mkdir(parents=True, exist_ok=True)
             snippet_out.write_text(snippet, encoding="utf-8")

@@ -45,6 +45,9 @@ class Recommendation(BaseModel):
         coverage, accuracy: share passed and its accuracy (None when not reached).
         coverage_ci, accuracy_ci: 95 % Clopper-Pearson intervals ``(low, high)``.
         n_passed: records at or above the threshold.
+        best_accuracy, best_threshold, best_coverage: the highest accuracy any threshold gives
+            while passing at least ``min_records`` answers (ties: the larger coverage), to show
+            what *is* reachable when the target is not.
     """
 
     domain: str
@@ -60,6 +63,37 @@ class Recommendation(BaseModel):
     coverage_ci: tuple[float, float] | None = None
     accuracy_ci: tuple[float, float] | None = None
     n_passed: int = 0
+    best_accuracy: float | None = None
+    best_threshold: float | None = None
+    best_coverage: float | None = None
+
+
+def best_selective_point(
+    confidences: np.ndarray, correct: np.ndarray, min_passed: int
+) -> tuple[float, float, float] | None:
+    """``(accuracy, threshold, coverage)`` of the threshold ``t`` (an observed confidence) that
+    maximises the accuracy of answers with confidence >= t among those passing at least
+    ``min_passed`` answers; ties between thresholds go to the larger coverage. None when fewer
+    than ``min_passed`` answers exist. Tied confidences pass or fail together."""
+    n = len(confidences)
+    if n < min_passed or n == 0:
+        return None
+    order = np.argsort(-confidences, kind="stable")
+    conf, corr = confidences[order], correct[order].astype(np.float64)
+    cum = np.cumsum(corr)
+    # cut positions: the last index of each run of equal confidences
+    last = np.flatnonzero(np.r_[conf[1:] != conf[:-1], True])
+    passed = last + 1
+    ok = passed >= min_passed
+    if not ok.any():
+        return None
+    acc = cum[last] / passed
+    best: tuple[float, float, float] | None = None
+    for i in np.flatnonzero(ok).tolist():
+        cand = (float(acc[i]), float(conf[last[i]]), float(passed[i] / n))
+        if best is None or (cand[0], cand[2]) > (best[0], best[2]):
+            best = cand
+    return best
 
 
 def recommend_thresholds(
@@ -87,6 +121,7 @@ def recommend_thresholds(
         conf = np.array([r.confidence for r in rs], dtype=np.float64)
         corr = np.array([r.correct for r in rs], dtype=np.bool_)
         fit = fit_threshold(conf, corr, target_accuracy=target_accuracy)
+        point = best_selective_point(conf, corr, min_records)
         rec = Recommendation(
             domain=domain,
             source=source,
@@ -95,6 +130,9 @@ def recommend_thresholds(
             accuracy_all=float(corr.mean()),
             target_accuracy=target_accuracy,
             reached=fit.reached,
+            best_accuracy=point[0] if point else None,
+            best_threshold=point[1] if point else None,
+            best_coverage=point[2] if point else None,
         )
         if fit.reached and fit.coverage is not None and fit.accuracy is not None:
             rec = rec.model_copy(
@@ -168,9 +206,16 @@ def policy_snippet(
                     f"(CI {_pct(r.accuracy_ci[0])}-{_pct(r.accuracy_ci[1])})"
                 )
             else:
+                reach = ""
+                if r.best_accuracy is not None:
+                    reach = (
+                        f"; best: {_pct(r.best_accuracy)} at >= "
+                        f"{_threshold_pct(r.best_threshold or 0.0)} "
+                        f"(coverage {_pct(r.best_coverage or 0.0)})"
+                    )
                 lines.append(
                     f"#   {r.source}: no threshold reaches {_pct(target)} "
-                    f"(accuracy of all {r.n}: {_pct(r.accuracy_all)})"
+                    f"(accuracy of all {r.n}: {_pct(r.accuracy_all)}{reach})"
                 )
         lines.append(f"policy {domain} {{")
         if rec is None:

@@ -65,6 +65,25 @@ def test_threshold_for_target_accuracy() -> None:
     assert rec8.threshold == pytest.approx(0.5) and rec8.coverage == pytest.approx(0.6)
 
 
+def test_best_reachable_point() -> None:
+    # PAIRS with at least 5 passing: t=0.6 -> 4/5 = 0.8 (coverage 0.5), t=0.5 -> 5/6 = 0.833
+    # (coverage 0.6): the best is 0.833 at 0.5.
+    import numpy as np
+
+    from guardrail.runner.recommend import best_selective_point
+
+    conf = np.array([c for c, _ in PAIRS])
+    corr = np.array([ok for _, ok in PAIRS])
+    acc, thr, cov = best_selective_point(conf, corr, 5) or (0.0, 0.0, 0.0)
+    assert (acc, thr, cov) == (pytest.approx(5 / 6), 0.5, pytest.approx(0.6))
+    # ties pass together: two records at 0.9 (one wrong) and min_passed 1 -> t=1.0 alone
+    acc, thr, cov = best_selective_point(
+        np.array([1.0, 0.9, 0.9]), np.array([True, True, False]), 1
+    ) or (0.0, 0.0, 0.0)
+    assert (acc, thr, cov) == (1.0, 1.0, pytest.approx(1 / 3))
+    assert best_selective_point(conf, corr, 11) is None
+
+
 def test_unreachable_target_and_small_groups() -> None:
     wrong = [(c, False) for c, _ in PAIRS]
     (rec,) = recommend_thresholds(_recs("legal", "logprob_confidence", wrong))
@@ -111,4 +130,6 @@ def test_policy_snippet_is_valid_policy_language() -> None:
     assert "verbalized followup" in legal and "when verbalized < 90%" in legal
     fin_policy, fin = by_name["finance"]
     assert "otherwise review" in fin and "no threshold reaches 90%" in fin
+    # all wrong: the best reachable point is 0% accuracy, still reported
+    assert "(accuracy of all 10: 0%; best: 0% at >= " in fin
     assert fin_policy.evaluate({}).action.name.lower() == "review"
