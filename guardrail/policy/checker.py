@@ -21,6 +21,7 @@ threshold-out-of-range    error    a probability signal compared with a number o
 signal-not-gathered       error    a rule reads a signal the ``signals`` block does not gather
 calibration-required      error    ``calibrated`` used without a ``calibration`` setting
 calibration-not-found     error    the ``calibration`` file does not exist
+lexicon-not-found         error    the ``hedges`` lexicon file does not exist
 calibration-invalid       error    the profile is not JSON, has no ``source``, or maps a non-signal
 duplicate-rule            error    two rules with the same name
 duplicate-setting         error    a setting, ``signals`` block, entry or otherwise given twice
@@ -338,8 +339,22 @@ class _Checker:
             self.error("bad-value", "'hedges' takes at most one lexicon name", d.values[1].span)
         elif d.values:
             v = d.values[0]
-            if isinstance(v, String):
-                cfg.lexicon = v.value
+            if isinstance(v, String) and v.value != "default":
+                path = Path(v.value)
+                if not path.is_absolute() and self.base_dir is not None:
+                    path = self.base_dir / path
+                if path.is_file():
+                    cfg.lexicon = str(path)
+                else:
+                    self.error(
+                        "lexicon-not-found",
+                        f"hedge lexicon '{v.value}' not found",
+                        v.span,
+                        hint=f'looked for {path}; write "default" for the built-in lexicon or '
+                        "the path of a lexicon JSON file (relative to the policy file)",
+                    )
+            elif isinstance(v, String):
+                cfg.lexicon = "default"
             else:
                 self.error(
                     "bad-value",

@@ -39,8 +39,10 @@ class VerbalizedConfig(BaseModel):
 
 
 class HedgesConfig(BaseModel):
-    """``hedges ["lexicon"] [cues "a", "b"] [boosters "c"]``: hedge/booster lexicon and extra
-    cue words. Always available (computed locally); ``declared`` says it was written."""
+    """``hedges ["default" | "lexicon.json"] [cues "a", "b"] [boosters "c"]``: the hedge/booster
+    lexicon (``"default"`` = the built-in one, else a lexicon JSON path, resolved relative to the
+    policy file and checked to exist) and extra cue words. Always available (computed locally);
+    ``declared`` says it was written."""
 
     lexicon: str = "default"
     cues: list[str] = Field(default_factory=list)

@@ -453,3 +453,16 @@ def test_syntax_error_hints(text: str, line: int, column: int, width: int, hint:
     assert d.code == "syntax-error"
     assert (d.line, d.column, d.caret) == (line, column, " " * (column - 1) + "^" * width)
     assert d.hint == hint
+
+
+def test_lexicon_not_found_and_found(tmp_path: Path) -> None:
+    text = 'policy t {\n  signals {\n    hedges "lex/legal.json" cues "arguably"\n  }\n}\n'
+    (d,) = [x for x in check_text(text, "t.guard", base_dir=tmp_path)[1]]
+    assert d.code == "lexicon-not-found"
+    assert (d.line, d.column, d.caret) == (3, 12, " " * 11 + "^" * 16)
+    (tmp_path / "lex").mkdir()
+    (tmp_path / "lex" / "legal.json").write_text("{}", encoding="utf-8")
+    policy, diags = check_text(text, "t.guard", base_dir=tmp_path)
+    assert diags == [] and policy is not None
+    assert policy.signals.hedges.lexicon == str(tmp_path / "lex" / "legal.json")
+    assert policy.signals.hedges.cues == ["arguably"]

@@ -199,7 +199,7 @@ def test_full_settings() -> None:
     samples 5
     ensemble "gpt-4o-mini", "llama-3.1-70b" weights 2, 1
     verbalized inline
-    hedges "academic" cues "reportedly", "it seems" boosters "definitely"
+    hedges "default" cues "reportedly", "it seems" boosters "definitely"
     logprobs
   }
   rule r {
@@ -214,7 +214,7 @@ def test_full_settings() -> None:
     assert s.ensemble.weights == [2.0, 1.0]
     assert s.verbalized is not None and s.verbalized.mode == "inline"
     assert (s.hedges.lexicon, s.hedges.cues, s.hedges.boosters) == (
-        "academic",
+        "default",
         ["reportedly", "it seems"],
         ["definitely"],
     )
