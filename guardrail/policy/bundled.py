@@ -9,16 +9,18 @@ from guardrail.policy.errors import PolicyError, Source
 from guardrail.policy.loader import POLICY_SUFFIX
 
 _REPO_POLICIES = Path(__file__).resolve().parent.parent.parent / "policies"
+# Where a (non-editable) wheel carries them: see [tool.hatch.build.targets.wheel.force-include].
+_WHEEL_POLICIES = Path(__file__).resolve().parent.parent / "_policies"
 
 
 def bundled_policies_dir() -> Path | None:
-    """The first existing of ``$GUARDRAIL_POLICIES``, ``./policies`` and the checkout's
-    ``policies/`` folder; None when there is none."""
+    """The first existing of ``$GUARDRAIL_POLICIES``, ``./policies``, the checkout's
+    ``policies/`` folder and the copy inside an installed wheel; None when there is none."""
     candidates = []
     env = os.environ.get("GUARDRAIL_POLICIES")
     if env:
         candidates.append(Path(env))
-    candidates += [Path.cwd() / "policies", _REPO_POLICIES]
+    candidates += [Path.cwd() / "policies", _REPO_POLICIES, _WHEEL_POLICIES]
     for c in candidates:
         if c.is_dir():
             return c
