@@ -1,7 +1,8 @@
 """Shared test fixtures.
 
-Real public data sets live beside the checkout in ``../shared/data`` (see its README). Tests that
-read them use the ``shared_data`` fixture, which skips with a clear reason when the folder is absent.
+Real public data sets live beside the checkout in ``../shared/data`` (see its README). Tests
+that read them use the ``shared_data`` fixture, which skips with a clear reason when the folder
+is absent.
 Set ``GUARDRAIL_SHARED_DATA`` to point elsewhere.
 """
 
@@ -16,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def shared_data_dir() -> Path:
-    """Where the shared real data sets are expected (``$GUARDRAIL_SHARED_DATA`` or ``../shared/data``)."""
+    """Where the real data sets are expected: ``$GUARDRAIL_SHARED_DATA`` or ``../shared/data``."""
     env = os.environ.get("GUARDRAIL_SHARED_DATA")
     return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
@@ -26,7 +27,9 @@ def shared_data() -> Path:
     """The shared real data folder; skips the test when it is not there."""
     path = shared_data_dir()
     if not (path / "README.md").is_file():
-        pytest.skip(f"real data not found at {path} (set GUARDRAIL_SHARED_DATA or place ../shared/data)")
+        pytest.skip(
+            f"real data not found at {path} (set GUARDRAIL_SHARED_DATA or place ../shared/data)"
+        )
     return path
 
 
