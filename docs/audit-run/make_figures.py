@@ -98,25 +98,64 @@ def main() -> None:
         out.append("|---|---|---|")
         for s in SOURCES:
             rows = [
-                r for r in raw
-                if r["dataset"] == "bigbench/known_unknowns" and not r["answerable"]
+                r
+                for r in raw
+                if r["dataset"] == "bigbench/known_unknowns"
+                and not r["answerable"]
                 and r["source"] == s
             ]
             cw = sum(
-                1 for r in rows
+                1
+                for r in rows
                 if not r["abstained"] and not r["correct"] and r["confidence"] >= 0.7
             )
             out.append(f"| {s} | {len(rows)} | {cw} |")
+        out.append("")
+    # 5. coverage / accuracy trade-off per domain for the two informative sources:
+    #    pass when confidence >= t, for every observed t (ties pass together).
+    for source in ("consistency", "logprob_confidence"):
+        out.append(f"**{source}**: pass when `{source} >= t`")
+        out.append("")
+        out.append("| domain | t | passed | coverage | accuracy of passed |")
+        out.append("|---|---|---|---|---|")
+        for d in sorted(n_by_domain):
+            rows = sorted(
+                (
+                    (r["confidence"], bool(r["correct"]))
+                    for r in raw
+                    if r["domain"] == d and r["source"] == source
+                ),
+                reverse=True,
+            )
+            if not rows:
+                continue
+            levels = sorted({round(c, 2) for c, _ in rows}, reverse=True)
+            if len(levels) > 6:  # continuous scores: show quantile cut points only
+                idx = [round(i * (len(rows) - 1) / 5) for i in range(6)]
+                levels = sorted({round(rows[i][0], 2) for i in idx}, reverse=True)
+            for t in levels:
+                passed = [ok for c, ok in rows if round(c, 2) >= t]
+                out.append(
+                    f"| {d} | {t:.2f} | {len(passed)} | {len(passed) / len(rows):.0%} | "
+                    f"{sum(passed) / len(passed):.3f} |"
+                )
         out.append("")
     (HERE / "tables.md").write_text("\n".join(out), encoding="utf-8")
 
     # Diagrams: consistency per domain; all domains pooled per source.
     cons = [r for r in rs.records if r.source == "consistency"]
     by_domain = audit(cons, ("domain",), n_bootstrap=1000, seed=0)
-    reliability_diagram(by_domain, HERE / "consistency_by_domain.png", formats=("png",), dpi=110)
+    reliability_diagram(
+        by_domain, HERE / "consistency_by_domain.png", formats=("png",), ncols=5, dpi=100
+    )
     by_source = audit(rs, ("source",), n_bootstrap=1000, seed=0)
     reliability_diagram(
-        by_source, HERE / "by_source.png", formats=("png",), include_overall=False, dpi=110
+        by_source,
+        HERE / "by_source.png",
+        formats=("png",),
+        include_overall=False,
+        ncols=5,
+        dpi=100,
     )
 
 

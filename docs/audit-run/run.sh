@@ -17,7 +17,9 @@ guardrail audit run "${COMMON[@]}" --max-tokens 24 \
   "$D/mmlu/test/professional_accounting_test.csv" \
   "$D/bigbench/known_unknowns" "$@"
 guardrail audit run "${COMMON[@]}" --max-tokens 48 "$D/triviaqa/triviaqa_sm_sub.jsonl" "$@"
-# Summary, threshold recommendations and the calibration report over every record of the run
+# Summary, threshold recommendations and the calibration report (HTML + diagrams, ~2 MB, not
+# committed: docs/audit-run/make_figures.py draws the two diagrams shown in the docs) over every
+# record of the run
 # (nothing left to ask: this call only reads the records).
 guardrail audit run "${COMMON[@]}" --max-tokens 24 \
   "$D/mmlu/test/clinical_knowledge_test.csv" \
@@ -25,4 +27,4 @@ guardrail audit run "${COMMON[@]}" --max-tokens 24 \
   "$D/mmlu/test/professional_accounting_test.csv" \
   "$D/bigbench/known_unknowns" "$D/triviaqa/triviaqa_sm_sub.jsonl" \
   --summary-json "$OUT/summary.json" --policy-snippet "$OUT/recommended.guard" \
-  --report "$OUT/report" "$@"
+  --report "${REPORT:-audit-run-report}" "$@"
