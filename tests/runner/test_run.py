@@ -393,3 +393,23 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError):
         RunConfig(samples=1)
     assert RunConfig(sources=("consistency", "consistency")).sources == ("consistency",)
+
+
+async def test_llm_judge_through_the_runner(tmp_path: Path) -> None:
+    # "Lutetia" is Paris's Latin name: no alias, no fuzzy match (ratio < 85), so the rules say
+    # no_match and the judge model (same scripted provider) is asked and says yes.
+    def lutetia(msgs: list[dict[str, str]], kw: dict[str, Any]) -> list[str]:
+        if "You are grading an answer" in msgs[-1]["content"]:
+            return ["yes"]
+        return ["Lutetia"] * kw["n"]
+
+    provider = ScriptedProvider(lutetia)
+    cfg = RunConfig(sources=("consistency",), llm_judge=True, judge_model="judge-m")
+    summary = await AuditRunner(provider, cfg).run([SHORT], tmp_path / "r.jsonl", progress=False)
+    (rec,) = read_records(tmp_path / "r.jsonl")
+    assert (rec.correct, rec.judged_by) == (True, "llm_judge")
+    assert "judge said 'yes'" in rec.judge_detail
+    judge_call = provider.calls[1]
+    assert judge_call["model"] == "judge-m" and judge_call["temperature"] == 0.0
+    assert "Candidate answer: Lutetia" in judge_call["messages"][0]["content"]
+    assert summary.calls == 3  # primary, judge, samples

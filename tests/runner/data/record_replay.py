@@ -16,7 +16,7 @@ import asyncio
 from pathlib import Path
 
 from guardrail.providers import LocalProvider, RecordingProvider
-from guardrail.runner.questions import load_questions
+from guardrail.runner.questions import Question, load_questions
 from guardrail.runner.run import AuditRunner, RunConfig
 
 HERE = Path(__file__).resolve().parent
@@ -27,7 +27,7 @@ CONFIG = RunConfig(
 IDS = ("mmlu/anatomy/0", "triviaqa/1", "bigbench/known_unknowns/0")
 
 
-def questions() -> list:  # type: ignore[type-arg]
+def questions() -> list[Question]:
     pool = [
         *load_questions(DATA / "mmlu/test/anatomy_test.csv"),
         *load_questions(DATA / "triviaqa/triviaqa_sm_sub.jsonl")[:5],
