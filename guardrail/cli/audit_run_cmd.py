@@ -207,8 +207,10 @@ def audit_run_cmd(
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
-    """Ask a model labelled questions, record every confidence source, judge, and recommend
-    policy thresholds. Re-running with the same --out resumes (done question ids are skipped)."""
+    """Ask a model labelled questions, record each confidence source, judge, recommend thresholds.
+
+    Re-running with the same --out resumes: question ids already in the file are skipped.
+    """
     err = Console(stderr=True, soft_wrap=True)
     console = Console()
     try:
