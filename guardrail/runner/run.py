@@ -529,9 +529,8 @@ class AuditRunner:
                     missing=dict(missing_all.get(source, Counter()).most_common()),
                 )
             )
-        per_domain = Counter(
-            next(r.domain for r in records if r.question_id == qid) for qid in answered_ids
-        )
+        domain_of = {r.question_id: r.domain for r in records}
+        per_domain = Counter(domain_of[qid] for qid in answered_ids)
         usage = self._counters.usage
         cost: float | None = None
         if cfg.price_input_per_mtok is not None or cfg.price_output_per_mtok is not None:
