@@ -9,7 +9,9 @@ Rules, in order (first that applies wins):
   ``B) text``, ``Answer: B``, ``The answer is B``, ``Option B``); otherwise from an explicit
   "answer/option is B" anywhere in the reply; otherwise the reply's text naming exactly one
   option's full text (``option_text``). Correct when the letter is the key or another correct
-  letter of the item. A reply with no readable letter is ``unparsed`` and counts as wrong.
+  letter of the item. When the text after the letter is exactly *another* option's text, the
+  verdict still follows the letter and ``detail`` notes the conflict. A reply with no readable
+  letter is ``unparsed`` and counts as wrong.
 * **label** (Yes/No, T/F, yes/no/maybe, the Abercrombie categories): the first label word (or
   its synonym: ``true``/``false`` for ``T``/``F``) in the answer line, else in the whole reply.
 * **short answer**: the answer line (first non-empty line that is not a confidence line, minus
@@ -287,6 +289,24 @@ def judge_short_answer(
     )
 
 
+def _letter_text_conflict(question: Question, reply: str, letter: str) -> str:
+    """A note when the text after the chosen letter is exactly another option's text
+    ("A. paralysis of the facial muscles." where that is option C): the verdict follows the
+    letter, the note lets a reviewer find the case."""
+    m = re.match(r"^[\(\[]?[A-Z][\)\]\.:]?\s+(.+)$", answer_line(reply))
+    if not m:
+        return ""
+    text = normalize_answer(m.group(1))
+    if not text:
+        return ""
+    for other, option in zip(question.letters, question.choices, strict=True):
+        if other != letter and normalize_answer(option) == text:
+            mine = question.choices[question.letters.index(letter)]
+            if normalize_answer(mine) != text:
+                return f"letter {letter}, but the text after it is option {other}'s"
+    return ""
+
+
 def judge_reply(
     question: Question, reply: str, *, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
 ) -> Judgement:
@@ -300,7 +320,14 @@ def judge_reply(
                 detail="no single option letter found (none, or the options recited)",
             )
         right = {question.answer, *question.aliases}
-        return Judgement(correct=letter in right, method=method, parsed=letter)
+        return Judgement(
+            correct=letter in right,
+            method=method,
+            parsed=letter,
+            detail=_letter_text_conflict(question, reply, letter)
+            if method == "choice_letter"
+            else "",
+        )
     if question.kind == "label":
         label = parse_label(reply, question.choices)
         if label is None:

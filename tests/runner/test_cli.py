@@ -50,6 +50,10 @@ async def test_replay_reproduces_the_recorded_run(recorded: Any, tmp_path: Path)
     by_id = {r["id"]: r for r in got}
     # Facts a reader can check in the fixture by hand: the known_unknowns question was answered
     # with a concrete option (no abstention) and judged wrong; the anatomy reply recites options.
+    anatomy = by_id["mmlu/anatomy/0#consistency"]
+    assert anatomy["reply"] == "A. paralysis of the facial muscles."
+    assert anatomy["judge_detail"] == "letter A, but the text after it is option C's"
+    assert not anatomy["correct"]  # the letter decides (C is the key after shuffling)
     ku = by_id["bigbench/known_unknowns/0#hedge_label"]
     assert (ku["answerable"], ku["abstained"], ku["correct"]) == (False, False, False)
     assert {r["question_id"] for r in got} == set(recorded.IDS)

@@ -46,6 +46,23 @@ def test_rejudging_the_stored_replies_reproduces_every_verdict(
         assert r.reference == q.reference and r.seed == question_seed(0, q.id)
 
 
+def test_letter_text_conflicts_in_the_run(questions: dict[str, Question]) -> None:
+    # docs/audit-run.md (caveats): 30 primary replies give a letter followed by another option's
+    # text; in 12 of them that text is the right answer.
+    seen: set[str] = set()
+    conflicts = text_right = 0
+    for r in read_records(RECORDS):
+        if r.question_id in seen:
+            continue
+        seen.add(r.question_id)
+        q = questions[r.question_id]
+        detail = judge_reply(q, r.reply).detail
+        if detail.startswith("letter "):
+            conflicts += 1
+            text_right += detail.endswith(f"option {q.answer}'s")
+    assert (conflicts, text_right) == (30, 12)
+
+
 def test_figures_quoted_in_the_docs() -> None:
     rs = load_records(RECORDS, strict=True)
     report = audit(rs, ("source",), n_bootstrap=0)

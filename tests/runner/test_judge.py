@@ -52,6 +52,16 @@ def test_parse_choice_letter(reply: str, letter: str | None, method: str) -> Non
     assert parse_choice_letter(reply, "ABCD", OPTS) == (letter, method)
 
 
+def test_letter_text_conflict_is_noted() -> None:
+    # Shape seen with SmolLM2 on MMLU anatomy row 0 (options shuffled): letter A followed by
+    # option C's text. The letter decides; the detail flags it for a reviewer.
+    j = judge_reply(_mc("C"), "A. Kidney")
+    assert (j.correct, j.parsed) == (False, "A")
+    assert j.detail == "letter A, but the text after it is option C's"
+    assert judge_reply(_mc("C"), "C. Kidney").detail == ""
+    assert judge_reply(_mc("C"), "A. something else").detail == ""
+
+
 def test_choice_letter_outside_the_offered_letters() -> None:
     # Only A-B offered: "D" is not a letter of this question.
     assert parse_choice_letter("D", "AB", ("x", "y")) == (None, "unparsed")
