@@ -194,7 +194,7 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
     if fmt == "jsonl":
         n_ok = 0
         errors: list[tuple[int, str]] = []
-        for i, line in enumerate(text.splitlines(), 1):
+        for i, line in enumerate(text.split("\n"), 1):  # JSON Lines: "\n" only
             if not line.strip():
                 continue
             try:

@@ -450,7 +450,7 @@ def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         for row in reader:
             yield reader.line_num, dict(row)
         return
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

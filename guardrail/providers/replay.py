@@ -116,7 +116,7 @@ class ReplayProvider(SyncChatMixin):
         if isinstance(source, str | Path):
             path = Path(source)
             rows: list[tuple[str, dict[str, Any]]] = []
-            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
                 if not line.strip() or line.lstrip().startswith("#"):
                     continue
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,23 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     rs = load_records([a, b])
     assert len(rs.records) == 1
     assert rs.bad_rows[0].file == str(b) and "duplicate id 'x'" in rs.bad_rows[0].reason
+
+
+def test_jsonl_string_with_unicode_line_separators_stays_one_record(tmp_path: Path) -> None:
+    # JSON Lines separates records with "\n" only. json.dumps(ensure_ascii=False) writes U+0085,
+    # U+2028 and \x1c raw inside strings (TriviaQA line 1781 has a raw U+0085); str.splitlines()
+    # would cut such a record in two and report both halves as invalid JSON.
+    q = "Who wrote\x85Hamlet?\u2028(act\x1c1)"
+    text = json.dumps(
+        {"id": "t", "question": q, "confidence": 0.6, "correct": 1}, ensure_ascii=False
+    )
+    p = _write(
+        tmp_path, "u.jsonl", text + "\r\n" + '{"id": "u", "confidence": 0.2, "correct": 0}\n'
+    )
+    rs = load_records(p)
+    assert rs.bad_rows == []
+    assert [(r.id, r.confidence, r.correct) for r in rs.records] == [
+        ("t", 0.6, True),
+        ("u", 0.2, False),
+    ]
+    assert rs.records[0].question == q

@@ -105,3 +105,13 @@ async def test_record_then_replay_round_trip(tmp_path: Path) -> None:
     assert replayed.text == original.text
     assert replayed.choices[0].logprobs == original.choices[0].logprobs
     assert replayed.usage == original.usage
+
+
+async def test_recorded_text_with_unicode_line_separators_replays_whole(tmp_path: Path) -> None:
+    # A reply containing U+0085 / U+2028 written raw (ensure_ascii=False) must stay one JSONL
+    # record: JSON Lines splits on "\n" only, not on every str.splitlines() boundary.
+    reply = "Hamlet\x85by Shakespeare\u2028(1600)"
+    line = json.dumps({"messages": Q, "response": completion(reply)}, ensure_ascii=False)
+    f = tmp_path / "r.jsonl"
+    f.write_text(line + "\n", encoding="utf-8")
+    assert (await ReplayProvider(f).chat(Q)).text == reply
