@@ -313,6 +313,14 @@ _SCALE_RE = re.compile(
     r"scale\s+of\s+(?:0|1)\s*(?:-|\u2013|to)\s*(?P<c>10|100|5)\b)",
     re.IGNORECASE,
 )
+# S7: a first-person estimate verb, then a percentage within a few words: "I'd say 90%",
+# "I would estimate 80% likelihood", "I'd put it at about 70 percent"
+_ESTIMATE_RE = re.compile(
+    r"(?-i:\bI\b|\b[Ww]e\b)(?:'d|\u2019d|\s+would|\s+will|\s+can)?\s+"
+    r"(?:say|estimate|guess|put\s+(?:it|this|that)\s+at|rate\s+(?:it|this|that|my\s+answer))"
+    r"\b[^.\n%]{0,25}?" + _NUM + r"\s*" + _PCT,
+    re.IGNORECASE,
+)
 _ACCURACY_LINE_RE = re.compile(
     r"[ \t*_>\"'`]*accuracy[*_ \t\"']*[:=][*_ \t]*\d+(?:\.\d+)?\s*%[ \t*_.\"'`]*$",
     re.IGNORECASE | re.MULTILINE,
@@ -555,7 +563,9 @@ def parse_verbalized(
     * **answer line** (only when ``question`` is given): ``D. 95%`` or ``Paris - 90%``, unless
       that percentage appears in the question (then it is answer content);
     * ``followup`` mode only: **statements** answering "how likely?": ``The answer is 99.9%``,
-      ``That's a 99.9% chance`` (not ``... 30% of the total``).
+      ``That's a 99.9% chance`` (not ``... 30% of the total``); and, when nothing else was
+      read, **first-person estimates**: ``I'd say 90%``, ``I would estimate 80% likelihood``
+      (not ``I'd say 30% of patients``; two different estimates give no value).
 
     Evidence that can contradict them: ``is not 100%``, ``0.01% is incorrect``, a percentage in
     brackets right after the value, and (follow-up only) percentages attached to confidence
@@ -712,6 +722,18 @@ def parse_verbalized(
 
     if phrase_in_label:
         return _from_cand(phrase_in_label[-1])
+
+    # S7 (follow-up only, last resort): a first-person estimate answering "how likely is your
+    # answer correct?": "I'd say 90%", "I would estimate 80% likelihood that my answer is correct".
+    # Every such estimate must agree; a bare percentage elsewhere in the reply is not read.
+    if followup and not negated:
+        est = [
+            _number(m, offset=0, scale=None, key="confidence", kind="estimate")
+            for m in _ESTIMATE_RE.finditer(text)
+            if not re.match(r"\s*of\b", text[m.end() :])  # "30% of patients" is a proportion
+        ]
+        if est and len(_distinct([c.value for c in est if c.value is not None], 0.001)) <= 1:
+            return _from_cand(est[0])
 
     n_words = len(text.split())
     read_phrases = followup or (mode == "auto" and n_words <= 12)

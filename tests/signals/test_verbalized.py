@@ -300,3 +300,19 @@ def test_value_line_that_is_an_option_is_the_answer() -> None:
     assert parse_verbalized("69%", question=q).value is None
     assert parse_verbalized("69%").value == pytest.approx(0.69)  # without the question
     assert parse_verbalized("9%", question=q).value == pytest.approx(0.09)  # not "69%"
+
+
+def test_followup_first_person_estimates() -> None:
+    # Replies to "how likely is it that your previous answer is correct (0-100)?": a careful
+    # reader takes the estimated percentage (value / 100).
+    f = "followup"
+    assert parse_verbalized("I'd say 90%", mode=f).value == pytest.approx(0.90)
+    r = parse_verbalized("I would estimate 80% likelihood that my answer is correct.", mode=f)
+    assert r.value == pytest.approx(0.80)
+    assert parse_verbalized("I'd put it at about 70 percent", mode=f).value == pytest.approx(0.70)
+    # out of range, a proportion of something, two different estimates: no value
+    assert parse_verbalized("I'd say 150%", mode=f).value is None
+    assert parse_verbalized("I would say 30% of patients relapse", mode=f).value is None
+    assert parse_verbalized("I'd say 60%, or I'd guess 80%", mode=f).value is None
+    # an inline answer body is never read this way
+    assert parse_verbalized("I'd say 90% of cases resolve.", mode="inline").value is None
