@@ -185,3 +185,8 @@ class ReviewItem(BaseModel):
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (datetimes as ISO 8601 UTC strings)."""
         return self.model_dump(mode="json")
+
+
+#: The SQL column names of a stored item, in :class:`ReviewItem` field order (shared by the
+#: SQLite and PostgreSQL stores, whose tables mirror the model).
+ITEM_COLUMNS: tuple[str, ...] = tuple(ReviewItem.model_fields)

@@ -21,7 +21,13 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from guardrail.review.models import ReviewItem, ReviewLabel, ReviewReason, ReviewStatus
+from guardrail.review.models import (
+    ITEM_COLUMNS,
+    ReviewItem,
+    ReviewLabel,
+    ReviewReason,
+    ReviewStatus,
+)
 from guardrail.review.store import (
     DEFAULT_LEASE,
     ClaimConflict,
@@ -79,30 +85,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_COLUMNS: tuple[str, ...] = (
-    "id",
-    "created_at",
-    "request_id",
-    "domain",
-    "policy_name",
-    "policy_version",
-    "question",
-    "answer_shown",
-    "raw_answer",
-    "decision",
-    "signals",
-    "explanation",
-    "reason",
-    "sampling_rate",
-    "status",
-    "reviewer",
-    "claimed_at",
-    "claim_expires_at",
-    "labelled_at",
-    "label",
-    "corrected_answer",
-    "note",
-)
+# One column per ReviewItem field, in field order (the table mirrors the model).
+_COLUMNS: tuple[str, ...] = ITEM_COLUMNS
 _COLS = ", ".join(_COLUMNS)
 
 

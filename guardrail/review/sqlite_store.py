@@ -26,7 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from guardrail.review.models import ReviewItem, ReviewLabel, ReviewReason, ReviewStatus
+from guardrail.review.models import (
+    ITEM_COLUMNS,
+    ReviewItem,
+    ReviewLabel,
+    ReviewReason,
+    ReviewStatus,
+)
 from guardrail.review.store import (
     DEFAULT_LEASE,
     ClaimConflict,
@@ -85,30 +91,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_COLUMNS: tuple[str, ...] = (
-    "id",
-    "created_at",
-    "request_id",
-    "domain",
-    "policy_name",
-    "policy_version",
-    "question",
-    "answer_shown",
-    "raw_answer",
-    "decision",
-    "signals",
-    "explanation",
-    "reason",
-    "sampling_rate",
-    "status",
-    "reviewer",
-    "claimed_at",
-    "claim_expires_at",
-    "labelled_at",
-    "label",
-    "corrected_answer",
-    "note",
-)
+# One column per ReviewItem field, in field order (the table mirrors the model).
+_COLUMNS: tuple[str, ...] = ITEM_COLUMNS
 _TIME_COLUMNS = frozenset({"created_at", "claimed_at", "claim_expires_at", "labelled_at"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
