@@ -6,7 +6,14 @@ bin holds 1.0; equal-width bins are assigned as ``clip(ceil(x*B - B*1e-9) - 1, 0
 Plotting (:mod:`guardrail.calibration.plot`) needs the ``plot`` extra (matplotlib).
 """
 
-from guardrail.calibration._core import EDGE_TOLERANCE, Binning, TieTable, bin_index
+from guardrail.calibration._core import (
+    EDGE_TOLERANCE,
+    Binning,
+    TieTable,
+    assign_bins,
+    bin_index,
+    width_edges,
+)
 from guardrail.calibration.accumulator import CalibrationAccumulator
 from guardrail.calibration.audit import (
     AuditReport,
@@ -79,6 +86,7 @@ __all__ = [
     "RiskCoveragePoint",
     "TieTable",
     "accuracy_at_coverage",
+    "assign_bins",
     "audit",
     "aurc",
     "auroc",
@@ -95,4 +103,5 @@ __all__ = [
     "pav",
     "risk_coverage",
     "verdict",
+    "width_edges",
 ]

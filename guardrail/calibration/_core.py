@@ -180,7 +180,13 @@ def make_edges(table: TieTable, n_bins: int, binning: Binning) -> FloatArray:
 
 
 def assign_bins(x: FloatArray, edges: FloatArray, binning: Binning | Literal["custom"]) -> IntArray:
-    """Bin index of each confidence under the right-closed rule, shape like ``x``."""
+    """Bin index of each confidence under DESIGN.md's right-closed rule, shape like ``x``.
+
+    ``edges`` (shape (B+1,), increasing, 0 and 1 at the ends) are the bin edges; bin ``b`` holds
+    ``(edges[b], edges[b+1]]`` and bin 0 also holds 0.0. ``binning="width"`` means the edges are
+    :func:`width_edges` and uses the tolerant rule of :func:`bin_index`; any other value places
+    ``x`` by ``searchsorted`` on the inner edges (for stored or equal-mass edges). Never raises for
+    values in [0, 1]; values outside are clipped into the first or last bin."""
     n_bins = edges.shape[0] - 1
     if binning == "width":
         idx = np.ceil(x * n_bins - n_bins * EDGE_TOLERANCE).astype(np.int64) - 1

@@ -54,8 +54,16 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from guardrail.calibration import AuditRecord, AuditReport, CalibrationProfile, Interval, audit
-from guardrail.calibration._core import EDGE_TOLERANCE, assign_bins, width_edges
+from guardrail.calibration import (
+    EDGE_TOLERANCE,
+    AuditRecord,
+    AuditReport,
+    CalibrationProfile,
+    Interval,
+    assign_bins,
+    audit,
+    width_edges,
+)
 from guardrail.calibration.stats import beta_ppf
 from guardrail.review.models import ReviewItem, ReviewLabel, ReviewReason, ReviewStatus
 
