@@ -22,6 +22,8 @@ import asyncio
 import email.utils
 import itertools
 import json
+import math
+import numbers
 import os
 import time
 import weakref
@@ -83,44 +85,94 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - current).total_seconds())
 
 
+def _logprob(value: Any) -> float | None:
+    """A log-probability as a float, or None when it is not a finite number (a bool, a string,
+    NaN): such entries are left out, so a malformed server reply degrades instead of raising."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy floats are Real
+        return None
+    x = float(value)
+    return x if math.isfinite(x) else None
+
+
+def _tops(raw: Any) -> list[TopLogprob]:
+    """Alternatives from the chat shape (a list of ``{"token", "logprob"}``); anything else: []."""
+    if not isinstance(raw, list):
+        return []
+    out: list[TopLogprob] = []
+    for t in raw:
+        lp = _logprob(t.get("logprob")) if isinstance(t, dict) else None
+        if lp is not None:
+            out.append(TopLogprob(token=str(t.get("token", "")), logprob=lp))
+    return out
+
+
 def _parse_logprobs(raw: Any) -> list[TokenLogprob] | None:
     """Token log-probs from either the chat shape (``{"content": [...]}``) or the legacy completion
-    shape (``{"tokens", "token_logprobs", "top_logprobs"}``) that some servers return."""
+    shape (``{"tokens", "token_logprobs", "top_logprobs"}``) that some servers return. Entries
+    whose log-prob is not a finite number, and malformed alternatives, are left out."""
     if not isinstance(raw, dict):
         return None
     content = raw.get("content")
     if isinstance(content, list):
         out: list[TokenLogprob] = []
         for entry in content:
-            if not isinstance(entry, dict) or entry.get("logprob") is None:
+            lp = _logprob(entry.get("logprob")) if isinstance(entry, dict) else None
+            if lp is None:
                 continue
-            tops = [
-                TopLogprob(token=str(t.get("token", "")), logprob=float(t["logprob"]))
-                for t in entry.get("top_logprobs") or []
-                if isinstance(t, dict) and t.get("logprob") is not None
-            ]
             out.append(
                 TokenLogprob(
                     token=str(entry.get("token", "")),
-                    logprob=float(entry["logprob"]),
-                    top_logprobs=tops,
+                    logprob=lp,
+                    top_logprobs=_tops(entry.get("top_logprobs")),
                 )
             )
         return out
     tokens, lps = raw.get("tokens"), raw.get("token_logprobs")
     if isinstance(tokens, list) and isinstance(lps, list):
-        tops_raw = raw.get("top_logprobs") or [None] * len(tokens)
+        tops_raw = raw.get("top_logprobs")
+        if not isinstance(tops_raw, list):
+            tops_raw = [None] * len(tokens)
         out = []
-        for tok, lp, top in zip(tokens, lps, tops_raw, strict=False):
+        for tok, lp_raw, top in zip(tokens, lps, tops_raw, strict=False):
+            lp = _logprob(lp_raw)
             if lp is None:
                 continue
             alts = (
-                [TopLogprob(token=str(k), logprob=float(v)) for k, v in top.items()]
+                [
+                    TopLogprob(token=str(k), logprob=v)
+                    for k, v in ((k, _logprob(v)) for k, v in top.items())
+                    if v is not None
+                ]
                 if isinstance(top, dict)
                 else []
             )
-            out.append(TokenLogprob(token=str(tok), logprob=float(lp), top_logprobs=alts))
+            out.append(TokenLogprob(token=str(tok), logprob=lp, top_logprobs=alts))
         return out
+    return None
+
+
+def _count(value: Any) -> int:
+    """A token count from a usage block: a non-negative whole number, else 0 (never raises)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return 0
+    x = float(value)
+    return int(x) if math.isfinite(x) and x >= 0 else 0
+
+
+def _content_text(content: Any) -> str | None:
+    """Message content as text: a string, or the ``text`` parts of a list of content parts
+    (``[{"type": "text", "text": "..."}]``, the OpenAI array form) joined; else None."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            p["text"]
+            for p in content
+            if isinstance(p, dict)
+            and p.get("type", "text") == "text"
+            and isinstance(p.get("text"), str)
+        ]
+        return "".join(parts) if parts else None
     return None
 
 
@@ -141,7 +193,7 @@ def parse_chat_completion(
         if not isinstance(raw, dict):
             raise ResponseFormatError("a choice is not a JSON object")
         message = raw.get("message")
-        content = message.get("content") if isinstance(message, dict) else None
+        content = _content_text(message.get("content")) if isinstance(message, dict) else None
         if content is None and isinstance(raw.get("text"), str):  # completion-style servers
             content = raw["text"]
         finish = raw.get("finish_reason")
@@ -157,8 +209,8 @@ def parse_chat_completion(
     usage = Usage()
     if isinstance(usage_raw, dict):
         usage = Usage(
-            input_tokens=int(usage_raw.get("prompt_tokens") or 0),
-            output_tokens=int(usage_raw.get("completion_tokens") or 0),
+            input_tokens=_count(usage_raw.get("prompt_tokens")),
+            output_tokens=_count(usage_raw.get("completion_tokens")),
         )
     model = data.get("model")
     rid = data.get("id")

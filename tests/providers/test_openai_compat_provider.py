@@ -234,3 +234,59 @@ async def test_error_reports_attempts(server: FakeOpenAIServer) -> None:
     with pytest.raises(ServerError) as info:
         await make(server, max_retries=2).chat(MSG)
     assert info.value.calls == 3
+
+
+def _bad_usage(doc: dict[str, object]) -> dict[str, object]:
+    doc["usage"] = {"prompt_tokens": "abc", "completion_tokens": {"n": 1}}
+    return doc
+
+
+def _bad_logprobs(doc: dict[str, object]) -> dict[str, object]:
+    choice = doc["choices"][0]  # type: ignore[index]
+    choice["logprobs"] = {
+        "content": [
+            {"token": "Par", "logprob": "abc", "top_logprobs": []},  # not a number: left out
+            {"token": "is", "logprob": -0.5, "top_logprobs": 5},  # alternatives not a list
+            {"token": ".", "logprob": None},  # no log-prob: left out
+            {"token": "!", "logprob": True, "top_logprobs": [{"token": "x", "logprob": "?"}]},
+            {"token": "?", "logprob": -1.0, "top_logprobs": [{"token": "y", "logprob": -2.0}]},
+        ]
+    }
+    return doc
+
+
+def _content_parts(doc: dict[str, object]) -> dict[str, object]:
+    choice = doc["choices"][0]  # type: ignore[index]
+    choice["message"]["content"] = [
+        {"type": "text", "text": "Paris"},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": " is the capital."},
+    ]
+    return doc
+
+
+async def test_malformed_fields_in_a_valid_reply_degrade_instead_of_raising(
+    server: FakeOpenAIServer,
+) -> None:
+    """A server that sends a usage block or log-probs of the wrong type must not make the
+    provider raise a bare ValueError/TypeError (the SDK's contract: a malformed reply degrades)."""
+    p = make(server)
+    server.faults.append(Fault.edit(_bad_usage))
+    r = await p.chat(MSG)
+    assert r.text == "Paris." and r.failed == 0
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (0, 0)  # unreadable counts: 0
+
+    server.faults.append(Fault.edit(_bad_logprobs))
+    r = await p.chat(MSG, logprobs=True, top_logprobs=2)
+    lps = r.choices[0].logprobs
+    assert lps is not None
+    # Only the two entries with a finite numeric log-prob survive; "top_logprobs": 5 -> [].
+    assert [(t.token, t.logprob) for t in lps] == [("is", -0.5), ("?", -1.0)]
+    assert lps[0].top_logprobs == []
+    assert [(a.token, a.logprob) for a in lps[1].top_logprobs] == [("y", -2.0)]
+
+    # OpenAI's array form of message content: the text parts joined, other parts ignored.
+    server.faults.append(Fault.edit(_content_parts))
+    r = await p.chat(MSG)
+    assert r.text == "Paris is the capital."
+    await p.aclose()

@@ -16,7 +16,8 @@ Behaviour knobs (attributes, changeable while running):
 * ``faults``: a FIFO of :class:`Fault` consumed one per chat request before normal service:
   ``Fault.status(429, retry_after=1)``, ``Fault.status(500)``, ``Fault.hang(seconds)`` (reply
   arrives too late: the client times out), ``Fault.truncated()`` (valid HTTP, JSON cut in half),
-  ``Fault.reset()`` (TCP RST without a reply).
+  ``Fault.reset()`` (TCP RST without a reply), ``Fault.edit(fn)`` (valid JSON, but the completion
+  document passes through ``fn(document) -> document`` first: malformed fields a server may send).
 
 ``requests`` records every chat request body received, ``request_times`` their arrival times
 (``time.monotonic()``) and ``max_active`` the largest number of requests in flight at once.
@@ -45,6 +46,7 @@ class Fault:
     status_code: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    edit_fn: Callable[[dict[str, Any]], Any] | None = None
 
     @classmethod
     def status(cls, code: int, retry_after: float | str | None = None) -> Fault:
@@ -67,6 +69,10 @@ class Fault:
     @classmethod
     def reset(cls) -> Fault:
         return cls("reset")
+
+    @classmethod
+    def edit(cls, fn: Callable[[dict[str, Any]], Any]) -> Fault:
+        return cls("edit", edit_fn=fn)
 
 
 _REASONS = {
@@ -267,7 +273,10 @@ class FakeOpenAIServer:
             return True
         if self.ignore_n:
             n = 1
-        payload = json.dumps(self._completion(body, n)).encode()
+        document: Any = self._completion(body, n)
+        if fault is not None and fault.kind == "edit" and fault.edit_fn is not None:
+            document = fault.edit_fn(document)
+        payload = json.dumps(document).encode()
         if fault is not None and fault.kind == "truncated":
             payload = payload[: len(payload) // 2]
         await self._send(writer, 200, payload)
