@@ -217,7 +217,15 @@ def _none(reason: str, **kw: Any) -> VerbalizedConfidence:
 _NEGATORS = r"(?:not|n't|never|no|hardly)"
 
 _KEY = r"(?:confidence|certainty|probability|likelihood|chance|accuracy)"
-_NUM = r"(?P<sign>[-\u2212])?(?P<num>\d+(?:\.\d+)?|\.\d+)"
+# A number is never read out of a longer numeral: "1e3" is not 1, "0,9" (a decimal comma) is not 0,
+# "1,000" is not 1 (such values have no reading: the statement is unreadable, never a wrong number).
+_NOT_INSIDE = r"(?<!\d)(?<!\d[.,])(?<!\d[eE])(?<!\d[eE][-+\u2212])"
+_NUM = (
+    _NOT_INSIDE
+    + r"(?P<sign>[-\u2212])?"
+    + _NOT_INSIDE
+    + r"(?P<num>\d+(?:\.\d+)?|\.\d+)(?!\d|[.,]\d|[eE][-+\u2212]?\d)"
+)
 _PCT = r"(?P<pct>%|percent\b|per\s*cent\b)"
 _VALUE_RE = re.compile(
     _NUM + r"\s*(?:" + _PCT + r"|(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))?", re.IGNORECASE

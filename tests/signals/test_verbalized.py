@@ -316,3 +316,28 @@ def test_followup_first_person_estimates() -> None:
     assert parse_verbalized("I'd say 60%, or I'd guess 80%", mode=f).value is None
     # an inline answer body is never read this way
     assert parse_verbalized("I'd say 90% of cases resolve.", mode="inline").value is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Confidence: 1e3",  # was read as "1" -> 0.01 (the exponent ignored)
+        "Confidence: 9e-1",  # was read as "-1" -> "negative confidence"
+        "Confidence: 0,9",  # decimal comma: was read as "0" -> 0.0
+        "Confidence: 1,000%",  # was read as "1%" -> 0.01
+        "I am 0,9 confident",
+    ],
+)
+def test_a_number_is_never_read_out_of_a_longer_numeral(text: str) -> None:
+    # Each of these has no reading under the documented rules (percent, decimal point, fraction),
+    # so the value is missing, never a digit picked out of the middle of the numeral.
+    for mode in ("followup", "inline"):
+        r = parse_verbalized(text, mode=mode)  # type: ignore[arg-type]
+        assert r.value is None, (text, mode, r.value)
+
+
+def test_numbers_next_to_punctuation_still_read() -> None:
+    # The guard above must not lose ordinary statements: 85.5% -> 0.855; "90, I think" -> 0.9.
+    assert parse_verbalized("Confidence: 85.5%.").value == pytest.approx(0.855)
+    assert parse_verbalized("Confidence: 90, I think", mode="followup").value == pytest.approx(0.9)
+    assert parse_verbalized("Confidence: .85").value == pytest.approx(0.85)
