@@ -12,7 +12,7 @@ The language is documented in ``docs/policy-language.md``.
 
 from guardrail.policy.ast import PolicyAST, Span, ast_equal
 from guardrail.policy.catalog import ACTIONS, CONTEXT_NAMES, SIGNALS, Action, SignalSpec
-from guardrail.policy.decision import Decision, RuleMatch, SignalValue
+from guardrail.policy.decision import MISSING_NOTICE, Decision, RuleMatch, SignalValue
 from guardrail.policy.errors import Diagnostic, PolicyError
 from guardrail.policy.loader import (
     check_text,
@@ -38,6 +38,7 @@ from guardrail.policy.parser import parse_ast
 __all__ = [
     "ACTIONS",
     "CONTEXT_NAMES",
+    "MISSING_NOTICE",
     "SIGNALS",
     "Action",
     "Decision",

@@ -8,6 +8,12 @@ from guardrail.policy.catalog import Action
 
 SignalValue = float | int | str | None
 
+MISSING_NOTICE = (
+    "Some of the checks on this answer could not be completed, so treat it with extra care."
+)
+"""The notice added (once) when a rule that could not be decided counts as ``on_missing notice``:
+the rule's own message describes its condition being true, which was not established."""
+
 
 class RuleMatch(BaseModel):
     """One rule that fired (or counted as ``on_missing``).
@@ -15,7 +21,8 @@ class RuleMatch(BaseModel):
     ``values``: the signal values that made the condition true (for ``a or b``, only the true
     side's signals). ``missing``: the signals the rule reads that were missing; when non-empty the
     rule's condition could not be decided and ``action`` is the policy's ``on_missing``.
-    ``line`` is the rule's line in the policy file.
+    ``line`` is the rule's line in the policy file. ``message``: the rule's rendered message when
+    it fired; None when it counted as ``on_missing`` (its condition was not established).
     """
 
     rule: str
@@ -31,9 +38,12 @@ class Decision(BaseModel):
 
     ``action``: the most severe action among matched rules (``otherwise`` when none matched,
     ``pass`` when there is no ``otherwise``). ``message``: the rendered message of the first rule
-    (in file order) whose action equals ``action``, or of ``otherwise``. ``matched``: every matched
-    rule in file order. ``notices``: rendered messages of matched ``notice`` rules in file order
-    (plus ``otherwise``'s when it applied with ``notice``). ``missing``: needed signals that were
+    (in file order) that fired with action ``action``, or of ``otherwise``; None when the action
+    comes only from rules counted as ``on_missing`` (their messages describe conditions that were
+    not established). ``matched``: every matched rule in file order. ``notices``: rendered
+    messages of fired ``notice`` rules in file order (plus ``otherwise``'s when it applied with
+    ``notice``), and :data:`MISSING_NOTICE` once if an undecided rule counted as ``on_missing
+    notice``. ``missing``: needed signals that were
     absent, None or invalid. ``invalid``: signal -> why its value was rejected (wrong type, NaN,
     outside its range); such a signal is treated as missing.
     """

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from guardrail.policy.ast import And, Arith, Compare, Expr, Name, Neg, Not, Number, Or, String
 from guardrail.policy.catalog import SIGNALS, Action
-from guardrail.policy.decision import Decision, RuleMatch, SignalValue
+from guardrail.policy.decision import MISSING_NOTICE, Decision, RuleMatch, SignalValue
 from guardrail.policy.template import Part, render
 
 Values = dict[str, float | int | str]
@@ -345,8 +345,8 @@ class Program:
         matched: list[RuleMatch] = []
         notices: list[str] = []
         for rule, tri in results:
-            msg = None if rule.message is None else render(rule.message, lookup)
             if tri is True:
+                msg = None if rule.message is None else render(rule.message, lookup)
                 wit = dict.fromkeys(rule.witness(present, True))
                 match = RuleMatch(
                     rule=rule.name,
@@ -356,7 +356,11 @@ class Program:
                     missing=[],
                     line=rule.line,
                 )
+                if match.action is Action.NOTICE and msg:
+                    notices.append(msg)
             else:
+                # Undecided: the rule did not fire, so its own message (written for when its
+                # condition holds, e.g. "the samples disagreed") is not shown.
                 miss = sorted(n for n in rule.reads if n not in present)
                 known: dict[str, SignalValue] = {
                     k: present[k] for k in sorted(rule.reads) if k in present
@@ -364,17 +368,20 @@ class Program:
                 match = RuleMatch(
                     rule=rule.name,
                     action=self.on_missing,
-                    message=msg,
+                    message=None,
                     values=known,
                     missing=miss,
                     line=rule.line,
                 )
+                if match.action is Action.NOTICE and MISSING_NOTICE not in notices:
+                    notices.append(MISSING_NOTICE)
             matched.append(match)
-            if match.action is Action.NOTICE and msg:
-                notices.append(msg)
         if matched:
             action = max(m.action for m in matched)
-            message = next(m.message for m in matched if m.action is action)
+            message = next(
+                (m.message for m in matched if m.action is action and not m.missing and m.message),
+                None,
+            )
             otherwise_applied = False
         elif self.otherwise is not None:
             action, parts = self.otherwise

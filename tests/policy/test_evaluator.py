@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guardrail.policy import Action, Decision, parse_policy
+from guardrail.policy import MISSING_NOTICE, Action, Decision, parse_policy
 from tests.policy.strategies import assignments, policies
 
 POLICY = """policy demo {
@@ -247,3 +247,54 @@ def test_policy_is_immutable_and_copies_recompile() -> None:
     d = only_split.evaluate({"consistency": 0.55, "verbalized": 0.95, "hedges": 3})
     assert d.action is Action.REVIEW and [m.rule for m in d.matched] == ["split"]
     assert d.matched[0].missing == ["stakes"]
+
+
+def test_undecided_rules_do_not_show_their_own_messages() -> None:
+    # Bundled-policy shape (general.guard): sampling failed, so consistency is missing. The
+    # abstain rule's text ("the samples disagreed") and the notice's "only {consistency:.0%}
+    # agreed" describe conditions that were never established; showing them with the answer
+    # told users something false ("only unknown of sampled answers agreed").
+    policy = parse_policy("""policy g {
+  on_missing notice
+  signals {
+    samples 5
+  }
+  rule guessing {
+    when consistency < 40%
+    then abstain "the model's answers disagreed with each other"
+  }
+  rule weak {
+    when consistency < 70%
+    then notice "only {consistency:.0%} of sampled answers agreed"
+  }
+  rule hedged {
+    when hedges >= 2
+    then notice "the model sounded unsure"
+  }
+}""")
+    d = policy.evaluate({"hedges": 0})
+    # guessing and weak are unknown -> on_missing notice; hedged is false.
+    assert d.action is Action.NOTICE
+    assert [(m.rule, m.action, m.message) for m in d.matched] == [
+        ("guessing", Action.NOTICE, None),
+        ("weak", Action.NOTICE, None),
+    ]
+    assert d.message is None
+    assert d.notices == [MISSING_NOTICE]  # once, however many rules were undecided
+    # A rule that fired keeps its message, before or after the generic notice (file order).
+    d = policy.evaluate({"hedges": 3})
+    assert d.notices == [MISSING_NOTICE, "the model sounded unsure"]
+    assert d.message == "the model sounded unsure"
+
+
+def test_decision_message_comes_from_a_rule_that_fired() -> None:
+    # demo policy, on_missing review. consistency missing: weak, gap, split are undecided ->
+    # review; no rule fired, so there is no message (the SDK shows its default review text),
+    # not split's "cannot answer reliably" (an abstain text on a review decision).
+    d = P.evaluate({"verbalized": 0.5, "hedges": 0, "stakes": "low"})
+    assert d.action is Action.REVIEW and d.message is None and d.notices == []
+    # verbalized 0.95, consistency missing, hedges 3: hedged fires (notice); gap undecided
+    # (review) -> review, still without a message; the fired notice is kept.
+    d = P.evaluate({"verbalized": 0.95, "hedges": 3, "stakes": "low"})
+    assert d.action is Action.REVIEW and d.message is None
+    assert d.notices == ["hedged with 3 cues"]
