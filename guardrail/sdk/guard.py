@@ -121,6 +121,11 @@ class _Run:
     reports: dict[str, SignalReport] = field(default_factory=dict)
     timed_out: bool = False
 
+    @property
+    def question(self) -> str | None:
+        """The last user message: the question the answer responds to."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), None)
+
     def remaining(self) -> float | None:
         if self.deadline is None:
             return None
@@ -435,7 +440,7 @@ class Guard:
         except (ProviderError, TimeoutError) as exc:
             return self._failed(run, request_id, exc, start)
         raw = result.choices[0].text
-        answer = strip_confidence_line(raw) if inline else raw.strip()
+        answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
         if not answer:
             empty = ResponseFormatError(
                 "the model returned an empty answer"
@@ -454,7 +459,17 @@ class Guard:
         for name in ("domain", "stakes"):
             if name in wanted and name not in run.values:
                 run.missing([name], "not given by the application")
-        run.add(free_signals(wanted, answer, raw, result.choices[0], inline=inline, policy=policy))
+        run.add(
+            free_signals(
+                wanted,
+                answer,
+                raw,
+                result.choices[0],
+                inline=inline,
+                policy=policy,
+                question=run.question,
+            )
+        )
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
@@ -521,7 +536,10 @@ class Guard:
             self._strict_check(run, "verbalized follow-up", exc)
             run.missing(["verbalized"], self._failure_reason(run, exc))
             return
-        run.add(verbalized_from_reply(res.text, mode="followup"), calls=run.calls - calls_before)
+        run.add(
+            verbalized_from_reply(res.text, mode="followup", question=run.question),
+            calls=run.calls - calls_before,
+        )
 
     async def _samples(self, run: _Run) -> None:
         cfg = run.policy.signals.samples
@@ -727,7 +745,7 @@ class Guard:
         reason: ReviewReason,
         rate: float,
     ) -> str:
-        question = next((m.content for m in reversed(run.messages) if m.role == "user"), None)
+        question = run.question
         item = ReviewItem(
             request_id=request_id,
             domain=run.policy.name,

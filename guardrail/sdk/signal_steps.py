@@ -49,6 +49,7 @@ def free_signals(
     *,
     inline: bool,
     policy: Policy,
+    question: str | None = None,
 ) -> StepOutput:
     """Signals that cost no model call: hedge cues (on the stripped answer), log-prob confidence
     (from the answer's own token log-probs) and inline verbalized confidence (from the raw reply).
@@ -101,13 +102,17 @@ def free_signals(
             }
             out["logprob_confidence"] = (lp.value, lp.reason, detail)
     if inline and "verbalized" in wanted:
-        out.update(verbalized_from_reply(raw, mode="inline"))
+        out.update(verbalized_from_reply(raw, mode="inline", question=question))
     return out
 
 
-def verbalized_from_reply(text: str, *, mode: Literal["inline", "followup"]) -> StepOutput:
-    """``verbalized`` from a reply; an unparseable reply is missing, never an error."""
-    res = parse_verbalized(text, mode=mode)
+def verbalized_from_reply(
+    text: str, *, mode: Literal["inline", "followup"], question: str | None = None
+) -> StepOutput:
+    """``verbalized`` from a reply; an unparseable reply is missing, never an error. The user's
+    ``question`` (when known) lets the parser tell an option's text ("B. 69%") from a stated
+    confidence (see :func:`guardrail.signals.parse_verbalized`)."""
+    res = parse_verbalized(text, mode=mode, question=question)
     detail = {"method": res.method, "matched": res.matched, "mode": mode}
     return {"verbalized": (res.value, res.reason, detail)}
 

@@ -783,7 +783,7 @@ _STRIP_INLINE_RE = re.compile(
 )
 
 
-def strip_confidence_line(text: str) -> str:
+def strip_confidence_line(text: str, *, question: str | None = None) -> str:
     """Remove the inline confidence statement(s) so the user sees only the answer.
 
     Removes every line that is a confidence statement (``Confidence: 85%``,
@@ -793,8 +793,13 @@ def strip_confidence_line(text: str) -> str:
     ``... Confidence: 85%``, that trailing part. Surrounding blank lines are trimmed; the answer
     body (including numbers in it) is untouched.
 
+    With ``question`` given, a line that is only a percentage found in the question (an option
+    such as ``69%`` answering "A. 59% B. 69%") is the answer, not a confidence, and stays, as
+    :func:`parse_verbalized` with the same ``question`` does not read it either.
+
     Args:
         text: the model reply.
+        question: the question (with its options) the reply answers, if known.
 
     Returns:
         The reply without its confidence statement (unchanged when there is none).
@@ -802,7 +807,13 @@ def strip_confidence_line(text: str) -> str:
     if not text:
         return text
     out = _STRIP_LINE_RE.sub("", text)
-    out = _STRIP_VALUE_LINE_RE.sub("", out)
+    q_compact = re.sub(r"\s+", "", question) if question else ""
+
+    def _value_line(m: re.Match[str]) -> str:
+        pct = re.sub(r"[^\d.%]", "", m.group(0))
+        return m.group(0) if _in_question(pct, q_compact) else ""
+
+    out = _STRIP_VALUE_LINE_RE.sub(_value_line, out)
     out = _ACCURACY_LINE_RE.sub("", out)
     out = out.rstrip()
     last_nl = out.rfind("\n")

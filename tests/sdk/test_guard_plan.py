@@ -373,3 +373,19 @@ async def test_review_item_carries_policy_file_hash(
     assert r.status == "pending_review" and r.review_id is not None
     item = guard.review_store.get(r.review_id)
     assert item.policy_version == hashlib.sha256(f.read_bytes()).hexdigest()[:12]
+
+
+async def test_inline_answer_that_is_an_option_percentage_is_kept_and_not_read_as_confidence(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # The answer "69%" is option B of the question: it is the answer, not a stated confidence
+    # (the SDK passes the user's question to the parser and the stripper). The stated 80% is
+    # the confidence. consistency 4/4 = 1.0; 0.8 - 1.0 < 0.3; no hedge -> otherwise notice.
+    # Without the question, "69%" would be stripped (empty answer) and read as a second,
+    # conflicting confidence.
+    q = [{"role": "user", "content": "Share of adults who vote? A. 59% B. 69% C. 79%"}]
+    server.answers = role_answers(answer="69%\nConfidence: 80%", samples=["69%"])
+    r = await make_guard(QA).chat(q, domain="qa")
+    assert r.answer == "69%"
+    assert r.values["verbalized"] == 0.8 and r.values["consistency"] == 1.0
+    assert r.status == "answered" and r.action is Action.NOTICE
