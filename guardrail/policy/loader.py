@@ -60,10 +60,11 @@ def parse_policy(text: str, filename: str = "<string>", base_dir: Path | None = 
 
 
 def read_policy_text(path: Path) -> str:
-    """The file's text; unreadable or non-UTF-8 files raise :class:`PolicyError`."""
+    """The file's text (UTF-8; a leading byte-order mark, as some Windows editors write, is
+    dropped); unreadable or non-UTF-8 files raise :class:`PolicyError`."""
     src = Source("", str(path))
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise PolicyError(
             [

@@ -236,6 +236,7 @@ class _Builder:
     def __init__(self, src: Source) -> None:
         self.src = src
         self.diags: list[Diagnostic] = []
+        self.condition_at: Span | None = None  # the condition being built (for "too deep")
 
     # -- leaves
     def ident(self, tok: Token) -> Ident:
@@ -365,6 +366,8 @@ class _Builder:
 
     def item(self, tree: Tree[Any]) -> Item:
         ch = tree.children
+        if tree.data == "rule":  # where to point if the condition is too deep to walk
+            self.condition_at = _tok_span(cast(Token, cast(Tree[Any], ch[3]).children[0]))
         span = _tree_span(tree)
         if tree.data == "directive":
             return self.directive(tree)
@@ -627,12 +630,14 @@ def parse_ast(text: str, filename: str = "<string>") -> tuple[PolicyAST, list[Di
             ]
         ) from None
     except RecursionError:
+        at = builder.condition_at or Span(line=1, column=1, end_line=1, end_column=2)
         raise PolicyError(
             [
                 src.diagnostic(
-                    "syntax-error",
-                    "condition is nested too deeply",
-                    Span(line=1, column=1, end_line=1, end_column=2),
+                    "too-complex",
+                    "condition is nested too deeply to check",
+                    at,
+                    hint="split it into several rules (each rule's action still applies)",
                 )
             ]
         ) from None

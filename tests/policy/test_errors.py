@@ -466,3 +466,17 @@ def test_lexicon_not_found_and_found(tmp_path: Path) -> None:
     assert diags == [] and policy is not None
     assert policy.signals.hedges.lexicon == str(tmp_path / "lex" / "legal.json")
     assert policy.signals.hedges.cues == ["arguably"]
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    # Windows editors (Notepad "UTF-8 with BOM") prefix U+FEFF; it was a syntax error
+    # "unexpected character '\ufeff'" at 1:1. Positions after it are the ones the user sees.
+    path = tmp_path / "bom.guard"
+    text = "policy bom {\n  signals {\n    samples 5\n  }\n  rule r {\n    when consistncy < 0.5\n"
+    path.write_bytes(b"\xef\xbb\xbf" + (text + "    then review\n  }\n}\n").encode())
+    with pytest.raises(PolicyError) as err:
+        load_policy(path)
+    (d,) = [d for d in err.value.diagnostics if d.severity == "error"]
+    assert (d.code, d.line, d.column) == ("unknown-signal", 6, 10)
+    path.write_bytes(path.read_bytes().replace(b"consistncy", b"consistency"))
+    assert load_policy(path).name == "bom"

@@ -185,3 +185,19 @@ def test_pathological_nesting_is_a_policy_error_or_works(cond: str) -> None:
         assert err.diagnostics[0].severity == "error"
     with contextlib.suppress(PolicyError):
         format_text(text)
+
+
+def test_too_deep_condition_points_at_its_rule() -> None:
+    # Was reported at 1:1 (the `policy` keyword) as a syntax error; the docs promise the
+    # `too-complex` code, and the location must be the offending condition's `when` (line 6).
+    cond = "(" * 3000 + "consistency < 0.5" + ")" * 3000
+    text = (
+        "policy p {\n  signals {\n    samples 5\n  }\n\n  rule r {\n    when "
+        + cond
+        + "\n    then review\n  }\n}\n"
+    )
+    with pytest.raises(PolicyError) as err:
+        parse_policy(text, "deep.guard")
+    (d,) = err.value.diagnostics
+    assert (d.code, d.line, d.column) == ("too-complex", 7, 5)
+    assert d.render().startswith("deep.guard:7:5: error[too-complex]")
