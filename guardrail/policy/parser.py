@@ -509,6 +509,8 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
             hint = 'strings use double quotes: "..."'
         elif ch == "%":
             hint = "write the percent sign right after the number: 85%"
+        elif ch == "." and src.text[pos + 1 : pos + 2].isdigit():
+            hint = f"write a digit before the point: 0{src.text[pos : pos + 2]}"
         return src.diagnostic(
             "syntax-error",
             f"unexpected character {ch!r}",
@@ -556,6 +558,8 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
             hint = f"'{tok}' is a reserved word; choose another name"
         if tok.type == "POLICY" and expected <= {"$END", "_NL"}:
             hint = "a file holds one policy; put the next one in its own .guard file"
+        if hint is None and tok.type not in ("_NL", "$END") and expected == {"_NL"}:
+            hint = f"one statement per line: start a new line before {what}"
         return src.diagnostic(
             "syntax-error",
             f"unexpected {what}; expected {_describe_expected(expected)}",

@@ -480,3 +480,14 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     assert (d.code, d.line, d.column) == ("unknown-signal", 6, 10)
     path.write_bytes(path.read_bytes().replace(b"consistncy", b"consistency"))
     assert load_policy(path).name == "bom"
+
+
+def test_hints_for_one_line_blocks_and_bare_decimal_points() -> None:
+    # `signals { samples 5 }` on one line: the grammar wants one statement per line; the error
+    # had no hint. `.5`: numbers need a leading digit.
+    d = only("policy p {\n  signals { samples 5 }\n}\n", "syntax-error")
+    assert (d.line, d.column) == (2, 13)
+    assert d.hint == "one statement per line: start a new line before 'samples'"
+    d = only(wrap("  rule r {\n    when consistency < .5\n    then review\n  }\n"), "syntax-error")
+    assert (d.line, d.column) == (7, 24)
+    assert d.hint == "write a digit before the point: 0.5"
