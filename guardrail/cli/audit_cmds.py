@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich import box
@@ -316,7 +316,10 @@ def report_cmd(
                 param_hint="--profile-out",
             )
         for key, prof in profiles.items():
-            prof.save(targets[key])
+            try:
+                prof.save(targets[key])
+            except OSError as exc:
+                _cannot_write(targets[key], exc)
             written_profiles[str(targets[key])] = prof
             err.print(f"wrote calibration profile {targets[key]}", highlight=False)
     if out is not None:
@@ -325,7 +328,11 @@ def report_cmd(
 
         if not matplotlib_available():
             err.print(f"[yellow]note:[/yellow] {PLOT_EXTRA_HINT}; the report has no diagrams")
-        for p in write_html_report(report, out, written_profiles):
+        try:
+            written = write_html_report(report, out, written_profiles)
+        except OSError as exc:
+            _cannot_write(out, exc)
+        for p in written:
             err.print(f"wrote {p}", highlight=False)
     if output_format is OutputFormat.json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
@@ -334,6 +341,16 @@ def report_cmd(
     thr = _threshold_table(report, out_console.width)
     if thr is not None:
         out_console.print(thr)
+
+
+def _cannot_write(path: Path, exc: OSError) -> NoReturn:
+    """Report an output path that cannot be written (missing parent, a file where a folder is
+    needed, no permission) as one line, exit 1."""
+    where = exc.filename if isinstance(exc.filename, str) else str(path)
+    Console(stderr=True, soft_wrap=True).print(
+        f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}", highlight=False
+    )
+    raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

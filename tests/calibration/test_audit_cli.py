@@ -164,3 +164,22 @@ def test_profile_paths_must_not_collide(tmp_path: Path) -> None:
     res = runner.invoke(app, [*args, "--profile-out", str(tmp_path / "<domain>-<model>.json")])
     assert res.exit_code == 0, res.output
     assert CalibrationProfile.load(tmp_path / "law-m2.json").model == "m2"
+
+
+def test_unwritable_outputs_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
+    p = _write_jsonl(tmp_path)
+    a_file = tmp_path / "taken"
+    a_file.write_text("x", encoding="utf-8")
+    # --out names an existing file (a folder is needed): was a FileExistsError traceback.
+    res = runner.invoke(app, ["audit", "report", str(p), "--bootstrap", "0", "--out", str(a_file)])
+    assert res.exit_code == 1
+    assert f"error: cannot write {a_file}: File exists" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    # --profile-out under that file: NotADirectoryError / FileExistsError, also one line.
+    res = runner.invoke(
+        app,
+        ["audit", "report", str(p), "--bootstrap", "0", "--profile-out", f"{a_file}/<domain>.json"],
+    )
+    assert res.exit_code == 1, res.output
+    assert "error: cannot write" in res.output and "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
