@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from guardrail.calibration._core import Binning, TieTable, as_arrays, assign_bins, make_edges
 from guardrail.calibration.isotonic import pav
@@ -134,7 +134,15 @@ class CalibrationProfile(BaseModel):
                 or a newer ``schema_version``.
         """
         p = Path(path)
-        prof = cls.model_validate_json(p.read_text(encoding="utf-8"))
+        try:
+            prof = cls.model_validate_json(p.read_text(encoding="utf-8"))
+        except ValidationError as exc:  # one line, not pydantic's multi-line dump with URLs
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise ValueError(
+                f"{p}: not a calibration profile ({exc.error_count()} problem(s); first: "
+                f"{where + ': ' if where else ''}{first['msg']})"
+            ) from None
         if prof.schema_version > PROFILE_SCHEMA_VERSION:
             raise ValueError(
                 f"{p}: profile schema_version {prof.schema_version} is newer than this guardrail "

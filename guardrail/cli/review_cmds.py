@@ -437,14 +437,34 @@ def export_cmd(
     if out is None:
         sys.stdout.write(buf.getvalue())
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(buf.getvalue(), encoding="utf-8")
+        with _writing(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(buf.getvalue(), encoding="utf-8")
         _err.print(f"Wrote {len(rows)} row(s) to {out}")
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An output path that cannot be written (missing parent, a file where a folder is needed,
+    no permission) is a one-line error with exit 1, never a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else str(path)
+        _err.print(
+            f"[red]error:[/red] cannot write {escape(where)}: {escape(exc.strerror or str(exc))}"
+        )
+        raise typer.Exit(1) from None
 
 
 def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row or error text) for a JSONL or CSV label file."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter(
+            f"{path} is not UTF-8 text (expected JSONL or CSV)", param_hint="LABELS"
+        ) from None
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         for row in reader:
@@ -517,14 +537,20 @@ def _parse_profiles(values: list[str]) -> dict[str, CalibrationProfile]:
             try:
                 prof = CalibrationProfile.load(v)
             except (OSError, ValueError) as exc:
-                raise typer.BadParameter(f"{v}: {exc}", param_hint="--profile") from None
+                raise typer.BadParameter(_about(v, exc), param_hint="--profile") from None
             profiles[prof.domain] = prof
             continue
         try:
             profiles[domain.strip()] = CalibrationProfile.load(path.strip())
         except (OSError, ValueError) as exc:
-            raise typer.BadParameter(f"{path}: {exc}", param_hint="--profile") from None
+            raise typer.BadParameter(_about(path, exc), param_hint="--profile") from None
     return profiles
+
+
+def _about(path: str, exc: Exception) -> str:
+    """``path: error``, without repeating a path the error message already names."""
+    text = str(exc)
+    return text if path.strip() and path.strip() in text else f"{path}: {text}"
 
 
 def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
@@ -736,14 +762,16 @@ def audit_cmd(
         pairs, _, _ = to_audit_records(
             items, signal={"*": signal, **{d: p.source for d, p in profiles.items()}}, partial=part
         )
-        records_out.parent.mkdir(parents=True, exist_ok=True)
-        with records_out.open("w", encoding="utf-8") as fh:
-            for r, it in pairs:
-                row = r.model_dump(exclude_none=True, exclude={"file", "line"})
-                row.update(reason=it.reason.value, sampling_rate=it.sampling_rate)
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        with _writing(records_out):
+            records_out.parent.mkdir(parents=True, exist_ok=True)
+            with records_out.open("w", encoding="utf-8") as fh:
+                for r, it in pairs:
+                    row = r.model_dump(exclude_none=True, exclude={"file", "line"})
+                    row.update(reason=it.reason.value, sampling_rate=it.sampling_rate)
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     if plot is not None:
-        _plot_live(rep, plot)
+        with _writing(plot):
+            _plot_live(rep, plot)
     if as_json:
         sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
         return

@@ -212,3 +212,36 @@ def test_import_labels_reports_bad_rows_and_applies_the_rest(db: str, tmp_path: 
     assert code == 0 and "Imported 1" in out
     code, out = run("review", "import", str(csv_src), "--store", db, "-r", "ann")
     assert code == 1 and "--overwrite" in out
+
+
+def test_bad_paths_are_one_line_errors_not_tracebacks(db: str, tmp_path: Path) -> None:
+    """Output paths that cannot be written, a binary label file and a JSON file that is not a
+    calibration profile each raised a traceback (FileExistsError, UnicodeDecodeError) or dumped
+    pydantic's multi-line error with a URL."""
+    for n, lab in enumerate(["correct", "incorrect"], start=1):  # something to audit and plot
+        assert run("review", "label", f"gen-{n}", lab, "--store", db, "-r", "ann")[0] == 0
+    taken = tmp_path / "taken"
+    taken.write_text("x", encoding="utf-8")
+    for args in (
+        ("review", "export", "--store", db, "--out", f"{taken}/x.jsonl"),
+        ("review", "audit", "--store", db, "--bootstrap", "0", "--records", f"{taken}/r.jsonl"),
+        ("review", "audit", "--store", db, "--bootstrap", "0", "--plot", f"{taken}/live"),
+    ):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 1, (args, result.output)
+        assert f"error: cannot write {taken}" in result.output, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    binary = tmp_path / "labels.jsonl"
+    binary.write_bytes(b"\xe0\x80\xff\x00" * 20)
+    result = runner.invoke(app, ["review", "import", str(binary), "--store", db, "-r", "ann"])
+    assert result.exit_code == 2 and "is not UTF-8 text" in result.output
+    assert isinstance(result.exception, SystemExit)
+    not_profile = tmp_path / "records.json"
+    not_profile.write_text('{"confidence": 0.9, "correct": true}\n', encoding="utf-8")
+    result = runner.invoke(
+        app, ["review", "audit", "--store", db, "--bootstrap", "0", "--profile", str(not_profile)]
+    )
+    assert result.exit_code == 2
+    flat = " ".join(result.output.replace("│", " ").split())
+    assert f"{not_profile}: not a calibration profile" in flat
+    assert "errors.pydantic.dev" not in flat
