@@ -122,10 +122,11 @@ def consistency_from_samples(
 ) -> StepOutput:
     """``consistency`` and ``semantic_entropy`` from k sampled answers.
 
-    ``consistency`` = (number of samples semantically equivalent to the shown answer) / k
-    requested, i.e. self-consistency (Wang et al. 2022, arXiv 2203.11171) measured against the
-    answer the user sees. Samples that failed (or came back empty) count as *not agreeing*, so
-    one lost sample out of k lowers consistency by at most 1/k instead of failing the signal.
+    ``consistency`` = (number of samples in the shown answer's semantic cluster) / k requested
+    (the answer joins the largest cluster whose reference it matches), i.e. self-consistency
+    (Wang et al. 2022, arXiv 2203.11171) measured against the answer the user sees. Samples
+    that failed (or came back empty) count as *not agreeing*, so one lost sample out of k lowers
+    consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
     arXiv 2302.09664). Both are missing when no sample arrived.
     """

@@ -559,7 +559,8 @@ class ConsistencyResult(SignalResult):
         mean_pairwise_similarity: mean similarity over the k(k-1)/2 sample pairs (None if k < 2).
         primary_in_majority: whether the primary answer falls in a largest cluster (None when no
             primary was given).
-        primary_agreement: fraction of samples equivalent to the primary answer (None when no
+        primary_agreement: size of the primary answer's cluster / k: the largest cluster whose
+            reference answer the primary is equivalent to (0 when it matches none; None when no
             primary was given).
         similarity: name of the similarity used; threshold: its threshold.
         dropped: indices of empty samples that were left out.
@@ -638,12 +639,23 @@ def _finish(
     in_major: bool | None = None
     prim_agree: float | None = None
     if primary is not None:
+        # The primary belongs to the largest cluster whose reference (first member) it matches
+        # (ties: the more similar reference, then the earlier cluster), the way a sample would
+        # join a cluster in Kuhn et al.'s Algorithm 1. Counting every sample that matches the
+        # primary instead is wrong for a non-transitive similarity: "Paris, Lyon or Marseille"
+        # matches "Paris", "Lyon" and "Marseille" samples alike (token sets are subsets), which
+        # made an answer that hedges across every sampled answer look fully consistent.
         row = sim[0, 1:]
-        prim_agree = float((row >= threshold).sum() / k)
         reps = [g[0] for g in groups]
         scores = row[reps]
-        best = int(np.argmax(scores))
-        in_major = bool(scores[best] >= threshold and len(groups[best]) == largest)
+        joined = [g for g in range(len(groups)) if scores[g] >= threshold]
+        if joined:
+            best = max(joined, key=lambda g: (len(groups[g]), scores[g], -g))
+            prim_agree = len(groups[best]) / k
+            in_major = len(groups[best]) == largest
+        else:
+            prim_agree = 0.0
+            in_major = False
     evidence: dict[str, Any] = {
         "k": k,
         "clusters": [[c.representative, c.size] for c in clusters],

@@ -82,6 +82,24 @@ async def test_inconsistent_samples_abstain(
     assert fired == {"low_agreement", "stated_vs_sampled"}  # 0.9 - 0.25 = 0.65 > 0.3 too
 
 
+async def test_answer_listing_every_sampled_answer_is_not_consistent(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # The shown answer hedges across all three sampled answers. Each sample's words are a subset
+    # of it (token_set_ratio 1.0), so counting samples that "match" it gave consistency 4/4 and
+    # a confident-looking pass. The answer joins the largest cluster it matches: Lyon (2 of 4).
+    server.answers = role_answers(
+        answer="It is Paris, Lyon or Marseille.\nConfidence: 90%",
+        samples=["Lyon.", "Lyon.", "Paris.", "Marseille."],
+    )
+    r = await make_guard(QA).chat(Q, domain="qa")
+    assert r.values["consistency"] == 0.5  # not < 0.5: no abstention
+    # 0.9 - 0.5 = 0.4 > 0.3 -> review (was: 0.9 - 1.0 -> the otherwise notice)
+    assert r.status == "pending_review" and r.action is Action.REVIEW
+    fired = {m.rule for m in r.decision.matched} if r.decision else set()
+    assert fired == {"stated_vs_sampled"}
+
+
 async def test_review_holds_the_answer_and_queues_it(
     server: FakeOpenAIServer, make_guard: Callable[..., Guard]
 ) -> None:

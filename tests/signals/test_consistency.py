@@ -274,3 +274,21 @@ def test_async_judge_in_running_loop_is_a_clear_error() -> None:
     # outside a loop the sync entry point runs the async judge itself
     r = self_consistency(["Paris", "Lyon"], similarity=LLMJudgeSimilarity(judge))
     assert r.value == 1.0
+
+
+def test_an_answer_listing_every_sampled_answer_is_not_fully_consistent() -> None:
+    # token_set_ratio scores a subset as 1.0, so "It is either Paris or Lyon or Marseille."
+    # matches each of the samples "Paris", "Lyon", "Marseille" on its own. Counting every
+    # sample that matches the primary gave primary_agreement 5/5 = 1.0 although the samples
+    # split 2/2/1 (semantic entropy ln-terms: -(0.4 ln 0.4 * 2 + 0.2 ln 0.2) = 1.0549).
+    # The primary joins one cluster, the largest it matches (Paris: first among equal sizes),
+    # so its agreement is 2/5.
+    samples = ["Paris", "Lyon", "Marseille", "Paris", "Lyon"]
+    r = self_consistency(samples, primary="It is either Paris or Lyon or Marseille.")
+    assert r.primary_agreement == pytest.approx(0.4)
+    assert r.semantic_entropy == pytest.approx(-(2 * 0.4 * math.log(0.4) + 0.2 * math.log(0.2)))
+    # A primary that matches a larger cluster joins that one: Lyon x3 vs Paris x2 -> 3/5.
+    r = self_consistency(["Paris", "Lyon", "Lyon", "Paris", "Lyon"], primary="Paris or Lyon")
+    assert r.primary_agreement == pytest.approx(0.6) and r.primary_in_majority is True
+    # A primary that matches no cluster: 0.
+    assert self_consistency(samples, primary="Berlin").primary_agreement == 0.0
