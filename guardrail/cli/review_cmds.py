@@ -109,9 +109,30 @@ def _reviewer(name: str | None) -> str:
     return who.strip()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The SQLite file a store URL names (as :func:`open_store` reads it), else None."""
+    text = url.strip()
+    if text.startswith(("postgresql://", "postgres://")) or text in ("memory:", ":memory:"):
+        return None
+    if text.startswith("sqlite:"):
+        path = text.removeprefix("sqlite:")
+        return Path("/" + path.lstrip("/") if path.startswith("///") else path.removeprefix("//"))
+    return None if "://" in text else Path(text)
+
+
 @contextmanager
 def _opened(store: str | None) -> Iterator[ReviewStore]:
     url = store_url(store)
+    db = _sqlite_file(url)
+    if db is not None and not db.exists():
+        # Opening would create an empty queue here and report "No pending items.", hiding that
+        # the items are in another folder's guardrail-review.db (the default is relative).
+        _err.print(
+            f"[red]error:[/red] no review store at {escape(str(db.resolve()))}: nothing has "
+            "been queued there. Run from the folder where `guardrail ask` / your app ran, or "
+            f"pass --store PATH (or set ${STORE_ENV})."
+        )
+        raise typer.Exit(2)
     try:
         st = open_store(url)
     except (ReviewError, ValueError, ImportError, OSError) as exc:

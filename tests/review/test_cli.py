@@ -245,3 +245,20 @@ def test_bad_paths_are_one_line_errors_not_tracebacks(db: str, tmp_path: Path) -
     flat = " ".join(result.output.replace("│", " ").split())
     assert f"{not_profile}: not a calibration profile" in flat
     assert "errors.pydantic.dev" not in flat
+
+
+def test_missing_default_store_is_reported_not_silently_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`guardrail ask` queues into ./guardrail-review.db; `guardrail review list` run from
+    another folder created an empty database there and said "No pending items.", hiding the
+    queued answers. A store file that does not exist is now an error naming the full path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GUARDRAIL_REVIEW_STORE", raising=False)
+    result = runner.invoke(app, ["review", "list"])
+    assert result.exit_code == 2
+    flat = " ".join(result.output.split())
+    assert f"no review store at {tmp_path / 'guardrail-review.db'}" in flat
+    assert not (tmp_path / "guardrail-review.db").exists()
+    result = runner.invoke(app, ["review", "list", "--store", f"sqlite:///{tmp_path}/other.db"])
+    assert result.exit_code == 2 and not (tmp_path / "other.db").exists()
