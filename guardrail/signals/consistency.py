@@ -335,9 +335,12 @@ class FuzzySimilarity:
         neg = np.array([bool(_NEGATION.search(c)) for c in comp])
         clash = (num_clash | (neg[:, None] != neg[None, :])) & short_pair
         sim = np.where(clash, 0.0, sim)
-        # empty answers are like nothing
+        # answers that normalise to nothing (empty, or only punctuation / emoji / symbols) are
+        # like nothing, except that two identical ones ("🙂" and "🙂") are the same answer
         empty = np.array([not c for c in comp])
-        sim = np.where(empty[:, None] | empty[None, :], 0.0, sim)
+        raw = _keys([unicodedata.normalize("NFKC", t).strip() for t in texts])
+        same_raw = (raw[:, None] == raw[None, :]) & np.array([bool(t.strip()) for t in texts])
+        sim = np.where(empty[:, None] | empty[None, :], (empty[:, None] & same_raw) * 1.0, sim)
         np.fill_diagonal(sim, 1.0)
         out: NDArray[np.float64] = np.clip(sim, 0.0, 1.0)
         return out

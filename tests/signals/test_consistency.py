@@ -292,3 +292,16 @@ def test_an_answer_listing_every_sampled_answer_is_not_fully_consistent() -> Non
     assert r.primary_agreement == pytest.approx(0.6) and r.primary_in_majority is True
     # A primary that matches no cluster: 0.
     assert self_consistency(samples, primary="Berlin").primary_agreement == 0.0
+
+
+def test_identical_answers_without_words_are_one_cluster() -> None:
+    # "🙂" normalises to "" (no word characters), and empty comparison strings had similarity 0
+    # even with themselves, so three identical replies were three clusters: agreement 1/3 and
+    # semantic entropy ln 3. Identical raw answers are the same answer: 🙂 x2 + 🙃 -> 2/3,
+    # SE = -(2/3 ln 2/3 + 1/3 ln 1/3) = 0.6365.
+    r = self_consistency(["🙂", "🙂", "🙃"], primary="🙂")
+    assert r.value == pytest.approx(2 / 3)
+    assert r.semantic_entropy == pytest.approx(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)))
+    assert r.primary_agreement == pytest.approx(2 / 3)
+    # ...and still never equal to an answer with words.
+    assert self_consistency(["?", "Paris", "Paris"]).value == pytest.approx(2 / 3)
