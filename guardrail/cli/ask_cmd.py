@@ -109,6 +109,8 @@ def ask(
     --base-url is given."""
     if format not in ("text", "json"):
         raise typer.BadParameter("--format is text or json")
+    if not question.strip():  # would cost k+2 model calls to judge an answer to nothing
+        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
     try:
         pols = _load(policy, policies)
     except PolicyError as err:

@@ -127,6 +127,11 @@ def test_ask_errors(server: FakeOpenAIServer) -> None:
     assert res.exit_code == 3 and "authentication failed" in res.output
     res = runner.invoke(app, ["ask", "q", "--domain", "astrology", "--base-url", server.base_url])
     assert res.exit_code == 2 and "known domains" in res.output
+    # An empty question was sent to the model (answer + samples + follow-up calls).
+    before = len(server.requests)
+    res = runner.invoke(app, ["ask", "  ", "--domain", "general", "--base-url", server.base_url])
+    assert res.exit_code == 2 and "the question is empty" in res.output
+    assert len(server.requests) == before
 
 
 @pytest.mark.slow
