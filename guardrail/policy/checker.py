@@ -747,10 +747,16 @@ class _Checker:
                     action=action,
                     message=None if otherwise.message is None else otherwise.message.value,
                 )
-        if signals_block is not None:
-            self._unused(signals_block, used)
+        source: str | None = None
         if isinstance(calibration, Path):
-            self._profile(calibration, seen_settings["calibration"], ast.name.name, used, gathered)
+            source = self._profile(
+                calibration, seen_settings["calibration"], ast.name.name, used, gathered
+            )
+        if signals_block is not None:
+            # `calibrated` is computed from the profile's source signal: reading it uses that
+            # entry (the checker requires it to be gathered), so it is not "unused".
+            feeds = {source} if source is not None and "calibrated" in used else set()
+            self._unused(signals_block, used | feeds)
         example_defs = self.examples(examples, set(seen_rules))
         if any(d.severity == "error" for d in self.diags):
             return None
@@ -815,9 +821,10 @@ class _Checker:
 
     def _profile(
         self, path: Path, d: Directive, policy: str, used: set[str], gathered: frozenset[str]
-    ) -> None:
+    ) -> str | None:
         """Peek into the calibration profile JSON: readable, its ``source`` a signal this policy
-        gathers (when ``calibrated`` is read), its ``domain`` the policy's name (warning)."""
+        gathers (when ``calibrated`` is read), its ``domain`` the policy's name (warning).
+        Returns the profile's source signal when it is a confidence signal, else None."""
         span = d.values[0].span
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -828,7 +835,7 @@ class _Checker:
                 span,
                 hint="regenerate it with `guardrail audit`",
             )
-            return
+            return None
         source = data.get("source") if isinstance(data, dict) else None
         if not isinstance(source, str):
             self.error(
@@ -837,7 +844,7 @@ class _Checker:
                 span,
                 hint="regenerate it with `guardrail audit`",
             )
-            return
+            return None
         spec = SIGNALS.get(source)
         if spec is None or not spec.numeric or source == "calibrated":
             self.error(
@@ -845,7 +852,7 @@ class _Checker:
                 f"calibration profile maps '{source}', which is not a confidence signal",
                 span,
             )
-            return
+            return None
         if "calibrated" in used and source not in gathered:
             self.error(
                 "signal-not-gathered",
@@ -860,6 +867,7 @@ class _Checker:
                 f"calibration profile is for domain '{domain}', this policy is '{policy}'",
                 span,
             )
+        return source
 
     def _unused(self, block: SignalsBlock, used: set[str]) -> None:
         for d in block.directives:

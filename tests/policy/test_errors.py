@@ -491,3 +491,17 @@ def test_hints_for_one_line_blocks_and_bare_decimal_points() -> None:
     d = only(wrap("  rule r {\n    when consistency < .5\n    then review\n  }\n"), "syntax-error")
     assert (d.line, d.column) == (7, 24)
     assert d.hint == "write a digit before the point: 0.5"
+
+
+def test_profile_source_read_through_calibrated_is_not_an_unused_signal(tmp_path: Path) -> None:
+    # `calibrated` is computed from the profile's source (verbalized); the checker requires that
+    # entry (signal-not-gathered without it) and then warned "'verbalized' is gathered but no
+    # rule reads verbalized ... remove it", advice that produces the error.
+    (tmp_path / "m.json").write_text('{"domain": "t", "source": "verbalized"}', encoding="utf-8")
+    rule = "  rule a {\n    when calibrated < 0.5 and consistency < 0.9\n    then review\n  }\n"
+    text = wrap('  calibration "m.json"\n' + rule)
+    assert check_text(text, "t.guard", base_dir=tmp_path)[1] == []
+    # Without a rule reading `calibrated`, verbalized really is unused.
+    rule = "  rule a {\n    when consistency < 0.9\n    then review\n  }\n"
+    found = check_text(wrap('  calibration "m.json"\n' + rule), "t.guard", base_dir=tmp_path)[1]
+    assert [(d.code, d.line, d.column) for d in found] == [("unused-signal", 4, 5)]
