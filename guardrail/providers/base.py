@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -75,17 +75,37 @@ MessagesLike = Sequence[Message | Mapping[str, Any]]
 def normalize_messages(messages: MessagesLike) -> list[Message]:
     """Validate chat messages given as :class:`Message` objects or ``{"role", "content"}`` dicts.
 
+    ``content`` may also be OpenAI's array of content parts when every part is text
+    (``[{"type": "text", "text": "..."}]``): the texts are joined with newlines.
+
     Raises:
-        ValueError: when ``messages`` is empty or a message lacks a valid role or string content.
+        ValueError: when ``messages`` is not a list of messages (a string, None), is empty, or a
+            message lacks a valid role or text content (non-text parts such as images included).
     """
+    if isinstance(messages, str | bytes) or not isinstance(messages, Iterable):
+        raise ValueError(
+            "messages must be a list of {'role': ..., 'content': ...} messages, "
+            f"got {type(messages).__name__}"
+        )
     out: list[Message] = []
     for i, m in enumerate(messages):
         if isinstance(m, Message):
             out.append(m)
             continue
         try:
-            out.append(Message.model_validate(dict(m)))
-        except Exception as exc:  # pydantic.ValidationError or a non-mapping
+            data = dict(m)
+            parts = data.get("content")
+            if isinstance(parts, list) and parts:
+                if not all(
+                    isinstance(p, Mapping)
+                    and p.get("type") == "text"
+                    and isinstance(p.get("text"), str)
+                    for p in parts
+                ):
+                    raise ValueError("only text content parts are supported")
+                data["content"] = "\n".join(p["text"] for p in parts)
+            out.append(Message.model_validate(data))
+        except Exception as exc:  # pydantic.ValidationError, a non-mapping, non-text parts
             raise ValueError(f"message {i} is not a valid chat message ({exc})") from exc
     if not out:
         raise ValueError("messages must contain at least one message")

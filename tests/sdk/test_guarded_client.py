@@ -70,3 +70,21 @@ def test_wrapping_the_real_openai_client(server: FakeOpenAIServer) -> None:
 def test_adapter_rejects_non_clients() -> None:
     with pytest.raises(TypeError, match=r"chat\.completions\.create"):
         OpenAIClientProvider(object())
+
+
+def test_content_parts_and_malformed_messages(server: FakeOpenAIServer) -> None:
+    # OpenAI-client code often sends content as an array of text parts; the drop-in refused it
+    # ("not a valid chat message"). Text parts are joined with newlines and sent as a string.
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    client = GuardedClient(guard=_guard(OpenAICompatProvider(server.base_url)), domain="general")
+    parts = [{"type": "text", "text": "Capital of France?"}, {"type": "text", "text": "One word."}]
+    c = client.chat.completions.create(
+        model="main-model", messages=[{"role": "user", "content": parts}]
+    )
+    assert c.choices[0].message.content == "Paris.\n\nAnswers may be out of date."
+    assert server.requests[0]["messages"][-1]["content"] == "Capital of France?\nOne word."
+    # Non-text parts, a bare string and None are ValueErrors (None was a TypeError).
+    image = [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]
+    for bad in ([{"role": "user", "content": image}], "Capital of France?", None):
+        with pytest.raises(ValueError, match="message"):
+            client.chat.completions.create(model="main-model", messages=bad)  # type: ignore[arg-type]
