@@ -298,7 +298,7 @@ _NEGATED_RE = re.compile(
     + _NUM
     + r"\s*%"
     + r"|"
-    + r"(?P<num2>\d+(?:\.\d+)?)\s*%\s*(?:is|was)\s+(?:not\b|incorrect|wrong)",
+    + r"(?<![\d.])(?P<num2>\d+(?:\.\d+)?)\s*%\s*(?:is|was)\s+(?:not\b|incorrect|wrong)",
     re.IGNORECASE,
 )
 # S4, a line that is only a value: "85%", "**90%**", (follow-up also "85", "0.9", "8/10")
@@ -330,7 +330,7 @@ _ESTIMATE_RE = re.compile(
     re.IGNORECASE,
 )
 _ACCURACY_LINE_RE = re.compile(
-    r"[ \t*_>\"'`]*accuracy[*_ \t\"']*[:=][*_ \t]*\d+(?:\.\d+)?\s*%[ \t*_.\"'`]*$",
+    r"[ \t*_>\"'`]{0,40}accuracy[*_ \t\"']*[:=][*_ \t]*\d+(?:\.\d+)?\s*%[ \t*_.\"'`]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -461,6 +461,12 @@ def _number(m: re.Match[str], *, offset: int, scale: float | None, key: str, kin
     return _Cand(num / 100, method="percent", scale=100.0, **common)
 
 
+_LOOKBEHIND = 120
+"""Characters before a probability phrase searched for a negation or an owner ("it is")."""
+_LABEL_REACH = 300
+"""Characters after a confidence label (up to the end of its line) searched for its value."""
+
+
 def _phrases(
     text: str, *, levels: bool, owned_only: bool, offset: int = 0, context: str = ""
 ) -> tuple[list[_Cand], list[_Cand]]:
@@ -487,7 +493,10 @@ def _phrases(
         if key in ("certain", "confident") and _ADJECTIVE_AFTER_RE.match(text, m.end()):
             continue
         span = (offset + m.start(), offset + m.end())
-        before = context + text[: m.start()]
+        # Only the few words before a phrase matter (negation, owner: at most 60 characters);
+        # the bounded window keeps a long reply linear instead of quadratic in its length.
+        lo = max(0, m.start() - _LOOKBEHIND)
+        before = (context if lo == 0 else "") + text[lo : m.start()]
         neg = _NEG_BEFORE_RE.search(before)
         if neg and not key.startswith("not "):
             cand = _Cand(
@@ -620,8 +629,8 @@ def parse_verbalized(
     # S1 designated labels
     for m in _LABEL_RE.finditer(text):
         start = m.end()
-        end = text.find("\n", start)
-        end = len(text) if end == -1 else end
+        end = text.find("\n", start, start + _LABEL_REACH)
+        end = min(len(text), start + _LABEL_REACH) if end == -1 else end
         region = text[start:end]
         key_m = re.search(
             r"confidence|certainty|probability|likelihood|chance|accuracy",
@@ -777,7 +786,7 @@ _STRIP_VALUE_LINE_RE = re.compile(
     r"^[ \t*_>\"'`(\[]*\d+(?:\.\d+)?\s*%[ \t*_.!\"'`)\]]*$", re.MULTILINE
 )
 _STRIP_INLINE_RE = re.compile(
-    r"[ \t]*[(\[]?[*_]*\b(?:confidence|certainty)(?:\s+(?:level|score|rating))?[*_ \t]*"
+    r"[ \t]{0,40}[(\[]?[*_]{0,10}\b(?:confidence|certainty)(?:\s+(?:level|score|rating))?[*_ \t]*"
     r"(?:\([^)\n]{0,40}\))?[*_ \t]*[:=][^\n]*$",
     re.IGNORECASE,
 )

@@ -341,3 +341,22 @@ def test_numbers_next_to_punctuation_still_read() -> None:
     assert parse_verbalized("Confidence: 85.5%.").value == pytest.approx(0.855)
     assert parse_verbalized("Confidence: 90, I think", mode="followup").value == pytest.approx(0.9)
     assert parse_verbalized("Confidence: .85").value == pytest.approx(0.85)
+
+
+def test_long_degenerate_replies_keep_their_readings() -> None:
+    # Several regexes rescanned the rest of the reply from every label, phrase or digit, so a
+    # degenerate reply (a small model looping "Confidence: ", a run of digits or spaces) took
+    # time quadratic in its length: 24 KB of "Confidence: " took ~9 s and 20,000 spaces made
+    # strip_confidence_line run for minutes. The windows are now bounded; the readings below
+    # are the documented ones (tests never assert times; bench by hand: 240 KB parses in ~2 s).
+    digits = "9" * 20_000
+    r = parse_verbalized(digits, mode="followup")
+    assert r.value is None and (r.reason or "").endswith("is above 100")
+    spaced = "I " + " " * 20_000 + "think so"
+    assert strip_confidence_line(spaced) == spaced
+    assert parse_verbalized("Confidence: " * 5_000, mode="inline").value is None
+    # A label's value is read up to 300 characters after it on its line, not beyond.
+    assert parse_verbalized("Confidence: " + "x " * 120 + "80%", mode="inline").value == 0.8
+    assert parse_verbalized("Confidence: " + "x " * 200 + "80%", mode="inline").value is None
+    # Negation right before a phrase is still seen after a long reply.
+    assert parse_verbalized("a " * 5_000 + "It is not likely.", mode="followup").value == 0.2
