@@ -424,6 +424,8 @@ def _number(m: re.Match[str], *, offset: int, scale: float | None, key: str, kin
     num = float(gd["num"])
     has_point = "." in gd["num"]
     common: dict[str, Any] = {"kind": kind, "span": span, "text": text, "raw": num}
+    if len(text) > 40:  # reasons go into explanations, spans and the review queue: keep them short
+        text = text[:20] + "..." + text[-8:]
     if gd.get("sign"):
         return _Cand(None, reason=f"negative confidence {text!r} is out of range", **common)
     pct = gd.get("pct")

@@ -352,6 +352,8 @@ def test_long_degenerate_replies_keep_their_readings() -> None:
     digits = "9" * 20_000
     r = parse_verbalized(digits, mode="followup")
     assert r.value is None and (r.reason or "").endswith("is above 100")
+    # ...and the reason (kept in explanations and the review queue) quotes it shortened.
+    assert r.reason == "confidence '99999999999999999999...99999999' is above 100"
     spaced = "I " + " " * 20_000 + "think so"
     assert strip_confidence_line(spaced) == spaced
     assert parse_verbalized("Confidence: " * 5_000, mode="inline").value is None
