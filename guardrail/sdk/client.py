@@ -269,11 +269,23 @@ class _Completions:
         max_tokens: int | None = None,
         seed: int | None = None,
         user: str | None = None,
+        stream: bool | None = None,
         **_ignored: Any,
     ) -> GuardedCompletion:
         """Guarded ``chat.completions.create``: same call shape, a :class:`GuardedCompletion`
         back. Sampling options the policy controls (``n``, ``temperature``, ``logprobs``) are
-        ignored; ``domain`` overrides the client's default domain."""
+        ignored; ``domain`` overrides the client's default domain.
+
+        Raises:
+            ValueError: ``stream=True`` (the decision needs the whole answer and its samples
+                before anything is shown; a completion object iterated as if it were a stream
+                would silently yield its fields), or malformed ``messages``.
+        """
+        if stream:
+            raise ValueError(
+                "stream=True is not supported: guardrail decides on the whole answer before "
+                "showing it; call create() without stream"
+            )
         o = self._owner
         r = await o.guard.chat(
             messages,
