@@ -187,7 +187,9 @@ def report_cmd(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on any bad row instead of skipping it.")
     ] = False,
-    bins: Annotated[int, typer.Option("--bins", min=1, help="Number of bins.")] = 10,
+    bins: Annotated[
+        int, typer.Option("--bins", min=1, max=1000, help="Number of bins (1-1000).")
+    ] = 10,
     binning: Annotated[
         BinningChoice, typer.Option("--binning", help="Equal-width or equal-mass bins.")
     ] = BinningChoice.width,

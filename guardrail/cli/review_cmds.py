@@ -741,7 +741,7 @@ def audit_cmd(
         PartialChoice, typer.Option("--partial", help="How a 'partially' label counts.")
     ] = PartialChoice.incorrect,
     n_bins: Annotated[
-        int, typer.Option("--bins", min=1, help="Equal-width bins (without a profile).")
+        int, typer.Option("--bins", min=1, max=1000, help="Equal-width bins (without a profile).")
     ] = 10,
     n_bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples.")

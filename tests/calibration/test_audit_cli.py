@@ -204,3 +204,13 @@ def test_unwritable_outputs_are_one_line_errors_not_tracebacks(tmp_path: Path) -
     assert res.exit_code == 1, res.output
     assert "error: cannot write" in res.output and "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_bins_are_capped_at_1000(tmp_path: Path) -> None:
+    # --bins 1000000 on five records ran for minutes and ~10 GB (every bin is a table row, per
+    # group); 10,000 bins already took 200 MB. More than 1000 bins is refused up front.
+    p = _write_jsonl(tmp_path)
+    res = runner.invoke(app, ["audit", "report", str(p), "--bins", "1000000"])
+    assert res.exit_code == 2 and "1000" in res.output
+    res = runner.invoke(app, ["audit", "report", str(p), "--bins", "1000", "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
