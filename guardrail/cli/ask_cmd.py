@@ -82,7 +82,9 @@ def ask(
         str | None, typer.Option("--api-key", help="API key (default: $OPENAI_API_KEY).")
     ] = None,
     system: Annotated[str | None, typer.Option("--system", help="A system prompt.")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Completion cap per call.")] = 96,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", min=1, help="Completion cap per call.")
+    ] = 96,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Whole-guard timeout in seconds.")
     ] = None,
@@ -111,6 +113,10 @@ def ask(
         raise typer.BadParameter("--format is text or json")
     if not question.strip():  # would cost k+2 model calls to judge an answer to nothing
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    if timeout is not None and not timeout > 0:  # 0 or less "expired" before the first call
+        raise typer.BadParameter(
+            f"must be more than 0 seconds, got {timeout:g}", param_hint="--timeout"
+        )
     try:
         pols = _load(policy, policies)
     except PolicyError as err:

@@ -132,6 +132,14 @@ def test_ask_errors(server: FakeOpenAIServer) -> None:
     res = runner.invoke(app, ["ask", "  ", "--domain", "general", "--base-url", server.base_url])
     assert res.exit_code == 2 and "the question is empty" in res.output
     assert len(server.requests) == before
+    # --max-tokens 0 and --timeout 0 were accepted: the first asked for empty completions, the
+    # second reported "guard timeout (0.0 s) expired" as a failed answer.
+    for opt in (["--max-tokens", "0"], ["--timeout", "0"], ["--timeout", "-1"]):
+        res = runner.invoke(
+            app, ["ask", "q", "--domain", "general", "--base-url", server.base_url, *opt]
+        )
+        assert res.exit_code == 2, (opt, res.output)
+    assert len(server.requests) == before
 
 
 @pytest.mark.slow
