@@ -167,6 +167,10 @@ def test_aurc_invariant_to_shuffling_ties() -> None:
     for perm in itertools.permutations(range(6)):
         values.add(aurc([c[i] for i in perm], [y[i] for i in perm]).aurc)
     assert len(values) == 1
+    # tie groups from the top: 0.9 (1 right) n=1 risk 0; 0.8 (1 right, 2 wrong) n=4 risk 2/4;
+    # 0.5 (1 right, 1 wrong) n=6 risk 3/6 -> AURC = 1/6*0 + 3/6*1/2 + 2/6*1/2 = 5/12
+    (value,) = values
+    assert value == pytest.approx(5 / 12, abs=1e-15)
 
 
 def test_accuracy_at_coverage_respects_ties() -> None:
