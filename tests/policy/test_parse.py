@@ -163,6 +163,14 @@ def test_precedence_or_and_not() -> None:
     assert isinstance(c.operands[1], And)
     assert isinstance(c.operands[1].operands[0], Not)
     assert isinstance(c.operands[1].operands[0].operand, Compare)
+    # `not` > `and` > `or` (docs/policy-language.md grammar): the whole shape, by signal name,
+    # i.e. hedges == 0 or ((not (consistency < 0.5)) and (verbalized > 0.5))
+    assert len(c.operands) == 2 and len(c.operands[1].operands) == 2
+    first, (negated, last) = c.operands[0], c.operands[1].operands
+    assert (first.op, first.left.name, first.right.value) == ("==", "hedges", 0.0)
+    inner = negated.operand
+    assert (inner.op, inner.left.name, inner.right.value) == ("<", "consistency", 0.5)
+    assert (last.op, last.left.name, last.right.value) == (">", "verbalized", 0.5)
 
 
 def test_arithmetic_is_left_associative_and_binds_tighter_than_comparison() -> None:
