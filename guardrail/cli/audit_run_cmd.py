@@ -20,7 +20,7 @@ from guardrail.runner.questions import (
     load_questions,
     sample_questions,
 )
-from guardrail.runner.recommend import policy_snippet, recommend_thresholds
+from guardrail.runner.recommend import MIN_RECORDS, policy_snippet, recommend_thresholds
 from guardrail.runner.records import ALL_SOURCES, RecordFileError, Source, read_records
 from guardrail.runner.run import AuditRunner, RunConfig, RunSummary
 
@@ -282,6 +282,12 @@ def audit_run_cmd(
         if snippet_out is not None:
             snippet_out.parent.mkdir(parents=True, exist_ok=True)
             snippet_out.write_text(snippet, encoding="utf-8")
+    elif snippet_out is not None:
+        err.print(
+            f"[yellow]no threshold recommendation (each domain and source needs at least "
+            f"{MIN_RECORDS} records): {snippet_out} not written[/yellow]",
+            highlight=False,
+        )
     if report is not None:
         _write_report(out, report, target_accuracy, bootstrap, err)
     if summary.failed and summary.answered_now == 0 and summary.skipped_done == 0:
