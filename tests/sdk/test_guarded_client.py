@@ -39,7 +39,11 @@ def test_sync_client_returns_completion_with_verdict(server: FakeOpenAIServer) -
     assert c.choices[0].message.content == "Paris.\n\nAnswers may be out of date."
     assert c.choices[0].finish_reason == "stop"
     assert c.guardrail.action is not None and c.guardrail.action.value == "notice"
-    assert c.usage.total_tokens == c.usage.prompt_tokens + c.usage.completion_tokens > 0
+    # usage is summed over both calls the guard made; the fake server counts space-separated
+    # words (tests/servers/fake_openai.py): answer call "Capital of France?" 3 in, "Paris." 1 out;
+    # the samples call (n=3) 3 in, 3 x "Paris." = 3 out -> 6 + 4 = 10
+    assert len(server.requests) == 2 and server.requests[1]["n"] == 3
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.total_tokens) == (6, 4, 10)
 
 
 async def test_async_client_abstention_is_content_filtered(server: FakeOpenAIServer) -> None:
