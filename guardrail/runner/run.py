@@ -62,6 +62,7 @@ from guardrail.runner.questions import Question, check_unique_ids
 from guardrail.runner.records import (
     ALL_SOURCES,
     AuditRecord,
+    RecordFileError,
     Source,
     append_records,
     done_question_ids,
@@ -442,11 +443,17 @@ class AuditRunner:
 
         Raises:
             QuestionFileError: duplicate question ids.
-            RecordFileError: ``output`` exists but holds lines that are not audit records.
+            RecordFileError: ``output`` exists but holds lines that are not audit records, or
+                cannot be created/appended to.
         """
         check_unique_ids(questions)
         output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with output.open("a", encoding="utf-8"):
+                pass  # fail before asking anything when the records cannot be written
+        except OSError as exc:
+            raise RecordFileError(f"{output}: cannot write audit records ({exc})") from exc
         torn = repair_torn_tail(output)
         if torn and console is not None:
             console.print(f"[yellow]removed a torn last line ({torn} bytes) from {output}[/]")

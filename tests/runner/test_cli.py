@@ -159,3 +159,29 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and "not an audit record" in result.output
+
+
+def test_cli_unwritable_output_is_a_one_line_error_before_any_call(tmp_path: Path) -> None:
+    # The records path's parent is a regular file: nothing can be created under it. The run
+    # must stop with exit 2 and one line naming the path, before asking the model anything.
+    good = tmp_path / "g.jsonl"
+    good.write_text('{"question": "q", "answer": "a"}\n', encoding="utf-8")
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    out = blocker / "o.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            "audit",
+            "run",
+            str(good),
+            "-o",
+            str(out),
+            "--no-progress",
+            "--replay",
+            str(DATA / "smollm2_replay.jsonl"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{out}: cannot write audit records" in result.output
+    assert "Traceback" not in result.output
