@@ -870,6 +870,8 @@ class _Checker:
         return source
 
     def _unused(self, block: SignalsBlock, used: set[str]) -> None:
+        if any(d.code == "unknown-signal" for d in self.diags):
+            return  # a misspelt signal may be the reader: "remove it" would be wrong advice
         for d in block.directives:
             entry = d.name.name
             if entry not in SIGNAL_ENTRIES or entry == "hedges":

@@ -259,6 +259,16 @@ def test_unused_signal_is_a_warning() -> None:
     parse_policy(wrap(RULE_A))  # warnings do not stop loading
 
 
+def test_misspelt_signal_gives_no_unused_signal_advice() -> None:
+    # `consistncy` is unknown (line 7, col 10); the samples entry it meant to read must not be
+    # reported unused with "remove it" advice. verbalized is still unread, but while any signal
+    # name is unknown the reads are incomplete, so no unused-signal warning at all.
+    src = wrap("  rule a {\n    when consistncy < 0.5\n    then review\n  }\n")
+    d = only(src, "unknown-signal")
+    assert (d.line, d.column, d.hint) == (7, 10, "did you mean 'consistency'?")
+    assert [x.code for x in diags(src)] == ["unknown-signal"]
+
+
 def test_placeholder_not_gathered_is_a_warning() -> None:
     src = wrap('  rule a {\n    when consistency < 0.5\n    then review "{agreement:.0%}"\n  }\n')
     d = only(src, "placeholder-not-gathered")
@@ -279,13 +289,12 @@ def test_many_errors_are_reported_at_once() -> None:
         "  rule a {\n    when consistncy < 0.5 and verbalized > 85\n    then reveiw\n  }\n"
     )
     codes = sorted(d.code for d in diags(src))
-    # samples is gathered but the misspelled name means no rule reads consistency
+    # no unused-signal warning for samples: the misspelt name is the rule meant to read it
     assert codes == [
         "threshold-out-of-range",
         "unknown-action",
         "unknown-setting",
         "unknown-signal",
-        "unused-signal",
     ]
     with pytest.raises(PolicyError) as err:
         parse_policy(src)
