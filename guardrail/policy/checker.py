@@ -22,6 +22,7 @@ signal-not-gathered       error    a rule reads a signal the ``signals`` block d
 calibration-required      error    ``calibrated`` used without a ``calibration`` setting
 calibration-not-found     error    the ``calibration`` file does not exist
 lexicon-not-found         error    the ``hedges`` lexicon file does not exist
+lexicon-invalid           error    the ``hedges`` lexicon file is not a readable lexicon
 calibration-invalid       error    the profile is not JSON, has no ``source``, or maps a non-signal
 duplicate-rule            error    two rules with the same name
 duplicate-setting         error    a setting, ``signals`` block, entry or otherwise given twice
@@ -94,6 +95,27 @@ from guardrail.policy.template import Placeholder, TemplateError, check_spec, pa
 
 _DNF_LIMIT = 256
 _TYPE_CODES = frozenset({"unknown-signal", "type-mismatch"})
+
+
+def _lexicon_problem(path: Path) -> str | None:
+    """Why the hedge lexicon at ``path`` cannot be used (first line of the error), or None.
+
+    The lexicon is data for :mod:`guardrail.signals.hedges`, whose loader is the one judge of
+    its shape; checking here means a bad file fails ``guardrail check``, not every guarded call.
+    """
+    from pydantic import ValidationError
+
+    from guardrail.signals.hedges import load_lexicon
+
+    try:
+        load_lexicon(path)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "top level"
+        return f"{where}: {first['msg']}"
+    except (OSError, ValueError) as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return None
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -345,6 +367,15 @@ class _Checker:
                     path = self.base_dir / path
                 if path.is_file():
                     cfg.lexicon = str(path)
+                    problem = _lexicon_problem(path)
+                    if problem is not None:
+                        self.error(
+                            "lexicon-invalid",
+                            f"hedge lexicon '{v.value}' is not usable: {problem}",
+                            v.span,
+                            hint="a lexicon is a JSON object shaped like the built-in "
+                            "guardrail/signals/data/hedges.json (see docs/signals.md)",
+                        )
                 else:
                     self.error(
                         "lexicon-not-found",

@@ -93,8 +93,12 @@ def load_lexicon(path: str | Path) -> Lexicon:
     return _lexicon_from(data)
 
 
-def _lexicon_from(data: dict[str, Any]) -> Lexicon:
+def _lexicon_from(data: Any) -> Lexicon:
+    if not isinstance(data, dict):
+        raise ValueError(f"a hedge lexicon is a JSON object, not {type(data).__name__}")
     neg = data.get("negation", {})
+    if not isinstance(neg, dict):
+        raise ValueError("a hedge lexicon's 'negation' is a JSON object")
     return Lexicon.model_validate(
         {
             **data,

@@ -470,11 +470,28 @@ def test_lexicon_not_found_and_found(tmp_path: Path) -> None:
     assert d.code == "lexicon-not-found"
     assert (d.line, d.column, d.caret) == (3, 12, " " * 11 + "^" * 16)
     (tmp_path / "lex").mkdir()
-    (tmp_path / "lex" / "legal.json").write_text("{}", encoding="utf-8")
+    lexicon = '{"cues": [{"cue": "arguably", "category": "hedge"}]}'
+    (tmp_path / "lex" / "legal.json").write_text(lexicon, encoding="utf-8")
     policy, diags = check_text(text, "t.guard", base_dir=tmp_path)
     assert diags == [] and policy is not None
     assert policy.signals.hedges.lexicon == str(tmp_path / "lex" / "legal.json")
     assert policy.signals.hedges.cues == ["arguably"]
+
+
+def test_lexicon_that_is_not_a_lexicon(tmp_path: Path) -> None:
+    # The file exists but the hedges signal could never load it: every guarded call would have
+    # the hedges signal missing. check reports it at the lexicon string (3:12, 13 carets).
+    text = 'policy t {\n  signals {\n    hedges "bad.json"\n  }\n}\n'
+    for content, why in [
+        ('{"hedges": 5}', "cues: Field required"),
+        ("[1, 2]", "a hedge lexicon is a JSON object, not list"),
+        ('{"cues": [{"cue": "x", "category": "maybe"}]}', "cues.0.category: Input should be"),
+    ]:
+        (tmp_path / "bad.json").write_text(content, encoding="utf-8")
+        (d,) = check_text(text, "t.guard", base_dir=tmp_path)[1]
+        assert d.code == "lexicon-invalid"
+        assert (d.line, d.column, d.caret) == (3, 12, " " * 11 + "^" * 10)
+        assert d.message.startswith("hedge lexicon 'bad.json' is not usable: " + why), d.message
 
 
 def test_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
