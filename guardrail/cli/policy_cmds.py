@@ -205,17 +205,28 @@ def explain(
         for d in err.diagnostics:
             _print_diagnostic(console, d)
         raise typer.Exit(1) from None
-    unknown = sorted(k for k in values if k not in pol.needed_signals())
+    derived = _derive_calibrated(pol, values)
+    if derived is not None:
+        values = {**values, "calibrated": derived[0]}
+    used = pol.needed_signals() | ({derived[1]} if derived is not None else set())
+    unknown = sorted(k for k in values if k not in used)
     decision = pol.evaluate(values, context=ctx)
     could_change = sorted(
         pol.signals_that_matter({k: v for k, v in values.items() if k in pol.needed_signals()})
     )
     if format == "json":
         out = decision.model_dump(mode="json")
+        if derived is not None:
+            out["calibrated_from"] = {"source": derived[1], "calibrated": derived[0]}
         out["ignored_signals"] = unknown
         out["could_still_change_action"] = could_change
         typer.echo(json.dumps(out, indent=2))
         return
+    if derived is not None:
+        console.print(
+            f"calibrated = {derived[0]:.4g}, from {derived[1]} = {values[derived[1]]} "
+            f"through the profile {escape(str(pol.calibration))}"
+        )
     _print_decision(console, pol, decision, values)
     if unknown:
         console.print(f"[yellow]ignored (not read by any rule):[/] {escape(', '.join(unknown))}")
@@ -223,6 +234,29 @@ def explain(
         console.print(
             "not computed yet and could still change the action: " + escape(", ".join(could_change))
         )
+
+
+def _derive_calibrated(pol: Policy, values: dict[str, Any]) -> tuple[float, str] | None:
+    """``(calibrated, source)`` when a rule reads ``calibrated``, it was not given, and the
+    policy's calibration profile maps a source signal that was: the value the SDK would compute
+    (:meth:`guardrail.calibration.CalibrationProfile.calibrate`). None otherwise."""
+    if "calibrated" in values or "calibrated" not in pol.needed_signals():
+        return None
+    if pol.calibration is None:
+        return None
+    from guardrail.calibration import CalibrationProfile
+
+    try:
+        profile = CalibrationProfile.load(pol.calibration)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"calibration profile {pol.calibration}: {exc}") from None
+    raw = values.get(profile.source)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        return float(profile.calibrate(float(raw))), profile.source
+    except ValueError:
+        return None  # out of range: evaluate reports the source as invalid
 
 
 def _print_decision(

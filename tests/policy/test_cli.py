@@ -132,3 +132,37 @@ def test_explain_bad_input() -> None:
     assert result.exit_code == 1
     assert "no policy file or bundled policy named 'no-such-policy'" in result.output
     assert "bundled policies: finance, general, legal, medical" in result.output
+
+
+def test_explain_derives_calibrated_from_the_profile_source(tmp_path: Path) -> None:
+    # Profile: isotonic map through (0, 0), (0.8, 0.5), (1, 0.6), linear between knots, source
+    # verbalized. verbalized = 0.9 -> calibrated = 0.5 + (0.9 - 0.8) / 0.2 * 0.1 = 0.55 < 0.75,
+    # so the rule fires (as the SDK would decide), and verbalized is not "ignored".
+    from datetime import UTC, datetime
+
+    from guardrail.calibration import CalibrationProfile
+    from guardrail.calibration.profile import CalibrationMap
+
+    CalibrationProfile(
+        domain="t", source="verbalized", binning="width", n_bins=10,
+        edges=[i / 10 for i in range(11)],
+        map=CalibrationMap(method="isotonic", x=[0.0, 0.8, 1.0], y=[0.0, 0.5, 0.6], n=[1, 1, 1]),
+        n=100, accuracy=0.5, mean_confidence=0.8, ece=0.3, data_hash="test",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+    ).save(tmp_path / "cal.json")  # fmt: skip
+    pol = tmp_path / "t.guard"
+    pol.write_text(
+        'policy t {\n  calibration "cal.json"\n  signals {\n    verbalized\n  }\n'
+        "  rule weak {\n    when calibrated < 0.75\n    then review\n  }\n}\n",
+        encoding="utf-8",
+    )
+    res = runner.invoke(
+        app, ["explain", str(pol), "--signals", '{"verbalized": 0.9}', "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["action"] == "review"
+    assert out["calibrated_from"]["source"] == "verbalized"
+    assert abs(out["calibrated_from"]["calibrated"] - 0.55) < 1e-12
+    assert out["matched"][0]["values"]["calibrated"] == out["calibrated_from"]["calibrated"]
+    assert out["ignored_signals"] == []
