@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -197,6 +198,8 @@ def _compiled(lex: Lexicon) -> _Compiled:
     hit = _BY_ID.get(id(lex))
     if hit is not None and hit[0] is lex:
         return hit[1]
+    if len(_BY_ID) > 64:  # each entry keeps its lexicon alive; bound them
+        _BY_ID.clear()
     key = (
         tuple(lex.negators),
         lex.window_tokens,
@@ -219,6 +222,38 @@ def _compiled(lex: Lexicon) -> _Compiled:
         comp = _CACHE[key] = _Compiled(lex)
     _BY_ID[id(lex)] = (lex, comp)
     return comp
+
+
+_RESOLVED: dict[tuple[Any, ...], tuple[Lexicon | None, Lexicon]] = {}
+
+
+def _resolve_lexicon(
+    lexicon: Lexicon | str | Path | None, extra_hedges: Sequence[str], extra_boosters: Sequence[str]
+) -> Lexicon:
+    """The lexicon :func:`detect_hedges` uses, built once per (lexicon, extra cues): a lexicon
+    file is read again only when its modification time or size changes, so a policy's lexicon
+    and cues cost no file I/O or lexicon copy per guarded call.
+
+    Raises:
+        OSError / ValueError: as :func:`load_lexicon`.
+    """
+    extras = (tuple(extra_hedges), tuple(extra_boosters))
+    given: Lexicon | None = None  # a lexicon object, kept in the cache so its id() stays valid
+    if lexicon is None or isinstance(lexicon, Lexicon):
+        given = default_lexicon() if lexicon is None else lexicon
+        key: tuple[Any, ...] = ("object", id(given), *extras)
+    else:
+        st = os.stat(lexicon)
+        key = ("file", os.path.abspath(lexicon), st.st_mtime_ns, st.st_size, *extras)
+    hit = _RESOLVED.get(key)
+    if hit is not None and hit[0] is given:
+        return hit[1]
+    base = given if given is not None else load_lexicon(cast("str | Path", lexicon))
+    lex = base.extended(*extras)
+    if len(_RESOLVED) > 64:
+        _RESOLVED.clear()
+    _RESOLVED[key] = (given, lex)
+    return lex
 
 
 _FENCE_RE = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.DOTALL)
@@ -272,14 +307,7 @@ def detect_hedges(
     Raises:
         OSError / ValueError: ``lexicon`` is a path that cannot be read or parsed.
     """
-    if lexicon is None:
-        lex = default_lexicon()
-    elif isinstance(lexicon, Lexicon):
-        lex = lexicon
-    else:
-        lex = load_lexicon(lexicon)
-    lex = lex.extended(tuple(extra_hedges), tuple(extra_boosters))
-    comp = _compiled(lex)
+    comp = _compiled(_resolve_lexicon(lexicon, extra_hedges, extra_boosters))
     if not isinstance(text, str) or not text:
         return HedgeResult(value=0, evidence={"cues": []})
     masked = _mask(text)
