@@ -180,11 +180,6 @@ def compile_witness(expr: Expr) -> WitnessFn:
     return lambda v, want: names
 
 
-def witnesses(expr: Expr, v: Values) -> list[str]:
-    """Signals that made a *true* condition true (reading order, no repeats, present only)."""
-    return [n for n in dict.fromkeys(compile_witness(expr)(v, True)) if n in v]
-
-
 def _first_pos(expr: Expr, name: str) -> tuple[int, int]:
     if isinstance(expr, Name):
         return (expr.span.line, expr.span.column) if expr.name == name else (1 << 30, 0)

@@ -214,22 +214,6 @@ def normalize_number(raw: str) -> tuple[float, str]:
     return value, canon + ("%" if percent else "")
 
 
-def format_float(value: float) -> str:
-    """Shortest positional decimal that reads back as exactly ``value`` (no exponent)."""
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"cannot write {value!r} in a policy")
-    text = repr(float(value))
-    if "e" in text or "E" in text:
-        from decimal import Decimal
-
-        text = format(Decimal(text), "f")
-    if text.endswith(".0"):
-        text = text[:-2]
-    if text == "-0":
-        text = "0"
-    return text
-
-
 class _Builder:
     """Turns lark's parse tree into AST nodes, collecting literal-level diagnostics."""
 
