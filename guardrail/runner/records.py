@@ -17,9 +17,8 @@ were written, so nothing is lost and the audit never sees a fake confidence.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,9 +177,3 @@ def append_records(path: str | Path, records: Sequence[AuditRecord]) -> None:
 def done_question_ids(records: Iterable[AuditRecord]) -> set[str]:
     """Question ids that already have records (skipped when a run is resumed)."""
     return {r.question_id for r in records}
-
-
-def iter_record_dicts(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Plain dicts of the records in ``path`` (for tools that want raw JSON)."""
-    for rec in read_records(path):
-        yield json.loads(rec.model_dump_json())

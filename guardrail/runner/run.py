@@ -51,7 +51,6 @@ from guardrail.providers import (
 )
 from guardrail.runner.judge import (
     DEFAULT_FUZZY_THRESHOLD,
-    Judgement,
     LLMJudge,
     answer_line,
     detect_abstention,
@@ -601,22 +600,4 @@ def abstention_summary(
         },
         answerable=len(answerable),
         over_abstained=sum(r.abstained for r in answerable),
-    )
-
-
-def records_by_question(records: Sequence[AuditRecord]) -> dict[str, list[AuditRecord]]:
-    """Group records by ``question_id`` (file order kept)."""
-    out: dict[str, list[AuditRecord]] = defaultdict(list)
-    for r in records:
-        out[r.question_id].append(r)
-    return dict(out)
-
-
-def judgement_of(record: AuditRecord) -> Judgement:
-    """The judgement stored on a record (for re-checking the judge)."""
-    return Judgement(
-        correct=record.correct,
-        method=record.judged_by,  # type: ignore[arg-type]
-        parsed=record.answer or None,
-        detail=record.judge_detail,
     )
