@@ -37,6 +37,7 @@ from guardrail.review import (
     live_audit,
     open_store,
     parse_window,
+    sqlite_path,
     store_url,
     to_audit_records,
 )
@@ -111,13 +112,8 @@ def _reviewer(name: str | None) -> str:
 
 def _sqlite_file(url: str) -> Path | None:
     """The SQLite file a store URL names (as :func:`open_store` reads it), else None."""
-    text = url.strip()
-    if text.startswith(("postgresql://", "postgres://")) or text in ("memory:", ":memory:"):
-        return None
-    if text.startswith("sqlite:"):
-        path = text.removeprefix("sqlite:")
-        return Path("/" + path.lstrip("/") if path.startswith("///") else path.removeprefix("//"))
-    return None if "://" in text else Path(text)
+    path = sqlite_path(url)
+    return None if path is None else Path(path)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ See ``docs/review.md``.
 
 from __future__ import annotations
 
-from guardrail.review.backends import DEFAULT_STORE, STORE_ENV, open_store, store_url
+from guardrail.review.backends import DEFAULT_STORE, STORE_ENV, open_store, sqlite_path, store_url
 from guardrail.review.live import (
     DriftRow,
     LiveAuditReport,
@@ -77,6 +77,7 @@ __all__ = [
     "new_review_id",
     "open_store",
     "parse_window",
+    "sqlite_path",
     "store_url",
     "to_audit_records",
 ]

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from guardrail.review.store import InMemoryReviewStore, ReviewStore
 
-__all__ = ["DEFAULT_STORE", "STORE_ENV", "open_store", "store_url"]
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "open_store", "sqlite_path", "store_url"]
 
 #: The store used when none is configured: an SQLite file in the working directory.
 DEFAULT_STORE = "guardrail-review.db"
@@ -22,6 +22,19 @@ def store_url(explicit: str | None = None) -> str:
     :data:`DEFAULT_STORE` (an SQLite file in the working directory). Used by every CLI command
     that touches the queue, so ``guardrail ask`` and ``guardrail review`` share one store."""
     return explicit or os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def sqlite_path(url: str | Path) -> str | None:
+    """The SQLite file ``url`` names, as :func:`open_store` reads it (``sqlite:///abs/path.db``,
+    ``sqlite:relative.db`` or a plain file path), else None (PostgreSQL, ``memory:``, another
+    ``scheme://``)."""
+    text = str(url).strip()
+    if text.startswith(("postgresql://", "postgres://")) or text in ("memory:", ":memory:"):
+        return None
+    if text.startswith("sqlite:"):
+        path = text.removeprefix("sqlite:")
+        return "/" + path.lstrip("/") if path.startswith("///") else path.removeprefix("//")
+    return None if "://" in text else text
 
 
 def open_store(url: str | Path, **options: Any) -> ReviewStore:
@@ -55,15 +68,12 @@ def open_store(url: str | Path, **options: Any) -> ReviewStore:
         return PostgresReviewStore(text, **options)
     if text in ("memory:", ":memory:"):
         return InMemoryReviewStore(**options)
-    from guardrail.review.sqlite_store import SQLiteReviewStore
-
-    if text.startswith("sqlite:"):
-        path = text.removeprefix("sqlite:")
-        path = "/" + path.lstrip("/") if path.startswith("///") else path.removeprefix("//")
-        return SQLiteReviewStore(path, **options)
-    if "://" in text:
+    path = sqlite_path(text)
+    if path is None:
         raise ValueError(
             f"unknown review store URL {text!r}: use a file path, sqlite:///path, "
             "postgresql://... or memory:"
         )
-    return SQLiteReviewStore(text, **options)
+    from guardrail.review.sqlite_store import SQLiteReviewStore
+
+    return SQLiteReviewStore(path, **options)
