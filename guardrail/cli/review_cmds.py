@@ -131,10 +131,7 @@ def _opened(store: str | None) -> Iterator[ReviewStore]:
         raise typer.Exit(2)
     try:
         st = open_store(url)
-    except (ReviewError, ValueError, ImportError, OSError) as exc:
-        _err.print(f"[red]error:[/red] cannot open review store {escape(url)}: {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    except Exception as exc:  # sqlite3 / psycopg errors: report, don't trace
+    except Exception as exc:  # bad URL, missing extra, sqlite3/psycopg: report, no traceback
         _err.print(f"[red]error:[/red] cannot open review store {escape(url)}: {escape(str(exc))}")
         raise typer.Exit(2) from None
     try:
