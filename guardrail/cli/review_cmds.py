@@ -570,10 +570,10 @@ def _about(path: str, exc: Exception) -> str:
 def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
     """Calibration profiles referenced by the policies in ``path`` (a ``.guard`` file or a folder),
     keyed by policy name (= domain, as the SDK uses it)."""
-    from guardrail.policy import PolicyError, load_policies, load_policy
+    from guardrail.policy import PolicyError, load_policies
 
     try:
-        pols = load_policies(path) if path.is_dir() else {(p := load_policy(path)).name: p}
+        pols = load_policies(path)  # a folder of .guard files or one file
     except (PolicyError, OSError) as exc:
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--policies") from None
     out: dict[str, CalibrationProfile] = {}

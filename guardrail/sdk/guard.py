@@ -37,7 +37,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from guardrail.calibration import CalibrationProfile
-from guardrail.policy import Action, Decision, Policy, load_policies, load_policy
+from guardrail.policy import Action, Decision, Policy, load_policies
 from guardrail.providers import (
     AuthenticationError,
     ChatProvider,
@@ -239,8 +239,7 @@ class Guard:
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no policy file or directory at {p}")
-        policies = load_policies(p) if p.is_dir() else {(pol := load_policy(p)).name: pol}
-        return cls(policies, provider, **kwargs)
+        return cls(load_policies(p), provider, **kwargs)
 
     @property
     def provider(self) -> ChatProvider:
