@@ -330,11 +330,12 @@ def detect_hedges(
             entry = comp.entries.get(re.sub(r"\s+", " ", key))
         if entry is None:
             continue
-        before = masked[: m.start()]
-        after = masked[m.end() :]
-        if entry.not_preceded_by and re.search(entry.not_preceded_by, before[-80:], re.I):
+        before = masked[max(0, m.start() - 80) : m.start()]  # the context the rules look at
+        if entry.not_preceded_by and re.search(entry.not_preceded_by, before, re.I):
             continue
-        if entry.not_followed_by and re.match(entry.not_followed_by, after, re.IGNORECASE):
+        if entry.not_followed_by and re.match(
+            entry.not_followed_by, masked[m.end() :], re.IGNORECASE
+        ):
             continue
         if (
             entry.exclude_capitalized_midsentence
