@@ -76,6 +76,7 @@ from guardrail.policy.catalog import (
     SIGNALS,
     VERBALIZED_MODES,
     Action,
+    SignalSpec,
 )
 from guardrail.policy.errors import Diagnostic, Source
 from guardrail.policy.evaluator import names_in
@@ -916,6 +917,48 @@ class _Checker:
                     hint="remove it to save calls, or add a rule that uses it",
                 )
 
+    def _given_value(
+        self, name: str, spec: SignalSpec, v: Number | String | Missing
+    ) -> tuple[bool, float | str | None]:
+        """``(True, value)`` for a valid ``given`` value of signal ``name`` (None for
+        ``missing``), else ``(False, None)`` after reporting why."""
+        if isinstance(v, Missing):
+            return True, None
+        if spec.numeric:
+            if not isinstance(v, Number):
+                self.error(
+                    "type-mismatch",
+                    f"{name} is a number",
+                    v.span,
+                    hint=self._compare_hint(Compare(op="==", left=Name(name=name), right=v)),
+                )
+                return False, None
+            if not spec.lower <= v.value <= spec.upper:
+                self.error(
+                    "threshold-out-of-range",
+                    f"{name} must be in [{spec.lower:g}, {spec.upper:g}]",
+                    v.span,
+                )
+                return False, None
+            if spec.kind == "count" and (v.value != int(v.value) or v.text.endswith("%")):
+                self.error("bad-value", f"{name} is a whole count", v.span)
+                return False, None
+            return True, int(v.value) if spec.kind == "count" else v.value
+        if not isinstance(v, String):
+            self.error(
+                "type-mismatch", f"{name} is a string", v.span, hint="write the value in quotes"
+            )
+            return False, None
+        if spec.choices and v.value not in spec.choices:
+            self.error(
+                "bad-string-value",
+                f"{name} is never {v.value!r}",
+                v.span,
+                hint=_did_you_mean(v.value, spec.choices),
+            )
+            return False, None
+        return True, v.value
+
     def examples(self, examples: Sequence[Example], rule_names: set[str]) -> list[ExampleDef]:
         out = []
         seen: dict[str, Example] = {}
@@ -951,51 +994,9 @@ class _Checker:
                         )
                         continue
                     spans[name] = g.name.span
-                    v = g.value
-                    if isinstance(v, Missing):
-                        given[name] = None
-                    elif spec.numeric:
-                        if not isinstance(v, Number):
-                            self.error(
-                                "type-mismatch",
-                                f"{name} is a number",
-                                v.span,
-                                hint=self._compare_hint(
-                                    Compare(op="==", left=Name(name=name), right=v)
-                                ),
-                            )
-                            continue
-                        if not spec.lower <= v.value <= spec.upper:
-                            self.error(
-                                "threshold-out-of-range",
-                                f"{name} must be in [{spec.lower:g}, {spec.upper:g}]",
-                                v.span,
-                            )
-                            continue
-                        if spec.kind == "count" and (
-                            v.value != int(v.value) or v.text.endswith("%")
-                        ):
-                            self.error("bad-value", f"{name} is a whole count", v.span)
-                            continue
-                        given[name] = int(v.value) if spec.kind == "count" else v.value
-                    else:
-                        if not isinstance(v, String):
-                            self.error(
-                                "type-mismatch",
-                                f"{name} is a string",
-                                v.span,
-                                hint="write the value in quotes",
-                            )
-                            continue
-                        if spec.choices and v.value not in spec.choices:
-                            self.error(
-                                "bad-string-value",
-                                f"{name} is never {v.value!r}",
-                                v.span,
-                                hint=_did_you_mean(v.value, spec.choices),
-                            )
-                            continue
-                        given[name] = v.value
+                    ok, value = self._given_value(name, spec, g.value)
+                    if ok:
+                        given[name] = value
             expect = self._action(ex.expect)
             for r in ex.expect_rules:
                 if r.name not in rule_names:
