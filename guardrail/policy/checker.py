@@ -23,7 +23,8 @@ calibration-required      error    ``calibrated`` used without a ``calibration``
 calibration-not-found     error    the ``calibration`` file does not exist
 lexicon-not-found         error    the ``hedges`` lexicon file does not exist
 lexicon-invalid           error    the ``hedges`` lexicon file is not a readable lexicon
-calibration-invalid       error    the profile is not JSON, has no ``source``, or maps a non-signal
+calibration-invalid       error    the profile is not JSON, has no ``source``, maps a non-signal,
+                                   or is not a loadable profile (missing map, bad values)
 duplicate-rule            error    two rules with the same name
 duplicate-setting         error    a setting, ``signals`` block, entry or otherwise given twice
 duplicate-given           error    an example gives the same signal twice
@@ -96,6 +97,19 @@ from guardrail.policy.template import Placeholder, TemplateError, check_spec, pa
 
 _DNF_LIMIT = 256
 _TYPE_CODES = frozenset({"unknown-signal", "type-mismatch"})
+
+
+def _profile_problem(path: Path) -> str | None:
+    """Why the calibration profile at ``path`` cannot be loaded by
+    :meth:`guardrail.calibration.CalibrationProfile.load` (the loader the SDK uses), or None.
+    Checking here means a broken profile fails ``guardrail check``, not every guarded call."""
+    from guardrail.calibration.profile import CalibrationProfile
+
+    try:
+        CalibrationProfile.load(path)
+    except (OSError, ValueError) as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return None
 
 
 def _lexicon_problem(path: Path) -> str | None:
@@ -883,6 +897,15 @@ class _Checker:
                 "calibration-invalid",
                 f"calibration profile maps '{source}', which is not a confidence signal",
                 span,
+            )
+            return None
+        problem = _profile_problem(path)
+        if problem is not None:
+            self.error(
+                "calibration-invalid",
+                f"calibration profile is not usable: {problem}",
+                span,
+                hint="regenerate it with `guardrail audit report --profile-out`",
             )
             return None
         if "calibrated" in used and source not in gathered:

@@ -223,7 +223,8 @@ class Guard:
         self.hold_reviews = hold_reviews
         self.notice_format = notice_format
         self.failure_message = failure_message
-        self._profiles: dict[Path, CalibrationProfile] = {}
+        # a profile, or why it could not be loaded (then `calibrated` is missing, never raised)
+        self._profiles: dict[Path, CalibrationProfile | str] = {}
         self._versions: dict[str, str | None] = {}
 
     @classmethod
@@ -413,7 +414,7 @@ class Guard:
         cfg = policy.signals
         needed = set(policy.needed_signals())
         profile = self._profile(policy) if "calibrated" in needed else None
-        source = profile.source if profile is not None else None
+        source = profile.source if isinstance(profile, CalibrationProfile) else None
         wanted = needed | ({source} if source else set())
         inline = (
             cfg.verbalized is not None
@@ -482,7 +483,9 @@ class Guard:
         decision = policy.evaluate(run.values, context=ctx)
         return await self._respond(run, decision, raw, request_id, start)
 
-    async def _plan(self, run: _Run, wanted: set[str], profile: CalibrationProfile | None) -> None:
+    async def _plan(
+        self, run: _Run, wanted: set[str], profile: CalibrationProfile | str | None
+    ) -> None:
         policy = run.policy
         while True:
             matter = policy.signals_that_matter(run.values)
@@ -595,9 +598,12 @@ class Guard:
             calls=run.calls - calls_before,
         )
 
-    async def _calibrated(self, run: _Run, profile: CalibrationProfile | None) -> None:
+    async def _calibrated(self, run: _Run, profile: CalibrationProfile | str | None) -> None:
         if profile is None:
             run.missing(["calibrated"], "the policy names no calibration profile")
+            return
+        if isinstance(profile, str):
+            run.missing(["calibrated"], profile)
             return
         source = profile.source
         if source not in run.values:
@@ -628,12 +634,17 @@ class Guard:
             self._versions[policy.name] = version
         return self._versions[policy.name]
 
-    def _profile(self, policy: Policy) -> CalibrationProfile | None:
+    def _profile(self, policy: Policy) -> CalibrationProfile | str | None:
+        """The policy's calibration profile (loaded once), the reason it cannot be loaded (the
+        file changed or vanished after ``guardrail check``), or None when it names none."""
         if policy.calibration is None:
             return None
         path = Path(policy.calibration)
         if path not in self._profiles:
-            self._profiles[path] = CalibrationProfile.load(path)
+            try:
+                self._profiles[path] = CalibrationProfile.load(path)
+            except (OSError, ValueError) as exc:
+                self._profiles[path] = f"calibration profile unusable: {exc}"
         return self._profiles[path]
 
     # ------------------------------------------------------------------ results

@@ -34,3 +34,19 @@ def only(text: str, code: str) -> Diagnostic:
     found = [d for d in diags(text) if d.code == code]
     assert len(found) == 1, [d.render() for d in diags(text)]
     return found[0]
+
+
+def profile_json(domain: str = "t", source: str = "verbalized") -> str:
+    """A complete, loadable calibration profile (identity map) for checker tests."""
+    from datetime import UTC, datetime
+
+    from guardrail.calibration import CalibrationProfile
+    from guardrail.calibration.profile import CalibrationMap
+
+    return CalibrationProfile(
+        domain=domain, source=source, binning="width", n_bins=10,
+        edges=[i / 10 for i in range(11)],
+        map=CalibrationMap(method="isotonic", x=[0.0, 1.0], y=[0.0, 1.0], n=[1, 1]),
+        n=100, accuracy=0.5, mean_confidence=0.5, ece=0.0, data_hash="test",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+    ).model_dump_json()  # fmt: skip

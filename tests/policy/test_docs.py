@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from guardrail.policy import check_text
-from tests.policy.helpers import REPO
+from tests.policy.helpers import REPO, profile_json
 
 DOC = REPO / "docs" / "policy-language.md"
 
@@ -24,7 +24,7 @@ def _policy_blocks() -> list[str]:
 def test_doc_policies_check_clean(tmp_path: Path) -> None:
     (tmp_path / "calibration").mkdir()
     (tmp_path / "calibration" / "medical.json").write_text(
-        '{"domain": "medical", "source": "verbalized"}', encoding="utf-8"
+        profile_json(domain="medical"), encoding="utf-8"
     )
     (tmp_path / "p").mkdir()
     blocks = _policy_blocks()

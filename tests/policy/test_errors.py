@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from guardrail.policy import PolicyError, check_text, load_policies, load_policy, parse_policy
-from tests.policy.helpers import diags, only, wrap
+from tests.policy.helpers import diags, only, profile_json, wrap
 
 RULE_A = "  rule a {\n    when consistency < 0.5\n    then review\n  }\n"  # lines 6-9
 
@@ -209,9 +209,7 @@ def test_calibration_not_found(tmp_path: Path) -> None:
 
 def test_calibration_found_is_resolved_beside_the_policy(tmp_path: Path) -> None:
     (tmp_path / "cal").mkdir()
-    (tmp_path / "cal" / "m.json").write_text(
-        '{"domain": "t", "source": "verbalized"}', encoding="utf-8"
-    )
+    (tmp_path / "cal" / "m.json").write_text(profile_json(), encoding="utf-8")
     path = tmp_path / "p.guard"
     path.write_text(wrap('  calibration "cal/m.json"\n' + RULE_A), encoding="utf-8")
     policy = load_policy(path)
@@ -387,12 +385,17 @@ def test_satisfiable_conditions_are_not_flagged(cond: str) -> None:
             "calibration profile maps 'stakes', which is not a confidence signal",
         ),
         (
-            '{"domain": "t", "source": "agreement"}',
+            '{"domain": "t", "source": "verbalized"}',
+            "calibration-invalid",
+            "calibration profile is not usable: not a calibration profile",
+        ),
+        (
+            profile_json(source="agreement"),
             "signal-not-gathered",
             "the calibration profile maps 'agreement', which this policy does not gather",
         ),
         (
-            '{"domain": "legal", "source": "verbalized"}',
+            profile_json(domain="legal"),
             "calibration-domain",
             "calibration profile is for domain 'legal', this policy is 't'",
         ),
@@ -523,7 +526,7 @@ def test_profile_source_read_through_calibrated_is_not_an_unused_signal(tmp_path
     # `calibrated` is computed from the profile's source (verbalized); the checker requires that
     # entry (signal-not-gathered without it) and then warned "'verbalized' is gathered but no
     # rule reads verbalized ... remove it", advice that produces the error.
-    (tmp_path / "m.json").write_text('{"domain": "t", "source": "verbalized"}', encoding="utf-8")
+    (tmp_path / "m.json").write_text(profile_json(), encoding="utf-8")
     rule = "  rule a {\n    when calibrated < 0.5 and consistency < 0.9\n    then review\n  }\n"
     text = wrap('  calibration "m.json"\n' + rule)
     assert check_text(text, "t.guard", base_dir=tmp_path)[1] == []

@@ -407,3 +407,34 @@ async def test_inline_answer_that_is_an_option_percentage_is_kept_and_not_read_a
     assert r.answer == "69%"
     assert r.values["verbalized"] == 0.8 and r.values["consistency"] == 1.0
     assert r.status == "answered" and r.action is Action.NOTICE
+
+
+async def test_profile_broken_after_check_makes_calibrated_missing_not_an_exception(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # The profile was valid when the policy was checked, then replaced by junk before the first
+    # guarded call. `calibrated` is missing (reason names the profile), on_missing review
+    # applies to the rule reading it, and the host application gets a response, not a raise.
+    from guardrail.policy import parse_policy
+    from guardrail.providers import OpenAICompatProvider
+    from tests.policy.helpers import profile_json
+
+    prof = tmp_path / "cal.json"
+    prof.write_text(profile_json(domain="cal"), encoding="utf-8")
+    text = (
+        'policy cal {\n  calibration "cal.json"\n  on_missing review\n'
+        "  signals {\n    verbalized inline\n  }\n"
+        '  rule weak {\n    when calibrated < 0.5\n    then abstain "no"\n  }\n'
+        '  otherwise notice "ok"\n}\n'
+    )
+    policy = parse_policy(text, "cal.guard", base_dir=tmp_path)
+    prof.write_text('{"source": "verbalized"}', encoding="utf-8")
+    server.answers = role_answers(answer="Paris.\nConfidence: 90%")
+    guard = Guard({"cal": policy}, OpenAICompatProvider(server.base_url, model="m"))
+    r = await guard.chat(Q, domain="cal")
+    assert r.action is Action.REVIEW and r.status == "pending_review"
+    (report,) = [s for s in r.signals if s.name == "calibrated"]
+    assert report.status == "missing"
+    assert report.reason is not None
+    assert report.reason.startswith("calibration profile unusable: ")
+    assert "not a calibration profile" in report.reason
