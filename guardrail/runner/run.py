@@ -56,7 +56,7 @@ from guardrail.runner.judge import (
     detect_abstention,
     judge_reply,
 )
-from guardrail.runner.prompts import base_messages
+from guardrail.runner.prompts import base_messages, question_prompt
 from guardrail.runner.questions import Question, check_unique_ids
 from guardrail.runner.records import (
     ALL_SOURCES,
@@ -338,12 +338,13 @@ class AuditRunner:
         if self._judge is not None:
             judgement = await self._judge.judge(question, reply, judgement)
         abstained = detect_abstention(question, reply, judgement)
-        shown = strip_confidence_line(reply)
+        asked = question_prompt(question)  # the question as the model saw it, options included
+        shown = strip_confidence_line(reply, question=asked)
 
         values: dict[str, SourceValue] = {}
         hedge_label: str | None = None
         if "verbalized" in sources:
-            values["verbalized"] = verbalized_value(reply, mode="inline")
+            values["verbalized"] = verbalized_value(reply, mode="inline", question=asked)
         if "verbalized_followup" in sources:
             try:
                 follow = await self._chat(
@@ -353,7 +354,7 @@ class AuditRunner:
                     seed=seed,
                     max_tokens=cfg.followup_max_tokens,
                 )
-                v = verbalized_value(follow.text, mode="followup")
+                v = verbalized_value(follow.text, mode="followup", question=asked)
                 v.evidence["reply"] = follow.text[:200]
                 values["verbalized_followup"] = v
             except ProviderError as exc:

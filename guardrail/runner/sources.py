@@ -33,12 +33,16 @@ def _missing(reason: str, **evidence: Any) -> SourceValue:
 # --------------------------------------------------------------------------- verbalized
 
 
-def verbalized_value(reply: str, *, mode: str) -> SourceValue:
+def verbalized_value(reply: str, *, mode: str, question: str | None = None) -> SourceValue:
     """Verbalized confidence read by :func:`guardrail.signals.verbalized.parse_verbalized`
-    (``mode`` ``"inline"`` for the answer's own line, ``"followup"`` for a second-turn reply)."""
+    (``mode`` ``"inline"`` for the answer's own line, ``"followup"`` for a second-turn reply).
+    ``question`` is the text the model was asked (options included), as the SDK passes it, so
+    an option such as "B. 69%" is not read as a confidence in the audit either."""
     from guardrail.signals.verbalized import parse_verbalized
 
-    parsed = parse_verbalized(reply, mode="inline" if mode == "inline" else "followup")
+    parsed = parse_verbalized(
+        reply, mode="inline" if mode == "inline" else "followup", question=question
+    )
     if parsed.value is None:
         return _missing(parsed.reason or "no confidence", reply=reply[:200])
     return SourceValue(

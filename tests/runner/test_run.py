@@ -413,3 +413,26 @@ async def test_llm_judge_through_the_runner(tmp_path: Path) -> None:
     assert judge_call["model"] == "judge-m" and judge_call["temperature"] == 0.0
     assert "Candidate answer: Lutetia" in judge_call["messages"][0]["content"]
     assert summary.calls == 3  # primary, judge, samples
+
+
+async def test_option_percentage_answer_is_not_read_as_confidence(tmp_path: Path) -> None:
+    # As in the SDK, the parser gets the question as asked (options rendered), so the reply's
+    # first line "69%" (option B's text) is the answer, and the stated 80% is the confidence.
+    # Without the question the two percentages conflict and verbalized would be missing.
+    q = Question(
+        id="pct/1",
+        question="What share of adults voted?",
+        kind="multiple_choice",
+        choices=("59%", "69%", "79%", "89%"),
+        answer="B",
+        domain="general",
+        dataset="toy",
+    )
+
+    def answer(msgs: list[dict[str, str]], kw: dict[str, Any]) -> list[str]:
+        return ["69%\nConfidence: 80%"] * kw["n"]
+
+    cfg = RunConfig(sources=("verbalized",))
+    await AuditRunner(ScriptedProvider(answer), cfg).run([q], tmp_path / "r.jsonl", progress=False)
+    (rec,) = read_records(tmp_path / "r.jsonl")
+    assert rec.source == "verbalized" and rec.confidence == pytest.approx(0.80)
