@@ -163,6 +163,15 @@ class _Checker:
     # (code, signal) already reported for the rule being checked: one report per rule
     reported: set[tuple[str, str]] = field(default_factory=set)
 
+    def data_path(self, text: str) -> Path:
+        """A file a policy names (calibration profile, hedge lexicon) as an absolute path:
+        relative to the policy's folder (``base_dir``, else the current directory), so a later
+        ``chdir`` in the host application does not change which file it is."""
+        path = Path(text)
+        if not path.is_absolute():
+            path = (self.base_dir if self.base_dir is not None else Path.cwd()) / path
+        return path.absolute()
+
     # -------------------------------------------------------------- reporting
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(self.src.diagnostic(code, message, span, hint=hint))
@@ -377,9 +386,7 @@ class _Checker:
         elif d.values:
             v = d.values[0]
             if isinstance(v, String) and v.value != "default":
-                path = Path(v.value)
-                if not path.is_absolute() and self.base_dir is not None:
-                    path = self.base_dir / path
+                path = self.data_path(v.value)
                 if path.is_file():
                     cfg.lexicon = str(path)
                     problem = _lexicon_problem(path)
@@ -851,9 +858,7 @@ class _Checker:
             path_text = self._string(d, "a path string")
             if path_text is None:
                 return None
-            path = Path(path_text)
-            if not path.is_absolute() and self.base_dir is not None:
-                path = self.base_dir / path
+            path = self.data_path(path_text)
             if not path.is_file():
                 self.error(
                     "calibration-not-found",

@@ -534,3 +534,23 @@ def test_profile_source_read_through_calibrated_is_not_an_unused_signal(tmp_path
     rule = "  rule a {\n    when consistency < 0.9\n    then review\n  }\n"
     found = check_text(wrap('  calibration "m.json"\n' + rule), "t.guard", base_dir=tmp_path)[1]
     assert [(d.code, d.line, d.column) for d in found] == [("unused-signal", 4, 5)]
+
+
+def test_paths_a_policy_names_are_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loaded by a relative path from its own folder, the policy's calibration and lexicon paths
+    # must not depend on the working directory afterwards (the SDK reads them lazily).
+    (tmp_path / "cal.json").write_text(profile_json(), encoding="utf-8")
+    (tmp_path / "lex.json").write_text('{"cues": []}', encoding="utf-8")
+    (tmp_path / "p.guard").write_text(
+        wrap('  calibration "cal.json"\n' + RULE_A).replace(
+            "    verbalized\n", '    verbalized\n    hedges "lex.json"\n'
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    policy = load_policy("p.guard")
+    monkeypatch.chdir(tmp_path.parent)
+    assert policy.calibration == tmp_path.absolute() / "cal.json"
+    assert policy.calibration.is_file()
+    assert policy.signals.hedges is not None
+    assert policy.signals.hedges.lexicon == str(tmp_path.absolute() / "lex.json")
