@@ -332,23 +332,18 @@ async def test_records_are_what_guardrail_audit_reads(tmp_path: Path) -> None:
         assert theirs.model == "fake-model" and theirs.reference == ours.reference
 
 
+def _record(**fields: Any) -> AuditRecord:
+    """A minimal audit record for question "x"; ``fields`` override the defaults."""
+    base: dict[str, Any] = {
+        "id": "x#consistency", "question_id": "x", "source": "consistency", "confidence": 0.5,
+        "correct": True, "domain": "general", "dataset": "d", "question": "q", "answer": "a",
+        "reference": "a", "model": "m", "provider": "p", "reply": "a", "judged_by": "exact",
+    }  # fmt: skip
+    return AuditRecord(**{**base, **fields})
+
+
 def test_line_separators_are_escaped(tmp_path: Path) -> None:
-    rec = AuditRecord(
-        id="x#consistency",
-        question_id="x",
-        source="consistency",
-        confidence=0.5,
-        correct=True,
-        domain="general",
-        dataset="d",
-        question="a\x85b\u2028c",
-        answer="a",
-        reference="a",
-        model="m",
-        provider="p",
-        reply="r\u2029",
-        judged_by="exact",
-    )
+    rec = _record(question="a\x85b\u2028c", reply="r\u2029")
     out = tmp_path / "r.jsonl"
     append_records(out, [rec, rec.model_copy(update={"id": "y#consistency"})])
     text = out.read_text(encoding="utf-8")
@@ -359,22 +354,10 @@ def test_line_separators_are_escaped(tmp_path: Path) -> None:
 
 def test_torn_tail_is_repaired_and_bad_lines_reported(tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
-    rec = AuditRecord(
-        id="x#hedge_label",
-        question_id="x",
-        source="hedge_label",
-        confidence=1.0,
-        correct=False,
-        domain="g",
-        dataset="d",
-        question="q",
-        answer="a",
-        reference="b",
-        model="m",
-        provider="p",
-        reply="a",
-        judged_by="no_match",
-    )
+    rec = _record(
+        id="x#hedge_label", source="hedge_label", confidence=1.0, correct=False, domain="g",
+        reference="b", judged_by="no_match",
+    )  # fmt: skip
     append_records(out, [rec])
     good = out.read_bytes()
     with out.open("ab") as fh:
