@@ -785,6 +785,9 @@ def audit_cmd(
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     if plot is not None:
         with _writing(plot):
+            # The folder first: an unwritable path is reported the same way whether or not the
+            # 'plot' extra is installed (matplotlib is only imported to draw).
+            plot.parent.mkdir(parents=True, exist_ok=True)
             _plot_live(rep, plot)
     if as_json:
         sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
