@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from guardrail.runner.questions import (
@@ -99,7 +100,7 @@ def _print_summary(console: Console, summary: RunSummary) -> None:
             highlight=False,
         )
     for f in summary.failures[:10]:
-        console.print(f"[red]failed[/red] {f}", highlight=False, markup=True)
+        console.print(f"[red]failed[/red] {escape(f)}", highlight=False, markup=True)
     ab = summary.abstention
     if ab is not None:
         rate = "-" if ab.abstention_rate is None else f"{ab.abstention_rate:.0%}"
@@ -236,7 +237,7 @@ def audit_run_cmd(
         )
         questions = _load_inputs(inputs, fmt, limit, seed, domain)
     except (QuestionFileError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     if not questions:
         err.print("[red]error:[/red] no questions to ask")
@@ -244,7 +245,7 @@ def audit_run_cmd(
     try:
         provider = _make_provider(base_url, model, api_key, replay, threads, n_ctx)
     except Exception as exc:  # LocalModelUnavailable, bad replay file, ...
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     runner = AuditRunner(provider, config)
 
@@ -257,7 +258,7 @@ def audit_run_cmd(
     try:
         summary = asyncio.run(go())
     except RecordFileError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     _print_summary(console, summary)
     if summary_out is not None:
@@ -307,7 +308,7 @@ def _write_report(
         return
     report = audit(rs, ("domain", "source"), target_accuracy=target, n_bootstrap=bootstrap, seed=0)
     for p in write_html_report(report, out_dir):
-        err.print(f"wrote {p}", highlight=False)
+        err.print(f"wrote {p}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from guardrail.calibration import AuditReport, CalibrationProfile
+from guardrail.cli._common import EXIT_ENVIRONMENT, fail, missing_modules
 from guardrail.review import (
     DEFAULT_STORE,
     STORE_ENV,
@@ -51,6 +52,14 @@ review_app = typer.Typer(
 )
 
 REVIEWER_ENV = "GUARDRAIL_REVIEWER"
+
+#: What the reviewer page imports, by distribution name (the 'web' extra in pyproject.toml).
+WEB_MODULES: dict[str, tuple[str, ...]] = {
+    "fastapi": ("fastapi",),
+    "uvicorn": ("uvicorn",),
+    "jinja2": ("jinja2",),
+    "python-multipart": ("python_multipart", "multipart"),
+}
 
 _out = Console(soft_wrap=False)
 _err = Console(stderr=True, soft_wrap=True)
@@ -305,7 +314,7 @@ def claim_cmd(
             sys.stdout.write(it.model_dump_json() + "\n")
         return
     if not items:
-        _out.print("Nothing to review." + (f" (domain {domain})" if domain else ""))
+        _out.print("Nothing to review." + (f" (domain {escape(domain)})" if domain else ""))
         return
     for it in items:
         _print_item(it)
@@ -324,7 +333,7 @@ def release_cmd(
     """Give a claimed item back to the queue."""
     with _opened(store) as st:
         st.release(item_id, _reviewer(reviewer))
-    _out.print(f"Released {item_id}.")
+    _out.print(f"Released {escape(item_id)}.")
 
 
 @review_app.command("label")
@@ -371,7 +380,7 @@ def expire_cmd(
         raise typer.BadParameter(str(exc), param_hint="--older-than") from None
     with _opened(store) as st:
         n = st.expire_stale(span)
-    _out.print(f"Expired {n} item(s) older than {older_than}.")
+    _out.print(f"Expired {n} item(s) older than {escape(older_than)}.")
 
 
 EXPORT_FIELDS: tuple[str, ...] = tuple(ReviewItem.model_fields)
@@ -454,7 +463,7 @@ def export_cmd(
         with _writing(out):
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(buf.getvalue(), encoding="utf-8")
-        _err.print(f"Wrote {len(rows)} row(s) to {out}")
+        _err.print(f"Wrote {len(rows)} row(s) to {escape(str(out))}")
 
 
 @contextmanager
@@ -586,7 +595,10 @@ def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
         try:
             out[name] = CalibrationProfile.load(ref)
         except (OSError, ValueError) as exc:
-            _err.print(f"[yellow]warning:[/yellow] policy {name}: profile {ref}: {exc}")
+            _err.print(
+                f"[yellow]warning:[/yellow] "
+                f"{escape(f'policy {name}: profile {ref}: {exc}')}"
+            )
     return out
 
 
@@ -816,7 +828,7 @@ def _plot_live(rep: LiveAuditReport, out: Path) -> None:
     except PlotUnavailableError as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    _err.print("Wrote " + ", ".join(str(f) for f in files))
+    _err.print("Wrote " + ", ".join(str(f) for f in files), markup=False)
 
 
 @review_app.command("serve")
@@ -826,20 +838,27 @@ def serve_cmd(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
     reviewer: ReviewerOpt = None,
 ) -> None:
-    """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2)."""
+    """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2,
+    python-multipart). Exit 3 when one of them is missing."""
+    # Checked up front, all of them: FastAPI alone can arrive through another package (the
+    # `local` extra's llama-cpp-python[server]) while the form parser and templates are missing,
+    # which used to pass an import check and then fail with a long RuntimeError.
+    missing = missing_modules(WEB_MODULES)
+    if missing:
+        fail(
+            f"the reviewer page needs the 'web' extra (missing: {', '.join(missing)}); "
+            "install it with: pip install 'guardrail-uq[web]'",
+            EXIT_ENVIRONMENT,
+        )
     try:
         import uvicorn
 
         from guardrail.review.web import create_app
     except ImportError as exc:
-        _err.print(
-            f"[red]error:[/red] the web page needs the 'web' extra "
-            f"(pip install 'guardrail-uq[web]'): {exc}"
-        )
-        raise typer.Exit(2) from None
+        fail(f"{exc}; install the 'web' extra: pip install 'guardrail-uq[web]'", EXIT_ENVIRONMENT)
     url = store_url(store)
     app = create_app(url, default_reviewer=_reviewer(reviewer))
-    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})")
+    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})", markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
