@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from guardrail.cli._common import EXIT_FINDINGS, EXIT_USAGE, fail
 from guardrail.runner.questions import (
     Question,
     QuestionFileError,
@@ -21,7 +22,12 @@ from guardrail.runner.questions import (
     load_questions,
     sample_questions,
 )
-from guardrail.runner.recommend import MIN_RECORDS, policy_snippet, recommend_thresholds
+from guardrail.runner.recommend import (
+    MIN_RECORDS,
+    policy_snippet,
+    policy_snippets,
+    recommend_thresholds,
+)
 from guardrail.runner.records import ALL_SOURCES, RecordFileError, Source, read_records
 from guardrail.runner.run import AuditRunner, RunConfig, RunSummary
 
@@ -201,7 +207,12 @@ def audit_run_cmd(
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the report.")
     ] = 1000,
     snippet_out: Annotated[
-        Path | None, typer.Option("--policy-snippet", help="Write the policy snippet here.")
+        Path | None,
+        typer.Option(
+            "--policy-snippet",
+            help="Folder for the recommended policies: one <domain>.guard per domain (a .guard "
+            "file holds one policy).",
+        ),
     ] = None,
     summary_out: Annotated[
         Path | None, typer.Option("--summary-json", help="Write the run summary JSON here.")
@@ -214,6 +225,12 @@ def audit_run_cmd(
     """
     err = Console(stderr=True, soft_wrap=True)
     console = Console()
+    if snippet_out is not None and (snippet_out.suffix == ".guard" or snippet_out.is_file()):
+        fail(
+            f"--policy-snippet takes a folder (one <domain>.guard per policy: a .guard file "
+            f"holds one policy), not the file {snippet_out}",
+            EXIT_USAGE,
+        )
     try:
         config = RunConfig(
             model=model,
@@ -281,8 +298,16 @@ def audit_run_cmd(
         # soft_wrap: a wrapped line would not parse when pasted into a policy file
         console.print(snippet, markup=False, highlight=False, soft_wrap=True)
         if snippet_out is not None:
-            snippet_out.parent.mkdir(parents=True, exist_ok=True)
-            snippet_out.write_text(snippet, encoding="utf-8")
+            _write_snippets(
+                snippet_out,
+                policy_snippets(
+                    recs,
+                    model=summary.model,
+                    samples=config.samples,
+                    sample_temperature=config.sample_temperature,
+                ),
+                err,
+            )
     elif snippet_out is not None:
         err.print(
             f"[yellow]no threshold recommendation (each domain and source needs at least "
@@ -293,6 +318,20 @@ def audit_run_cmd(
         _write_report(out, report, target_accuracy, bootstrap, err)
     if summary.failed and summary.answered_now == 0 and summary.skipped_done == 0:
         raise typer.Exit(1)
+
+
+def _write_snippets(folder: Path, snippets: dict[str, str], err: Console) -> None:
+    """One ``<domain>.guard`` per recommended policy in ``folder`` (created); exit 1 when the
+    folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for domain, text in snippets.items():
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in domain)
+            target = folder / f"{safe}.guard"
+            target.write_text(text, encoding="utf-8")
+            err.print(f"wrote {target}", highlight=False, markup=False)
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or folder}: {exc.strerror or exc}", EXIT_FINDINGS)
 
 
 def _write_report(

@@ -596,8 +596,7 @@ def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
             out[name] = CalibrationProfile.load(ref)
         except (OSError, ValueError) as exc:
             _err.print(
-                f"[yellow]warning:[/yellow] "
-                f"{escape(f'policy {name}: profile {ref}: {exc}')}"
+                f"[yellow]warning:[/yellow] {escape(f'policy {name}: profile {ref}: {exc}')}"
             )
     return out
 

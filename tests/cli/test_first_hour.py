@@ -73,7 +73,9 @@ def test_fail_prints_brackets_literally_and_json_on_request(
     with pytest.raises(typer.Exit) as info:
         _common.fail("pip install 'guardrail-uq[web]' [bold]x[/bold]", 3)
     assert info.value.exit_code == 3
-    assert capsys.readouterr().err.strip() == "error: pip install 'guardrail-uq[web]' [bold]x[/bold]"
+    assert (
+        capsys.readouterr().err.strip() == "error: pip install 'guardrail-uq[web]' [bold]x[/bold]"
+    )
     with pytest.raises(typer.Exit):
         _common.fail("bad [plot]", 2, _common.OutputFormat.json)
     assert json.loads(capsys.readouterr().out) == {
