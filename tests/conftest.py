@@ -44,6 +44,17 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _user_data_dir_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The user data directory (platformdirs, where `guardrail ask` keeps its default review
+    store) points into a fresh temp folder: no test reads or writes the real one."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (for bundled policies, examples and docs)."""

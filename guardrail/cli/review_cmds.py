@@ -2,7 +2,8 @@
 
 Commands: ``list``, ``show``, ``claim``, ``release``, ``label``, ``expire``, ``export``,
 ``import``, ``audit``, ``serve``. Every command takes ``--store`` (default
-``$GUARDRAIL_REVIEW_STORE`` or ``guardrail-review.db``; a file path, ``sqlite:///path`` or
+``$GUARDRAIL_REVIEW_STORE`` or ``review.db`` in the user data directory, see
+:func:`guardrail.review.default_store_path`; a file path, ``sqlite:///path`` or
 ``postgresql://...``) and the reviewer name comes from ``--reviewer`` (default
 ``$GUARDRAIL_REVIEWER`` or the login name).
 """
@@ -131,11 +132,11 @@ def _opened(store: str | None) -> Iterator[ReviewStore]:
     db = _sqlite_file(url)
     if db is not None and not db.exists():
         # Opening would create an empty queue here and report "No pending items.", hiding that
-        # the items are in another folder's guardrail-review.db (the default is relative).
+        # the items are in another store (the one the application was configured with).
         _err.print(
             f"[red]error:[/red] no review store at {escape(str(db.resolve()))}: nothing has "
-            "been queued there. Run from the folder where `guardrail ask` / your app ran, or "
-            f"pass --store PATH (or set ${STORE_ENV})."
+            "been queued there. Pass the store your application writes to with --store PATH "
+            f"(or set ${STORE_ENV})."
         )
         raise typer.Exit(2)
     try:

@@ -12,7 +12,14 @@ See ``docs/review.md``.
 
 from __future__ import annotations
 
-from guardrail.review.backends import DEFAULT_STORE, STORE_ENV, open_store, sqlite_path, store_url
+from guardrail.review.backends import (
+    DEFAULT_STORE,
+    STORE_ENV,
+    default_store_path,
+    open_store,
+    sqlite_path,
+    store_url,
+)
 from guardrail.review.live import (
     DriftRow,
     LiveAuditReport,
@@ -71,6 +78,7 @@ __all__ = [
     "SQLiteReviewStore",
     "SchemaError",
     "SpotCheckSampler",
+    "default_store_path",
     "hash_fraction",
     "horvitz_thompson_mean",
     "live_audit",

@@ -257,15 +257,17 @@ def test_bad_paths_are_one_line_errors_not_tracebacks(db: str, tmp_path: Path) -
 def test_missing_default_store_is_reported_not_silently_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`guardrail ask` queues into ./guardrail-review.db; `guardrail review list` run from
-    another folder created an empty database there and said "No pending items.", hiding the
-    queued answers. A store file that does not exist is now an error naming the full path."""
+    """`guardrail review list` with no store created an empty database and said "No pending
+    items.", hiding the queued answers. A store file that does not exist is now an error naming
+    the full path. The default is review.db in the user data directory (platformdirs; on Linux
+    $XDG_DATA_HOME/guardrail), the same file whatever the working directory."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv("GUARDRAIL_REVIEW_STORE", raising=False)
     result = runner.invoke(app, ["review", "list"])
     assert result.exit_code == 2
     flat = " ".join(result.output.split())
-    assert f"no review store at {tmp_path / 'guardrail-review.db'}" in flat
-    assert not (tmp_path / "guardrail-review.db").exists()
+    assert f"no review store at {tmp_path / 'data' / 'guardrail' / 'review.db'}" in flat
+    assert not (tmp_path / "data").exists() and not list(tmp_path.iterdir())
     result = runner.invoke(app, ["review", "list", "--store", f"sqlite:///{tmp_path}/other.db"])
     assert result.exit_code == 2 and not (tmp_path / "other.db").exists()
