@@ -3,46 +3,95 @@
 Every signal returns a :class:`SignalResult` subclass with ``value`` (float in [0, 1], int count,
 str label, or None + ``reason``) and its evidence. Malformed model replies never raise.
 See ``docs/signals.md``.
+
+The names below are imported on first use (PEP 562): ``import guardrail.signals`` and
+``from guardrail import Guard`` do not load numpy (self-consistency's clustering needs it).
 """
 
-from guardrail.signals.base import SignalResult, SignalValue
-from guardrail.signals.combined import GapResult, confidence_gap
-from guardrail.signals.consistency import (
-    DEFAULT_THRESHOLD,
-    JUDGE_TEMPLATE,
-    AsyncSimilarity,
-    Cluster,
-    ConsistencyResult,
-    FuzzySimilarity,
-    LLMJudgeSimilarity,
-    Similarity,
-    cluster_answers,
-    key_claims,
-    normalize_answer,
-    self_consistency,
-    self_consistency_async,
-)
-from guardrail.signals.ensemble import EnsembleResult, ensemble_agreement
-from guardrail.signals.hedges import (
-    Cue,
-    HedgeResult,
-    Lexicon,
-    LexiconEntry,
-    default_lexicon,
-    detect_hedges,
-    load_lexicon,
-)
-from guardrail.signals.logprobs import LogprobResult, logprob_confidence
-from guardrail.signals.verbalized import (
-    FOLLOWUP_TEMPLATE,
-    INLINE_TEMPLATE,
-    PHRASE_PROBABILITIES,
-    VerbalizedConfidence,
-    followup_messages,
-    inline_messages,
-    parse_verbalized,
-    strip_confidence_line,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from guardrail.signals.base import SignalResult, SignalValue
+    from guardrail.signals.combined import GapResult, confidence_gap
+    from guardrail.signals.consistency import (
+        DEFAULT_THRESHOLD,
+        JUDGE_TEMPLATE,
+        AsyncSimilarity,
+        Cluster,
+        ConsistencyResult,
+        FuzzySimilarity,
+        LLMJudgeSimilarity,
+        Similarity,
+        cluster_answers,
+        key_claims,
+        normalize_answer,
+        self_consistency,
+        self_consistency_async,
+    )
+    from guardrail.signals.ensemble import EnsembleResult, ensemble_agreement
+    from guardrail.signals.hedges import (
+        Cue,
+        HedgeResult,
+        Lexicon,
+        LexiconEntry,
+        default_lexicon,
+        detect_hedges,
+        load_lexicon,
+    )
+    from guardrail.signals.logprobs import LogprobResult, logprob_confidence
+    from guardrail.signals.verbalized import (
+        FOLLOWUP_TEMPLATE,
+        INLINE_TEMPLATE,
+        PHRASE_PROBABILITIES,
+        VerbalizedConfidence,
+        followup_messages,
+        inline_messages,
+        parse_verbalized,
+        strip_confidence_line,
+    )
+
+#: public name -> the submodule that defines it
+_WHERE: dict[str, str] = {
+    "SignalResult": "guardrail.signals.base",
+    "SignalValue": "guardrail.signals.base",
+    "GapResult": "guardrail.signals.combined",
+    "confidence_gap": "guardrail.signals.combined",
+    "DEFAULT_THRESHOLD": "guardrail.signals.consistency",
+    "JUDGE_TEMPLATE": "guardrail.signals.consistency",
+    "AsyncSimilarity": "guardrail.signals.consistency",
+    "Cluster": "guardrail.signals.consistency",
+    "ConsistencyResult": "guardrail.signals.consistency",
+    "FuzzySimilarity": "guardrail.signals.consistency",
+    "LLMJudgeSimilarity": "guardrail.signals.consistency",
+    "Similarity": "guardrail.signals.consistency",
+    "cluster_answers": "guardrail.signals.consistency",
+    "key_claims": "guardrail.signals.consistency",
+    "normalize_answer": "guardrail.signals.consistency",
+    "self_consistency": "guardrail.signals.consistency",
+    "self_consistency_async": "guardrail.signals.consistency",
+    "EnsembleResult": "guardrail.signals.ensemble",
+    "ensemble_agreement": "guardrail.signals.ensemble",
+    "Cue": "guardrail.signals.hedges",
+    "HedgeResult": "guardrail.signals.hedges",
+    "Lexicon": "guardrail.signals.hedges",
+    "LexiconEntry": "guardrail.signals.hedges",
+    "default_lexicon": "guardrail.signals.hedges",
+    "detect_hedges": "guardrail.signals.hedges",
+    "load_lexicon": "guardrail.signals.hedges",
+    "LogprobResult": "guardrail.signals.logprobs",
+    "logprob_confidence": "guardrail.signals.logprobs",
+    "FOLLOWUP_TEMPLATE": "guardrail.signals.verbalized",
+    "INLINE_TEMPLATE": "guardrail.signals.verbalized",
+    "PHRASE_PROBABILITIES": "guardrail.signals.verbalized",
+    "VerbalizedConfidence": "guardrail.signals.verbalized",
+    "followup_messages": "guardrail.signals.verbalized",
+    "inline_messages": "guardrail.signals.verbalized",
+    "parse_verbalized": "guardrail.signals.verbalized",
+    "strip_confidence_line": "guardrail.signals.verbalized",
+}
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -82,3 +131,15 @@ __all__ = [
     "self_consistency_async",
     "strip_confidence_line",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'guardrail.signals' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
