@@ -31,12 +31,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from guardrail.calibration import CalibrationProfile
 from guardrail.policy import Action, Decision, Policy, load_policies
 from guardrail.providers import (
     AuthenticationError,
@@ -58,6 +57,9 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+
+if TYPE_CHECKING:  # numpy loads only when a policy uses a calibration profile
+    from guardrail.calibration import CalibrationProfile
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -414,7 +416,7 @@ class Guard:
         cfg = policy.signals
         needed = set(policy.needed_signals())
         profile = self._profile(policy) if "calibrated" in needed else None
-        source = profile.source if isinstance(profile, CalibrationProfile) else None
+        source = profile.source if profile is not None and not isinstance(profile, str) else None
         wanted = needed | ({source} if source else set())
         inline = (
             cfg.verbalized is not None
@@ -641,6 +643,8 @@ class Guard:
             return None
         path = Path(policy.calibration)
         if path not in self._profiles:
+            from guardrail.calibration import CalibrationProfile
+
             try:
                 self._profiles[path] = CalibrationProfile.load(path)
             except (OSError, ValueError) as exc:

@@ -12,13 +12,12 @@ from typing import Any, Literal
 from guardrail.policy import Policy
 from guardrail.policy.catalog import SIGNALS
 from guardrail.providers import Choice
-from guardrail.signals import (
-    detect_hedges,
-    ensemble_agreement,
-    logprob_confidence,
-    parse_verbalized,
-    self_consistency,
-)
+from guardrail.signals.hedges import detect_hedges
+from guardrail.signals.logprobs import logprob_confidence
+from guardrail.signals.verbalized import parse_verbalized
+
+# self_consistency / ensemble_agreement (guardrail.signals.consistency) need numpy: imported in
+# the steps that use them, so `from guardrail import Guard` stays light.
 
 __all__ = [
     "SIGNAL_TIERS",
@@ -130,6 +129,8 @@ def consistency_from_samples(
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
     arXiv 2302.09664). Both are missing when no sample arrived.
     """
+    from guardrail.signals.consistency import self_consistency
+
     res = self_consistency(samples, primary=answer or None)
     if res.value is None:
         reason = res.reason or "no usable sample"
@@ -174,6 +175,8 @@ def agreement_with_answer(
     answers are available."""
     key = f"{model} (answer)"
     all_answers: dict[str, str | None] = {key: answer or None, **answers}
+    from guardrail.signals.ensemble import ensemble_agreement
+
     res = ensemble_agreement(all_answers, weights=dict(weights) if weights else None)
     detail: dict[str, Any] = {
         "clusters": res.clusters,
