@@ -34,6 +34,7 @@ from guardrail.review.sampler import DEFAULT_SPOT_CHECK_RATE, SpotCheckSampler, 
 from guardrail.review.sqlite_store import SQLiteReviewStore
 from guardrail.review.store import (
     DEFAULT_LEASE,
+    DEFAULT_MEMORY_CAPACITY,
     AlreadyLabelled,
     ClaimConflict,
     DuplicateItem,
@@ -42,12 +43,14 @@ from guardrail.review.store import (
     Redactor,
     RegexRedactor,
     ReviewError,
+    ReviewQueueFullWarning,
     ReviewStore,
     SchemaError,
 )
 
 __all__ = [
     "DEFAULT_LEASE",
+    "DEFAULT_MEMORY_CAPACITY",
     "DEFAULT_SPOT_CHECK_RATE",
     "DEFAULT_STORE",
     "STORE_ENV",
@@ -65,6 +68,7 @@ __all__ = [
     "ReviewError",
     "ReviewItem",
     "ReviewLabel",
+    "ReviewQueueFullWarning",
     "ReviewReason",
     "ReviewStatus",
     "ReviewStore",
