@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from guardrail.signals.base import SignalResult
+from guardrail.signals.structured import StructuredReading, read_structured_confidence
 
 __all__ = [
     "FOLLOWUP_TEMPLATE",
@@ -156,7 +157,9 @@ class VerbalizedConfidence(SignalResult):
     """
 
     name: str = "verbalized"
-    method: Literal["percent", "decimal", "fraction", "scale", "phrase", "level", "none"] = "none"
+    method: Literal[
+        "percent", "decimal", "fraction", "scale", "phrase", "level", "option", "none"
+    ] = "none"
     matched: str = ""
     span: tuple[int, int] | None = None
     scale: float | None = None
@@ -544,7 +547,7 @@ def _from_cand(c: _Cand, **evidence: Any) -> VerbalizedConfidence:
     )
 
 
-_METHODS = ("percent", "decimal", "fraction", "scale", "phrase", "level")
+_METHODS = ("percent", "decimal", "fraction", "scale", "phrase", "level", "option")
 
 
 def _distinct(values: list[float], tol: float) -> list[float]:
@@ -557,6 +560,39 @@ def _distinct(values: list[float], tol: float) -> list[float]:
 
 def _fmt(v: float) -> str:
     return f"{v * 100:.4g}%"
+
+
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with each span replaced by spaces (newlines kept), so offsets stay valid."""
+    chars = list(text)
+    for s, e in spans:
+        for i in range(s, min(e, len(chars))):
+            if chars[i] != "\n":
+                chars[i] = " "
+    return "".join(chars)
+
+
+def _from_structured(st: StructuredReading) -> VerbalizedConfidence:
+    ev = {"matched": st.matched, "rule": st.evidence.get("rule", "json_field"), **st.evidence}
+    if st.key:
+        ev["field"] = st.key
+    if st.value is None:
+        reason = st.reason or "unreadable JSON confidence"
+        return VerbalizedConfidence(
+            value=None,
+            reason=reason,
+            evidence={**ev, "reason": reason},
+            matched=st.matched,
+            span=st.span,
+        )
+    method = st.method if st.method in _METHODS else "decimal"
+    return VerbalizedConfidence(
+        value=st.value,
+        method=method,  # type: ignore[arg-type]
+        matched=st.matched,
+        span=st.span,
+        evidence=ev,
+    )
 
 
 def parse_verbalized(
@@ -620,6 +656,11 @@ def parse_verbalized(
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     if not isinstance(text, str) or not text.strip():
         return _none("empty reply")
+    structured = read_structured_confidence(text, question=question)
+    if structured.status != "absent":
+        return _from_structured(structured)
+    if structured.object_spans:  # placeholder-only JSON confidence: the prose may still state one
+        text = _blank(text, structured.object_spans)
     stated = scale if scale is not None else _stated_scale(text)
     followup = mode == "followup"
     values: list[_Cand] = []
