@@ -567,7 +567,7 @@ def _fmt(v: float) -> str:
     return f"{v * 100:.4g}%"
 
 
-# --- designated statements only (content is never read or cut) -------------------------------------
+# --- designated statements only (content is never read or cut) ----------------------------------
 # Latin look-alikes from other scripts (Unicode confusables, https://www.unicode.org/Public/security/
 # latest/confusables.txt, the Cyrillic and Greek letters that render like the Latin letters of the
 # confidence vocabulary). Folding is one character to one character, so offsets stay valid.
@@ -663,7 +663,8 @@ _PLACEHOLDER_RE = re.compile(
     r"|(?:(?:an?|the|your)\s+)?(?:integer|number|value|float|percentage|probability|score)\b"
     r"[^\n]{0,40}?\b(?:from|between|in\s+\[?|on\s+a)\b(?:[^\n\d]{0,20}\d+(?:\.\d+)?\s*%?"
     r"\s*(?:-|\u2013|to|and)\s*\d+(?:\.\d+)?\s*%?)?"
-    r"|(?:0|1)(?:\.0)?\s*%?\s*(?:-|\u2013|to)\s*(?:1|5|10|100)(?:\.0)?\s*%?[ \t*_.)\]\"'`]*(?:\n|\Z)"
+    r"|(?:0|1)(?:\.0)?\s*%?\s*(?:-|\u2013|to)\s*(?:1|5|10|100)(?:\.0)?\s*%?"
+    r"[ \t*_.)\]\"'`]*(?:\n|\Z)"
     r"|(?:NN|XX|X|N|\?\?|__+|\.\.\.)\s*%)",
     re.IGNORECASE,
 )
@@ -796,8 +797,8 @@ def parse_verbalized(
         position = _label_position(text, m)
         if position == "inside":
             continue  # "set confidence: 0.9 in the config" is content, not a statement
-        ph = _PLACEHOLDER_RE.match(region)
-        if ph and not _VALUE_RE.search(region, ph.end()):
+        hold = _PLACEHOLDER_RE.match(region)
+        if hold and not _VALUE_RE.search(region, hold.end()):
             placeholders.append(region.strip()[:40])
             continue  # an echoed template ("Confidence: <integer from 0 to 100>") is no value
         label_seen = True
