@@ -36,6 +36,7 @@ __all__ = [
     "PHRASE_PROBABILITIES",
     "ParseMode",
     "VerbalizedConfidence",
+    "confidence_statement_spans",
     "followup_messages",
     "inline_messages",
     "parse_verbalized",
@@ -972,6 +973,50 @@ _STRIP_INLINE_RE = re.compile(
 )
 
 
+def confidence_statement_spans(text: str, *, question: str | None = None) -> list[tuple[int, int]]:
+    """``[start, end)`` spans of the designated confidence statements in ``text``: exactly what
+    :func:`strip_confidence_line` removes (label lines, value-only lines, a trailing statement on
+    the last line). Code, quotations, mid-sentence labels and JSON objects are never included.
+
+    Args:
+        text: the model reply.
+        question: the question with its options, if known (an option's percentage is content).
+
+    Returns:
+        Sorted, possibly overlapping spans; ``[]`` when the reply has no such statement.
+    """
+    if not text:
+        return []
+    objs, _ = find_json_objects(text) if "{" in text else ([], False)
+    masked = _blank(_mask_content(_fold(text)), [(o.start, o.end) for o in objs])
+    q_compact = re.sub(r"\s+", "", question) if question else ""
+    cuts: list[tuple[int, int]] = []
+    for m in _STRIP_LINE_RE.finditer(masked):
+        if _STRIP_REST_RE.match(m.group("rest")):
+            cuts.append((m.start(), m.end()))
+    for m in _STRIP_VALUE_LINE_RE.finditer(masked):
+        pct = re.sub(r"[^\d.%]", "", m.group(0))
+        if not _in_question(pct, q_compact):
+            cuts.append((m.start(), m.end()))
+    for m in _ACCURACY_LINE_RE.finditer(masked):
+        cuts.append((m.start(), m.end()))
+    # the trailing statement of the last line that is not cut whole
+    covered = _blank(masked, cuts)
+    last_end = len(covered.rstrip())
+    last_start = covered.rfind("\n", 0, last_end) + 1
+    for m in _STRIP_INLINE_RE.finditer(covered, last_start, last_end):
+        before = covered[last_start : m.start()]
+        if m.start() > last_start and (
+            _SENTENCE_PREFIX_RE.search(before)
+            or (_SOFT_PREFIX_RE.search(before) and _LINE_TAIL_RE.match(covered, m.end()))
+            or (m.group(0)[:1] in "([" and before.endswith((" ", "\t")))
+        ):
+            cut_from = m.start()
+            cuts.append((cut_from, last_end))
+            break
+    return sorted(cuts)
+
+
 def strip_confidence_line(text: str, *, question: str | None = None) -> str:
     """Remove the designated confidence statement(s) so the user sees only the answer.
 
@@ -1003,33 +1048,7 @@ def strip_confidence_line(text: str, *, question: str | None = None) -> str:
     """
     if not text:
         return text
-    objs, _ = find_json_objects(text) if "{" in text else ([], False)
-    masked = _blank(_mask_content(_fold(text)), [(o.start, o.end) for o in objs])
-    q_compact = re.sub(r"\s+", "", question) if question else ""
-    cuts: list[tuple[int, int]] = []
-    for m in _STRIP_LINE_RE.finditer(masked):
-        if _STRIP_REST_RE.match(m.group("rest")):
-            cuts.append((m.start(), m.end()))
-    for m in _STRIP_VALUE_LINE_RE.finditer(masked):
-        pct = re.sub(r"[^\d.%]", "", m.group(0))
-        if not _in_question(pct, q_compact):
-            cuts.append((m.start(), m.end()))
-    for m in _ACCURACY_LINE_RE.finditer(masked):
-        cuts.append((m.start(), m.end()))
-    # the trailing statement of the last line that is not cut whole
-    covered = _blank(masked, cuts)
-    last_end = len(covered.rstrip())
-    last_start = covered.rfind("\n", 0, last_end) + 1
-    for m in _STRIP_INLINE_RE.finditer(covered, last_start, last_end):
-        before = covered[last_start : m.start()]
-        if m.start() > last_start and (
-            _SENTENCE_PREFIX_RE.search(before)
-            or (_SOFT_PREFIX_RE.search(before) and _LINE_TAIL_RE.match(covered, m.end()))
-            or (m.group(0)[:1] in "([" and before.endswith((" ", "\t")))
-        ):
-            cut_from = m.start()
-            cuts.append((cut_from, last_end))
-            break
+    cuts = confidence_statement_spans(text, question=question)
     if not cuts:
         return text.strip()
     out: list[str] = []
