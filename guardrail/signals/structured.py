@@ -387,8 +387,8 @@ def _options_reading(
             for ok, ov in v.items():
                 m = _LETTER_KEY_RE.match(str(ok))
                 probs[m.group(1).upper() if m else str(ok).strip()] = ov
-    if len(probs) < 2:
-        return None
+    if sum(_numeric(v) is not None for v in probs.values()) < 2:
+        return None  # {"A": "text", "B": "text"} is not a probability per option
     if answer is None:
         return _Value(None, "", reason="per-option probabilities without a chosen option"), {}
     am = _ANSWER_LETTER_RE.match(answer)
@@ -417,10 +417,58 @@ def _options_reading(
     return _Value(p / total, str(probs[chosen])[:60], method="option"), ev
 
 
-def _readings(objs: list[JsonObject], question: str | None) -> list[_Reading]:
+# Keys of the answer-with-confidence schema: an object made only of these (or with an answer
+# field) is the reply's designated answer object wherever it stands.
+_SCHEMA_KEYS = frozenset(
+    {
+        "reasoning",
+        "reason",
+        "explanation",
+        "rationale",
+        "justification",
+        "thoughts",
+        "thinking",
+        "analysis",
+        "steps",
+        "question",
+        "notes",
+        "evidence",
+        "sources",
+        "citations",
+    }
+)
+_FENCE_LINE_RE = re.compile(r"^[ \t]*(?:```|~~~)[\w-]*[ \t]*$", re.MULTILINE)
+
+
+def _designated(obj: JsonObject, text: str) -> bool:
+    """Whether ``obj`` is the reply's answer object, not a JSON example inside the answer.
+
+    It is when it has an answer field, when all its keys belong to the answer-with-confidence
+    schema (confidence, answer, option letters, reasoning, ...), or when it is the whole reply
+    (besides a code fence and a lead-in of at most 12 words). A ``{"model": "x", "confidence":
+    0.9}`` config example inside an explanation is content (issue 12: code is content).
+    """
+    if _answer_text(obj.value) is not None:
+        return True
+    keys = [_norm_key(k) for k in obj.value]
+    if all(
+        _is_conf_key(k)
+        or k in _SCHEMA_KEYS
+        or k in _OPTION_DICT_KEYS
+        or _LETTER_KEY_RE.match(k) is not None
+        for k in keys
+    ):
+        return True
+    rest = _FENCE_LINE_RE.sub(" ", text[: obj.start] + " " + text[obj.end :])
+    return len(rest.split()) <= 12
+
+
+def _readings(objs: list[JsonObject], question: str | None, text: str) -> list[_Reading]:
     offered = _question_options(question)
     out: list[_Reading] = []
     for obj in objs:
+        if not _designated(obj, text):
+            continue
         answer = _answer_text(obj.value)
         field_vals: list[tuple[str, _Value]] = []
         stack: list[tuple[dict[str, Any], int]] = [(obj.value, 0)]
@@ -512,7 +560,7 @@ def read_structured_confidence(text: str, *, question: str | None = None) -> Str
     if not isinstance(text, str) or "{" not in text:
         return StructuredReading("absent")
     objs, truncated = find_json_objects(text)
-    readings = _readings(objs, question)
+    readings = _readings(objs, question, text)
     spans = [(r.obj.start, r.obj.end) for r in readings]
     placeholders = [r.value.raw for r in readings if r.value.placeholder]
     real = [r for r in readings if not r.value.placeholder]

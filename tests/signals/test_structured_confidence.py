@@ -247,3 +247,21 @@ def test_agreement_with_the_authors_parse(shared_data: Path, monkeypatch: Any) -
         assert len({r["model"] for r in parsed}) == 11
         rate = sum(mod.agree(r) for r in parsed) / len(parsed)
         assert rate >= 0.99, (task, rate)
+
+
+def test_json_example_inside_an_answer_is_content() -> None:
+    # a config example in a code block is not the model's confidence (issue 12: code is content)
+    reply = (
+        "Put this in your settings:\n```json\n"
+        '{"model": "gpt-4o", "confidence": 0.9}\n```\n'
+        "Then restart the service and check the logs for errors."
+    )
+    assert parse_verbalized(reply).value is None
+    # the same object as the whole reply is the app's own schema: read
+    only = '```json\n{"diagnosis": "flu", "confidence": 0.8}\n```'
+    assert parse_verbalized(only).value == pytest.approx(0.8)
+
+
+def test_letter_keys_with_text_values_are_not_option_probabilities() -> None:
+    reply = '{"answer": "B", "A": "Paris", "B": "Lyon"}\nConfidence: 70%'
+    assert parse_verbalized(reply).value == pytest.approx(0.7)
