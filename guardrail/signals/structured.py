@@ -272,7 +272,7 @@ class _Value:
     placeholder: bool = False
 
 
-def _read_value(v: Any, *, key: str = "", probability_key: bool = False) -> _Value:
+def _read_value(v: Any, *, key: str = "") -> _Value:
     """Read one confidence field value (never raises)."""
     raw = json.dumps(v, ensure_ascii=False)[:60] if not isinstance(v, str) else v[:60]
     scale_m = _SCALE_IN_KEY_RE.search(key)
@@ -476,8 +476,7 @@ def _readings(objs: list[JsonObject], question: str | None, text: str) -> list[_
             d, depth = stack.pop(0)
             for k, v in d.items():
                 if _is_conf_key(k) and not isinstance(v, (dict, list)):
-                    pk = _norm_key(k) in ("probability", "prob", "likelihood")
-                    field_vals.append((k, _read_value(v, key=k, probability_key=pk)))
+                    field_vals.append((k, _read_value(v, key=k)))
                 elif isinstance(v, dict) and depth < 2 and _norm_key(k) not in _OPTION_DICT_KEYS:
                     if answer is None:
                         answer = _answer_text(v)
