@@ -408,6 +408,7 @@ class AuditRunner:
             "reply": reply,
             "judged_by": judgement.method,
             "judge_detail": judgement.detail,
+            "answer_from": judgement.answer_from,
             "answerable": question.answerable,
             "abstained": abstained,
             "hedge_label": hedge_label,
