@@ -97,16 +97,16 @@ def get_equivalence(name: str = DEFAULT_BACKEND, **deps: Any) -> Similarity | As
 
 def backend_report(similarity: object) -> dict[str, Any]:
     """Evidence about a backend: its ``report()`` when it has one (calls, fallbacks, errors),
-    else ``{"backend": name, "calls": 0, "fallbacks": 0, "errors": []}``."""
+    else ``{"backend": name, "calls": 0, "fallbacks": 0, "errors": []}`` (``None``, the
+    default similarity, is ``lexical``)."""
     report = getattr(similarity, "report", None)
     if callable(report):
         out = report()
         if isinstance(out, dict):
             return out
+    lexical = similarity is None or isinstance(similarity, FuzzySimilarity)
     return {
-        "backend": "lexical"
-        if isinstance(similarity, FuzzySimilarity)
-        else getattr(similarity, "name", "?"),
+        "backend": "lexical" if lexical else str(getattr(similarity, "name", "?")),
         "calls": 0,
         "fallbacks": 0,
         "errors": [],
