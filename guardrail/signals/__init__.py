@@ -5,6 +5,18 @@ str label, or None + ``reason``) and its evidence. Malformed model replies never
 See ``docs/signals.md``.
 """
 
+from guardrail.signals.answers import (
+    ANSWER_THRESHOLD,
+    AnswerKey,
+    AnswerSimilarity,
+    ExtractedAnswer,
+    Quantity,
+    answer_key,
+    compare_answers,
+    extract_answer,
+    parse_options,
+    parse_quantities,
+)
 from guardrail.signals.base import SignalResult, SignalValue
 from guardrail.signals.combined import GapResult, confidence_gap
 from guardrail.signals.consistency import (
@@ -19,6 +31,7 @@ from guardrail.signals.consistency import (
     cluster_answers,
     key_claims,
     normalize_answer,
+    reply_kinds,
     self_consistency,
     self_consistency_async,
 )
@@ -45,16 +58,20 @@ from guardrail.signals.verbalized import (
 )
 
 __all__ = [
+    "ANSWER_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "FOLLOWUP_TEMPLATE",
     "INLINE_TEMPLATE",
     "JUDGE_TEMPLATE",
     "PHRASE_PROBABILITIES",
+    "AnswerKey",
+    "AnswerSimilarity",
     "AsyncSimilarity",
     "Cluster",
     "ConsistencyResult",
     "Cue",
     "EnsembleResult",
+    "ExtractedAnswer",
     "FuzzySimilarity",
     "GapResult",
     "HedgeResult",
@@ -62,22 +79,29 @@ __all__ = [
     "Lexicon",
     "LexiconEntry",
     "LogprobResult",
+    "Quantity",
     "SignalResult",
     "SignalValue",
     "Similarity",
     "VerbalizedConfidence",
+    "answer_key",
     "cluster_answers",
+    "compare_answers",
     "confidence_gap",
     "default_lexicon",
     "detect_hedges",
     "ensemble_agreement",
+    "extract_answer",
     "followup_messages",
     "inline_messages",
     "key_claims",
     "load_lexicon",
     "logprob_confidence",
     "normalize_answer",
+    "parse_options",
+    "parse_quantities",
     "parse_verbalized",
+    "reply_kinds",
     "self_consistency",
     "self_consistency_async",
     "strip_confidence_line",
