@@ -33,6 +33,15 @@ from guardrail.signals.hedges import (
     load_lexicon,
 )
 from guardrail.signals.logprobs import LogprobResult, logprob_confidence
+from guardrail.signals.nonanswer import (
+    NON_ANSWER_KINDS,
+    REPLY_KINDS,
+    ReplyCue,
+    ReplyKind,
+    ReplyKindResult,
+    classify_reply,
+    is_non_answer,
+)
 from guardrail.signals.verbalized import (
     FOLLOWUP_TEMPLATE,
     INLINE_TEMPLATE,
@@ -49,7 +58,9 @@ __all__ = [
     "FOLLOWUP_TEMPLATE",
     "INLINE_TEMPLATE",
     "JUDGE_TEMPLATE",
+    "NON_ANSWER_KINDS",
     "PHRASE_PROBABILITIES",
+    "REPLY_KINDS",
     "AsyncSimilarity",
     "Cluster",
     "ConsistencyResult",
@@ -62,10 +73,14 @@ __all__ = [
     "Lexicon",
     "LexiconEntry",
     "LogprobResult",
+    "ReplyCue",
+    "ReplyKind",
+    "ReplyKindResult",
     "SignalResult",
     "SignalValue",
     "Similarity",
     "VerbalizedConfidence",
+    "classify_reply",
     "cluster_answers",
     "confidence_gap",
     "default_lexicon",
@@ -73,6 +88,7 @@ __all__ = [
     "ensemble_agreement",
     "followup_messages",
     "inline_messages",
+    "is_non_answer",
     "key_claims",
     "load_lexicon",
     "logprob_confidence",
