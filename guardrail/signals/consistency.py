@@ -31,6 +31,7 @@ from rapidfuzz import fuzz, process
 
 from guardrail.signals.answers import AnswerSimilarity
 from guardrail.signals.base import SignalResult
+from guardrail.signals.nonanswer import classify_reply
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -600,7 +601,7 @@ def reply_kinds(texts: Sequence[str], *, question: str | None = None) -> list[st
 
     Uses :func:`guardrail.signals.nonanswer.classify_reply` (refusal, dont_know, restatement,
     template, loop, empty). A reply the detector fails on counts as an ``answer`` (signals never
-    raise on model output). Without the detector module only blank replies are non-answers.
+    raise on model output).
 
     Args:
         texts: the replies.
@@ -609,10 +610,6 @@ def reply_kinds(texts: Sequence[str], *, question: str | None = None) -> list[st
     Returns:
         One kind per text, same order.
     """
-    try:
-        from guardrail.signals.nonanswer import classify_reply
-    except ImportError:  # detector module absent from this build: only blank replies
-        return ["answer" if isinstance(t, str) and t.strip() else "empty" for t in texts]
     out: list[str] = []
     for t in texts:
         try:
