@@ -5,6 +5,18 @@ str label, or None + ``reason``) and its evidence. Malformed model replies never
 See ``docs/signals.md``.
 """
 
+from guardrail.signals.answers import (
+    ANSWER_THRESHOLD,
+    AnswerKey,
+    AnswerSimilarity,
+    ExtractedAnswer,
+    Quantity,
+    answer_key,
+    compare_answers,
+    extract_answer,
+    parse_options,
+    parse_quantities,
+)
 from guardrail.signals.base import SignalResult, SignalValue
 from guardrail.signals.combined import GapResult, confidence_gap
 from guardrail.signals.consistency import (
@@ -19,6 +31,7 @@ from guardrail.signals.consistency import (
     cluster_answers,
     key_claims,
     normalize_answer,
+    reply_kinds,
     self_consistency,
     self_consistency_async,
 )
@@ -33,6 +46,15 @@ from guardrail.signals.hedges import (
     load_lexicon,
 )
 from guardrail.signals.logprobs import LogprobResult, logprob_confidence
+from guardrail.signals.nonanswer import (
+    NON_ANSWER_KINDS,
+    REPLY_KINDS,
+    ReplyCue,
+    ReplyKind,
+    ReplyKindResult,
+    classify_reply,
+    is_non_answer,
+)
 from guardrail.signals.verbalized import (
     FOLLOWUP_TEMPLATE,
     INLINE_TEMPLATE,
@@ -45,16 +67,22 @@ from guardrail.signals.verbalized import (
 )
 
 __all__ = [
+    "ANSWER_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "FOLLOWUP_TEMPLATE",
     "INLINE_TEMPLATE",
     "JUDGE_TEMPLATE",
+    "NON_ANSWER_KINDS",
     "PHRASE_PROBABILITIES",
+    "REPLY_KINDS",
+    "AnswerKey",
+    "AnswerSimilarity",
     "AsyncSimilarity",
     "Cluster",
     "ConsistencyResult",
     "Cue",
     "EnsembleResult",
+    "ExtractedAnswer",
     "FuzzySimilarity",
     "GapResult",
     "HedgeResult",
@@ -62,22 +90,34 @@ __all__ = [
     "Lexicon",
     "LexiconEntry",
     "LogprobResult",
+    "Quantity",
+    "ReplyCue",
+    "ReplyKind",
+    "ReplyKindResult",
     "SignalResult",
     "SignalValue",
     "Similarity",
     "VerbalizedConfidence",
+    "answer_key",
+    "classify_reply",
     "cluster_answers",
+    "compare_answers",
     "confidence_gap",
     "default_lexicon",
     "detect_hedges",
     "ensemble_agreement",
+    "extract_answer",
     "followup_messages",
     "inline_messages",
+    "is_non_answer",
     "key_claims",
     "load_lexicon",
     "logprob_confidence",
     "normalize_answer",
+    "parse_options",
+    "parse_quantities",
     "parse_verbalized",
+    "reply_kinds",
     "self_consistency",
     "self_consistency_async",
     "strip_confidence_line",
