@@ -577,6 +577,7 @@ class Guard:
                 errors=res.errors,
                 similarity=sim,
                 backend=backend,
+                question=run.question,
             ),
             calls=run.calls - calls_before,
         )
@@ -587,7 +588,7 @@ class Guard:
         is listed there): an embedding request or a judge chat call (temperature 0) that counts
         in the chat's cost and obeys its deadline."""
         if name == "lexical":
-            return get_equivalence("lexical")
+            return get_equivalence("lexical", question=run.question)
         prov = self.ensemble_providers.get(model, run.provider) if model else run.provider
         model_name = model or run.model
 
@@ -623,8 +624,8 @@ class Guard:
             return vectors
 
         if name == "embedding":
-            return get_equivalence("embedding", embed=embed)
-        return get_equivalence("entailment", judge=judge, question=run.question or "")
+            return get_equivalence("embedding", embed=embed, question=run.question)
+        return get_equivalence("entailment", judge=judge, question=run.question)
 
     async def _precompute(
         self, backend: Similarity | AsyncSimilarity, texts: list[str]
@@ -679,6 +680,7 @@ class Guard:
                 errors=errors,
                 similarity=sim,
                 backend=backend,
+                question=run.question,
             ),
             calls=run.calls - calls_before,
         )

@@ -141,6 +141,7 @@ def consistency_from_samples(
     errors: list[str],
     similarity: Similarity | None = None,
     backend: object = None,
+    question: str | None = None,
 ) -> StepOutput:
     """``consistency`` and ``semantic_entropy`` from k sampled answers.
 
@@ -152,9 +153,12 @@ def consistency_from_samples(
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
     arXiv 2302.09664). Both are missing when no sample arrived.
     ``similarity`` is the answer-equivalence backend (default lexical); ``backend`` the object
-    whose ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``.
+    whose ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``; ``question``
+    the user's question (answer extraction and the non-answer detector).
     """
-    res = self_consistency(samples, primary=answer or None, similarity=similarity)
+    res = self_consistency(
+        samples, primary=answer or None, similarity=similarity, question=question
+    )
     if res.value is None:
         reason = res.reason or "no usable sample"
         if errors:
@@ -194,6 +198,7 @@ def agreement_with_answer(
     errors: Mapping[str, str],
     similarity: Similarity | None = None,
     backend: object = None,
+    question: str | None = None,
 ) -> StepOutput:
     """``agreement``: weighted share of models (the answering model, weight 1, plus the ensemble)
     whose answer is semantically equivalent to the shown answer (cross-model agreement, Manakul et
@@ -202,7 +207,10 @@ def agreement_with_answer(
     key = f"{model} (answer)"
     all_answers: dict[str, str | None] = {key: answer or None, **answers}
     res = ensemble_agreement(
-        all_answers, weights=dict(weights) if weights else None, similarity=similarity
+        all_answers,
+        weights=dict(weights) if weights else None,
+        similarity=similarity,
+        question=question,
     )
     detail: dict[str, Any] = {
         "equivalence": backend_report(backend if backend is not None else similarity),

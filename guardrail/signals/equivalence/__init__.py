@@ -10,7 +10,7 @@ knows which one it uses. A backend that needs a model receives the call (``embed
 ============  ==============================================  ==================================
 name          module / class                                  model calls per matrix
 ============  ==============================================  ==================================
-lexical       :class:`~guardrail.signals.consistency.FuzzySimilarity` (default)  0
+lexical       :class:`~guardrail.signals.answers.AnswerSimilarity` (default)  0
 embedding     :class:`.embedding.EmbeddingSimilarity`          1 embeddings request (cached)
 entailment    :class:`.entailment.EntailmentSimilarity`        1 chat call per 20 distinct answers
 ============  ==============================================  ==================================
@@ -24,6 +24,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from guardrail.signals.answers import AnswerSimilarity
 from guardrail.signals.consistency import AsyncSimilarity, FuzzySimilarity, Similarity
 from guardrail.signals.equivalence._common import BackendStats, PrecomputedSimilarity
 from guardrail.signals.equivalence.embedding import (
@@ -61,13 +62,17 @@ MODEL_BACKENDS: dict[str, str] = {"embedding": "embed", "entailment": "judge"}
 """Backends that need a model, and the keyword their model call is passed as."""
 
 
-def get_equivalence(name: str = DEFAULT_BACKEND, **deps: Any) -> Similarity | AsyncSimilarity:
+def get_equivalence(
+    name: str = DEFAULT_BACKEND, *, question: str | None = None, **deps: Any
+) -> Similarity | AsyncSimilarity:
     """Build an answer-equivalence backend by name.
 
     Args:
         name: one of :data:`BACKENDS`.
+        question: the question the answers respond to (drives answer extraction in ``lexical``
+            and the lexical fallback, and goes into the ``entailment`` prompt).
         **deps: the backend's arguments. ``lexical``: those of
-            :class:`~guardrail.signals.consistency.FuzzySimilarity` (e.g. ``threshold``).
+            :class:`~guardrail.signals.answers.AnswerSimilarity` (``threshold``).
             ``embedding``: ``embed`` (required, ``texts -> vectors``, sync or async),
             ``threshold``, ``preprocess``, ``fallback``. ``entailment``: ``judge`` (required,
             ``messages -> reply``, sync or async), ``question``, ``max_items``, ``max_chars``,
@@ -82,14 +87,14 @@ def get_equivalence(name: str = DEFAULT_BACKEND, **deps: Any) -> Similarity | As
         TypeError: an argument the backend does not take.
     """
     if name == "lexical":
-        return FuzzySimilarity(**deps)
+        return AnswerSimilarity(question, **deps)
     if name in MODEL_BACKENDS:
         needs = MODEL_BACKENDS[name]
         if deps.get(needs) is None:
             raise ValueError(f"the {name!r} equivalence backend needs its model call: {needs}=...")
         if name == "embedding":
-            return EmbeddingSimilarity(**deps)
-        return EntailmentSimilarity(**deps)
+            return EmbeddingSimilarity(question=question, **deps)
+        return EntailmentSimilarity(question=question or "", **deps)
     match = process.extractOne(name, BACKENDS, scorer=fuzz.ratio, score_cutoff=60)
     hint = f"; did you mean {match[0]!r}?" if match else ""
     raise ValueError(f"unknown equivalence backend {name!r} (known: {', '.join(BACKENDS)}){hint}")
@@ -104,7 +109,7 @@ def backend_report(similarity: object) -> dict[str, Any]:
         out = report()
         if isinstance(out, dict):
             return out
-    lexical = similarity is None or isinstance(similarity, FuzzySimilarity)
+    lexical = similarity is None or isinstance(similarity, AnswerSimilarity | FuzzySimilarity)
     return {
         "backend": "lexical" if lexical else str(getattr(similarity, "name", "?")),
         "calls": 0,

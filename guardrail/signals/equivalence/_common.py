@@ -11,17 +11,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from guardrail.signals.consistency import FuzzySimilarity, Similarity
+from guardrail.signals.answers import AnswerSimilarity
+from guardrail.signals.consistency import Similarity
 
 __all__ = ["BackendStats", "PrecomputedSimilarity", "call_sync", "lexical_fallback"]
 
 LOOP_MSG = "an async model call cannot run inside a running event loop"
 
 
-def lexical_fallback() -> Similarity:
+def lexical_fallback(question: str | None = None) -> Similarity:
     """The similarity a model-backed backend falls back to when its model call fails or its
-    reply is unreadable: the default lexical similarity of :mod:`guardrail.signals.consistency`."""
-    return FuzzySimilarity()
+    reply is unreadable: the default answer-level lexical similarity
+    (:class:`~guardrail.signals.answers.AnswerSimilarity`, no model calls)."""
+    return AnswerSimilarity(question)
 
 
 async def _await(x: Awaitable[Any]) -> Any:

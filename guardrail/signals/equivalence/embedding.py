@@ -89,6 +89,7 @@ class EmbeddingSimilarity:
             :data:`DEFAULT_EMBEDDING_THRESHOLD`.
         preprocess: optional ``str -> str`` applied before embedding (e.g. answer extraction).
         fallback: similarity used when the embedding call fails (default: the lexical one).
+        question: the question (only given to the default fallback; embeddings ignore it).
 
     Raises:
         ValueError: a threshold outside (0, 1].
@@ -105,6 +106,7 @@ class EmbeddingSimilarity:
         threshold: float = DEFAULT_EMBEDDING_THRESHOLD,
         preprocess: Callable[[str], str] | None = None,
         fallback: Similarity | None = None,
+        question: str | None = None,
     ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
@@ -112,7 +114,7 @@ class EmbeddingSimilarity:
         self.threshold = float(threshold)
         self.embed = embed
         self.preprocess = preprocess
-        self.fallback = fallback if fallback is not None else lexical_fallback()
+        self.fallback = fallback if fallback is not None else lexical_fallback(question)
         self.stats = BackendStats()
         self._cache: dict[str, NDArray[np.float64]] = {}
 
@@ -204,6 +206,11 @@ class EmbeddingSimilarity:
             except Exception as exc:  # the injected call failed: degrade, never crash
                 return np.asarray(self._degrade(texts, _line(exc), exc), dtype=np.float64)
         return self._matrix(keys)
+
+    @property
+    def calls(self) -> int:
+        """Model calls made so far (same as ``stats.calls``)."""
+        return self.stats.calls
 
     def report(self) -> dict[str, Any]:
         """Evidence: backend, calls, fallbacks, errors, threshold."""

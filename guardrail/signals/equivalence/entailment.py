@@ -197,7 +197,7 @@ class EntailmentSimilarity:
         self.question = question
         self.max_items = max_items
         self.max_chars = max_chars
-        self.fallback = fallback if fallback is not None else lexical_fallback()
+        self.fallback = fallback if fallback is not None else lexical_fallback(question or None)
         self.stats = BackendStats()
         self._cache: dict[tuple[str, ...], list[list[int]]] = {}
 
@@ -317,6 +317,11 @@ class EntailmentSimilarity:
     ) -> NDArray[np.float64]:
         self.stats.failed(problem, exc)
         return np.asarray(self.fallback.matrix(texts), dtype=np.float64)
+
+    @property
+    def calls(self) -> int:
+        """Model calls made so far (same as ``stats.calls``)."""
+        return self.stats.calls
 
     def report(self) -> dict[str, Any]:
         """Evidence: backend, calls, fallbacks, errors."""
