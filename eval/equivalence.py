@@ -217,10 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         test = [i for i in t_idx if i % 2 == 1]
         best = (-1.0, 0.9)
         for thr in [round(0.80 + 0.01 * j, 2) for j in range(20)]:
-            mk = lambda q, thr=thr: get_equivalence(
-                "embedding", embed=embed, question=q, threshold=thr
-            )  # noqa: E731
-            sc = [trivia_score(mk(t_rows[i]["question"]), t_rows[i]) for i in dev]
+            sc = [
+                trivia_score(
+                    get_equivalence("embedding", embed=embed, question=None, threshold=thr),
+                    t_rows[i],
+                )
+                for i in dev
+            ]
             a = ag.auroc([*sc], [t_lab[i] for i in dev]).value or 0.0
             if a > best[0]:
                 best = (a, thr)

@@ -19,9 +19,9 @@ Behaviour knobs (attributes, changeable while running):
   ``Fault.reset()`` (TCP RST without a reply), ``Fault.edit(fn)`` (valid JSON, but the completion
   document passes through ``fn(document) -> document`` first: malformed fields a server may send).
 
-* ``embeddings``: ``text -> vector`` for ``POST /v1/embeddings`` (``None``: that route is 404, like a
-  server started without embeddings); ``embedding_requests`` records those bodies. Faults apply to
-  embedding requests too.
+* ``embeddings``: ``text -> vector`` for ``POST /v1/embeddings`` (``None``: that route is 404,
+  like a server started without embeddings); ``embedding_requests`` records those bodies. Faults
+  apply to embedding requests too.
 
 ``requests`` records every chat request body received, ``request_times`` their arrival times
 (``time.monotonic()``) and ``max_active`` the largest number of requests in flight at once.
