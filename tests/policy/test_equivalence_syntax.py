@@ -46,7 +46,8 @@ def test_backend_and_model_compile_into_the_configs() -> None:
 def test_default_backend_is_lexical() -> None:
     p = parse_policy(src("samples 5", 'ensemble "a"'))
     assert p.signals.samples is not None and p.signals.ensemble is not None
-    assert p.signals.samples.equivalence == "lexical" and p.signals.ensemble.equivalence == "lexical"
+    assert p.signals.samples.equivalence == "lexical"
+    assert p.signals.ensemble.equivalence == "lexical"
     assert p.signals.samples.equivalence_model is None
 
 
