@@ -7,7 +7,7 @@ Each step returns ``{dsl_name: (value, reason, detail)}``: ``value`` None means 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from guardrail.policy import Policy
 from guardrail.policy.catalog import SIGNALS
@@ -16,14 +16,18 @@ from guardrail.signals.hedges import detect_hedges
 from guardrail.signals.logprobs import logprob_confidence
 from guardrail.signals.verbalized import parse_verbalized
 
-# self_consistency / ensemble_agreement (guardrail.signals.consistency) need numpy: imported in
-# the steps that use them, so `from guardrail import Guard` stays light.
+if TYPE_CHECKING:
+    from guardrail.signals.consistency import AsyncSimilarity, Similarity
+
+# self_consistency / ensemble_agreement and the equivalence backends need numpy: imported in the
+# steps that use them, so `from guardrail import Guard` stays light.
 
 __all__ = [
     "SIGNAL_TIERS",
     "StepOutput",
     "agreement_with_answer",
     "consistency_from_samples",
+    "equivalence_for",
     "free_signals",
     "verbalized_from_reply",
 ]
@@ -116,8 +120,30 @@ def verbalized_from_reply(
     return {"verbalized": (res.value, res.reason, detail)}
 
 
+async def equivalence_for(similarity: Similarity | AsyncSimilarity, texts: list[str]) -> Similarity:
+    """A sync similarity for ``texts``: a backend with ``amatrix`` (model-backed) is awaited
+    once over all of them and served from that matrix (:class:`PrecomputedSimilarity`); a sync
+    one is returned as is."""
+    from guardrail.signals.consistency import AsyncSimilarity
+    from guardrail.signals.equivalence import PrecomputedSimilarity
+
+    if isinstance(similarity, AsyncSimilarity):
+        matrix = await similarity.amatrix(texts)
+        return PrecomputedSimilarity(
+            texts, matrix, name=similarity.name, threshold=similarity.threshold
+        )
+    return similarity
+
+
 def consistency_from_samples(
-    answer: str, samples: list[str], *, requested: int, errors: list[str]
+    answer: str,
+    samples: list[str],
+    *,
+    requested: int,
+    errors: list[str],
+    similarity: Similarity | None = None,
+    backend: object = None,
+    question: str | None = None,
 ) -> StepOutput:
     """``consistency`` and ``semantic_entropy`` from k sampled answers.
 
@@ -128,10 +154,16 @@ def consistency_from_samples(
     consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
     arXiv 2302.09664). Both are missing when no sample arrived.
+    ``similarity`` is the answer-equivalence backend (default lexical); ``backend`` the object
+    whose ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``; ``question``
+    the user's question (answer extraction and the non-answer detector).
     """
     from guardrail.signals.consistency import self_consistency
+    from guardrail.signals.equivalence import backend_report
 
-    res = self_consistency(samples, primary=answer or None)
+    res = self_consistency(
+        samples, primary=answer or None, similarity=similarity, question=question
+    )
     if res.value is None:
         reason = res.reason or "no usable sample"
         if errors:
@@ -150,6 +182,7 @@ def consistency_from_samples(
         "majority_share": res.value,
         "clusters": [c.model_dump() for c in res.clusters],
         "samples": samples,
+        "equivalence": backend_report(backend if backend is not None else similarity),
     }
     note = (
         f"{requested - res.k} of {requested} samples missing, counted as disagreeing"
@@ -168,17 +201,27 @@ def agreement_with_answer(
     *,
     weights: Mapping[str, float] | None,
     errors: Mapping[str, str],
+    similarity: Similarity | None = None,
+    backend: object = None,
+    question: str | None = None,
 ) -> StepOutput:
     """``agreement``: weighted share of models (the answering model, weight 1, plus the ensemble)
     whose answer is semantically equivalent to the shown answer (cross-model agreement, Manakul et
     al. 2023, arXiv 2303.08896). Failed ensemble models are left out; missing when fewer than two
-    answers are available."""
+    answers are available. ``similarity``/``backend``: as in :func:`consistency_from_samples`."""
     key = f"{model} (answer)"
     all_answers: dict[str, str | None] = {key: answer or None, **answers}
     from guardrail.signals.ensemble import ensemble_agreement
+    from guardrail.signals.equivalence import backend_report
 
-    res = ensemble_agreement(all_answers, weights=dict(weights) if weights else None)
+    res = ensemble_agreement(
+        all_answers,
+        weights=dict(weights) if weights else None,
+        similarity=similarity,
+        question=question,
+    )
     detail: dict[str, Any] = {
+        "equivalence": backend_report(backend if backend is not None else similarity),
         "clusters": res.clusters,
         "dissenting_models": res.dissenting_models,
         "failed_models": res.failed_models,

@@ -14,8 +14,26 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from guardrail.signals.base import SignalResult, SignalValue
-    from guardrail.signals.combined import GapResult, confidence_gap
+    from guardrail.signals.answers import (
+        ANSWER_THRESHOLD,
+        AnswerKey,
+        AnswerSimilarity,
+        ExtractedAnswer,
+        Quantity,
+        answer_key,
+        compare_answers,
+        extract_answer,
+        parse_options,
+        parse_quantities,
+    )
+    from guardrail.signals.base import (
+        SignalResult,
+        SignalValue,
+    )
+    from guardrail.signals.combined import (
+        GapResult,
+        confidence_gap,
+    )
     from guardrail.signals.consistency import (
         DEFAULT_THRESHOLD,
         JUDGE_TEMPLATE,
@@ -28,10 +46,14 @@ if TYPE_CHECKING:
         cluster_answers,
         key_claims,
         normalize_answer,
+        reply_kinds,
         self_consistency,
         self_consistency_async,
     )
-    from guardrail.signals.ensemble import EnsembleResult, ensemble_agreement
+    from guardrail.signals.ensemble import (
+        EnsembleResult,
+        ensemble_agreement,
+    )
     from guardrail.signals.hedges import (
         Cue,
         HedgeResult,
@@ -41,7 +63,19 @@ if TYPE_CHECKING:
         detect_hedges,
         load_lexicon,
     )
-    from guardrail.signals.logprobs import LogprobResult, logprob_confidence
+    from guardrail.signals.logprobs import (
+        LogprobResult,
+        logprob_confidence,
+    )
+    from guardrail.signals.nonanswer import (
+        NON_ANSWER_KINDS,
+        REPLY_KINDS,
+        ReplyCue,
+        ReplyKind,
+        ReplyKindResult,
+        classify_reply,
+        is_non_answer,
+    )
     from guardrail.signals.verbalized import (
         FOLLOWUP_TEMPLATE,
         INLINE_TEMPLATE,
@@ -55,21 +89,32 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule that defines it
 _WHERE: dict[str, str] = {
+    "ANSWER_THRESHOLD": "guardrail.signals.answers",
+    "AnswerKey": "guardrail.signals.answers",
+    "AnswerSimilarity": "guardrail.signals.answers",
+    "ExtractedAnswer": "guardrail.signals.answers",
+    "Quantity": "guardrail.signals.answers",
+    "answer_key": "guardrail.signals.answers",
+    "compare_answers": "guardrail.signals.answers",
+    "extract_answer": "guardrail.signals.answers",
+    "parse_options": "guardrail.signals.answers",
+    "parse_quantities": "guardrail.signals.answers",
     "SignalResult": "guardrail.signals.base",
     "SignalValue": "guardrail.signals.base",
     "GapResult": "guardrail.signals.combined",
     "confidence_gap": "guardrail.signals.combined",
-    "DEFAULT_THRESHOLD": "guardrail.signals.consistency",
-    "JUDGE_TEMPLATE": "guardrail.signals.consistency",
     "AsyncSimilarity": "guardrail.signals.consistency",
     "Cluster": "guardrail.signals.consistency",
     "ConsistencyResult": "guardrail.signals.consistency",
+    "DEFAULT_THRESHOLD": "guardrail.signals.consistency",
     "FuzzySimilarity": "guardrail.signals.consistency",
+    "JUDGE_TEMPLATE": "guardrail.signals.consistency",
     "LLMJudgeSimilarity": "guardrail.signals.consistency",
     "Similarity": "guardrail.signals.consistency",
     "cluster_answers": "guardrail.signals.consistency",
     "key_claims": "guardrail.signals.consistency",
     "normalize_answer": "guardrail.signals.consistency",
+    "reply_kinds": "guardrail.signals.consistency",
     "self_consistency": "guardrail.signals.consistency",
     "self_consistency_async": "guardrail.signals.consistency",
     "EnsembleResult": "guardrail.signals.ensemble",
@@ -83,6 +128,13 @@ _WHERE: dict[str, str] = {
     "load_lexicon": "guardrail.signals.hedges",
     "LogprobResult": "guardrail.signals.logprobs",
     "logprob_confidence": "guardrail.signals.logprobs",
+    "NON_ANSWER_KINDS": "guardrail.signals.nonanswer",
+    "REPLY_KINDS": "guardrail.signals.nonanswer",
+    "ReplyCue": "guardrail.signals.nonanswer",
+    "ReplyKind": "guardrail.signals.nonanswer",
+    "ReplyKindResult": "guardrail.signals.nonanswer",
+    "classify_reply": "guardrail.signals.nonanswer",
+    "is_non_answer": "guardrail.signals.nonanswer",
     "FOLLOWUP_TEMPLATE": "guardrail.signals.verbalized",
     "INLINE_TEMPLATE": "guardrail.signals.verbalized",
     "PHRASE_PROBABILITIES": "guardrail.signals.verbalized",
@@ -94,16 +146,22 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
+    "ANSWER_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "FOLLOWUP_TEMPLATE",
     "INLINE_TEMPLATE",
     "JUDGE_TEMPLATE",
+    "NON_ANSWER_KINDS",
     "PHRASE_PROBABILITIES",
+    "REPLY_KINDS",
+    "AnswerKey",
+    "AnswerSimilarity",
     "AsyncSimilarity",
     "Cluster",
     "ConsistencyResult",
     "Cue",
     "EnsembleResult",
+    "ExtractedAnswer",
     "FuzzySimilarity",
     "GapResult",
     "HedgeResult",
@@ -111,22 +169,34 @@ __all__ = [
     "Lexicon",
     "LexiconEntry",
     "LogprobResult",
+    "Quantity",
+    "ReplyCue",
+    "ReplyKind",
+    "ReplyKindResult",
     "SignalResult",
     "SignalValue",
     "Similarity",
     "VerbalizedConfidence",
+    "answer_key",
+    "classify_reply",
     "cluster_answers",
+    "compare_answers",
     "confidence_gap",
     "default_lexicon",
     "detect_hedges",
     "ensemble_agreement",
+    "extract_answer",
     "followup_messages",
     "inline_messages",
+    "is_non_answer",
     "key_claims",
     "load_lexicon",
     "logprob_confidence",
     "normalize_answer",
+    "parse_options",
+    "parse_quantities",
     "parse_verbalized",
+    "reply_kinds",
     "self_consistency",
     "self_consistency_async",
     "strip_confidence_line",
