@@ -19,7 +19,10 @@ Failure handling: a signal whose calls fail after the provider's retries is *mis
 ``on_missing`` applies and the decision names it. The host never sees an exception for a model or
 parse failure unless ``strict=True``; a failed *answer* call gives ``status="failed"``. Two things
 always raise: :class:`~guardrail.providers.AuthenticationError` (misconfiguration, never an
-abstention) and invalid arguments (unknown domain, malformed messages: ``ValueError``).
+abstention) and invalid arguments (unknown domain, malformed messages: ``ValueError``). Anything
+else that goes wrong inside the guard (a review store that is full, locked or closed; an unexpected
+error) gives ``status="failed"`` with ``error`` naming it (``GuardError`` in strict mode); an answer
+that had to be held for review but could not be queued is never shown (``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from guardrail._safety import clean_text
 from guardrail.policy import Action, Decision, Policy, load_policies
 from guardrail.providers import (
     AuthenticationError,
@@ -79,12 +83,14 @@ from guardrail.tracing import (
     get_tracer,
     guard_span,
     model_call_span,
+    record_error,
     record_result,
 )
 
 __all__ = [
     "DEFAULT_FAILURE_MESSAGE",
     "DEFAULT_REVIEW_MESSAGE",
+    "DEFAULT_TIMEOUT",
     "Guard",
     "GuardError",
     "GuardTimeoutError",
@@ -93,6 +99,8 @@ __all__ = [
 DEFAULT_FAILURE_MESSAGE = "Sorry, I can't answer right now. Please try again later."
 DEFAULT_REVIEW_MESSAGE = "This answer is waiting for review by a person before it can be shown."
 DEFAULT_ABSTAIN_MESSAGE = "I can't answer this reliably."
+#: Whole-guard timeout (seconds) when none is given: a guarded chat never waits forever.
+DEFAULT_TIMEOUT = 120.0
 
 
 class GuardError(Exception):
@@ -171,9 +179,10 @@ class Guard:
         spot_check: a :class:`~guardrail.review.SpotCheckSampler` sending a share of non-review
             answers to the queue, or ``True`` for one built from the policies' ``spot_check``
             settings (domains without one: 0). Default: off.
-        timeout: whole-guard timeout in seconds (``None``: none). When it expires after the
-            answer arrived, uncomputed signals are missing (``on_missing`` applies); before, the
-            result is ``failed`` (``GuardTimeoutError`` in strict mode).
+        timeout: whole-guard timeout in seconds (default :data:`DEFAULT_TIMEOUT`, 120 s;
+            ``None``: none). When it expires after the answer arrived, uncomputed signals are
+            missing (``on_missing`` applies); before, the result is ``failed``
+            (``GuardTimeoutError`` in strict mode).
         strict: raise :class:`GuardError` instead of degrading on model/parse failures.
         capture_content: record prompts/answers in traces (default: env
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else off).
@@ -197,7 +206,7 @@ class Guard:
         ensemble_providers: Mapping[str, ChatProvider] | None = None,
         review_store: ReviewStore | None = None,
         spot_check: SpotCheckSampler | bool | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
         strict: bool = False,
         capture_content: bool | None = None,
         tracer_provider: trace.TracerProvider | None = None,
@@ -341,7 +350,13 @@ class Guard:
                 max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
                 seed=seed,
             )
-            response = await self._guarded(run, rid, stakes, context or {}, start)
+            try:
+                response = await self._guarded(run, rid, stakes, context or {}, start)
+            except (AuthenticationError, GuardError):
+                raise
+            except Exception as exc:  # the host app never sees an internal error
+                record_error(span, exc)
+                response = self._failed(run, rid, exc, start)
             span.set_attribute("guardrail.status", response.status)
             if response.action is not None:
                 span.set_attribute("guardrail.decision.action", response.action.value)
@@ -466,8 +481,10 @@ class Guard:
         for name in ("domain", "stakes"):
             if name in wanted and name not in run.values:
                 run.missing([name], "not given by the application")
+        # regex work over a reply of up to max_response_bytes: off the event loop
         run.add(
-            free_signals(
+            await asyncio.to_thread(
+                free_signals,
                 wanted,
                 answer,
                 raw,
@@ -517,7 +534,7 @@ class Guard:
     def _failure_reason(self, run: _Run, exc: BaseException) -> str:
         if isinstance(exc, TimeoutError | asyncio.TimeoutError):
             return f"guard timeout ({self.timeout} s) expired"
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {str(exc)[:500]}"
 
     def _strict_check(self, run: _Run, what: str, exc: BaseException) -> None:
         if self.strict:
@@ -572,7 +589,8 @@ class Guard:
         backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
         sim = await self._precompute(backend, [run.answer, *texts])
         run.add(
-            consistency_from_samples(
+            await asyncio.to_thread(
+                consistency_from_samples,
                 run.answer,
                 texts,
                 requested=cfg.k,
@@ -778,6 +796,7 @@ class Guard:
         )
         review_id: str | None = None
         spot_id: str | None = None
+        store_error: str | None = None
         action = decision.action
         if action is Action.ABSTAIN:
             status, text = "abstained", decision.message or DEFAULT_ABSTAIN_MESSAGE
@@ -785,20 +804,47 @@ class Guard:
             status = "pending_review"
             review_msg = decision.message or DEFAULT_REVIEW_MESSAGE
             text = review_msg if self.hold_reviews else f"{with_notice}\n\n{review_msg}".strip()
-            review_id = await self._enqueue(
-                run, decision, raw, request_id, text, ReviewReason.REVIEW, 1.0
-            )
+            try:
+                review_id = await self._enqueue(
+                    run, decision, raw, request_id, text, ReviewReason.REVIEW, 1.0
+                )
+            except Exception as exc:
+                self._strict_check(run, "queueing the answer for review", exc)
+                record_error(run.span, exc)
+                if self.hold_reviews:  # nobody will review it: never show it
+                    status, text = "failed", self.failure_message
+                    store_error = (
+                        f"review store failed, the held answer was not shown: "
+                        f"{self._failure_reason(run, exc)}"
+                    )
+                else:  # it was going to be shown anyway; without the "waiting for review" line
+                    status, text = "answered", with_notice
+                    store_error = (
+                        f"review store failed, the answer was shown unreviewed: "
+                        f"{self._failure_reason(run, exc)}"
+                    )
         else:
             status, text = "answered", with_notice
         if self.spot_check is not None and action is not Action.REVIEW:
             rate = self.spot_check.pick(request_id, domain=run.policy.name, decision=action.value)
             if rate is not None:
-                spot_id = await self._enqueue(
-                    run, decision, raw, request_id, text, ReviewReason.SPOT_CHECK, rate
-                )
+                try:
+                    spot_id = await self._enqueue(
+                        run, decision, raw, request_id, text, ReviewReason.SPOT_CHECK, rate
+                    )
+                except Exception as exc:
+                    self._strict_check(run, "queueing the spot check", exc)
+                    record_error(run.span, exc)
+                    store_error = (
+                        f"review store failed, the spot check was not queued: "
+                        f"{self._failure_reason(run, exc)}"
+                    )
         answer_shown = status == "answered" or (
             status == "pending_review" and not self.hold_reviews
         )
+        if run.timed_out:
+            timeout_note = f"guard timeout ({self.timeout} s) expired"
+            store_error = f"{timeout_note}; {store_error}" if store_error else timeout_note
         reports = [
             run.reports[k] for k in sorted(run.reports, key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
         ]
@@ -833,7 +879,7 @@ class Guard:
             model=run.model,
             provider=run.provider.name,
             request_id=request_id,
-            error=f"guard timeout ({self.timeout} s) expired" if run.timed_out else None,
+            error=store_error,
         )
 
     async def _enqueue(
@@ -847,17 +893,19 @@ class Guard:
         rate: float,
     ) -> str:
         question = run.question
+        # NUL / lone surrogates (from the user's messages or the reply) would make SQLite's and
+        # PostgreSQL's encoders raise: stored as U+FFFD (guardrail._safety.clean_text)
         item = ReviewItem(
-            request_id=request_id,
+            request_id=clean_text(request_id),
             domain=run.policy.name,
             policy_name=run.policy.name,
             policy_version=self._policy_version(run.policy),
-            question=question,
-            answer_shown=shown,
-            raw_answer=raw,
+            question=clean_text(question) if question is not None else None,
+            answer_shown=clean_text(shown),
+            raw_answer=clean_text(raw),
             decision=decision.action.value,
-            signals={k: v for k, v in run.values.items()},
-            explanation=decision.explain().splitlines(),
+            signals={k: clean_text(v) if isinstance(v, str) else v for k, v in run.values.items()},
+            explanation=[clean_text(line) for line in decision.explain().splitlines()],
             reason=reason,
             sampling_rate=rate,
         )
