@@ -13,6 +13,7 @@ from guardrail.policy import Policy
 from guardrail.policy.catalog import SIGNALS
 from guardrail.providers import Choice
 from guardrail.signals import (
+    classify_reply,
     detect_hedges,
     ensemble_agreement,
     logprob_confidence,
@@ -51,10 +52,17 @@ def free_signals(
     policy: Policy,
     question: str | None = None,
 ) -> StepOutput:
-    """Signals that cost no model call: hedge cues (on the stripped answer), log-prob confidence
-    (from the answer's own token log-probs) and inline verbalized confidence (from the raw reply).
-    Only the ``wanted`` ones are returned."""
+    """Signals that cost no model call: hedge cues and the reply kind (on the shown answer),
+    log-prob confidence (from the answer's own token log-probs) and inline verbalized confidence
+    (from the raw reply). Only the ``wanted`` ones are returned."""
     out: StepOutput = {}
+    if "reply_kind" in wanted:
+        kind = classify_reply(answer, question=question)
+        detail: dict[str, Any] = {
+            "partial": kind.partial,
+            "cues": [c.model_dump(mode="json") for c in kind.cues],
+        }
+        out["reply_kind"] = (kind.value, kind.reason, detail)
     if wanted.intersection(HEDGE_SIGNALS):
         cfg = policy.signals.hedges
         try:
