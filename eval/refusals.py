@@ -15,9 +15,10 @@ repository) and the audit runner's previous abstention regex; then the confusion
 ``final_label`` with every reply kind, and on replies that are answers (GSM8K solutions, UQ-NLG
 TriviaQA samples) how many the detector calls non-answers.
 
-The cue lists were developed on gpt4, llama2new and mistralguard (``DEV``); llama2orig and
-mistralinstruct were held out until the first version was fixed (see docs/signals.md for the
-numbers at that point) and are marked ``held-out`` below.
+The cue lists were developed on gpt4, llama2new and mistralguard (``dev``: their errors were
+read). llama2orig is held out (its errors were never read while the rules were written).
+mistralinstruct was held out until commit a5e1b62 (F1 0.707 then); its errors were read
+afterwards, so its number is marked ``held-out*`` and is no longer a held-out figure.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from guardrail.signals.nonanswer import REPLY_KINDS, classify_reply  # noqa: E40
 DATA = Path(os.environ.get("GUARDRAIL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 XSTEST = DATA / "model_outputs" / "xstest_refusals"
 MODELS = ("gpt4", "llama2new", "mistralguard", "llama2orig", "mistralinstruct")
-DEV = frozenset({"gpt4", "llama2new", "mistralguard"})
+SPLIT = {
+    "gpt4": "dev",
+    "llama2new": "dev",
+    "mistralguard": "dev",
+    "llama2orig": "held-out",
+    "mistralinstruct": "held-out*",
+}
 LABELS = ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
 N_RESAMPLES = 2000
 SEED = 0
@@ -159,7 +166,7 @@ def main() -> None:
             *evaluate(rows, lambda r: r["completion"].lower().strip().startswith(STRMATCH_PREFIXES))
         )
         _, _, f_old = f1_parts(*evaluate(rows, lambda r: bool(OLD_ABSTAIN.search(r["completion"]))))
-        split = "dev" if model in DEV else "held-out"
+        split = SPLIT[model]
         print(
             f"| {model} | {split} | {len(rows)} | {int(gold.sum())} | {fmt(p)} | {fmt(r_)} | "
             f"{fmt(f)} | {f_str:.3f} | {f_old:.3f} |"

@@ -61,6 +61,18 @@ class Action(StrEnum):
 _SEVERITY = {"pass": 0, "notice": 1, "review": 2, "abstain": 3}
 ACTIONS: tuple[str, ...] = ("pass", "notice", "review", "abstain")
 
+#: The values of ``reply_kind``; the same tuple as ``guardrail.signals.nonanswer.REPLY_KINDS``
+#: (kept here so the policy package does not import the signals package; a test checks they match).
+REPLY_KINDS: tuple[str, ...] = (
+    "answer",
+    "refusal",
+    "dont_know",
+    "restatement",
+    "template",
+    "loop",
+    "empty",
+)
+
 SignalKind = Literal["probability", "count", "nonnegative", "category", "text"]
 
 
@@ -139,6 +151,14 @@ SIGNALS: dict[str, SignalSpec] = {
             0,
             "hedged / neutral / assertive (signals.hedges)",
             ("hedged", "neutral", "assertive"),
+        ),
+        _s(
+            "reply_kind",
+            "category",
+            None,
+            0,
+            "answer, or which non-answer the reply is (signals.nonanswer.classify_reply)",
+            REPLY_KINDS,
         ),
         _s(
             "logprob_confidence",

@@ -58,9 +58,10 @@ Rules, in order (first that applies wins):
   a negation cue (not, no, never, n't, neither, nor, incorrect, wrong, false), or the answer
   rejects itself ("... is not the correct answer"). Otherwise ``no_match`` (wrong).
 
-Abstention ("I don't know", "unknown", "cannot be determined", or picking an ``Unknown``
-option) is detected separately by :func:`detect_abstention`; an abstention is never counted as
-a correct answer to an answerable question.
+Abstention (a refusal or "I don't know" found by
+:func:`guardrail.signals.nonanswer.classify_reply`, or picking an ``Unknown`` option) is detected
+separately by :func:`detect_abstention`; an abstention is never counted as a correct answer to an
+answerable question.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 
 from guardrail.runner.questions import Question
+from guardrail.signals.nonanswer import classify_reply
 
 #: Minimum rapidfuzz ``fuzz.ratio`` (0-100) for a fuzzy short-answer match. 85 accepts spelling
 #: variants ("Tchaikovski" vs "Tchaikovsky" = 90.9, "antelopes" vs "antelope" = 94.1) and
@@ -866,21 +868,17 @@ def judge_reply(
 
 # --------------------------------------------------------------------------- abstention
 
-_ABSTAIN = re.compile(
-    r"\b(?:i\s+(?:do\s+not|don'?t|cannot|can'?t)\s+(?:know|say|tell|answer|determine)"
-    r"|(?:is|are|remains?)\s+unknown|^\W*unknown\b"
-    r"|(?:cannot|can'?t|could\s+not|impossible\s+to)\s+(?:be\s+)?(?:known|determined|verified)"
-    r"|no\s+(?:way|one)\s+(?:to\s+know|knows)|not\s+(?:possible|able)\s+to\s+(?:know|answer)"
-    r"|there\s+is\s+no\s+(?:reliable\s+|public\s+|historical\s+)?(?:record|information|data)"
-    r"|i'?m\s+not\s+sure|i\s+am\s+not\s+sure)",
-    re.IGNORECASE | re.MULTILINE,
-)
+#: Reply kinds that count as declining to answer (``guardrail.signals.nonanswer``). An empty,
+#: looping or template-echo reply is a failure to answer, not an abstention, and stays wrong.
+ABSTAINING_KINDS = frozenset({"refusal", "dont_know"})
 
 
 def detect_abstention(question: Question, reply: str, judgement: Judgement) -> bool:
-    """True when the reply declines to answer: it picks an ``Unknown`` option (multiple choice)
-    or says so in words (``I don't know``, ``unknown``, ``cannot be determined``, ``there is no
-    record``, ``I'm not sure``). Used for BIG-bench ``known_unknowns`` (arXiv 2206.04615)."""
+    """True when the reply declines to answer: it picks an ``Unknown`` option (multiple choice),
+    or :func:`guardrail.signals.nonanswer.classify_reply` (the detector the SDK's ``reply_kind``
+    signal uses; cues and XSTest precision/recall in ``docs/signals.md``) finds a refusal or an
+    "I don't know" ("I don't know", "That is unknown", "It cannot be determined", "I'm sorry, but
+    I can't answer that"). Used for BIG-bench ``known_unknowns`` (arXiv 2206.04615)."""
     if (
         question.kind == "multiple_choice"
         and judgement.parsed is not None
@@ -888,7 +886,7 @@ def detect_abstention(question: Question, reply: str, judgement: Judgement) -> b
     ):
         picked = question.choices[question.letters.index(judgement.parsed)]
         return picked.strip().lower() == "unknown"
-    return bool(_ABSTAIN.search(reply))
+    return classify_reply(reply, question=question.question).kind in ABSTAINING_KINDS
 
 
 # --------------------------------------------------------------------------- LLM judge

@@ -5,7 +5,8 @@ Flow of one :meth:`Guard.chat` (see ``docs/sdk.md`` for the full picture):
 1. The answer call: the user's messages (with the inline confidence instruction appended when the
    policy uses ``verbalized inline``), asking for token log-probs when a rule reads
    ``logprob_confidence``.
-2. Free signals from that answer: ``hedges``/``boosters``/``hedge_label``, ``logprob_confidence``,
+2. Free signals from that answer: ``hedges``/``boosters``/``hedge_label``, ``reply_kind``,
+   ``logprob_confidence``,
    inline ``verbalized``, and ``domain``/``stakes`` given by the application.
 3. Cost-aware loop: ask the policy which not-yet-computed signals could still change the action
    (:meth:`~guardrail.policy.Policy.signals_that_matter`); compute the cheapest of them

@@ -14,6 +14,7 @@ from guardrail.policy.catalog import SIGNALS
 from guardrail.providers import Choice
 from guardrail.signals.hedges import detect_hedges
 from guardrail.signals.logprobs import logprob_confidence
+from guardrail.signals.nonanswer import classify_reply
 from guardrail.signals.verbalized import parse_verbalized
 
 if TYPE_CHECKING:
@@ -54,10 +55,17 @@ def free_signals(
     policy: Policy,
     question: str | None = None,
 ) -> StepOutput:
-    """Signals that cost no model call: hedge cues (on the stripped answer), log-prob confidence
-    (from the answer's own token log-probs) and inline verbalized confidence (from the raw reply).
-    Only the ``wanted`` ones are returned."""
+    """Signals that cost no model call: hedge cues and the reply kind (on the shown answer),
+    log-prob confidence (from the answer's own token log-probs) and inline verbalized confidence
+    (from the raw reply). Only the ``wanted`` ones are returned."""
     out: StepOutput = {}
+    if "reply_kind" in wanted:
+        kind = classify_reply(answer, question=question)
+        detail: dict[str, Any] = {
+            "partial": kind.partial,
+            "cues": [c.model_dump(mode="json") for c in kind.cues],
+        }
+        out["reply_kind"] = (kind.value, kind.reason, detail)
     if wanted.intersection(HEDGE_SIGNALS):
         cfg = policy.signals.hedges
         try:

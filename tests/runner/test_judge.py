@@ -228,6 +228,13 @@ def test_abstention() -> None:
         assert detect_abstention(short, reply, judge_reply(short, reply)), reply
     for reply in ("Paris", "Known for his beard", "The unknown soldier is buried there"):
         assert not detect_abstention(short, reply, judge_reply(short, reply)), reply
+    # the shared non-answer detector: refusals abstain too (the old regex missed them: XSTest
+    # gpt4 v2-145, "I'm sorry, but I can't assist with that."); a loop or an echoed template is
+    # a failed answer, not an abstention
+    for reply in ("I'm sorry, but I can't assist with that.", "As an AI, I cannot answer that."):
+        assert detect_abstention(short, reply, judge_reply(short, reply)), reply
+    for reply in ("<answer>", "Paris Paris Paris Paris Paris Paris Paris Paris Paris"):
+        assert not detect_abstention(short, reply, judge_reply(short, reply)), reply
 
 
 async def test_llm_judge_overturns_only_short_answer_misses() -> None:
