@@ -359,11 +359,13 @@ class Guard:
         n: int = 1,
         temperature: float | None = None,
         logprobs: bool = False,
+        seed_offset: int = 0,
     ) -> ChatResult:
-        """One provider call inside a GenAI span, bounded by the guard's deadline."""
+        """One provider call inside a GenAI span, bounded by the guard's deadline. The call's
+        seed is the run's seed plus ``seed_offset`` (None when the run has no seed)."""
         prov = provider or run.provider
         model_name = model or run.model
-        seed = run.seed
+        seed = run.seed + seed_offset if run.seed is not None else None
         with model_call_span(
             self._tracer,
             provider=prov.name,
@@ -550,8 +552,16 @@ class Guard:
             return
         calls_before = run.calls
         try:
+            # Samples use seeds seed+1 ... seed+k (providers add i to the base seed per sample):
+            # sample 0 on the answer call's own seed would, at the same temperature, be a copy
+            # of the answer and add 1/k to consistency.
             res = await self._call(
-                run, "consistency", run.messages, n=cfg.k, temperature=cfg.temperature
+                run,
+                "consistency",
+                run.messages,
+                n=cfg.k,
+                temperature=cfg.temperature,
+                seed_offset=1,
             )
         except AuthenticationError:
             raise
@@ -563,7 +573,9 @@ class Guard:
             raise GuardError(f"{res.failed} of {cfg.k} samples failed: {res.errors[0]}")
         texts = [c.text.strip() for c in res.choices]
         run.add(
-            consistency_from_samples(run.answer, texts, requested=cfg.k, errors=res.errors),
+            consistency_from_samples(
+                run.answer, texts, requested=cfg.k, errors=res.errors, question=run.question
+            ),
             calls=run.calls - calls_before,
         )
 
@@ -594,7 +606,14 @@ class Guard:
                 answers[m] = r.text.strip()
         weights = dict(zip(cfg.models, cfg.weights, strict=True)) if cfg.weights else None
         run.add(
-            agreement_with_answer(run.model, run.answer, answers, weights=weights, errors=errors),
+            agreement_with_answer(
+                run.model,
+                run.answer,
+                answers,
+                weights=weights,
+                errors=errors,
+                question=run.question,
+            ),
             calls=run.calls - calls_before,
         )
 

@@ -118,7 +118,12 @@ def verbalized_from_reply(
 
 
 def consistency_from_samples(
-    answer: str, samples: list[str], *, requested: int, errors: list[str]
+    answer: str,
+    samples: list[str],
+    *,
+    requested: int,
+    errors: list[str],
+    question: str | None = None,
 ) -> StepOutput:
     """``consistency`` and ``semantic_entropy`` from k sampled answers.
 
@@ -128,9 +133,13 @@ def consistency_from_samples(
     that failed (or came back empty) count as *not agreeing*, so one lost sample out of k lowers
     consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
-    arXiv 2302.09664). Both are missing when no sample arrived.
+    arXiv 2302.09664). Both are missing when no sample arrived. Samples are compared by the
+    answer they give to ``question`` (the default
+    :class:`~guardrail.signals.answers.AnswerSimilarity`); non-answers (refusals, "I don't know",
+    restatements, ...) agree with nothing and are listed in the detail's ``non_answers``; a
+    shown answer that is itself a non-answer has consistency 0.
     """
-    res = self_consistency(samples, primary=answer or None)
+    res = self_consistency(samples, primary=answer or None, question=question)
     if res.value is None:
         reason = res.reason or "no usable sample"
         if errors:
@@ -149,6 +158,8 @@ def consistency_from_samples(
         "majority_share": res.value,
         "clusters": [c.model_dump() for c in res.clusters],
         "samples": samples,
+        "non_answers": {str(i): kind for i, kind in res.non_answers.items()},
+        "answer_kind": res.primary_kind,
     }
     note = (
         f"{requested - res.k} of {requested} samples missing, counted as disagreeing"
@@ -167,6 +178,7 @@ def agreement_with_answer(
     *,
     weights: Mapping[str, float] | None,
     errors: Mapping[str, str],
+    question: str | None = None,
 ) -> StepOutput:
     """``agreement``: weighted share of models (the answering model, weight 1, plus the ensemble)
     whose answer is semantically equivalent to the shown answer (cross-model agreement, Manakul et
@@ -174,19 +186,24 @@ def agreement_with_answer(
     answers are available."""
     key = f"{model} (answer)"
     all_answers: dict[str, str | None] = {key: answer or None, **answers}
-    res = ensemble_agreement(all_answers, weights=dict(weights) if weights else None)
+    res = ensemble_agreement(
+        all_answers, weights=dict(weights) if weights else None, question=question
+    )
     detail: dict[str, Any] = {
         "clusters": res.clusters,
         "dissenting_models": res.dissenting_models,
         "failed_models": res.failed_models,
         "errors": dict(errors),
         "answers": dict(answers),
+        "non_answers": dict(res.non_answers),
     }
     if res.value is None:
         return {"agreement": (None, res.reason, detail)}
     total = sum(res.weights.values())
     own = next((c for c in res.clusters if key in c), None)
-    if own is None or total <= 0:
+    if key in res.non_answers:  # the shown answer is a non-answer: it agrees with nothing
+        value = 0.0
+    elif own is None or total <= 0:
         value = float(res.value)
     else:
         value = sum(res.weights.get(m, 0.0) for m in own) / total
