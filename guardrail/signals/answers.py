@@ -803,8 +803,9 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     among the other answer's numbers, and two sets of numbers must nest (else 0); two numeric
     answers whose main values are equal are the same answer (1.0); yes/no must agree; polarity
     (a negation in the answering clause) must agree; a short "A and B" list is not the same
-    answer as "A" (the number of and-joined items must agree); then rapidfuzz ``token_set_ratio / 100`` of
-    the cores (of the full content words when a core is empty).
+    answer as "A" (the number of and-joined items must agree); then rapidfuzz
+    ``token_set_ratio / 100`` of the cores (of the full content words when a core is empty), or
+    the ``fuzz.ratio`` of the cores without spaces when higher ("hayfever" / "hay fever").
 
     Args:
         a: first key; b: second key (from :func:`answer_key`).

@@ -99,8 +99,8 @@ def test_option_list_lines_are_not_answer_lines() -> None:
 
 
 def test_extraction_never_raises_on_odd_replies() -> None:
-    odd: list[Any] = [None, 42, "", "   ", "{", "{\"answer\": }", "\\boxed{", "####", "A:", "🙂" * 50,
-                      "1/0", "-", "x" * 20000, "A: " + "9" * 400, "\u200b\u200b"]  # fmt: skip
+    odd: list[Any] = [None, 42, "", "   ", "{", '{"answer": }', "\\boxed{", "####", "A:"]
+    odd += ["🙂" * 50, "1/0", "-", "x" * 20000, "A: " + "9" * 400, "\u200b\u200b"]
     for reply in odd:
         key = answer_key(reply, question="How many?")
         assert 0.0 <= compare_answers(key, key) <= 1.0
@@ -146,7 +146,7 @@ def test_numeric_answers_compare_by_value(a: str, b: str, equal: bool) -> None:
     assert same(a, b, q) is equal
 
 
-# --- words ------------------------------------------------------------------------------------------
+# --- words ----------------------------------------------------------------------------------------
 
 
 def test_negation_yes_no_entities_and_lists() -> None:
@@ -156,7 +156,7 @@ def test_negation_yes_no_entities_and_lists() -> None:
     assert not same("No.", "Yes, it is.", "Is ibuprofen an NSAID?")
     # token_set_ratio("austria", "australia") = 87.5 < 90
     assert not same("Austria", "Australia")
-    # regnal numbers are numbers: Elizabeth I != Elizabeth II, but "Queen Elizabeth I" = "Elizabeth I"
+    # regnal numbers are numbers: Elizabeth I != Elizabeth II; "Queen Elizabeth I" = "Elizabeth I"
     assert not same("Elizabeth I", "Elizabeth II")
     assert same("Queen Elizabeth I", "Elizabeth I")
     # written as one word or two
@@ -190,7 +190,7 @@ def test_sentence_answers_compare_their_answer_not_their_wording() -> None:
         assert not same(short, reply, q), reply
 
 
-# --- the SmolLM2 anaphylaxis replies (README command 1) ---------------------------------------------
+# --- the SmolLM2 anaphylaxis replies (README command 1) -------------------------------------------
 
 
 def _anaphylaxis() -> list[dict[str, Any]]:
