@@ -127,6 +127,8 @@ def auroc_ci(
     y = np.asarray(labels, dtype=bool)
     point = auroc(s, y).value
     assert point is not None
+    if resamples < 1:
+        return float(point), float("nan"), float("nan")
     rng = np.random.default_rng(0)
     vals: list[float] = []
     for _ in range(resamples):

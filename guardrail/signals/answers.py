@@ -90,7 +90,8 @@ class ExtractedAnswer(BaseModel):
 
 # --- text helpers ---------------------------------------------------------------------------------
 
-_MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+|^>\s*", re.MULTILINE)
+# markdown emphasis, code ticks, headings (not a "#### 72" answer marker), quotes
+_MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+(?![-+$€£]?\d)|^>\s*", re.MULTILINE)
 _FOLLOW_ON = re.compile(r"\n\s*(?:Q|Question|User|Human|Problem)\s*\d*\s*[:：]", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{")
 _MARKER = re.compile(r"^\s*####\s*(?P<a>\S.*?)\s*$", re.MULTILINE)
@@ -255,8 +256,13 @@ def _clean(text: str) -> str:
     return s.strip()
 
 
+# abbreviations of name parts spelled both ways in answers ("St Petersburg" / "Saint Petersburg")
+_ABBREVIATIONS = {"st": "saint", "mt": "mount", "ft": "fort", "jr": "junior", "sr": "senior"}
+
+
 def _words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    out = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    return [_ABBREVIATIONS.get(w, w) for w in out]
 
 
 _SUFFIXES = (
@@ -290,12 +296,26 @@ def _novel(words: Sequence[str], qstems: frozenset[str]) -> list[str]:
     ]
 
 
+_ABBREV_END = re.compile(
+    r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|No|Nos|vs|Mt|Ft|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Inc|Ltd|Co|"
+    r"etc|approx|e\.g|i\.e|U\.S|U\.K)|(?<![\w.])[A-Z])\.$"
+)
+
+
 def _sentences(text: str) -> list[str]:
+    """Sentences and lines of a text (list bullets removed); "St. Petersburg", "J. K. Rowling"
+    and "e.g. X" are not cut at the abbreviation's full stop."""
     out: list[str] = []
+    glue = False
     for part in _SENTENCE_SPLIT.split(text):
         p = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", part).strip()
-        if p:
+        if not p:
+            continue
+        if glue and out:
+            out[-1] = f"{out[-1]} {p}"
+        else:
             out.append(p)
+        glue = bool(_ABBREV_END.search(out[-1])) and "\n" not in part
     return out
 
 
@@ -598,6 +618,8 @@ class AnswerKey:
         core: the answer's new words (not in the question, no stop words), space-joined.
         full: all content words of the answering clause, space-joined (used when a core is
             empty, e.g. an answer that is one of the question's own words).
+        items: how many things a short answer names joined by "and" / "&" / commas
+            ("Botswana and South Africa" -> 2; 1 when it is not such a list).
     """
 
     extracted: ExtractedAnswer
@@ -608,11 +630,26 @@ class AnswerKey:
     negated: bool = False
     core: str = ""
     full: str = ""
+    items: int = 1
 
 
 _SHORT_WORDS = 6
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
 _LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+
+
+_AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
+
+
+def _items(clause: str) -> int:
+    """Number of items in a short "A, B and C" answer (1 when it is not an and-list)."""
+    text = clause.strip().rstrip(".!")
+    if len(_words(text)) > 10 or re.search(r"\bor\b", text, re.IGNORECASE):
+        return 1
+    parts = [p for p in _AND_LIST.split(text) if _words(p)]
+    if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
+        return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
+    return max(1, len(parts))
 
 
 def _clause(text: str, qstems: frozenset[str]) -> str:
@@ -729,6 +766,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         yesno=yesno,
         negated=negated,
         core=core,
+        items=_items(clause),
         full=full,
     )
 
@@ -764,8 +802,10 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     percentage equals a decimal or fraction <= 1 of the same value), a main value must appear
     among the other answer's numbers, and two sets of numbers must nest (else 0); two numeric
     answers whose main values are equal are the same answer (1.0); yes/no must agree; polarity
-    (a negation in the answering clause) must agree; then rapidfuzz ``token_set_ratio / 100`` of
-    the cores (of the full content words when a core is empty).
+    (a negation in the answering clause) must agree; a short "A and B" list is not the same
+    answer as "A" (the number of and-joined items must agree); then rapidfuzz
+    ``token_set_ratio / 100`` of the cores (of the full content words when a core is empty), or
+    the ``fuzz.ratio`` of the cores without spaces when higher ("hayfever" / "hay fever").
 
     Args:
         a: first key; b: second key (from :func:`answer_key`).
@@ -783,6 +823,8 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     if a.main is not None and b.main is not None and _numeric_only(a) and _numeric_only(b):
         return 1.0
     if a.yesno and b.yesno and a.yesno != b.yesno:
+        return 0.0
+    if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
         return 0.0
     if a.negated != b.negated:
         return 0.0
