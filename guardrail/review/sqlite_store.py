@@ -220,7 +220,8 @@ class SQLiteReviewStore(StoreBase):
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLITE_FULL etc. already rolled it back
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
