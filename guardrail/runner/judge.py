@@ -174,23 +174,30 @@ _MARKER_LINE = re.compile(
 )
 _PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
-    r"[\(\[]?\s*\b(?:my\s+)?(?:confidence|certainty|probability)(?:\s+(?:level|score))?"
-    r"(?:\s+(?:is|of))?\s*[:=]?\s*[-+]?\d[\d.,]*\s*(?:%|percent\b|/\s*\d+)?\s*[\)\]]?"
-    r"|[\(\[]?\s*(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?[-+]?\d[\d.,]*\s*(?:%|percent\b)\s*"
+    r"[\(\[]?\s*\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
+    r"\s*[:=]?|probability\s*[:=])\s*(?<![\d.,])[-+]?\d[\d.,]*+\s*"
+    r"(?:%|percent\b|/\s*\d+)?\s*[\)\]]?"
+    r"|[\(\[]?\s*(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?(?<![\d.,])[-+]?\d[\d.,]*+\s*(?:%|percent\b)\s*"
     r"(?:confident|confidence|sure|certain|certainty|likely)\b\s*[\)\]]?",
     re.IGNORECASE,
 )
 
 
+_MAX_JSON_STARTS = 64  # "{" positions tried per reply (bounds the work on brace-heavy text)
+
+
 def _json_objects(text: str) -> list[tuple[int, int, dict[str, object]]]:
-    """Every JSON object in ``text`` (start, end, object), left to right, not nested."""
+    """JSON objects in ``text`` (start, end, object), left to right, not nested; at most
+    :data:`_MAX_JSON_STARTS` opening braces are tried."""
     decoder = json.JSONDecoder()
     out: list[tuple[int, int, dict[str, object]]] = []
     i = text.find("{")
-    while i != -1:
+    tries = 0
+    while i != -1 and tries < _MAX_JSON_STARTS:
+        tries += 1
         try:
             obj, end = decoder.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict):
@@ -239,6 +246,7 @@ def _clean_answer(line: str) -> str:
     line = _CONFIDENCE_PHRASE.sub(" ", line)
     line = _ANSWER_PREFIX.sub("", line.strip())
     line = _ANSWER_IS.sub("", line)
+    line = re.sub(r"(?:\s*[,;:.])*\s*[,;:]\s*$|\s+\.(?:\s*\.)*\s*$", "", line)  # cut leftovers
     line = line.strip().strip("*").strip()
     return " ".join(line.strip('"').strip().split())
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrail.runner.judge import (
     extract_answer,
@@ -213,3 +215,23 @@ def test_number_helpers() -> None:
     assert got == [(-20.0, None), (1200.0, "mile"), (3.5, "usd"), (45.0, "percent")]
     assert [n.value for n in parse_numbers("10-20")] == [10.0, 20.0]
     assert [n.value for n in parse_numbers("minus 7")] == [-7.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("{}[]\"':,.-+$%0123456789 \nabcAnswer:Confidence")),
+        max_size=300,
+    ),
+    st.sampled_from(["20", "Paris", "$2,500", "1,200 miles", "Eight"]),
+)
+def test_judge_never_raises_on_any_reply(reply: str, reference: str) -> None:
+    # Model output of any shape degrades to a verdict, never an exception.
+    j = judge_short_answer(reply, [reference])
+    assert isinstance(j.correct, bool) and j.answer_from in (
+        "json",
+        "answer_marker",
+        "first_line",
+        "none",
+    )
+    assert extract_answer(reply).text == (j.parsed or "") or j.method == "unparsed"
