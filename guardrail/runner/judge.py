@@ -10,10 +10,12 @@ from the reply and, for fuzzy matches, the score, so a human can audit the judge
    three levels) whose value is not a placeholder (``<your answer>``, ``...``); later objects (a
    model inventing a follow-on question with its own answer) are ignored, and a ``confidence``
    field is never the answer. A truncated object still gives its quoted ``"answer": "..."``.
-2. ``answer_marker``: the first line that starts with an explicit answer label (``Answer:``,
-   ``The answer is:``, ``Final answer:``, ``####``, or ``A:`` followed by a number as in GSM8K);
-   the answer may continue on the next line. A later labelled line holding only a percentage
-   ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not the answer.
+2. ``answer_marker``: the last LaTeX ``\\boxed{...}``, else the first line that starts with an
+   explicit answer label (``Answer:``, ``The answer is:``, ``Final answer:``, ``####``, ``A:``
+   followed by a number as in GSM8K, or a line opening "(So / Therefore,) the answer is X", not
+   "... is not"); the answer may continue on the next line. A later labelled line holding only
+   a percentage ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not
+   the answer.
 3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
 
 Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
@@ -169,9 +171,12 @@ _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
 _MARKER_LINE = re.compile(
     r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
     r"|^\s*####\s*(?P<hashes>.*)$"
-    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$",
+    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$"
+    r"|^\W*(?:(?:so|thus|therefore|hence)\s*,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is"
+    r"\s+(?!not\b)(?P<stated>.+)$",
     re.IGNORECASE,
 )
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
     r"[\(\[]?\s*\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
@@ -288,13 +293,17 @@ def extract_answer(reply: str) -> ExtractedAnswer:
         for ln in lines
         if ln and not _FENCE_LINE.match(ln) and not _CONFIDENCE_LINE.match(ln) and ln != "}"
     ]
+    boxed = _BOXED.findall(rest)
+    if boxed and _clean_answer(boxed[-1]):  # LaTeX "\boxed{18}": the last one is the final answer
+        return ExtractedAnswer(_clean_answer(boxed[-1]), "answer_marker")
     first = content[0] if content else ""
     if first and not _MARKER_LINE.match(first):
         for n, line in enumerate(content[1:], start=1):
             m = _MARKER_LINE.match(line)
             if m is None:
                 continue
-            text = _clean_answer(m.group("rest") or m.group("hashes") or m.group("gsm") or "")
+            said = m.group("rest") or m.group("hashes") or m.group("gsm") or m.group("stated")
+            text = _clean_answer(said or "")
             if not text and n + 1 < len(content):  # "Answer:" with the answer on the next line
                 text = _clean_answer(content[n + 1])
             if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence

@@ -149,6 +149,11 @@ def test_uq_nlg_triviaqa_numeric_samples(
         ('Canberra\n{"confidence": 85}', "Canberra", "first_line"),
         ("Let me think step by step.\n3 + 4 = 7\nFinal answer: 7", "7", "answer_marker"),
         ("Answer:\nMount Everest", "Mount Everest", "answer_marker"),
+        # chain-of-thought endings of math-tuned models
+        ("3 * 6 = 18\nThe final answer is $\\boxed{18}$", "18", "answer_marker"),
+        ("First, 16 - 3 - 4 = 9.\nTherefore, the answer is 18", "18", "answer_marker"),
+        # an explanation that mentions "the answer is not ..." does not replace the answer line
+        ("B\nExplanation: the answer is not A", "B", "first_line"),
         ("Paris (confidence: 90%)", "Paris", "first_line"),
         ("I'm 90% sure it is Paris", "it is Paris", "first_line"),
         ("", "", "none"),
