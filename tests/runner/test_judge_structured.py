@@ -103,6 +103,28 @@ def test_lsat_ar_json_replies_give_the_authors_letter(shared_data: Path) -> None
 
 
 @pytest.mark.parametrize(
+    "name", ["gpt-4o-mini_normal_0_20_results.json", "gpt-4o-mini_distractors_0_20_results.json"]
+)
+def test_simpleqa_verdicts_of_the_simpleqa_grader(shared_data: Path, name: str) -> None:
+    # Held out (not looked at while the rules were written): GPT-4o-mini's SimpleQA answers,
+    # graded by the authors with gpt-4o-mini and the SimpleQA grader prompt (`output` 1 =
+    # CORRECT, 0 = INCORRECT, -1 = not attempted). Free-text sentences ("The surgeon was ordered
+    # to pay 1.5 million euros ..." for 120,000; "... received the Kato Memorial Prize in 2018"
+    # for 1999) and bare answers; the judge agrees with the grader on all 20 of each file (as
+    # the judge before issue 10 did: this guards against regressions on plain replies).
+    path = shared_data / "model_outputs" / "gpt4o_mini_verbalized" / name
+    items = json.loads(path.read_text(encoding="utf-8"))
+    assert len(items) == 20
+    agree = 0
+    for item in items.values():
+        j = judge_short_answer(
+            str(item["predicted_answer"]), [str(item["gold_answer"])], question=item["question"]
+        )
+        agree += j.correct == (item["output"] == 1)
+    assert agree == 20
+
+
+@pytest.mark.parametrize(
     ("line", "sample", "correct", "method"),
     [
         # UQ-NLG TriviaQA (LLaMA-13B samples), line numbers 1-based in the JSONL file
