@@ -55,10 +55,12 @@ Rules, in order (first that applies wins):
      contains a digit (numbers and dates must match exactly: "1809" vs "1808" scores 75);
   4. ``llm_judge`` (optional, see :class:`LLMJudge`) when the rules above did not match.
 
-  A match by rule 0, 2 or 3 inside a negated clause ("Queens is not correct answer.", "not 20")
-  is ``negated`` (wrong): the clause holding the match, with the match itself removed, contains
-  a negation cue (not, no, never, n't, neither, nor, incorrect, wrong, false), or the answer
-  rejects itself ("... is not the correct answer"). Otherwise ``no_match`` (wrong).
+  A negated match by rule 0, 2 or 3 ("Queens is not correct answer.", "not 20") is ``negated``
+  (wrong): one of the three words before the match in its clause is a negation cue (not, no,
+  never, n't, neither, nor, none, incorrect, wrong, false), the clause goes on to deny it
+  ("... is not", "... is wrong"), or the answer rejects itself ("... is not the correct
+  answer"). A negation further away does not reach it ("Paris and not Lyon" credits Paris).
+  Otherwise ``no_match`` (wrong).
 
 Abstention ("I don't know", "unknown", "cannot be determined", or picking an ``Unknown``
 option) is detected separately by :func:`detect_abstention`; an abstention is never counted as
@@ -626,15 +628,27 @@ _SELF_REJECTION = re.compile(
 _CLAUSE_SPLIT = re.compile(r"[.;!?]\s|[,:]\s*|\s+\bbut\b\s+|\s+\bhowever\b\s*", re.IGNORECASE)
 
 
+_NEGATED_AFTER = re.compile(
+    r"^\W*(?:(?:is|was|are|be)\s+(?:not|never)\b|(?:isn't|wasn't|aren't)\b"
+    r"|(?:is|was|are)\s+(?:incorrect|wrong|false)\b|(?:not|incorrect|wrong)\b)",
+    re.IGNORECASE,
+)
+
+
 def _negated(text: str, start: int, end: int) -> bool:
-    """Whether the match ``text[start:end]`` sits in a negated clause (module docstring)."""
+    """Whether the match ``text[start:end]`` is negated (module docstring): the answer rejects
+    itself, one of the three words before the match in its clause is a negation cue ("it is not
+    Queens", "I don't think it's Queens"), or its clause goes on to deny it ("Queens is not
+    correct"). A negation further away ("Paris and not Lyon") does not reach the match."""
     if _SELF_REJECTION.search(text):
         return True
     bounds = [0] + [m.end() for m in _CLAUSE_SPLIT.finditer(text)] + [len(text) + 1]
     for lo, hi in itertools.pairwise(bounds):
         if lo <= start < hi:
-            clause = text[lo:start] + " " + text[end:hi]
-            return _NEGATION_CUE.search(clause) is not None
+            before = re.findall(r"[\w']+", text[lo:start])[-3:]
+            if any(_NEGATION_CUE.fullmatch(w) or w.lower().endswith("n't") for w in before):
+                return True
+            return _NEGATED_AFTER.match(text[end:hi]) is not None
     return False
 
 

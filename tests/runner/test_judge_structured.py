@@ -216,6 +216,11 @@ def test_extract_answer(reply: str, answer: str, source: str) -> None:
         ("Queens, not Brooklyn.", ["Queens"], True, "alias_in_answer"),
         ("Not Brooklyn but Queens", ["Queens"], True, "alias_in_answer"),
         ("Queens or Brooklyn", ["Queens"], False, "no_match"),  # alternatives are no answer
+        ("It is Paris and not Lyon", ["Paris"], True, "alias_in_answer"),
+        ("It is Paris and not Lyon", ["Lyon"], False, "negated"),
+        ("I don't think it's Queens", ["Queens"], False, "negated"),
+        ("Definitely not 20", ["20"], False, "negated"),
+        ("20 is wrong", ["20"], False, "negated"),
         ("It is No Man's Land", ["No Man's Land"], True, "alias_in_answer"),  # "No" in the alias
     ],
 )
