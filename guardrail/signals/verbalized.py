@@ -582,19 +582,20 @@ _CONFUSABLES = str.maketrans(
 )
 
 
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+
+
+def _fold_char(m: re.Match[str]) -> str:
+    n = unicodedata.normalize("NFKC", m.group(0))
+    return (n if len(n) == 1 else m.group(0)).translate(_CONFUSABLES)
+
+
 def _fold(text: str) -> str:
     """NFKC per character (when it gives one character: fullwidth ``％``, ``８５``, mathematical
     letters) and Latin look-alikes (Cyrillic ``о`` in "Cоnfidence"), keeping length and offsets."""
     if text.isascii():
         return text
-    out = []
-    for ch in text:
-        if ch.isascii():
-            out.append(ch)
-            continue
-        n = unicodedata.normalize("NFKC", ch)
-        out.append(n if len(n) == 1 else ch)
-    return "".join(out).translate(_CONFUSABLES)
+    return _NON_ASCII_RE.sub(_fold_char, text)
 
 
 _FENCE_RE = re.compile(
@@ -973,6 +974,11 @@ _STRIP_INLINE_RE = re.compile(
 )
 
 
+_STATEMENT_WORD_RE = re.compile(
+    r"confidence|certainty|probability|likelihood|chance|accuracy", re.I
+)
+
+
 def confidence_statement_spans(text: str, *, question: str | None = None) -> list[tuple[int, int]]:
     """``[start, end)`` spans of the designated confidence statements in ``text``: exactly what
     :func:`strip_confidence_line` removes (label lines, value-only lines, a trailing statement on
@@ -987,8 +993,11 @@ def confidence_statement_spans(text: str, *, question: str | None = None) -> lis
     """
     if not text:
         return []
+    folded = _fold(text)
+    if "%" not in folded and not _STATEMENT_WORD_RE.search(folded):
+        return []  # no label word and no percentage: nothing to find (fast path)
     objs, _ = find_json_objects(text) if "{" in text else ([], False)
-    masked = _blank(_mask_content(_fold(text)), [(o.start, o.end) for o in objs])
+    masked = _blank(_mask_content(folded), [(o.start, o.end) for o in objs])
     q_compact = re.sub(r"\s+", "", question) if question else ""
     cuts: list[tuple[int, int]] = []
     for m in _STRIP_LINE_RE.finditer(masked):
