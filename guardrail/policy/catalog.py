@@ -61,6 +61,18 @@ class Action(StrEnum):
 _SEVERITY = {"pass": 0, "notice": 1, "review": 2, "abstain": 3}
 ACTIONS: tuple[str, ...] = ("pass", "notice", "review", "abstain")
 
+#: The values of ``reply_kind``; the same tuple as ``guardrail.signals.nonanswer.REPLY_KINDS``
+#: (kept here so the policy package does not import the signals package; a test checks they match).
+REPLY_KINDS: tuple[str, ...] = (
+    "answer",
+    "refusal",
+    "dont_know",
+    "restatement",
+    "template",
+    "loop",
+    "empty",
+)
+
 SignalKind = Literal["probability", "count", "nonnegative", "category", "text"]
 
 
@@ -141,6 +153,14 @@ SIGNALS: dict[str, SignalSpec] = {
             ("hedged", "neutral", "assertive"),
         ),
         _s(
+            "reply_kind",
+            "category",
+            None,
+            0,
+            "answer, or which non-answer the reply is (signals.nonanswer.classify_reply)",
+            REPLY_KINDS,
+        ),
+        _s(
             "logprob_confidence",
             "probability",
             "logprobs",
@@ -203,11 +223,17 @@ SETTINGS: dict[str, str] = {
 
 #: Entries of the ``signals { }`` block: positional value shape and option names.
 SIGNAL_ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "samples": ("integer k >= 2", ("temperature",)),
-    "ensemble": ("one or more model names (strings)", ("weights",)),
+    "samples": ("integer k >= 2", ("temperature", "agreement", "model")),
+    "ensemble": ("one or more model names (strings)", ("weights", "agreement", "model")),
     "verbalized": ("optional mode: followup or inline", ()),
     "hedges": ("optional lexicon name (string)", ("cues", "boosters")),
     "logprobs": ("nothing", ()),
 }
 
 VERBALIZED_MODES = ("followup", "inline")
+
+#: Answer-equivalence backends a ``samples`` / ``ensemble`` entry may choose with
+#: ``agreement "NAME"`` (the names of ``guardrail.signals.equivalence.BACKENDS``; a test keeps
+#: the two equal) and the ones that call a model (``model "NAME"`` picks it).
+EQUIVALENCE_BACKENDS: tuple[str, ...] = ("lexical", "embedding", "entailment")
+MODEL_EQUIVALENCE_BACKENDS: tuple[str, ...] = ("embedding", "entailment")

@@ -45,7 +45,14 @@ def test_general_passes_at_seventy_percent_agreement() -> None:
 
 @pytest.mark.parametrize("name", ["medical", "legal"])
 def test_medical_and_legal_need_ninety_percent_agreement(name: str) -> None:
-    base = {"verbalized": 0.7, "hedges": 2, "hedge_label": "hedged", "stakes": "low"}
+    # reply_kind is always computed by the SDK (local); these are answers
+    base = {
+        "verbalized": 0.7,
+        "hedges": 2,
+        "hedge_label": "hedged",
+        "stakes": "low",
+        "reply_kind": "answer",
+    }
     # 6 of 7 samples = 0.857 < 0.90 -> review; 7 of 7 -> only the domain notice
     assert ALL[name].evaluate({**base, "consistency": 6 / 7}).action is Action.REVIEW
     assert ALL[name].evaluate({**base, "consistency": 1.0}).action is Action.NOTICE
@@ -60,10 +67,32 @@ def test_confident_unhedged_answers_go_to_review(name: str) -> None:
         "hedges": 0,
         "hedge_label": "assertive",
         "stakes": "low",
+        "reply_kind": "answer",
     }
     d = ALL[name].evaluate(values)
     assert d.action is Action.REVIEW
     assert [m.rule for m in d.matched] == ["confident_unhedged"]
+
+
+@pytest.mark.parametrize("kind", ["refusal", "dont_know"])
+def test_medical_shows_a_declined_reply_with_a_notice_instead_of_review(kind: str) -> None:
+    # The same signals as the confident-unhedged answer above (review), but the reply declined:
+    # confident_unhedged needs reply_kind == "answer", so only `declined` (notice) matches.
+    values = {"consistency": 1.0, "verbalized": 0.95, "hedges": 0, "reply_kind": kind}
+    d = ALL["medical"].evaluate(values)
+    assert d.action is Action.NOTICE
+    assert [m.rule for m in d.matched] == ["declined"]
+    assert d.message == "The model did not answer this question. Please consult a clinician."
+    # 4 of 7 samples (0.571 < 0.70): low agreement still abstains
+    assert ALL["medical"].evaluate({**values, "consistency": 4 / 7}).action is Action.ABSTAIN
+
+
+@pytest.mark.parametrize("kind", ["restatement", "template", "loop"])
+def test_medical_never_shows_a_reply_that_is_no_answer(kind: str) -> None:
+    d = ALL["medical"].evaluate(
+        {"consistency": 1.0, "verbalized": 0.9, "hedges": 1, "reply_kind": kind}
+    )
+    assert d.action is Action.ABSTAIN and [m.rule for m in d.matched] == ["not_an_answer"]
 
 
 def test_finance_flags_the_verbalized_vs_sampled_gap() -> None:

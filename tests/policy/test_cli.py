@@ -115,7 +115,7 @@ def test_explain_json_and_cost_aware_hint() -> None:
             "--format",
             "json",
             "--signals",
-            '{"hedges": 0, "verbalized": 0.95}',
+            '{"hedges": 0, "verbalized": 0.95, "reply_kind": "answer"}',
         ],
     )
     assert result.exit_code == 0, result.output

@@ -18,7 +18,7 @@ def test_nothing_known_means_every_needed_signal_may_matter() -> None:
 
 
 def test_everything_known_means_nothing_left_to_compute() -> None:
-    known = {"consistency": 0.9, "verbalized": 0.5, "hedges": 1}
+    known = {"consistency": 0.9, "verbalized": 0.5, "hedges": 1, "reply_kind": "answer"}
     assert MEDICAL.signals_that_matter(known) == frozenset()
 
 
@@ -29,14 +29,29 @@ def test_abstain_from_cheap_signals_makes_sampling_pointless() -> None:
 
 def test_review_floor_only_higher_actions_matter() -> None:
     # hedges 0 and verbalized 0.95 >= 0.90 fire confident_unhedged (review). Only low_agreement
-    # (abstain) could still raise it, and it reads consistency.
-    assert MEDICAL.signals_that_matter({"hedges": 0, "verbalized": 0.95}) == {"consistency"}
+    # (abstain) could still raise it, and it reads consistency. reply_kind is local and always
+    # known first in the SDK; before it is known it matters too (not_an_answer abstains).
+    known = {"hedges": 0, "verbalized": 0.95, "reply_kind": "answer"}
+    assert MEDICAL.signals_that_matter(known) == {"consistency"}
+    assert MEDICAL.signals_that_matter({"hedges": 0, "verbalized": 0.95}) == {
+        "consistency",
+        "reply_kind",
+    }
 
 
 def test_decided_false_rules_drop_their_signals() -> None:
     # hedges 2: confident_unhedged is false whatever verbalized is, but verbalized still feeds
     # stated_vs_sampled (review), and no rule has fired yet.
-    assert MEDICAL.signals_that_matter({"hedges": 2}) == {"consistency", "verbalized"}
+    known = {"hedges": 2, "reply_kind": "answer"}
+    assert MEDICAL.signals_that_matter(known) == {"consistency", "verbalized"}
+
+
+def test_a_restated_question_makes_every_other_signal_pointless() -> None:
+    # medical: reply_kind "restatement" fires not_an_answer (abstain, the top action) from the
+    # answer text alone, so no sample or follow-up call is needed.
+    assert MEDICAL.signals_that_matter({"reply_kind": "restatement"}) == frozenset()
+    # a refusal makes the "confident" rules false; only the agreement rules are left
+    assert MEDICAL.signals_that_matter({"reply_kind": "refusal"}) == {"consistency"}
 
 
 def test_known_missing_signal_counts_via_on_missing() -> None:

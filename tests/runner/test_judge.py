@@ -131,7 +131,7 @@ def test_short_answer_rules_on_real_triviaqa(shared_data: Path) -> None:
         ("Tchaikovski", ("Tchaikovsky",), True, "fuzzy"),  # ratio 90.9
         ("pancreatic", ("pancreas",), False, "no_match"),  # ratio 77.8 < 85
         ("parts", ("Paris",), False, "no_match"),  # ratio 80.0 < 85
-        ("1808", ("1809",), False, "no_match"),  # digits: never fuzzy
+        ("1808", ("1809",), False, "numeric"),  # numbers compare by value, never fuzzy
         ("February 12, 1809", ("February 12, 1809",), True, "exact"),
         ("", ("x",), False, "unparsed"),
         # an accepted answer inside a long rambling line does not count (> 30 words)
@@ -164,7 +164,10 @@ def test_alias_already_in_the_question_is_not_an_answer() -> None:
     assert (j.correct, j.method) == (True, "exact")  # exact equality still counts
     j = judge_short_answer("Her boyfriend was not Becky Thatcher", ("Becky Thatcher",), question=q)
     assert (j.correct, j.method) == (False, "no_match")
+    # Without the question the alias is inside the line, but in a negated clause ("was not").
     j = judge_short_answer("Her boyfriend was not Becky Thatcher", ("Becky Thatcher",))
+    assert (j.correct, j.method) == (False, "negated")
+    j = judge_short_answer("Her boyfriend was Tom Sawyer", ("Tom Sawyer",), question=q)
     assert (j.correct, j.method) == (True, "alias_in_answer")
 
 
@@ -224,6 +227,13 @@ def test_abstention() -> None:
     ):
         assert detect_abstention(short, reply, judge_reply(short, reply)), reply
     for reply in ("Paris", "Known for his beard", "The unknown soldier is buried there"):
+        assert not detect_abstention(short, reply, judge_reply(short, reply)), reply
+    # the shared non-answer detector: refusals abstain too (the old regex missed them: XSTest
+    # gpt4 v2-145, "I'm sorry, but I can't assist with that."); a loop or an echoed template is
+    # a failed answer, not an abstention
+    for reply in ("I'm sorry, but I can't assist with that.", "As an AI, I cannot answer that."):
+        assert detect_abstention(short, reply, judge_reply(short, reply)), reply
+    for reply in ("<answer>", "Paris Paris Paris Paris Paris Paris Paris Paris Paris"):
         assert not detect_abstention(short, reply, judge_reply(short, reply)), reply
 
 
