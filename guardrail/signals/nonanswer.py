@@ -522,16 +522,18 @@ def _loop_cue(text: str) -> ReplyCue | None:
     # last one ending the reply (stuck until max_tokens).
     sents = _sentences(stripped)
     keys = [" ".join(_WORD.findall(stripped[s:e].lower())) for s, e in sents]
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
     for i, key in enumerate(keys):
         if len(key.split()) < 3:
             continue
-        at = [j for j in range(i, len(keys)) if keys[j] == key]
         in_row = i + 2 < len(keys) and keys[i + 1] == key and keys[i + 2] == key
-        if in_row or (len(at) >= 3 and at[-1] == len(keys) - 1):
+        to_the_end = counts[key] >= 3 and keys[-1] == key
+        if in_row or to_the_end:
+            start = sents[i][0]
             return ReplyCue(
-                family="loop",
-                text=stripped[sents[i][0] : sents[i][1]][:80],
-                span=(sents[i][0], len(stripped)),
+                family="loop", text=stripped[start : sents[i][1]][:80], span=(start, len(stripped))
             )
     return None
 
