@@ -4,6 +4,11 @@ Real public data sets live beside the checkout in ``../shared/data`` (see its RE
 that read them use the ``shared_data`` fixture, which skips with a clear reason when the folder
 is absent.
 Set ``GUARDRAIL_SHARED_DATA`` to point elsewhere.
+
+Terminal width is pinned here, before any test module imports the CLI: Rich consoles (ours and
+Typer's error panels) read ``COLUMNS`` when they are created, so without the pin a test's output
+would depend on the terminal that runs pytest (``COLUMNS=80`` wraps error panels mid-message).
+A test that checks narrow output sets its own width explicitly.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Width every Rich console sees during the tests (see the module docstring).
+TEST_COLUMNS = "200"
+os.environ["COLUMNS"] = TEST_COLUMNS
+os.environ.pop("LINES", None)
+os.environ.pop("TERMINAL_WIDTH", None)  # Typer's own width override, read at its import
 
 
 def shared_data_dir() -> Path:
@@ -31,6 +42,17 @@ def shared_data() -> Path:
             f"real data not found at {path} (set GUARDRAIL_SHARED_DATA or place ../shared/data)"
         )
     return path
+
+
+@pytest.fixture(autouse=True)
+def _user_data_dir_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The user data directory (platformdirs, where `guardrail ask` keeps its default review
+    store) points into a fresh temp folder: no test reads or writes the real one."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -26,5 +26,5 @@ guardrail audit run "${COMMON[@]}" --max-tokens 24 \
   "$D/mmlu/test/jurisprudence_test.csv" \
   "$D/mmlu/test/professional_accounting_test.csv" \
   "$D/bigbench/known_unknowns" "$D/triviaqa/triviaqa_sm_sub.jsonl" \
-  --summary-json "$OUT/summary.json" --policy-snippet "$OUT/recommended.guard" \
+  --summary-json "$OUT/summary.json" --policy-snippet "$OUT/recommended" \
   --report "${REPORT:-audit-run-report}" "$@"

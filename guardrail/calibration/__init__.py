@@ -3,6 +3,9 @@
 Pure functions over numpy arrays (confidences shape (n,) in [0, 1]; correct shape (n,) bool/0-1).
 Bin convention (DESIGN.md): bin b holds ``(edge[b], edge[b+1]]``, bin 0 also holds 0.0, the last
 bin holds 1.0; equal-width bins are assigned as ``clip(ceil(x*B - B*1e-9) - 1, 0, B-1)``.
+Confidences may be any numpy float dtype (float16/float32 are read as the doubles they stand for,
+so the dtype never changes a bin), 0/1 integers, lists, pandas Series or ``__array__`` objects;
+0-100 percentages with ``percent=True``.
 Plotting (:mod:`guardrail.calibration.plot`) needs the ``plot`` extra (matplotlib).
 """
 

@@ -149,6 +149,8 @@ def bootstrap_ci(
     binning: Binning = "width",
     norm: Norm = "l1",
     progress: Callable[[int], None] | None = None,
+    *,
+    percent: bool = False,
 ) -> BootstrapResult:
     """Percentile bootstrap intervals (Efron & Tibshirani 1993) for ECE, Brier score and accuracy.
 
@@ -166,7 +168,7 @@ def bootstrap_ci(
         ValueError: bad inputs (see :func:`~guardrail.calibration.expected_calibration_error`),
             ``n_resamples < 1`` or ``level`` outside (0, 1).
     """
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     return bootstrap_from_table(
         TieTable.from_arrays(conf, corr), n_resamples, level, seed, n_bins, binning, norm, progress
     )

@@ -5,19 +5,22 @@ Inputs everywhere: ``confidences`` shape (n,), floats in [0, 1]; ``correct`` sha
 empty bins with count 0 and ``None`` means). Bin convention: see :mod:`guardrail.calibration._core`
 (bin ``b`` = ``(edge[b], edge[b+1]]``, bin 0 also holds 0.0).
 
-Every public function also accepts a :class:`~guardrail.calibration._core.TieTable` through the
-``_from_table`` twins, which is how :class:`~guardrail.calibration.CalibrationAccumulator` reuses
-the exact same arithmetic for chunked audits.
+ECE, Brier and Murphy on arrays bin the records directly with ``np.bincount`` (no sort). Every
+public function also has a ``_from_table`` twin over a
+:class:`~guardrail.calibration._core.TieTable`, which is how
+:class:`~guardrail.calibration.CalibrationAccumulator` computes chunked audits; the two agree to
+floating-point rounding (sums in record order vs in sorted-value order; tested to 1e-12).
 """
 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from guardrail.calibration._core import (
     Binning,
@@ -26,6 +29,9 @@ from guardrail.calibration._core import (
     as_arrays,
     bin_sums,
     make_edges,
+    mass_edges_of_records,
+    record_bin_sums,
+    width_edges,
 )
 from guardrail.calibration.stats import clopper_pearson
 
@@ -38,7 +44,10 @@ class BinRow(BaseModel):
     ``lower``/``upper`` are the bin edges (the bin is ``(lower, upper]``; bin 0 also holds
     ``lower``). ``mean_confidence``, ``accuracy``, ``gap`` (= accuracy - mean_confidence) and
     ``mean_squared_error`` (the bin's Brier score) are ``None`` for an empty bin.
-    ``accuracy_low``/``accuracy_high`` are the 95 % Clopper-Pearson interval of the bin accuracy.
+    ``accuracy_low``/``accuracy_high`` are the 95 % Clopper-Pearson interval of the bin accuracy
+    (Clopper & Pearson 1934), ``None`` for an empty bin; they are computed on first access (or
+    when the row is serialized) and then cached, so a caller that only wants the ECE never pays
+    for them.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -52,8 +61,27 @@ class BinRow(BaseModel):
     accuracy: float | None
     gap: float | None
     mean_squared_error: float | None
-    accuracy_low: float | None
-    accuracy_high: float | None
+
+    @cached_property
+    def _interval(self) -> tuple[float, float] | None:
+        if self.count == 0:
+            return None
+        ci = clopper_pearson(self.n_correct, self.count, 0.95)
+        return ci.low, ci.high
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def accuracy_low(self) -> float | None:
+        """Lower end of the 95 % Clopper-Pearson interval of ``accuracy`` (None if empty)."""
+        ci = self._interval
+        return None if ci is None else ci[0]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def accuracy_high(self) -> float | None:
+        """Upper end of the 95 % Clopper-Pearson interval of ``accuracy`` (None if empty)."""
+        ci = self._interval
+        return None if ci is None else ci[1]
 
 
 class CalibrationErrorResult(BaseModel):
@@ -166,7 +194,8 @@ class AURCResult(BaseModel):
 # table-level implementations
 
 
-def bin_rows(sums: BinSums, level: float = 0.95) -> list[BinRow]:
+def bin_rows(sums: BinSums) -> list[BinRow]:
+    """The reliability table of ``sums``: B rows (intervals are computed lazily, see BinRow)."""
     rows: list[BinRow] = []
     for b in range(sums.count.shape[0]):
         n_b = int(sums.count[b])
@@ -183,15 +212,15 @@ def bin_rows(sums: BinSums, level: float = 0.95) -> list[BinRow]:
                     accuracy=None,
                     gap=None,
                     mean_squared_error=None,
-                    accuracy_low=None,
-                    accuracy_high=None,
                 )
             )
             continue
         conf_b = float(sums.sum_conf[b]) / n_b
         acc_b = k_b / n_b
-        mse = (float(sums.sum_conf_sq[b]) - 2.0 * float(sums.sum_conf_correct[b]) + k_b) / n_b
-        ci = clopper_pearson(k_b, n_b, level)
+        mse: float | None = None
+        if sums.sum_conf_sq is not None and sums.sum_conf_correct is not None:
+            mse = (float(sums.sum_conf_sq[b]) - 2.0 * float(sums.sum_conf_correct[b]) + k_b) / n_b
+            mse = max(mse, 0.0)
         rows.append(
             BinRow(
                 index=b,
@@ -202,9 +231,7 @@ def bin_rows(sums: BinSums, level: float = 0.95) -> list[BinRow]:
                 mean_confidence=conf_b,
                 accuracy=acc_b,
                 gap=acc_b - conf_b,
-                mean_squared_error=max(mse, 0.0),
-                accuracy_low=ci.low,
-                accuracy_high=ci.high,
+                mean_squared_error=mse,
             )
         )
     return rows
@@ -237,17 +264,14 @@ def calibration_error_value(sums: BinSums, norm: Norm) -> float:
     raise ValueError(f"norm must be one of 'l1', 'l2', 'max', 'l2_debiased', got {norm!r}")
 
 
-def calibration_error_from_table(
-    table: TieTable,
-    n_bins: int = 10,
-    binning: Binning = "width",
-    norm: Norm = "l1",
-    edges: np.ndarray | None = None,
+def _check_norm(norm: str) -> None:
+    if norm not in ("l1", "l2", "max", "l2_debiased"):
+        raise ValueError(f"norm must be one of 'l1', 'l2', 'max', 'l2_debiased', got {norm!r}")
+
+
+def calibration_error_from_sums(
+    sums: BinSums, n_bins: int, binning: Binning, norm: Norm
 ) -> CalibrationErrorResult:
-    if table.n == 0:
-        raise ValueError("no records")
-    e = make_edges(table, n_bins, binning) if edges is None else edges
-    sums = bin_sums(table, e, binning)
     n = sums.n
     return CalibrationErrorResult(
         value=calibration_error_value(sums, norm),
@@ -261,6 +285,20 @@ def calibration_error_from_table(
     )
 
 
+def calibration_error_from_table(
+    table: TieTable,
+    n_bins: int = 10,
+    binning: Binning = "width",
+    norm: Norm = "l1",
+    edges: np.ndarray | None = None,
+) -> CalibrationErrorResult:
+    if table.n == 0:
+        raise ValueError("no records")
+    _check_norm(norm)
+    e = make_edges(table, n_bins, binning) if edges is None else edges
+    return calibration_error_from_sums(bin_sums(table, e, binning), n_bins, binning, norm)
+
+
 def brier_from_table(table: TieTable, n_bins: int = 10, binning: Binning = "width") -> BrierResult:
     if table.n == 0:
         raise ValueError("no records")
@@ -269,17 +307,14 @@ def brier_from_table(table: TieTable, n_bins: int = 10, binning: Binning = "widt
 
 
 def _brier_value(sums: BinSums) -> float:
+    assert sums.sum_conf_sq is not None and sums.sum_conf_correct is not None
     total = float(sums.sum_conf_sq.sum()) - 2.0 * float(sums.sum_conf_correct.sum())
     total += int(sums.n_correct.sum())
     return max(total / sums.n, 0.0)
 
 
-def murphy_from_table(
-    table: TieTable, n_bins: int = 10, binning: Binning = "width"
-) -> MurphyDecomposition:
-    if table.n == 0:
-        raise ValueError("no records")
-    sums = bin_sums(table, make_edges(table, n_bins, binning), binning)
+def murphy_from_sums(sums: BinSums) -> MurphyDecomposition:
+    assert sums.sum_conf_sq is not None and sums.sum_conf_correct is not None
     n = sums.n
     count = sums.count.astype(np.float64)
     nonempty = count > 0
@@ -303,6 +338,25 @@ def murphy_from_table(
         n=n,
         bins=bin_rows(sums),
     )
+
+
+def murphy_from_table(
+    table: TieTable, n_bins: int = 10, binning: Binning = "width"
+) -> MurphyDecomposition:
+    if table.n == 0:
+        raise ValueError("no records")
+    return murphy_from_sums(bin_sums(table, make_edges(table, n_bins, binning), binning))
+
+
+def _record_sums(conf: np.ndarray, corr: np.ndarray, n_bins: int, binning: Binning) -> BinSums:
+    """Per-bin sums of validated records without building the tie table (the fast path)."""
+    if binning == "width":
+        edges = width_edges(n_bins)
+    elif binning == "mass":
+        edges = mass_edges_of_records(conf, n_bins)
+    else:
+        raise ValueError(f"binning must be 'width' or 'mass', got {binning!r}")
+    return record_bin_sums(conf, corr, edges, binning)
 
 
 def auroc_from_table(table: TieTable) -> AUROCResult:
@@ -404,6 +458,8 @@ def expected_calibration_error(
     n_bins: int = 10,
     binning: Binning = "width",
     norm: Norm = "l1",
+    *,
+    percent: bool = False,
 ) -> CalibrationErrorResult:
     """Binned calibration error of confidences against correctness.
 
@@ -422,36 +478,58 @@ def expected_calibration_error(
     inverted-CDF quantiles of the confidences (Nixon et al. 2019, arXiv 1904.01685). Bin b is
     ``(edge[b], edge[b+1]]``, bin 0 also holds 0.0 (DESIGN.md).
 
+    The per-bin sums come straight from the records with ``np.bincount`` (no sort); the
+    Clopper-Pearson interval of each bin is computed only when a row's ``accuracy_low`` /
+    ``accuracy_high`` is read or the result is serialized.
+
     Args:
-        confidences: shape (n,), floats in [0, 1].
+        confidences: shape (n,), in [0, 1]: numpy of any float dtype (float16/float32 are read
+            as the doubles they stand for, see ``_core.canonical_float64``), 0/1 integers, lists,
+            pandas Series, objects with ``__array__``.
         correct: shape (n,), bool or 0/1.
         n_bins: number of bins B >= 1.
+        percent: confidences are percentages in [0, 100] (required for integers other than 0/1).
 
     Returns:
         The value in [0, 1] with the full per-bin table (B rows, empty bins with count 0).
 
     Raises:
-        ValueError: mismatched/empty/non-1-D inputs, NaN or out-of-range confidences, non-binary
-            ``correct``, bad ``n_bins``, ``binning`` or ``norm``.
+        ValueError: mismatched/empty/non-1-D inputs, NaN or out-of-range confidences, integers
+            other than 0/1 without ``percent=True``, non-binary ``correct``, bad ``n_bins``,
+            ``binning`` or ``norm``.
     """
-    conf, corr = as_arrays(confidences, correct)
-    return calibration_error_from_table(TieTable.from_arrays(conf, corr), n_bins, binning, norm)
+    _check_norm(norm)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
+    return calibration_error_from_sums(
+        _record_sums(conf, corr, n_bins, binning), n_bins, binning, norm
+    )
 
 
 def brier_score(
-    confidences: ArrayLike, correct: ArrayLike, n_bins: int = 10, binning: Binning = "width"
+    confidences: ArrayLike,
+    correct: ArrayLike,
+    n_bins: int = 10,
+    binning: Binning = "width",
+    *,
+    percent: bool = False,
 ) -> BrierResult:
     """Brier score ``(1/N) sum_i (c_i - y_i)^2`` in [0, 1] (Brier 1950, Monthly Weather Review 78).
 
     The per-bin table gives each bin's own mean squared error. Shapes, binning and errors as in
     :func:`expected_calibration_error`.
     """
-    conf, corr = as_arrays(confidences, correct)
-    return brier_from_table(TieTable.from_arrays(conf, corr), n_bins, binning)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
+    sums = _record_sums(conf, corr, n_bins, binning)
+    return BrierResult(value=_brier_value(sums), n=sums.n, bins=bin_rows(sums))
 
 
 def murphy_decomposition(
-    confidences: ArrayLike, correct: ArrayLike, n_bins: int = 10, binning: Binning = "width"
+    confidences: ArrayLike,
+    correct: ArrayLike,
+    n_bins: int = 10,
+    binning: Binning = "width",
+    *,
+    percent: bool = False,
 ) -> MurphyDecomposition:
     """Murphy (1973) decomposition of the Brier score over the calibration bins.
 
@@ -464,11 +542,11 @@ def murphy_decomposition(
 
     Shapes, binning and errors as in :func:`expected_calibration_error`.
     """
-    conf, corr = as_arrays(confidences, correct)
-    return murphy_from_table(TieTable.from_arrays(conf, corr), n_bins, binning)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
+    return murphy_from_sums(_record_sums(conf, corr, n_bins, binning))
 
 
-def auroc(confidences: ArrayLike, correct: ArrayLike) -> AUROCResult:
+def auroc(confidences: ArrayLike, correct: ArrayLike, *, percent: bool = False) -> AUROCResult:
     """AUROC of confidence as a score for "this answer is correct".
 
     ``AUROC = P(c+ > c-) + 0.5 P(c+ = c-)`` over pairs of a correct and a wrong answer (the
@@ -479,11 +557,13 @@ def auroc(confidences: ArrayLike, correct: ArrayLike) -> AUROCResult:
     Raises:
         ValueError: as in :func:`expected_calibration_error`.
     """
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     return auroc_from_table(TieTable.from_arrays(conf, corr))
 
 
-def risk_coverage(confidences: ArrayLike, correct: ArrayLike) -> RiskCoverageCurve:
+def risk_coverage(
+    confidences: ArrayLike, correct: ArrayLike, *, percent: bool = False
+) -> RiskCoverageCurve:
     """Risk-coverage curve of selective prediction (El-Yaniv & Wiener 2010, JMLR 11).
 
     Answers are accepted from the highest confidence down; each group of tied confidences is one
@@ -497,18 +577,18 @@ def risk_coverage(confidences: ArrayLike, correct: ArrayLike) -> RiskCoverageCur
     Raises:
         ValueError: as in :func:`expected_calibration_error`.
     """
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     return risk_coverage_from_table(TieTable.from_arrays(conf, corr))
 
 
-def aurc(confidences: ArrayLike, correct: ArrayLike) -> AURCResult:
+def aurc(confidences: ArrayLike, correct: ArrayLike, *, percent: bool = False) -> AURCResult:
     """AURC and E-AURC, as defined in :func:`risk_coverage` (no curve points materialised)."""
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     return aurc_from_table(TieTable.from_arrays(conf, corr))
 
 
 def accuracy_at_coverage(
-    confidences: ArrayLike, correct: ArrayLike, coverage: float
+    confidences: ArrayLike, correct: ArrayLike, coverage: float, *, percent: bool = False
 ) -> RiskCoveragePoint:
     """Selective accuracy when accepting the most confident answers up to ``coverage`` in (0, 1].
 
@@ -519,5 +599,5 @@ def accuracy_at_coverage(
         ValueError: ``coverage`` outside (0, 1] or bad inputs as in
             :func:`expected_calibration_error`.
     """
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     return accuracy_at_coverage_from_table(TieTable.from_arrays(conf, corr), coverage)

@@ -18,7 +18,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from guardrail.calibration._core import Binning, TieTable, as_arrays, assign_bins, make_edges
+from guardrail.calibration._core import (
+    Binning,
+    TieTable,
+    as_arrays,
+    assign_bins,
+    canonical_float64,
+    make_edges,
+)
 from guardrail.calibration.isotonic import pav
 from guardrail.calibration.metrics import calibration_error_from_table
 from guardrail.calibration.thresholds import (
@@ -110,7 +117,9 @@ class CalibrationProfile(BaseModel):
             ValueError: ``x`` is NaN or outside [0, 1].
         """
         try:
-            v = float(x)
+            # a float32/float16 scalar stands for the double canonical_float64 gives it, so it
+            # falls in the same histogram bin as that double
+            v = float(canonical_float64(np.asarray(x))) if isinstance(x, np.floating) else float(x)
         except (TypeError, ValueError):
             raise ValueError(f"raw confidence must be a number in [0, 1], got {x!r}") from None
         if isinstance(x, bool) or math.isnan(v) or not 0.0 <= v <= 1.0:
@@ -261,6 +270,7 @@ def fit_profile(
     target_accuracy: float | None = None,
     target_coverage: float | None = None,
     threshold_method: ThresholdMethod = "point",
+    percent: bool = False,
 ) -> CalibrationProfile:
     """Fit a :class:`CalibrationProfile` from audit data (shapes (n,), confidences in [0, 1]).
 
@@ -271,7 +281,7 @@ def fit_profile(
     Raises:
         ValueError: bad inputs or targets.
     """
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     return fit_profile_from_table(
         TieTable.from_arrays(conf, corr),
         domain,

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from guardrail.calibration._core import canonical_float64
 
 TEXT_FIELDS = ("id", "domain", "source", "model", "question", "answer", "reference")
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
@@ -45,6 +47,15 @@ class AuditRecord(BaseModel):
     reference: str | None = None
     file: str | None = None
     line: int | None = None
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _dtype_free(cls, v: Any) -> Any:
+        # a numpy float32/float16 scalar stands for the double canonical_float64 gives it
+        # (float32 0.3 -> 0.3, not 0.30000001192...), so records bin like float64 input
+        if isinstance(v, np.floating) and not isinstance(v, np.float64):
+            return float(canonical_float64(np.asarray(v)))
+        return v
 
 
 class BadRow(BaseModel):

@@ -108,6 +108,8 @@ def fit_threshold(
     target_coverage: float | None = None,
     method: ThresholdMethod = "point",
     level: float = 0.95,
+    *,
+    percent: bool = False,
 ) -> FittedThreshold:
     """Fit the pass threshold for a target selective accuracy *or* a target coverage.
 
@@ -122,7 +124,7 @@ def fit_threshold(
     """
     if (target_accuracy is None) == (target_coverage is None):
         raise ValueError("give exactly one of target_accuracy or target_coverage")
-    conf, corr = as_arrays(confidences, correct)
+    conf, corr = as_arrays(confidences, correct, percent=percent)
     table = TieTable.from_arrays(conf, corr)
     if target_accuracy is not None:
         return threshold_for_accuracy_from_table(table, target_accuracy, method, level)

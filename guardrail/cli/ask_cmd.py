@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from guardrail.policy import Policy, PolicyError, load_policies, load_policy
-from guardrail.policy.bundled import bundled_policies_dir, resolve_policy_path
-from guardrail.providers import (
-    AuthenticationError,
-    LocalModelUnavailable,
-    make_provider,
+from guardrail.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    FormatOpt,
+    OutputFormat,
+    fail,
 )
-from guardrail.review import DEFAULT_STORE, STORE_ENV, open_store, store_url
-from guardrail.sdk import Guard, GuardedResponse
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from guardrail.policy import Policy
+    from guardrail.providers import ChatProvider, ChatResult, MessagesLike
+    from guardrail.sdk import GuardedResponse
+
+#: ``--seed`` when none is given: the same question gets the same samples, hence the same
+#: decision, on a model that honours seeds (the embedded model does).
+DEFAULT_SEED = 0
+
+
+class Stakes(enum.StrEnum):
+    """``--stakes``: the ``stakes`` signal some policies read (legal, finance)."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+
 
 _STATUS_STYLE = {
     "answered": "green",
@@ -29,13 +52,17 @@ _STATUS_STYLE = {
 
 
 def _load(policy: str | None, policies: Path | None) -> dict[str, Policy]:
+    from guardrail.policy import load_policies, load_policy
+    from guardrail.policy.bundled import bundled_policies_dir, resolve_policy_path
+
     if policy is not None:
         p = load_policy(resolve_policy_path(policy))
         return {p.name: p}
     folder = policies or bundled_policies_dir()
     if folder is None:
-        raise typer.BadParameter(
-            "no policies found: pass --policy FILE or --policies DIR (or set GUARDRAIL_POLICIES)"
+        fail(
+            "no policies found: pass --policy FILE or --policies DIR (or set GUARDRAIL_POLICIES)",
+            EXIT_USAGE,
         )
     return load_policies(folder)
 
@@ -55,6 +82,80 @@ def _print_text(console: Console, r: GuardedResponse) -> None:
     console.print(escape(r.explain()))
     if r.status != "answered" and r.answer:
         console.print(f"[dim]withheld answer: {escape(r.answer)}[/]")
+
+
+class _StepStatus:
+    """A provider that names each model call on a status line before making it (``answer``,
+    ``samples``, ``stated confidence``, ``ensemble``), so the 10-50 s the embedded model takes
+    are not silent. Delegates everything to the wrapped provider; which step a call is comes from
+    its arguments (the guard makes the answer call first, samples with ``n > 1``, the verbalized
+    follow-up at temperature 0 with the answer appended, ensemble calls with another model)."""
+
+    def __init__(self, inner: ChatProvider, status: Status, question_turns: int) -> None:
+        self._inner = inner
+        self._status = status
+        self._turns = question_turns
+        self._calls = 0
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def default_model(self) -> str | None:
+        return self._inner.default_model
+
+    def _step(self, messages: MessagesLike, model: str | None, n: int) -> str:
+        if self._calls == 1:
+            return "answer"
+        if n > 1:
+            return f"samples ({n} answers for self-consistency)"
+        if model and model != self._inner.default_model and len(messages) <= self._turns:
+            return f"ensemble ({model})"
+        if len(messages) > self._turns:
+            return "stated confidence (follow-up question)"
+        return "model call"
+
+    async def chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatResult:
+        self._calls += 1
+        step = self._step(messages, model, n)
+        self._status.update(f"guardrail ask: call {self._calls}: {step}")
+        return await self._inner.chat(
+            messages,
+            model=model,
+            n=n,
+            temperature=temperature,
+            logprobs=logprobs,
+            top_logprobs=top_logprobs,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Status | None]:
+    """A spinner on stderr (Rich's ``Console.status``) when ``enabled`` and stderr is a
+    terminal; ``None`` otherwise (pipes, CI, ``--format json``, ``--no-progress``)."""
+    err = Console(stderr=True)
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with err.status("guardrail ask: loading the model", spinner="dots") as status:
+        yield status
 
 
 def ask(
@@ -88,16 +189,35 @@ def ask(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Whole-guard timeout in seconds.")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed.")] = None,
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed",
+            help="Sampling seed: the same seed gives the same samples and decision on a model "
+            "that honours seeds (the embedded one does).",
+        ),
+    ] = DEFAULT_SEED,
+    stakes: Annotated[
+        Stakes | None,
+        typer.Option("--stakes", help="The stakes signal some policies read (legal, finance)."),
+    ] = None,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
     store: Annotated[
         str | None,
         typer.Option(
             "--store",
             help="Review store for held answers and spot checks: file path, sqlite:///path, "
-            f"postgresql://... or memory: [default: ${STORE_ENV} or {DEFAULT_STORE}]",
+            "postgresql://... or memory: [default: $GUARDRAIL_REVIEW_STORE or review.db in the "
+            "user data directory]",
         ),
     ] = None,
+    progress: Annotated[
+        bool,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Spinner on stderr naming the step (only on a terminal; off with --format json).",
+        ),
+    ] = True,
     spot_check: Annotated[
         bool,
         typer.Option(
@@ -108,40 +228,37 @@ def ask(
 ) -> None:
     """Ask a question through guardrail: prints the answer as the user would see it, then the
     decision, each signal and the explanation. Uses the embedded SmolLM2 model when no
-    --base-url is given."""
-    if format not in ("text", "json"):
-        raise typer.BadParameter("--format is text or json")
+    --base-url is given.
+
+    Exit codes: 0 when the policy decided (answered, abstained or held for review: those are
+    results, not errors); 1 when the guarded call failed; 2 for bad input (empty question, unknown
+    domain, policy errors); 3 for the environment (embedded model not installed, authentication
+    failed)."""
     if not question.strip():  # would cost k+2 model calls to judge an answer to nothing
-        raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+        fail("the question is empty", EXIT_USAGE, format)
     if timeout is not None and not timeout > 0:  # 0 or less "expired" before the first call
-        raise typer.BadParameter(
-            f"must be more than 0 seconds, got {timeout:g}", param_hint="--timeout"
-        )
+        fail(f"--timeout must be more than 0 seconds, got {timeout:g}", EXIT_USAGE, format)
+    from guardrail.policy import PolicyError
+    from guardrail.providers import AuthenticationError, LocalModelUnavailable, make_provider
+    from guardrail.review import default_store_path, open_store, sqlite_path, store_url
+    from guardrail.sdk import Guard
+
     try:
         pols = _load(policy, policies)
     except PolicyError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from err
+        fail(str(err), EXIT_USAGE, format)
     try:
         provider = make_provider(base_url, model=model, api_key=api_key)
     except LocalModelUnavailable as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(3) from err
+        fail(str(err), EXIT_ENVIRONMENT, format)
     url = store_url(store)
+    db = sqlite_path(url)
     try:
+        if db is not None and Path(db) == default_store_path():
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
         review_store = open_store(url)
     except Exception as err:  # sqlite3 / psycopg / bad URL: report, don't trace
-        typer.echo(f"error: cannot open review store {url}: {err}", err=True)
-        raise typer.Exit(2) from err
-    guard = Guard(
-        pols,
-        provider,
-        model=model,
-        timeout=timeout,
-        max_tokens=max_tokens,
-        review_store=review_store,
-        spot_check=spot_check,
-    )
+        fail(f"cannot open review store {url}: {err}", EXIT_USAGE, format)
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": system})
@@ -149,20 +266,36 @@ def ask(
     if domain is None and len(pols) > 1:
         domain = "general" if "general" in pols else None
     try:
-        response = guard.chat_sync(messages, domain=domain, seed=seed)
+        with _progress(progress and format is OutputFormat.text) as status:
+            guard = Guard(
+                pols,
+                provider if status is None else _StepStatus(provider, status, len(messages)),
+                model=model,
+                timeout=timeout,
+                max_tokens=max_tokens,
+                review_store=review_store,
+                spot_check=spot_check,
+            )
+            response = guard.chat_sync(
+                messages,
+                domain=domain,
+                seed=seed,
+                stakes=stakes.value if stakes is not None else None,
+            )
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+        fail(str(err), EXIT_USAGE, format)
     except AuthenticationError as err:
-        typer.echo(f"authentication failed: {err}", err=True)
-        raise typer.Exit(3) from err
+        fail(f"authentication failed: {err}", EXIT_ENVIRONMENT, format)
     finally:
         review_store.close()
-    if format == "json":
-        typer.echo(json.dumps(response.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    if format is OutputFormat.json:
+        sys.stdout.write(
+            json.dumps(response.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        )
     else:
         _print_text(Console(highlight=False, soft_wrap=True), response)
     if response.status == "failed":
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -246,7 +247,7 @@ def report_cmd(
     try:
         rs = load_records(records, percent=percent, strict=strict)
     except (FileNotFoundError, RecordsFormatError, RecordsError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     if rs.bad_rows:
         err.print(
@@ -288,7 +289,7 @@ def report_cmd(
                 progress=on_progress,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
     written_profiles: dict[str, CalibrationProfile] = {}
     if profile_out is not None:
@@ -305,7 +306,7 @@ def report_cmd(
                 threshold_method=threshold_method.value,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from None
         targets = {
             key: _profile_path(profile_out, dict(zip(fields, key, strict=True)), len(profiles) > 1)
@@ -323,19 +324,21 @@ def report_cmd(
             except OSError as exc:
                 _cannot_write(targets[key], exc)
             written_profiles[str(targets[key])] = prof
-            err.print(f"wrote calibration profile {targets[key]}", highlight=False)
+            err.print(f"wrote calibration profile {targets[key]}", highlight=False, markup=False)
     if out is not None:
         from guardrail.calibration.plot import PLOT_EXTRA_HINT, matplotlib_available
         from guardrail.calibration.report import write_html_report
 
         if not matplotlib_available():
-            err.print(f"[yellow]note:[/yellow] {PLOT_EXTRA_HINT}; the report has no diagrams")
+            err.print(
+                f"[yellow]note:[/yellow] {escape(PLOT_EXTRA_HINT)}; the report has no diagrams"
+            )
         try:
             written = write_html_report(report, out, written_profiles)
         except OSError as exc:
             _cannot_write(out, exc)
         for p in written:
-            err.print(f"wrote {p}", highlight=False)
+            err.print(f"wrote {p}", highlight=False, markup=False)
     if output_format is OutputFormat.json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
@@ -350,7 +353,8 @@ def _cannot_write(path: Path, exc: OSError) -> NoReturn:
     needed, no permission) as one line, exit 1."""
     where = exc.filename if isinstance(exc.filename, str) else str(path)
     Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}", highlight=False
+        f"[red]error:[/red] cannot write {escape(where)}: {escape(str(exc.strerror or exc))}",
+        highlight=False,
     )
     raise typer.Exit(1) from None
 

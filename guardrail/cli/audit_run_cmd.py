@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from guardrail.cli._common import EXIT_FINDINGS, EXIT_USAGE, fail
 from guardrail.runner.questions import (
     Question,
     QuestionFileError,
@@ -20,7 +22,12 @@ from guardrail.runner.questions import (
     load_questions,
     sample_questions,
 )
-from guardrail.runner.recommend import MIN_RECORDS, policy_snippet, recommend_thresholds
+from guardrail.runner.recommend import (
+    MIN_RECORDS,
+    policy_snippet,
+    policy_snippets,
+    recommend_thresholds,
+)
 from guardrail.runner.records import ALL_SOURCES, RecordFileError, Source, read_records
 from guardrail.runner.run import AuditRunner, RunConfig, RunSummary
 
@@ -99,7 +106,7 @@ def _print_summary(console: Console, summary: RunSummary) -> None:
             highlight=False,
         )
     for f in summary.failures[:10]:
-        console.print(f"[red]failed[/red] {f}", highlight=False, markup=True)
+        console.print(f"[red]failed[/red] {escape(f)}", highlight=False, markup=True)
     ab = summary.abstention
     if ab is not None:
         rate = "-" if ab.abstention_rate is None else f"{ab.abstention_rate:.0%}"
@@ -200,7 +207,12 @@ def audit_run_cmd(
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the report.")
     ] = 1000,
     snippet_out: Annotated[
-        Path | None, typer.Option("--policy-snippet", help="Write the policy snippet here.")
+        Path | None,
+        typer.Option(
+            "--policy-snippet",
+            help="Folder for the recommended policies: one <domain>.guard per domain (a .guard "
+            "file holds one policy).",
+        ),
     ] = None,
     summary_out: Annotated[
         Path | None, typer.Option("--summary-json", help="Write the run summary JSON here.")
@@ -213,6 +225,12 @@ def audit_run_cmd(
     """
     err = Console(stderr=True, soft_wrap=True)
     console = Console()
+    if snippet_out is not None and (snippet_out.suffix == ".guard" or snippet_out.is_file()):
+        fail(
+            f"--policy-snippet takes a folder (one <domain>.guard per policy: a .guard file "
+            f"holds one policy), not the file {snippet_out}",
+            EXIT_USAGE,
+        )
     try:
         config = RunConfig(
             model=model,
@@ -236,7 +254,7 @@ def audit_run_cmd(
         )
         questions = _load_inputs(inputs, fmt, limit, seed, domain)
     except (QuestionFileError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     if not questions:
         err.print("[red]error:[/red] no questions to ask")
@@ -244,7 +262,7 @@ def audit_run_cmd(
     try:
         provider = _make_provider(base_url, model, api_key, replay, threads, n_ctx)
     except Exception as exc:  # LocalModelUnavailable, bad replay file, ...
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     runner = AuditRunner(provider, config)
 
@@ -257,7 +275,7 @@ def audit_run_cmd(
     try:
         summary = asyncio.run(go())
     except RecordFileError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     _print_summary(console, summary)
     if summary_out is not None:
@@ -280,8 +298,16 @@ def audit_run_cmd(
         # soft_wrap: a wrapped line would not parse when pasted into a policy file
         console.print(snippet, markup=False, highlight=False, soft_wrap=True)
         if snippet_out is not None:
-            snippet_out.parent.mkdir(parents=True, exist_ok=True)
-            snippet_out.write_text(snippet, encoding="utf-8")
+            _write_snippets(
+                snippet_out,
+                policy_snippets(
+                    recs,
+                    model=summary.model,
+                    samples=config.samples,
+                    sample_temperature=config.sample_temperature,
+                ),
+                err,
+            )
     elif snippet_out is not None:
         err.print(
             f"[yellow]no threshold recommendation (each domain and source needs at least "
@@ -292,6 +318,20 @@ def audit_run_cmd(
         _write_report(out, report, target_accuracy, bootstrap, err)
     if summary.failed and summary.answered_now == 0 and summary.skipped_done == 0:
         raise typer.Exit(1)
+
+
+def _write_snippets(folder: Path, snippets: dict[str, str], err: Console) -> None:
+    """One ``<domain>.guard`` per recommended policy in ``folder`` (created); exit 1 when the
+    folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for domain, text in snippets.items():
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in domain)
+            target = folder / f"{safe}.guard"
+            target.write_text(text, encoding="utf-8")
+            err.print(f"wrote {target}", highlight=False, markup=False)
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or folder}: {exc.strerror or exc}", EXIT_FINDINGS)
 
 
 def _write_report(
@@ -307,7 +347,7 @@ def _write_report(
         return
     report = audit(rs, ("domain", "source"), target_accuracy=target, n_bootstrap=bootstrap, seed=0)
     for p in write_html_report(report, out_dir):
-        err.print(f"wrote {p}", highlight=False)
+        err.print(f"wrote {p}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 Commands: ``list``, ``show``, ``claim``, ``release``, ``label``, ``expire``, ``export``,
 ``import``, ``audit``, ``serve``. Every command takes ``--store`` (default
-``$GUARDRAIL_REVIEW_STORE`` or ``guardrail-review.db``; a file path, ``sqlite:///path`` or
+``$GUARDRAIL_REVIEW_STORE`` or ``review.db`` in the user data directory, see
+:func:`guardrail.review.default_store_path`; a file path, ``sqlite:///path`` or
 ``postgresql://...``) and the reviewer name comes from ``--reviewer`` (default
 ``$GUARDRAIL_REVIEWER`` or the login name).
 """
@@ -28,6 +29,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from guardrail.calibration import AuditReport, CalibrationProfile
+from guardrail.cli._common import EXIT_ENVIRONMENT, fail, missing_modules
 from guardrail.review import (
     DEFAULT_STORE,
     STORE_ENV,
@@ -51,6 +53,14 @@ review_app = typer.Typer(
 )
 
 REVIEWER_ENV = "GUARDRAIL_REVIEWER"
+
+#: What the reviewer page imports, by distribution name (the 'web' extra in pyproject.toml).
+WEB_MODULES: dict[str, tuple[str, ...]] = {
+    "fastapi": ("fastapi",),
+    "uvicorn": ("uvicorn",),
+    "jinja2": ("jinja2",),
+    "python-multipart": ("python_multipart", "multipart"),
+}
 
 _out = Console(soft_wrap=False)
 _err = Console(stderr=True, soft_wrap=True)
@@ -122,11 +132,11 @@ def _opened(store: str | None) -> Iterator[ReviewStore]:
     db = _sqlite_file(url)
     if db is not None and not db.exists():
         # Opening would create an empty queue here and report "No pending items.", hiding that
-        # the items are in another folder's guardrail-review.db (the default is relative).
+        # the items are in another store (the one the application was configured with).
         _err.print(
             f"[red]error:[/red] no review store at {escape(str(db.resolve()))}: nothing has "
-            "been queued there. Run from the folder where `guardrail ask` / your app ran, or "
-            f"pass --store PATH (or set ${STORE_ENV})."
+            "been queued there. Pass the store your application writes to with --store PATH "
+            f"(or set ${STORE_ENV})."
         )
         raise typer.Exit(2)
     try:
@@ -305,7 +315,7 @@ def claim_cmd(
             sys.stdout.write(it.model_dump_json() + "\n")
         return
     if not items:
-        _out.print("Nothing to review." + (f" (domain {domain})" if domain else ""))
+        _out.print("Nothing to review." + (f" (domain {escape(domain)})" if domain else ""))
         return
     for it in items:
         _print_item(it)
@@ -324,7 +334,7 @@ def release_cmd(
     """Give a claimed item back to the queue."""
     with _opened(store) as st:
         st.release(item_id, _reviewer(reviewer))
-    _out.print(f"Released {item_id}.")
+    _out.print(f"Released {escape(item_id)}.")
 
 
 @review_app.command("label")
@@ -371,7 +381,7 @@ def expire_cmd(
         raise typer.BadParameter(str(exc), param_hint="--older-than") from None
     with _opened(store) as st:
         n = st.expire_stale(span)
-    _out.print(f"Expired {n} item(s) older than {older_than}.")
+    _out.print(f"Expired {n} item(s) older than {escape(older_than)}.")
 
 
 EXPORT_FIELDS: tuple[str, ...] = tuple(ReviewItem.model_fields)
@@ -454,7 +464,7 @@ def export_cmd(
         with _writing(out):
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(buf.getvalue(), encoding="utf-8")
-        _err.print(f"Wrote {len(rows)} row(s) to {out}")
+        _err.print(f"Wrote {len(rows)} row(s) to {escape(str(out))}")
 
 
 @contextmanager
@@ -586,7 +596,9 @@ def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
         try:
             out[name] = CalibrationProfile.load(ref)
         except (OSError, ValueError) as exc:
-            _err.print(f"[yellow]warning:[/yellow] policy {name}: profile {ref}: {exc}")
+            _err.print(
+                f"[yellow]warning:[/yellow] {escape(f'policy {name}: profile {ref}: {exc}')}"
+            )
     return out
 
 
@@ -785,6 +797,9 @@ def audit_cmd(
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     if plot is not None:
         with _writing(plot):
+            # The folder first: an unwritable path is reported the same way whether or not the
+            # 'plot' extra is installed (matplotlib is only imported to draw).
+            plot.parent.mkdir(parents=True, exist_ok=True)
             _plot_live(rep, plot)
     if as_json:
         sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
@@ -813,7 +828,7 @@ def _plot_live(rep: LiveAuditReport, out: Path) -> None:
     except PlotUnavailableError as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    _err.print("Wrote " + ", ".join(str(f) for f in files))
+    _err.print("Wrote " + ", ".join(str(f) for f in files), markup=False)
 
 
 @review_app.command("serve")
@@ -823,20 +838,27 @@ def serve_cmd(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
     reviewer: ReviewerOpt = None,
 ) -> None:
-    """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2)."""
+    """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2,
+    python-multipart). Exit 3 when one of them is missing."""
+    # Checked up front, all of them: FastAPI alone can arrive through another package (the
+    # `local` extra's llama-cpp-python[server]) while the form parser and templates are missing,
+    # which used to pass an import check and then fail with a long RuntimeError.
+    missing = missing_modules(WEB_MODULES)
+    if missing:
+        fail(
+            f"the reviewer page needs the 'web' extra (missing: {', '.join(missing)}); "
+            "install it with: pip install 'guardrail-uq[web]'",
+            EXIT_ENVIRONMENT,
+        )
     try:
         import uvicorn
 
         from guardrail.review.web import create_app
     except ImportError as exc:
-        _err.print(
-            f"[red]error:[/red] the web page needs the 'web' extra "
-            f"(pip install 'guardrail-uq[web]'): {exc}"
-        )
-        raise typer.Exit(2) from None
+        fail(f"{exc}; install the 'web' extra: pip install 'guardrail-uq[web]'", EXIT_ENVIRONMENT)
     url = store_url(store)
     app = create_app(url, default_reviewer=_reviewer(reviewer))
-    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})")
+    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})", markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -14,6 +14,15 @@ Sampling ``n`` answers: when ``n > 1`` the ``n`` parameter is sent once. If the 
 calls (each with its own seed when a seed was given, so they are not identical) and the server is
 remembered as not supporting ``n`` for that model. Individual failed samples are reported in
 ``ChatResult.failed`` rather than failing the whole call.
+
+Limits (see ``docs/security.md``): every HTTP attempt has a *total* deadline (``timeout``: connect,
+send, wait and read the whole body; a server trickling one byte a second cannot stretch it); a reply
+body larger than ``max_response_bytes`` (default derived from ``max_tokens``) is refused with
+:class:`ResponseFormatError` without being retried; a body that is not JSON or nests deeper than the
+JSON parser's recursion limit is a :class:`ResponseFormatError`; NUL and lone surrogates in reply
+texts become U+FFFD (:func:`guardrail._safety.clean_text`). A query string in ``base_url`` (Azure's
+``?api-version=``) is kept after ``/chat/completions``; the API key, a password in ``base_url`` and
+its query values never appear in error messages.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import numbers
 import os
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +50,7 @@ from tenacity import (
     wait_random,
 )
 
+from guardrail._safety import Redactor, clean_text, redact_url, url_secrets
 from guardrail.providers.base import (
     AuthenticationError,
     BadRequestError,
@@ -60,7 +70,15 @@ from guardrail.providers.base import (
     normalize_messages,
 )
 
-__all__ = ["OpenAICompatProvider", "parse_chat_completion", "parse_retry_after"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "OpenAICompatProvider",
+    "ResponseTooLargeError",
+    "parse_chat_completion",
+    "parse_embeddings",
+    "parse_retry_after",
+    "reply_budget",
+]
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -102,7 +120,7 @@ def _tops(raw: Any) -> list[TopLogprob]:
     for t in raw:
         lp = _logprob(t.get("logprob")) if isinstance(t, dict) else None
         if lp is not None:
-            out.append(TopLogprob(token=str(t.get("token", "")), logprob=lp))
+            out.append(TopLogprob(token=clean_text(str(t.get("token", ""))), logprob=lp))
     return out
 
 
@@ -121,7 +139,7 @@ def _parse_logprobs(raw: Any) -> list[TokenLogprob] | None:
                 continue
             out.append(
                 TokenLogprob(
-                    token=str(entry.get("token", "")),
+                    token=clean_text(str(entry.get("token", ""))),
                     logprob=lp,
                     top_logprobs=_tops(entry.get("top_logprobs")),
                 )
@@ -139,14 +157,14 @@ def _parse_logprobs(raw: Any) -> list[TokenLogprob] | None:
                 continue
             alts = (
                 [
-                    TopLogprob(token=str(k), logprob=v)
+                    TopLogprob(token=clean_text(str(k)), logprob=v)
                     for k, v in ((k, _logprob(v)) for k, v in top.items())
                     if v is not None
                 ]
                 if isinstance(top, dict)
                 else []
             )
-            out.append(TokenLogprob(token=str(tok), logprob=lp, top_logprobs=alts))
+            out.append(TokenLogprob(token=clean_text(str(tok)), logprob=lp, top_logprobs=alts))
         return out
     return None
 
@@ -200,7 +218,7 @@ def parse_chat_completion(
         choices.append(
             Choice(
                 index=first_index + len(choices),
-                text=content if isinstance(content, str) else "",
+                text=clean_text(content) if isinstance(content, str) else "",
                 finish_reason=finish if isinstance(finish, str) else None,
                 logprobs=_parse_logprobs(raw.get("logprobs")),
             )
@@ -222,28 +240,80 @@ def parse_chat_completion(
     )
 
 
-def _error_message(response: httpx.Response) -> str:
+def parse_embeddings(data: Any, *, expected: int) -> list[list[float]]:
+    """Parse an OpenAI ``/v1/embeddings`` JSON document into one vector per input, in input order.
+
+    The document is ``{"data": [{"index": i, "embedding": [float, ...]}, ...]}``; entries are
+    ordered by ``index`` when every entry has one (servers may send them out of order), else
+    taken in the order given. An embedding given per token (a list of equal-length vectors, what
+    llama.cpp returns for a model without a pooling layer, e.g. a chat GGUF) is mean-pooled
+    over its tokens (the pooling of Sentence-BERT, Reimers & Gurevych 2019, arXiv 1908.10084).
+
+    Args:
+        data: the decoded JSON body.
+        expected: how many inputs were sent.
+
+    Returns:
+        ``expected`` vectors of floats, all of one length >= 1.
+
+    Raises:
+        ResponseFormatError: no ``data`` list, a count other than ``expected``, an embedding that
+            is not a non-empty list of finite numbers (e.g. base64 or per-token output), or
+            vectors of different lengths.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ResponseFormatError("embeddings response has no 'data' list")
+    entries = data["data"]
+    if len(entries) != expected:
+        raise ResponseFormatError(f"{len(entries)} embeddings for {expected} inputs")
+    if all(isinstance(e, dict) and isinstance(e.get("index"), int) for e in entries):
+        entries = sorted(entries, key=lambda e: e["index"])
+    vectors: list[list[float]] = []
+    for e in entries:
+        vec = e.get("embedding") if isinstance(e, dict) else None
+        if isinstance(vec, list) and vec and all(isinstance(t, list) and t for t in vec):
+            # per-token vectors (llama.cpp serving a model without a pooling layer): mean-pool
+            width = len(vec[0])
+            if any(len(t) != width for t in vec):
+                raise ResponseFormatError("per-token embeddings of different lengths")
+            vec = [sum(col) / len(vec) for col in zip(*vec, strict=True)]
+        if not isinstance(vec, list) or not vec:
+            raise ResponseFormatError("an embedding is not a non-empty list of numbers")
+        out = [_logprob(x) for x in vec]  # a finite real, else None
+        if any(x is None for x in out):
+            raise ResponseFormatError(
+                "an embedding holds a non-number or non-finite value (encoding_format=base64 "
+                "is not supported)"
+            )
+        vectors.append([float(x) for x in out if x is not None])
+    if len({len(v) for v in vectors}) > 1:
+        raise ResponseFormatError("embeddings of different lengths in one response")
+    return vectors
+
+
+def _error_message(body: bytes) -> str:
+    """The server's error message from an error body (at most 200 characters)."""
+    text = body.decode("utf-8", "replace")
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(body, dict):
-        err = body.get("error")
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return text[:200]
+    if isinstance(data, dict):
+        err = data.get("error")
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return str(err["message"])
+            return str(err["message"])[:200]
         if isinstance(err, str):
-            return err
-        if isinstance(body.get("detail"), str):
-            return str(body["detail"])
-    return response.text[:200]
+            return err[:200]
+        if isinstance(data.get("detail"), str):
+            return str(data["detail"])[:200]
+    return text[:200]
 
 
-def _raise_for_status(response: httpx.Response) -> None:
-    code = response.status_code
+def _raise_for_status(code: int, headers: httpx.Headers, body: bytes, where: str) -> None:
     if code < 400:
         return
-    msg = f"HTTP {code} from {response.request.url}: {_error_message(response)}"
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    msg = f"HTTP {code} from {where}: {_error_message(body)}"
+    retry_after = parse_retry_after(headers.get("retry-after"))
     if code in (401, 403):
         raise AuthenticationError(msg, status_code=code)
     if code == 429:
@@ -259,6 +329,39 @@ def _raise_for_status(response: httpx.Response) -> None:
             retry_after=retry_after,
         )
     raise BadRequestError(msg, status_code=code)
+
+
+class ResponseTooLargeError(ResponseFormatError):
+    """The reply body exceeded the byte limit (never retried: it would be as large again)."""
+
+    retryable = False
+
+
+# reply-size budget derived from max_tokens: a token is a few characters, at most ~12 bytes per
+# character once JSON-escaped (a surrogate pair as two \uXXXX escapes); 64 bytes per token covers
+# it with room. A log-prob entry (token, logprob and each alternative) costs up to ~128 bytes.
+_FIXED_REPLY_BYTES = 64 * 1024
+_TEXT_BYTES_PER_TOKEN = 64
+_LOGPROB_BYTES_PER_ENTRY = 128
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # when neither max_tokens nor a cap is given
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def reply_budget(
+    max_tokens: int | None, *, n: int = 1, logprobs: bool = False, top_logprobs: int | None = None
+) -> int:
+    """Largest reply body (bytes) accepted for a request: ``64 KiB + n * max_tokens * per_token``
+    with ``per_token = 64`` (+ ``128 * (1 + top_logprobs)`` when log-probs are asked);
+    :data:`DEFAULT_MAX_RESPONSE_BYTES` (8 MiB) without ``max_tokens``.
+
+    Example: ``max_tokens=512, n=1`` -> 65,536 + 512 * 64 = 98,304 bytes.
+    """
+    if max_tokens is None or max_tokens <= 0:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    per_token = _TEXT_BYTES_PER_TOKEN
+    if logprobs:
+        per_token += _LOGPROB_BYTES_PER_ENTRY * (1 + max(0, top_logprobs or 0))
+    return _FIXED_REPLY_BYTES + max(1, n) * max_tokens * per_token
 
 
 class _LoopClients:
@@ -309,6 +412,17 @@ class OpenAICompatProvider(SyncChatMixin):
         pool_shards: number of httpx pools requests are spread over (see :class:`_LoopClients`).
         supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
         name: ``gen_ai.provider.name`` for traces (``"openai"`` by default).
+        max_response_bytes: largest reply body accepted, in bytes (``None``: derived per request
+            from ``max_tokens`` by :func:`reply_budget`); larger replies raise
+            :class:`ResponseTooLargeError` (not retried).
+
+    ``timeout`` is the *total* time of one HTTP attempt (connect, send, wait, read the whole body),
+    and also the per-read timeout. ``base_url`` may carry a query string (kept after
+    ``/chat/completions``) and credentials (userinfo: sent as HTTP basic auth); neither the key,
+    the password nor query values other than ``api-version`` appear in error messages.
+
+    Raises:
+        ValueError: a ``base_url`` that is not http(s), negative retries, concurrency or shards.
     """
 
     def __init__(
@@ -328,15 +442,24 @@ class OpenAICompatProvider(SyncChatMixin):
         pool_shards: int = 8,
         supports_n: bool | None = None,
         name: str = "openai",
+        max_response_bytes: int | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https:// (got {base_url!r})")
+            raise ValueError(
+                f"base_url must start with http:// or https:// (got {redact_url(base_url)!r})"
+            )
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1 or None")
-        self.base_url = base_url.rstrip("/")
+        url = httpx.URL(base_url)
+        self.base_url = str(url.copy_with(query=None)).rstrip("/")
+        self._url = url  # with its query string (e.g. Azure's api-version), kept on every request
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._display_url = redact_url(self.base_url)
+        self._redact = Redactor([self._api_key, *url_secrets(base_url), *(headers or {}).values()])
+        self._attempt_timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._model = model
         self._headers = dict(headers or {})
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout, pool=None)
@@ -414,28 +537,96 @@ class OpenAICompatProvider(SyncChatMixin):
         ) + wait_random(0, min(1.0, self.retry_initial_wait))
         return float(backoff(state))
 
-    async def _attempt(self, payload: dict[str, Any], attempts: _Attempts) -> Any:
+    async def _send(
+        self, client: httpx.AsyncClient, url: httpx.URL, body: bytes, cap: int
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """POST ``body``; return status, headers and at most ``cap`` bytes of reply body."""
+        request = client.build_request(
+            "POST", url, content=body, headers={"Content-Type": "application/json"}
+        )
+        response = await client.send(request, stream=True)
+        try:
+            limit = cap if response.status_code < 400 else _MAX_ERROR_BODY
+            declared = response.headers.get("content-length", "")
+            if response.status_code < 400 and declared.isdigit() and int(declared) > cap:
+                raise ResponseTooLargeError(
+                    f"reply from {self._display_url} declares {int(declared)} bytes, more than "
+                    f"the {cap}-byte limit (max_response_bytes / max_tokens)"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    if response.status_code >= 400:  # an error body: its start is enough
+                        chunks.append(chunk[: limit - (size - len(chunk))])
+                        break
+                    raise ResponseTooLargeError(
+                        f"reply from {self._display_url} is larger than the {cap}-byte limit "
+                        "(max_response_bytes / max_tokens)"
+                    )
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+        finally:
+            await response.aclose()
+
+    async def _attempt(
+        self,
+        payload: dict[str, Any],
+        attempts: _Attempts,
+        cap: int,
+        path: str = "/chat/completions",
+    ) -> Any:
         client, sem = self._client()
         attempts.count += 1
+        url = self._url.copy_with(path=self._url.path.rstrip("/") + path)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
             if sem is None:
-                response = await client.post("/chat/completions", json=payload)
+                async with asyncio.timeout(self._attempt_timeout):
+                    status, headers, content = await self._send(client, url, body, cap)
             else:
-                async with sem:
-                    response = await client.post("/chat/completions", json=payload)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeoutError(f"timeout talking to {self.base_url}: {exc!r}") from exc
-        except httpx.TransportError as exc:  # connect/read errors, resets, protocol errors
-            raise ProviderConnectionError(f"connection to {self.base_url} failed: {exc!r}") from exc
-        _raise_for_status(response)
-        try:
-            return json.loads(response.content)
-        except ValueError as exc:
-            raise ResponseFormatError(
-                f"invalid JSON from {self.base_url} ({len(response.content)} bytes): {exc}"
+                async with sem, asyncio.timeout(self._attempt_timeout):
+                    status, headers, content = await self._send(client, url, body, cap)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise ProviderTimeoutError(
+                f"timeout talking to {self._display_url} "
+                f"(attempt limit {self._attempt_timeout:g} s): {self._redact(repr(exc))}"
             ) from exc
+        except httpx.TransportError as exc:  # connect/read errors, resets, protocol errors
+            raise ProviderConnectionError(
+                f"connection to {self._display_url} failed: {self._redact(repr(exc))}"
+            ) from exc
+        try:
+            _raise_for_status(status, headers, content, self._display_url)
+        except ProviderError as exc:
+            raise type(exc)(
+                self._redact(str(exc)), status_code=exc.status_code, retry_after=exc.retry_after
+            ) from None
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            raise ResponseFormatError(
+                f"invalid JSON from {self._display_url} ({len(content)} bytes): {what}"
+            ) from None
 
-    async def _request(self, payload: dict[str, Any], attempts: _Attempts) -> Any:
+    async def _request(
+        self,
+        payload: dict[str, Any],
+        attempts: _Attempts,
+        path: str = "/chat/completions",
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """POST ``payload`` to ``path`` with retries; ``parse`` (which may raise
+        :class:`ResponseFormatError`, retried like a truncated body) turns the JSON into a
+        result inside the retry loop."""
+        cap = self.max_response_bytes or reply_budget(
+            payload.get("max_tokens"),
+            n=int(payload.get("n", 1)),
+            logprobs=bool(payload.get("logprobs")),
+            top_logprobs=payload.get("top_logprobs"),
+        )
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
             stop=stop_after_attempt(self.max_retries + 1),
@@ -444,7 +635,8 @@ class OpenAICompatProvider(SyncChatMixin):
         )
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(payload, attempts)
+                data = await self._attempt(payload, attempts, cap, path)
+                return data if parse is None else parse(data)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the protocol method
@@ -509,7 +701,7 @@ class OpenAICompatProvider(SyncChatMixin):
             raise ValueError("no model given and the provider has no default model")
         base: dict[str, Any] = {
             "model": model_name,
-            "messages": [m.model_dump() for m in msgs],
+            "messages": [{"role": m.role, "content": clean_text(m.content)} for m in msgs],
         }
         if temperature is not None:
             base["temperature"] = temperature
@@ -588,3 +780,48 @@ class OpenAICompatProvider(SyncChatMixin):
             latency_s=time.perf_counter() - start,
             response_id=rid,
         )
+
+    # -- embeddings
+
+    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """Embed ``texts`` with ``POST {base_url}/embeddings`` (one request for all texts).
+
+        Served by OpenAI, llama.cpp (``llama-server --embeddings``, ``python -m llama_cpp.server
+        --embedding true``), vLLM (an embedding model) and Ollama's ``/v1``. Same retries and
+        timeouts as :meth:`chat`; a malformed body (wrong count, non-numbers) is retried like a
+        truncated one.
+
+        Args:
+            texts: the strings to embed (may be empty: no request, ``[]``).
+            model: the embedding model (default: the provider's default model).
+
+        Returns:
+            One vector per text, in input order, all of one length.
+
+        Raises:
+            ValueError: no model given and no default, or ``texts`` is a single string.
+            AuthenticationError: HTTP 401/403 (never retried).
+            BadRequestError: another HTTP 4xx (e.g. the server was started without embeddings).
+            ProviderError: still failing after retries; ``calls`` counts the HTTP attempts.
+        """
+        if isinstance(texts, str):
+            raise ValueError("texts must be a list of strings, not a single string")
+        items = [str(t) for t in texts]
+        if not items:
+            return []
+        model_name = model or self._model
+        if not model_name:
+            raise ValueError("no model given and the provider has no default model")
+        attempts = _Attempts()
+        payload = {"model": model_name, "input": items, "encoding_format": "float"}
+        try:
+            vectors: list[list[float]] = await self._request(
+                payload,
+                attempts,
+                "/embeddings",
+                lambda d: parse_embeddings(d, expected=len(items)),
+            )
+        except ProviderError as exc:
+            exc.calls = attempts.count
+            raise
+        return vectors

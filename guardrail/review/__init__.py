@@ -12,15 +12,15 @@ See ``docs/review.md``.
 
 from __future__ import annotations
 
-from guardrail.review.backends import DEFAULT_STORE, STORE_ENV, open_store, sqlite_path, store_url
-from guardrail.review.live import (
-    DriftRow,
-    LiveAuditReport,
-    LiveEstimate,
-    horvitz_thompson_mean,
-    live_audit,
-    parse_window,
-    to_audit_records,
+from typing import TYPE_CHECKING, Any
+
+from guardrail.review.backends import (
+    DEFAULT_STORE,
+    STORE_ENV,
+    default_store_path,
+    open_store,
+    sqlite_path,
+    store_url,
 )
 from guardrail.review.models import (
     ReviewItem,
@@ -34,6 +34,7 @@ from guardrail.review.sampler import DEFAULT_SPOT_CHECK_RATE, SpotCheckSampler, 
 from guardrail.review.sqlite_store import SQLiteReviewStore
 from guardrail.review.store import (
     DEFAULT_LEASE,
+    DEFAULT_MEMORY_CAPACITY,
     AlreadyLabelled,
     ClaimConflict,
     DuplicateItem,
@@ -42,12 +43,14 @@ from guardrail.review.store import (
     Redactor,
     RegexRedactor,
     ReviewError,
+    ReviewQueueFullWarning,
     ReviewStore,
     SchemaError,
 )
 
 __all__ = [
     "DEFAULT_LEASE",
+    "DEFAULT_MEMORY_CAPACITY",
     "DEFAULT_SPOT_CHECK_RATE",
     "DEFAULT_STORE",
     "STORE_ENV",
@@ -65,12 +68,14 @@ __all__ = [
     "ReviewError",
     "ReviewItem",
     "ReviewLabel",
+    "ReviewQueueFullWarning",
     "ReviewReason",
     "ReviewStatus",
     "ReviewStore",
     "SQLiteReviewStore",
     "SchemaError",
     "SpotCheckSampler",
+    "default_store_path",
     "hash_fraction",
     "horvitz_thompson_mean",
     "live_audit",
@@ -81,3 +86,33 @@ __all__ = [
     "store_url",
     "to_audit_records",
 ]
+
+if TYPE_CHECKING:
+    from guardrail.review.live import (
+        DriftRow,
+        LiveAuditReport,
+        LiveEstimate,
+        horvitz_thompson_mean,
+        live_audit,
+        parse_window,
+        to_audit_records,
+    )
+
+# Live calibration needs numpy; imported on first use so the SDK and the CLI start fast.
+_LIVE_NAMES = {
+    "DriftRow",
+    "LiveAuditReport",
+    "LiveEstimate",
+    "horvitz_thompson_mean",
+    "live_audit",
+    "parse_window",
+    "to_audit_records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIVE_NAMES:
+        from guardrail.review import live
+
+        return getattr(live, name)
+    raise AttributeError(f"module 'guardrail.review' has no attribute {name!r}")

@@ -9,19 +9,38 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from guardrail.review.store import InMemoryReviewStore, ReviewStore
 
-__all__ = ["DEFAULT_STORE", "STORE_ENV", "open_store", "sqlite_path", "store_url"]
+__all__ = [
+    "DEFAULT_STORE",
+    "STORE_ENV",
+    "default_store_path",
+    "open_store",
+    "sqlite_path",
+    "store_url",
+]
 
-#: The store used when none is configured: an SQLite file in the working directory.
-DEFAULT_STORE = "guardrail-review.db"
+#: How the default store is described in help texts (:func:`default_store_path` is the file).
+DEFAULT_STORE = "<user data dir>/guardrail/review.db"
 #: Environment variable naming the review store when no ``--store`` is given.
 STORE_ENV = "GUARDRAIL_REVIEW_STORE"
 
 
+def default_store_path() -> Path:
+    """The SQLite review store used when none is configured: ``review.db`` in the user's data
+    directory for guardrail (``platformdirs.user_data_path("guardrail")``: on Linux
+    ``$XDG_DATA_HOME/guardrail/review.db``, by default ``~/.local/share/guardrail/review.db``;
+    on macOS ``~/Library/Application Support/guardrail/review.db``). The same file from every
+    working directory, so ``guardrail review list`` finds what ``guardrail ask`` queued; nothing
+    is written into the folder the command runs in. The folder is not created here."""
+    from platformdirs import user_data_path
+
+    return user_data_path("guardrail", appauthor=False) / "review.db"
+
+
 def store_url(explicit: str | None = None) -> str:
     """The review store to use: ``explicit``, else ``$GUARDRAIL_REVIEW_STORE``, else
-    :data:`DEFAULT_STORE` (an SQLite file in the working directory). Used by every CLI command
-    that touches the queue, so ``guardrail ask`` and ``guardrail review`` share one store."""
-    return explicit or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    :func:`default_store_path`. Used by every CLI command that touches the queue, so
+    ``guardrail ask`` and ``guardrail review`` share one store."""
+    return explicit or os.environ.get(STORE_ENV) or str(default_store_path())
 
 
 def sqlite_path(url: str | Path) -> str | None:

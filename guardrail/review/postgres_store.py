@@ -81,6 +81,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX review_items_created ON {s}.review_items (created_at)",
     ),
     ("CREATE INDEX review_items_request ON {s}.review_items (request_id)",),
+    # v3: claims cost the same at any queue depth (see SQLiteReviewStore's v3).
+    (
+        "CREATE INDEX review_items_pending_domain ON {s}.review_items (domain, created_at, id) "
+        "WHERE status = 'pending'",
+        "CREATE INDEX review_items_claimed ON {s}.review_items (claim_expires_at) "
+        "WHERE status = 'claimed'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -310,17 +317,18 @@ class PostgresReviewStore(StoreBase):
         limit = self._check_limit(limit)
         span = self._lease(lease)
         now = self._now()
-        inner = (
-            f"SELECT id FROM {self._table} WHERE (status = 'pending' OR "
-            "(status = 'claimed' AND claim_expires_at <= %s))"
-        )
-        params: list[Any] = [reviewer, now, now + span, now]
+        # Lapsed claims go back to the queue first (partial index on claimed rows), then the
+        # oldest pending rows are taken from the pending index in claim order: no sort of the
+        # whole queue per claim (the former "pending OR lapsed" condition could not use an index).
+        inner = f"SELECT id FROM {self._table} WHERE status = 'pending'"
+        params: list[Any] = [reviewer, now, now + span]
         if domain is not None:
             inner += " AND domain = %s"
             params.append(domain)
         inner += " ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
         params.append(limit)
         with self._tx() as cur:
+            self._release_lapsed(cur, now)
             cur.execute(
                 f"UPDATE {self._table} SET status = 'claimed', reviewer = %s, claimed_at = %s, "
                 f"claim_expires_at = %s WHERE id IN ({inner}) RETURNING {_COLS}",

@@ -22,6 +22,8 @@ from __future__ import annotations
 import builtins
 import re
 import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol, runtime_checkable
@@ -36,6 +38,7 @@ from guardrail.review.models import (
 
 __all__ = [
     "DEFAULT_LEASE",
+    "DEFAULT_MEMORY_CAPACITY",
     "AlreadyLabelled",
     "ClaimConflict",
     "Clock",
@@ -45,6 +48,7 @@ __all__ = [
     "Redactor",
     "RegexRedactor",
     "ReviewError",
+    "ReviewQueueFullWarning",
     "ReviewStore",
     "SchemaError",
     "StoreBase",
@@ -52,6 +56,10 @@ __all__ = [
 
 #: How long a claim lasts before the item returns to the queue.
 DEFAULT_LEASE = timedelta(minutes=15)
+
+#: How many items an :class:`InMemoryReviewStore` keeps by default before it evicts the oldest.
+#: About 4 KB per item with short texts (``bench/bench_review_memory.py``), so ~40 MiB at most.
+DEFAULT_MEMORY_CAPACITY = 10_000
 
 #: A redaction hook: text in, redacted text out. It must not raise on ordinary text; if it raises,
 #: ``enqueue``/``label`` fail and nothing is stored (unredacted text is never written).
@@ -88,6 +96,10 @@ class AlreadyLabelled(ReviewError):
 
 class SchemaError(ReviewError):
     """The database schema is newer than this guardrail version understands."""
+
+
+class ReviewQueueFullWarning(UserWarning):
+    """An in-memory review store reached its capacity and dropped its oldest item(s)."""
 
 
 class RegexRedactor:
@@ -347,32 +359,77 @@ def as_reason(reason: ReviewReason | str | None) -> ReviewReason | None:
 
 
 class InMemoryReviewStore(StoreBase):
-    """A thread-safe, process-local store (tests, notebooks, single-process demos).
+    """A thread-safe, process-local, bounded store (tests, notebooks, single-process demos).
 
-    Not durable: everything is lost when the process exits. Same semantics as the SQL stores.
+    Not durable: everything is lost when the process exits. Same semantics as the SQL stores,
+    except that it holds at most ``capacity`` items: enqueueing one more evicts the oldest item
+    (in enqueue order, whatever its status; a labelled, claimed or pending item is dropped alike),
+    counts it in :attr:`evicted` and, the first time, warns with
+    :class:`ReviewQueueFullWarning`. This is the :class:`~guardrail.Guard` default, so a
+    long-running process does not grow without bound (``bench/bench_review_memory.py``); an
+    application whose review items must survive should pass a
+    :class:`~guardrail.review.SQLiteReviewStore` or
+    :class:`~guardrail.review.PostgresReviewStore`.
+
+    Args:
+        items: items to enqueue at construction.
+        capacity: most items kept (>= 1), default :data:`DEFAULT_MEMORY_CAPACITY` (10,000);
+            ``None`` keeps everything (unbounded: memory grows ~4 KB per item).
+        redact, store_content, lease, clock: see :class:`StoreBase`.
+
+    Raises:
+        ValueError: ``capacity`` < 1 or a non-positive lease.
     """
 
     def __init__(
         self,
         items: Iterable[ReviewItem] = (),
         *,
+        capacity: int | None = DEFAULT_MEMORY_CAPACITY,
         redact: Redactor | None = None,
         store_content: bool = True,
         lease: timedelta = DEFAULT_LEASE,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(redact=redact, store_content=store_content, lease=lease, clock=clock)
-        self._items: dict[str, ReviewItem] = {}
+        if capacity is not None and (isinstance(capacity, bool) or capacity < 1):
+            raise ValueError(
+                f"capacity must be a positive number of items or None, got {capacity!r}"
+            )
+        self.capacity = capacity
+        self._evicted = 0
+        # enqueue order (updates keep an item's place); popitem(last=False) evicts in O(1)
+        self._items: OrderedDict[str, ReviewItem] = OrderedDict()
         self._lock = threading.RLock()
         for item in items:
             self.enqueue(item)
 
+    @property
+    def evicted(self) -> int:
+        """How many items were dropped because the store was full (0 while under capacity)."""
+        return self._evicted
+
     def enqueue(self, item: ReviewItem) -> str:
         stored = self._prepare(item)
+        dropped = 0
         with self._lock:
             if stored.id in self._items:
                 raise DuplicateItem(f"an item with id {stored.id} is already stored")
             self._items[stored.id] = stored
+            if self.capacity is not None:
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+                    dropped += 1
+                first = self._evicted == 0 and dropped > 0
+                self._evicted += dropped
+        if dropped and first:
+            warnings.warn(
+                f"in-memory review store is full ({self.capacity} items): dropping the oldest "
+                "items from now on (count in store.evicted); pass a larger capacity or use a "
+                "SQLite/PostgreSQL store to keep them",
+                ReviewQueueFullWarning,
+                stacklevel=2,
+            )
         return stored.id
 
     def get(self, item_id: str) -> ReviewItem:
@@ -430,7 +487,11 @@ class InMemoryReviewStore(StoreBase):
         domain: str | None = None,
         reason: ReviewReason | str | None = None,
     ) -> int:
-        return len(self.list(status=status, domain=domain, reason=reason))
+        st, rs = as_status(status), as_reason(reason)
+        with self._lock:
+            self._release_lapsed(self._now())
+            # no copies, no sort: counting 10,000 items must not allocate 10,000 models
+            return sum(1 for it in self._items.values() if _matches(it, st, domain, rs, None, None))
 
     def claim(
         self,

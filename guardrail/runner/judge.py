@@ -3,6 +3,22 @@
 Every verdict is a :class:`Judgement` that says *how* it was reached (``method``), what was parsed
 from the reply and, for fuzzy matches, the score, so a human can audit the judge record by record.
 
+**Which part of the reply is the answer** (:func:`extract_answer`, recorded as ``answer_from``):
+
+1. ``json``: the first JSON object (bare or in a fenced block) with an answer field (``answer``,
+   ``final_answer``, ``response``, ``choice``, ``option``, ``prediction``; any case, nested up to
+   three levels) whose value is not a placeholder (``<your answer>``, ``...``); later objects (a
+   model inventing a follow-on question with its own answer) are ignored, and a ``confidence``
+   field is never the answer. A truncated object still gives its quoted ``"answer": "..."``.
+2. ``answer_marker``: the first line that starts with an explicit answer label (``Answer:``,
+   ``The answer is:``, ``Final answer:``, ``####``, or ``A:`` followed by a number as in GSM8K);
+   the answer may continue on the next line. A later labelled line holding only a percentage
+   ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not the answer.
+3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
+
+Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
+``with 95% certainty``) so a stated confidence is never read as a numeric answer.
+
 Rules, in order (first that applies wins):
 
 * **multiple choice**: the option letter, read from the answer line (``B``, ``(B)``, ``B.``,
@@ -14,22 +30,33 @@ Rules, in order (first that applies wins):
   letter is ``unparsed`` and counts as wrong.
 * **label** (Yes/No, T/F, yes/no/maybe, the Abercrombie categories): the first label word (or
   its synonym: ``true``/``false`` for ``T``/``F``) in the answer line, else in the whole reply.
-* **short answer**: the answer line (first non-empty line that is not a confidence line, minus
-  an ``Answer:`` prefix) normalised as in the SQuAD/TriviaQA evaluation scripts (lower case,
-  punctuation and the articles a/an/the removed, whitespace collapsed; Rajpurkar et al. 2016,
-  arXiv 1606.05250; Joshi et al. 2017, arXiv 1705.03551), then
+* **short answer**: the extracted answer, number words written as digits ("twelve" -> 12,
+  "twenty-five" -> 25, "two thousand" -> 2000), normalised as in the SQuAD/TriviaQA evaluation
+  scripts (lower case, punctuation and the articles a/an/the removed, whitespace collapsed;
+  Rajpurkar et al. 2016, arXiv 1606.05250; Joshi et al. 2017, arXiv 1705.03551), then
 
+  0. ``numeric``, when an accepted answer is a number with at most two words after it ("22",
+     "$2,500", "24,900 miles", "Eight", "-20"): the reply's first number after confidence
+     statements are cut, compared by value (thousands separators and a scale word read:
+     ``100,000`` = ``100000``, ``1.2 million`` = ``1200000``; the sign kept: ``-20`` != ``20``;
+     a dash between two numbers is a range, not a sign). A unit on both sides must agree
+     (``mi`` = ``miles``; ``km`` != ``miles``); a unit on one side only is ignored (``1,200 mi``
+     = ``1200``). Several different numbers offered as alternatives or a range ("20 or 30",
+     "20-30") are not an answer. This verdict is final whenever the reply holds a number;
   1. ``exact``: equal to a normalised accepted answer;
   2. ``alias_in_answer``: an accepted answer occurs as a whole-word sequence inside an answer line
      of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope"); an
      alias that already occurs in the question does not count (a restated question is no
-     answer);
+     answer), nor one offered among alternatives ("Queens or Brooklyn");
   3. ``fuzzy``: rapidfuzz ``fuzz.ratio`` (normalised Indel similarity, 0-100) >=
      :data:`DEFAULT_FUZZY_THRESHOLD` against some accepted answer, and only when neither side
      contains a digit (numbers and dates must match exactly: "1809" vs "1808" scores 75);
   4. ``llm_judge`` (optional, see :class:`LLMJudge`) when the rules above did not match.
 
-  Otherwise ``no_match`` (wrong).
+  A match by rule 0, 2 or 3 inside a negated clause ("Queens is not correct answer.", "not 20")
+  is ``negated`` (wrong): the clause holding the match, with the match itself removed, contains
+  a negation cue (not, no, never, n't, neither, nor, incorrect, wrong, false), or the answer
+  rejects itself ("... is not the correct answer"). Otherwise ``no_match`` (wrong).
 
 Abstention (a refusal or "I don't know" found by
 :func:`guardrail.signals.nonanswer.classify_reply`, or picking an ``Unknown`` option) is detected
@@ -39,11 +66,14 @@ answerable question.
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import re
 import string
 import unicodedata
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel
 from rapidfuzz import fuzz
@@ -67,10 +97,14 @@ JudgeMethod = Literal[
     "exact",
     "alias_in_answer",
     "fuzzy",
+    "numeric",
     "llm_judge",
+    "negated",
     "unparsed",
     "no_match",
 ]
+
+AnswerSource = Literal["json", "answer_marker", "first_line", "none"]
 
 
 class Judgement(BaseModel):
@@ -82,6 +116,8 @@ class Judgement(BaseModel):
         parsed: what was read from the reply (letter, label or answer line); None if nothing.
         score: fuzzy similarity 0-100 for ``fuzzy``/``no_match`` short answers, else None.
         detail: human-readable note (matched alias, judge reply, ...).
+        answer_from: which part of the reply was read as the answer (see
+            :func:`extract_answer`): ``json``, ``answer_marker``, ``first_line`` or ``none``.
     """
 
     correct: bool
@@ -89,6 +125,7 @@ class Judgement(BaseModel):
     parsed: str | None = None
     score: float | None = None
     detail: str = ""
+    answer_from: AnswerSource = "first_line"
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -102,19 +139,178 @@ _ANSWER_IS = re.compile(r"^\W*the\s+(?:correct\s+|final\s+)?answer\s+(?:is|would
 _PUNCT = set(string.punctuation) | {"‘", "’", "´", "`", "“", "”", "–", "—"}
 
 
-def answer_line(reply: str) -> str:
-    """The answer part of a reply: first non-empty line that is not a confidence line, with an
-    ``Answer:`` / ``The answer is`` prefix removed. Empty string when there is none."""
-    for raw in reply.splitlines():
-        line = raw.strip()
-        if not line or _CONFIDENCE_LINE.match(line):
+class ExtractedAnswer(NamedTuple):
+    """The answering part of a reply.
+
+    Attributes:
+        text: the answer ("" when the reply holds none).
+        source: ``json`` / ``answer_marker`` / ``first_line`` / ``none`` (module docstring).
+        field: the JSON key it came from (``json`` only), else "".
+    """
+
+    text: str
+    source: AnswerSource
+    field: str = ""
+
+
+_ANSWER_KEYS = frozenset(
+    {"answer", "final_answer", "finalanswer", "final answer", "response", "choice", "option"}
+    | {"prediction", "selected_option", "chosen_option"}
+)
+_PLACEHOLDER = re.compile(
+    r"^\s*(?:<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.\.\.|\u2026|(?:your|the)\s+(?:final\s+)?"
+    r"(?:answer|response|choice)(?:\s+here)?|answer\s+here|string|n/?a)\s*$",
+    re.IGNORECASE,
+)
+_LOOSE_JSON_ANSWER = re.compile(
+    r"[\"'](?:final[_ ]?)?answer[\"']\s*:\s*(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)|'(?P<sq>[^'\n]*)"
+    r"|(?P<bare>[-+]?[\w.,]+))",
+    re.IGNORECASE,
+)
+_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
+_MARKER_LINE = re.compile(
+    r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
+    r"|^\s*####\s*(?P<hashes>.*)$"
+    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$",
+    re.IGNORECASE,
+)
+_PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
+_CONFIDENCE_PHRASE = re.compile(
+    r"[\(\[]?\s*\b(?:my\s+)?(?:confidence|certainty|probability)(?:\s+(?:level|score))?"
+    r"(?:\s+(?:is|of))?\s*[:=]?\s*[-+]?\d[\d.,]*\s*(?:%|percent\b|/\s*\d+)?\s*[\)\]]?"
+    r"|[\(\[]?\s*(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?[-+]?\d[\d.,]*\s*(?:%|percent\b)\s*"
+    r"(?:confident|confidence|sure|certain|certainty|likely)\b\s*[\)\]]?",
+    re.IGNORECASE,
+)
+
+
+def _json_objects(text: str) -> list[tuple[int, int, dict[str, object]]]:
+    """Every JSON object in ``text`` (start, end, object), left to right, not nested."""
+    decoder = json.JSONDecoder()
+    out: list[tuple[int, int, dict[str, object]]] = []
+    i = text.find("{")
+    while i != -1:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except ValueError:
+            i = text.find("{", i + 1)
             continue
-        # An inline "... Confidence: 80%" tail on the answer line is not part of the answer.
-        line = re.split(r"\s*[\(\[]?\b(?:confidence|probability)\b\s*[:=]", line, flags=re.I)[0]
-        line = _ANSWER_PREFIX.sub("", line)
-        line = _ANSWER_IS.sub("", line)
-        return line.strip().strip('"').strip()
-    return ""
+        if isinstance(obj, dict):
+            out.append((i, end, obj))
+            i = text.find("{", end)
+        else:
+            i = text.find("{", i + 1)
+    return out
+
+
+def _json_value_text(value: object) -> str | None:
+    """A JSON answer value as text; None for a placeholder or an empty value."""
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, int | float):
+        text = format(value, "g") if isinstance(value, float) else str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
+        text = ", ".join(str(v) for v in value)
+    else:
+        return None
+    if not text or _PLACEHOLDER.match(text):
+        return None
+    return text
+
+
+def _answer_in_object(obj: dict[str, object], depth: int = 0) -> tuple[str, str] | None:
+    for key, value in obj.items():
+        if key.strip().lower().replace("-", "_") in _ANSWER_KEYS:
+            text = _json_value_text(value)
+            if text is not None:
+                return key, text
+    if depth < 2:
+        for value in obj.values():
+            if isinstance(value, dict):
+                found = _answer_in_object(value, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def _clean_answer(line: str) -> str:
+    # An inline "... Confidence: 80%" tail on the answer line is not part of the answer.
+    line = re.split(r"\s*[\(\[]?\b(?:confidence|probability)\b\s*[:=]", line, flags=re.I)[0]
+    line = _CONFIDENCE_PHRASE.sub(" ", line)
+    line = _ANSWER_PREFIX.sub("", line.strip())
+    line = _ANSWER_IS.sub("", line)
+    line = line.strip().strip("*").strip()
+    return " ".join(line.strip('"').strip().split())
+
+
+def extract_answer(reply: str) -> ExtractedAnswer:
+    """The answering part of a reply: a JSON answer field, else an ``Answer:`` line, else the
+    first line (rules in the module docstring).
+
+    Args:
+        reply: raw model reply (any text; never raises on it).
+
+    Returns:
+        :class:`ExtractedAnswer`; ``source="none"`` and ``text=""`` when there is no answer
+        (empty reply, only a confidence statement, a JSON object whose answer is a placeholder).
+    """
+    objects = _json_objects(reply)
+    answer_objects = 0
+    for _, _, obj in objects:
+        found = _answer_in_object(obj)
+        if found is not None:
+            return ExtractedAnswer(_clean_answer(found[1]), "json", found[0])
+        if any(str(k).strip().lower() in _ANSWER_KEYS for k in obj):
+            answer_objects += 1
+    if answer_objects:  # JSON with an answer field, but only placeholders in it
+        return ExtractedAnswer("", "none")
+    rest = reply
+    for start, end, _ in reversed(objects):  # JSON without an answer field (confidence only)
+        rest = rest[:start] + "\n" + rest[end:]
+    if "{" in rest:
+        m = _LOOSE_JSON_ANSWER.search(rest)  # an object cut short by the token limit
+        if m:
+            raw = next(g for g in (m.group("dq"), m.group("sq"), m.group("bare")) if g is not None)
+            text = _clean_answer(raw.replace('\\"', '"'))
+            if text and not _PLACEHOLDER.match(text):
+                return ExtractedAnswer(text, "json", "answer")
+    lines = [ln.strip() for ln in rest.splitlines()]
+    content = [
+        ln
+        for ln in lines
+        if ln and not _FENCE_LINE.match(ln) and not _CONFIDENCE_LINE.match(ln) and ln != "}"
+    ]
+    first = content[0] if content else ""
+    if first and not _MARKER_LINE.match(first):
+        for n, line in enumerate(content[1:], start=1):
+            m = _MARKER_LINE.match(line)
+            if m is None:
+                continue
+            text = _clean_answer(m.group("rest") or m.group("hashes") or m.group("gsm") or "")
+            if not text and n + 1 < len(content):  # "Answer:" with the answer on the next line
+                text = _clean_answer(content[n + 1])
+            if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence
+                continue
+            if text:
+                return ExtractedAnswer(text, "answer_marker")
+    for n, line in enumerate(content):
+        marker = _MARKER_LINE.match(line) is not None
+        text = _clean_answer(line)
+        if not text and marker and n + 1 < len(content):
+            text = _clean_answer(content[n + 1])
+        if text:
+            return ExtractedAnswer(text, "answer_marker" if marker else "first_line")
+    return ExtractedAnswer("", "none")
+
+
+def answer_line(reply: str) -> str:
+    """The answer part of a reply (:func:`extract_answer`'s text): a JSON answer field, an
+    ``Answer:`` line, or the first non-empty line that is not a confidence line, with an
+    ``Answer:`` / ``The answer is`` prefix and confidence statements removed. Empty string when
+    there is none."""
+    return extract_answer(reply).text
 
 
 def normalize_answer(text: str) -> str:
@@ -156,15 +352,23 @@ def parse_choice_letter(
     if not letters:
         return None, "unparsed"
     cls = f"[{re.escape(letters)}]"
-    line = answer_line(reply)
+    extracted = extract_answer(reply)
+    line = extracted.text
+    starts = re.compile(rf"^(?:option\s+|choice\s+)?[\(\[]?({cls})(?:[\)\]\.:,]|\s|$)", re.I)
+    # "A pancreas ..." / "I think ..." start with an article or pronoun, not an option letter.
+    article = re.match(r"^[AI]\s+[a-z]", line) is not None
+    # An explicit answer (a JSON answer field, an "Answer: C" line) is a choice even after
+    # reasoning that walks through every option.
+    if extracted.source in ("json", "answer_marker"):
+        m = starts.match(line)
+        if m and m.group(1).isupper() and not article:
+            return m.group(1), "choice_letter"
     # 0. A reply that recites the option list ("A. ...\nB. ...") has not chosen anything.
     listed = set(re.findall(rf"^\s*[\(\[]?({cls})[\.\)\]]\s", reply, re.MULTILINE))
     if len(listed) >= 2:
         return None, "unparsed"
     # 1. The answer line starts with the letter: "B", "(B)", "B.", "B) text", "Option B".
-    m = re.match(rf"^(?:option\s+|choice\s+)?[\(\[]?({cls})(?:[\)\]\.:,]|\s|$)", line, re.I)
-    # "A pancreas ..." / "I think ..." start with an article or pronoun, not an option letter.
-    article = re.match(r"^[AI]\s+[a-z]", line) is not None
+    m = starts.match(line)
     if m and m.group(1).isupper() and not article:
         return m.group(1), "choice_letter"
     # 2. An explicit statement anywhere: "answer is B", "Answer: (C)", "option D".
@@ -227,6 +431,273 @@ def parse_label(reply: str, labels: Sequence[str]) -> str | None:
 # --------------------------------------------------------------------------- short answers
 
 
+_SMALL_NUMBERS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ]
+    )
+}
+_TENS = {
+    w: 10 * i
+    for i, w in enumerate(
+        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2
+    )
+}
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_NUMBER_WORD = "|".join([*_SMALL_NUMBERS, *_TENS, "hundred", *_SCALES])
+_NUMBER_WORDS_RUN = re.compile(
+    rf"\b(?:{_NUMBER_WORD})(?:(?:\s+and\s+|[\s-]+)(?:{_NUMBER_WORD}))*\b", re.IGNORECASE
+)
+
+
+def _words_value(run: str) -> int | None:
+    total, current = 0, 0
+    for word in re.split(r"[\s-]+", run.lower()):
+        if word == "and":
+            continue
+        if word in _SMALL_NUMBERS:
+            current += _SMALL_NUMBERS[word]
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        elif word in _SCALES:
+            total += max(current, 1) * _SCALES[word]
+            current = 0
+    return total + current
+
+
+def number_words_to_digits(text: str) -> str:
+    """English number words written as digits: "twelve" -> "12", "twenty-five" -> "25",
+    "one hundred and five" -> "105", "two thousand" -> "2000". A scale word after digits
+    ("1.2 million") is left to :func:`parse_numbers`. Other text is unchanged."""
+
+    def repl(m: re.Match[str]) -> str:
+        run = m.group(0)
+        if run.lower() in _SCALES:  # "million" alone, or after digits: a scale, not a number
+            return run
+        value = _words_value(run)
+        return run if value is None else str(value)
+
+    return _NUMBER_WORDS_RUN.sub(repl, text)
+
+
+#: Units a numeric answer may carry, canonical name -> spellings (lower case).
+_UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "mile": ("mi", "mile", "miles"),
+    "km": ("km", "kms", "kilometer", "kilometers", "kilometre", "kilometres"),
+    "m": ("m", "meter", "meters", "metre", "metres"),
+    "cm": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
+    "ft": ("ft", "foot", "feet"),
+    "in": ("inch", "inches"),
+    "kg": ("kg", "kgs", "kilogram", "kilograms", "kilo", "kilos"),
+    "g": ("g", "gram", "grams"),
+    "lb": ("lb", "lbs", "pound", "pounds"),
+    "l": ("l", "litre", "litres", "liter", "liters"),
+    "ml": ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
+    "percent": ("%", "percent", "per cent", "pc"),
+    "usd": ("$", "usd", "dollar", "dollars"),
+    "eur": ("\u20ac", "eur", "euro", "euros"),
+    "gbp": ("\u00a3", "gbp", "pound sterling", "sterling"),
+    "year": ("y", "yr", "yrs", "year", "years"),
+    "month": ("month", "months"),
+    "week": ("wk", "wks", "week", "weeks"),
+    "day": ("d", "day", "days"),
+    "hour": ("h", "hr", "hrs", "hour", "hours"),
+    "minute": ("min", "mins", "minute", "minutes"),
+    "second": ("s", "sec", "secs", "second", "seconds"),
+    "celsius": ("\u00b0c", "c", "celsius", "centigrade"),
+    "fahrenheit": ("\u00b0f", "f", "fahrenheit"),
+    "mg": ("mg", "milligram", "milligrams"),
+}
+_UNITS = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
+_NUMBER = re.compile(
+    r"(?P<sign>(?:\bminus\s+|\bnegative\s+|[-+\u2212]))?\s*(?P<cur>[$\u20ac\u00a3])?\s*"
+    r"(?P<num>(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?|(?<![\w.])\.\d+)"
+    r"(?![\d,]\d)(?:\s*(?P<scale>thousand|million|billion|trillion|bn)\b)?"
+    r"(?:\s*(?P<unit>%|\u00b0\s?[cf]\b|[a-z]+(?:\s+cent\b)?))?",
+    re.IGNORECASE,
+)
+_RANGE_OR_ALTERNATIVES = re.compile(
+    r"\d\s*(?:[-\u2013\u2014]|\bto\b|\bor\b|/)\s*[-+$\u20ac\u00a3]?\s*\d|\bbetween\b|\beither\b",
+    re.IGNORECASE,
+)
+_NUMERIC_REFERENCE = re.compile(
+    r"^\s*(?:about|approximately|around|roughly)?\s*[-+\u2212]?\s*[$\u20ac\u00a3]?\s*"
+    r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(?:%|[^\W\d_]+\.?)?(?:\s+[^\W\d_]+\.?)?\s*\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+class ParsedNumber(NamedTuple):
+    """One number read from text: signed ``value``, canonical ``unit`` (or None), ``start``
+    offset in the text it was read from."""
+
+    value: float
+    unit: str | None
+    start: int
+
+
+def parse_numbers(text: str) -> list[ParsedNumber]:
+    """Numbers in ``text``, left to right, after :func:`number_words_to_digits`.
+
+    Thousands separators are read (``100,000`` = 100000), a scale word multiplies
+    (``1.2 million`` = 1200000), the sign is kept (``-20``, ``minus 20``; a dash right after a
+    digit is a range, so "10-20" gives 10 and 20), and a unit right before or after the number
+    is recognised when known (``$``, ``%``, ``mi``/``miles``, ``km``, ``years``, ...).
+
+    Returns:
+        :class:`ParsedNumber` list (empty when there is none). Never raises.
+    """
+    text = number_words_to_digits(unicodedata.normalize("NFKC", text))
+    out: list[ParsedNumber] = []
+    for m in _NUMBER.finditer(text):
+        try:
+            value = float(m.group("num").replace(",", ""))
+        except ValueError:  # pragma: no cover - the pattern only matches digits
+            continue
+        sign = (m.group("sign") or "").strip().lower()
+        before = text[: m.start()].rstrip()
+        if sign in ("-", "\u2212") and before and before[-1].isdigit():
+            sign = ""  # "10 - 20" / "10-20": a range, not a negative number
+        if sign in ("-", "\u2212", "minus", "negative"):
+            value = -value
+        scale = (m.group("scale") or "").lower()
+        if scale:
+            value *= _SCALES.get(scale, 10**9)
+        unit_word = (m.group("unit") or "").lower().replace(" ", "")
+        unit = _UNITS.get(m.group("cur") or "") or _UNITS.get(unit_word)
+        if unit_word == "percent" or unit_word == "%":
+            unit = "percent"
+        if math.isfinite(value):
+            out.append(ParsedNumber(value, unit, m.start("num")))
+    return out
+
+
+def _same_number(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+_NEGATION_CUE = re.compile(
+    r"\b(?:not|no|never|neither|nor|incorrect|wrong|false|none)\b|n't\b", re.IGNORECASE
+)
+_SELF_REJECTION = re.compile(
+    r"\bnot\s+(?:the\s+|a\s+)?(?:correct|right|true)\b"
+    r"|\b(?:is|was|are)\s+(?:incorrect|wrong|false)\b"
+    r"|\b(?:isn't|wasn't|aren't)\s+(?:the\s+|a\s+)?(?:correct|right|true)\b",
+    re.IGNORECASE,
+)
+_CLAUSE_SPLIT = re.compile(r"[.;!?]\s|[,:]\s*|\s+\bbut\b\s+|\s+\bhowever\b\s*", re.IGNORECASE)
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    """Whether the match ``text[start:end]`` sits in a negated clause (module docstring)."""
+    if _SELF_REJECTION.search(text):
+        return True
+    bounds = [0] + [m.end() for m in _CLAUSE_SPLIT.finditer(text)] + [len(text) + 1]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo <= start < hi:
+            clause = text[lo:start] + " " + text[end:hi]
+            return _NEGATION_CUE.search(clause) is not None
+    return False
+
+
+def _numeric_reference(accepted: Sequence[str]) -> tuple[str, ParsedNumber] | None:
+    """The first accepted answer that is a number with at most two words after it."""
+    for alias in accepted:
+        digits = number_words_to_digits(unicodedata.normalize("NFKC", alias))
+        if _NUMERIC_REFERENCE.match(digits):
+            nums = parse_numbers(digits)
+            if len(nums) == 1:
+                return alias, nums[0]
+    return None
+
+
+def _judge_numeric(line: str, accepted: Sequence[str], source: AnswerSource) -> Judgement | None:
+    """Rule 0 (module docstring); None when no accepted answer is numeric or the answer holds
+    no number (the text rules then decide)."""
+    ref = _numeric_reference(accepted)
+    if ref is None:
+        return None
+    alias, target = ref
+    text = number_words_to_digits(line)
+    nums = parse_numbers(text)
+    if not nums:
+        return None
+    common = {"parsed": line, "answer_from": source}
+    distinct = {round(n.value, 9) for n in nums}
+    if len(distinct) > 1 and _RANGE_OR_ALTERNATIVES.search(text):
+        return Judgement(
+            correct=False,
+            method="no_match",
+            detail=f"several numbers as alternatives or a range, reference {alias!r}",
+            **common,  # type: ignore[arg-type]
+        )
+    got = nums[0]
+    whole = got.value.is_integer() and abs(got.value) < 1e15
+    label = str(int(got.value)) if whole else str(got.value)
+    if not _same_number(got.value, target.value):
+        return Judgement(
+            correct=False,
+            method="numeric",
+            detail=f"{label} != reference {alias!r}",
+            **common,  # type: ignore[arg-type]
+        )
+    if got.unit and target.unit and got.unit != target.unit:
+        return Judgement(
+            correct=False,
+            method="numeric",
+            detail=f"unit {got.unit} != {target.unit} of reference {alias!r}",
+            **common,  # type: ignore[arg-type]
+        )
+    m = _NUMBER.search(text, got.start - 12 if got.start >= 12 else 0)
+    end = m.end() if m else got.start + 1
+    if _negated(text, got.start, end):
+        return Judgement(
+            correct=False,
+            method="negated",
+            detail=f"{label} = reference {alias!r}, but negated",
+            **common,  # type: ignore[arg-type]
+        )
+    return Judgement(
+        correct=True,
+        method="numeric",
+        detail=f"{label} = reference {alias!r}",
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _word_span(haystack: str, needle: str) -> tuple[int, int] | None:
+    """Character span of ``needle``'s words (normalised) inside ``haystack`` (raw), or None."""
+    words = needle.split()
+    if not words:
+        return None
+    pattern = r"[\W_]+(?:(?:a|an|the)[\W_]+)*".join(re.escape(w) for w in words)
+    m = re.search(rf"(?<![^\W_]){pattern}(?![^\W_])", haystack, re.IGNORECASE)
+    return (m.start(), m.end()) if m else None
+
+
 def judge_short_answer(
     reply: str,
     accepted: Sequence[str],
@@ -234,14 +705,18 @@ def judge_short_answer(
     fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
     question: str = "",
 ) -> Judgement:
-    """Judge a free-text reply against accepted answers (rules 1-3 of the module docstring).
+    """Judge a free-text reply against accepted answers (rules 0-3 of the module docstring).
 
     Args:
-        reply: raw model reply.
+        reply: raw model reply (the answer is taken from it with :func:`extract_answer`).
         accepted: canonical answer and aliases (non-empty).
         fuzzy_threshold: minimum ``fuzz.ratio`` in [0, 100] for a fuzzy match.
         question: the question text; aliases occurring in it are not matched inside a longer
             answer line (rule 2).
+
+    Returns:
+        :class:`Judgement` with ``method`` one of ``numeric``, ``exact``, ``alias_in_answer``,
+        ``fuzzy``, ``negated``, ``unparsed``, ``no_match`` and ``answer_from`` set.
 
     Raises:
         ValueError: ``accepted`` is empty or the threshold is outside [0, 100].
@@ -250,22 +725,57 @@ def judge_short_answer(
         raise ValueError("at least one accepted answer is needed")
     if not 0.0 <= fuzzy_threshold <= 100.0:
         raise ValueError("fuzzy_threshold must be in [0, 100]")
-    line = answer_line(reply)
-    norm = normalize_answer(line)
+    extracted = extract_answer(reply)
+    line, source = extracted.text, extracted.source
+    norm = normalize_answer(number_words_to_digits(line))
     if not norm:
-        return Judgement(correct=False, method="unparsed", parsed=line or None, detail="empty")
-    targets = [(a, normalize_answer(a)) for a in accepted]
+        return Judgement(
+            correct=False,
+            method="unparsed",
+            parsed=line or None,
+            detail="empty",
+            answer_from=source,
+        )
+    numeric = _judge_numeric(line, accepted, source)
+    if numeric is not None:
+        return numeric
+    targets = [(a, normalize_answer(number_words_to_digits(a))) for a in accepted]
     targets = [(a, n) for a, n in targets if n]
     for alias, target in targets:
         if norm == target:
-            return Judgement(correct=True, method="exact", parsed=line, detail=f"= {alias!r}")
+            return Judgement(
+                correct=True, method="exact", parsed=line, detail=f"= {alias!r}", answer_from=source
+            )
     if len(norm.split()) <= MAX_CONTAINMENT_WORDS:
         padded = f" {norm} "
-        in_question = f" {normalize_answer(question)} "
+        in_question = f" {normalize_answer(number_words_to_digits(question))} "
+        digits_line = number_words_to_digits(line)
         for alias, target in targets:
             if f" {target} " in padded and f" {target} " not in in_question:
+                span = _word_span(digits_line, target)
+                rest = padded.replace(f" {target} ", " ", 1)
+                if span is not None and _negated(digits_line, *span):
+                    return Judgement(
+                        correct=False,
+                        method="negated",
+                        parsed=line,
+                        detail=f"~ {alias!r}, but negated",
+                        answer_from=source,
+                    )
+                if re.search(r"\b(?:or|either)\b", rest) and not re.search(r"\bor\b", target):
+                    return Judgement(
+                        correct=False,
+                        method="no_match",
+                        parsed=line,
+                        detail=f"~ {alias!r}, but among alternatives",
+                        answer_from=source,
+                    )
                 return Judgement(
-                    correct=True, method="alias_in_answer", parsed=line, detail=f"~ {alias!r}"
+                    correct=True,
+                    method="alias_in_answer",
+                    parsed=line,
+                    detail=f"~ {alias!r}",
+                    answer_from=source,
                 )
     best_score, best_alias = 0.0, ""
     for alias, target in targets:
@@ -275,12 +785,17 @@ def judge_short_answer(
         if score > best_score:
             best_score, best_alias = score, alias
     if best_score >= fuzzy_threshold:
+        negated = _NEGATION_CUE.search(norm) is not None and not _NEGATION_CUE.search(
+            normalize_answer(best_alias)
+        )
         return Judgement(
-            correct=True,
-            method="fuzzy",
+            correct=not negated,
+            method="negated" if negated else "fuzzy",
             parsed=line,
             score=round(best_score, 2),
-            detail=f"ratio {best_score:.1f} >= {fuzzy_threshold:g} vs {best_alias!r}",
+            detail=f"ratio {best_score:.1f} >= {fuzzy_threshold:g} vs {best_alias!r}"
+            + (", but negated" if negated else ""),
+            answer_from=source,
         )
     return Judgement(
         correct=False,
@@ -288,6 +803,7 @@ def judge_short_answer(
         parsed=line,
         score=round(best_score, 2) if best_alias else None,
         detail=f"best ratio {best_score:.1f} vs {best_alias!r}" if best_alias else "",
+        answer_from=source,
     )
 
 
@@ -312,14 +828,18 @@ def _letter_text_conflict(question: Question, reply: str, letter: str) -> str:
 def judge_reply(
     question: Question, reply: str, *, fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
 ) -> Judgement:
-    """Judge ``reply`` against ``question`` with the rules for its kind (no LLM judge)."""
+    """Judge ``reply`` against ``question`` with the rules for its kind (no LLM judge).
+
+    Never raises on the reply; ``answer_from`` says which part of it was read as the answer."""
     if question.kind == "multiple_choice":
+        source = extract_answer(reply).source
         letter, method = parse_choice_letter(reply, question.letters, question.choices)
         if letter is None:
             return Judgement(
                 correct=False,
                 method="unparsed",
                 detail="no single option letter found (none, or the options recited)",
+                answer_from=source,
             )
         right = {question.answer, *question.aliases}
         return Judgement(
@@ -329,12 +849,18 @@ def judge_reply(
             detail=_letter_text_conflict(question, reply, letter)
             if method == "choice_letter"
             else "",
+            answer_from=source,
         )
     if question.kind == "label":
+        source = extract_answer(reply).source
         label = parse_label(reply, question.choices)
         if label is None:
-            return Judgement(correct=False, method="unparsed", detail="no label found")
-        return Judgement(correct=label == question.answer, method="label", parsed=label)
+            return Judgement(
+                correct=False, method="unparsed", detail="no label found", answer_from=source
+            )
+        return Judgement(
+            correct=label == question.answer, method="label", parsed=label, answer_from=source
+        )
     return judge_short_answer(
         reply, question.accepted, fuzzy_threshold=fuzzy_threshold, question=question.question
     )

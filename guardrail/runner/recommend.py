@@ -182,17 +182,35 @@ def policy_snippet(
     samples: int,
     sample_temperature: float,
 ) -> str:
-    """Policy-language text with one ``policy <domain> { ... }`` block per domain.
+    """All domains' policies of :func:`policy_snippets` in one text (for printing), separated by
+    a blank line. Not one policy file: a ``.guard`` file holds one policy, so write each value of
+    :func:`policy_snippets` to its own file."""
+    snippets = policy_snippets(
+        recs, model=model, samples=samples, sample_temperature=sample_temperature
+    )
+    return "\n".join(snippets[d] for d in sorted(snippets))
 
-    Each block has a ``signals`` entry for the recommended signal (with the run's ``samples``
+
+def policy_snippets(
+    recs: Sequence[Recommendation],
+    *,
+    model: str,
+    samples: int,
+    sample_temperature: float,
+) -> dict[str, str]:
+    """Policy-language text per domain: ``{domain: "policy <domain> { ... }\\n"}``.
+
+    Each text is one complete policy (a valid ``.guard`` file on its own: ``guardrail check``
+    accepts it) with a ``signals`` entry for the recommended signal (with the run's ``samples``
     and temperature, which the threshold depends on), one ``review`` rule below the fitted
     threshold, and a comment with n, coverage and accuracy (95 % CIs). A domain where no source
     reached the target gets ``otherwise review``. Paste the rule into the bundled policy of the
     same name (``policies/<domain>.guard``).
     """
-    lines: list[str] = []
+    out: dict[str, str] = {}
     best = best_per_domain(recs)
     for domain in sorted(best):
+        lines: list[str] = []
         rec = best[domain]
         group = [r for r in recs if r.domain == domain]
         target = group[0].target_accuracy if group else 0.9
@@ -242,5 +260,5 @@ def policy_snippet(
             )
             lines.append("  }")
         lines.append("}")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+        out[domain] = "\n".join(lines) + "\n"
+    return out

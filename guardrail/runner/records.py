@@ -75,6 +75,9 @@ class AuditRecord(BaseModel):
         reply: the raw primary reply.
         judged_by: judging rule (``choice_letter``, ``label``, ``exact``, ``fuzzy``, ...).
         judge_detail: the judge's note (matched alias, fuzzy score, judge reply).
+        answer_from: which part of the reply was read as the answer: ``json`` (a JSON answer
+            field), ``answer_marker`` (an ``Answer:`` line), ``first_line`` or ``none``; None in
+            records written before this field existed.
         answerable: False for "honest answer is unknown" items (abstention).
         abstained: the reply declined to answer (picked "Unknown", "I don't know", ...).
         hedge_label: ``hedged`` / ``neutral`` / ``assertive`` for the primary reply, if computed.
@@ -101,6 +104,7 @@ class AuditRecord(BaseModel):
     reply: str
     judged_by: str
     judge_detail: str = ""
+    answer_from: str | None = None
     answerable: bool = True
     abstained: bool = False
     hedge_label: str | None = None

@@ -370,7 +370,9 @@ class AuditRunner:
                 )
                 texts = [c.text for c in sampled.choices]
                 if question.kind == "short_answer":
-                    values["consistency"] = short_answer_agreement(reply, texts)
+                    values["consistency"] = short_answer_agreement(
+                        reply, texts, question=question.question
+                    )
                 else:
                     values["consistency"] = closed_answer_agreement(question, judgement, texts)
                 if sampled.failed:
@@ -408,6 +410,7 @@ class AuditRunner:
             "reply": reply,
             "judged_by": judgement.method,
             "judge_detail": judgement.detail,
+            "answer_from": judgement.answer_from,
             "answerable": question.answerable,
             "abstained": abstained,
             "hedge_label": hedge_label,

@@ -20,7 +20,10 @@ Failure handling: a signal whose calls fail after the provider's retries is *mis
 ``on_missing`` applies and the decision names it. The host never sees an exception for a model or
 parse failure unless ``strict=True``; a failed *answer* call gives ``status="failed"``. Two things
 always raise: :class:`~guardrail.providers.AuthenticationError` (misconfiguration, never an
-abstention) and invalid arguments (unknown domain, malformed messages: ``ValueError``).
+abstention) and invalid arguments (unknown domain, malformed messages: ``ValueError``). Anything
+else that goes wrong inside the guard (a review store that is full, locked or closed; an unexpected
+error) gives ``status="failed"`` with ``error`` naming it (``GuardError`` in strict mode); an answer
+that had to be held for review but could not be queued is never shown (``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from guardrail.calibration import CalibrationProfile
+from guardrail._safety import clean_text
 from guardrail.policy import Action, Decision, Policy, load_policies
 from guardrail.providers import (
     AuthenticationError,
+    BadRequestError,
     ChatProvider,
     ChatResult,
     Message,
@@ -59,14 +63,20 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+
+if TYPE_CHECKING:  # numpy loads only when a policy uses a calibration profile
+    from guardrail.calibration import CalibrationProfile
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
     agreement_with_answer,
     consistency_from_samples,
+    equivalence_for,
     free_signals,
     verbalized_from_reply,
 )
+from guardrail.signals import AsyncSimilarity, Similarity
+from guardrail.signals.equivalence import get_equivalence
 from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
 from guardrail.tracing import (
     capture_content_enabled,
@@ -74,12 +84,14 @@ from guardrail.tracing import (
     get_tracer,
     guard_span,
     model_call_span,
+    record_error,
     record_result,
 )
 
 __all__ = [
     "DEFAULT_FAILURE_MESSAGE",
     "DEFAULT_REVIEW_MESSAGE",
+    "DEFAULT_TIMEOUT",
     "Guard",
     "GuardError",
     "GuardTimeoutError",
@@ -88,6 +100,8 @@ __all__ = [
 DEFAULT_FAILURE_MESSAGE = "Sorry, I can't answer right now. Please try again later."
 DEFAULT_REVIEW_MESSAGE = "This answer is waiting for review by a person before it can be shown."
 DEFAULT_ABSTAIN_MESSAGE = "I can't answer this reliably."
+#: Whole-guard timeout (seconds) when none is given: a guarded chat never waits forever.
+DEFAULT_TIMEOUT = 120.0
 
 
 class GuardError(Exception):
@@ -158,16 +172,18 @@ class Guard:
         provider: the chat provider; default: the embedded local model (``guardrail-uq[local]``),
             created on first use.
         model: default model name (else the provider's default).
-        ensemble_providers: model name -> provider for ``ensemble`` models served elsewhere;
+        ensemble_providers: model name -> provider for models served elsewhere: ``ensemble``
+            models and the ``model`` of an ``agreement "embedding"|"entailment"`` backend;
             models not listed are asked through ``provider``.
         review_store: where ``review`` decisions (and spot checks) are queued; default an
             :class:`~guardrail.review.InMemoryReviewStore`.
         spot_check: a :class:`~guardrail.review.SpotCheckSampler` sending a share of non-review
             answers to the queue, or ``True`` for one built from the policies' ``spot_check``
             settings (domains without one: 0). Default: off.
-        timeout: whole-guard timeout in seconds (``None``: none). When it expires after the
-            answer arrived, uncomputed signals are missing (``on_missing`` applies); before, the
-            result is ``failed`` (``GuardTimeoutError`` in strict mode).
+        timeout: whole-guard timeout in seconds (default :data:`DEFAULT_TIMEOUT`, 120 s;
+            ``None``: none). When it expires after the answer arrived, uncomputed signals are
+            missing (``on_missing`` applies); before, the result is ``failed``
+            (``GuardTimeoutError`` in strict mode).
         strict: raise :class:`GuardError` instead of degrading on model/parse failures.
         capture_content: record prompts/answers in traces (default: env
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else off).
@@ -191,7 +207,7 @@ class Guard:
         ensemble_providers: Mapping[str, ChatProvider] | None = None,
         review_store: ReviewStore | None = None,
         spot_check: SpotCheckSampler | bool | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
         strict: bool = False,
         capture_content: bool | None = None,
         tracer_provider: trace.TracerProvider | None = None,
@@ -335,7 +351,13 @@ class Guard:
                 max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
                 seed=seed,
             )
-            response = await self._guarded(run, rid, stakes, context or {}, start)
+            try:
+                response = await self._guarded(run, rid, stakes, context or {}, start)
+            except (AuthenticationError, GuardError):
+                raise
+            except Exception as exc:  # the host app never sees an internal error
+                record_error(span, exc)
+                response = self._failed(run, rid, exc, start)
             span.set_attribute("guardrail.status", response.status)
             if response.action is not None:
                 span.set_attribute("guardrail.decision.action", response.action.value)
@@ -360,11 +382,13 @@ class Guard:
         n: int = 1,
         temperature: float | None = None,
         logprobs: bool = False,
+        seed_offset: int = 0,
     ) -> ChatResult:
-        """One provider call inside a GenAI span, bounded by the guard's deadline."""
+        """One provider call inside a GenAI span, bounded by the guard's deadline. The call's
+        seed is the run's seed plus ``seed_offset`` (None when the run has no seed)."""
         prov = provider or run.provider
         model_name = model or run.model
-        seed = run.seed
+        seed = run.seed + seed_offset if run.seed is not None else None
         with model_call_span(
             self._tracer,
             provider=prov.name,
@@ -415,7 +439,7 @@ class Guard:
         cfg = policy.signals
         needed = set(policy.needed_signals())
         profile = self._profile(policy) if "calibrated" in needed else None
-        source = profile.source if isinstance(profile, CalibrationProfile) else None
+        source = profile.source if profile is not None and not isinstance(profile, str) else None
         wanted = needed | ({source} if source else set())
         inline = (
             cfg.verbalized is not None
@@ -460,8 +484,10 @@ class Guard:
         for name in ("domain", "stakes"):
             if name in wanted and name not in run.values:
                 run.missing([name], "not given by the application")
+        # regex work over a reply of up to max_response_bytes: off the event loop
         run.add(
-            free_signals(
+            await asyncio.to_thread(
+                free_signals,
                 wanted,
                 answer,
                 raw,
@@ -511,7 +537,7 @@ class Guard:
     def _failure_reason(self, run: _Run, exc: BaseException) -> str:
         if isinstance(exc, TimeoutError | asyncio.TimeoutError):
             return f"guard timeout ({self.timeout} s) expired"
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {str(exc)[:500]}"
 
     def _strict_check(self, run: _Run, what: str, exc: BaseException) -> None:
         if self.strict:
@@ -551,8 +577,16 @@ class Guard:
             return
         calls_before = run.calls
         try:
+            # Samples use seeds seed+1 ... seed+k (providers add i to the base seed per sample):
+            # sample 0 on the answer call's own seed would, at the same temperature, be a copy
+            # of the answer and add 1/k to consistency.
             res = await self._call(
-                run, "consistency", run.messages, n=cfg.k, temperature=cfg.temperature
+                run,
+                "consistency",
+                run.messages,
+                n=cfg.k,
+                temperature=cfg.temperature,
+                seed_offset=1,
             )
         except AuthenticationError:
             raise
@@ -563,10 +597,82 @@ class Guard:
         if res.failed and self.strict:
             raise GuardError(f"{res.failed} of {cfg.k} samples failed: {res.errors[0]}")
         texts = [c.text.strip() for c in res.choices]
+        backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        sim = await self._precompute(backend, [run.answer, *texts])
         run.add(
-            consistency_from_samples(run.answer, texts, requested=cfg.k, errors=res.errors),
+            await asyncio.to_thread(
+                consistency_from_samples,
+                run.answer,
+                texts,
+                requested=cfg.k,
+                errors=res.errors,
+                similarity=sim,
+                backend=backend,
+                question=run.question,
+            ),
             calls=run.calls - calls_before,
         )
+
+    def _equivalence(self, run: _Run, name: str, model: str | None) -> Similarity | AsyncSimilarity:
+        """The policy's answer-equivalence backend for this chat, with its model call bound to
+        the answering model (or the backend's ``model``, through ``ensemble_providers`` when it
+        is listed there): an embedding request or a judge chat call (temperature 0) that counts
+        in the chat's cost and obeys its deadline."""
+        if name == "lexical":
+            return get_equivalence("lexical", question=run.question)
+        prov = self.ensemble_providers.get(model, run.provider) if model else run.provider
+        model_name = model or run.model
+
+        async def judge(messages: list[dict[str, str]]) -> str:
+            res = await self._call(
+                run,
+                "equivalence",
+                normalize_messages(messages),
+                provider=prov,
+                model=model_name,
+                temperature=0.0,
+            )
+            return res.text
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            method = getattr(prov, "embed", None)
+            if method is None:
+                raise BadRequestError(f"provider {prov.name!r} cannot embed texts")
+            remaining = run.remaining()
+            try:
+                coro = method(texts, model=model_name)
+                vectors: list[list[float]] = await (
+                    coro if remaining is None else asyncio.wait_for(coro, remaining)
+                )
+            except TimeoutError:
+                run.timed_out = True
+                run.calls += 1
+                raise
+            except ProviderError as exc:
+                run.calls += exc.calls or 1
+                raise
+            run.calls += 1
+            return vectors
+
+        if name == "embedding":
+            return get_equivalence("embedding", embed=embed, question=run.question)
+        return get_equivalence("entailment", judge=judge, question=run.question)
+
+    async def _precompute(
+        self, backend: Similarity | AsyncSimilarity, texts: list[str]
+    ) -> Similarity:
+        """Await a model-backed backend once over ``texts``; re-raise an authentication error
+        its call hit (misconfiguration is never degraded); strict mode raises on a fallback."""
+        sim = await equivalence_for(backend, [t for t in texts if t.strip()])
+        stats = getattr(backend, "stats", None)
+        exc = getattr(stats, "last_exception", None)
+        if isinstance(exc, AuthenticationError):
+            raise exc
+        fallbacks = int(getattr(stats, "fallbacks", 0))
+        if self.strict and fallbacks:
+            errors = list(getattr(stats, "errors", []))
+            raise GuardError(f"{backend.name} equivalence failed: {errors[0] if errors else ''}")
+        return sim
 
     async def _ensemble(self, run: _Run) -> None:
         cfg = run.policy.signals.ensemble
@@ -594,8 +700,19 @@ class Guard:
             else:
                 answers[m] = r.text.strip()
         weights = dict(zip(cfg.models, cfg.weights, strict=True)) if cfg.weights else None
+        backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        sim = await self._precompute(backend, [run.answer, *(a for a in answers.values() if a)])
         run.add(
-            agreement_with_answer(run.model, run.answer, answers, weights=weights, errors=errors),
+            agreement_with_answer(
+                run.model,
+                run.answer,
+                answers,
+                weights=weights,
+                errors=errors,
+                similarity=sim,
+                backend=backend,
+                question=run.question,
+            ),
             calls=run.calls - calls_before,
         )
 
@@ -642,6 +759,8 @@ class Guard:
             return None
         path = Path(policy.calibration)
         if path not in self._profiles:
+            from guardrail.calibration import CalibrationProfile
+
             try:
                 self._profiles[path] = CalibrationProfile.load(path)
             except (OSError, ValueError) as exc:
@@ -688,6 +807,7 @@ class Guard:
         )
         review_id: str | None = None
         spot_id: str | None = None
+        store_error: str | None = None
         action = decision.action
         if action is Action.ABSTAIN:
             status, text = "abstained", decision.message or DEFAULT_ABSTAIN_MESSAGE
@@ -695,20 +815,47 @@ class Guard:
             status = "pending_review"
             review_msg = decision.message or DEFAULT_REVIEW_MESSAGE
             text = review_msg if self.hold_reviews else f"{with_notice}\n\n{review_msg}".strip()
-            review_id = await self._enqueue(
-                run, decision, raw, request_id, text, ReviewReason.REVIEW, 1.0
-            )
+            try:
+                review_id = await self._enqueue(
+                    run, decision, raw, request_id, text, ReviewReason.REVIEW, 1.0
+                )
+            except Exception as exc:
+                self._strict_check(run, "queueing the answer for review", exc)
+                record_error(run.span, exc)
+                if self.hold_reviews:  # nobody will review it: never show it
+                    status, text = "failed", self.failure_message
+                    store_error = (
+                        f"review store failed, the held answer was not shown: "
+                        f"{self._failure_reason(run, exc)}"
+                    )
+                else:  # it was going to be shown anyway; without the "waiting for review" line
+                    status, text = "answered", with_notice
+                    store_error = (
+                        f"review store failed, the answer was shown unreviewed: "
+                        f"{self._failure_reason(run, exc)}"
+                    )
         else:
             status, text = "answered", with_notice
         if self.spot_check is not None and action is not Action.REVIEW:
             rate = self.spot_check.pick(request_id, domain=run.policy.name, decision=action.value)
             if rate is not None:
-                spot_id = await self._enqueue(
-                    run, decision, raw, request_id, text, ReviewReason.SPOT_CHECK, rate
-                )
+                try:
+                    spot_id = await self._enqueue(
+                        run, decision, raw, request_id, text, ReviewReason.SPOT_CHECK, rate
+                    )
+                except Exception as exc:
+                    self._strict_check(run, "queueing the spot check", exc)
+                    record_error(run.span, exc)
+                    store_error = (
+                        f"review store failed, the spot check was not queued: "
+                        f"{self._failure_reason(run, exc)}"
+                    )
         answer_shown = status == "answered" or (
             status == "pending_review" and not self.hold_reviews
         )
+        if run.timed_out:
+            timeout_note = f"guard timeout ({self.timeout} s) expired"
+            store_error = f"{timeout_note}; {store_error}" if store_error else timeout_note
         reports = [
             run.reports[k] for k in sorted(run.reports, key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
         ]
@@ -743,7 +890,7 @@ class Guard:
             model=run.model,
             provider=run.provider.name,
             request_id=request_id,
-            error=f"guard timeout ({self.timeout} s) expired" if run.timed_out else None,
+            error=store_error,
         )
 
     async def _enqueue(
@@ -757,17 +904,19 @@ class Guard:
         rate: float,
     ) -> str:
         question = run.question
+        # NUL / lone surrogates (from the user's messages or the reply) would make SQLite's and
+        # PostgreSQL's encoders raise: stored as U+FFFD (guardrail._safety.clean_text)
         item = ReviewItem(
-            request_id=request_id,
+            request_id=clean_text(request_id),
             domain=run.policy.name,
             policy_name=run.policy.name,
             policy_version=self._policy_version(run.policy),
-            question=question,
-            answer_shown=shown,
-            raw_answer=raw,
+            question=clean_text(question) if question is not None else None,
+            answer_shown=clean_text(shown),
+            raw_answer=clean_text(raw),
             decision=decision.action.value,
-            signals={k: v for k, v in run.values.items()},
-            explanation=decision.explain().splitlines(),
+            signals={k: clean_text(v) if isinstance(v, str) else v for k, v in run.values.items()},
+            explanation=[clean_text(line) for line in decision.explain().splitlines()],
             reason=reason,
             sampling_rate=rate,
         )

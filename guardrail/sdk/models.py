@@ -110,8 +110,19 @@ class GuardedResponse(BaseModel):
         return next((s for s in self.signals if s.name == name), None)
 
     def explain(self) -> str:
-        """Human-readable explanation: the decision's explanation plus each signal's status."""
-        lines = [self.decision.explain()] if self.decision else [f"FAILED: {self.error}"]
+        """Human-readable explanation: the decision's explanation plus each signal's status.
+
+        A signal the guard *skipped* (it could not change the action, so it was never computed)
+        is listed as ``skipped``, not under "missing signals": missing means it was wanted and
+        could not be obtained (``decision.missing`` keeps the policy evaluator's view, which
+        counts every absent signal)."""
+        skipped = {s.name for s in self.signals if s.status == "skipped"}
+        decision = self.decision
+        if decision is not None and skipped & set(decision.missing):
+            decision = decision.model_copy(
+                update={"missing": [m for m in decision.missing if m not in skipped]}
+            )
+        lines = [decision.explain()] if decision else [f"FAILED: {self.error}"]
         for s in self.signals:
             if s.status == "computed":
                 shown = f"{s.value:.3f}" if isinstance(s.value, float) else repr(s.value)

@@ -7,25 +7,28 @@ Each step returns ``{dsl_name: (value, reason, detail)}``: ``value`` None means 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from guardrail.policy import Policy
 from guardrail.policy.catalog import SIGNALS
 from guardrail.providers import Choice
-from guardrail.signals import (
-    classify_reply,
-    detect_hedges,
-    ensemble_agreement,
-    logprob_confidence,
-    parse_verbalized,
-    self_consistency,
-)
+from guardrail.signals.hedges import detect_hedges
+from guardrail.signals.logprobs import logprob_confidence
+from guardrail.signals.nonanswer import classify_reply
+from guardrail.signals.verbalized import parse_verbalized
+
+if TYPE_CHECKING:
+    from guardrail.signals.consistency import AsyncSimilarity, Similarity
+
+# self_consistency / ensemble_agreement and the equivalence backends need numpy: imported in the
+# steps that use them, so `from guardrail import Guard` stays light.
 
 __all__ = [
     "SIGNAL_TIERS",
     "StepOutput",
     "agreement_with_answer",
     "consistency_from_samples",
+    "equivalence_for",
     "free_signals",
     "verbalized_from_reply",
 ]
@@ -125,8 +128,30 @@ def verbalized_from_reply(
     return {"verbalized": (res.value, res.reason, detail)}
 
 
+async def equivalence_for(similarity: Similarity | AsyncSimilarity, texts: list[str]) -> Similarity:
+    """A sync similarity for ``texts``: a backend with ``amatrix`` (model-backed) is awaited
+    once over all of them and served from that matrix (:class:`PrecomputedSimilarity`); a sync
+    one is returned as is."""
+    from guardrail.signals.consistency import AsyncSimilarity
+    from guardrail.signals.equivalence import PrecomputedSimilarity
+
+    if isinstance(similarity, AsyncSimilarity):
+        matrix = await similarity.amatrix(texts)
+        return PrecomputedSimilarity(
+            texts, matrix, name=similarity.name, threshold=similarity.threshold
+        )
+    return similarity
+
+
 def consistency_from_samples(
-    answer: str, samples: list[str], *, requested: int, errors: list[str]
+    answer: str,
+    samples: list[str],
+    *,
+    requested: int,
+    errors: list[str],
+    similarity: Similarity | None = None,
+    backend: object = None,
+    question: str | None = None,
 ) -> StepOutput:
     """``consistency`` and ``semantic_entropy`` from k sampled answers.
 
@@ -136,9 +161,20 @@ def consistency_from_samples(
     that failed (or came back empty) count as *not agreeing*, so one lost sample out of k lowers
     consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
-    arXiv 2302.09664). Both are missing when no sample arrived.
+    arXiv 2302.09664). Both are missing when no sample arrived. Samples are compared by the
+    answer they give to ``question`` (the default
+    :class:`~guardrail.signals.answers.AnswerSimilarity`); non-answers (refusals, "I don't know",
+    restatements, ...) agree with nothing and are listed in the detail's ``non_answers``; a
+    shown answer that is itself a non-answer has consistency 0.
+    ``similarity`` is the answer-equivalence backend (default lexical); ``backend`` the object
+    whose ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``.
     """
-    res = self_consistency(samples, primary=answer or None)
+    from guardrail.signals.consistency import self_consistency
+    from guardrail.signals.equivalence import backend_report
+
+    res = self_consistency(
+        samples, primary=answer or None, similarity=similarity, question=question
+    )
     if res.value is None:
         reason = res.reason or "no usable sample"
         if errors:
@@ -157,6 +193,9 @@ def consistency_from_samples(
         "majority_share": res.value,
         "clusters": [c.model_dump() for c in res.clusters],
         "samples": samples,
+        "equivalence": backend_report(backend if backend is not None else similarity),
+        "non_answers": {str(i): kind for i, kind in res.non_answers.items()},
+        "answer_kind": res.primary_kind,
     }
     note = (
         f"{requested - res.k} of {requested} samples missing, counted as disagreeing"
@@ -175,26 +214,41 @@ def agreement_with_answer(
     *,
     weights: Mapping[str, float] | None,
     errors: Mapping[str, str],
+    similarity: Similarity | None = None,
+    backend: object = None,
+    question: str | None = None,
 ) -> StepOutput:
     """``agreement``: weighted share of models (the answering model, weight 1, plus the ensemble)
     whose answer is semantically equivalent to the shown answer (cross-model agreement, Manakul et
     al. 2023, arXiv 2303.08896). Failed ensemble models are left out; missing when fewer than two
-    answers are available."""
+    answers are available. ``similarity``/``backend``: as in :func:`consistency_from_samples`."""
     key = f"{model} (answer)"
     all_answers: dict[str, str | None] = {key: answer or None, **answers}
-    res = ensemble_agreement(all_answers, weights=dict(weights) if weights else None)
+    from guardrail.signals.ensemble import ensemble_agreement
+    from guardrail.signals.equivalence import backend_report
+
+    res = ensemble_agreement(
+        all_answers,
+        weights=dict(weights) if weights else None,
+        similarity=similarity,
+        question=question,
+    )
     detail: dict[str, Any] = {
+        "equivalence": backend_report(backend if backend is not None else similarity),
         "clusters": res.clusters,
         "dissenting_models": res.dissenting_models,
         "failed_models": res.failed_models,
         "errors": dict(errors),
         "answers": dict(answers),
+        "non_answers": dict(res.non_answers),
     }
     if res.value is None:
         return {"agreement": (None, res.reason, detail)}
     total = sum(res.weights.values())
     own = next((c for c in res.clusters if key in c), None)
-    if own is None or total <= 0:
+    if key in res.non_answers:  # the shown answer is a non-answer: it agrees with nothing
+        value = 0.0
+    elif own is None or total <= 0:
         value = float(res.value)
     else:
         value = sum(res.weights.get(m, 0.0) for m in own) / total

@@ -5,10 +5,13 @@ uncertainty from how the samples spread over the classes (Wang et al. 2023, self
 arXiv 2203.11171; Kuhn et al. 2023, semantic entropy, arXiv 2302.09664; Manakul et al. 2023,
 SelfCheckGPT, arXiv 2303.08896).
 
-Pipeline: :func:`normalize_answer` -> pairwise similarity matrix (a :class:`Similarity`; the
-default :class:`FuzzySimilarity` uses rapidfuzz's vectorised ``process.cdist``) -> greedy
-clustering against each cluster's first member (Kuhn et al. 2023, Algorithm 1, with "same
-meaning" = similarity >= threshold) -> agreement, semantic entropy, mean pairwise similarity.
+Pipeline: non-answers (refusals, "I don't know", restatements, echoed templates, loops; see
+:func:`reply_kinds`) are set aside as singleton clusters -> pairwise similarity matrix over the
+answers (a :class:`Similarity`; the default :class:`~guardrail.signals.answers.AnswerSimilarity`
+compares the answers the replies give, extracted with the question in mind; the older
+:class:`FuzzySimilarity` compares whole texts with rapidfuzz) -> greedy clustering against each
+cluster's first member (Kuhn et al. 2023, Algorithm 1, with "same meaning" = similarity >=
+threshold) -> agreement, semantic entropy, mean pairwise similarity.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz, process
 
+from guardrail.signals.answers import AnswerSimilarity
 from guardrail.signals.base import SignalResult
+from guardrail.signals.nonanswer import classify_reply
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -42,6 +47,7 @@ __all__ = [
     "cluster_answers",
     "key_claims",
     "normalize_answer",
+    "reply_kinds",
     "self_consistency",
     "self_consistency_async",
 ]
@@ -552,8 +558,10 @@ class ConsistencyResult(SignalResult):
 
     Attributes:
         value: agreement = size of the largest cluster / k, in [1/k, 1]; None if no usable sample.
-        k: number of non-empty samples used.
-        clusters: the semantic equivalence classes, largest first.
+        k: number of non-empty samples used (non-answers included: they are samples that gave
+            no answer).
+        clusters: the semantic equivalence classes, largest first; every non-answer is a cluster
+            of its own.
         semantic_entropy: discrete semantic entropy in nats, ``-Σ_c p_c ln p_c`` with
             ``p_c = |c| / k`` (Kuhn et al. 2023, arXiv 2302.09664; discrete form of Farquhar et
             al. 2024), or with ``p_c`` from sample probabilities when log-probs were given.
@@ -561,10 +569,14 @@ class ConsistencyResult(SignalResult):
         normalized_entropy: ``semantic_entropy / ln k`` in [0, 1] (0 when k == 1).
         mean_pairwise_similarity: mean similarity over the k(k-1)/2 sample pairs (None if k < 2).
         primary_in_majority: whether the primary answer falls in a largest cluster (None when no
-            primary was given).
+            primary was given; False when the primary is a non-answer).
         primary_agreement: size of the primary answer's cluster / k: the largest cluster whose
-            reference answer the primary is equivalent to (0 when it matches none; None when no
-            primary was given).
+            reference answer the primary is equivalent to (0 when it matches none or is itself a
+            non-answer; None when no primary was given).
+        non_answers: sample index -> kind (``refusal``, ``dont_know``, ``restatement``,
+            ``template``, ``loop``, ``empty``) for the samples that gave no answer.
+        primary_kind: the primary's reply kind (``answer`` or a non-answer kind; None without a
+            primary).
         similarity: name of the similarity used; threshold: its threshold.
         dropped: indices of empty samples that were left out.
     """
@@ -577,9 +589,34 @@ class ConsistencyResult(SignalResult):
     mean_pairwise_similarity: float | None = None
     primary_in_majority: bool | None = None
     primary_agreement: float | None = None
+    non_answers: dict[int, str] = Field(default_factory=dict)
+    primary_kind: str | None = None
     similarity: str = ""
     threshold: float = DEFAULT_THRESHOLD
     dropped: list[int] = Field(default_factory=list)
+
+
+def reply_kinds(texts: Sequence[str], *, question: str | None = None) -> list[str]:
+    """The kind of each reply: ``answer`` or a non-answer kind.
+
+    Uses :func:`guardrail.signals.nonanswer.classify_reply` (refusal, dont_know, restatement,
+    template, loop, empty). A reply the detector fails on counts as an ``answer`` (signals never
+    raise on model output).
+
+    Args:
+        texts: the replies.
+        question: the question they answer (lets a restatement of it be recognised).
+
+    Returns:
+        One kind per text, same order.
+    """
+    out: list[str] = []
+    for t in texts:
+        try:
+            out.append(str(classify_reply(t, question=question).kind))
+        except Exception:  # a detector failure must not lose the signal: count it as an answer
+            out.append("answer")
+    return out
 
 
 def _prepare(
@@ -600,6 +637,21 @@ def _prepare(
     return kept, kept_idx, dropped, texts
 
 
+def _embed(sub: NDArray[np.float64], answer_idx: list[int], n: int) -> NDArray[np.float64]:
+    """Place the answers' similarity matrix into an n x n matrix where every non-answer is
+    similar to nothing but itself (so the greedy clustering makes it a singleton)."""
+    full = np.eye(n, dtype=np.float64)
+    if answer_idx:
+        ix = np.array(answer_idx, dtype=np.int64)
+        full[np.ix_(ix, ix)] = sub
+    return full
+
+
+def _split_kinds(texts: list[str], question: str | None) -> tuple[list[str], list[int]]:
+    kinds = reply_kinds(texts, question=question)
+    return kinds, [i for i, k in enumerate(kinds) if k == "answer"]
+
+
 def _finish(
     sim: NDArray[np.float64],
     kept: list[str],
@@ -609,6 +661,7 @@ def _finish(
     name: str,
     threshold: float,
     sample_logprobs: Sequence[float] | None,
+    kinds: list[str],
 ) -> ConsistencyResult:
     off = 1 if primary is not None else 0
     s = sim[off:, off:]
@@ -639,6 +692,8 @@ def _finish(
     agreement = largest / k
     iu = np.triu_indices(k, 1)
     mean_pair = float(s[iu].mean()) if k >= 2 else None
+    non_answers = {kept_idx[i]: kind for i, kind in enumerate(kinds[off:]) if kind != "answer"}
+    primary_kind = kinds[0] if primary is not None else None
     in_major: bool | None = None
     prim_agree: float | None = None
     if primary is not None:
@@ -648,13 +703,17 @@ def _finish(
         # primary instead is wrong for a non-transitive similarity: "Paris, Lyon or Marseille"
         # matches "Paris", "Lyon" and "Marseille" samples alike (token sets are subsets), which
         # made an answer that hedges across every sampled answer look fully consistent.
-        row = sim[0, 1:]
-        reps = [g[0] for g in groups]
-        scores = row[reps]
-        joined = [g for g in range(len(groups)) if scores[g] >= threshold]
-        if joined:
-            best = max(joined, key=lambda g: (len(groups[g]), scores[g], -g))
-            prim_agree = len(groups[best]) / k
+        # The primary is set against each cluster as a whole: it belongs to the cluster holding
+        # the most samples equivalent to it (ties: the larger cluster, then the earlier), and
+        # only those samples count. Matching the first member alone made the answer's agreement
+        # depend on which sample happened to come first ("New Zealand in 1893" is not "New
+        # Zealand did this in 1892", but it is the five plain "New Zealand" samples clustered
+        # behind it). A primary that is a non-answer agrees with nothing (its row is zero).
+        row = sim[0, 1:] >= threshold
+        matched = [int(row[g].sum()) for g in groups]
+        best = max(range(len(groups)), key=lambda g: (matched[g], len(groups[g]), -g))
+        if matched[best] > 0 and primary_kind == "answer":
+            prim_agree = matched[best] / k
             in_major = len(groups[best]) == largest
         else:
             prim_agree = 0.0
@@ -665,6 +724,10 @@ def _finish(
         "similarity": name,
         "threshold": threshold,
     }
+    if non_answers:
+        evidence["non_answers"] = non_answers
+    if primary_kind not in (None, "answer"):
+        evidence["primary_kind"] = primary_kind
     if dropped:
         evidence["dropped_empty"] = dropped
     return ConsistencyResult(
@@ -677,6 +740,8 @@ def _finish(
         mean_pairwise_similarity=mean_pair,
         primary_in_majority=in_major,
         primary_agreement=prim_agree,
+        non_answers=non_answers,
+        primary_kind=primary_kind,
         similarity=name,
         threshold=threshold,
         dropped=dropped,
@@ -706,17 +771,26 @@ def self_consistency(
     samples: Sequence[str],
     *,
     primary: str | None = None,
+    question: str | None = None,
     similarity: Similarity | None = None,
     threshold: float | None = None,
     sample_logprobs: Sequence[float] | None = None,
 ) -> ConsistencyResult:
     """Semantic agreement of k sampled answers (self-consistency).
 
+    Non-answers (refusals, "I don't know", restatements of the question, echoed templates,
+    loops; :func:`reply_kinds`) never agree with anything: each is a cluster of its own and is
+    listed in ``non_answers``; a non-answer primary has ``primary_agreement`` 0. The similarity
+    only sees the answers.
+
     Args:
         samples: the k sampled answers (empty or non-str entries are dropped and reported).
         primary: the answer shown to the user, if any; reported as ``primary_in_majority`` and
             ``primary_agreement`` (it is not counted among the samples).
-        similarity: pairwise similarity; default :class:`FuzzySimilarity` (rapidfuzz). An
+        question: the question the samples answer (recommended): used by the default similarity
+            to extract each reply's answer, and by the non-answer detector.
+        similarity: pairwise similarity; default
+            :class:`~guardrail.signals.answers.AnswerSimilarity` (``question`` given to it). An
             :class:`LLMJudgeSimilarity` with a sync judge works here; use
             :func:`self_consistency_async` for an async judge.
         threshold: overrides the similarity's threshold, in (0, 1].
@@ -735,20 +809,25 @@ def self_consistency(
         ``["Paris", "paris.", "It's Paris.", "Lyon", "Paris, France"]`` -> agreement 0.8, two
         clusters.
     """
-    sim_impl: Similarity = similarity if similarity is not None else FuzzySimilarity()
+    sim_impl: Similarity = similarity if similarity is not None else AnswerSimilarity(question)
     thr = _threshold(sim_impl.threshold if threshold is None else threshold)
     _check_logprobs(samples, sample_logprobs)
     kept, kept_idx, dropped, texts = _prepare(samples, primary)
     if not kept:
         return _empty(dropped, sim_impl.name, thr)
-    sim = sim_impl.matrix(texts)
-    return _finish(sim, kept, kept_idx, dropped, primary, sim_impl.name, thr, sample_logprobs)
+    kinds, answer_idx = _split_kinds(texts, question)
+    sub = sim_impl.matrix([texts[i] for i in answer_idx])
+    sim = _embed(sub, answer_idx, len(texts))
+    return _finish(
+        sim, kept, kept_idx, dropped, primary, sim_impl.name, thr, sample_logprobs, kinds
+    )
 
 
 async def self_consistency_async(
     samples: Sequence[str],
     *,
     primary: str | None = None,
+    question: str | None = None,
     similarity: Similarity | AsyncSimilarity | None = None,
     threshold: float | None = None,
     sample_logprobs: Sequence[float] | None = None,
@@ -756,17 +835,22 @@ async def self_consistency_async(
     """Async :func:`self_consistency`: awaits ``similarity.amatrix`` when it has one (an
     :class:`LLMJudgeSimilarity` with an async judge), else calls ``matrix``. Same arguments,
     result and errors."""
-    sim_impl = similarity if similarity is not None else FuzzySimilarity()
+    sim_impl = similarity if similarity is not None else AnswerSimilarity(question)
     thr = _threshold(sim_impl.threshold if threshold is None else threshold)
     _check_logprobs(samples, sample_logprobs)
     kept, kept_idx, dropped, texts = _prepare(samples, primary)
     if not kept:
         return _empty(dropped, sim_impl.name, thr)
+    kinds, answer_idx = _split_kinds(texts, question)
+    answers = [texts[i] for i in answer_idx]
     if isinstance(sim_impl, AsyncSimilarity):
-        sim = await sim_impl.amatrix(texts)
+        sub = await sim_impl.amatrix(answers)
     else:
-        sim = sim_impl.matrix(texts)
-    return _finish(sim, kept, kept_idx, dropped, primary, sim_impl.name, thr, sample_logprobs)
+        sub = sim_impl.matrix(answers)
+    sim = _embed(sub, answer_idx, len(texts))
+    return _finish(
+        sim, kept, kept_idx, dropped, primary, sim_impl.name, thr, sample_logprobs, kinds
+    )
 
 
 def _threshold(t: float) -> float:

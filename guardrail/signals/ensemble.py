@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import Field
 
+from guardrail.signals.answers import AnswerSimilarity
 from guardrail.signals.base import SignalResult
-from guardrail.signals.consistency import FuzzySimilarity, Similarity, cluster_answers
+from guardrail.signals.consistency import Similarity, _embed, cluster_answers, reply_kinds
 
 __all__ = ["EnsembleResult", "ensemble_agreement"]
 
@@ -36,6 +37,11 @@ class EnsembleResult(SignalResult):
         primary_agreement: weighted share of the answering models equivalent to ``primary`` (the
             answer shown to the user), None without ``primary``.
         primary_in_majority: whether ``primary`` is equivalent to the majority answer.
+        non_answers: model -> kind for the models whose reply is a non-answer (refusal,
+            dont_know, restatement, template, loop): each is a cluster of its own and agrees with
+            nothing, but still counts in the total weight.
+        primary_kind: the primary's reply kind (``answer`` or a non-answer kind; a non-answer
+            primary has ``primary_agreement`` 0), None without ``primary``.
     """
 
     name: str = "agreement"
@@ -48,6 +54,8 @@ class EnsembleResult(SignalResult):
     tie: bool = False
     primary_agreement: float | None = None
     primary_in_majority: bool | None = None
+    non_answers: dict[str, str] = Field(default_factory=dict)
+    primary_kind: str | None = None
 
 
 def ensemble_agreement(
@@ -57,6 +65,7 @@ def ensemble_agreement(
     similarity: Similarity | None = None,
     threshold: float | None = None,
     primary: str | None = None,
+    question: str | None = None,
 ) -> EnsembleResult:
     """Agreement of answers from several models.
 
@@ -64,10 +73,13 @@ def ensemble_agreement(
         answers: model name -> its answer; None (or an empty string) means that model failed:
             it is excluded from the agreement and listed in ``failed_models``.
         weights: optional model name -> weight >= 0 (models not listed weigh 1.0).
-        similarity: pairwise similarity (default :class:`FuzzySimilarity`, rapidfuzz).
+        similarity: pairwise similarity (default
+            :class:`~guardrail.signals.answers.AnswerSimilarity` with ``question``).
         threshold: overrides the similarity's threshold, in (0, 1].
         primary: the answer shown to the user (not counted as a model), for
             ``primary_agreement`` / ``primary_in_majority``.
+        question: the question the models answered (recommended: drives answer extraction and
+            the non-answer detector).
 
     Returns:
         :class:`EnsembleResult`; ``value`` None with a reason when fewer than two models answered
@@ -77,7 +89,7 @@ def ensemble_agreement(
         ValueError: a negative or non-finite weight, a weight for a model not in ``answers``,
             or a threshold outside (0, 1].
     """
-    sim_impl: Similarity = similarity if similarity is not None else FuzzySimilarity()
+    sim_impl: Similarity = similarity if similarity is not None else AnswerSimilarity(question)
     thr = sim_impl.threshold if threshold is None else threshold
     if not 0.0 < thr <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {thr!r}")
@@ -104,7 +116,12 @@ def ensemble_agreement(
 
     texts = [a for _, a in ok]
     off = 1 if primary is not None else 0
-    full = sim_impl.matrix(([primary] if primary is not None else []) + texts)
+    all_texts = ([primary] if primary is not None else []) + texts
+    kinds = reply_kinds(all_texts, question=question)
+    answer_idx = [i for i, kind in enumerate(kinds) if kind == "answer"]
+    full = _embed(sim_impl.matrix([all_texts[i] for i in answer_idx]), answer_idx, len(all_texts))
+    non_answers = {ok[i][0]: kind for i, kind in enumerate(kinds[off:]) if kind != "answer"}
+    base["non_answers"] = non_answers
     sim = full[off:, off:]
     groups = cluster_answers(sim, thr)
     gw = [sum(w_used[ok[i][0]] for i in g) for g in groups]
@@ -119,10 +136,13 @@ def ensemble_agreement(
     prim: dict[str, Any] = {}
     if primary is not None:
         row = full[0, 1:]
+        prim["primary_kind"] = kinds[0]
         prim["primary_agreement"] = min(
             1.0, sum(w_used[m] for (m, _), s in zip(ok, row, strict=True) if s >= thr) / total
         )
         prim["primary_in_majority"] = bool(row[groups[best][0]] >= thr)
+        if kinds[0] != "answer":
+            prim["primary_agreement"], prim["primary_in_majority"] = 0.0, False
     return EnsembleResult(
         value=min(1.0, agreement),
         evidence={
@@ -130,6 +150,7 @@ def ensemble_agreement(
             "dissenting_models": dissent,
             "failed_models": failed,
             "clusters": clusters,
+            **({"non_answers": non_answers} if non_answers else {}),
         },
         majority_answer=texts[groups[best][0]],
         majority_models=majority,

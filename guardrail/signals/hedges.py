@@ -138,6 +138,8 @@ class HedgeResult(SignalResult):
         hedges, boosters, conditionals: counts per category.
         label: ``hedged`` (hedges > boosters), ``assertive`` (boosters > hedges) or ``neutral``.
         cues: the cues with spans, in text order.
+        excluded: cues outside the answer's own claims (in a confidence statement or in talk
+            about confidence, the task or the question), not counted.
     """
 
     name: str = "hedges"
@@ -146,6 +148,7 @@ class HedgeResult(SignalResult):
     conditionals: int = 0
     label: Literal["hedged", "neutral", "assertive"] = "neutral"
     cues: list[Cue] = Field(default_factory=list)
+    excluded: list[Cue] = Field(default_factory=list)
 
 
 class _Compiled:
@@ -275,6 +278,64 @@ def _mask(text: str) -> str:
     return text
 
 
+# --- the answer's own claims -------------------------------------------------------------------
+# A sentence that talks about confidence, the task or the question is not a claim of the answer:
+# "Confidence may vary", "I'm not sure what you mean by the question", "this answer may not be
+# accurate". Its cues are reported in ``excluded``, not counted (they belong to ``verbalized`` or
+# are no claim at all). The words are guardrail's; the split of epistemic markers by what they
+# scope over follows Hyland 2005 (hedges qualify propositions) and Zhou et al. 2023 (arXiv
+# 2302.13439, expressions of (un)certainty about the model's own answer).
+_META_RE = re.compile(
+    r"\bconfiden(?:ce|t|tly)\b|\bcertainty\b|\buncertainty\b"
+    r"|\b(?:the|this|that|your|my|the\s+above|the\s+original)\s+(?:question|task|prompt|request"
+    r"|instructions?|query)\b"
+    r"|\bwhat\s+you(?:'re|\s+are)?\s+(?:mean|asking|referring\s+to|looking\s+for)\b"
+    r"|\b(?:my|this|the)\s+(?:answer|response|estimate|guess|reply)\b[^.!?\n]{0,40}"
+    r"\b(?:correct|right|wrong|accurate|inaccurate|reliable|sure|certain|true|mistaken)\b"
+    r"|\b(?:probability|likelihood|chance)\s+(?:that|of)\s+(?:my|this|the)\s+(?:answer|response)\b",
+    re.IGNORECASE,
+)
+# clause ends: sentence ends, line breaks, ";" and a comma or space before "but" / "so" /
+# "however" / "though" / "although" / "yet" ("I'm not sure what you mean by the question, but it
+# might be Canberra": the second clause is a claim)
+_CLAUSE_END_RE = re.compile(
+    r"[.!?]+(?=\s|$)|\n|;|,?\s+(?=(?:but|so|however|though|although|yet)\b)", re.IGNORECASE
+)
+
+
+def _meta_spans(masked: str) -> list[tuple[int, int]]:
+    """Spans of clauses about confidence, the task or the question (on the masked text)."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in [*_CLAUSE_END_RE.finditer(masked), None]:
+        end = m.end() if m is not None else len(masked)
+        if _META_RE.search(masked, start, end) is not None:
+            out.append((start, end))
+        start = end
+    return out
+
+
+def _json_string_values(text: str) -> list[tuple[int, int]]:
+    """Spans of JSON string *values* (not keys, not confidence fields) in the reply's objects, so
+    ``{"answer": "It is probably Paris"}`` is read as the answer's claim, not as a quotation."""
+    from guardrail.signals.structured import find_json_objects
+
+    if "{" not in text:
+        return []
+    out: list[tuple[int, int]] = []
+    objs, _ = find_json_objects(text)
+    for o in objs:
+        key = ""
+        for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"', text[o.start : o.end]):
+            after = text[o.start + m.end() : o.start + m.end() + 40].lstrip()
+            if after.startswith(":"):
+                key = m.group(0)[1:-1].lower()
+                continue
+            if "confiden" not in key and "certain" not in key and "prob" not in key:
+                out.append((o.start + m.start() + 1, o.start + m.end() - 1))
+    return out
+
+
 def _sentence_start(masked: str, pos: int) -> bool:
     before = masked[:pos].rstrip(" \t\"'(*_")
     return not before or before[-1] in ".!?:\n" or before.endswith(("-", "\u2022"))
@@ -286,6 +347,7 @@ def detect_hedges(
     lexicon: Lexicon | str | Path | None = None,
     extra_hedges: Sequence[str] = (),
     extra_boosters: Sequence[str] = (),
+    claims_only: bool = True,
 ) -> HedgeResult:
     """Find hedges, boosters and hedged conditionals in ``text``.
 
@@ -300,6 +362,14 @@ def detect_hedges(
         lexicon: a :class:`Lexicon`, a path to a lexicon JSON file, or None for the default.
         extra_hedges: additional hedge cues (e.g. from a policy).
         extra_boosters: additional booster cues.
+        claims_only: count only cues in the answer's own claims (default). Cues in a designated
+            confidence statement (``Confidence: 100%``, see
+            :func:`guardrail.signals.verbalized.confidence_statement_spans`; already the
+            ``verbalized`` signal) and in sentences about confidence, the task or the question
+            ("confidence may vary", "I'm not sure what you mean by the question") go to
+            ``excluded``. JSON string values (``{"answer": "It may be Paris"}``) are read as the
+            answer, not as quotations. ``False`` counts every cue outside code and quotations
+            (the behaviour before this option).
 
     Returns:
         :class:`HedgeResult` with ``value`` = hedge count.
@@ -311,7 +381,15 @@ def detect_hedges(
     if not isinstance(text, str) or not text:
         return HedgeResult(value=0, evidence={"cues": []})
     masked = _mask(text)
+    skip: list[tuple[int, int]] = []
+    if claims_only:
+        from guardrail.signals.verbalized import confidence_statement_spans
+
+        for a, b in _json_string_values(text):  # JSON answer text is the answer, not a quote
+            masked = masked[:a] + text[a:b] + masked[b:]
+        skip = confidence_statement_spans(text) + _meta_spans(masked)
     cues: list[Cue] = []
+    excluded: list[Cue] = []
     end = 0
     for tok in _TOKEN_RE.finditer(masked):
         if tok.start() < end:
@@ -347,16 +425,18 @@ def detect_hedges(
         negated = False
         if category == "booster" and comp.neg_before.search(before[-60:]):
             category, negated = "hedge", True
-        cues.append(
-            Cue(
-                text=text[m.start() : m.end()],
-                start=m.start(),
-                end=m.end(),
-                category=category,
-                cue=entry.cue,
-                negated=negated,
-            )
+        cue = Cue(
+            text=text[m.start() : m.end()],
+            start=m.start(),
+            end=m.end(),
+            category=category,
+            cue=entry.cue,
+            negated=negated,
         )
+        if any(a <= m.start() < b for a, b in skip):
+            excluded.append(cue)
+        else:
+            cues.append(cue)
     h = sum(c.category == "hedge" for c in cues)
     b = sum(c.category == "booster" for c in cues)
     cnd = sum(c.category == "conditional" for c in cues)
@@ -370,8 +450,10 @@ def detect_hedges(
         conditionals=cnd,
         label=label,
         cues=cues,
+        excluded=excluded,
         evidence={
             "label": label,
             "cues": [[c.text, c.category, c.start, c.end] for c in cues],
+            "excluded": [[c.text, c.category, c.start, c.end] for c in excluded],
         },
     )

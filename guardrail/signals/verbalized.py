@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
 from guardrail.signals.base import SignalResult
+from guardrail.signals.structured import (
+    StructuredReading,
+    find_json_objects,
+    read_structured_confidence,
+)
 
 __all__ = [
     "FOLLOWUP_TEMPLATE",
@@ -30,6 +36,7 @@ __all__ = [
     "PHRASE_PROBABILITIES",
     "ParseMode",
     "VerbalizedConfidence",
+    "confidence_statement_spans",
     "followup_messages",
     "inline_messages",
     "parse_verbalized",
@@ -156,7 +163,9 @@ class VerbalizedConfidence(SignalResult):
     """
 
     name: str = "verbalized"
-    method: Literal["percent", "decimal", "fraction", "scale", "phrase", "level", "none"] = "none"
+    method: Literal[
+        "percent", "decimal", "fraction", "scale", "phrase", "level", "option", "none"
+    ] = "none"
     matched: str = ""
     span: tuple[int, int] | None = None
     scale: float | None = None
@@ -309,7 +318,7 @@ _LINE_RE = re.compile(
 )
 # S6 (only with the question given): "D. 95%", "The Sculptress - 90.1%"
 _ANSWER_LINE_RE = re.compile(
-    r"^[ \t*]*(?:[A-J][.)]|[^\n]{1,80}?\s[-\u2013\u2014])[ \t]*"
+    r"^[ \t*]*(?:[A-J][.)][ \t]*|[^\n]{1,80}?\s[-\u2013\u2014][ \t]+)"
     + _NUM
     + r"\s*"
     + _PCT
@@ -544,7 +553,7 @@ def _from_cand(c: _Cand, **evidence: Any) -> VerbalizedConfidence:
     )
 
 
-_METHODS = ("percent", "decimal", "fraction", "scale", "phrase", "level")
+_METHODS = ("percent", "decimal", "fraction", "scale", "phrase", "level", "option")
 
 
 def _distinct(values: list[float], tol: float) -> list[float]:
@@ -557,6 +566,142 @@ def _distinct(values: list[float], tol: float) -> list[float]:
 
 def _fmt(v: float) -> str:
     return f"{v * 100:.4g}%"
+
+
+# --- designated statements only (content is never read or cut) ----------------------------------
+# Latin look-alikes from other scripts (Unicode confusables, https://www.unicode.org/Public/security/
+# latest/confusables.txt, the Cyrillic and Greek letters that render like the Latin letters of the
+# confidence vocabulary). Folding is one character to one character, so offsets stay valid.
+_CONFUSABLES = str.maketrans(
+    "\u0430\u0441\u0435\u043e\u0440\u0445\u0443\u0456\u0458\u0455\u0501\u04bb\u04cf\u051b\u051d"
+    "\u0410\u0412\u0421\u0415\u041d\u0406\u0408\u041a\u041c\u041e\u0420\u0405\u0422\u0425\u0423"
+    "\u03bf\u03b1\u03bd\u03c1\u03b9\u03ba\u03c4\u03c5"
+    "\u039f\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u03a1\u03a4\u03a7\u03a5"
+    "\u2212\u2010\u2011",
+    "acеopxyijsdhlqw".replace("е", "e") + "ABCEHIJKMOPSTXY" + "oavpiktu" + "OABEZHIKMNPTXY" + "---",
+)
+
+
+def _fold(text: str) -> str:
+    """NFKC per character (when it gives one character: fullwidth ``％``, ``８５``, mathematical
+    letters) and Latin look-alikes (Cyrillic ``о`` in "Cоnfidence"), keeping length and offsets."""
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch)
+            continue
+        n = unicodedata.normalize("NFKC", ch)
+        out.append(n if len(n) == 1 else ch)
+    return "".join(out).translate(_CONFUSABLES)
+
+
+_FENCE_RE = re.compile(
+    r"^[ \t]*(```|~~~)[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.DOTALL | re.MULTILINE
+)
+_INLINE_CODE_RE = re.compile(r"`[^`\n]+`")
+_BLOCKQUOTE_RE = re.compile(r"^[ \t]*>.*$", re.MULTILINE)
+_QUOTED_RE = re.compile(
+    r"\"[^\"\n]{0,300}\"|\u201c[^\u201d\n]{0,300}\u201d|\u2018[^\u2019\n]{0,300}\u2019(?!\w)"
+    r"|(?<!\w)'[^'\n]{0,300}'(?!\w)"
+)
+_CONF_WORD_RE = re.compile(
+    r"confiden|certain|probab|likel|chance|accura|\bsure\b|\d\s*%", re.IGNORECASE
+)
+
+
+def _mask_content(text: str) -> str:
+    """Blank (keep offsets) what is content, not the model's own statement: fenced code blocks,
+    inline code, ``>`` block quotes, and quotations that mention a confidence ("he wrote
+    'confidence: 99%'"). A quoted value alone (``Confidence: "85%"``) stays readable."""
+
+    def blank(m: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    def blank_quote(m: re.Match[str]) -> str:
+        inner = m.group(0)[1:-1]
+        if not (re.search(r"[A-Za-z]", inner) and _CONF_WORD_RE.search(inner)):
+            return m.group(0)
+        line_start = m.string.rfind("\n", 0, m.start()) + 1
+        line_end = m.string.find("\n", m.end())
+        rest = m.string[m.end() : len(m.string) if line_end == -1 else line_end]
+        if _LINE_PREFIX_RE.match(m.string[line_start : m.start()]) and not rest.strip(" \t*_.!"):
+            return m.group(0)  # a whole line in quotes is the model's own statement
+        return blank(m)
+
+    for rx in (_FENCE_RE, _INLINE_CODE_RE, _BLOCKQUOTE_RE):
+        text = rx.sub(blank, text)
+    return _QUOTED_RE.sub(blank_quote, text)
+
+
+# A label starts a statement when only list/markdown decoration precedes it on its line, or it
+# follows a sentence end or an opening bracket ("Paris. Confidence: 85%", "Paris (confidence:
+# 85%)"); after a comma or dash only when its value ends the line ("Paris, confidence: 85%").
+_LINE_PREFIX_RE = re.compile(r"[ \t*_#>\-\u2022+\"'`|]*(?:\d{1,2}[.)][ \t]*)?[(\[]?[ \t*_\"']*\Z")
+_SENTENCE_PREFIX_RE = re.compile(r"(?:[.!?;][\"')\]]*[ \t]+|[(\[])[ \t*_\"']*\Z")
+_SOFT_PREFIX_RE = re.compile(r"(?:[,\-\u2013\u2014|:])[ \t*_\"']*\Z")
+_LINE_TAIL_RE = re.compile(r"[ \t*_.!)\]\"'`]*(?:\n|\Z)")
+
+
+def _label_position(text: str, m: re.Match[str]) -> str:
+    """``line``/``sentence`` (a designated statement start), ``soft`` (after a comma: only when
+    the value ends the line), or ``inside`` (mid-sentence: content, not a statement)."""
+    before = text[_line_start(text, m.start()) : m.start()]
+    if _LINE_PREFIX_RE.match(before):
+        return "line"
+    if _SENTENCE_PREFIX_RE.search(before) or re.match(r"my\b", m.group("label"), re.IGNORECASE):
+        return "sentence"
+    if _SOFT_PREFIX_RE.search(before):
+        return "soft"
+    return "inside"
+
+
+# What follows a label when a template or instruction was echoed instead of a value:
+# "<integer from 0 to 100>", "[your confidence]", "an integer between 0 and 100", "0-100", "NN%".
+_PLACEHOLDER_RE = re.compile(
+    r"[ \t*_\"'`]*(?:<[^>\n]{0,80}>|\[[^\]\n]*[A-Za-z][^\]\n]*\]|\{[^}\n]{0,80}\}"
+    r"|(?:(?:an?|the|your)\s+)?(?:integer|number|value|float|percentage|probability|score)\b"
+    r"[^\n]{0,40}?\b(?:from|between|in\s+\[?|on\s+a)\b(?:[^\n\d]{0,20}\d+(?:\.\d+)?\s*%?"
+    r"\s*(?:-|\u2013|to|and)\s*\d+(?:\.\d+)?\s*%?)?"
+    r"|(?:0|1)(?:\.0)?\s*%?\s*(?:-|\u2013|to)\s*(?:1|5|10|100)(?:\.0)?\s*%?"
+    r"[ \t*_.)\]\"'`]*(?:\n|\Z)"
+    r"|(?:NN|XX|X|N|\?\?|__+|\.\.\.)\s*%)",
+    re.IGNORECASE,
+)
+
+
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with each span replaced by spaces (newlines kept), so offsets stay valid."""
+    chars = list(text)
+    for s, e in spans:
+        for i in range(s, min(e, len(chars))):
+            if chars[i] != "\n":
+                chars[i] = " "
+    return "".join(chars)
+
+
+def _from_structured(st: StructuredReading) -> VerbalizedConfidence:
+    ev = {"matched": st.matched, "rule": st.evidence.get("rule", "json_field"), **st.evidence}
+    if st.key:
+        ev["field"] = st.key
+    if st.value is None:
+        reason = st.reason or "unreadable JSON confidence"
+        return VerbalizedConfidence(
+            value=None,
+            reason=reason,
+            evidence={**ev, "reason": reason},
+            matched=st.matched,
+            span=st.span,
+        )
+    method = st.method if st.method in _METHODS else "decimal"
+    return VerbalizedConfidence(
+        value=st.value,
+        method=method,  # type: ignore[arg-type]
+        matched=st.matched,
+        span=st.span,
+        evidence=ev,
+    )
 
 
 def parse_verbalized(
@@ -620,6 +765,13 @@ def parse_verbalized(
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     if not isinstance(text, str) or not text.strip():
         return _none("empty reply")
+    structured = read_structured_confidence(text, question=question)
+    if structured.status != "absent":
+        return _from_structured(structured)
+    original = text
+    text = _mask_content(_fold(text))
+    if structured.object_spans:  # placeholder-only JSON confidence: the prose may still state one
+        text = _blank(text, structured.object_spans)
     stated = scale if scale is not None else _stated_scale(text)
     followup = mode == "followup"
     values: list[_Cand] = []
@@ -627,6 +779,7 @@ def parse_verbalized(
     negated: list[str] = []
     label_seen = False
     phrase_in_label: list[_Cand] = []
+    placeholders: list[str] = []
 
     # S1 designated labels
     for m in _LABEL_RE.finditer(text):
@@ -642,6 +795,13 @@ def parse_verbalized(
         key = key_m.group(0).lower() if key_m else "confidence"
         if key == "accuracy" and not _ACCURACY_LINE_RE.match(text, _line_start(text, m.start())):
             continue  # "Accuracy" only as a line of its own ("Accuracy: 50%"), not in the body
+        position = _label_position(text, m)
+        if position == "inside":
+            continue  # "set confidence: 0.9 in the config" is content, not a statement
+        hold = _PLACEHOLDER_RE.match(region)
+        if hold and not _VALUE_RE.search(region, hold.end()):
+            placeholders.append(region.strip()[:40])
+            continue  # an echoed template ("Confidence: <integer from 0 to 100>") is no value
         label_seen = True
         vm = _VALUE_RE.search(region)
         owned, _ = _phrases(region, levels=True, owned_only=False, offset=start, context=m.group(0))
@@ -651,6 +811,8 @@ def parse_verbalized(
                 region, vm.end()
             ):
                 continue
+            if position == "soft" and not _LINE_TAIL_RE.match(region, vm.end()):
+                continue  # "..., confidence: 0.9 means ..." is content
             region_scale = _stated_scale(m.group(0)) or stated
             c = _number(vm, offset=start, scale=region_scale, key=key, kind="label")
             values.append(c)
@@ -709,6 +871,9 @@ def parse_verbalized(
 
     if values:
         ok = [c for c in values if c.value is not None]
+        negative = [c for c in values if c.reason and c.reason.startswith("negative")]
+        if negative:  # "Confidence: -50%" is never read as 50%, whatever else the reply says
+            return _from_cand(negative[0])
         if negated and followup:
             return _none(
                 f"contradictory statements: {negated[0]!r}",
@@ -754,7 +919,7 @@ def parse_verbalized(
         if est and len(_distinct([c.value for c in est if c.value is not None], 0.001)) <= 1:
             return _from_cand(est[0])
 
-    n_words = len(text.split())
+    n_words = len(original.split())
     read_phrases = followup or (mode == "auto" and n_words <= 12)
     owned, every = _phrases(text, levels=False, owned_only=True)
     if not read_phrases:
@@ -774,35 +939,100 @@ def parse_verbalized(
         return _from_cand(owned[0])
     if label_seen:
         return _none("confidence label without a readable value")
+    if placeholders or structured.reason:
+        what = placeholders[0] if placeholders else structured.reason
+        return _none(f"the confidence statement is a placeholder, not a value: {what!r}")
     return _none("no confidence statement found")
 
 
 _STRIP_LINE_RE = re.compile(
-    r"^[ \t>*_#\"'`-]*(?:(?:my|the|overall|estimated)\s+)?"
+    r"^[ \t*_#\"'`\-\u2022+|(\[]*(?:\d{1,2}[.)][ \t]*)?(?:(?:my|the|overall|estimated)\s+)?"
     r"(?:(?P<conf>confidence|certainty)|probability|likelihood|chance)"
     r"(?:\s+(?:level|score|rating|estimate|value))?[*_ \t\"']*(?:\([^)\n]{0,40}\))?[*_ \t\"']*"
-    r"(?:[:=]|(?(conf)(?:\bis\b|\bof\b|\bat\b|-)|(?!))).*$",
+    r"(?:[:=]|(?(conf)(?:\bis\b|\bof\b|\bat\b|-)|(?!)))(?P<rest>.*)$",
     re.IGNORECASE | re.MULTILINE,
+)
+# what a stripped label line must hold after its label: a value, an echoed placeholder, or a
+# probability phrase / level word ("Confidence is a feeling ..." in an answer is content)
+_STRIP_REST_RE = re.compile(
+    r"[ \t*_\"'`]*(?:[-+]?\d|\.\d|<|\[|\{|NN|XX|N/A\b|none\b|unknown\b|"
+    r"(?:an?\s+)?(?:integer|number|value|percentage)\b|"
+    + _PHRASE_RE.pattern[len("(?<![\\w-])") :]
+    + "|"
+    + _LEVEL_RE.pattern[len("(?<![\\w-])") :]
+    + r")",
+    re.IGNORECASE,
 )
 _STRIP_VALUE_LINE_RE = re.compile(
     r"^[ \t*_>\"'`(\[]*\d+(?:\.\d+)?\s*%[ \t*_.!\"'`)\]]*$", re.MULTILINE
 )
 _STRIP_INLINE_RE = re.compile(
-    r"[ \t]{0,40}[(\[]?[*_]{0,10}\b(?:confidence|certainty)(?:\s+(?:level|score|rating))?[*_ \t]*"
-    r"(?:\([^)\n]{0,40}\))?[*_ \t]*[:=][^\n]*$",
+    r"[(\[]?[*_]{0,10}\b(?:my\s+)?(?:confidence|certainty)(?:\s+(?:level|score|rating))?[*_ \t]*"
+    r"(?:\([^)\n]{0,40}\))?[*_ \t]*(?:[:=]|\bis\b)[^\n]*$",
     re.IGNORECASE,
 )
 
 
-def strip_confidence_line(text: str, *, question: str | None = None) -> str:
-    """Remove the inline confidence statement(s) so the user sees only the answer.
+def confidence_statement_spans(text: str, *, question: str | None = None) -> list[tuple[int, int]]:
+    """``[start, end)`` spans of the designated confidence statements in ``text``: exactly what
+    :func:`strip_confidence_line` removes (label lines, value-only lines, a trailing statement on
+    the last line). Code, quotations, mid-sentence labels and JSON objects are never included.
 
-    Removes every line that is a confidence statement (``Confidence: 85%``,
-    ``**Confidence level:** high``, ``Probability: 0.9``), every line that is only a percentage
-    (``85%``, read by :func:`parse_verbalized` as a value line), and, when the answer's last line
-    ends with
-    ``... Confidence: 85%``, that trailing part. Surrounding blank lines are trimmed; the answer
-    body (including numbers in it) is untouched.
+    Args:
+        text: the model reply.
+        question: the question with its options, if known (an option's percentage is content).
+
+    Returns:
+        Sorted, possibly overlapping spans; ``[]`` when the reply has no such statement.
+    """
+    if not text:
+        return []
+    objs, _ = find_json_objects(text) if "{" in text else ([], False)
+    masked = _blank(_mask_content(_fold(text)), [(o.start, o.end) for o in objs])
+    q_compact = re.sub(r"\s+", "", question) if question else ""
+    cuts: list[tuple[int, int]] = []
+    for m in _STRIP_LINE_RE.finditer(masked):
+        if _STRIP_REST_RE.match(m.group("rest")):
+            cuts.append((m.start(), m.end()))
+    for m in _STRIP_VALUE_LINE_RE.finditer(masked):
+        pct = re.sub(r"[^\d.%]", "", m.group(0))
+        if not _in_question(pct, q_compact):
+            cuts.append((m.start(), m.end()))
+    for m in _ACCURACY_LINE_RE.finditer(masked):
+        cuts.append((m.start(), m.end()))
+    # the trailing statement of the last line that is not cut whole
+    covered = _blank(masked, cuts)
+    last_end = len(covered.rstrip())
+    last_start = covered.rfind("\n", 0, last_end) + 1
+    for m in _STRIP_INLINE_RE.finditer(covered, last_start, last_end):
+        before = covered[last_start : m.start()]
+        if m.start() > last_start and (
+            _SENTENCE_PREFIX_RE.search(before)
+            or (_SOFT_PREFIX_RE.search(before) and _LINE_TAIL_RE.match(covered, m.end()))
+            or (m.group(0)[:1] in "([" and before.endswith((" ", "\t")))
+        ):
+            cut_from = m.start()
+            cuts.append((cut_from, last_end))
+            break
+    return sorted(cuts)
+
+
+def strip_confidence_line(text: str, *, question: str | None = None) -> str:
+    """Remove the designated confidence statement(s) so the user sees only the answer.
+
+    Removes exactly what :func:`parse_verbalized` treats as a confidence statement: a line that
+    starts with a confidence label and holds a value, placeholder or phrase (``Confidence: 85%``,
+    ``**Confidence level:** high``, ``Probability: 0.9``, ``Confidence: NN%``), a line that is
+    only a percentage (``85%``), and, at the end of the last line, a trailing statement that
+    starts a sentence or a bracket (``Paris. Confidence: 85%``, ``Paris (confidence: 85%)``,
+    ``Paris, confidence: 85%``). Labels are matched after folding look-alike letters (a Cyrillic
+    ``о`` in "Cоnfidence", fullwidth digits), so a disguised statement is removed, not shown.
+
+    Content is never cut: code blocks, inline code, ``>`` block quotes, quotations that mention a
+    confidence, a label mid-sentence (``Use `confidence: 0.9` in config.yaml``, "set confidence:
+    0.9 in the file"), a line such as "Confidence is a feeling of ...", and JSON objects (a JSON
+    reply is returned unchanged: its confidence field is part of the structure the caller asked
+    for; :func:`parse_verbalized` reads it).
 
     With ``question`` given, a line that is only a percentage found in the question (an option
     such as ``69%`` answering "A. 59% B. 69%") is the answer, not a confidence, and stays, as
@@ -813,23 +1043,24 @@ def strip_confidence_line(text: str, *, question: str | None = None) -> str:
         question: the question (with its options) the reply answers, if known.
 
     Returns:
-        The reply without its confidence statement (unchanged when there is none).
+        The reply without its confidence statement (unchanged when there is none); surrounding
+        blank lines are trimmed.
     """
     if not text:
         return text
-    out = _STRIP_LINE_RE.sub("", text)
-    q_compact = re.sub(r"\s+", "", question) if question else ""
-
-    def _value_line(m: re.Match[str]) -> str:
-        pct = re.sub(r"[^\d.%]", "", m.group(0))
-        return m.group(0) if _in_question(pct, q_compact) else ""
-
-    out = _STRIP_VALUE_LINE_RE.sub(_value_line, out)
-    out = _ACCURACY_LINE_RE.sub("", out)
-    out = out.rstrip()
-    last_nl = out.rfind("\n")
-    head, last = (out[: last_nl + 1], out[last_nl + 1 :]) if last_nl >= 0 else ("", out)
-    last = _STRIP_INLINE_RE.sub("", last).rstrip()
-    out = head + last
-    out = re.sub(r"\n{3,}", "\n\n", out)
-    return out.strip()
+    cuts = confidence_statement_spans(text, question=question)
+    if not cuts:
+        return text.strip()
+    out: list[str] = []
+    pos = 0
+    for a, b in sorted(cuts):
+        if a < pos:
+            a = pos
+        out.append(text[pos:a])
+        pos = max(pos, b)
+    out.append(text[pos:])
+    result = "".join(out)
+    result = re.sub(r"[ \t]*[,;\-\u2013\u2014|]?[ \t]*$", "", result.rstrip())
+    result = re.sub(r"[ \t]+\n", "\n", result)
+    result = re.sub(r"\n{3,}", "\n\n", result)
+    return result.strip()

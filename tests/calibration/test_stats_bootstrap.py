@@ -60,7 +60,8 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate() -> None:
     other = bootstrap_ci(c, y, n_resamples=300, seed=6)
     assert a == b
     assert a.ece.low != other.ece.low
-    assert a.ece.estimate == expected_calibration_error(c, y).value
+    # the bootstrap's estimate comes from the tie table, the function bins records directly
+    assert a.ece.estimate == pytest.approx(expected_calibration_error(c, y).value, abs=1e-12)
     for iv in (a.ece, a.brier, a.accuracy):
         assert iv.low <= iv.high
         assert iv.low <= iv.estimate + 0.02 and iv.estimate - 0.02 <= iv.high

@@ -102,13 +102,13 @@ def test_cli_run_replay_report_and_resume(recorded: Any, tmp_path: Path) -> None
         "--summary-json",
         str(tmp_path / "summary.json"),
         "--policy-snippet",
-        str(tmp_path / "recommended.guard"),
+        str(tmp_path / "recommended"),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     # 3 questions give at most 3 records per (domain, source), below the 10 a recommendation
     # needs: the snippet file is not written, and the run says so instead of staying silent.
-    assert not (tmp_path / "recommended.guard").exists()
+    assert not (tmp_path / "recommended").exists()
     assert "no threshold recommendation" in result.output and "not written" in result.output
     assert "audit run: SmolLM2-135M-Instruct via replay" in result.output
     assert "answered now 3, failed 0" in result.output

@@ -131,7 +131,7 @@ def test_short_answer_rules_on_real_triviaqa(shared_data: Path) -> None:
         ("Tchaikovski", ("Tchaikovsky",), True, "fuzzy"),  # ratio 90.9
         ("pancreatic", ("pancreas",), False, "no_match"),  # ratio 77.8 < 85
         ("parts", ("Paris",), False, "no_match"),  # ratio 80.0 < 85
-        ("1808", ("1809",), False, "no_match"),  # digits: never fuzzy
+        ("1808", ("1809",), False, "numeric"),  # numbers compare by value, never fuzzy
         ("February 12, 1809", ("February 12, 1809",), True, "exact"),
         ("", ("x",), False, "unparsed"),
         # an accepted answer inside a long rambling line does not count (> 30 words)
@@ -164,7 +164,10 @@ def test_alias_already_in_the_question_is_not_an_answer() -> None:
     assert (j.correct, j.method) == (True, "exact")  # exact equality still counts
     j = judge_short_answer("Her boyfriend was not Becky Thatcher", ("Becky Thatcher",), question=q)
     assert (j.correct, j.method) == (False, "no_match")
+    # Without the question the alias is inside the line, but in a negated clause ("was not").
     j = judge_short_answer("Her boyfriend was not Becky Thatcher", ("Becky Thatcher",))
+    assert (j.correct, j.method) == (False, "negated")
+    j = judge_short_answer("Her boyfriend was Tom Sawyer", ("Tom Sawyer",), question=q)
     assert (j.correct, j.method) == (True, "alias_in_answer")
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from guardrail.policy import check_text
-from guardrail.runner.recommend import best_per_domain, policy_snippet, recommend_thresholds
+from guardrail.runner.recommend import (
+    best_per_domain,
+    policy_snippet,
+    policy_snippets,
+    recommend_thresholds,
+)
 from guardrail.runner.records import AuditRecord
 
 
@@ -111,14 +118,17 @@ def test_policy_snippet_is_valid_policy_language() -> None:
         + _recs("legal", "verbalized_followup", [(c, c >= 0.9) for c, _ in PAIRS])
         + _recs("finance", "consistency", [(c, False) for c, _ in PAIRS])
     )
-    text = policy_snippet(recs, model="SmolLM2", samples=5, sample_temperature=0.9)
-    blocks = text.split("\n\n")
-    assert len(blocks) == 3
+    snippets = policy_snippets(recs, model="SmolLM2", samples=5, sample_temperature=0.9)
+    assert sorted(snippets) == ["finance", "legal", "medical"]
     by_name = {}
-    for block in blocks:
+    for domain, block in snippets.items():  # each one a whole .guard file on its own
         policy, diags = check_text(block)
         assert policy is not None, (block, [str(d) for d in diags])
+        assert policy.name == domain
         by_name[policy.name] = (policy, block)
+    # the printed form is the three files one after the other
+    text = policy_snippet(recs, model="SmolLM2", samples=5, sample_temperature=0.9)
+    assert text == "\n".join(snippets[d] for d in ("finance", "legal", "medical"))
     med_policy, med = by_name["medical"]
     assert "samples 5 temperature 0.9" in med
     assert "when consistency < 70%" in med
@@ -133,3 +143,34 @@ def test_policy_snippet_is_valid_policy_language() -> None:
     # all wrong: the best reachable point is 0% accuracy, still reported
     assert "(accuracy of all 10: 0%; best: 0% at >= " in fin
     assert fin_policy.evaluate({}).action.name.lower() == "review"
+
+
+def test_snippet_folder_is_one_checkable_file_per_policy(tmp_path: Path) -> None:
+    """`audit run --policy-snippet` wrote all domains into one file, which `guardrail check`
+    rejects ("a file holds one policy"); it now writes a folder of <domain>.guard files."""
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from guardrail.cli import app
+    from guardrail.cli.audit_run_cmd import _write_snippets
+
+    recs = recommend_thresholds(
+        _recs("medical", "consistency", PAIRS)
+        + _recs("finance", "consistency", [(c, False) for c, _ in PAIRS])
+    )
+    snippets = policy_snippets(recs, model="SmolLM2", samples=5, sample_temperature=0.9)
+    _write_snippets(tmp_path / "rec", snippets, Console(file=io.StringIO()))
+    assert sorted(p.name for p in (tmp_path / "rec").iterdir()) == [
+        "finance.guard",
+        "medical.guard",
+    ]
+    result = CliRunner().invoke(app, ["check", str(tmp_path / "rec")])
+    assert result.exit_code == 0, result.output
+    assert "2 file(s): 0 error(s)" in result.output
+    # A .guard path is refused up front (exit 2), before any model call.
+    result = CliRunner().invoke(
+        app, ["audit", "run", str(tmp_path / "q.jsonl"), "-o", str(tmp_path / "r.jsonl"),
+              "--policy-snippet", str(tmp_path / "recommended.guard")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--policy-snippet takes a folder" in " ".join(result.output.split())

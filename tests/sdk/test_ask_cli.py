@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers.fake_openai import FakeOpenAIServer, role_answers
@@ -166,3 +167,109 @@ def test_ask_on_the_embedded_model() -> None:
     assert data["status"] in {"answered", "abstained", "pending_review"}
     assert data["signals"][0]["name"] in {"hedges", "hedge_label", "consistency"}
     assert data["cost"]["calls"] == 1 + 5  # answer + 5 samples (general policy)
+
+
+def _ask(server: FakeOpenAIServer, *args: str) -> Any:
+    return runner.invoke(app, ["ask", *args, "--base-url", server.base_url, "--model", "fake"])
+
+
+def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
+    """Issue 11: no default seed (the same question abstained, then passed); no --stakes, so
+    legal output always listed stakes as missing; errors were text even under --format json."""
+    server.answers = role_answers(answer="It depends on the jurisdiction.", followup="80%")
+    res = _ask(server, "Is a verbal contract binding?", "--domain", "legal", "--format", "json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert "stakes" in data["decision"]["missing"]
+    # every model call carried the documented default seed, 0
+    assert server.requests and {r.get("seed") for r in server.requests} == {0}
+    res = _ask(
+        server, "Is a verbal contract binding?", "--domain", "legal", "--stakes", "high",
+        "--format", "json", "--seed", "7",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["values"]["stakes"] == "high" and "stakes" not in data["decision"]["missing"]
+    assert server.requests[-1].get("seed") == 7
+    # an unknown domain under --format json: a JSON error document on stdout, exit 2
+    res = _ask(server, "q", "--domain", "astrology", "--format", "json")
+    assert res.exit_code == 2
+    err = json.loads(res.stdout)["error"]
+    assert err["exit_code"] == 2 and "astrology" in err["message"]
+    res = _ask(server, "q", "--stakes", "enormous")
+    assert res.exit_code == 2
+
+
+def test_skipped_signal_is_not_listed_as_missing(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    """Stated confidence 10% abstains, the most severe action: consistency cannot change that,
+    so the guard skips it. The text output listed it under "missing signals" anyway."""
+    pol = tmp_path / "tiny.guard"
+    pol.write_text(
+        "policy tiny {\n  signals {\n    samples 3 temperature 0.9\n    verbalized followup\n  }\n"
+        '  rule unsure {\n    when verbalized < 50%\n    then abstain "Not sure."\n  }\n'
+        '  rule split {\n    when consistency < 50%\n    then review "Split."\n  }\n}\n'
+    )
+    server.answers = role_answers(answer="42.", followup="Confidence: 10%")
+    res = _ask(server, "Meaning of life?", "--policy", str(pol))
+    assert res.exit_code == 0, res.output  # an abstention is a result, not an error
+    assert "status: abstained" in res.output
+    assert "signal consistency: skipped (could not change the action)" in res.output
+    assert "missing signals" not in res.output
+
+
+def test_ask_store_defaults_to_the_user_data_dir(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held answers went to ./guardrail-review.db in whatever folder `ask` ran from; now to
+    review.db in the user data directory (platformdirs: $XDG_DATA_HOME/guardrail on Linux),
+    which `guardrail review list` reads from any folder."""
+    monkeypatch.delenv("GUARDRAIL_REVIEW_STORE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    server.answers = role_answers(
+        answer="Epinephrine is given intramuscularly.",
+        samples=["Epinephrine is given intramuscularly."],
+        followup="Confidence: 95%",
+    )
+    res = _ask(server, "Anaphylaxis first line?", "--domain", "medical")
+    assert res.exit_code == 0 and "status: pending_review" in res.output, res.output
+    assert list(work.iterdir()) == []
+    assert (tmp_path / "data" / "guardrail" / "review.db").is_file()
+    monkeypatch.chdir(tmp_path)
+    listed = runner.invoke(app, ["review", "list", "--json"])
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 1, listed.output
+
+
+def test_progress_names_each_model_call(server: FakeOpenAIServer) -> None:
+    """The spinner's text names the step of every call the guard makes (bundled medical policy:
+    the answer, 7 samples in one call, the verbalized follow-up)."""
+    from guardrail.cli.ask_cmd import _StepStatus
+    from guardrail.policy import load_policy
+    from guardrail.providers import OpenAICompatProvider
+    from guardrail.sdk import Guard
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def update(self, text: str) -> None:
+            self.texts.append(text)
+
+    server.answers = role_answers(
+        answer="Epinephrine may be given.", samples=["Epinephrine may be given."], followup="80%"
+    )
+    rec = Recorder()
+    provider = OpenAICompatProvider(server.base_url, None, model="fake")
+    pol = load_policy(Path(__file__).parents[2] / "policies" / "medical.guard")
+    guard = Guard({pol.name: pol}, _StepStatus(provider, rec, 1))  # type: ignore[arg-type]
+    r = guard.chat_sync([{"role": "user", "content": "Anaphylaxis?"}], domain="medical")
+    assert r.status == "answered"
+    steps = [t.split(": ", 2)[2] for t in rec.texts]
+    assert steps[0] == "answer"
+    assert sorted(steps[1:]) == [
+        "samples (7 answers for self-consistency)",
+        "stated confidence (follow-up question)",
+    ]
+    assert len(rec.texts) == r.cost.calls == 3  # the 7 samples are one call with n=7

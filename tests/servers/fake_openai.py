@@ -17,10 +17,18 @@ Behaviour knobs (attributes, changeable while running):
   ``Fault.status(429, retry_after=1)``, ``Fault.status(500)``, ``Fault.hang(seconds)`` (reply
   arrives too late: the client times out), ``Fault.truncated()`` (valid HTTP, JSON cut in half),
   ``Fault.reset()`` (TCP RST without a reply), ``Fault.edit(fn)`` (valid JSON, but the completion
-  document passes through ``fn(document) -> document`` first: malformed fields a server may send).
+  document passes through ``fn(document) -> document`` first: malformed fields a server may send),
+  ``Fault.body(payload)`` (HTTP 200 with exactly these bytes as the body: a reply nested 100k deep,
+  a 10 MB document), ``Fault.trickle(interval)`` (a valid reply sent one byte every ``interval``
+  seconds: each read is quick, the whole reply is not).
 
-``requests`` records every chat request body received, ``request_times`` their arrival times
-(``time.monotonic()``) and ``max_active`` the largest number of requests in flight at once.
+* ``embeddings``: ``text -> vector`` for ``POST /v1/embeddings`` (``None``: that route is 404,
+  like a server started without embeddings); ``embedding_requests`` records those bodies. Faults
+  apply to embedding requests too.
+
+``requests`` records every chat request body received, ``paths`` their request targets,
+``request_times`` their arrival times (``time.monotonic()``) and ``max_active`` the largest
+number of requests in flight at once.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     edit_fn: Callable[[dict[str, Any]], Any] | None = None
+    payload: bytes = b""
 
     @classmethod
     def status(cls, code: int, retry_after: float | str | None = None) -> Fault:
@@ -73,6 +82,16 @@ class Fault:
     @classmethod
     def edit(cls, fn: Callable[[dict[str, Any]], Any]) -> Fault:
         return cls("edit", edit_fn=fn)
+
+    @classmethod
+    def body(cls, payload: bytes, status: int = 200, *, length_header: bool = True) -> Fault:
+        """Reply with exactly ``payload``; without ``length_header`` the body is delimited by
+        closing the connection (no Content-Length: a client cannot check the size up front)."""
+        return cls("body", status_code=status, payload=payload, seconds=0 if length_header else -1)
+
+    @classmethod
+    def trickle(cls, interval: float) -> Fault:
+        return cls("trickle", seconds=interval)
 
 
 _REASONS = {
@@ -111,10 +130,13 @@ class FakeOpenAIServer:
         self.reject_n = reject_n
         self.api_key = api_key
         self.token_logprob = token_logprob
+        self.embeddings: Callable[[str], list[float]] | None = None
+        self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
         self.headers_seen: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self.active = 0
         self.max_active = 0
         self._sample = 0
@@ -208,12 +230,17 @@ class FakeOpenAIServer:
         status: int,
         payload: bytes,
         headers: dict[str, str] | None = None,
+        content_length: int | None = None,
     ) -> None:
         head = [
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
             "Content-Type: application/json",
-            f"Content-Length: {len(payload)}",
         ]
+        length = len(payload) if content_length is None else content_length
+        if length >= 0:  # -1: no Content-Length, the body ends when the connection closes
+            head.append(f"Content-Length: {length}")
+        else:
+            head.append("Connection: close")
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
         await writer.drain()
@@ -232,13 +259,20 @@ class FakeOpenAIServer:
         if method == "GET" and path.rstrip("/").endswith("/models"):
             await self._send(writer, 200, json.dumps({"data": [{"id": "fake-model"}]}).encode())
             return True
-        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+        if (
+            method == "POST"
+            and path.split("?", 1)[0].rstrip("/").endswith("/embeddings")
+            and self.embeddings
+        ):
+            return await self._embed(json.loads(raw or b"{}"), writer)
+        if method != "POST" or not path.split("?", 1)[0].rstrip("/").endswith("/chat/completions"):
             await self._send(writer, 404, self._error(f"no route {method} {path}"))
             return True
         body = json.loads(raw or b"{}")
         self.requests.append(body)
         self.request_times.append(time.monotonic())
         self.headers_seen.append(headers)
+        self.paths.append(path)
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             await self._send(writer, 401, self._error("Incorrect API key provided"))
             return True
@@ -249,6 +283,32 @@ class FakeOpenAIServer:
             return await self._reply(body, fault, writer)
         finally:
             self.active -= 1
+
+    async def _embed(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        self.embedding_requests.append(body)
+        fault = self.faults.popleft() if self.faults else None
+        if fault is not None and fault.kind == "status":
+            await self._send(writer, fault.status_code, self._error("injected"), fault.headers)
+            return True
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        assert self.embeddings is not None
+        document: Any = {
+            "object": "list",
+            "model": body.get("model", "fake-model"),
+            "data": [
+                {"object": "embedding", "index": i, "embedding": self.embeddings(t)}
+                for i, t in enumerate(texts)
+            ],
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        }
+        if fault is not None and fault.kind == "edit" and fault.edit_fn is not None:
+            document = fault.edit_fn(document)
+        payload = json.dumps(document).encode()
+        if fault is not None and fault.kind == "truncated":
+            payload = payload[: len(payload) // 2]
+        await self._send(writer, 200, payload)
+        return True
 
     async def _reply(
         self, body: dict[str, Any], fault: Fault | None, writer: asyncio.StreamWriter
@@ -265,6 +325,12 @@ class FakeOpenAIServer:
                 return False
             if fault.kind == "hang":
                 await asyncio.sleep(fault.seconds)
+            if fault.kind == "body":
+                if fault.seconds < 0:
+                    await self._send(writer, fault.status_code, fault.payload, content_length=-1)
+                    return False
+                await self._send(writer, fault.status_code, fault.payload)
+                return True
         if self.latency:
             await asyncio.sleep(self.latency)
         n = int(body.get("n") or 1)
@@ -279,6 +345,13 @@ class FakeOpenAIServer:
         payload = json.dumps(document).encode()
         if fault is not None and fault.kind == "truncated":
             payload = payload[: len(payload) // 2]
+        if fault is not None and fault.kind == "trickle":
+            await self._send(writer, 200, payload[:1], content_length=len(payload))
+            for i in range(1, len(payload)):
+                await asyncio.sleep(fault.seconds)
+                writer.write(payload[i : i + 1])
+                await writer.drain()
+            return True
         await self._send(writer, 200, payload)
         return True
 

@@ -16,6 +16,7 @@ import pytest
 from numpy.typing import NDArray
 
 from guardrail.signals import (
+    AnswerSimilarity,
     FuzzySimilarity,
     LLMJudgeSimilarity,
     Similarity,
@@ -294,14 +295,19 @@ def test_an_answer_listing_every_sampled_answer_is_not_fully_consistent() -> Non
     assert self_consistency(samples, primary="Berlin").primary_agreement == 0.0
 
 
-def test_identical_answers_without_words_are_one_cluster() -> None:
-    # "🙂" normalises to "" (no word characters), and empty comparison strings had similarity 0
-    # even with themselves, so three identical replies were three clusters: agreement 1/3 and
-    # semantic entropy ln 3. Identical raw answers are the same answer: 🙂 x2 + 🙃 -> 2/3,
-    # SE = -(2/3 ln 2/3 + 1/3 ln 1/3) = 0.6365.
+def test_replies_without_words_are_non_answers() -> None:
+    # Before issue 10 identical wordless replies ("🙂" x2) were one cluster (agreement 2/3). Issue
+    # 10 part 2 makes an empty reply (no word character; classify_reply kind "empty") a
+    # non-answer that agrees with nothing, so 🙂, 🙂, 🙃 are three singleton clusters:
+    # agreement 1/3, SE = ln 3, and the 🙂 primary, itself a non-answer, has agreement 0.
     r = self_consistency(["🙂", "🙂", "🙃"], primary="🙂")
-    assert r.value == pytest.approx(2 / 3)
-    assert r.semantic_entropy == pytest.approx(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)))
-    assert r.primary_agreement == pytest.approx(2 / 3)
-    # ...and still never equal to an answer with words.
+    assert r.value == pytest.approx(1 / 3)
+    assert r.semantic_entropy == pytest.approx(math.log(3))
+    assert r.primary_agreement == 0.0 and r.primary_kind == "empty"
+    assert r.non_answers == {0: "empty", 1: "empty", 2: "empty"}
+    # ...and never equal to an answer with words: Paris x2 of 3 samples.
     assert self_consistency(["?", "Paris", "Paris"]).value == pytest.approx(2 / 3)
+    # The similarity itself still calls the same symbols the same (for callers without the
+    # detector in front of it): 1 for 🙂/🙂, 0 for 🙂/🙃.
+    m = AnswerSimilarity().matrix(["🙂", "🙂", "🙃"])
+    assert m[0, 1] == 1.0 and m[0, 2] == 0.0

@@ -1,0 +1,891 @@
+"""The answer a reply gives: question-aware extraction and answer-level comparison.
+
+Agreement between samples (self-consistency) or models (ensemble agreement) should mean "gives
+the same answer to the question", not "is worded alike" (Wang et al. 2023, arXiv 2203.11171, take
+the final answer of each reasoning path; Kuhn et al. 2023, arXiv 2302.09664, cluster by meaning).
+This module is guardrail's model-free way to get there:
+
+1. :func:`extract_answer` finds the answering part of a reply: a JSON ``"answer"`` field, a
+   ``\\boxed{}`` answer, a ``#### 42`` marker, a final answer line (``A:``, ``Answer:``, ``Final
+   answer:``), "the answer is ...", a concluding "Therefore ... = 18", a leading option letter, else
+   the sentence that answers the question (the first one that is neither a preamble nor a
+   restatement of the question, preferring the one that shares most words with the question).
+2. :func:`answer_key` reads what that part says: option letter, quantities (value, unit, sign,
+   percent), yes/no, polarity, and the *core*: the words that are new with respect to the
+   question ("The first-line treatment for anaphylaxis is epinephrine" -> ``epinephrine``).
+3. :func:`compare_answers` / :class:`AnswerSimilarity` compare two keys: letters and quantities by
+   value (``100,000`` = ``100000``, ``$18`` = ``18 dollars``, ``-20`` != ``20``), yes/no and
+   polarity must agree, and the cores are compared with rapidfuzz ``token_set_ratio``.
+
+The rules are guardrail's own heuristics (documented in docs/signals.md, measured there on GSM8K
+and TriviaQA replies); nothing here calls a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+from rapidfuzz import fuzz
+
+__all__ = [
+    "ANSWER_THRESHOLD",
+    "AnswerKey",
+    "AnswerSimilarity",
+    "ExtractedAnswer",
+    "Quantity",
+    "answer_key",
+    "compare_answers",
+    "extract_answer",
+    "parse_options",
+    "parse_quantities",
+]
+
+ANSWER_THRESHOLD = 0.90
+"""Default "same answer" threshold on ``token_set_ratio / 100`` of two answer cores (0.90 keeps
+"Austria" and "Australia", 0.875, apart and tolerates a one-letter typo in a long word)."""
+
+ExtractMethod = Literal[
+    "empty",
+    "json",
+    "boxed",
+    "marker",
+    "answer_line",
+    "answer_phrase",
+    "conclusion",
+    "option",
+    "first_line",
+    "sentence",
+    "whole",
+]
+
+
+class ExtractedAnswer(BaseModel):
+    """The answering part of a reply.
+
+    Attributes:
+        text: the answering part as written (markdown emphasis removed); "" for an empty reply.
+        method: how it was found: ``json`` (an ``"answer"`` field), ``boxed`` (``\\boxed{}``),
+            ``marker`` (``#### 42``), ``answer_line`` (``A:`` / ``Answer:`` / ``Final answer:``),
+            ``answer_phrase`` ("the answer is ..."), ``conclusion`` ("Therefore ... = 18", or the
+            last sentence with a number for a "how many / how much" question), ``option`` (a
+            leading option letter), ``first_line`` (a short first line before an explanation),
+            ``sentence`` (the sentence that answers the question), ``whole`` (the reply is one
+            sentence), ``empty``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    method: ExtractMethod
+
+
+# --- text helpers ---------------------------------------------------------------------------------
+
+# markdown emphasis, code ticks, headings (not a "#### 72" answer marker), quotes
+_MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+(?![-+$€£]?\d)|^>\s*", re.MULTILINE)
+_FOLLOW_ON = re.compile(r"\n\s*(?:Q|Question|User|Human|Problem)\s*\d*\s*[:：]", re.IGNORECASE)
+_BOXED = re.compile(r"\\boxed\s*\{")
+_MARKER = re.compile(r"^\s*####\s*(?P<a>\S.*?)\s*$", re.MULTILINE)
+_ANSWER_LINE = re.compile(
+    r"^\s*(?:[-*]\s*)?(?P<label>(?i:final\s+answer|correct\s+answer|short\s+answer|answer)"
+    r"|A)\s*[:：]\s*(?P<a>\S.*?)\s*$",
+    re.MULTILINE,
+)
+_OPTION_LINE = re.compile(r"^\s*(?:\(?[A-J]\)|[A-J][.:])\s+\S", re.MULTILINE)
+_ANSWER_PHRASE = re.compile(
+    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer\s+"
+    r"(?:is|would\s+be|will\s+be|=)\s*[:\-]?\s*(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$)",
+    re.IGNORECASE,
+)
+_CONCLUSION_START = re.compile(
+    r"^(?:therefore|thus|hence|so|in\s+total|in\s+conclusion|altogether|overall|finally|"
+    r"this\s+means|which\s+means|that\s+means|in\s+all)\b",
+    re.IGNORECASE,
+)
+_NUMERIC_QUESTION = re.compile(
+    r"\bhow\s+(?:many|much|far|long|old|fast|tall|big|heavy|often)\b|\bwhat\s+(?:number|"
+    r"percent(?:age)?|fraction|is\s+the\s+(?:total|sum|value|product|difference|result|"
+    r"average|price|cost))\b|\bcalculate\b|\bcompute\b",
+    re.IGNORECASE,
+)
+_YESNO_QUESTION = re.compile(
+    r"^\s*(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have|had|may|must|"
+    r"isn't|aren't|doesn't|don't|didn't|won't|can't)\b",
+    re.IGNORECASE,
+)
+_VERBISH = re.compile(
+    r"\b(?:is|are|was|were|be|been|has|have|had|can|could|will|would|should|does|do|did|may|"
+    r"might|must|i|you|we|it's|i'm|there's)\b|n't\b",
+    re.IGNORECASE,
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_LEADING_LETTER = re.compile(
+    r"^\s*(?:(?:the\s+)?(?:correct\s+|final\s+|right\s+|best\s+)?(?:answer|option|choice)"
+    r"(?:\s+is)?\s*[:\-]?\s*)?[(\[]?(?P<l>[A-J])(?:[)\]]|[.:](?=\s|$)|(?=\s*$))",
+    re.IGNORECASE,
+)
+_OPTION_IN_QUESTION = re.compile(
+    r"(?:^|\n|\s)(?:\((?P<l1>[A-J])\)|(?P<l2>[A-J])[.)])\s+(?P<t>[^\n]+?)"
+    r"(?=\s+\(?[A-J][.)]\s|\n|$)"
+)
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
+    r"don't|didn't|can't|won't|shouldn't|wouldn't|couldn't|incorrect|false)\b|n't\b",
+    re.IGNORECASE,
+)
+_CLAUSE_CUT = re.compile(
+    r",\s|;\s*|:\s|\s[-–—]\s|\s*[(\[]|\s+(?:which|because|since|although|though|while|whereas|"
+    r"but|unless|however|so\s+that)\b",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(
+    r"\s(?:is|are|was|were|'s|would\s+be|will\s+be|remains|equals|becomes|became)\s",
+    re.IGNORECASE,
+)
+_INTRO = re.compile(
+    r"^(?:in|for|when|if|during|after|before|according|as|since|because|although|while|on|at|"
+    r"by|with|without|to|from|under|generally|typically|usually|however|also|first|firstly|"
+    r"additionally|moreover|historically|traditionally|today|currently)\b",
+    re.IGNORECASE,
+)
+
+_STOP = frozenset(
+    """
+    a an the of to in on at for by with and or is are was were be been being it its this
+    that these those as from which who whom whose what when where why how can could would
+    should will shall may might must do does did has have had there their they them he she
+    his her him we our us you your i me my mine it's i'm i've i'd you're that's there's
+    here's also then than such so very just only really quite about into onto upon over
+    under between among per via each any some all both either other another one ones
+    """.split()  # noqa: SIM905
+)
+# words that carry no answer: politeness, talk about answering, hedging adverbs
+_FILLER = frozenset(
+    """
+    absolutely actually always answer answered answers basically below best brief called
+    certainly commonly considered correct definitely essentially explained explanation final
+    following generally glad good great happy hello help helping here hi key known let lets
+    likely main most mostly named note often ok okay overview please point points primary
+    probably question recommended referred regarded reply response right short simply
+    standard summary sure thank thanks true typically usually well
+    """.split()  # noqa: SIM905
+)
+_PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
+
+_WORD_NUMBERS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+# unit spellings -> canonical unit (no conversions between units: 1 mile is not 1.609 km here)
+_UNITS: dict[str, str] = {}
+for _canon, _names in {
+    "usd": "$ dollar dollars usd bucks",
+    "eur": "€ euro euros eur",
+    "gbp": "£ pound-sterling gbp",
+    "cent": "cent cents ¢",
+    "percent": "% percent per-cent percentage",
+    "mile": "mi mile miles",
+    "km": "km kilometer kilometers kilometre kilometres",
+    "m": "m meter meters metre metres",
+    "cm": "cm centimeter centimeters centimetre centimetres",
+    "mm": "mm millimeter millimeters",
+    "ft": "ft foot feet",
+    "inch": "in inch inches",
+    "yard": "yd yard yards",
+    "kg": "kg kilogram kilograms kilo kilos",
+    "g": "g gram grams",
+    "mg": "mg milligram milligrams",
+    "lb": "lb lbs pound pounds",
+    "oz": "oz ounce ounces",
+    "l": "l liter liters litre litres",
+    "ml": "ml milliliter milliliters millilitre millilitres",
+    "gallon": "gal gallon gallons",
+    "hour": "h hr hrs hour hours",
+    "minute": "min mins minute minutes",
+    "second": "s sec secs second seconds",
+    "day": "day days",
+    "week": "week weeks",
+    "month": "month months",
+    "year": "yr yrs year years",
+    "degree": "° degree degrees",
+    "celsius": "°c celsius",
+    "fahrenheit": "°f fahrenheit",
+    "mph": "mph",
+    "kmh": "km/h kph",
+}.items():
+    for _n in _names.split():
+        _UNITS[_n.replace("-", " ")] = _canon
+
+_NUM = (
+    r"(?P<sign>(?<![\w.\-])[-−–](?=\s?[$€£]?\d)|\b(?:minus|negative)\s+)?"
+    r"(?P<cur>[$€£])?\s?"
+    r"(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|\.\d+)"
+    r"(?P<ord>st|nd|rd|th)?"
+    r"(?![\w])"
+    r"(?:\s*(?P<scale>thousand|million|billion|trillion)\b)?"
+    r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b))?"
+)
+_NUM_RE = re.compile(_NUM, re.IGNORECASE)
+_WORD_NUM_RE = re.compile(
+    r"\b(?P<w>(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[-\s](?:one|two|three|"
+    r"four|five|six|seven|eight|nine))?|zero|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)\b"
+    r"(?:\s+(?P<scale>hundred|thousand|million|billion))?",
+    re.IGNORECASE,
+)
+_UNIT_AFTER = re.compile(r"\s*(?P<u>°[cf]|[a-z°¢/]+(?:\s(?:cent|sterling))?)", re.IGNORECASE)
+
+
+def _clean(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2212", "-")
+    s = _MARKUP.sub("", s)
+    return s.strip()
+
+
+# abbreviations of name parts spelled both ways in answers ("St Petersburg" / "Saint Petersburg")
+_ABBREVIATIONS = {"st": "saint", "mt": "mount", "ft": "fort", "jr": "junior", "sr": "senior"}
+
+
+def _words(text: str) -> list[str]:
+    out = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    return [_ABBREVIATIONS.get(w, w) for w in out]
+
+
+_SUFFIXES = (
+    "ational", "ations", "ation", "ments", "ment", "ings", "ing", "ness", "ies", "ied", "ers",
+    "er", "ed", "es", "ly", "s",
+)  # fmt: skip
+
+
+def _stem(word: str) -> str:
+    """Crude suffix-stripping stem ("treatment", "treated", "treats" -> "treat"; "alphabet" stays
+    apart from "alpha"). Only used to tell the question's words from new words."""
+    for suf in _SUFFIXES:
+        if word.endswith(suf) and len(word) - len(suf) >= 4:
+            base = word[: -len(suf)]
+            return base + "y" if suf in ("ies", "ied") else base
+    return word
+
+
+def _question_stems(question: str | None) -> frozenset[str]:
+    if not question:
+        return frozenset()
+    return frozenset(_stem(w) for w in _words(_clean(question)) if w not in _STOP)
+
+
+def _novel(words: Sequence[str], qstems: frozenset[str]) -> list[str]:
+    """Content words that are not in the question (nor stop words / filler)."""
+    return [
+        w
+        for w in words
+        if w not in _STOP and w not in _FILLER and _stem(w) not in qstems and w not in _PRONOUNS
+    ]
+
+
+_ABBREV_END = re.compile(
+    r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|No|Nos|vs|Mt|Ft|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Inc|Ltd|Co|"
+    r"etc|approx|e\.g|i\.e|U\.S|U\.K)|(?<![\w.])[A-Z])\.$"
+)
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences and lines of a text (list bullets removed); "St. Petersburg", "J. K. Rowling"
+    and "e.g. X" are not cut at the abbreviation's full stop."""
+    out: list[str] = []
+    glue = False
+    for part in _SENTENCE_SPLIT.split(text):
+        p = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", part).strip()
+        if not p:
+            continue
+        if glue and out:
+            out[-1] = f"{out[-1]} {p}"
+        else:
+            out.append(p)
+        glue = bool(_ABBREV_END.search(out[-1])) and "\n" not in part
+    return out
+
+
+# --- options --------------------------------------------------------------------------------------
+
+
+def parse_options(question: str | None) -> dict[str, str]:
+    """Multiple-choice options written in a question (``A. Paris`` / ``(B) Lyon`` / ``C) Nice``).
+
+    Args:
+        question: the question text, or None.
+
+    Returns:
+        Upper-case letter -> option text, in order; empty when fewer than two options are found.
+    """
+    if not question:
+        return {}
+    found: dict[str, str] = {}
+    for m in _OPTION_IN_QUESTION.finditer(_clean(question)):
+        letter = (m.group("l1") or m.group("l2") or "").upper()
+        if letter and letter not in found:
+            found[letter] = m.group("t").strip()
+    return found if len(found) >= 2 else {}
+
+
+# --- extraction -----------------------------------------------------------------------------------
+
+
+def _json_answer(s: str) -> str | None:
+    dec = json.JSONDecoder()
+    for m in re.finditer(r"\{", s):
+        try:
+            obj, _ = dec.raw_decode(s[m.start() :])
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        for key, val in obj.items():
+            k = str(key).strip().lower().replace("_", " ")
+            if k in ("answer", "final answer", "short answer", "result", "choice", "option"):
+                if isinstance(val, str | int | float) and not isinstance(val, bool):
+                    return str(val).strip()
+                if isinstance(val, bool):
+                    return "yes" if val else "no"
+                if isinstance(val, list) and all(isinstance(v, str | int | float) for v in val):
+                    return ", ".join(str(v) for v in val)
+    return None
+
+
+def _boxed(s: str) -> str | None:
+    found = None
+    for m in _BOXED.finditer(s):
+        depth, i = 1, m.end()
+        while i < len(s) and depth:
+            depth += {"{": 1, "}": -1}.get(s[i], 0)
+            i += 1
+        if depth == 0:
+            found = s[m.end() : i - 1].strip()
+    return found or None
+
+
+def _answer_line(s: str) -> str | None:
+    lines = list(_ANSWER_LINE.finditer(s))
+    labelled = [m for m in lines if m.group("label") != "A"]
+    if labelled:
+        return labelled[-1].group("a")
+    # "A:" lines, unless they are an option list (a "B:" / "B." line follows)
+    for m in reversed(lines):
+        if not re.search(r"^\s*B\s*[:.)]", s[m.end() :], re.MULTILINE):
+            return m.group("a")
+    return None
+
+
+def _is_content(sentence: str, qstems: frozenset[str]) -> bool:
+    return bool(_novel(_words(sentence), qstems))
+
+
+def _overlap(sentence: str, qstems: frozenset[str]) -> int:
+    return len({_stem(w) for w in _words(sentence) if w not in _STOP} & qstems)
+
+
+def extract_answer(text: object, *, question: str | None = None) -> ExtractedAnswer:
+    """The answering part of a reply, found without a model.
+
+    Rules, first that applies: cut an invented follow-on question (``\\nQ:``, ``\\nQuestion:``,
+    ``\\nUser:``); a JSON object's ``answer`` / ``final_answer`` / ``result`` field; the last
+    ``\\boxed{...}``; the last ``#### ...`` line; the last ``Final answer:`` / ``Answer:`` line,
+    else the last ``A:`` line that does not start an option list; the last "the answer is ...";
+    a leading option letter (``B``, ``(B)``, ``B) Paris``, ``The answer is B``); for a reply of
+    several sentences, the last concluding sentence ("Therefore/So/Thus/In total ...") holding a
+    number (the value after its last ``=`` when it has one), or for a "how many / how much"
+    question the last sentence with a number; a short first line (<= 8 words) with words not in
+    the question, followed by more text; else the *answering sentence*: among the first four
+    sentences that say something new (words that are neither in the question nor preamble such as
+    "Sure, here is the answer"), the one sharing most words with the question (earliest on ties),
+    i.e. the one about the question's focus rather than background. A one-sentence reply is
+    ``whole``.
+
+    Args:
+        text: the reply (any object; a non-string or blank reply gives method ``empty``).
+        question: the question it answers (optional; improves the sentence choice and lets a
+            restatement of the question be skipped).
+
+    Returns:
+        :class:`ExtractedAnswer`. Never raises on model output.
+
+    Examples:
+        >>> extract_answer("She sells 9 eggs.\\nSo 9 * 2 = $18 a day.\\nA: 18").text
+        '18'
+        >>> extract_answer('{"answer": "Paris", "confidence": 90}').method
+        'json'
+    """
+    if not isinstance(text, str) or not text.strip():
+        return ExtractedAnswer(text="", method="empty")
+    s = _clean(text)
+    m = _FOLLOW_ON.search(s)
+    if m and m.start() > 0 and s[: m.start()].strip():
+        s = s[: m.start()].strip()
+    if "{" in s:
+        got = _json_answer(s)
+        if got is not None:
+            return ExtractedAnswer(text=got, method="json")
+    got = _boxed(s) if "boxed" in s else None
+    if got:
+        return ExtractedAnswer(text=got, method="boxed")
+    markers = list(_MARKER.finditer(s))
+    if markers:
+        return ExtractedAnswer(text=markers[-1].group("a"), method="marker")
+    got = _answer_line(s)
+    if got:
+        return ExtractedAnswer(text=got, method="answer_line")
+    phrases = [p for p in _ANSWER_PHRASE.finditer(s) if p.group("a").strip()]
+    if phrases:
+        return ExtractedAnswer(text=phrases[-1].group("a").strip(), method="answer_phrase")
+    lead = _LEADING_LETTER.match(s)
+    if lead and (
+        parse_options(question)
+        or len(s) <= 3
+        or re.match(r"\s*[(\[]?[A-J][)\]:.]\s", s)
+        or re.match(r"(?i)\s*(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)", s)
+    ):
+        return ExtractedAnswer(text=lead.group("l").upper(), method="option")
+    sents = _sentences(s)
+    qstems = _question_stems(question)
+    if len(sents) > 1:
+        concl = [x for x in sents if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
+        if concl:
+            c = concl[-1].rstrip(".!")
+            if "=" in c:
+                c = c.rsplit("=", 1)[1].strip()
+            return ExtractedAnswer(text=c, method="conclusion")
+        if question and _NUMERIC_QUESTION.search(question):
+            numeric = [x for x in sents if _NUM_RE.search(x)]
+            if numeric:
+                return ExtractedAnswer(text=numeric[-1].rstrip("."), method="conclusion")
+        first_line = s.split("\n", 1)[0].strip()
+        if (
+            "\n" in s
+            and len(first_line.split()) <= 8
+            and not first_line.endswith((":", "?"))
+            and _is_content(first_line, qstems)
+        ):
+            return ExtractedAnswer(text=first_line.rstrip("."), method="first_line")
+    content = [x for x in sents if _is_content(x, qstems) and not x.rstrip().endswith("?")]
+    if (
+        len(sents) > 1
+        and content
+        and content[0] == sents[0]
+        and len(_words(sents[0])) <= _SHORT_WORDS
+        and not _VERBISH.search(sents[0])
+    ):
+        return ExtractedAnswer(text=sents[0].rstrip("."), method="first_line")
+    if not content:
+        return ExtractedAnswer(text=sents[0] if sents else s, method="whole")
+    if len(sents) == 1:
+        return ExtractedAnswer(text=content[0], method="whole")
+    window = content[:4]
+    best = window[0]
+    if qstems:
+        best = max(window, key=lambda x: (_overlap(x, qstems), -window.index(x)))
+    return ExtractedAnswer(text=best, method="sentence")
+
+
+# --- quantities -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number read from an answer.
+
+    Attributes:
+        value: the number (sign, thousands separators, fractions and scale words applied:
+            ``-1,200`` -> -1200.0, ``3/4`` -> 0.75, ``1.5 million`` -> 1500000.0).
+        unit: canonical unit (``usd``, ``percent``, ``mile``, ``kg``, ...) or None.
+        decimal: written with a decimal point or as a fraction (``0.5``, ``1/2``).
+    """
+
+    value: float
+    unit: str | None = None
+    decimal: bool = False
+
+
+def _unit_after(s: str, end: int) -> str | None:
+    m = _UNIT_AFTER.match(s, end)
+    if not m:
+        return None
+    u = m.group("u").lower().rstrip(".")
+    return _UNITS.get(u) or _UNITS.get(u.split()[0])
+
+
+def parse_quantities(text: str) -> list[Quantity]:
+    """Every number in ``text`` with its sign, unit and scale, in order.
+
+    Reads digits (``1,200``, ``1200.50``, ``.5``, ``3/4``, ``21st``), a leading minus that is not
+    a hyphen between words or numbers (``-20``, ``minus 20``; ``3-4`` is 3 and 4), currency
+    signs (``$``, ``€``, ``£``), ``%`` / ``percent``, scale words (``1.2 million``) and number
+    words up to ninety-nine (``twenty-five``, ``three hundred``). The unit is the currency sign, the
+    percent sign or the word right after the number when it is a known unit (see ``_UNITS``).
+
+    Args:
+        text: any text.
+
+    Returns:
+        The quantities found (empty list when none).
+    """
+    s = _clean(text)
+    out: list[tuple[int, Quantity]] = []
+    for m in _NUM_RE.finditer(s):
+        raw = m.group("num").replace(",", "").replace(" ", "")
+        try:
+            if "/" in raw:
+                a, b = raw.split("/")
+                if float(b) == 0:
+                    continue
+                val = float(a) / float(b)
+            else:
+                val = float(raw)
+        except ValueError:
+            continue
+        if m.group("scale"):
+            val *= _SCALES[m.group("scale").lower()]
+        if m.group("sign"):
+            val = -val
+        unit: str | None = None
+        if m.group("pct"):
+            unit = "percent"
+        elif m.group("cur"):
+            unit = _UNITS[m.group("cur")]
+        elif not m.group("ord"):
+            unit = _unit_after(s, m.end())
+        decimal = "." in raw or "/" in raw
+        if math.isfinite(val):
+            out.append((m.start(), Quantity(value=val, unit=unit, decimal=decimal)))
+    for m in _WORD_NUM_RE.finditer(s):
+        parts = re.split(r"[-\s]", m.group("w").lower())
+        val = float(sum(_WORD_NUMBERS.get(p, 0) for p in parts))
+        if m.group("scale"):
+            sc = m.group("scale").lower()
+            val *= 100.0 if sc == "hundred" else _SCALES[sc]
+        out.append((m.start(), Quantity(value=val, unit=_unit_after(s, m.end()))))
+    out.sort(key=lambda t: t[0])
+    return [q for _, q in out]
+
+
+def _same_value(a: Quantity, b: Quantity) -> bool:
+    if a.unit and b.unit and a.unit != b.unit:
+        return False
+    if math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-9):
+        return True
+    # 50% = 0.5 = 1/2, only when the other number is written as a decimal or fraction <= 1
+    for p, d in ((a, b), (b, a)):
+        if (
+            p.unit == "percent"
+            and d.unit is None
+            and d.decimal
+            and abs(d.value) <= 1
+            and math.isclose(p.value / 100.0, d.value, rel_tol=1e-9, abs_tol=1e-9)
+        ):
+            return True
+    return False
+
+
+# --- keys and comparison --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    """What an extracted answer says, ready for comparison (see :func:`answer_key`).
+
+    Attributes:
+        extracted: the extracted answer.
+        letter: option letter (upper case) or None.
+        main: the answer's value when it is a number (a bare number with at most a unit and two
+            other words, or the value of an explicit answer/conclusion with one number or an
+            ``=``), else None.
+        numbers: every quantity in the answering clause.
+        yesno: ``yes`` / ``no`` when the answer starts with one (or, for a yes/no question, the
+            answering clause's polarity), else None.
+        negated: the answering clause contains a negation ("not", "never", "isn't", ...).
+        core: the answer's new words (not in the question, no stop words), space-joined.
+        full: all content words of the answering clause, space-joined (used when a core is
+            empty, e.g. an answer that is one of the question's own words).
+        items: how many things a short answer names joined by "and" / "&" / commas
+            ("Botswana and South Africa" -> 2; 1 when it is not such a list).
+    """
+
+    extracted: ExtractedAnswer
+    letter: str | None = None
+    main: Quantity | None = None
+    numbers: tuple[Quantity, ...] = field(default_factory=tuple)
+    yesno: str | None = None
+    negated: bool = False
+    core: str = ""
+    full: str = ""
+    items: int = 1
+
+
+_SHORT_WORDS = 6
+# "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
+_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+
+
+_AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
+
+
+def _items(clause: str) -> int:
+    """Number of items in a short "A, B and C" answer (1 when it is not an and-list)."""
+    text = clause.strip().rstrip(".!")
+    if len(_words(text)) > 10 or re.search(r"\bor\b", text, re.IGNORECASE):
+        return 1
+    parts = [p for p in _AND_LIST.split(text) if _words(p)]
+    if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
+        return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
+    return max(1, len(parts))
+
+
+def _clause(text: str, qstems: frozenset[str]) -> str:
+    """The answering clause: the first clause with new words, a leading "In adults, ..." skipped,
+    and for "X is Y" the side that is not the question's restated focus."""
+    if len(_words(text)) <= _SHORT_WORDS or _LIST.fullmatch(text.strip().rstrip(".!")):
+        pieces = [text.strip()]
+    else:
+        pieces = [p.strip() for p in _CLAUSE_CUT.split(text) if p and p.strip()]
+        pieces = [p for p in pieces if _words(p)]
+    if not pieces:
+        return text
+    chosen = None
+    for i, p in enumerate(pieces):
+        if not _is_content(p, qstems):
+            continue
+        if _INTRO.match(p) and i < len(pieces) - 1 and qstems:
+            continue
+        chosen = p
+        break
+    if chosen is None:
+        chosen = pieces[0]
+    if qstems:
+        m = _COPULA.search(" " + chosen + " ")
+        if m:
+            padded = " " + chosen + " "
+            left, right = padded[: m.start()].strip(), padded[m.end() :].strip()
+            ln, rn = _novel(_words(left), qstems), _novel(_words(right), qstems)
+            if ln and rn:
+                lo, ro = _overlap(left, qstems), _overlap(right, qstems)
+                chosen = right if lo > ro else left
+            elif ln or rn:
+                chosen = left if ln else right
+    return chosen
+
+
+# a regnal / ordinal Roman numeral after a capitalised word ("Elizabeth I", "World War II")
+_ROMAN_VALUES = {
+    "I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10,
+    "XI": 11, "XII": 12, "XIII": 13, "XIV": 14, "XV": 15, "XVI": 16,
+}  # fmt: skip
+_ROMAN = re.compile(r"\b([A-Z][a-z]+)\s+(XVI|XV|XIV|XIII|XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)\b")
+_YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
+_NO = frozenset({"no", "nope", "false", "incorrect"})
+
+
+def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
+    """Extract the answer of a reply and read what it says.
+
+    Args:
+        text: the reply.
+        question: the question (optional; used for extraction, for the core and for options).
+
+    Returns:
+        :class:`AnswerKey`. Never raises on model output.
+    """
+    ex = extract_answer(text, question=question)
+    if ex.method == "empty":
+        return AnswerKey(extracted=ex)
+    qstems = _question_stems(question)
+    options = parse_options(question)
+    if ex.method == "option":
+        return AnswerKey(extracted=ex, letter=ex.text.upper(), core=ex.text.lower())
+    txt = _ROMAN.sub(lambda m: f"{m.group(1)} {_ROMAN_VALUES[m.group(2)]}", ex.text)
+    words = _words(txt)
+    yesno: str | None = None
+    if words and (words[0] in _YES or words[0] in _NO) and (len(words) == 1 or ex.method != "json"):
+        yesno = "yes" if words[0] in _YES else "no"
+    clause = _clause(txt, qstems)
+    negated = bool(_NEGATION.search(clause)) or yesno == "no"
+    if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:
+        yesno = "no" if negated else "yes"
+    numbers = tuple(parse_quantities(clause))
+    all_numbers = parse_quantities(txt)
+    main: Quantity | None = None
+    explicit = ex.method in (
+        "json",
+        "boxed",
+        "marker",
+        "answer_line",
+        "answer_phrase",
+        "conclusion",
+    )
+    if explicit and all_numbers:
+        tail = txt.rsplit("=", 1)[1] if "=" in txt else txt
+        tail_numbers = parse_quantities(tail)
+        if len(tail_numbers) == 1:
+            main = tail_numbers[0]
+        elif len(all_numbers) == 1:
+            main = all_numbers[0]
+    elif len(numbers) == 1:
+        others = [w for w in _words(clause) if not re.fullmatch(r"[\d.,]+", w)]
+        others = [w for w in others if w not in _UNITS and w not in _STOP and w not in _FILLER]
+        if len(others) <= 2 or explicit:
+            main = numbers[0]
+    if explicit and main is not None:
+        numbers = tuple(all_numbers)
+    cwords = _words(clause)
+    full = " ".join(w for w in cwords if w not in _STOP and w not in _FILLER)
+    core = " ".join(_novel(cwords, qstems))
+    letter: str | None = None
+    if options:
+        norm_opts = {
+            k: " ".join(w for w in _words(v) if w not in _STOP) for k, v in options.items()
+        }
+        hits = [k for k, v in norm_opts.items() if v and (v in (full, core))]
+        if len(hits) == 1:
+            letter = hits[0]
+    return AnswerKey(
+        extracted=ex,
+        letter=letter,
+        main=main,
+        numbers=numbers,
+        yesno=yesno,
+        negated=negated,
+        core=core,
+        items=_items(clause),
+        full=full,
+    )
+
+
+def _numbers_compatible(a: AnswerKey, b: AnswerKey) -> bool | None:
+    """True/False when the numbers decide the pair, None when they leave it to the words."""
+    if a.main is not None and b.main is not None:
+        return _same_value(a.main, b.main)
+    if a.main is not None or b.main is not None:
+        m, other = (a.main, b) if a.main is not None else (b.main, a)
+        assert m is not None
+        if not other.numbers:
+            return None
+        return bool(any(_same_value(m, q) for q in other.numbers))
+    if a.numbers and b.numbers:
+        small, large = (a, b) if len(a.numbers) <= len(b.numbers) else (b, a)
+        if all(any(_same_value(x, y) for y in large.numbers) for x in small.numbers):
+            return None
+        return False
+    return None
+
+
+def _numeric_only(k: AnswerKey) -> bool:
+    """The answer is its number: no word left in the core but digits and units."""
+    return all(re.fullmatch(r"[\d.,/%]+", w) or w in _UNITS or w in _SCALES for w in k.core.split())
+
+
+def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
+    """Similarity of two answers in [0, 1] (1 = the same answer).
+
+    Rules, in order: an empty answer matches nothing; option letters decide when both have one;
+    numbers: two main values must be equal (by value and unit; a unit on one side only is fine; a
+    percentage equals a decimal or fraction <= 1 of the same value), a main value must appear
+    among the other answer's numbers, and two sets of numbers must nest (else 0); two numeric
+    answers whose main values are equal are the same answer (1.0); yes/no must agree; polarity
+    (a negation in the answering clause) must agree; a short "A and B" list is not the same
+    answer as "A" (the number of and-joined items must agree); then rapidfuzz
+    ``token_set_ratio / 100`` of the cores (of the full content words when a core is empty), or
+    the ``fuzz.ratio`` of the cores without spaces when higher ("hayfever" / "hay fever").
+
+    Args:
+        a: first key; b: second key (from :func:`answer_key`).
+
+    Returns:
+        Similarity in [0, 1].
+    """
+    if a.extracted.method == "empty" or b.extracted.method == "empty":
+        return 0.0
+    if a.letter and b.letter:
+        return 1.0 if a.letter == b.letter else 0.0
+    nums = _numbers_compatible(a, b)
+    if nums is False:
+        return 0.0
+    if a.main is not None and b.main is not None and _numeric_only(a) and _numeric_only(b):
+        return 1.0
+    if a.yesno and b.yesno and a.yesno != b.yesno:
+        return 0.0
+    if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
+        return 0.0
+    if a.negated != b.negated:
+        return 0.0
+    if a.yesno and b.yesno and (not a.core or not b.core):
+        return 1.0
+    x, y = (a.core, b.core) if a.core and b.core else (a.full, b.full)
+    if not x and not y:  # no words on either side ("🙂"): the same symbols are the same answer
+        ta, tb = a.extracted.text.strip(), b.extracted.text.strip()
+        return 1.0 if ta and ta == tb else 0.0
+    if not x or not y:
+        return 0.0
+    score = float(fuzz.token_set_ratio(x, y))
+    if " " in x or " " in y:  # written as one word or two: "hayfever" / "hay fever"
+        score = max(score, float(fuzz.ratio(x.replace(" ", ""), y.replace(" ", ""))))
+    return score / 100.0
+
+
+class AnswerSimilarity:
+    """Default answer equivalence: same extracted answer, compared by value (no model calls).
+
+    Each text is turned into an :class:`AnswerKey` once (:func:`extract_answer` then
+    :func:`answer_key`), then each pair is compared with :func:`compare_answers` (letters,
+    numbers, yes/no, polarity, then rapidfuzz ``token_set_ratio`` of the answer cores).
+    Cost: O(k) extraction plus k² cheap comparisons; no model call.
+
+    Args:
+        question: the question the answers respond to (recommended: it drives extraction and the
+            answer core; without it the whole answering clause is compared).
+        threshold: equivalence threshold in (0, 1], default :data:`ANSWER_THRESHOLD` (0.90).
+
+    Raises:
+        ValueError: a threshold outside (0, 1].
+    """
+
+    def __init__(self, question: str | None = None, *, threshold: float = ANSWER_THRESHOLD) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+        self.name = "answer"
+        self.threshold = float(threshold)
+        self.question = question
+
+    def keys(self, texts: Sequence[str]) -> list[AnswerKey]:
+        """:func:`answer_key` of each text (same order)."""
+        return [answer_key(t, question=self.question) for t in texts]
+
+    def scores(self, reference: str, candidates: Sequence[str]) -> NDArray[np.float64]:
+        """Batched form: similarity of each candidate to one reference, shape ``(k,)``."""
+        keys = self.keys([reference, *candidates])
+        return np.array([compare_answers(keys[0], k) for k in keys[1:]], dtype=np.float64)
+
+    def matrix(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """Pairwise similarity, shape ``(n, n)``, symmetric, values in [0, 1], ones on the diagonal
+        for non-empty answers."""
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, 0), dtype=np.float64)
+        keys = self.keys(texts)
+        sim = np.zeros((n, n), dtype=np.float64)
+        for i in range(n):
+            sim[i, i] = 0.0 if keys[i].extracted.method == "empty" else 1.0
+            for j in range(i + 1, n):
+                sim[i, j] = sim[j, i] = compare_answers(keys[i], keys[j])
+        out: NDArray[np.float64] = np.clip(sim, 0.0, 1.0)
+        return out

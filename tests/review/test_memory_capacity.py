@@ -1,0 +1,72 @@
+"""The default in-memory store is bounded (issue 17.1): oldest-first eviction, warning, counter."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from guardrail import Guard
+from guardrail.review import (
+    DEFAULT_MEMORY_CAPACITY,
+    InMemoryReviewStore,
+    ItemNotFound,
+    ReviewItem,
+    ReviewQueueFullWarning,
+    open_store,
+)
+
+
+def test_default_capacity_is_documented_value() -> None:
+    assert DEFAULT_MEMORY_CAPACITY == 10_000
+    assert InMemoryReviewStore().capacity == DEFAULT_MEMORY_CAPACITY
+    assert open_store("memory:", capacity=3).capacity == 3  # type: ignore[attr-defined]
+
+
+def test_oldest_items_are_evicted_with_one_warning_and_a_count() -> None:
+    store = InMemoryReviewStore(capacity=3)
+    for i in range(3):
+        store.enqueue(ReviewItem(id=f"q{i}"))
+    assert store.evicted == 0
+    store.claim("ann")  # q0 is claimed: eviction is by enqueue order, whatever the status
+    with pytest.warns(ReviewQueueFullWarning, match="full \\(3 items\\)"):
+        store.enqueue(ReviewItem(id="q3"))
+    assert store.evicted == 1
+    with pytest.raises(ItemNotFound):
+        store.get("q0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per store, not on every eviction
+        store.enqueue(ReviewItem(id="q4"))
+        store.enqueue(ReviewItem(id="q5"))
+    assert store.evicted == 3
+    assert [it.id for it in store.list()] == ["q3", "q4", "q5"]
+    assert store.count() == 3
+
+
+def test_updates_do_not_change_eviction_order() -> None:
+    store = InMemoryReviewStore(capacity=2)
+    store.enqueue(ReviewItem(id="a"))
+    store.enqueue(ReviewItem(id="b"))
+    store.label("a", "correct", reviewer="ann")  # rewriting an item keeps its queue position
+    with pytest.warns(ReviewQueueFullWarning):
+        store.enqueue(ReviewItem(id="c"))
+    assert [it.id for it in store.list()] == ["b", "c"]
+
+
+def test_unbounded_and_bad_capacity() -> None:
+    store = InMemoryReviewStore(capacity=None)
+    for i in range(50):
+        store.enqueue(ReviewItem(id=f"x{i}"))
+    assert store.count() == 50 and store.evicted == 0
+    for bad in (0, -1, True):
+        with pytest.raises(ValueError, match="capacity"):
+            InMemoryReviewStore(capacity=bad)  # type: ignore[arg-type]
+
+
+def test_guard_default_store_is_bounded() -> None:
+    from guardrail.policy import parse_policy
+
+    policy = parse_policy("policy general {\n  otherwise pass\n}\n", "g.guard")
+    guard = Guard({"general": policy}, provider=None)
+    assert isinstance(guard.review_store, InMemoryReviewStore)
+    assert guard.review_store.capacity == DEFAULT_MEMORY_CAPACITY
