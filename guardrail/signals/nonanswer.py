@@ -180,7 +180,8 @@ _UNABLE = (
     rf"(?:{_NEG}|(?:am|'m|are|'re)\s+(?:not\s+(?:able|going|allowed|permitted|comfortable)|unable)"
     r"\s+to|(?:must|have to|need to|will|would|'ll|'d)\s+(?:respectfully\s+|politely\s+)?"
     r"(?:decline|refuse)(?:\s+to)?|(?:respectfully\s+|politely\s+)?(?:decline|refuse)\s+to"
-    r"|(?:do not|don't)\s+feel\s+comfortable)"
+    r"|(?:won't|will\s+not|wouldn't|would\s+not)\s+be\s+able\s+to"
+    r"|(?:would|'d)\s+(?:rather|prefer)\s+not(?:\s+to)?)"
 )
 #: Evaluative words a normative objection negates ("not appropriate", "never acceptable"). Advice
 #: words ("not recommended", "not advisable", "not safe", "not healthy") are left out: "It is not
@@ -201,8 +202,8 @@ _REQUEST_VERBS = (
     r"support|share|disclose|engage|participate|recommend|endorse|condone|encourage|promote|"
     r"suggest|tell\s+you|explain|describe|list|discuss|reveal|speculate|make|produce|facilitate|"
     r"advise|teach|show|instruct|guide|do|complete|perform|continue|respond|reply|satisfy|"
-    r"accommodate|entertain|indulge|partake|contribute|aid|use|access|look up|find|search|"
-    r"obtain|retrieve|release|divulge|confirm|identify|locate|track|trace|express|take part|"
+    r"accommodate|entertain|indulge|partake|contribute|aid|use|"
+    r"obtain|release|divulge|confirm|identify|track|trace|express|take part|"
     r"be (?:of )?(?:help|assistance)|be part of|go along|get involved|in good conscience)"
 )
 
@@ -345,6 +346,12 @@ _DECLINE = re.compile(
     r"|\b(?:against|violates?)\s+(?:my|our)\s+(?:programming|guidelines|policies|policy|"
     r"ethical guidelines|principles|rules)"
     r"|\bi\s+(?:must|have to)\s+(?:respectfully\s+)?(?:decline|refuse)\b"
+    r"|\b(?:have|going)\s+to\s+(?:have\s+to\s+)?(?:respectfully\s+)?decline\b"
+    r"|\bnot\s+something\s+(?:that\s+)?(?:i|we)\s+(?:can|could|am\s+able\s+to|will)\s+"
+    r"(?:help|assist|do|provide|support|answer)"
+    r"|\b(?:i|we)(?:(?:'m|\s+am|'re|\s+are)\s+not|\s+do\s+not\s+feel|\s+don't\s+feel)\s+"
+    r"(?:really\s+|entirely\s+)?comfortable\s+(?:with\s+)?(?:providing|writing|sharing|giving|helping|"
+    r"answering|creating|generating|discussing|that|this)"
     r"|\b(?:i|we)(?:'m|\s+am|'re|\s+are)\s+not\s+(?:here\s+to\s+)?(?:advocating|condoning|"
     r"encouraging|promoting|endorsing|supporting)\b",
     _FLAGS,
@@ -445,10 +452,11 @@ _DONT_KNOW = re.compile(
     r"\s+to)\s+(?:be\s+)?(?:determine[d]?|know[n]?|say|tell|verif(?:y|ied)|answer(?:ed)?|"
     r"confirm(?:ed)?|find|ascertain(?:ed)?)\b"
     r"|\b(?:is|are|remains?)\s+(?:currently\s+)?(?:unknown|unclear|not\s+known|undetermined)\b"
-    r"|\bno\s+one\s+(?:really\s+)?knows\b"
+    r"|\bno\s*(?:one|body)\s+(?:really\s+|truly\s+)?knows\b"
     r"|\bthere\s+is\s+no\s+(?:reliable\s+|public\s+|available\s+|known\s+|definitive\s+|"
     r"historical\s+)?(?:record|information|data|answer)\b"
-    r"|\bi\s+(?:could\s+not|couldn't|can't|cannot)\s+find\b"
+    r"|\bi(?:\s+|(?='))(?:could\s+not|couldn't|can't|cannot|was\s+unable\s+to|am\s+unable\s+to|"
+    r"'m\s+unable\s+to|am\s+not\s+able\s+to|'m\s+not\s+able\s+to)\s+(?:find|locate|look\s+up)\b"
     r"|\b(?:i|we)\s+(?:do\s+not|don't)\s+have\s+(?:\w+\s+)?access\s+to\s+(?:real-time|the\s+internet|"
     r"current|live|up-to-date)",
     _FLAGS,
