@@ -484,6 +484,10 @@ _TEMPLATE_LABEL = re.compile(
     r"response|guess|question|your|here|is|my)\b",
     _FLAGS,
 )
+_CONFIDENCE_VALUE = re.compile(
+    r"\b(?:confidence|probability|certainty)(?:\s+level)?\"?\s*[:=]\s*\"?\d+(?:\.\d+)?\s*%?",
+    _FLAGS,
+)
 _JSON_KEY = re.compile(r"\"[^\"\n]{1,40}\"\s*:")
 
 _STOP_WORDS = """a an the of to in on at by for from with about as into onto over under and or but
@@ -555,6 +559,7 @@ def _template_cues(text: str) -> list[ReplyCue] | None:
     if not cues:
         return None
     rest = _PLACEHOLDER.sub(" ", text)
+    rest = _CONFIDENCE_VALUE.sub(" ", rest)  # a stated confidence is not an answer
     rest = _JSON_KEY.sub(" ", rest)
     rest = _TEMPLATE_LABEL.sub(" ", rest)
     if re.search(r"[^\W_]", rest):

@@ -112,6 +112,9 @@ def test_not_loops() -> None:
         "[Your answer here]",
         "Confidence: an integer between 0 and 100",
         "Final answer: {answer}",
+        # the answer field is still the placeholder; a filled-in confidence is not an answer
+        '{"answer": "<answer>", "confidence": 85}',
+        "Answer: [Your answer here]\nConfidence: 90%",
     ],
 )
 def test_echoed_templates(text: str) -> None:
