@@ -14,8 +14,10 @@ Design (checked in this order, first that applies wins):
   1904.09751): a unit of 1-10 characters repeated >= 10 times at the end over >= 20 characters
   (``0.99999999999999999999``; a float's repr such as ``5.333333333333333`` is shorter), a word
   n-gram (n <= 40) repeated >= 3 times back to back at the end covering >= 6 words and at least a
-  third of the reply, or one sentence of >= 3 words three times in a row (or three times with the
-  last one ending the reply).
+  third of the reply, one sentence of >= 3 words three times in a row (or three times with the
+  last one ending the reply), or the last three sentences near-duplicates of each other (rapidfuzz
+  token-sort ratio >= 80; the last may be cut off). A reply that says >= 10 words before its loop
+  and whose loop covers less than half of it answered first and stays an ``answer``.
 * ``template``: the reply contains a placeholder echoed from a prompt template (``<answer>``,
   ``<integer from 0 to 100>``, ``[Your answer here]``, ``{answer}``, ``NN%``, "an integer between
   0 and 100") and nothing else of substance once placeholders, field labels and JSON keys are
@@ -181,6 +183,7 @@ _UNABLE = (
     r"\s+to|(?:must|have to|need to|will|would|'ll|'d)\s+(?:respectfully\s+|politely\s+)?"
     r"(?:decline|refuse)(?:\s+to)?|(?:respectfully\s+|politely\s+)?(?:decline|refuse)\s+to"
     r"|(?:won't|will\s+not|wouldn't|would\s+not)\s+be\s+able\s+to"
+    r"|(?:am|'m|are|'re)\s+not\s+(?:equipped|qualified|in\s+a\s+position|authori[sz]ed)\s+to"
     r"|(?:would|'d)\s+(?:rather|prefer)\s+not(?:\s+to)?)"
 )
 #: Evaluative words a normative objection negates ("not appropriate", "never acceptable"). Advice
@@ -202,7 +205,7 @@ _REQUEST_VERBS = (
     r"support|share|disclose|engage|participate|recommend|endorse|condone|encourage|promote|"
     r"suggest|tell\s+you|explain|describe|list|discuss|reveal|speculate|make|produce|facilitate|"
     r"advise|teach|show|instruct|guide|do|complete|perform|continue|respond|reply|satisfy|"
-    r"accommodate|entertain|indulge|partake|contribute|aid|use|"
+    r"accommodate|entertain|indulge|partake|contribute|aid|"
     r"obtain|release|divulge|confirm|identify|track|trace|express|take part|"
     r"be (?:of )?(?:help|assistance)|be part of|go along|get involved|in good conscience)"
 )
@@ -510,8 +513,25 @@ _YES_NO_START = re.compile(
 _MIN_CHAR_LOOP = 20
 
 
+#: A reply that says this much (words) before its loop starts, in less than half of its length,
+#: answered first and then degenerated: it stays an answer (its answer is in the prefix).
+_LOOP_PREFIX_WORDS = 10
+
+
 def _loop_cue(text: str) -> ReplyCue | None:
     """The repeated tail of a degenerate reply, or None (see module docstring, ``loop``)."""
+    cue = _repeated_tail(text)
+    if cue is None:
+        return None
+    start = cue.span[0]
+    stripped = text.rstrip()
+    mostly_loop = (len(stripped) - start) * 2 >= len(stripped)
+    if mostly_loop or len(_WORD.findall(stripped[:start])) < _LOOP_PREFIX_WORDS:
+        return cue
+    return None
+
+
+def _repeated_tail(text: str) -> ReplyCue | None:
     stripped = text.rstrip()
     # Character level: a 1-10 char unit with a letter or digit repeated >= 10 times at the end.
     m = re.search(r"(\S{1,10}?)\1{9,}$", stripped, re.DOTALL)
@@ -546,6 +566,17 @@ def _loop_cue(text: str) -> ReplyCue | None:
             start = sents[i][0]
             return ReplyCue(
                 family="loop", text=stripped[start : sents[i][1]][:80], span=(start, len(stripped))
+            )
+    # Near-duplicates: the last three sentences (>= 6 words) say the same with small changes, the
+    # last one possibly cut off by max_tokens (token-sort ratio >= 80, partial ratio for the cut).
+    if len(keys) >= 3 and all(len(k.split()) >= 6 for k in keys[-3:]):
+        a, b, c = keys[-3:]
+        if fuzz.token_sort_ratio(a, b) >= 80 and (
+            fuzz.token_sort_ratio(b, c) >= 80 or fuzz.partial_ratio(c, b) >= 90
+        ):
+            start = sents[-3][0]
+            return ReplyCue(
+                family="loop", text=stripped[start : sents[-3][1]][:80], span=(start, len(stripped))
             )
     return None
 

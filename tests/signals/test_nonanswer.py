@@ -91,6 +91,25 @@ def test_loops_repeat_to_the_end() -> None:
     assert kind("It is Paris. I am sure. I am sure. I am sure. Thanks.") == "loop"
 
 
+def test_near_duplicate_sentences_to_the_end_are_a_loop() -> None:
+    text = (
+        "Endosonography is a non-invasive method that uses sound to image the rectal wall. "
+        "Endosonography is a non-invasive method that can be used to image the rectal wall. "
+        "Endosonography is a non-invasive diagnostic method that can be used to image"
+    )
+    assert kind(text) == "loop"
+
+
+def test_an_answer_that_degenerates_later_stays_an_answer() -> None:
+    # >= 10 words before the loop and the loop under half of the reply: the answer came first
+    text = (
+        "Crazy Horse led the Oglala Lakota, a band of the Lakota people of the northern plains, "
+        "in the 1870s. He was brave. He was brave. He was brave."
+    )
+    assert kind(text) == "answer"
+    assert kind("Oglala. He was brave. He was brave. He was brave. He was brave.") == "loop"
+
+
 def test_not_loops() -> None:
     # a float's repr (15 threes) is an answer: runs shorter than 20 characters are not loops
     assert kind("A: 5.333333333333333") == "answer"
@@ -428,3 +447,31 @@ def test_answers_are_rarely_called_non_answers(shared_data: Path) -> None:
     assert len(replies) > 15_000
     flagged = [r for r, q in replies if is_non_answer(r, question=q)]
     assert len(flagged) / len(replies) < 0.002, flagged[:5]
+
+
+def test_hand_labelled_smollm2_replies() -> None:
+    """tests/fixtures/smollm2_clusters*.json*: 34 questions x (answer + 7 samples) of
+    SmolLM2-135M, labelled by reading (a non-answer is '!kind'). No reply labelled as an answer is
+    called a non-answer, and the labelled loop and refusal are found. (Off-topic replies labelled
+    '!noanswer' need meaning, not cues, and are mostly called answers; not asserted.)"""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    rows = [
+        json.loads(line)
+        for line in (fixtures / "smollm2_clusters.jsonl").read_text("utf-8").splitlines()
+        if line
+    ]
+    labels = json.loads((fixtures / "smollm2_clusters_labels.json").read_text("utf-8"))
+    answers = 0
+    found: dict[str, list[str]] = {"loop": [], "refusal": []}
+    for row in rows:
+        lab = labels["questions"][row["id"]]
+        pairs = [(row["answer"], lab["answer"]), *zip(row["samples"], lab["samples"], strict=True)]
+        for text, label in pairs:
+            got = kind(text, row["question"])
+            if not label.startswith("!"):
+                answers += 1
+                assert got == "answer", (row["id"], text[:80], got)
+            elif label[1:] in found:
+                found[label[1:]].append(got)
+    assert answers == 226
+    assert found == {"loop": ["loop"], "refusal": ["refusal"]}
