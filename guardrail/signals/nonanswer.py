@@ -47,7 +47,9 @@ Design (checked in this order, first that applies wins):
   plus a referral to a crisis line or professional instead of an answer), ``no_opinion`` ("I
   don't hold personal opinions") and ``access`` ("I don't have access to", "is not publicly
   available"; a refusal only with a privacy objection, "respect their privacy", else
-  ``dont_know``). Cues count in the reply's *opening* (its first two sentences); later in the
+  ``dont_know``), ``no_premise`` (an opening "No, ..." to a request or why-question: "Can you
+  explain why ...?"; to a yes/no, multiple-choice or unknown question it is an answer). Cues
+  count in the reply's *opening* (its first two sentences); later in the
   reply only explicit first-person declines count ("..., but I cannot provide instructions"),
   because answers end with disclaimers that decline nothing. A reply whose only cues are
   ``refute``/``access``/``no_opinion``/``ai_identity``/``apology`` and that explains the question
@@ -192,7 +194,7 @@ _UNABLE = (
 _EVALUATIVE = (
     r"(?:appropriate|ethical|accurate|respectful|acceptable|okay|ok|right|fair|justified|"
     r"justifiable|excusable|good\s+(?:idea|thing)|productive|constructive|"
-    r"responsible|proper|valid|legitimate|permissible|condoned|tolerated|"
+    r"responsible|proper|permissible|condoned|tolerated|"
     r"appropriate\s+or\s+\w+|morally\s+\w+)"
 )
 _UNLAWFUL = (
@@ -515,6 +517,11 @@ should can could may might must it its it's this that these those there here wha
 whose when where why how i me my we our you your he she they them his her their answer question
 please tell following s"""
 _STOP = frozenset(_STOP_WORDS.split())
+_REQUEST_START = re.compile(
+    r"^\W*(?:why\b|(?:can|could|would|will)\s+you\b|please\b|explain\b|give\b|list\b|tell\b|"
+    r"write\b|describe\b|how\s+(?:can|do|should|would)\s+(?:i|we|one)\b)",
+    _FLAGS,
+)
 _YES_NO_START = re.compile(
     r"^\W*(?!(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:tell|give|list|explain|"
     r"describe|provide|help|show|suggest|write|recommend|name)\b)"
@@ -686,6 +693,9 @@ def _refusal(
 ) -> ReplyKindResult | None:
     opening = sentences[:2]
     cues: list[ReplyCue] = []
+    # "No, ..." rejects a request or a why-question's premise; it answers a yes/no question, a
+    # multiple-choice question or an unknown one.
+    request = bool(question) and not yes_no and bool(_REQUEST_START.match(question or ""))
     if question and opening:
         s0, e0 = opening[0]
         cue = _refutes_premise(text[s0:e0].replace('"', " "), question)
@@ -703,7 +713,7 @@ def _refusal(
     for s, e in opening:
         sent = text[s:e]
         for family, pat in _OPENING_CUES:
-            if family == "no_premise" and yes_no:
+            if family == "no_premise" and not request:
                 continue
             m = pat.search(sent)
             if m:
