@@ -1,17 +1,25 @@
-"""Benchmark the SDK against the fault-injecting test server with a fixed 50 ms latency.
+"""Benchmark the SDK against the fault-injecting test server, with equal HTTP work on both sides.
 
-    .venv/bin/python bench/bench_guard.py [--latency 0.05] [--repeats 3]
+    /work/venv/bin/python bench/bench_guard.py [--latency 0.05] [--burst-latency 0.1] [--repeats 3]
 
-Prints ratios against baselines measured in the same run (numbers go into docs/sdk.md):
+Prints ratios against baselines measured in the same run (numbers go into docs/sdk.md). The raw
+baselines send exactly the HTTP requests the guard sends for one chat: before timing, one guarded
+chat per policy is captured by an in-process copy of the test server (request bodies and arrival
+times); requests that arrive together form a wave, and the raw baseline posts the same bodies,
+waves one after another, the requests of a wave concurrently (``asyncio.gather``).
 
-1. Overhead of a guarded call with local-only signals (hedges) vs a raw httpx call
-   (goal <= 1.05x), sequential calls, mean latency.
-2. k = 7 samples: concurrent single calls (server ignores `n`) and one `n=7` request, vs 7
+1. Sequential latency (mean of 40 chats per round, median over rounds), for a policy with
+   local-only signals (hedges: one request) and for the bundled ``general`` policy (the answer,
+   then 5 samples): guard vs raw httpx replaying the same requests.
+2. k = 7 samples: concurrent single calls (server ignores ``n``) and one ``n=7`` request, vs 7
    sequential calls, as multiples of one call's latency (goal: ~1x, vs ~7x).
-3. Throughput of the guard under 200 concurrent chats (requests per second), vs raw httpx with the
-   same concurrency.
+3. 200 concurrent chats under the bundled ``general`` policy with ``--burst-latency`` upstream
+   latency: chats per second, median chat latency and client CPU milliseconds per chat
+   (``time.process_time`` of this process over the burst / chats), guard vs raw httpx replaying
+   the same requests over 8 connection pools; interleaved rounds.
 
 The server runs in its own process (tests/servers/fake_openai.py) so it does not share the GIL.
+The load average is printed at the start and the end (the machine is shared).
 """
 
 from __future__ import annotations
@@ -19,18 +27,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guardrail.policy import parse_policy  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers.fake_openai import FakeOpenAIServer  # noqa: E402
+
+from guardrail.policy import Policy, parse_policy  # noqa: E402
+from guardrail.policy.bundled import resolve_policy_path  # noqa: E402
+from guardrail.policy.loader import load_policy  # noqa: E402
 from guardrail.providers import OpenAICompatProvider  # noqa: E402
 from guardrail.sdk import Guard  # noqa: E402
 
@@ -63,13 +80,43 @@ def start_server(latency: float, ignore_n: bool) -> tuple[subprocess.Popen[str],
     return proc, line.split(" ", 1)[1]
 
 
-async def raw_call(client: httpx.AsyncClient) -> None:
-    r = await client.post("/chat/completions", json=BODY)
+Waves = list[list[dict[str, Any]]]
+
+
+async def raw_call(client: httpx.AsyncClient, body: dict[str, Any] = BODY) -> None:
+    r = await client.post("/chat/completions", json=body)
     r.raise_for_status()
     r.json()
 
 
-async def timed(coro_factory, n: int) -> float:  # type: ignore[no-untyped-def]
+def capture_waves(policy: Policy, gap: float = 0.05) -> Waves:
+    """The HTTP requests one guarded chat sends, grouped into waves of concurrent requests."""
+    with FakeOpenAIServer(latency=gap) as srv:
+
+        async def once() -> None:
+            provider = OpenAICompatProvider(srv.base_url, model="bench")
+            guard = Guard({policy.name: policy}, provider, max_tokens=32)
+            await guard.chat(MSG)
+            await guard.aclose()
+
+        asyncio.run(once())
+        bodies, times = list(srv.requests), list(srv.request_times)
+    waves: Waves = []
+    last = -1.0
+    for body, t in sorted(zip(bodies, times, strict=True), key=lambda bt: bt[1]):
+        if not waves or t - last > gap / 2:
+            waves.append([])
+        waves[-1].append(body)
+        last = t
+    return waves
+
+
+async def replay(client: httpx.AsyncClient, waves: Waves) -> None:
+    for wave in waves:
+        await asyncio.gather(*(raw_call(client, b) for b in wave))
+
+
+async def timed(coro_factory: Callable[[], Awaitable[Any]], n: int) -> float:
     """Mean seconds per call over n sequential calls."""
     start = time.perf_counter()
     for _ in range(n):
@@ -77,27 +124,43 @@ async def timed(coro_factory, n: int) -> float:  # type: ignore[no-untyped-def]
     return (time.perf_counter() - start) / n
 
 
-async def bench(base: str, base_ignore: str, latency: float, repeats: int) -> None:
-    policy = parse_policy(LOCAL_ONLY, "bench.guard")
+def describe(waves: Waves) -> str:
+    parts = []
+    for wave in waves:
+        ns = [int(b.get("n") or 1) for b in wave]
+        parts.append("+".join(f"n={n}" for n in ns))
+    return f"{sum(len(w) for w in waves)} requests in {len(waves)} waves ({' then '.join(parts)})"
+
+
+async def bench(
+    base: str,
+    base_ignore: str,
+    base_burst: str,
+    latency: float,
+    burst_latency: float,
+    repeats: int,
+    policies: dict[str, tuple[Policy, Waves]],
+) -> None:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        provider = OpenAICompatProvider(base, model="bench")
-        guard = Guard({"bench": policy}, provider, max_tokens=32)
-        # warm up pools
-        await raw_call(client)
-        await guard.chat(MSG)
-
-        # 1. overhead per call
-        raws, guards = [], []
-        for _ in range(repeats):
-            raws.append(await timed(lambda: raw_call(client), 40))
-            guards.append(await timed(lambda: guard.chat(MSG), 40))
-        raw_s, guard_s = statistics.median(raws), statistics.median(guards)
-        print(
-            f"[1] sequential mean latency: raw httpx {raw_s * 1000:.1f} ms, "
-            f"guarded (local-only signals) {guard_s * 1000:.1f} ms, "
-            f"ratio {guard_s / raw_s:.3f}x (goal <= 1.05x)"
-        )
+        # 1. sequential latency, equal HTTP work
+        for name, (policy, waves) in policies.items():
+            provider = OpenAICompatProvider(base, model="bench")
+            guard = Guard({policy.name: policy}, provider, max_tokens=32)
+            await replay(client, waves)  # warm up pools
+            await guard.chat(MSG)
+            raws, guards = [], []
+            for _ in range(repeats):
+                raws.append(await timed(lambda w=waves: replay(client, w), 40))
+                guards.append(await timed(lambda g=guard: g.chat(MSG), 40))
+            raw_s, guard_s = statistics.median(raws), statistics.median(guards)
+            print(
+                f"[1] sequential mean latency, policy {name} ({describe(waves)}): raw httpx "
+                f"{raw_s * 1000:.1f} ms, guarded {guard_s * 1000:.1f} ms, ratio "
+                f"{guard_s / raw_s:.3f}x ({repeats} rounds x 40 chats, {latency * 1000:.0f} ms "
+                "upstream latency)"
+            )
+            await guard.aclose()
 
         # 2. k = 7 samples
         ign = OpenAICompatProvider(base_ignore, model="bench", supports_n=False)
@@ -123,59 +186,102 @@ async def bench(base: str, base_ignore: str, latency: float, repeats: int) -> No
             f"sequential {seq / one:.2f}x, concurrent single calls {conc / one:.2f}x, "
             f"one n=7 request {viann / one:.2f}x (goal ~1x vs ~7x)"
         )
-
-        # 3. throughput under 200 concurrent chats
-        async def burst(fn) -> float:  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            await asyncio.gather(*(fn() for _ in range(200)))
-            return 200 / (time.perf_counter() - start)
-
-        shards = [
-            httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=32), timeout=30)
-            for _ in range(8)
-        ]
-        rr = itertools.count()
-
-        async def sharded() -> None:
-            await raw_call(shards[next(rr) % 8])
-
-        async def guarded() -> None:
-            await guard.chat(MSG)
-
-        async def one_pool() -> None:
-            await raw_call(client)
-
-        for fn in (one_pool, sharded, guarded):  # warm up every pool with a full burst
-            await burst(fn)
-        raw_rps = statistics.median([await burst(one_pool) for _ in range(repeats)])
-        sh_rps = statistics.median([await burst(sharded) for _ in range(repeats)])
-        g_rps = statistics.median([await burst(guarded) for _ in range(repeats)])
-        for c in shards:
-            await c.aclose()
-        print(
-            f"[3] 200 concurrent chats: raw httpx one pool {raw_rps:.0f} req/s, raw httpx 8 pools "
-            f"{sh_rps:.0f} req/s, guard {g_rps:.0f} req/s; guard / raw 8 pools "
-            f"{g_rps / sh_rps:.2f}, guard / raw one pool {g_rps / raw_rps:.2f} "
-            f"(latency-bound ceiling {200 / latency:.0f} req/s)"
-        )
-        await guard.aclose()
         await ign.aclose()
         await nprov.aclose()
+
+    # 3. 200 concurrent chats, bundled general policy, equal HTTP work
+    policy, waves = policies["general"]
+    shards = [
+        httpx.AsyncClient(base_url=base_burst, limits=httpx.Limits(max_connections=32), timeout=60)
+        for _ in range(8)
+    ]
+    rr = itertools.count()
+    provider = OpenAICompatProvider(base_burst, model="bench")
+    guard = Guard({policy.name: policy}, provider, max_tokens=32)
+
+    async def raw_chat() -> None:
+        await replay(shards[next(rr) % 8], waves)
+
+    async def guarded_chat() -> None:
+        await guard.chat(MSG)
+
+    async def burst(fn: Callable[[], Awaitable[None]]) -> tuple[float, float, float]:
+        """(chats/s, median chat latency s, client CPU ms per chat) for 200 concurrent chats."""
+        lat: list[float] = []
+
+        async def one_chat() -> None:
+            t0 = time.perf_counter()
+            await fn()
+            lat.append(time.perf_counter() - t0)
+
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one_chat() for _ in range(200)))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return 200 / wall, statistics.median(lat), cpu / 200 * 1000
+
+    for fn in (raw_chat, guarded_chat):  # warm up every pool with a full burst
+        await burst(fn)
+    res: dict[str, list[tuple[float, float, float]]] = {"raw": [], "guard": []}
+    for _ in range(repeats):  # interleaved rounds
+        res["raw"].append(await burst(raw_chat))
+        res["guard"].append(await burst(guarded_chat))
+    for c in shards:
+        await c.aclose()
+    await guard.aclose()
+    med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in res.items()}
+    floor = burst_latency * len(waves)
+    print(
+        f"[3] 200 concurrent chats, policy general ({describe(waves)}), "
+        f"{burst_latency * 1000:.0f} ms upstream latency, median of {repeats} interleaved rounds:"
+    )
+    for k in ("raw", "guard"):
+        rps, p50, cpu = med[k]
+        label = "raw httpx, 8 pools, same requests" if k == "raw" else "guard"
+        print(
+            f"    {label:36s} {rps:6.0f} chats/s   p50 {p50 * 1000:6.0f} ms   "
+            f"client CPU {cpu:5.2f} ms/chat"
+        )
+    g, r = med["guard"], med["raw"]
+    print(
+        f"    guard / raw: throughput {g[0] / r[0]:.2f}x, p50 latency {g[1] / r[1]:.2f}x, "
+        f"CPU per chat {g[2] / r[2]:.2f}x (latency floor {floor * 1000:.0f} ms per chat)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--burst-latency", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    one, five, _ = os.getloadavg()
+    print(f"start: load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs")
+    policies = {
+        "local-only (hedges)": parse_policy(LOCAL_ONLY, "bench.guard"),
+        "general": load_policy(resolve_policy_path("general")),
+    }
+    captured = {name: (pol, capture_waves(pol)) for name, pol in policies.items()}
     p1, base = start_server(args.latency, ignore_n=False)
     p2, base_ignore = start_server(args.latency, ignore_n=True)
+    p3, base_burst = start_server(args.burst_latency, ignore_n=False)
     try:
-        asyncio.run(bench(base, base_ignore, args.latency, args.repeats))
+        asyncio.run(
+            bench(
+                base,
+                base_ignore,
+                base_burst,
+                args.latency,
+                args.burst_latency,
+                args.repeats,
+                captured,
+            )
+        )
     finally:
-        for p in (p1, p2):
+        for p in (p1, p2, p3):
             p.terminate()
             p.wait(10)
+    one, five, _ = os.getloadavg()
+    print(f"end: load average {one:.2f} (1 min), {five:.2f} (5 min)")
 
 
 if __name__ == "__main__":
