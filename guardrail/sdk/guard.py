@@ -31,10 +31,10 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -474,9 +474,10 @@ class Guard:
         for name in ("domain", "stakes"):
             if name in wanted and name not in run.values:
                 run.missing([name], "not given by the application")
-        # regex work over a reply of up to max_response_bytes: off the event loop
+        # regex work over a long reply (up to the provider's byte cap) runs off the event loop
         run.add(
-            await asyncio.to_thread(
+            await _offload(
+                len(raw) + len(answer),
                 free_signals,
                 wanted,
                 answer,
@@ -580,8 +581,13 @@ class Guard:
             raise GuardError(f"{res.failed} of {cfg.k} samples failed: {res.errors[0]}")
         texts = [c.text.strip() for c in res.choices]
         run.add(
-            await asyncio.to_thread(
-                consistency_from_samples, run.answer, texts, requested=cfg.k, errors=res.errors
+            await _offload(
+                len(run.answer) + sum(map(len, texts)),
+                consistency_from_samples,
+                run.answer,
+                texts,
+                requested=cfg.k,
+                errors=res.errors,
             ),
             calls=run.calls - calls_before,
         )
@@ -820,6 +826,20 @@ class Guard:
             sampling_rate=rate,
         )
         return await asyncio.to_thread(self.review_store.enqueue, item)
+
+
+#: Texts longer than this (characters, summed over the inputs of one signal step) are analysed in a
+#: worker thread so the event loop keeps serving other chats; shorter ones (well under a
+#: millisecond of regex work) run inline, where a thread hop would cost more than the work.
+OFFLOAD_CHARS = 8192
+
+_T = TypeVar("_T")
+
+
+async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    if size > OFFLOAD_CHARS:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _decision_summary(decision: Decision) -> str:
