@@ -131,7 +131,10 @@ def ask(
     try:
         review_store = open_store(url)
     except Exception as err:  # sqlite3 / psycopg / bad URL: report, don't trace
-        typer.echo(f"error: cannot open review store {url}: {err}", err=True)
+        from guardrail._safety import Redactor, redact_url, url_secrets
+
+        shown = Redactor(url_secrets(url))(str(err))
+        typer.echo(f"error: cannot open review store {redact_url(url)}: {shown}", err=True)
         raise typer.Exit(2) from err
     guard = Guard(
         pols,
