@@ -133,3 +133,14 @@ def test_postgres_password_is_not_printed() -> None:
     assert code == 2 and "cannot open review store postgresql://app:***@127.0.0.1:1/guard" in out
     assert "pw-Secret-9" not in out
     _no_traceback(exc)
+
+
+def test_unknown_store_url_error_hides_the_password() -> None:
+    from guardrail.review import open_store
+
+    with pytest.raises(ValueError, match=r"'mysql://u:\*\*\*@h/db'") as info:
+        open_store("mysql://u:topsecret@h/db")
+    assert "topsecret" not in str(info.value)
+    code, out, exc = _run("review", "list", "--store", "mysql://u:topsecret@h/db")
+    assert code == 2 and "topsecret" not in out and "mysql://u:***@h/db" in out
+    _no_traceback(exc)
