@@ -233,7 +233,14 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
         )
     reader.fieldnames = fields
     prev = reader.line_num
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv.field_size_limit() (128 KiB)
+            raise RecordsFormatError(f"{path}:{prev + 1}: not readable: {exc}") from None
         start = prev + 1
         prev = reader.line_num
         if None in row:

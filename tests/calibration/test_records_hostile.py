@@ -38,3 +38,9 @@ def test_cli_reports_deep_json_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["audit", "report", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "nested too deeply" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_2_mb_csv_field(tmp_path: Path) -> None:
+    path = _write(tmp_path, "r.csv", "confidence,correct,question\n0.5,true," + "x" * 2_000_000)
+    with pytest.raises(RecordsFormatError, match=r"r\.csv:2: not readable: field larger"):
+        load_records(path)
