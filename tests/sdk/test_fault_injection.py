@@ -59,6 +59,7 @@ def hostile_server() -> Iterator[str]:
         proc.wait(10)
 
 
+@pytest.mark.slow  # a real server process; ~25 s on a loaded 2-core machine
 async def test_no_exception_escapes_and_deadlines_hold(hostile_server: str) -> None:
     policy = parse_policy(POLICY, "general.guard")
     store = InMemoryReviewStore()
