@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers.fake_openai import FakeOpenAIServer
@@ -122,3 +123,18 @@ def test_nul_in_answer_with_postgres(server: FakeOpenAIServer, postgres_dsn: str
     finally:
         store.drop_schema()
         store.close()
+
+
+def test_every_store_accepts_nul_and_surrogates_directly(make_store: Any) -> None:
+    # callers other than the Guard (an app enqueuing itself) get the same protection: the item
+    # model stores U+FFFD in place of NUL / lone surrogates
+    from guardrail.review import ReviewItem
+
+    store = make_store()
+    item = ReviewItem(
+        question="q\x00", raw_answer="a\ud800", explanation=["x\udfff"],
+        signals={"hedge_label": "h\x00"}, decision="review",
+    )  # fmt: skip
+    got = store.get(store.enqueue(item))
+    assert (got.question, got.raw_answer, got.explanation) == ("q\ufffd", "a\ufffd", ["x\ufffd"])
+    assert got.signals["hedge_label"] == "h\ufffd"
