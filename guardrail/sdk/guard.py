@@ -105,6 +105,14 @@ class GuardTimeoutError(GuardError):
     """Strict mode: the whole-guard timeout expired."""
 
 
+class ReviewStoreTimeout(Exception):
+    """The review store did not confirm an enqueue before the guard's deadline (+ grace)."""
+
+
+#: Seconds a review-store write may take beyond the guard's deadline before the chat gives up on it.
+STORE_GRACE = 0.5
+
+
 SignalValue = float | int | str | None
 
 
@@ -825,7 +833,19 @@ class Guard:
             reason=reason,
             sampling_rate=rate,
         )
-        return await asyncio.to_thread(self.review_store.enqueue, item)
+        queued = asyncio.to_thread(self.review_store.enqueue, item)
+        remaining = run.remaining()
+        if remaining is None:
+            return await queued
+        # a locked store (another process holding the write lock) must not stretch the chat past
+        # its deadline: the store gets what is left, plus STORE_GRACE seconds
+        try:
+            return await asyncio.wait_for(queued, remaining + STORE_GRACE)
+        except TimeoutError:
+            raise ReviewStoreTimeout(
+                f"the review store did not confirm within the guard timeout "
+                f"({self.timeout} s + {STORE_GRACE} s); the item may still be stored"
+            ) from None
 
 
 #: Texts longer than this (characters, summed over the inputs of one signal step) are analysed in a

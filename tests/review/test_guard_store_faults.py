@@ -5,6 +5,7 @@ full, locked or closed, or the answer carries characters a database refuses. Not
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,23 @@ def test_every_store_accepts_nul_and_surrogates_directly(make_store: Any) -> Non
     got = store.get(store.enqueue(item))
     assert (got.question, got.raw_answer, got.explanation) == ("q\ufffd", "a\ufffd", ["x\ufffd"])
     assert got.signals["hedge_label"] == "h\ufffd"
+
+
+def test_a_locked_store_cannot_stretch_the_deadline(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # the store would wait 20 s for the lock; the guard's 1 s deadline + 0.5 s grace holds
+    store = SQLiteReviewStore(tmp_path / "q.db", busy_timeout=20.0)
+    other = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        r = _guard(server, store, timeout=1.0).chat_sync(MSGS)
+        took = time.monotonic() - t0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.status == "failed" and r.text == DEFAULT_FAILURE_MESSAGE
+    assert r.error is not None and "ReviewStoreTimeout" in r.error
+    assert took < 1.0 + 1.0  # deadline + 1 s (was 20 s, the store's busy timeout)
+    store.close()
