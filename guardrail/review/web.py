@@ -52,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - only without the extra
         "the reviewer web page needs the 'web' extra: pip install 'guardrail-uq[web]'"
     ) from exc
 
+from guardrail._safety import clean_text
 from guardrail.review.backends import open_store
 from guardrail.review.models import ReviewItem, ReviewLabel, ReviewStatus
 from guardrail.review.store import (
@@ -307,8 +308,8 @@ def create_app(
                 item_id,
                 lab,
                 reviewer=who,
-                note=note.strip() or None,
-                corrected_answer=corrected_answer.strip() or None,
+                note=clean_text(note.strip()) or None,  # a %00 in the form: U+FFFD
+                corrected_answer=clean_text(corrected_answer.strip()) or None,
                 overwrite=bool(overwrite),
             )
         except ValueError as exc:

@@ -118,3 +118,17 @@ def test_index_reads_one_page() -> None:
         )
         assert c.get("/?page=99").text.count("page 3 of 3") == 1  # clamped to the last page
         assert c.get("/?page=0").status_code == 422
+
+
+def test_nul_in_a_label_note_is_stored_as_replacement_character() -> None:
+    store = _store()
+    with _client(store) as c:
+        c.cookies.set("guardrail_reviewer", "ann")
+        r = c.post(
+            "/item/it-0001/label",
+            data={"label": "correct", "note": "a\x00b", "corrected_answer": "c\x00"},
+            headers=ORIGIN,
+        )
+        assert r.status_code == 303
+    got = store.get("it-0001")
+    assert (got.note, got.corrected_answer) == ("a\ufffdb", "c\ufffd")
