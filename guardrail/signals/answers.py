@@ -222,8 +222,8 @@ for _canon, _names in {
     "month": "month months",
     "year": "yr yrs year years",
     "degree": "° degree degrees",
-    "celsius": "°c celsius",
-    "fahrenheit": "°f fahrenheit",
+    "celsius": "°c c celsius",
+    "fahrenheit": "°f f fahrenheit",
     "mph": "mph",
     "kmh": "km/h kph",
 }.items():
@@ -471,7 +471,7 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
             numeric = [x for x in sents if _NUM_RE.search(x)]
             if numeric:
                 return ExtractedAnswer(text=numeric[-1].rstrip("."), method="conclusion")
-        first_line = s.split("\n", 1)[0].strip()
+        first_line = re.sub(r"^(?:[-*•]|\d+[.)])\s+", "", s.split("\n", 1)[0].strip())
         if (
             "\n" in s
             and len(first_line.split()) <= 8
@@ -569,8 +569,11 @@ def parse_quantities(text: str) -> list[Quantity]:
         decimal = "." in raw or "/" in raw
         if math.isfinite(val):
             out.append((m.start(), Quantity(value=val, unit=unit, decimal=decimal)))
+    bare = re.sub(r"[^\w]+", " ", s).strip().lower()
     for m in _WORD_NUM_RE.finditer(s):
         parts = re.split(r"[-\s]", m.group("w").lower())
+        if parts == ["one"] and not m.group("scale") and bare != "one":
+            continue  # "one of the ...", "the one on the left": a pronoun, not a number
         val = float(sum(_WORD_NUMBERS.get(p, 0) for p in parts))
         if m.group("scale"):
             sc = m.group("scale").lower()
@@ -580,8 +583,18 @@ def parse_quantities(text: str) -> list[Quantity]:
     return [q for _, q in out]
 
 
+_TEMPERATURE = frozenset({"degree", "celsius", "fahrenheit"})
+
+
+def _same_unit(a: str | None, b: str | None) -> bool:
+    """No unit on one side, the same unit, or "degrees" against a named temperature scale."""
+    if not a or not b or a == b:
+        return True
+    return {a, b} <= _TEMPERATURE and "degree" in (a, b)
+
+
 def _same_value(a: Quantity, b: Quantity) -> bool:
-    if a.unit and b.unit and a.unit != b.unit:
+    if not _same_unit(a.unit, b.unit):
         return False
     if math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-9):
         return True
@@ -634,6 +647,7 @@ class AnswerKey:
 
 
 _SHORT_WORDS = 6
+_DETERMINER = re.compile(r"(?:the|a|an|this|that|its|their|his|her|my|our)\b", re.IGNORECASE)
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
 _LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
 
@@ -646,6 +660,8 @@ def _items(clause: str) -> int:
     text = clause.strip().rstrip(".!")
     if len(_words(text)) > 10 or re.search(r"\bor\b", text, re.IGNORECASE):
         return 1
+    if _VERBISH.search(text):
+        return 1  # "A spider has 8 legs and 2 body segments" is a statement, not a list
     parts = [p for p in _AND_LIST.split(text) if _words(p)]
     if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
         return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
@@ -680,6 +696,9 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
             ln, rn = _novel(_words(left), qstems), _novel(_words(right), qstems)
             if ln and rn:
                 lo, ro = _overlap(left, qstems), _overlap(right, qstems)
+                if lo == ro:  # "The author is Jane Austen": "the ..." is the restated focus
+                    lo += 1 if _DETERMINER.match(left) else 0
+                    ro += 1 if _DETERMINER.match(right) else 0
                 chosen = right if lo > ro else left
             elif ln or rn:
                 chosen = left if ln else right
@@ -694,6 +713,13 @@ _ROMAN_VALUES = {
 _ROMAN = re.compile(r"\b([A-Z][a-z]+)\s+(XVI|XV|XIV|XIII|XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)\b")
 _YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
 _NO = frozenset({"no", "nope", "false", "incorrect"})
+
+
+def _number_word(word: str, n_words: int) -> str:
+    """A number word as digits ("eight" -> "8"); "one" only when it is the whole answer."""
+    if word in _WORD_NUMBERS and (word != "one" or n_words == 1):
+        return str(_WORD_NUMBERS[word])
+    return word
 
 
 def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
@@ -741,13 +767,15 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         elif len(all_numbers) == 1:
             main = all_numbers[0]
     elif len(numbers) == 1:
-        others = [w for w in _words(clause) if not re.fullmatch(r"[\d.,]+", w)]
+        others = [_number_word(w, len(words)) for w in _words(clause)]
+        others = [w for w in others if not re.fullmatch(r"[\d.,]+", w)]
         others = [w for w in others if w not in _UNITS and w not in _STOP and w not in _FILLER]
+        others = [w for w in others if _stem(w) not in qstems]
         if len(others) <= 2 or explicit:
             main = numbers[0]
     if explicit and main is not None:
         numbers = tuple(all_numbers)
-    cwords = _words(clause)
+    cwords = [_number_word(w, len(words)) for w in _words(clause)]
     full = " ".join(w for w in cwords if w not in _STOP and w not in _FILLER)
     core = " ".join(_novel(cwords, qstems))
     letter: str | None = None

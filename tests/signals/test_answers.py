@@ -322,3 +322,30 @@ def test_answer_similarity_is_a_similarity_with_a_batched_method() -> None:
     assert m.shape == (4, 4) and (m == m.T).all()
     assert m[0, 1] == 1.0 and m[0, 2] == 0.0 and m[3, 3] == 0.0
     assert list(sim.scores("A: 18", ["18 dollars", "26"])) == [1.0, 0.0]
+
+
+def test_common_chat_phrasings_of_one_answer() -> None:
+    # Written for this test (not taken from any data set): the same answer in the shapes chat
+    # models give it, and near misses that must stay apart.
+    q = "What is the capital of Australia?"
+    for reply in [
+        "**Answer:** The capital of Australia is **Canberra**.",
+        "The capital of Australia is Canberra, not Sydney.",
+        "It's Canberra.",
+        "I believe the answer is Canberra.",
+        "Canberra is the capital city of Australia. It was chosen as a compromise.",
+        "1. Canberra\n2. It is in the ACT.",
+    ]:
+        assert same("Canberra", reply, q), reply
+    assert not same("Canberra", "The capital of Australia is Sydney.", q)
+    q = "How many legs does a spider have?"
+    assert same("8", "A spider has eight legs.", q)  # number words are numbers
+    assert same("8", "A spider has 8 legs and 2 body segments.", q)  # a statement, not a list
+    assert not same("8", "Spiders have 6 legs.", q)
+    q = "Who wrote Pride and Prejudice?"
+    assert same("Jane Austen", "The author is Jane Austen.", q)  # "the author" restates
+    assert same("Jane Austen", "Jane Austen is the author.", q)
+    assert not same("Jane Austen", "It was written by Charlotte Bronte.", q)
+    q = "What is the boiling point of water at sea level in Celsius?"
+    assert same("100 degrees Celsius", "Water boils at 100 °C at sea level.", q)
+    assert not same("100 °C", "212 °F", q)
