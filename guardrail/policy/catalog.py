@@ -203,11 +203,17 @@ SETTINGS: dict[str, str] = {
 
 #: Entries of the ``signals { }`` block: positional value shape and option names.
 SIGNAL_ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "samples": ("integer k >= 2", ("temperature",)),
-    "ensemble": ("one or more model names (strings)", ("weights",)),
+    "samples": ("integer k >= 2", ("temperature", "agreement", "model")),
+    "ensemble": ("one or more model names (strings)", ("weights", "agreement", "model")),
     "verbalized": ("optional mode: followup or inline", ()),
     "hedges": ("optional lexicon name (string)", ("cues", "boosters")),
     "logprobs": ("nothing", ()),
 }
 
 VERBALIZED_MODES = ("followup", "inline")
+
+#: Answer-equivalence backends a ``samples`` / ``ensemble`` entry may choose with
+#: ``agreement "NAME"`` (the names of ``guardrail.signals.equivalence.BACKENDS``; a test keeps
+#: the two equal) and the ones that call a model (``model "NAME"`` picks it).
+EQUIVALENCE_BACKENDS: tuple[str, ...] = ("lexical", "embedding", "entailment")
+MODEL_EQUIVALENCE_BACKENDS: tuple[str, ...] = ("embedding", "entailment")

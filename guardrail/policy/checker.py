@@ -8,6 +8,7 @@ code                      level    meaning
 unknown-setting           error    a policy-level setting that does not exist (did you mean)
 unknown-signal-entry      error    an entry of ``signals { }`` that does not exist
 unknown-option            error    an option of a ``signals`` entry that does not exist
+unknown-equivalence       error    ``agreement "NAME"`` names no answer-equivalence backend
 unknown-signal            error    a name in a condition/example that is not a signal
 unknown-action            error    not one of pass, notice, review, abstain
 unknown-rule              error    ``expect ... by NAME`` names no rule
@@ -43,6 +44,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, cast
 
 from rapidfuzz import fuzz, process
 
@@ -72,6 +74,8 @@ from guardrail.policy.ast import (
 from guardrail.policy.catalog import (
     ACTIONS,
     CONTEXT_NAMES,
+    EQUIVALENCE_BACKENDS,
+    MODEL_EQUIVALENCE_BACKENDS,
     SETTINGS,
     SIGNAL_ENTRIES,
     SIGNALS,
@@ -96,6 +100,7 @@ from guardrail.policy.model import (
 from guardrail.policy.template import Placeholder, TemplateError, check_spec, parse_template
 
 _DNF_LIMIT = 256
+Backend = Literal["lexical", "embedding", "entailment"]
 _TYPE_CODES = frozenset({"unknown-signal", "type-mismatch"})
 
 
@@ -145,6 +150,15 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
 def gathered_entries(gathered: frozenset[str]) -> set[str | None]:
     """The ``signals`` entries (and ``calibration``) behind a set of gathered signal names."""
     return {SIGNALS[n].gathered_by for n in gathered}
+
+
+def _value_text(v: Value) -> str:
+    """A value as written (for hints)."""
+    if isinstance(v, Word):
+        return v.name
+    if isinstance(v, Number):
+        return v.text
+    return str(getattr(v, "value", ""))
 
 
 def _did_you_mean(word: str, choices: Iterable[str], fallback: str | None = None) -> str | None:
@@ -311,9 +325,74 @@ class _Checker:
             )
             if len(tv) != 1:
                 self.error("bad-value", "'temperature' takes one number", tv[-1].span)
+        # a bad backend is reported; the entry still gathers (no cascade of signal-not-gathered)
+        equivalence = self._equivalence("samples", opts) or ("lexical", None)
         if k is None or temp is None:
             return None
-        return SamplesConfig(k=int(k), temperature=temp)
+        return SamplesConfig(
+            k=int(k), temperature=temp, equivalence=equivalence[0], equivalence_model=equivalence[1]
+        )
+
+    def _equivalence(
+        self, entry: str, opts: dict[str, list[Value]]
+    ) -> tuple[Backend, str | None] | None:
+        """``agreement "BACKEND"`` and ``model "NAME"`` of a samples/ensemble entry: the
+        backend (default lexical) and its model, or None after reporting an error."""
+        name: Backend = "lexical"
+        ok = True
+        if "agreement" in opts:
+            av = opts["agreement"]
+            v = av[0]
+            if len(av) != 1:
+                self.error(
+                    "bad-value", "'agreement' takes one backend name", av[1].span,
+                    hint=f'e.g. {entry} ... agreement "entailment"',
+                )  # fmt: skip
+                ok = False
+            elif not isinstance(v, String):
+                self.error(
+                    "bad-value",
+                    "the agreement backend is a string",
+                    v.span,
+                    hint='write it in quotes: agreement "' + _value_text(v) + '"',
+                )
+                ok = False
+            elif v.value not in EQUIVALENCE_BACKENDS:
+                self.error(
+                    "unknown-equivalence",
+                    f"unknown agreement backend '{v.value}'",
+                    v.span,
+                    hint=_did_you_mean(v.value, EQUIVALENCE_BACKENDS),
+                )
+                ok = False
+            else:
+                name = cast(Backend, v.value)
+        model: str | None = None
+        if "model" in opts:
+            mv = opts["model"]
+            v = mv[0]
+            if len(mv) != 1 or not isinstance(v, String) or not v.value.strip():
+                self.error(
+                    "bad-value",
+                    "'model' takes one non-empty model name in quotes",
+                    mv[-1].span,
+                    hint='e.g. agreement "embedding" model "nomic-embed-text"',
+                )
+                ok = False
+            elif name not in MODEL_EQUIVALENCE_BACKENDS:
+                self.error(
+                    "bad-value",
+                    f"'model' needs a model-backed agreement backend; '{name}' makes no model call",
+                    v.span,
+                    hint='write agreement "embedding" or agreement "entailment" before '
+                    "model, or drop model",
+                )
+                ok = False
+            else:
+                model = v.value
+        if not ok:
+            return None
+        return name, model
 
     def _ensemble(self, d: Directive, opts: dict[str, list[Value]]) -> EnsembleConfig | None:
         models = []
@@ -357,9 +436,15 @@ class _Checker:
                     hint="give one weight per model, in the same order",
                 )
                 ok = False
+        equivalence = self._equivalence("ensemble", opts) or ("lexical", None)
         if not ok:
             return None
-        return EnsembleConfig(models=models, weights=weights)
+        return EnsembleConfig(
+            models=models,
+            weights=weights,
+            equivalence=equivalence[0],
+            equivalence_model=equivalence[1],
+        )
 
     def _verbalized(self, d: Directive) -> VerbalizedConfig | None:
         if not d.values:

@@ -17,18 +17,26 @@ from guardrail.policy.template import parse_template
 
 
 class SamplesConfig(BaseModel):
-    """``samples K [temperature T]``: k extra samples for self-consistency (Wang et al. 2022,
-    arXiv:2203.11171) and semantic entropy (Kuhn et al. 2023, arXiv:2302.09664)."""
+    """``samples K [temperature T] [agreement "BACKEND" [model "M"]]``: k extra samples for
+    self-consistency (Wang et al. 2022, arXiv:2203.11171) and semantic entropy (Kuhn et al.
+    2023, arXiv:2302.09664). ``equivalence`` names the answer-equivalence backend
+    (``guardrail.signals.equivalence``); ``equivalence_model`` the embedding/judge model (None:
+    the answering model)."""
 
     k: int = Field(ge=2)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    equivalence: Literal["lexical", "embedding", "entailment"] = "lexical"
+    equivalence_model: str | None = None
 
 
 class EnsembleConfig(BaseModel):
-    """``ensemble "m1", "m2" [weights w1, w2]``: other models whose answers are compared."""
+    """``ensemble "m1", "m2" [weights w1, w2] [agreement "BACKEND" [model "M"]]``: other models
+    whose answers are compared, with the named answer-equivalence backend."""
 
     models: list[str]
     weights: list[float] | None = None
+    equivalence: Literal["lexical", "embedding", "entailment"] = "lexical"
+    equivalence_model: str | None = None
 
 
 class VerbalizedConfig(BaseModel):

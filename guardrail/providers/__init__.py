@@ -15,6 +15,7 @@ from guardrail.providers.base import (
     ChatProvider,
     ChatResult,
     Choice,
+    EmbeddingProvider,
     Message,
     MessagesLike,
     ProviderConnectionError,
@@ -39,6 +40,7 @@ from guardrail.providers.local import (
 from guardrail.providers.openai_compat import (
     OpenAICompatProvider,
     parse_chat_completion,
+    parse_embeddings,
     parse_retry_after,
 )
 from guardrail.providers.replay import (
@@ -55,6 +57,7 @@ __all__ = [
     "ChatProvider",
     "ChatResult",
     "Choice",
+    "EmbeddingProvider",
     "LocalModelUnavailable",
     "LocalProvider",
     "Message",
@@ -77,6 +80,7 @@ __all__ = [
     "make_provider",
     "normalize_messages",
     "parse_chat_completion",
+    "parse_embeddings",
     "parse_retry_after",
     "result_to_completion",
     "run_sync",

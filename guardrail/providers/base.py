@@ -39,6 +39,7 @@ __all__ = [
     "ChatProvider",
     "ChatResult",
     "Choice",
+    "EmbeddingProvider",
     "Message",
     "ProviderConnectionError",
     "ProviderError",
@@ -305,6 +306,22 @@ class ChatProvider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections / model memory. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """Anything that can embed texts (``OpenAICompatProvider`` via ``/v1/embeddings``,
+    ``LocalProvider`` via llama.cpp's embedding mode). Used by the ``embedding`` answer-equivalence
+    backend (``guardrail.signals.equivalence``), which receives this method as a callable."""
+
+    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """One vector per text, in input order, all of one length.
+
+        Raises:
+            ValueError: invalid arguments (a single string instead of a list; no model).
+            ProviderError: the embedding call failed (see the module docstring).
+        """
         ...
 
 

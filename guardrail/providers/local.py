@@ -24,6 +24,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ class LocalProvider(SyncChatMixin):
         self._model_name = model_name
         self._name = name
         self._llm: Any = None
+        self._embedder: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -124,9 +126,11 @@ class LocalProvider(SyncChatMixin):
 
     async def aclose(self) -> None:
         with self._lock:
-            llm, self._llm = self._llm, None
-        if llm is not None and hasattr(llm, "close"):
-            llm.close()
+            models = [self._llm, self._embedder]
+            self._llm = self._embedder = None
+        for llm in models:
+            if llm is not None and hasattr(llm, "close"):
+                llm.close()
 
     def _load(self) -> Any:
         if self._llm is None:
@@ -142,6 +146,47 @@ class LocalProvider(SyncChatMixin):
                 kwargs["n_threads"] = self.n_threads
             self._llm = Llama(**kwargs)
         return self._llm
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            if self._embedder is None:
+                import llama_cpp
+
+                kwargs: dict[str, Any] = {
+                    "model_path": str(self.model_path),
+                    "n_ctx": self.n_ctx,
+                    "n_batch": self.n_ctx,
+                    "embedding": True,
+                    "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                    "verbose": False,
+                }
+                if self.n_threads is not None:
+                    kwargs["n_threads"] = self.n_threads
+                self._embedder = llama_cpp.Llama(**kwargs)
+            out = self._embedder.embed(texts, normalize=False, truncate=True)
+        return [[float(x) for x in v] for v in out]
+
+    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """Embed ``texts`` in-process: a second llama.cpp context over the same GGUF in
+        embedding mode with mean pooling over the tokens (each text is cut to ``n_ctx``
+        tokens). ``model`` is accepted for the protocol and ignored (one model).
+
+        Returns:
+            One vector per text (576 floats for SmolLM2-135M), in input order.
+
+        Raises:
+            ValueError: ``texts`` is a single string.
+            ProviderError: llama.cpp failed.
+        """
+        if isinstance(texts, str):
+            raise ValueError("texts must be a list of strings, not a single string")
+        items = [str(t) for t in texts]
+        if not items:
+            return []
+        try:
+            return await asyncio.to_thread(self._embed, items)
+        except Exception as exc:
+            raise ProviderError(f"local embedding failed: {type(exc).__name__}: {exc}") from exc
 
     def _generate(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Any:
         with self._lock:

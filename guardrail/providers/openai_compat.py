@@ -27,7 +27,7 @@ import numbers
 import os
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +60,12 @@ from guardrail.providers.base import (
     normalize_messages,
 )
 
-__all__ = ["OpenAICompatProvider", "parse_chat_completion", "parse_retry_after"]
+__all__ = [
+    "OpenAICompatProvider",
+    "parse_chat_completion",
+    "parse_embeddings",
+    "parse_retry_after",
+]
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -222,6 +227,57 @@ def parse_chat_completion(
     )
 
 
+def parse_embeddings(data: Any, *, expected: int) -> list[list[float]]:
+    """Parse an OpenAI ``/v1/embeddings`` JSON document into one vector per input, in input order.
+
+    The document is ``{"data": [{"index": i, "embedding": [float, ...]}, ...]}``; entries are
+    ordered by ``index`` when every entry has one (servers may send them out of order), else
+    taken in the order given. An embedding given per token (a list of equal-length vectors, what
+    llama.cpp returns for a model without a pooling layer, e.g. a chat GGUF) is mean-pooled
+    over its tokens (the pooling of Sentence-BERT, Reimers & Gurevych 2019, arXiv 1908.10084).
+
+    Args:
+        data: the decoded JSON body.
+        expected: how many inputs were sent.
+
+    Returns:
+        ``expected`` vectors of floats, all of one length >= 1.
+
+    Raises:
+        ResponseFormatError: no ``data`` list, a count other than ``expected``, an embedding that
+            is not a non-empty list of finite numbers (e.g. base64 or per-token output), or
+            vectors of different lengths.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ResponseFormatError("embeddings response has no 'data' list")
+    entries = data["data"]
+    if len(entries) != expected:
+        raise ResponseFormatError(f"{len(entries)} embeddings for {expected} inputs")
+    if all(isinstance(e, dict) and isinstance(e.get("index"), int) for e in entries):
+        entries = sorted(entries, key=lambda e: e["index"])
+    vectors: list[list[float]] = []
+    for e in entries:
+        vec = e.get("embedding") if isinstance(e, dict) else None
+        if isinstance(vec, list) and vec and all(isinstance(t, list) and t for t in vec):
+            # per-token vectors (llama.cpp serving a model without a pooling layer): mean-pool
+            width = len(vec[0])
+            if any(len(t) != width for t in vec):
+                raise ResponseFormatError("per-token embeddings of different lengths")
+            vec = [sum(col) / len(vec) for col in zip(*vec, strict=True)]
+        if not isinstance(vec, list) or not vec:
+            raise ResponseFormatError("an embedding is not a non-empty list of numbers")
+        out = [_logprob(x) for x in vec]  # a finite real, else None
+        if any(x is None for x in out):
+            raise ResponseFormatError(
+                "an embedding holds a non-number or non-finite value (encoding_format=base64 "
+                "is not supported)"
+            )
+        vectors.append([float(x) for x in out if x is not None])
+    if len({len(v) for v in vectors}) > 1:
+        raise ResponseFormatError("embeddings of different lengths in one response")
+    return vectors
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -308,6 +364,11 @@ class OpenAICompatProvider(SyncChatMixin):
         max_connections: connections per event loop, over all pool shards.
         pool_shards: number of httpx pools requests are spread over (see :class:`_LoopClients`).
         supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
+        embed_batch_size: at most this many texts per ``/embeddings`` request (``None``: all in
+            one). Give 1 for ``python -m llama_cpp.server`` serving a chat GGUF: llama-cpp-python
+            (0.3.x) returns per-token vectors there and misaligns those of every input after the
+            first in a multi-input request (measured: the same text twice in one request has
+            cosine 0.02); one text per request is exact.
         name: ``gen_ai.provider.name`` for traces (``"openai"`` by default).
     """
 
@@ -327,6 +388,7 @@ class OpenAICompatProvider(SyncChatMixin):
         max_connections: int = 256,
         pool_shards: int = 8,
         supports_n: bool | None = None,
+        embed_batch_size: int | None = None,
         name: str = "openai",
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -350,6 +412,9 @@ class OpenAICompatProvider(SyncChatMixin):
         self.retry_max_wait = retry_max_wait
         self.max_concurrency = max_concurrency
         self.supports_n = supports_n
+        if embed_batch_size is not None and embed_batch_size < 1:
+            raise ValueError("embed_batch_size must be >= 1 or None")
+        self.embed_batch_size = embed_batch_size
         self._n_support: dict[str, bool] = {}
         self._name = name
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
@@ -414,15 +479,17 @@ class OpenAICompatProvider(SyncChatMixin):
         ) + wait_random(0, min(1.0, self.retry_initial_wait))
         return float(backoff(state))
 
-    async def _attempt(self, payload: dict[str, Any], attempts: _Attempts) -> Any:
+    async def _attempt(
+        self, payload: dict[str, Any], attempts: _Attempts, path: str = "/chat/completions"
+    ) -> Any:
         client, sem = self._client()
         attempts.count += 1
         try:
             if sem is None:
-                response = await client.post("/chat/completions", json=payload)
+                response = await client.post(path, json=payload)
             else:
                 async with sem:
-                    response = await client.post("/chat/completions", json=payload)
+                    response = await client.post(path, json=payload)
         except httpx.TimeoutException as exc:
             raise ProviderTimeoutError(f"timeout talking to {self.base_url}: {exc!r}") from exc
         except httpx.TransportError as exc:  # connect/read errors, resets, protocol errors
@@ -435,7 +502,16 @@ class OpenAICompatProvider(SyncChatMixin):
                 f"invalid JSON from {self.base_url} ({len(response.content)} bytes): {exc}"
             ) from exc
 
-    async def _request(self, payload: dict[str, Any], attempts: _Attempts) -> Any:
+    async def _request(
+        self,
+        payload: dict[str, Any],
+        attempts: _Attempts,
+        path: str = "/chat/completions",
+        parse: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """POST ``payload`` to ``path`` with retries; ``parse`` (which may raise
+        :class:`ResponseFormatError`, retried like a truncated body) turns the JSON into a
+        result inside the retry loop."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
             stop=stop_after_attempt(self.max_retries + 1),
@@ -444,7 +520,8 @@ class OpenAICompatProvider(SyncChatMixin):
         )
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(payload, attempts)
+                data = await self._attempt(payload, attempts, path)
+                return data if parse is None else parse(data)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the protocol method
@@ -588,3 +665,59 @@ class OpenAICompatProvider(SyncChatMixin):
             latency_s=time.perf_counter() - start,
             response_id=rid,
         )
+
+    # -- embeddings
+
+    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """Embed ``texts`` with ``POST {base_url}/embeddings`` (one request for all texts, or
+        concurrent requests of ``embed_batch_size`` texts).
+
+        Served by OpenAI, llama.cpp (``llama-server --embeddings``, ``python -m llama_cpp.server
+        --embedding true``), vLLM (an embedding model) and Ollama's ``/v1``. Same retries and
+        timeouts as :meth:`chat`; a malformed body (wrong count, non-numbers) is retried like a
+        truncated one.
+
+        Args:
+            texts: the strings to embed (may be empty: no request, ``[]``).
+            model: the embedding model (default: the provider's default model).
+
+        Returns:
+            One vector per text, in input order, all of one length.
+
+        Raises:
+            ValueError: no model given and no default, or ``texts`` is a single string.
+            AuthenticationError: HTTP 401/403 (never retried).
+            BadRequestError: another HTTP 4xx (e.g. the server was started without embeddings).
+            ProviderError: still failing after retries; ``calls`` counts the HTTP attempts.
+        """
+        if isinstance(texts, str):
+            raise ValueError("texts must be a list of strings, not a single string")
+        items = [str(t) for t in texts]
+        if not items:
+            return []
+        model_name = model or self._model
+        if not model_name:
+            raise ValueError("no model given and the provider has no default model")
+        attempts = _Attempts()
+        size = self.embed_batch_size or len(items)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+
+        async def one(chunk: list[str]) -> list[list[float]]:
+            payload = {"model": model_name, "input": chunk, "encoding_format": "float"}
+            got: list[list[float]] = await self._request(
+                payload,
+                attempts,
+                "/embeddings",
+                lambda d: parse_embeddings(d, expected=len(chunk)),
+            )
+            return got
+
+        try:
+            parts = await asyncio.gather(*(one(c) for c in chunks))
+        except ProviderError as exc:
+            exc.calls = attempts.count
+            raise
+        vectors = [v for part in parts for v in part]
+        if len({len(v) for v in vectors}) > 1:
+            raise ResponseFormatError("embeddings of different lengths across requests")
+        return vectors

@@ -40,6 +40,7 @@ from guardrail.calibration import CalibrationProfile
 from guardrail.policy import Action, Decision, Policy, load_policies
 from guardrail.providers import (
     AuthenticationError,
+    BadRequestError,
     ChatProvider,
     ChatResult,
     Message,
@@ -63,9 +64,12 @@ from guardrail.sdk.signal_steps import (
     StepOutput,
     agreement_with_answer,
     consistency_from_samples,
+    equivalence_for,
     free_signals,
     verbalized_from_reply,
 )
+from guardrail.signals import AsyncSimilarity, Similarity
+from guardrail.signals.equivalence import get_equivalence
 from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
 from guardrail.tracing import (
     capture_content_enabled,
@@ -157,7 +161,8 @@ class Guard:
         provider: the chat provider; default: the embedded local model (``guardrail-uq[local]``),
             created on first use.
         model: default model name (else the provider's default).
-        ensemble_providers: model name -> provider for ``ensemble`` models served elsewhere;
+        ensemble_providers: model name -> provider for models served elsewhere: ``ensemble``
+            models and the ``model`` of an ``agreement "embedding"|"entailment"`` backend;
             models not listed are asked through ``provider``.
         review_store: where ``review`` decisions (and spot checks) are queued; default an
             :class:`~guardrail.review.InMemoryReviewStore`.
@@ -572,12 +577,81 @@ class Guard:
         if res.failed and self.strict:
             raise GuardError(f"{res.failed} of {cfg.k} samples failed: {res.errors[0]}")
         texts = [c.text.strip() for c in res.choices]
+        backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        sim = await self._precompute(backend, [run.answer, *texts])
         run.add(
             consistency_from_samples(
-                run.answer, texts, requested=cfg.k, errors=res.errors, question=run.question
+                run.answer,
+                texts,
+                requested=cfg.k,
+                errors=res.errors,
+                similarity=sim,
+                backend=backend,
+                question=run.question,
             ),
             calls=run.calls - calls_before,
         )
+
+    def _equivalence(self, run: _Run, name: str, model: str | None) -> Similarity | AsyncSimilarity:
+        """The policy's answer-equivalence backend for this chat, with its model call bound to
+        the answering model (or the backend's ``model``, through ``ensemble_providers`` when it
+        is listed there): an embedding request or a judge chat call (temperature 0) that counts
+        in the chat's cost and obeys its deadline."""
+        if name == "lexical":
+            return get_equivalence("lexical", question=run.question)
+        prov = self.ensemble_providers.get(model, run.provider) if model else run.provider
+        model_name = model or run.model
+
+        async def judge(messages: list[dict[str, str]]) -> str:
+            res = await self._call(
+                run,
+                "equivalence",
+                normalize_messages(messages),
+                provider=prov,
+                model=model_name,
+                temperature=0.0,
+            )
+            return res.text
+
+        async def embed(texts: list[str]) -> list[list[float]]:
+            method = getattr(prov, "embed", None)
+            if method is None:
+                raise BadRequestError(f"provider {prov.name!r} cannot embed texts")
+            remaining = run.remaining()
+            try:
+                coro = method(texts, model=model_name)
+                vectors: list[list[float]] = await (
+                    coro if remaining is None else asyncio.wait_for(coro, remaining)
+                )
+            except TimeoutError:
+                run.timed_out = True
+                run.calls += 1
+                raise
+            except ProviderError as exc:
+                run.calls += exc.calls or 1
+                raise
+            run.calls += 1
+            return vectors
+
+        if name == "embedding":
+            return get_equivalence("embedding", embed=embed, question=run.question)
+        return get_equivalence("entailment", judge=judge, question=run.question)
+
+    async def _precompute(
+        self, backend: Similarity | AsyncSimilarity, texts: list[str]
+    ) -> Similarity:
+        """Await a model-backed backend once over ``texts``; re-raise an authentication error
+        its call hit (misconfiguration is never degraded); strict mode raises on a fallback."""
+        sim = await equivalence_for(backend, [t for t in texts if t.strip()])
+        stats = getattr(backend, "stats", None)
+        exc = getattr(stats, "last_exception", None)
+        if isinstance(exc, AuthenticationError):
+            raise exc
+        fallbacks = int(getattr(stats, "fallbacks", 0))
+        if self.strict and fallbacks:
+            errors = list(getattr(stats, "errors", []))
+            raise GuardError(f"{backend.name} equivalence failed: {errors[0] if errors else ''}")
+        return sim
 
     async def _ensemble(self, run: _Run) -> None:
         cfg = run.policy.signals.ensemble
@@ -605,6 +679,8 @@ class Guard:
             else:
                 answers[m] = r.text.strip()
         weights = dict(zip(cfg.models, cfg.weights, strict=True)) if cfg.weights else None
+        backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        sim = await self._precompute(backend, [run.answer, *(a for a in answers.values() if a)])
         run.add(
             agreement_with_answer(
                 run.model,
@@ -612,6 +688,8 @@ class Guard:
                 answers,
                 weights=weights,
                 errors=errors,
+                similarity=sim,
+                backend=backend,
                 question=run.question,
             ),
             calls=run.calls - calls_before,

@@ -13,18 +13,22 @@ from guardrail.policy import Policy
 from guardrail.policy.catalog import SIGNALS
 from guardrail.providers import Choice
 from guardrail.signals import (
+    AsyncSimilarity,
+    Similarity,
     detect_hedges,
     ensemble_agreement,
     logprob_confidence,
     parse_verbalized,
     self_consistency,
 )
+from guardrail.signals.equivalence import PrecomputedSimilarity, backend_report
 
 __all__ = [
     "SIGNAL_TIERS",
     "StepOutput",
     "agreement_with_answer",
     "consistency_from_samples",
+    "equivalence_for",
     "free_signals",
     "verbalized_from_reply",
 ]
@@ -117,12 +121,26 @@ def verbalized_from_reply(
     return {"verbalized": (res.value, res.reason, detail)}
 
 
+async def equivalence_for(similarity: Similarity | AsyncSimilarity, texts: list[str]) -> Similarity:
+    """A sync similarity for ``texts``: a backend with ``amatrix`` (model-backed) is awaited
+    once over all of them and served from that matrix (:class:`PrecomputedSimilarity`); a sync
+    one is returned as is."""
+    if isinstance(similarity, AsyncSimilarity):
+        matrix = await similarity.amatrix(texts)
+        return PrecomputedSimilarity(
+            texts, matrix, name=similarity.name, threshold=similarity.threshold
+        )
+    return similarity
+
+
 def consistency_from_samples(
     answer: str,
     samples: list[str],
     *,
     requested: int,
     errors: list[str],
+    similarity: Similarity | None = None,
+    backend: object = None,
     question: str | None = None,
 ) -> StepOutput:
     """``consistency`` and ``semantic_entropy`` from k sampled answers.
@@ -134,12 +152,17 @@ def consistency_from_samples(
     consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
     arXiv 2302.09664). Both are missing when no sample arrived. Samples are compared by the
-    answer they give to ``question`` (the default
-    :class:`~guardrail.signals.answers.AnswerSimilarity`); non-answers (refusals, "I don't know",
-    restatements, ...) agree with nothing and are listed in the detail's ``non_answers``; a
-    shown answer that is itself a non-answer has consistency 0.
+    answer they give to ``question``; non-answers (refusals, "I don't know", restatements, ...)
+    agree with nothing and are listed in the detail's ``non_answers``; a shown answer that is
+    itself a non-answer has consistency 0.
+    ``similarity`` is the answer-equivalence backend (default lexical:
+    :class:`~guardrail.signals.answers.AnswerSimilarity`); ``backend`` the object whose
+    ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``; ``question`` the
+    user's question (answer extraction and the non-answer detector).
     """
-    res = self_consistency(samples, primary=answer or None, question=question)
+    res = self_consistency(
+        samples, primary=answer or None, similarity=similarity, question=question
+    )
     if res.value is None:
         reason = res.reason or "no usable sample"
         if errors:
@@ -160,6 +183,7 @@ def consistency_from_samples(
         "samples": samples,
         "non_answers": {str(i): kind for i, kind in res.non_answers.items()},
         "answer_kind": res.primary_kind,
+        "equivalence": backend_report(backend if backend is not None else similarity),
     }
     note = (
         f"{requested - res.k} of {requested} samples missing, counted as disagreeing"
@@ -178,18 +202,24 @@ def agreement_with_answer(
     *,
     weights: Mapping[str, float] | None,
     errors: Mapping[str, str],
+    similarity: Similarity | None = None,
+    backend: object = None,
     question: str | None = None,
 ) -> StepOutput:
     """``agreement``: weighted share of models (the answering model, weight 1, plus the ensemble)
     whose answer is semantically equivalent to the shown answer (cross-model agreement, Manakul et
     al. 2023, arXiv 2303.08896). Failed ensemble models are left out; missing when fewer than two
-    answers are available."""
+    answers are available. ``similarity``/``backend``: as in :func:`consistency_from_samples`."""
     key = f"{model} (answer)"
     all_answers: dict[str, str | None] = {key: answer or None, **answers}
     res = ensemble_agreement(
-        all_answers, weights=dict(weights) if weights else None, question=question
+        all_answers,
+        weights=dict(weights) if weights else None,
+        similarity=similarity,
+        question=question,
     )
     detail: dict[str, Any] = {
+        "equivalence": backend_report(backend if backend is not None else similarity),
         "clusters": res.clusters,
         "dissenting_models": res.dissenting_models,
         "failed_models": res.failed_models,

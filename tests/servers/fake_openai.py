@@ -19,6 +19,10 @@ Behaviour knobs (attributes, changeable while running):
   ``Fault.reset()`` (TCP RST without a reply), ``Fault.edit(fn)`` (valid JSON, but the completion
   document passes through ``fn(document) -> document`` first: malformed fields a server may send).
 
+* ``embeddings``: ``text -> vector`` for ``POST /v1/embeddings`` (``None``: that route is 404,
+  like a server started without embeddings); ``embedding_requests`` records those bodies. Faults
+  apply to embedding requests too.
+
 ``requests`` records every chat request body received, ``request_times`` their arrival times
 (``time.monotonic()``) and ``max_active`` the largest number of requests in flight at once.
 """
@@ -111,6 +115,8 @@ class FakeOpenAIServer:
         self.reject_n = reject_n
         self.api_key = api_key
         self.token_logprob = token_logprob
+        self.embeddings: Callable[[str], list[float]] | None = None
+        self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
@@ -232,6 +238,8 @@ class FakeOpenAIServer:
         if method == "GET" and path.rstrip("/").endswith("/models"):
             await self._send(writer, 200, json.dumps({"data": [{"id": "fake-model"}]}).encode())
             return True
+        if method == "POST" and path.rstrip("/").endswith("/embeddings") and self.embeddings:
+            return await self._embed(json.loads(raw or b"{}"), writer)
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             await self._send(writer, 404, self._error(f"no route {method} {path}"))
             return True
@@ -249,6 +257,32 @@ class FakeOpenAIServer:
             return await self._reply(body, fault, writer)
         finally:
             self.active -= 1
+
+    async def _embed(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        self.embedding_requests.append(body)
+        fault = self.faults.popleft() if self.faults else None
+        if fault is not None and fault.kind == "status":
+            await self._send(writer, fault.status_code, self._error("injected"), fault.headers)
+            return True
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        assert self.embeddings is not None
+        document: Any = {
+            "object": "list",
+            "model": body.get("model", "fake-model"),
+            "data": [
+                {"object": "embedding", "index": i, "embedding": self.embeddings(t)}
+                for i, t in enumerate(texts)
+            ],
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        }
+        if fault is not None and fault.kind == "edit" and fault.edit_fn is not None:
+            document = fault.edit_fn(document)
+        payload = json.dumps(document).encode()
+        if fault is not None and fault.kind == "truncated":
+            payload = payload[: len(payload) // 2]
+        await self._send(writer, 200, payload)
+        return True
 
     async def _reply(
         self, body: dict[str, Any], fault: Fault | None, writer: asyncio.StreamWriter
