@@ -23,8 +23,9 @@ Reads ``$GUARDRAIL_SHARED_DATA`` (default ``../shared/data`` next to the checkou
 
 Backends: ``answer`` (the default, :class:`guardrail.signals.AnswerSimilarity`, no model calls),
 ``rapidfuzz`` (the previous default, :class:`guardrail.signals.FuzzySimilarity`, whole texts),
-``exact`` (baseline: the SQuAD-normalised whole texts are equal), plus any backend of
-``guardrail.signals.equivalence`` that can be built here without a server. AUROC ties count one
+``exact`` (baseline: the normalised whole texts are equal). The model-backed backends of
+``guardrail.signals.equivalence`` (embedding, entailment) are measured on the same data, scores
+and labels by ``eval/equivalence.py``, which imports this module. AUROC ties count one
 half (``guardrail.calibration.auroc``); the 95% interval is a percentile bootstrap over questions
 (``--resamples`` resamples, seed 0). Model calls are counted from a backend's ``calls`` attribute
 (0 for the local backends); time is wall-clock for the whole data set on this machine.
@@ -108,14 +109,6 @@ def backends() -> dict[str, Factory]:
         "rapidfuzz (previous default)": lambda q: FuzzySimilarity(),
         "exact (baseline)": lambda q: ExactSimilarity(),
     }
-    try:  # the other equivalence backends, when that package is on the path
-        import guardrail.signals.equivalence as eq  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return out
-    local = getattr(eq, "LOCAL_BACKENDS", None)
-    if isinstance(local, dict):
-        for name, factory in local.items():
-            out.setdefault(str(name), factory)
     return out
 
 
