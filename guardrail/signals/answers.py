@@ -65,6 +65,7 @@ ExtractMethod = Literal[
     "first_line",
     "sentence",
     "whole",
+    "none",
 ]
 
 
@@ -79,7 +80,8 @@ class ExtractedAnswer(BaseModel):
             last sentence with a number for a "how many / how much" question), ``option`` (a
             leading option letter), ``first_line`` (a short first line before an explanation),
             ``sentence`` (the sentence that answers the question), ``whole`` (the reply is one
-            sentence), ``empty``.
+            sentence), ``empty`` (a blank reply), ``none`` (reasoning for a "how many / how
+            much" question cut off before any answer: nothing to compare).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -102,8 +104,9 @@ _ANSWER_LINE = re.compile(
 )
 _OPTION_LINE = re.compile(r"^\s*(?:\(?[A-J]\)|[A-J][.:])\s+\S", re.MULTILINE)
 _ANSWER_PHRASE = re.compile(
-    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer\s+"
-    r"(?:is|would\s+be|will\s+be|=)\s*[:\-]?\s*(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$)",
+    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
+    r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*[:\-]?\s*"
+    r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )
 _CONCLUSION_START = re.compile(
@@ -177,7 +180,8 @@ _FILLER = frozenset(
     following generally glad good great happy hello help helping here hi key known let lets
     likely main most mostly named note often ok okay overview please point points primary
     probably question recommended referred regarded reply response right short simply
-    standard summary sure thank thanks true typically usually well
+    standard summary sure thank thanks true typically usually well solve problem need
+    calculate determine step steps consider scenario information
     """.split()  # noqa: SIM905
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
@@ -447,9 +451,10 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
     got = _answer_line(s)
     if got:
         return ExtractedAnswer(text=got, method="answer_line")
-    phrases = [p for p in _ANSWER_PHRASE.finditer(s) if p.group("a").strip()]
-    if phrases:
-        return ExtractedAnswer(text=phrases[-1].group("a").strip(), method="answer_phrase")
+    phrases = [(p.group("q") or p.group("a") or "").strip() for p in _ANSWER_PHRASE.finditer(s)]
+    phrases = [p for p in phrases if p]
+    if phrases:  # a quoted answer is taken whole ("P.S. I Love You")
+        return ExtractedAnswer(text=phrases[-1], method="answer_phrase")
     lead = _LEADING_LETTER.match(s)
     if lead and (
         parse_options(question)
@@ -460,15 +465,21 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
         return ExtractedAnswer(text=lead.group("l").upper(), method="option")
     sents = _sentences(s)
     qstems = _question_stems(question)
+    truncated = not re.search(r"[.!?)\]\"'”\d]\s*$", s)
+    if question and _NUMERIC_QUESTION.search(question) and len(sents) >= 3 and truncated:
+        # reasoning cut off (token limit) before any final answer: it gives no answer
+        return ExtractedAnswer(text="", method="none")
     if len(sents) > 1:
-        concl = [x for x in sents if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
+        # a reply cut off mid-sentence (token limit) gives no conclusion in its last fragment
+        done = sents if not truncated else sents[:-1]
+        concl = [x for x in done if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
         if concl:
             c = concl[-1].rstrip(".!")
             if "=" in c:
                 c = c.rsplit("=", 1)[1].strip()
             return ExtractedAnswer(text=c, method="conclusion")
         if question and _NUMERIC_QUESTION.search(question):
-            numeric = [x for x in sents if _NUM_RE.search(x)]
+            numeric = [x for x in done if _NUM_RE.search(x)]
             if numeric:
                 return ExtractedAnswer(text=numeric[-1].rstrip("."), method="conclusion")
         first_line = re.sub(r"^(?:[-*•]|\d+[.)])\s+", "", s.split("\n", 1)[0].strip())
@@ -733,7 +744,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         :class:`AnswerKey`. Never raises on model output.
     """
     ex = extract_answer(text, question=question)
-    if ex.method == "empty":
+    if ex.method in ("empty", "none"):
         return AnswerKey(extracted=ex)
     qstems = _question_stems(question)
     options = parse_options(question)
@@ -841,7 +852,7 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     Returns:
         Similarity in [0, 1].
     """
-    if a.extracted.method == "empty" or b.extracted.method == "empty":
+    if a.extracted.method in ("empty", "none") or b.extracted.method in ("empty", "none"):
         return 0.0
     if a.letter and b.letter:
         return 1.0 if a.letter == b.letter else 0.0
@@ -912,7 +923,7 @@ class AnswerSimilarity:
         keys = self.keys(texts)
         sim = np.zeros((n, n), dtype=np.float64)
         for i in range(n):
-            sim[i, i] = 0.0 if keys[i].extracted.method == "empty" else 1.0
+            sim[i, i] = 0.0 if keys[i].extracted.method in ("empty", "none") else 1.0
             for j in range(i + 1, n):
                 sim[i, j] = sim[j, i] = compare_answers(keys[i], keys[j])
         out: NDArray[np.float64] = np.clip(sim, 0.0, 1.0)

@@ -349,3 +349,40 @@ def test_common_chat_phrasings_of_one_answer() -> None:
     q = "What is the boiling point of water at sea level in Celsius?"
     assert same("100 degrees Celsius", "Water boils at 100 °C at sea level.", q)
     assert not same("100 °C", "212 °F", q)
+
+
+def test_quoted_answers_and_cut_off_reasoning() -> None:
+    # a quoted answer is taken whole, full stops inside it included
+    assert extract_answer('The answer is: "P.S. I love you"').text == "P.S. I love you"
+    assert extract_answer("The answer: 300").text == "300"
+    # reasoning for a "how many" question cut off by the token limit gives no answer at all
+    # (its last number is a step, not a result), so it agrees with nothing
+    q = "How many stuffed goats should she buy?"
+    cut = "She has 3 puppies. She has 5 koalas. So there are 3 + 5 = 8 animals. Then she buys"
+    assert extract_answer(cut, question=q).method == "none"
+    assert not same(cut, "8", q)
+    done = "She has 3 puppies. She has 5 koalas. So there are 3 + 5 = 8 animals."
+    assert extract_answer(done, question=q).text == "8"
+
+
+def test_hand_labelled_smollm2_clustering() -> None:
+    """Pairwise clustering against hand labels of 30 SmolLM2-135M questions x 8 replies
+    (tests/fixtures/smollm2_agreement.jsonl; labels by reading, see docs/signals.md). The issue's
+    target is F1 >= 0.90; on these replies (a 135M model that rarely gives one answer twice: 20
+    agreeing pairs in 840) the default reaches far less. This pins the measured values
+    (precision 5/12, recall 5/20, F1 0.3125) so that a change that loses ground is seen, and
+    checks the previous default and exact strings were worse."""
+    ev = _eval_module()
+    records = [
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement.jsonl").read_text("utf-8").splitlines()
+        if x.strip()
+    ]
+    assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
+    p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
+    assert n_gold == 20
+    # F1 = 2PR/(P+R) with P = 5/12, R = 5/20: 2 * 0.41667 * 0.25 / 0.66667 = 0.3125
+    assert f1 >= 0.3125 - 1e-9, (p, r, f1)
+    old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
+    exact = ev.pairwise_f1(ev.backends()["exact (baseline)"], records)[2]
+    assert f1 > old and f1 > exact
