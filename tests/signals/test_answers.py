@@ -362,7 +362,8 @@ def test_quoted_answers_and_cut_off_reasoning() -> None:
     assert extract_answer(cut, question=q).method == "none"
     assert not same(cut, "8", q)
     done = "She has 3 puppies. She has 5 koalas. So there are 3 + 5 = 8 animals."
-    assert extract_answer(done, question=q).text == "8"
+    assert extract_answer(done, question=q).text == "8 animals"
+    assert same(done, "8", q)
 
 
 def test_hand_labelled_smollm2_clustering() -> None:
