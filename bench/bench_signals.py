@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -40,7 +41,7 @@ from guardrail.signals import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("GUARDRAIL_SHARED_DATA") or ROOT.parent / "shared" / "data")
 FIX = ROOT / "tests" / "fixtures"
 
 
