@@ -102,7 +102,6 @@ _ANSWER_LINE = re.compile(
     r"|A)\s*[:：]\s*(?P<a>\S.*?)\s*$",
     re.MULTILINE,
 )
-_OPTION_LINE = re.compile(r"^\s*(?:\(?[A-J]\)|[A-J][.:])\s+\S", re.MULTILINE)
 _ANSWER_PHRASE = re.compile(
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
     r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*[:\-]?\s*"
@@ -411,8 +410,10 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
     a leading option letter (``B``, ``(B)``, ``B) Paris``, ``The answer is B``); for a reply of
     several sentences, the last concluding sentence ("Therefore/So/Thus/In total ...") holding a
     number (the value after its last ``=`` when it has one), or for a "how many / how much"
-    question the last sentence with a number; a short first line (<= 8 words) with words not in
-    the question, followed by more text; else the *answering sentence*: among the first four
+    question the last sentence with a number (reasoning for such a question cut off mid-sentence
+    gives method ``none``: no answer); a short first line (<= 8 words) or a verbless first
+    sentence (<= 6 words) with words not in the question, followed by more text; else the
+    *answering sentence*: among the first four
     sentences that say something new (words that are neither in the question nor preamble such as
     "Sure, here is the answer"), the one sharing most words with the question (earliest on ties),
     i.e. the one about the question's focus rather than background. A one-sentence reply is
