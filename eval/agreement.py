@@ -180,7 +180,16 @@ def triviaqa(
     return scores, labels, calls
 
 
-SMOLLM2 = REPO / "tests" / "fixtures" / "smollm2_agreement.jsonl"
+SMOLLM2 = {
+    "development set (rules written while reading it)": REPO
+    / "tests"
+    / "fixtures"
+    / "smollm2_agreement.jsonl",
+    "held-out set (recorded and labelled after the rules were fixed)": REPO
+    / "tests"
+    / "fixtures"
+    / "smollm2_agreement_heldout.jsonl",
+}
 
 
 def pairwise_f1(factory: Factory, records: list[dict[str, Any]]) -> tuple[float, float, float, int]:
@@ -246,18 +255,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"| {title} | {name} | {len(labels)} | {acc:.3f} | {point:.3f} [{lo:.3f}, {hi:.3f}]"
                 f" | {calls} | {dt:.1f} s |"
             )
-    records = [json.loads(x) for x in SMOLLM2.read_text(encoding="utf-8").splitlines() if x]
     print()
     print(
-        f"SmolLM2-135M, {len(records)} questions x 8 replies (answer + 7 samples), hand labels "
-        "(tests/fixtures/smollm2_agreement.jsonl): pairwise clustering against the labels"
+        "SmolLM2-135M, 30 questions x 8 replies (answer + 7 samples) per set, labelled by hand: "
+        "pairwise clustering against the labels"
     )
     print()
-    print("| backend | gold pairs | precision | recall | F1 |")
-    print("|---|---|---|---|---|")
-    for name, factory in backends().items():
-        p, rc, f1, n_gold = pairwise_f1(factory, records)
-        print(f"| {name} | {n_gold} | {p:.3f} | {rc:.3f} | {f1:.3f} |")
+    print("| set | backend | gold pairs | precision | recall | F1 |")
+    print("|---|---|---|---|---|---|")
+    for title, path in SMOLLM2.items():
+        records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+        for name, factory in backends().items():
+            p, rc, f1, n_gold = pairwise_f1(factory, records)
+            print(f"| {title} | {name} | {n_gold} | {p:.3f} | {rc:.3f} | {f1:.3f} |")
     return 0
 
 

@@ -387,3 +387,20 @@ def test_hand_labelled_smollm2_clustering() -> None:
     old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
     exact = ev.pairwise_f1(ev.backends()["exact (baseline)"], records)[2]
     assert f1 > old and f1 > exact
+
+
+def test_hand_labelled_smollm2_clustering_held_out() -> None:
+    """The same measure on 30 further SmolLM2 questions (15 TriviaQA, 15 BoolQ yes/no), recorded
+    and labelled after the rules were fixed (tests/fixtures/smollm2_agreement_heldout.jsonl):
+    precision 29/37, recall 29/144, F1 = 2 * 0.7838 * 0.2014 / 0.9852 = 0.3204. Far below the
+    issue's 0.90 (docs/signals.md says why); pinned so a change that loses ground is seen."""
+    ev = _eval_module()
+    records = [
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement_heldout.jsonl").read_text("utf-8").splitlines()
+        if x.strip()
+    ]
+    assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
+    p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
+    assert n_gold == 144
+    assert p >= 29 / 37 - 1e-9 and f1 >= 0.3204 - 1e-4, (p, r, f1)
