@@ -147,7 +147,7 @@ _NEGATION = re.compile(
 )
 _CLAUSE_CUT = re.compile(
     r",\s|;\s*|:\s|\s[-–—]\s|\s*[(\[]|\s+(?:which|because|since|although|though|while|whereas|"
-    r"but|unless|however|so\s+that)\b",
+    r"but|unless|however|so\s+that|named|called|nicknamed|(?<=\w\s)that)\b",
     re.IGNORECASE,
 )
 _COPULA = re.compile(
@@ -639,6 +639,8 @@ class AnswerKey:
         numbers: every quantity in the answering clause.
         yesno: ``yes`` / ``no`` when the answer starts with one (or, for a yes/no question, the
             answering clause's polarity), else None.
+        firm: ``yesno`` was said (a leading yes/no) or read from a negation ("does not ...");
+            a "yes" read from the mere absence of a negation is not firm.
         negated: the answering clause contains a negation ("not", "never", "isn't", ...).
         core: the answer's new words (not in the question, no stop words), space-joined.
         full: all content words of the answering clause, space-joined (used when a core is
@@ -652,6 +654,7 @@ class AnswerKey:
     main: Quantity | None = None
     numbers: tuple[Quantity, ...] = field(default_factory=tuple)
     yesno: str | None = None
+    firm: bool = False
     negated: bool = False
     core: str = ""
     full: str = ""
@@ -758,8 +761,10 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         yesno = "yes" if words[0] in _YES else "no"
     clause = _clause(txt, qstems)
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
+    firm = yesno is not None
     if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:
         yesno = "no" if negated else "yes"
+        firm = negated
     numbers = tuple(parse_quantities(clause))
     all_numbers = parse_quantities(txt)
     main: Quantity | None = None
@@ -804,6 +809,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         main=main,
         numbers=numbers,
         yesno=yesno,
+        firm=firm,
         negated=negated,
         core=core,
         items=_items(clause),
@@ -864,6 +870,8 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
         return 1.0
     if a.yesno and b.yesno and a.yesno != b.yesno:
         return 0.0
+    if a.yesno and a.yesno == b.yesno and a.firm and b.firm:
+        return 1.0  # "No, ..." and "The Constitution does not allow it": the same answer
     if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
         return 0.0
     if a.negated != b.negated:
