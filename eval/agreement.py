@@ -185,7 +185,7 @@ SMOLLM2 = {
     / "tests"
     / "fixtures"
     / "smollm2_agreement.jsonl",
-    "held-out set (recorded and labelled after the rules were fixed)": REPO
+    "second set (held out until two last rules, see docs)": REPO
     / "tests"
     / "fixtures"
     / "smollm2_agreement_heldout.jsonl",
