@@ -9,26 +9,25 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from guardrail.calibration import (
-    AuditReport,
-    CalibrationProfile,
-    GroupAudit,
-    RecordsError,
-    RecordsFormatError,
-    audit,
-    fit_profiles,
-    load_records,
+from guardrail.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    FormatOpt,
+    OutputFormat,
+    fail,
 )
-from guardrail.calibration.audit import GroupField
+
+if TYPE_CHECKING:  # numpy and the calibration code load when a command runs, not for --help
+    from rich.table import Table
+
+    from guardrail.calibration import AuditReport, CalibrationProfile, GroupAudit
+    from guardrail.calibration.audit import GroupField
 
 audit_app = typer.Typer(
     name="audit",
@@ -42,11 +41,6 @@ _VERDICT_STYLE = {"good": "green", "fair": "yellow", "significant": "red", "seve
 class BinningChoice(enum.StrEnum):
     width = "width"
     mass = "mass"
-
-
-class OutputFormat(enum.StrEnum):
-    table = "table"
-    json = "json"
 
 
 class MapMethod(enum.StrEnum):
@@ -89,6 +83,9 @@ def _ci_text(est: float, low: float | None, high: float | None, sep: str = " ") 
 
 def _matrix_table(report: AuditReport, width: int) -> Table:
     """The matrix; below 150 columns intervals go on a second line, below 110 MCE/AURC go."""
+    from rich import box
+    from rich.table import Table
+
     wide = width >= 150
     sep = " " if wide else "\n"
     cols = ["group", "n", "accuracy", "conf", "overconf", "ECE", "MCE", "Brier", "AUROC", "AURC"]
@@ -130,6 +127,9 @@ def _matrix_table(report: AuditReport, width: int) -> Table:
 
 
 def _threshold_table(report: AuditReport, width: int) -> Table | None:
+    from rich import box
+    from rich.table import Table
+
     rows = [g for g in [report.overall, *report.groups] if g.threshold is not None]
     if not rows:
         return None
@@ -231,24 +231,41 @@ def report_cmd(
         str | None,
         typer.Option("--source", help="Raw signal the profiles map (default: records' source)."),
     ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    output_format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
-    """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles."""
+    """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles.
+
+    Exit 0 on success, 1 when an output cannot be written, 2 for bad input (unreadable records,
+    no valid record, bad option values)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from guardrail.calibration import (
+        RecordsError,
+        RecordsFormatError,
+        audit,
+        fit_profiles,
+        load_records,
+    )
+
+    fmt = output_format
     err = Console(stderr=True, soft_wrap=True)
     probe = Console()
     out_console = probe if probe.is_terminal else Console(width=200)
     if target_accuracy is not None and target_coverage is not None:
-        raise typer.BadParameter("give only one of --target-accuracy and --target-coverage")
+        fail("give only one of --target-accuracy and --target-coverage", EXIT_USAGE, fmt)
     fields = _parse_group_by(group_by)
     if profile_out is not None and "domain" not in fields:
-        raise typer.BadParameter("profiles are per domain: include domain in --group-by")
+        fail("profiles are per domain: include domain in --group-by", EXIT_USAGE, fmt)
     try:
         rs = load_records(records, percent=percent, strict=strict)
     except (FileNotFoundError, RecordsFormatError, RecordsError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(exc), EXIT_USAGE, fmt)
     if rs.bad_rows:
         err.print(
             f"[yellow]skipped {len(rs.bad_rows)} bad row(s)[/yellow] (--strict fails on them):",
@@ -259,8 +276,7 @@ def report_cmd(
         if len(rs.bad_rows) > 10:
             err.print(f"  ... and {len(rs.bad_rows) - 10} more", highlight=False)
     if not rs.records:
-        err.print("[red]error:[/red] no valid records to audit")
-        raise typer.Exit(1)
+        fail("no valid records to audit", EXIT_USAGE, fmt)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -289,8 +305,7 @@ def report_cmd(
                 progress=on_progress,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(1) from None
+            fail(str(exc), EXIT_USAGE, fmt)
     written_profiles: dict[str, CalibrationProfile] = {}
     if profile_out is not None:
         try:
@@ -306,8 +321,7 @@ def report_cmd(
                 threshold_method=threshold_method.value,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(1) from None
+            fail(str(exc), EXIT_USAGE, fmt)
         targets = {
             key: _profile_path(profile_out, dict(zip(fields, key, strict=True)), len(profiles) > 1)
             for key in profiles
@@ -322,7 +336,7 @@ def report_cmd(
             try:
                 prof.save(targets[key])
             except OSError as exc:
-                _cannot_write(targets[key], exc)
+                _cannot_write(targets[key], exc, fmt)
             written_profiles[str(targets[key])] = prof
             err.print(f"wrote calibration profile {targets[key]}", highlight=False, markup=False)
     if out is not None:
@@ -336,10 +350,10 @@ def report_cmd(
         try:
             written = write_html_report(report, out, written_profiles)
         except OSError as exc:
-            _cannot_write(out, exc)
+            _cannot_write(out, exc, fmt)
         for p in written:
             err.print(f"wrote {p}", highlight=False, markup=False)
-    if output_format is OutputFormat.json:
+    if fmt is OutputFormat.json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
     out_console.print(_matrix_table(report, out_console.width))
@@ -348,15 +362,11 @@ def report_cmd(
         out_console.print(thr)
 
 
-def _cannot_write(path: Path, exc: OSError) -> NoReturn:
+def _cannot_write(path: Path, exc: OSError, fmt: OutputFormat = OutputFormat.text) -> NoReturn:
     """Report an output path that cannot be written (missing parent, a file where a folder is
     needed, no permission) as one line, exit 1."""
     where = exc.filename if isinstance(exc.filename, str) else str(path)
-    Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] cannot write {escape(where)}: {escape(str(exc.strerror or exc))}",
-        highlight=False,
-    )
-    raise typer.Exit(1) from None
+    fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FINDINGS, fmt)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,30 +21,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from guardrail.calibration import AuditReport, CalibrationProfile
-from guardrail.cli._common import EXIT_ENVIRONMENT, fail, missing_modules
-from guardrail.review import (
-    DEFAULT_STORE,
-    STORE_ENV,
-    ReviewError,
-    ReviewItem,
-    ReviewStore,
-    live_audit,
-    open_store,
-    parse_window,
-    sqlite_path,
-    store_url,
-    to_audit_records,
+from guardrail.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    FormatOpt,
+    OutputFormat,
+    fail,
+    missing_modules,
 )
-from guardrail.review.live import LiveAuditReport, PartialAs
-from guardrail.review.models import utcnow
+
+if TYPE_CHECKING:  # the review store, numpy and the calibration code load when a command runs
+    from rich.table import Table
+
+    from guardrail.calibration import AuditReport, CalibrationProfile
+    from guardrail.review import ReviewItem, ReviewStore
+    from guardrail.review.live import LiveAuditReport
+
+#: The environment variable naming the store (guardrail.review.STORE_ENV, spelled out here so
+#: `guardrail --help` does not import the review package).
+STORE_ENV = "GUARDRAIL_REVIEW_STORE"
 
 review_app = typer.Typer(
     name="review",
@@ -71,7 +73,7 @@ StoreOpt = Annotated[
         "--store",
         "-s",
         help=f"Review store: file path, sqlite:///path or postgresql://... "
-        f"[default: ${STORE_ENV} or {DEFAULT_STORE}]",
+        f"[default: ${STORE_ENV} or review.db in the user data directory]",
     ),
 ]
 ReviewerOpt = Annotated[
@@ -122,33 +124,35 @@ def _reviewer(name: str | None) -> str:
 
 def _sqlite_file(url: str) -> Path | None:
     """The SQLite file a store URL names (as :func:`open_store` reads it), else None."""
+    from guardrail.review import sqlite_path
+
     path = sqlite_path(url)
     return None if path is None else Path(path)
 
 
 @contextmanager
-def _opened(store: str | None) -> Iterator[ReviewStore]:
+def _opened(store: str | None, fmt: OutputFormat = OutputFormat.text) -> Iterator[ReviewStore]:
+    from guardrail.review import ReviewError, open_store, store_url
+
     url = store_url(store)
     db = _sqlite_file(url)
     if db is not None and not db.exists():
         # Opening would create an empty queue here and report "No pending items.", hiding that
         # the items are in another store (the one the application was configured with).
-        _err.print(
-            f"[red]error:[/red] no review store at {escape(str(db.resolve()))}: nothing has "
-            "been queued there. Pass the store your application writes to with --store PATH "
-            f"(or set ${STORE_ENV})."
+        fail(
+            f"no review store at {db.resolve()}: nothing has been queued there. Pass the store "
+            f"your application writes to with --store PATH (or set ${STORE_ENV}).",
+            EXIT_USAGE,
+            fmt,
         )
-        raise typer.Exit(2)
     try:
         st = open_store(url)
     except Exception as exc:  # bad URL, missing extra, sqlite3/psycopg: report, no traceback
-        _err.print(f"[red]error:[/red] cannot open review store {escape(url)}: {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        fail(f"cannot open review store {url}: {exc}", EXIT_USAGE, fmt)
     try:
         yield st
     except ReviewError as exc:
-        _err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(str(exc), EXIT_FINDINGS, fmt)
     finally:
         st.close()
 
@@ -161,6 +165,9 @@ def _short(text: str | None, width: int = 60) -> str:
 
 
 def _since(value: str | None) -> datetime | None:
+    from guardrail.review import parse_window
+    from guardrail.review.models import utcnow
+
     if value is None:
         return None
     try:
@@ -171,6 +178,8 @@ def _since(value: str | None) -> datetime | None:
 
 def _items_table(items: list[ReviewItem]) -> Table:
     """Compact table: reviewer/label columns only when some item has them."""
+    from rich.table import Table
+
     people = any(it.reviewer or it.label for it in items)
     cols = ["id", "created (UTC)", "domain", "why", "status"]
     cols += ["reviewer", "label"] if people else []
@@ -250,10 +259,12 @@ def list_cmd(
         str | None, typer.Option("--since", help="Created within e.g. 7d, 12h.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
 ) -> None:
-    """List queue items (oldest first); pending ones by default."""
-    with _opened(store) as st:
+    """List queue items (oldest first); pending ones by default. JSON: one item per line."""
+    fmt = OutputFormat.json if as_json else format
+    with _opened(store, fmt) as st:
         items = st.list(
             status=None if status is StatusChoice.all else status.value,
             domain=domain,
@@ -266,7 +277,7 @@ def list_cmd(
             domain=domain,
             reason=reason.value if reason else None,
         )
-    if as_json:
+    if fmt is OutputFormat.json:
         for it in items:
             sys.stdout.write(it.model_dump_json() + "\n")
         return
@@ -280,11 +291,17 @@ def list_cmd(
 
 @review_app.command("show")
 def show_cmd(
-    item_id: Annotated[str, typer.Argument(help="Item id.")], store: StoreOpt = None
+    item_id: Annotated[str, typer.Argument(help="Item id.")],
+    store: StoreOpt = None,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
     """Show one item in full: question, answer, signals, the policy's explanation, label."""
-    with _opened(store) as st:
-        _print_item(st.get(item_id))
+    with _opened(store, format) as st:
+        it = st.get(item_id)
+    if format is OutputFormat.json:
+        sys.stdout.write(it.model_dump_json() + "\n")
+        return
+    _print_item(it)
 
 
 @review_app.command("claim")
@@ -298,19 +315,22 @@ def claim_cmd(
     lease: Annotated[
         str, typer.Option("--lease", help="How long the claim lasts (e.g. 15m, 1h).")
     ] = "15m",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the claimed items as JSON lines.")
-    ] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
 ) -> None:
-    """Claim the oldest pending item(s); nobody else gets them until the claim lapses."""
+    """Claim the oldest pending item(s); nobody else gets them until the claim lapses. JSON:
+    one claimed item per line."""
+    from guardrail.review import parse_window
+
+    fmt = OutputFormat.json if as_json else format
     who = _reviewer(reviewer)
     try:
         span = parse_window(lease)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--lease") from None
-    with _opened(store) as st:
+        fail(f"--lease: {exc}", EXIT_USAGE, fmt)
+    with _opened(store, fmt) as st:
         items = st.claim(who, domain=domain, limit=limit, lease=span)
-    if as_json:
+    if fmt is OutputFormat.json:
         for it in items:
             sys.stdout.write(it.model_dump_json() + "\n")
         return
@@ -375,6 +395,8 @@ def expire_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Mark pending items older than the limit as expired (kept, never claimable again)."""
+    from guardrail.review import parse_window
+
     try:
         span = parse_window(older_than)
     except ValueError as exc:
@@ -382,9 +404,6 @@ def expire_cmd(
     with _opened(store) as st:
         n = st.expire_stale(span)
     _out.print(f"Expired {n} item(s) older than {escape(older_than)}.")
-
-
-EXPORT_FIELDS: tuple[str, ...] = tuple(ReviewItem.model_fields)
 
 
 def _csv_value(value: Any) -> str:
@@ -420,6 +439,8 @@ def export_cmd(
     ] = "verbalized",
 ) -> None:
     """Export items (labelled ones by default) as JSON lines or CSV."""
+    from guardrail.review import ReviewItem, to_audit_records
+
     with _opened(store) as st:
         items = st.list(
             status=None if status is StatusChoice.all else status.value, since=_since(since)
@@ -448,7 +469,7 @@ def export_cmd(
         ]
     else:
         rows = [it.to_record() for it in items]
-        fields = list(EXPORT_FIELDS)
+        fields = list(ReviewItem.model_fields)
     buf = io.StringIO()
     if fmt is ExportFormat.jsonl:
         for row in rows:
@@ -468,17 +489,14 @@ def export_cmd(
 
 
 @contextmanager
-def _writing(path: Path) -> Iterator[None]:
+def _writing(path: Path, fmt: OutputFormat = OutputFormat.text) -> Iterator[None]:
     """An output path that cannot be written (missing parent, a file where a folder is needed,
     no permission) is a one-line error with exit 1, never a traceback."""
     try:
         yield
     except OSError as exc:
         where = exc.filename if isinstance(exc.filename, str) else str(path)
-        _err.print(
-            f"[red]error:[/red] cannot write {escape(where)}: {escape(exc.strerror or str(exc))}"
-        )
-        raise typer.Exit(1) from None
+        fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FINDINGS, fmt)
 
 
 def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -518,6 +536,8 @@ def import_cmd(
 ) -> None:
     """Import labels made elsewhere (a spreadsheet, a labelling vendor). Rows that cannot be
     applied are reported with their line numbers; the others are applied."""
+    from guardrail.review import ReviewError
+
     if not labels.is_file():
         raise typer.BadParameter(f"no such file: {labels}", param_hint="LABELS")
     default_who = _reviewer(reviewer)
@@ -554,6 +574,8 @@ def import_cmd(
 
 
 def _parse_profiles(values: list[str]) -> dict[str, CalibrationProfile]:
+    from guardrail.calibration import CalibrationProfile
+
     profiles: dict[str, CalibrationProfile] = {}
     for v in values:
         domain, sep, path = v.partition("=")
@@ -580,6 +602,7 @@ def _about(path: str, exc: Exception) -> str:
 def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
     """Calibration profiles referenced by the policies in ``path`` (a ``.guard`` file or a folder),
     keyed by policy name (= domain, as the SDK uses it)."""
+    from guardrail.calibration import CalibrationProfile
     from guardrail.policy import PolicyError, load_policies
 
     try:
@@ -603,6 +626,8 @@ def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
 
 
 def _matrix(title: str, report: AuditReport) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, header_style="bold", title_justify="left")
     for col in (
         "domain",
@@ -634,6 +659,8 @@ def _matrix(title: str, report: AuditReport) -> Table:
 
 
 def _print_live(rep: LiveAuditReport) -> None:
+    from rich.table import Table
+
     window = f"last {rep.window}" if rep.window else "all time"
     _out.print(
         f"[bold]Live calibration[/bold] ({window}; {rep.n_labelled} labelled item(s), "
@@ -751,7 +778,8 @@ def audit_cmd(
     n_bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples.")
     ] = 500,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -766,12 +794,16 @@ def audit_cmd(
 ) -> None:
     """Live calibration from labelled items: HT-weighted spot checks, drift against profiles,
     review-queue labels reported separately."""
+    from guardrail.review import live_audit, to_audit_records
+    from guardrail.review.live import PartialAs
+
+    fmt = OutputFormat.json if as_json else format
     start = _since(since)
     profiles: dict[str, CalibrationProfile] = {}
     if policies is not None:
         profiles.update(_profiles_from_policies(policies))
     profiles.update(_parse_profiles(profile or []))
-    with _opened(store) as st:
+    with _opened(store, fmt) as st:
         items = st.list(status="labelled", since=start)
     part: PartialAs = partial.value
     rep = live_audit(
@@ -788,7 +820,7 @@ def audit_cmd(
         pairs, _, _ = to_audit_records(
             items, signal={"*": signal, **{d: p.source for d, p in profiles.items()}}, partial=part
         )
-        with _writing(records_out):
+        with _writing(records_out, fmt):
             records_out.parent.mkdir(parents=True, exist_ok=True)
             with records_out.open("w", encoding="utf-8") as fh:
                 for r, it in pairs:
@@ -796,12 +828,12 @@ def audit_cmd(
                     row.update(reason=it.reason.value, sampling_rate=it.sampling_rate)
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     if plot is not None:
-        with _writing(plot):
+        with _writing(plot, fmt):
             # The folder first: an unwritable path is reported the same way whether or not the
             # 'plot' extra is installed (matplotlib is only imported to draw).
             plot.parent.mkdir(parents=True, exist_ok=True)
             _plot_live(rep, plot)
-    if as_json:
+    if fmt is OutputFormat.json:
         sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
         return
     _print_live(rep)
@@ -826,8 +858,7 @@ def _plot_live(rep: LiveAuditReport, out: Path) -> None:
     try:
         files = reliability_diagram(rep.spot_check_matrix.groups, out)
     except PlotUnavailableError as exc:
-        _err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        fail(str(exc), EXIT_ENVIRONMENT)
     _err.print("Wrote " + ", ".join(str(f) for f in files), markup=False)
 
 
@@ -840,6 +871,7 @@ def serve_cmd(
 ) -> None:
     """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2,
     python-multipart). Exit 3 when one of them is missing."""
+
     # Checked up front, all of them: FastAPI alone can arrive through another package (the
     # `local` extra's llama-cpp-python[server]) while the form parser and templates are missing,
     # which used to pass an import check and then fail with a long RuntimeError.
@@ -856,6 +888,8 @@ def serve_cmd(
         from guardrail.review.web import create_app
     except ImportError as exc:
         fail(f"{exc}; install the 'web' extra: pip install 'guardrail-uq[web]'", EXIT_ENVIRONMENT)
+    from guardrail.review import store_url
+
     url = store_url(store)
     app = create_app(url, default_reviewer=_reviewer(reviewer))
     _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})", markup=False)

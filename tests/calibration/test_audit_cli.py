@@ -92,7 +92,7 @@ def test_cli_report_table_and_skip_message(tmp_path: Path) -> None:
 def test_cli_strict_fails_with_line_numbers(tmp_path: Path) -> None:
     p = _write_jsonl(tmp_path)
     res = runner.invoke(app, ["audit", "report", str(p), "--strict"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # input error (README's exit codes)
     assert f"{p}:9" in res.output and "outside [0, 1]" in res.output
 
 
@@ -145,7 +145,7 @@ def test_cli_not_a_records_file(tmp_path: Path) -> None:
     p = tmp_path / "readme.txt"
     p.write_text("just some prose\n")
     res = runner.invoke(app, ["audit", "report", str(p)])
-    assert res.exit_code == 1 and "not a JSONL or CSV" in res.output
+    assert res.exit_code == 2 and "not a JSONL or CSV" in res.output
 
 
 def test_profile_needs_a_source(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_profile_needs_a_source(tmp_path: Path) -> None:
     res = runner.invoke(
         app, ["audit", "report", str(p), "--profile-out", str(tmp_path / "<domain>.json")]
     )
-    assert res.exit_code == 1 and "--source" in res.output
+    assert res.exit_code == 2 and "--source" in res.output
     res = runner.invoke(
         app,
         [

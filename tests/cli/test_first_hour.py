@@ -81,3 +81,61 @@ def test_fail_prints_brackets_literally_and_json_on_request(
     assert json.loads(capsys.readouterr().out) == {
         "error": {"message": "bad [plot]", "exit_code": 2}
     }
+
+
+def test_python_dash_m_guardrail_runs_the_cli(repo_root: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    out = subprocess.run(
+        [sys.executable, "-m", "guardrail", "--version"],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "guardrail 0.1.0", out.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"], ["fmt"], ["test"], ["explain"], ["ask"], ["audit", "report"],
+        ["review", "list"], ["review", "show"], ["review", "claim"], ["review", "audit"],
+    ],
+)  # fmt: skip
+def test_every_result_command_takes_format_text_or_json(command: list[str]) -> None:
+    from guardrail.cli._common import OutputFormat
+
+    result = runner.invoke(app, [*command, "--format", "yaml"])
+    assert result.exit_code == 2  # usage error, the same code for every command
+    assert "yaml" in result.output and "text" in result.output and "json" in result.output
+    assert [f.value for f in OutputFormat] == ["text", "json"]
+
+
+def test_errors_are_json_documents_under_format_json(tmp_path: Path) -> None:
+    cases = [
+        (["check", str(tmp_path / "nope"), "--format", "json"], 2, "no such file"),
+        (["audit", "report", str(tmp_path / "nope.jsonl"), "--format", "json"], 2, "nope.jsonl"),
+        (["explain", "medical", "--signals", "[1]", "--format", "json"], 2, "JSON object"),
+        (["review", "list", "--store", str(tmp_path / "q.db"), "--format", "json"], 2, "q.db"),
+    ]
+    for args, code, text in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == code, (args, result.output)
+        err = json.loads(result.stdout)["error"]
+        assert err["exit_code"] == code and text in err["message"], (args, err)
+
+
+def test_missing_embedded_model_is_an_environment_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 3 (environment) from `ask` and `audit run` alike when the model is not installed."""
+    monkeypatch.setenv("GUARDRAIL_LOCAL_MODEL", str(tmp_path / "absent.gguf"))
+    monkeypatch.delenv("GUARDRAIL_BASE_URL", raising=False)
+    result = runner.invoke(app, ["ask", "What is 2 + 2?", "--domain", "general"])
+    assert result.exit_code == 3, result.output
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "1", "question": "2 + 2?", "answer": "4"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["audit", "run", str(questions), "-o", str(tmp_path / "r.jsonl")])
+    assert result.exit_code == 3, result.output
+    assert "absent.gguf" in result.output
