@@ -5,7 +5,6 @@ Registered on the ``audit`` group created by :mod:`guardrail.cli.audit_cmds`.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -279,6 +278,8 @@ def audit_run_cmd(
     except Exception as exc:  # bad replay file, bad URL, ...
         fail(str(exc), EXIT_USAGE)
     runner = AuditRunner(provider, config)
+
+    import asyncio
 
     async def go() -> RunSummary:
         try:

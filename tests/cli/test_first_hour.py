@@ -3,6 +3,7 @@ the reviewer page checks every package it needs, errors are one literal line."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 from pathlib import Path
@@ -139,3 +140,41 @@ def test_missing_embedded_model_is_an_environment_error(
     result = runner.invoke(app, ["audit", "run", str(questions), "-o", str(tmp_path / "r.jsonl")])
     assert result.exit_code == 3, result.output
     assert "absent.gguf" in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "must_not_load"),
+    [
+        ("from guardrail import Guard", {"numpy", "matplotlib"}),
+        (
+            "import sys; sys.argv = ['guardrail', '--help']\n"
+            "from guardrail.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
+            {"numpy", "httpx", "lark", "rapidfuzz", "opentelemetry"},
+        ),
+        (
+            "import sys; sys.argv = ['guardrail', 'check', 'policies/']\n"
+            "from guardrail.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
+            {"numpy", "httpx", "opentelemetry"},
+        ),
+    ],
+)
+def test_start_up_does_not_load_what_it_does_not_use(
+    code: str, must_not_load: set[str], repo_root: Path
+) -> None:
+    """Issue 11: numpy, httpx and the calibration code loaded for every command (0.7 s for
+    --help); `from guardrail import Guard` loaded numpy with no profile in use. Which modules a
+    fresh interpreter imported is a property of the code, not of the machine's speed (the times
+    are in bench/bench_startup.py)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = code + "\nimport sys\nprint(sorted({m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo_root, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(repo_root)}, check=False, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    loaded = set(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
+    assert "guardrail" in loaded
+    assert not (loaded & must_not_load), loaded & must_not_load
