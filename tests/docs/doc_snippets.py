@@ -2,7 +2,7 @@
 
 Convention (documented in docs/architecture.md, "Docs are tested"):
 
-* A ```` ```python ```` fence is a Python snippet; it runs on its own in a fresh interpreter (top-level
+* A ```` ```python ```` fence is a Python snippet; it runs in a fresh interpreter (top-level
   ``await`` allowed).
 * A ```` ```bash ```` / ```` ```sh ```` / ```` ```console ```` fence, and an unlabelled fence whose
   first line starts with ``$ ``, holds shell commands: in ``bash``/``sh`` fences every line, in the
