@@ -81,7 +81,9 @@ def _ci_text(est: float, low: float | None, high: float | None, sep: str = " ") 
     return f"{est:.3f}{sep}[dim][{low:.2f}, {high:.2f}][/dim]"
 
 
-def _matrix_table(report: AuditReport, width: int) -> Table:
+def _matrix_table(
+    report: AuditReport, width: int, title: str = "Confidence-accuracy matrix"
+) -> Table:
     """The matrix; below 150 columns intervals go on a second line, below 110 MCE/AURC go."""
     from rich import box
     from rich.table import Table
@@ -92,7 +94,7 @@ def _matrix_table(report: AuditReport, width: int) -> Table:
     if width < 110:
         cols = [c for c in cols if c not in ("MCE", "AURC")]
     t = Table(
-        title="Confidence-accuracy matrix",
+        title=title,
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,

@@ -176,8 +176,40 @@ def _since(value: str | None) -> datetime | None:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
 
 
-def _items_table(items: list[ReviewItem]) -> Table:
-    """Compact table: reviewer/label columns only when some item has them."""
+def _print_items(items: list[ReviewItem]) -> None:
+    """The item list: a one-line-per-item table when the question still gets 30 columns, else
+    (80-column terminals) two lines per item: the fixed columns, then the question indented.
+    Ids are never cut (they are what `show`/`label` take); the question is shortened with "…"."""
+    table, room = _items_table(items)
+    if room >= 30:
+        _out.print(table)
+        return
+    width = _out.width
+    heads = ["id", "created (UTC)", "domain", "why", "status"]
+    rows = []
+    for it in items:
+        why = "review" if it.reason.value == "review" else f"spot {it.sampling_rate:.0%}"
+        status = it.status.value
+        if it.label:
+            status += f": {it.label.value}"
+        rows.append([it.id, f"{it.created_at:%m-%d %H:%M}", it.domain, why, status])
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(heads)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    _out.print(escape(line(heads)), style="bold", no_wrap=True, overflow="ellipsis")
+    for it, row in zip(items, rows, strict=True):
+        _out.print(escape(line(row)), no_wrap=True, overflow="ellipsis")
+        second = (f"[{it.reviewer}] " if it.reviewer else "") + " ".join(
+            (it.question or "").split()
+        )
+        _out.print("  " + escape(_short(second, width - 3)), style="dim", no_wrap=True)
+
+
+def _items_table(items: list[ReviewItem]) -> tuple[Table, int]:
+    """Compact table, and the columns left for the question: reviewer/label columns only when
+    some item has them."""
     from rich.table import Table
 
     people = any(it.reviewer or it.label for it in items)
@@ -200,7 +232,7 @@ def _items_table(items: list[ReviewItem]) -> Table:
     t.add_column("question", no_wrap=True, max_width=room)
     for it, row in zip(items, rows, strict=True):
         t.add_row(*row, escape(_short(it.question, room)))
-    return t
+    return t, _out.width - used - 1
 
 
 def _print_item(it: ReviewItem) -> None:
@@ -284,7 +316,7 @@ def list_cmd(
     if not items:
         _out.print(f"No {'' if status is StatusChoice.all else status.value + ' '}items.")
         return
-    _out.print(_items_table(items))
+    _print_items(items)
     more = f" (showing {len(items)})" if since is None and total > len(items) else ""
     _out.print(f"[dim]{total} {status.value} item(s){more}[/dim]")
 
@@ -626,36 +658,11 @@ def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
 
 
 def _matrix(title: str, report: AuditReport) -> Table:
-    from rich.table import Table
+    """The calibration matrix as `guardrail audit report` prints it (narrow terminals: intervals
+    on a second line, MCE/AURC dropped)."""
+    from guardrail.cli.audit_cmds import _matrix_table
 
-    t = Table(title=title, header_style="bold", title_justify="left")
-    for col in (
-        "domain",
-        "n",
-        "accuracy [95% CI]",
-        "mean conf",
-        "overconf",
-        "ECE",
-        "Brier",
-        "AUROC",
-        "verdict",
-    ):
-        t.add_column(col, justify="left" if col in ("domain", "verdict") else "right")
-    for g in [*report.groups, report.overall]:
-        name = g.label if g.key else "[b]all[/b]"
-        acc = g.accuracy
-        t.add_row(
-            name,
-            str(g.n),
-            f"{acc.estimate:.3f} [{acc.low:.3f}, {acc.high:.3f}]",
-            f"{g.mean_confidence:.3f}",
-            f"{g.overconfidence:+.3f}",
-            f"{g.ece:.3f}",
-            f"{g.brier:.3f}",
-            "-" if g.auroc is None else f"{g.auroc:.3f}",
-            g.verdict,
-        )
-    return t
+    return _matrix_table(report, _out.width, title=title)
 
 
 def _print_live(rep: LiveAuditReport) -> None:
@@ -668,48 +675,52 @@ def _print_live(rep: LiveAuditReport) -> None:
         f"confidence signal)"
     )
     if rep.spot_check:
+        from rich import box
+
+        wide = _out.width >= 110  # narrower: intervals on a second line, no cell padding
+        sep = " " if wide else "\n"
         t = Table(
             title="Spot checks, weighted by 1/sampling rate (Horvitz-Thompson): unbiased for "
-            "traffic not sent to review",
+            "traffic not sent to review; " + escape("[brackets]") + ": 95% intervals",
             header_style="bold",
             title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1) if wide else (0, 0),
+            pad_edge=False,
         )
-        for col in (
-            "domain",
-            "n",
-            "est. answers",
-            "rates",
-            "accuracy [95% CI]",
-            "mean conf",
-            "overconf",
-            "ECE [95% CI]",
-        ):
-            t.add_column(col, justify="left" if col == "domain" else "right")
+        for col in ("domain", "n", "est. N", "rates", "accuracy", "conf", "overconf", "ECE"):
+            t.add_column(col, justify="left" if col == "domain" else "right", no_wrap=True)
         for e in rep.spot_check:
             ece = f"{e.ece:.3f}" + (
-                f" [{e.ece_ci.low:.3f}, {e.ece_ci.high:.3f}]" if e.ece_ci else ""
+                f"{sep}[{e.ece_ci.low:.3f}, {e.ece_ci.high:.3f}]" if e.ece_ci else ""
             )
             t.add_row(
                 e.group if e.group != "all" else "[b]all[/b]",
                 str(e.n),
                 f"{e.estimated_answers:.0f}",
                 ", ".join(f"{r:.0%}" for r in e.rates),
-                f"{e.accuracy:.3f} [{e.accuracy_ci.low:.3f}, {e.accuracy_ci.high:.3f}]",
+                escape(f"{e.accuracy:.3f}{sep}[{e.accuracy_ci.low:.3f}, {e.accuracy_ci.high:.3f}]"),
                 f"{e.mean_confidence:.3f}",
                 f"{e.overconfidence:+.3f}",
-                ece,
+                escape(ece),
+                end_section=not wide,
             )
         _out.print(t)
+        bar = 20 if _out.width >= 100 else 10
         for e in rep.spot_check:
             if e.group == "all":
                 continue
             bars = Table(
-                title=f"Live reliability diagram: {e.group}",
+                title=f"Live reliability diagram: {escape(e.group)}",
                 header_style="bold",
                 title_justify="left",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
             )
-            for col in ("bin", "n", "weight", "mean conf", "accuracy", "gap", ""):
-                bars.add_column(col, justify="left" if col in ("bin", "") else "right")
+            for col in ("bin", "n", "weight", "conf", "accuracy", "gap", ""):
+                bars.add_column(
+                    col, justify="left" if col in ("bin", "") else "right", no_wrap=True
+                )
             for b in e.bins:
                 if b.count == 0:
                     continue
@@ -721,7 +732,7 @@ def _print_live(rep: LiveAuditReport) -> None:
                     f"{b.mean_confidence:.3f}",
                     f"{acc:.3f}",
                     f"{b.gap:+.3f}",
-                    "█" * round(acc * 20) + "·" * (20 - round(acc * 20)),
+                    "█" * round(acc * bar) + "·" * (bar - round(acc * bar)),
                 )
             _out.print(bars)
     else:
