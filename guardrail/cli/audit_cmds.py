@@ -35,7 +35,17 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_VERDICT_STYLE = {"good": "green", "fair": "yellow", "significant": "red", "severe": "bold red"}
+_VERDICT_STYLE = {
+    "good": "green",
+    "fair": "yellow",
+    "significant": "red",
+    "severe": "bold red",
+    "not applicable": "dim",
+}
+#: `--min-profile-n` default: a calibration profile is a monotone map fitted per domain; below
+#: this many graded answers its knots follow noise (a 95% interval on a bin's accuracy is still
+#: about +-0.2 wide at 25 answers per bin), so `audit report` refuses to write it.
+MIN_PROFILE_N = 100
 
 
 class BinningChoice(enum.StrEnum):
@@ -120,12 +130,20 @@ def _matrix_table(
             "AUROC": "—" if g.auroc is None else f"{g.auroc:.3f}",
             "AURC": f"{g.aurc:.3f}",
         }
+        flag = " *" if g.warnings else ""
         t.add_row(
             *[cells[c] for c in cols],
-            f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
+            f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]{flag}",
             end_section=(i == 0 and len(rows) > 1) or not wide,
         )
     return t
+
+
+def print_verdict_warnings(console: Console, report: AuditReport) -> None:
+    """The ``*`` notes under a matrix: per group, why its verdict is not the whole story."""
+    for g in [report.overall, *report.groups]:
+        for w in g.warnings:
+            console.print(f"* {g.label}: {w}", markup=False, highlight=False)
 
 
 def _threshold_table(report: AuditReport, width: int) -> Table | None:
@@ -233,6 +251,22 @@ def report_cmd(
         str | None,
         typer.Option("--source", help="Raw signal the profiles map (default: records' source)."),
     ] = None,
+    pool_sources: Annotated[
+        bool,
+        typer.Option(
+            "--pool-sources",
+            help="Pool records of different confidence sources in one group (refused by "
+            "default: each question would count once per source).",
+        ),
+    ] = False,
+    min_profile_n: Annotated[
+        int,
+        typer.Option(
+            "--min-profile-n",
+            help=f"Refuse to write a profile fitted from fewer answers [default: {MIN_PROFILE_N}; "
+            "0: no minimum].",
+        ),
+    ] = MIN_PROFILE_N,
     output_format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
     """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles.
@@ -264,6 +298,8 @@ def report_cmd(
     fields = _parse_group_by(group_by)
     if profile_out is not None and "domain" not in fields:
         fail("profiles are per domain: include domain in --group-by", EXIT_USAGE, fmt)
+    if min_profile_n < 0:
+        fail("--min-profile-n must be 0 or more", EXIT_USAGE, fmt)
     try:
         rs = load_records(records, percent=percent, strict=strict)
     except (FileNotFoundError, RecordsFormatError, RecordsError) as exc:
@@ -279,6 +315,19 @@ def report_cmd(
             err.print(f"  ... and {len(rs.bad_rows) - 10} more", highlight=False)
     if not rs.records:
         fail("no valid records to audit", EXIT_USAGE, fmt)
+    if "source" not in fields and not pool_sources:
+        kinds = sorted({r.source or "unspecified" for r in rs.records})
+        if len(kinds) > 1:
+            # `audit run` writes one record per (question, source): pooling counts every
+            # question once per source and mixes scales (a probability, an ordinal label, ...).
+            fail(
+                f"the records hold {len(kinds)} confidence sources ({', '.join(kinds)}); pooled, "
+                "each question counts once per source. Group by source (--group-by "
+                f"{','.join([*fields, 'source'])}), audit one source's records, or pass "
+                "--pool-sources to pool them anyway",
+                EXIT_USAGE,
+                fmt,
+            )
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -334,6 +383,16 @@ def report_cmd(
                 "placeholders you group by to the path",
                 param_hint="--profile-out",
             )
+        small = {k: p.n for k, p in profiles.items() if p.n < min_profile_n}
+        if small:
+            names = ", ".join(f"{'/'.join(k)} (n = {n})" for k, n in small.items())
+            fail(
+                f"not writing calibration profiles fitted from fewer than {min_profile_n} "
+                f"answers: {names}. Gather more graded answers, or lower --min-profile-n "
+                "knowingly",
+                EXIT_USAGE,
+                fmt,
+            )
         for key, prof in profiles.items():
             try:
                 prof.save(targets[key])
@@ -359,6 +418,7 @@ def report_cmd(
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
     out_console.print(_matrix_table(report, out_console.width))
+    print_verdict_warnings(out_console, report)
     thr = _threshold_table(report, out_console.width)
     if thr is not None:
         out_console.print(thr)

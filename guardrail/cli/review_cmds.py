@@ -746,6 +746,8 @@ def _print_live(rep: LiveAuditReport) -> None:
         )
         verdict = "DRIFT" if row.drifted else "ok"
         _out.print(f"[{style}]{verdict}[/{style}] {escape(row.message)}{ci}")
+    from guardrail.cli.audit_cmds import print_verdict_warnings
+
     if rep.spot_check_matrix is not None:
         _out.print(
             _matrix(
@@ -753,12 +755,14 @@ def _print_live(rep: LiveAuditReport) -> None:
                 rep.spot_check_matrix,
             )
         )
+        print_verdict_warnings(_out, rep.spot_check_matrix)
     if rep.review_queue is not None:
         _out.print(
             _matrix(
                 "Review-queue labels (biased by design: the policy picked these)", rep.review_queue
             )
         )
+        print_verdict_warnings(_out, rep.review_queue)
 
 
 @review_app.command("audit")
