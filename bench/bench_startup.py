@@ -51,12 +51,18 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], env: dict[str, str]) -> float:
+def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one fresh interpreter running ``args``.
+    CPU time is what the process itself spent: on a loaded machine it moves much less than the
+    wall time, which includes waiting for a core."""
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-    )
-    return time.perf_counter() - start
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{args} exited {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def _heavy_imports(code: str, env: dict[str, str]) -> list[str]:
@@ -85,25 +91,32 @@ def main() -> None:
     for case in CASES.values():  # warm the bytecode cache and the OS file cache
         _run(case, env)
     times: dict[str, list[float]] = {name: [] for name in CASES}
+    cpu: dict[str, list[float]] = {name: [] for name in CASES}
     load_before = os.getloadavg()[0]
     for _ in range(args.rounds):
         for name, case in CASES.items():
-            times[name].append(_run(case, env))
+            wall, used = _run(case, env)
+            times[name].append(wall)
+            cpu[name].append(used)
     load_after = os.getloadavg()[0]
-    base = times["python -c pass"]
+    base, base_cpu = times["python -c pass"], cpu["python -c pass"]
     print(
         f"python {sys.version.split()[0]}, {args.rounds} interleaved rounds, "
         f"load average {load_before:.1f} -> {load_after:.1f}, {os.cpu_count()} CPUs"
     )
     print(
-        f"{'case':30s} {'median':>8s} {'min-max':>15s} {'above pass (median)':>20s}  heavy imports"
+        f"{'case':28s} {'wall median':>11s} {'min-max':>13s} {'above pass':>10s} "
+        f"{'CPU median':>10s} {'above pass':>10s}  heavy imports"
     )
     for name, ts in times.items():
         over = statistics.median(t - b for t, b in zip(ts, base, strict=True))
+        over_cpu = statistics.median(c - b for c, b in zip(cpu[name], base_cpu, strict=True))
         heavy = "" if name not in PROBE else " ".join(_heavy_imports(PROBE[name], env)) or "-"
+        first = name == "python -c pass"
         print(
-            f"{name:30s} {statistics.median(ts):7.3f}s {min(ts):6.3f}-{max(ts):6.3f}s "
-            f"{'' if name == 'python -c pass' else f'{over:+.3f}s':>20s}  {heavy}"
+            f"{name:28s} {statistics.median(ts):10.3f}s {min(ts):5.3f}-{max(ts):5.3f}s "
+            f"{'' if first else f'{over:+.3f}s':>10s} {statistics.median(cpu[name]):9.3f}s "
+            f"{'' if first else f'{over_cpu:+.3f}s':>10s}  {heavy}"
         )
 
 

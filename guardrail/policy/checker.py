@@ -44,8 +44,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rapidfuzz import fuzz, process
-
 from guardrail.policy.ast import (
     And,
     Arith,
@@ -138,6 +136,8 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     options = list(choices)
     if not options:
         return None
+    from rapidfuzz import fuzz, process  # only for "did you mean" hints: keeps start-up light
+
     match = process.extractOne(word, options, scorer=fuzz.ratio, score_cutoff=60)
     return None if match is None else str(match[0])
 

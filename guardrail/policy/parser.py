@@ -22,7 +22,6 @@ import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.exceptions import UnexpectedToken as LarkUnexpectedToken
-from rapidfuzz import process
 
 from guardrail.policy.ast import (
     And,
@@ -545,6 +544,8 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
         if tok.type in ("LBRACE", "NAME", "STRING"):
             first = src.line_text(span.line).strip().split(" ")[0]
             if first and first not in _BLOCK_KEYWORDS:
+                from rapidfuzz import process  # only for the "did you mean" hint
+
                 match = process.extractOne(first, _BLOCK_KEYWORDS, score_cutoff=70)
                 if match:
                     hint = f"did you mean '{match[0]}'?"
