@@ -207,8 +207,8 @@ def ask(
         typer.Option(
             "--store",
             help="Review store for held answers and spot checks: file path, sqlite:///path, "
-            "postgresql://... or memory: [default: $GUARDRAIL_REVIEW_STORE or review.db in the "
-            "user data directory]",
+            "postgresql://... or memory: (default: $GUARDRAIL_REVIEW_STORE or review.db in the "
+            "user data directory)",
         ),
     ] = None,
     progress: Annotated[

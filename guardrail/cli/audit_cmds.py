@@ -263,8 +263,8 @@ def report_cmd(
         int,
         typer.Option(
             "--min-profile-n",
-            help=f"Refuse to write a profile fitted from fewer answers [default: {MIN_PROFILE_N}; "
-            "0: no minimum].",
+            help=f"Refuse to write a profile fitted from fewer answers (default: {MIN_PROFILE_N}; "
+            "0: no minimum).",
         ),
     ] = MIN_PROFILE_N,
     output_format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,

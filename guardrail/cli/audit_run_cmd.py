@@ -144,8 +144,8 @@ def audit_run_cmd(
         str | None,
         typer.Option(
             "--sources",
-            help="Comma-separated confidence sources to record [default: all: verbalized, "
-            "verbalized_followup, consistency, logprob_confidence, hedge_label].",
+            help="Comma-separated confidence sources to record (default: all: verbalized, "
+            "verbalized_followup, consistency, logprob_confidence, hedge_label).",
         ),
     ] = None,
     samples: Annotated[int, typer.Option("--samples", min=2, help="k for consistency.")] = 5,

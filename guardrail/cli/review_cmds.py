@@ -73,13 +73,13 @@ StoreOpt = Annotated[
         "--store",
         "-s",
         help=f"Review store: file path, sqlite:///path or postgresql://... "
-        f"[default: ${STORE_ENV} or review.db in the user data directory]",
+        f"(default: ${STORE_ENV} or review.db in the user data directory)",
     ),
 ]
 ReviewerOpt = Annotated[
     str | None,
     typer.Option(
-        "--reviewer", "-r", help=f"Your reviewer name [default: ${REVIEWER_ENV} or login name]"
+        "--reviewer", "-r", help=f"Your reviewer name (default: ${REVIEWER_ENV} or login name)"
     ),
 ]
 

@@ -178,3 +178,19 @@ def test_start_up_does_not_load_what_it_does_not_use(
     loaded = set(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
     assert "guardrail" in loaded
     assert not (loaded & must_not_load), loaded & must_not_load
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        (["ask"], "(default: $GUARDRAIL_REVIEW_STORE or review.db in the user data directory)"),
+        (["review", "list"], "(default: $GUARDRAIL_REVIEW_STORE or review.db in the user data"),
+        (["audit", "report"], "(default: 100; 0: no minimum)"),
+    ],
+)
+def test_help_texts_keep_their_bracketed_defaults(command: list[str], text: str) -> None:
+    """Typer renders help as Rich markup: a "[default: ...]" written in a help string vanished."""
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    flat = " ".join(result.output.translate({c: " " for c in range(0x2500, 0x2580)}).split())
+    assert text in flat

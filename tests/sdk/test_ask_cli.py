@@ -273,3 +273,17 @@ def test_progress_names_each_model_call(server: FakeOpenAIServer) -> None:
         "stated confidence (follow-up question)",
     ]
     assert len(rec.texts) == r.cost.calls == 3  # the 7 samples are one call with n=7
+
+
+@pytest.mark.slow
+def test_ask_is_reproducible_by_default_on_the_embedded_model() -> None:
+    """Issue 11: the same question abstained, then passed. With the default seed (0) two runs
+    give the same samples, signals and decision."""
+    pytest.importorskip("llama_cpp", reason="local extra not installed")
+    args = ["ask", "What is the capital of Australia?", "--domain", "general",
+            "--max-tokens", "16", "--format", "json", "--no-spot-check"]  # fmt: skip
+    first, second = runner.invoke(app, args), runner.invoke(app, args)
+    assert first.exit_code == second.exit_code == 0, (first.output, second.output)
+    a, b = json.loads(first.output), json.loads(second.output)
+    assert a["status"] == b["status"] and a["values"] == b["values"]
+    assert a["answer"] == b["answer"]
