@@ -63,9 +63,6 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
-
-if TYPE_CHECKING:  # numpy loads only when a policy uses a calibration profile
-    from guardrail.calibration import CalibrationProfile
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -75,9 +72,11 @@ from guardrail.sdk.signal_steps import (
     free_signals,
     verbalized_from_reply,
 )
-from guardrail.signals import AsyncSimilarity, Similarity
-from guardrail.signals.equivalence import get_equivalence
 from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
+
+if TYPE_CHECKING:  # numpy loads only when a policy uses a profile or the sampled signals
+    from guardrail.calibration import CalibrationProfile
+    from guardrail.signals.consistency import AsyncSimilarity, Similarity
 from guardrail.tracing import (
     capture_content_enabled,
     emit_evaluation,
@@ -628,6 +627,8 @@ class Guard:
         the answering model (or the backend's ``model``, through ``ensemble_providers`` when it
         is listed there): an embedding request or a judge chat call (temperature 0) that counts
         in the chat's cost and obeys its deadline."""
+        from guardrail.signals.equivalence import get_equivalence
+
         if name == "lexical":
             return get_equivalence("lexical", question=run.question)
         prov = self.ensemble_providers.get(model, run.provider) if model else run.provider

@@ -181,8 +181,14 @@ def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert "stakes" in data["decision"]["missing"]
-    # every model call carried the documented default seed, 0
-    assert server.requests and {r.get("seed") for r in server.requests} == {0}
+    # every model call is seeded from the documented default seed, 0: the answer call (first) and
+    # the follow-up carry 0; the samples carry seed + 1 (one request with n = k, seeds 1..k; no
+    # sample reuses the answer call's seed, issue 10 part 6)
+    seeds = [(r.get("seed"), r.get("n", 1)) for r in server.requests]
+    assert seeds[0] == (0, 1)
+    assert {s for s, _ in seeds} == {0, 1}
+    assert all(n > 1 for s, n in seeds if s == 1)
+    before = len(server.requests)
     res = _ask(
         server, "Is a verbal contract binding?", "--domain", "legal", "--stakes", "high",
         "--format", "json", "--seed", "7",
@@ -190,7 +196,8 @@ def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["values"]["stakes"] == "high" and "stakes" not in data["decision"]["missing"]
-    assert server.requests[-1].get("seed") == 7
+    second = [r.get("seed") for r in server.requests[before:]]
+    assert second[0] == 7 and set(second) == {7, 8}  # --seed 7: answer 7, samples from 8
     # an unknown domain under --format json: a JSON error document on stdout, exit 2
     res = _ask(server, "q", "--domain", "astrology", "--format", "json")
     assert res.exit_code == 2
