@@ -136,7 +136,8 @@ class Judgement(BaseModel):
 
 _CONFIDENCE_LINE = re.compile(r"^\W*(confidence|probability|certainty)\b", re.IGNORECASE)
 _ANSWER_PREFIX = re.compile(
-    r"^\W*(?:final\s+answer|answer|the\s+(?:correct\s+|final\s+)?answer\s+is|a)\s*[:\-]\s*",
+    # a "-" right before a digit is the answer's sign ("The answer is -20"), not a separator
+    r"^\W*(?:final\s+answer|answer|the\s+(?:correct\s+|final\s+)?answer\s+is|a)\s*(?::|-(?!\d))\s*",
     re.IGNORECASE,
 )
 _ANSWER_IS = re.compile(r"^\W*the\s+(?:correct\s+|final\s+)?answer\s+(?:is|would be)\s*:?\s*", re.I)

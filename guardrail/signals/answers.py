@@ -104,7 +104,7 @@ _ANSWER_LINE = re.compile(
 )
 _ANSWER_PHRASE = re.compile(
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
-    r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*[:\-]?\s*"
+    r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*(?::|-(?![\d.]))?\s*"  # "-20": a sign
     r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )

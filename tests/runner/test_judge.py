@@ -274,3 +274,14 @@ async def test_llm_judge_unreadable_reply_keeps_rule_verdict() -> None:
     got = await LLMJudge(babble).judge(short, "Lyon", miss)
     assert (got.correct, got.method) == (False, "no_match")
     assert "judge unparsed" in got.detail
+
+
+def test_answer_is_minus_twenty_is_not_credited_for_twenty() -> None:
+    # Found by the breaker run: "The answer is -20." was judged correct for reference "20"
+    # (the answer prefix regex took the minus sign as a "-" separator). -20 != 20.
+    from guardrail.runner.judge import extract_answer, judge_short_answer
+
+    assert extract_answer("The answer is -20").text == "-20"
+    assert judge_short_answer("The answer is -20.", ["20"]).correct is False
+    assert judge_short_answer("The answer is -20.", ["-20"]).correct is True
+    assert extract_answer("The answer is - Paris").text == "Paris"
