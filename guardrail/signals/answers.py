@@ -171,7 +171,8 @@ _STOP = frozenset(
     under between among per via each any some all both either other another one ones
     """.split()  # noqa: SIM905
 )
-# words that carry no answer: politeness, talk about answering, hedging adverbs
+# words that carry no answer: politeness, talk about answering, hedging and approximating
+# adverbs ("about" is a stop word, so "roughly"/"approximately" are filler like it)
 _FILLER = frozenset(
     """
     absolutely actually always answer answered answers basically below best brief called
@@ -181,6 +182,7 @@ _FILLER = frozenset(
     probably question recommended referred regarded reply response right short simply
     standard summary sure thank thanks true typically usually well solve problem need
     calculate determine step steps consider scenario information
+    approximately roughly approx around circa estimated
     """.split()  # noqa: SIM905
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))

@@ -20,3 +20,17 @@ def test_answer_phrase_keeps_the_sign_of_a_negative_answer() -> None:
     assert compare_answers(neg, answer_key("-20", question=LOW_TEMP_Q)) == 1.0
     # a dash followed by a word is still a separator: "The answer is - Paris" says Paris
     assert answer_key("The answer is - Paris", question="Capital of France?").core == "paris"
+
+
+ROAD_Q = "How far is it from New York to Chicago by road?"
+
+
+def test_approximating_adverbs_do_not_split_the_same_quantity() -> None:
+    # "About 790 miles." and "Roughly 790 mi" both say 790 miles ("mi" and "miles" are the same
+    # unit in _UNITS; "about" was already ignored, "roughly" was left in the core and the
+    # fuzzy score of "790 miles" vs "roughly 790 mi" was 0.61 < 0.90, two clusters).
+    about = answer_key("About 790 miles.", question=ROAD_Q)
+    for other in ("Roughly 790 mi", "approximately 790 miles", "Around 790 miles by road."):
+        assert compare_answers(about, answer_key(other, question=ROAD_Q)) == 1.0, other
+    # a different number stays a different answer: 790 != 800
+    assert compare_answers(about, answer_key("Roughly 800 miles", question=ROAD_Q)) == 0.0
