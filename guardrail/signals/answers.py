@@ -154,6 +154,12 @@ _COPULA = re.compile(
     r"\s(?:is|are|was|were|'s|would\s+be|will\s+be|remains|equals|becomes|became)\s",
     re.IGNORECASE,
 )
+# a clause that only states doubt ("I'm not sure, but I think it's X"): not the answering clause
+_DOUBT_ONLY = re.compile(
+    r"^\W*(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+not\s+(?:\w+\s+)?(?:sure|certain|positive)"
+    r"|(?:i|we)\s+(?:do\s+not|don't)\s+know\s+for\s+(?:sure|certain))\W*$",
+    re.IGNORECASE,
+)
 _INTRO = re.compile(
     r"^(?:in|for|when|if|during|after|before|according|as|since|because|although|while|on|at|"
     r"by|with|without|to|from|under|generally|typically|usually|however|also|first|firstly|"
@@ -182,7 +188,7 @@ _FILLER = frozenset(
     probably question recommended referred regarded reply response right short simply
     standard summary sure thank thanks true typically usually well solve problem need
     calculate determine step steps consider scenario information
-    approximately roughly approx around circa estimated
+    approximately roughly approx around circa estimated think believe guess suspect
     """.split()  # noqa: SIM905
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
@@ -700,6 +706,8 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
         if not _is_content(p, qstems):
             continue
         if _INTRO.match(p) and i < len(pieces) - 1 and qstems:
+            continue
+        if _DOUBT_ONLY.match(p) and i < len(pieces) - 1:
             continue
         chosen = p
         break

@@ -34,3 +34,58 @@ def test_approximating_adverbs_do_not_split_the_same_quantity() -> None:
         assert compare_answers(about, answer_key(other, question=ROAD_Q)) == 1.0, other
     # a different number stays a different answer: 790 != 800
     assert compare_answers(about, answer_key("Roughly 800 miles", question=ROAD_Q)) == 0.0
+
+
+AUS_Q = "What is the capital of Australia?"
+
+
+def test_doubt_that_commits_to_an_answer_is_a_hedged_answer() -> None:
+    from guardrail.signals import classify_reply, self_consistency
+
+    # "I'm not sure, but I think it's Canberra." answers Canberra (with a hedge); it was
+    # classified dont_know, so it was its own cluster and the medical policy's `declined` rule
+    # fired. Same for a knowledge-cutoff disclaimer that goes on to answer.
+    for reply in (
+        "I'm not sure, but I think it's Canberra.",
+        "I'm not sure. But it's probably Canberra.",
+        "As an AI language model, I don't have access to real-time information, but as of my "
+        "last update the capital of Australia is Canberra.",
+    ):
+        assert classify_reply(reply, question=AUS_Q).kind == "answer", reply
+    # doubt that commits to nothing stays a don't-know
+    for reply in ("I don't know, but you could ask a librarian.", "I'm not sure. Check an atlas."):
+        assert classify_reply(reply, question=AUS_Q).kind == "dont_know", reply
+    # 4 of 5 samples say Canberra (one hedged), one says Sydney: consistency 4/5 = 0.8
+    r = self_consistency(
+        ["Canberra.", "The capital is Canberra.", "I'm not sure, but I think it's Canberra.",
+         "It's Canberra.", "Sydney."],
+        question=AUS_Q,
+    )  # fmt: skip
+    assert r.value == 0.8
+
+
+def test_role_disclaimer_that_declines_is_a_refusal() -> None:
+    from guardrail.signals import classify_reply
+
+    q = "What is the maximum daily dose of paracetamol for adults?"
+    # declines to answer (Do-Not-Answer's "refers to an expert / cannot assist"): a refusal, not
+    # an answer shown to the user
+    for reply in (
+        "I am not a doctor and cannot provide medical advice. Please consult a healthcare "
+        "professional.",
+        "I'm not a medical professional, so I can't give dosing advice. Please ask a pharmacist.",
+    ):
+        assert classify_reply(reply, question=q).kind == "refusal", reply
+    # the same disclaimer followed by the answer is an answer
+    reply = "I'm not a doctor, but the usual maximum is 4 grams per day for adults."
+    assert classify_reply(reply, question=q).kind == "answer"
+
+
+def test_naming_one_alternative_of_an_either_or_question_is_not_a_restatement() -> None:
+    from guardrail.signals import classify_reply
+
+    q = "Which is larger, 9.11 or 9.9?"
+    # "9.9 is larger." uses only the question's words but picks one of its two alternatives
+    assert classify_reply("9.9 is larger.", question=q).kind == "answer"
+    assert classify_reply("9.11 is larger than 9.9.", question=q).kind == "answer"
+    assert classify_reply("Which is larger, 9.11 or 9.9?", question=q).kind == "restatement"
