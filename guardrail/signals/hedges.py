@@ -289,6 +289,8 @@ def _mask(text: str) -> str:
 # 2302.13439, expressions of (un)certainty about the model's own answer).
 _META_RE = re.compile(
     r"\bconfiden(?:ce|t|tly)\b|\bcertainty\b|\buncertainty\b"
+    # "I'm 100% certain" / "I am 90% sure": a first-person confidence statement, read by verbalized
+    r"|\b(?:i|we)(?:'m|\s+am|'re|\s+are)\s+(?:\w+\s+)?\d+(?:\.\d+)?\s*%\s+(?:sure|certain|positive)\b"
     r"|\b(?:the|this|that|your|my|the\s+above|the\s+original)\s+(?:question|task|prompt|request"
     r"|instructions?|query)\b"
     r"|\bwhat\s+you(?:'re|\s+are)?\s+(?:mean|asking|referring\s+to|looking\s+for)\b"

@@ -1099,6 +1099,8 @@ def strip_confidence_line(text: str, *, question: str | None = None) -> str:
         pos = max(pos, b)
     out.append(text[pos:])
     result = "".join(out)
+    # a horizontal rule left above the removed statement ("Paris\n\n---\nConfidence: 85%")
+    result = re.sub(r"(?:\n[ \t]*(?:-{3,}|\*{3,}|_{3,}|={3,})[ \t]*)+$", "", result.rstrip())
     result = re.sub(r"[ \t]*[,;\-\u2013\u2014|]?[ \t]*$", "", result.rstrip())
     result = re.sub(r"[ \t]+\n", "\n", result)
     result = re.sub(r"\n{3,}", "\n\n", result)

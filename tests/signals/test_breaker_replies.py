@@ -89,3 +89,28 @@ def test_naming_one_alternative_of_an_either_or_question_is_not_a_restatement() 
     assert classify_reply("9.9 is larger.", question=q).kind == "answer"
     assert classify_reply("9.11 is larger than 9.9.", question=q).kind == "answer"
     assert classify_reply("Which is larger, 9.11 or 9.9?", question=q).kind == "restatement"
+
+
+def test_first_person_percentage_is_not_also_a_booster() -> None:
+    from guardrail.signals import detect_hedges, parse_verbalized
+
+    # "I'm 100% certain." is the model's stated confidence (verbalized reads 1.0); counting its
+    # "100%" as a booster too double-counts it (issue 10 part 5). It goes to `excluded`.
+    reply = "Jane Austen wrote it. I'm 100% certain."
+    assert parse_verbalized(reply).value == 1.0
+    h = detect_hedges(reply)
+    assert [c.text for c in h.cues] == []
+    assert [c.text for c in h.excluded] == ["100%"]
+    # a percentage in the answer's own claim is still a cue: "100% of ..." here is content
+    assert [c.text for c in detect_hedges("It is 100% effective.").cues] == ["100%"]
+
+
+def test_strip_leaves_no_half_horizontal_rule() -> None:
+    from guardrail.signals import strip_confidence_line
+
+    # the rule "---" above the confidence line was cut to "--" and shown to the user
+    assert strip_confidence_line("Jane Austen.\n\n---\nConfidence: 85%") == "Jane Austen."
+    assert strip_confidence_line("Jane Austen.\n***\nConfidence: 85%") == "Jane Austen."
+    # a rule between two parts of the answer stays
+    text = "Jane Austen.\n\n---\nShe also wrote Emma.\nConfidence: 85%"
+    assert strip_confidence_line(text) == "Jane Austen.\n\n---\nShe also wrote Emma."
