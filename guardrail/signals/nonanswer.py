@@ -870,7 +870,11 @@ def classify_reply(text: str | None, *, question: str | None = None) -> ReplyKin
     refusal = _refusal(prepared, sentences, yes_no, _prep(question) if question else None)
     if refusal is not None:
         return refusal
-    if sentences and len(sentences) <= 3 and all(_REFERRAL.match(prepared[a:b]) for a, b in sentences):
+    if (
+        sentences
+        and len(sentences) <= 3
+        and all(_REFERRAL.match(prepared[a:b]) for a, b in sentences)
+    ):
         a, b = sentences[0]
         return _result("refusal", [ReplyCue(family="referral", text=prepared[a:b], span=(a, b))])
     if _UNKNOWN_ONLY.match(prepared):
