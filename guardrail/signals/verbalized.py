@@ -725,6 +725,12 @@ def _from_structured(st: StructuredReading) -> VerbalizedConfidence:
     )
 
 
+# a follow-on question the model invented after its answer (as in answers._FOLLOW_ON)
+_FOLLOW_ON_RE = re.compile(
+    r"\n\s*(?:Q|Question|User|Human|Problem)\s*\d*\s*[:\uff1a]", re.IGNORECASE
+)
+
+
 def parse_verbalized(
     text: str | None,
     *,
@@ -755,7 +761,9 @@ def parse_verbalized(
     Evidence that can contradict them: ``is not 100%``, ``0.01% is incorrect``, a percentage in
     brackets right after the value, and (follow-up only) percentages attached to confidence
     words without an owner (``a 99% confidence``). Different values (more than 0.1 percentage
-    point apart) give no value: ``conflicting confidence statements``. With no numeric
+    point apart) give no value: ``conflicting confidence statements``; but when the model goes on
+    to invent a follow-on question (a line starting ``Q:``, ``Question:``, ``User:``, ``Human:``
+    or ``Problem:``), a value read before it is the answer's and wins. With no numeric
     statement, probability phrases (:data:`PHRASE_PROBABILITIES`, longest match first) are read
     when stated about the answer ("It is very likely", "Probably not", "I'm confident"): in
     ``followup`` mode, in ``auto`` mode when the reply has at most 12 words, and a first-person
@@ -795,6 +803,13 @@ def parse_verbalized(
     structured = read_structured_confidence(text, question=question)
     if structured.status != "absent":
         return _from_structured(structured)
+    follow_on = _FOLLOW_ON_RE.search(text)
+    if follow_on is not None and text[: follow_on.start()].strip():
+        # "Paris\nConfidence: 90%\n\nQ: <an invented question>\n...\nConfidence: 60%": the
+        # statement before the invented follow-on question is the answer's (the JSON rule's twin)
+        res = parse_verbalized(text[: follow_on.start()], scale=scale, mode=mode, question=question)
+        if res.value is not None:
+            return res
     original = text
     text = _mask_content(_fold(text))
     if structured.object_spans:  # placeholder-only JSON confidence: the prose may still state one

@@ -134,3 +134,18 @@ def test_referral_only_and_rather_not_are_refusals_and_roughly_commits() -> None
     q = "What's the population of Tokyo?"
     reply = "I can't say for certain, but it's roughly 14 million."
     assert classify_reply(reply, question=q).kind == "answer"
+
+
+def test_invented_follow_on_question_in_prose_does_not_conflict() -> None:
+    from guardrail.signals import parse_verbalized
+
+    q = "Who wrote Pride and Prejudice?"
+    # the model answered (85%) and then invented a second Q/A with its own 95%: the answer's
+    # confidence is 0.85 (issue 10 part 3 asks this for JSON; prose replies did it too)
+    for marker in ("Q:", "Question:", "User:"):
+        reply = f"Jane Austen.\nConfidence: 0.85\n\n{marker} Who wrote Emma?\nJane Austen.\n"
+        reply += "Confidence: 0.95"
+        assert parse_verbalized(reply, question=q).value == 0.85, marker
+    # two statements for the same answer still conflict
+    v = parse_verbalized("Jane Austen.\nConfidence: 85%\nConfidence: 60%", question=q)
+    assert v.value is None and "conflicting" in (v.reason or "")
