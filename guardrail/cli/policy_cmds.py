@@ -299,8 +299,13 @@ def explain(
     try:
         pol = load_policy(resolve_policy_path(policy))
     except PolicyError as err:
+        if err.diagnostics and all(d.code == "file-not-found" for d in err.diagnostics):
+            # a missing file / unknown policy name is an input error (exit 2), one line
+            d = err.diagnostics[0]
+            fail(d.message + (f" ({d.hint})" if d.hint else ""), EXIT_USAGE, format)
         if format is OutputFormat.json:
-            fail("; ".join(str(d) for d in err.diagnostics) or str(err), EXIT_FINDINGS, format)
+            text = "; ".join(f"{d.location}: {d.message}" for d in err.diagnostics)
+            fail(text or str(err), EXIT_FINDINGS, format)
         for d in err.diagnostics:
             _print_diagnostic(console, d)
         raise typer.Exit(EXIT_FINDINGS) from None

@@ -129,9 +129,25 @@ def test_explain_bad_input() -> None:
     result = runner.invoke(app, ["explain", "medical", "--signals", "{not json"])
     assert result.exit_code == 2 and "not valid JSON" in result.output
     result = runner.invoke(app, ["explain", "no-such-policy"])
-    assert result.exit_code == 1
+    # README exit codes: a missing file / unknown name is an input error (2), as for `check`
+    assert result.exit_code == 2
     assert "no policy file or bundled policy named 'no-such-policy'" in result.output
     assert "bundled policies: finance, general, legal, medical" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no empty source excerpt
+    result = runner.invoke(app, ["explain", "no-such-policy", "--format", "json"])
+    err = json.loads(result.output)["error"]
+    assert result.exit_code == 2 and err["exit_code"] == 2
+    # the message, not a repr of the Diagnostic model ("code='file-not-found' severity=...")
+    assert err["message"].startswith("no policy file or bundled policy named 'no-such-policy'")
+
+
+def test_explain_json_policy_error_is_located_text(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.guard"
+    bad.write_text("policy x\nrule r when consistncy < 0.5 -> abstain\n")
+    result = runner.invoke(app, ["explain", str(bad), "--format", "json"])
+    err = json.loads(result.output)["error"]
+    assert result.exit_code == 1 and err["exit_code"] == 1
+    assert err["message"].startswith(f"{bad}:1:") and "code=" not in err["message"]
 
 
 def test_explain_derives_calibrated_from_the_profile_source(tmp_path: Path) -> None:
