@@ -42,9 +42,11 @@ Rules, in order (first that applies wins):
      statements are cut, compared by value (thousands separators and a scale word read:
      ``100,000`` = ``100000``, ``1.2 million`` = ``1200000``; the sign kept: ``-20`` != ``20``;
      a dash between two numbers is a range, not a sign). A unit on both sides must agree
-     (``mi`` = ``miles``; ``km`` != ``miles``); a unit on one side only is ignored (``1,200 mi``
-     = ``1200``). Several different numbers offered as alternatives or a range ("20 or 30",
-     "20-30") are not an answer. This verdict is final whenever the reply holds a number;
+     (``mi`` = ``miles``; ``km`` != ``miles``; ``°C`` = ``degrees Celsius``); when the first
+     number's unit differs from the reference's, a later number in the reference's unit is read
+     instead ("212°F, which is 100°C" for "100 °C"); a unit on one side only is ignored
+     (``1,200 mi`` = ``1200``). Several different numbers offered as alternatives or a range
+     ("20 or 30", "20-30") are not an answer. This verdict is final whenever the reply holds a number;
   1. ``exact``: equal to a normalised accepted answer;
   2. ``alias_in_answer``: an accepted answer occurs as a whole-word sequence inside an answer line
      of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope"); an
@@ -547,8 +549,27 @@ _UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
     "hour": ("h", "hr", "hrs", "hour", "hours"),
     "minute": ("min", "mins", "minute", "minutes"),
     "second": ("s", "sec", "secs", "second", "seconds"),
-    "celsius": ("\u00b0c", "c", "celsius", "centigrade"),
-    "fahrenheit": ("\u00b0f", "f", "fahrenheit"),
+    # "degrees Celsius" is read as one unit (spaces removed before the look-up)
+    "celsius": (
+        "\u00b0c",
+        "c",
+        "celsius",
+        "centigrade",
+        "degreescelsius",
+        "degreecelsius",
+        "degreescentigrade",
+        "degreesc",
+        "degreec",
+    ),
+    "fahrenheit": (
+        "\u00b0f",
+        "f",
+        "fahrenheit",
+        "degreesfahrenheit",
+        "degreefahrenheit",
+        "degreesf",
+        "degreef",
+    ),
     "mg": ("mg", "milligram", "milligrams"),
 }
 _UNITS = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
@@ -556,7 +577,8 @@ _NUMBER = re.compile(
     r"(?P<sign>(?:\bminus\s+|\bnegative\s+|[-+\u2212]))?\s*(?P<cur>[$\u20ac\u00a3])?\s*"
     r"(?P<num>(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?|(?<![\w.])\.\d+)"
     r"(?![\d,]\d)(?:\s*(?P<scale>thousand|million|billion|trillion|bn)\b)?"
-    r"(?:\s*(?P<unit>%|\u00b0\s?[cf]\b|[a-z]+(?:\s+cent\b)?))?",
+    r"(?:\s*(?P<unit>%|\u00b0\s?[cf]\b|degrees?\s+(?:celsius|centigrade|fahrenheit|c|f)\b"
+    r"|[a-z]+(?:\s+cent\b)?))?",
     re.IGNORECASE,
 )
 _RANGE_OR_ALTERNATIVES = re.compile(
@@ -565,7 +587,8 @@ _RANGE_OR_ALTERNATIVES = re.compile(
 )
 _NUMERIC_REFERENCE = re.compile(
     r"^\s*(?:about|approximately|around|roughly)?\s*[-+\u2212]?\s*[$\u20ac\u00a3]?\s*"
-    r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(?:%|[^\W\d_]+\.?)?(?:\s+[^\W\d_]+\.?)?\s*\.?\s*$",
+    r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(?:%|\u00b0\s?[cf]\b|[^\W\d_]+\.?)?"
+    r"(?:\s+[^\W\d_]+\.?)?\s*\.?\s*$",
     re.IGNORECASE,
 )
 
@@ -628,7 +651,10 @@ _SELF_REJECTION = re.compile(
     r"|\b(?:isn't|wasn't|aren't)\s+(?:the\s+|a\s+)?(?:correct|right|true)\b",
     re.IGNORECASE,
 )
-_CLAUSE_SPLIT = re.compile(r"[.;!?]\s|[,:]\s*|\s+\bbut\b\s+|\s+\bhowever\b\s*", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(
+    r"[.;!?]\s|[,:]\s*|\s+[\u2013\u2014]\s*|\s+-{1,2}\s+|\s+\bbut\b\s+|\s+\bhowever\b\s*",
+    re.IGNORECASE,
+)
 
 
 _NEGATED_AFTER = re.compile(
@@ -687,6 +713,9 @@ def _judge_numeric(line: str, accepted: Sequence[str], source: AnswerSource) -> 
             **common,  # type: ignore[arg-type]
         )
     got = nums[0]
+    if got.unit and target.unit and got.unit != target.unit:
+        # "212°F, which is 100°C" for a Celsius reference: the number in the reference's unit
+        got = next((n for n in nums if n.unit == target.unit), got)
     whole = got.value.is_integer() and abs(got.value) < 1e15
     label = str(int(got.value)) if whole else str(got.value)
     if not _same_number(got.value, target.value):

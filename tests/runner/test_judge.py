@@ -285,3 +285,20 @@ def test_answer_is_minus_twenty_is_not_credited_for_twenty() -> None:
     assert judge_short_answer("The answer is -20.", ["20"]).correct is False
     assert judge_short_answer("The answer is -20.", ["-20"]).correct is True
     assert extract_answer("The answer is - Paris").text == "Paris"
+
+
+def test_degrees_and_a_converted_value_and_a_dash_before_the_answer() -> None:
+    # Found by the breaker run (hand-written replies, verdicts by reading):
+    from guardrail.runner.judge import judge_short_answer
+
+    # "100°C" is a numeric reference; "100 degrees Celsius" is 100 in the same unit
+    assert judge_short_answer("The boiling point is 100 degrees Celsius.", ["100°C"]).correct
+    assert judge_short_answer("100 °C", ["100 degrees Celsius"]).correct
+    # a different unit is still a different answer: 100 °F != 100 °C
+    assert not judge_short_answer("100 degrees Fahrenheit", ["100°C"]).correct
+    # the Celsius value given after the Fahrenheit one answers a Celsius reference (212°F = 100°C)
+    assert judge_short_answer("It's 212°F, which is 100°C.", ["100 °C"]).correct
+    assert not judge_short_answer("It's 212°F, which is 90°C.", ["100 °C"]).correct
+    # an em dash ends the negated clause: "not Sydney — it's Canberra" says Canberra
+    assert judge_short_answer("It's definitely not Sydney — it's Canberra.", ["Canberra"]).correct
+    assert not judge_short_answer("It's definitely not Sydney — it's Canberra.", ["Sydney"]).correct
