@@ -46,7 +46,8 @@ Rules, in order (first that applies wins):
      number's unit differs from the reference's, a later number in the reference's unit is read
      instead ("212°F, which is 100°C" for "100 °C"); a unit on one side only is ignored
      (``1,200 mi`` = ``1200``). Several different numbers offered as alternatives or a range
-     ("20 or 30", "20-30") are not an answer. This verdict is final whenever the reply holds a number;
+     ("20 or 30", "20-30") are not an answer. This verdict is final whenever the reply holds a
+     number;
   1. ``exact``: equal to a normalised accepted answer;
   2. ``alias_in_answer``: an accepted answer occurs as a whole-word sequence inside an answer line
      of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope"); an
