@@ -145,6 +145,11 @@ _NEGATION = re.compile(
     r"don't|didn't|can't|won't|shouldn't|wouldn't|couldn't|incorrect|false)\b|n't\b",
     re.IGNORECASE,
 )
+# "Au, not Ag" / "Au (not Ag)": a contrastive correction after the answer, not a negated answer
+_CONTRAST_TAIL = re.compile(
+    r"(?<=\w)\W*?(?:,\s*|\s+\(|\s+[-–—]\s*)(?:and\s+|but\s+)?not\s+[^,.;!?()]+\)?[.!?]?\s*$",
+    re.IGNORECASE,
+)
 _CLAUSE_CUT = re.compile(
     r",\s|;\s*|:\s|\s[-–—]\s|\s*[(\[]|\s+(?:which|because|since|although|though|while|whereas|"
     r"but|unless|however|so\s+that|named|called|nicknamed|(?<=\w\s)that)\b",
@@ -770,6 +775,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     if words and (words[0] in _YES or words[0] in _NO) and (len(words) == 1 or ex.method != "json"):
         yesno = "yes" if words[0] in _YES else "no"
     clause = _clause(txt, qstems)
+    clause = _CONTRAST_TAIL.sub("", clause) or clause  # "Au, not Ag" answers Au
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
     firm = yesno is not None
     if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:

@@ -149,3 +149,17 @@ def test_invented_follow_on_question_in_prose_does_not_conflict() -> None:
     # two statements for the same answer still conflict
     v = parse_verbalized("Jane Austen.\nConfidence: 85%\nConfidence: 60%", question=q)
     assert v.value is None and "conflicting" in (v.reason or "")
+
+
+def test_contrastive_not_after_the_answer_is_not_a_negated_answer() -> None:
+    q = "What is the chemical symbol for gold?"
+    # "It's Au, not Ag." answers Au (the "not" corrects a confusion, it does not negate the
+    # answer): same answer as "Au" (1.0), a different one from "Ag" (fuzzy 'au' vs 'ag' = 0.5)
+    key = answer_key("It's Au, not Ag.", question=q)
+    assert not key.negated and key.core == "au"
+    assert compare_answers(key, answer_key("Au", question=q)) == 1.0
+    assert compare_answers(key, answer_key("Ag", question=q)) < 0.9
+    # a negated answer stays negated
+    assert (
+        compare_answers(answer_key("It is not Au.", question=q), answer_key("Au", question=q)) == 0
+    )
