@@ -505,6 +505,8 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
         ):
             return ExtractedAnswer(text=first_line.rstrip("."), method="first_line")
     content = [x for x in sents if _is_content(x, qstems) and not x.rstrip().endswith("?")]
+    if len(content) > 1 and _DOUBT_ONLY.match(content[0]):
+        content = content[1:]  # "I'm not sure. But it's probably Canberra.": doubt, then answer
     if (
         len(sents) > 1
         and content

@@ -163,3 +163,15 @@ def test_contrastive_not_after_the_answer_is_not_a_negated_answer() -> None:
     assert (
         compare_answers(answer_key("It is not Au.", question=q), answer_key("Au", question=q)) == 0
     )
+
+
+def test_doubt_sentence_before_the_answer_is_skipped() -> None:
+    # "I'm not sure. But it's probably Canberra." answers Canberra (its first sentence only
+    # states doubt): same answer as "Canberra" (1.0); a doubt alone answers nothing (0.0)
+    canberra = answer_key("Canberra", question=AUS_Q)
+    for reply in (
+        "I'm not sure. But it's probably Canberra.",
+        "I'm not certain. I think it's Canberra.",
+    ):
+        assert compare_answers(answer_key(reply, question=AUS_Q), canberra) == 1.0, reply
+    assert compare_answers(answer_key("I'm not sure.", question=AUS_Q), canberra) == 0.0
