@@ -225,6 +225,26 @@ class Policy(BaseModel):
         """
         return self.program.signals_that_matter(known)
 
+    def decide_on_ranges(
+        self, known: Mapping[str, SignalValue], ranges: Mapping[str, tuple[float, float]]
+    ) -> Action | None:
+        """The action the policy gives at *every* point of a box of signal values, else None.
+
+        ``known``: computed signals (None = missing); ``ranges``: numeric signal -> closed
+        ``(lo, hi)`` it will lie in (present); any other needed signal is open (any value or
+        missing). Sound, never approximate: an action is returned only if
+        :meth:`evaluate` gives it at every point (may return None when it does but correlated
+        signals hide it). Used for exact early stopping: after ``m`` of ``k`` samples with ``a``
+        agreeing, ``consistency`` lies in ``[a/k, (a + k - m)/k]``. See
+        :mod:`guardrail.policy.intervals` for the argument.
+
+        Raises:
+            ValueError: a range on a non-numeric or unknown signal, or ``lo > hi``.
+        """
+        from guardrail.policy.intervals import decide_on_ranges
+
+        return decide_on_ranges(self.program, known, ranges)
+
     def run_examples(self) -> list[ExampleResult]:
         """Evaluate every ``example`` block; see :class:`ExampleResult`."""
         results = []
