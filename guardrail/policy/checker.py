@@ -76,6 +76,7 @@ from guardrail.policy.catalog import (
     CONTEXT_NAMES,
     EQUIVALENCE_BACKENDS,
     MODEL_EQUIVALENCE_BACKENDS,
+    PLANS,
     SETTINGS,
     SIGNAL_ENTRIES,
     SIGNALS,
@@ -906,6 +907,7 @@ class _Checker:
             on_missing=settings.get("on_missing") or Action.REVIEW,  # type: ignore[arg-type]
             knowledge_cutoff=settings.get("knowledge_cutoff"),  # type: ignore[arg-type]
             spot_check=settings.get("spot_check"),  # type: ignore[arg-type]
+            plan=settings.get("plan"),  # type: ignore[arg-type]
             signals=signals,
             rules=rule_defs,
             otherwise=other_def,
@@ -940,6 +942,19 @@ class _Checker:
             return self._number(
                 v, "a fraction in [0, 1] such as 10% or 0.1", 0.0, 1.0, owner="spot_check"
             )
+        if name == "plan":
+            v = self._one(d, "latency or cost")
+            if v is None:
+                return None
+            if not isinstance(v, Word) or v.name not in PLANS:
+                self.error(
+                    "bad-value",
+                    "'plan' expects latency or cost",
+                    v.span,
+                    hint="write `plan latency` (samples alongside the answer) or `plan cost`",
+                )
+                return None
+            return v.name
         if name == "calibration":
             path_text = self._string(d, "a path string")
             if path_text is None:

@@ -119,7 +119,9 @@ class Policy(BaseModel):
     """A checked policy, ready to evaluate.
 
     ``calibration`` is resolved relative to the policy file. ``spot_check`` is the fraction in
-    [0, 1] of passed answers the review queue samples (None = off). ``warnings`` holds the
+    [0, 1] of passed answers the review queue samples (None = off). ``plan`` is how the SDK
+    schedules samples: ``latency``, ``cost`` or None (one request for all k after the answer, no
+    early stopping; docs/sdk.md "Plans"). ``warnings`` holds the
     checker's warnings (errors never reach a Policy: they raise PolicyError).
     """
 
@@ -131,6 +133,7 @@ class Policy(BaseModel):
     on_missing: Action = Action.REVIEW
     knowledge_cutoff: str | None = None
     spot_check: float | None = Field(default=None, ge=0.0, le=1.0)
+    plan: Literal["latency", "cost"] | None = None
     signals: SignalConfig = Field(default_factory=SignalConfig)
     rules: list[RuleDef] = Field(default_factory=list)
     otherwise: OtherwiseDef | None = None

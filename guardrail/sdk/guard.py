@@ -63,6 +63,7 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+from guardrail.sdk.sample_plan import SampleState, consistency_box, next_wave, settled
 
 if TYPE_CHECKING:  # numpy loads only when a policy uses a calibration profile
     from guardrail.calibration import CalibrationProfile
@@ -135,6 +136,8 @@ class _Run:
     values: dict[str, SignalValue] = field(default_factory=dict)
     reports: dict[str, SignalReport] = field(default_factory=dict)
     timed_out: bool = False
+    # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
+    speculative: list[asyncio.Task[ChatResult]] | None = None
 
     @property
     def question(self) -> str | None:
@@ -358,6 +361,8 @@ class Guard:
             except Exception as exc:  # the host app never sees an internal error
                 record_error(span, exc)
                 response = self._failed(run, rid, exc, start)
+            finally:
+                await _cancel_speculation(run)
             span.set_attribute("guardrail.status", response.status)
             if response.action is not None:
                 span.set_attribute("guardrail.decision.action", response.action.value)
@@ -448,6 +453,16 @@ class Guard:
         )
         want_logprobs = "logprob_confidence" in wanted
 
+        # 0. plan latency: the samples do not depend on the answer's text, so they start now
+        if (
+            policy.plan == "latency"
+            and cfg.samples is not None
+            and wanted & {"consistency", "semantic_entropy"}
+        ):
+            run.speculative = [
+                asyncio.create_task(self._sample_call(run, i)) for i in range(cfg.samples.k)
+            ]
+
         # 1. the answer
         answer_msgs = (
             normalize_messages(inline_messages([m.model_dump() for m in run.messages]))
@@ -523,6 +538,14 @@ class Guard:
                 run.missing(todo, f"guard timeout ({self.timeout} s) expired")
                 return
             target = todo[0]
+            if (
+                policy.plan == "latency"
+                and target == "verbalized"
+                and ("consistency" in todo or "semantic_entropy" in todo)
+            ):
+                # the follow-up needs the answer, the samples are already running: overlap them
+                await asyncio.gather(self._followup_verbalized(run), self._samples(run))
+                continue
             if target == "calibrated":
                 await self._calibrated(run, profile)
             elif target == "verbalized":
@@ -570,10 +593,26 @@ class Guard:
             calls=run.calls - calls_before,
         )
 
+    async def _sample_call(self, run: _Run, index: int, n: int = 1) -> ChatResult:
+        """Samples ``index .. index + n - 1`` of the policy's k (seeds seed+1+index ...)."""
+        cfg = run.policy.signals.samples
+        assert cfg is not None
+        return await self._call(
+            run,
+            "consistency",
+            run.messages,
+            n=n,
+            temperature=cfg.temperature,
+            seed_offset=1 + index,
+        )
+
     async def _samples(self, run: _Run) -> None:
         cfg = run.policy.signals.samples
         if cfg is None:
             run.missing(["consistency", "semantic_entropy"], "the policy has no `samples` entry")
+            return
+        if run.policy.plan is not None:
+            await self._planned_samples(run, cfg.k)
             return
         calls_before = run.calls
         try:
@@ -612,6 +651,116 @@ class Guard:
             ),
             calls=run.calls - calls_before,
         )
+
+    async def _planned_samples(self, run: _Run, k: int) -> None:
+        """``plan latency``/``plan cost`` sampling with exact early stopping
+        (:mod:`guardrail.sdk.sample_plan`): sample ``i`` is always drawn with seed
+        ``seed + 1 + i``, the stop test looks at the drawn prefix in index order only."""
+        cfg = run.policy.signals.samples
+        assert cfg is not None
+        exact = cfg.equivalence == "lexical"
+        backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        got: list[str | BaseException | None] = [None] * k
+        calls_before = run.calls
+        stop: tuple[Action, SampleState] | None = None
+        waves: list[int] = []
+
+        def prefix() -> int:
+            m = 0
+            while m < k and got[m] is not None:
+                m += 1
+            return m
+
+        def check(m: int) -> tuple[Action, SampleState] | None:
+            if not exact or m == k or m == 0:
+                return None
+            texts, errors = _texts(got[:m])
+            out = consistency_from_samples(
+                run.answer, texts, requested=m, errors=errors, question=run.question
+            )
+            value, _, detail = out["consistency"]
+            if value is None:
+                return None  # no usable sample yet: consistency itself may end up missing
+            state = SampleState(k=k, m=m, a=int(detail["agreeing"]))
+            action = settled(run.policy, run.values, state)
+            return None if action is None else (action, state)
+
+        if run.speculative is not None:  # plan latency: consume the calls already running
+            tasks = run.speculative
+            index = {t: i for i, t in enumerate(tasks)}
+            pending: set[asyncio.Task[ChatResult]] = set(tasks)
+            seen = 0
+            while pending and stop is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    got[index[t]] = _outcome(t)
+                m = prefix()
+                if m > seen:
+                    seen = m
+                    stop = check(m)
+            await _cancel_speculation(run)  # stopped early: the rest is not worth its tokens
+            waves = [k]
+            calls_before = run.calls - sum(_calls_of(t) for t in tasks)
+        else:  # plan cost: waves, never sending one that cannot change the action
+            m = 0
+            while m < k and stop is None:
+                d = next_wave(run.policy, run.values, SampleState(k, m, _agreeing(run, got[:m])))
+                d = d if exact else k - m
+                waves.append(d)
+                try:
+                    res = await self._sample_call(run, m, n=d)
+                    texts = [c.text for c in res.choices]
+                    wave: list[str | BaseException] = [*texts]
+                    wave += [ProviderError(e) for e in res.errors][: d - len(wave)]
+                    wave += [ProviderError("no sample returned")] * (d - len(wave))
+                except AuthenticationError:
+                    raise
+                except (ProviderError, TimeoutError) as exc:
+                    self._strict_check(run, "sampling", exc)
+                    wave = [exc] * d
+                got[m : m + d] = wave
+                m += d
+                stop = check(m)
+        drawn = prefix() if stop is None else stop[1].m
+        texts, errors = _texts(got[:drawn])
+        if any(isinstance(e, AuthenticationError) for e in got[:drawn]):
+            raise next(e for e in got[:drawn] if isinstance(e, AuthenticationError))
+        if errors and self.strict:
+            raise GuardError(f"{len(errors)} of {drawn} samples failed: {errors[0]}")
+        if not any(t.strip() for t in texts):
+            why = "no usable sample" + (f" ({len(errors)} failed: {errors[0]})" if errors else "")
+            run.missing(["consistency", "semantic_entropy"], why)
+            return
+        sim = await self._precompute(backend, [run.answer, *[t.strip() for t in texts]])
+        out = await asyncio.to_thread(
+            consistency_from_samples,
+            run.answer,
+            [t.strip() for t in texts],
+            requested=drawn if stop is not None else k,
+            errors=errors,
+            similarity=sim,
+            backend=backend,
+            question=run.question,
+        )
+        value, note, detail = out["consistency"]
+        reason: str | None = note
+        detail = {
+            **detail,
+            "plan": run.policy.plan,
+            "k_planned": k,
+            "drawn": drawn,
+            "waves": waves,
+        }
+        if stop is not None:
+            action, state = stop
+            lo, hi = consistency_box(state)
+            detail["stopped_early"] = {"action": action.value, "bounds": [lo, hi]}
+            reason = (
+                f"stopped after {drawn} of {k} samples: every consistency in "
+                f"[{lo:.3g}, {hi:.3g}] gives {action.value}"
+            )
+        out["consistency"] = (value, reason, detail)
+        run.add(out, calls=run.calls - calls_before)
 
     def _equivalence(self, run: _Run, name: str, model: str | None) -> Similarity | AsyncSimilarity:
         """The policy's answer-equivalence backend for this chat, with its model call bound to
@@ -921,6 +1070,67 @@ class Guard:
             sampling_rate=rate,
         )
         return await asyncio.to_thread(self.review_store.enqueue, item)
+
+
+def _outcome(task: asyncio.Task[ChatResult]) -> str | BaseException:
+    """A finished sample call: its text, or the exception it ended with."""
+    exc = task.exception()
+    if exc is not None:
+        return exc
+    res = task.result()
+    if not res.choices:
+        return ProviderError(res.errors[0] if res.errors else "no sample returned")
+    return res.choices[0].text
+
+
+def _texts(got: list[str | BaseException | None]) -> tuple[list[str], list[str]]:
+    """Sample texts (a failed sample is an empty text: it agrees with nothing) and the errors."""
+    texts: list[str] = []
+    errors: list[str] = []
+    for g in got:
+        if isinstance(g, str):
+            texts.append(g)
+        else:
+            texts.append("")
+            errors.append(f"{type(g).__name__}: {str(g)[:200]}")
+    return texts, errors
+
+
+def _agreeing(run: _Run, got: list[str | BaseException | None]) -> int:
+    """How many of the drawn samples count as agreeing with the shown answer."""
+    if not got:
+        return 0
+    texts, errors = _texts(got)
+    out = consistency_from_samples(
+        run.answer, texts, requested=len(got), errors=errors, question=run.question
+    )
+    value, _, detail = out["consistency"]
+    return 0 if value is None else int(detail["agreeing"])
+
+
+def _calls_of(task: asyncio.Task[ChatResult]) -> int:
+    """Model calls one speculative sample task made (a cancelled one: its request was sent)."""
+    if task.cancelled():
+        return 1
+    exc = task.exception()
+    if exc is None:
+        return task.result().calls
+    return (exc.calls or 1) if isinstance(exc, ProviderError) else 1
+
+
+async def _cancel_speculation(run: _Run) -> None:
+    """Cancel the speculative sample calls still running (their tokens are not spent further)
+    and wait for them; a call that was sent counts in the chat's cost either way."""
+    tasks = run.speculative or []
+    running = [t for t in tasks if not t.done()]
+    for t in running:
+        t.cancel()
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+        run.calls += len(running)
+    for t in tasks:  # retrieve exceptions so asyncio never logs "never retrieved"
+        if t.done() and not t.cancelled():
+            t.exception()
 
 
 def _decision_summary(decision: Decision) -> str:
