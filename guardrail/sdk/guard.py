@@ -532,6 +532,10 @@ class Guard:
         while True:
             matter = policy.signals_that_matter(run.values)
             todo = sorted(matter - set(run.values), key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
+            if policy.plan == "cost":
+                # samples first (waves, exact early stopping): a settled box often makes the
+                # follow-up call pointless; measured on real replies in bench/bench_latency.py
+                todo.sort(key=lambda s: s not in ("consistency", "semantic_entropy"))
             if not todo:
                 return
             if run.timed_out or (run.remaining() is not None and run.remaining() == 0.0):
