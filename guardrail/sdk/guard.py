@@ -77,6 +77,7 @@ from guardrail.sdk.signal_steps import (
     verbalized_from_reply,
 )
 from guardrail.signals import AsyncSimilarity, Similarity
+from guardrail.signals.answers import AnswerSimilarity
 from guardrail.signals.equivalence import get_equivalence
 from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
 from guardrail.tracing import (
@@ -662,8 +663,10 @@ class Guard:
         ``seed + 1 + i``, the stop test looks at the drawn prefix in index order only."""
         cfg = run.policy.signals.samples
         assert cfg is not None
-        exact = cfg.equivalence == "lexical"
         backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        # the stop test reuses the very similarity the final value is computed with
+        lexical = backend if isinstance(backend, AnswerSimilarity) else None
+        exact = lexical is not None
         got: list[str | BaseException | None] = [None] * k
         calls_before = run.calls
         stop: tuple[Action, SampleState] | None = None
@@ -680,7 +683,12 @@ class Guard:
                 return None
             texts, errors = _texts(got[:m])
             out = consistency_from_samples(
-                run.answer, texts, requested=m, errors=errors, question=run.question
+                run.answer,
+                texts,
+                requested=m,
+                errors=errors,
+                similarity=lexical,
+                question=run.question,
             )
             value, _, detail = out["consistency"]
             if value is None:
@@ -708,8 +716,10 @@ class Guard:
         else:  # plan cost: waves, never sending one that cannot change the action
             m = 0
             while m < k and stop is None:
-                d = next_wave(run.policy, run.values, SampleState(k, m, _agreeing(run, got[:m])))
-                d = d if exact else k - m
+                d = k - m
+                if exact:
+                    state = SampleState(k, m, _agreeing(run, got[:m], lexical))
+                    d = next_wave(run.policy, run.values, state)
                 waves.append(d)
                 try:
                     res = await self._sample_call(run, m, n=d)
@@ -731,15 +741,15 @@ class Guard:
             raise next(e for e in got[:drawn] if isinstance(e, AuthenticationError))
         if errors and self.strict:
             raise GuardError(f"{len(errors)} of {drawn} samples failed: {errors[0]}")
-        if not any(t.strip() for t in texts):
+        if not any(texts):
             why = "no usable sample" + (f" ({len(errors)} failed: {errors[0]})" if errors else "")
             run.missing(["consistency", "semantic_entropy"], why)
             return
-        sim = await self._precompute(backend, [run.answer, *[t.strip() for t in texts]])
+        sim = await self._precompute(backend, [run.answer, *texts])
         out = await asyncio.to_thread(
             consistency_from_samples,
             run.answer,
-            [t.strip() for t in texts],
+            texts,
             requested=drawn if stop is not None else k,
             errors=errors,
             similarity=sim,
@@ -1093,20 +1103,27 @@ def _texts(got: list[str | BaseException | None]) -> tuple[list[str], list[str]]
     errors: list[str] = []
     for g in got:
         if isinstance(g, str):
-            texts.append(g)
+            texts.append(g.strip())
         else:
             texts.append("")
             errors.append(f"{type(g).__name__}: {str(g)[:200]}")
     return texts, errors
 
 
-def _agreeing(run: _Run, got: list[str | BaseException | None]) -> int:
+def _agreeing(
+    run: _Run, got: list[str | BaseException | None], similarity: Similarity | None
+) -> int:
     """How many of the drawn samples count as agreeing with the shown answer."""
     if not got:
         return 0
     texts, errors = _texts(got)
     out = consistency_from_samples(
-        run.answer, texts, requested=len(got), errors=errors, question=run.question
+        run.answer,
+        texts,
+        requested=len(got),
+        errors=errors,
+        similarity=similarity,
+        question=run.question,
     )
     value, _, detail = out["consistency"]
     return 0 if value is None else int(detail["agreeing"])
