@@ -460,9 +460,15 @@ class Guard:
             and cfg.samples is not None
             and wanted & {"consistency", "semantic_entropy"}
         ):
-            run.speculative = [
-                asyncio.create_task(self._sample_call(run, i)) for i in range(cfg.samples.k)
-            ]
+            k = cfg.samples.k
+            if getattr(run.provider, "supports_n", None) is False:
+                # a server without `n` (llama_cpp.server): one request per sample, so the ones
+                # still queued or running can be cancelled once the action is settled
+                run.speculative = [asyncio.create_task(self._sample_call(run, i)) for i in range(k)]
+            else:
+                # `n` (or not known yet): one request for all k, as in the other plans; it
+                # arrives whole, so it is cancelled only when the samples are not needed at all
+                run.speculative = [asyncio.create_task(self._sample_call(run, 0, n=k))]
 
         # 1. the answer
         answer_msgs = (
@@ -699,13 +705,14 @@ class Guard:
 
         if run.speculative is not None:  # plan latency: consume the calls already running
             tasks = run.speculative
-            index = {t: i for i, t in enumerate(tasks)}
+            width = k // len(tasks)  # k tasks of one sample, or one task of k
+            index = {t: i * width for i, t in enumerate(tasks)}
             pending: set[asyncio.Task[ChatResult]] = set(tasks)
             seen = 0
             while pending and stop is None:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for t in done:
-                    got[index[t]] = _outcome(t)
+                    got[index[t] : index[t] + width] = _outcome(t, width)
                 m = prefix()
                 if m > seen:
                     seen = m
@@ -1086,15 +1093,16 @@ class Guard:
         return await asyncio.to_thread(self.review_store.enqueue, item)
 
 
-def _outcome(task: asyncio.Task[ChatResult]) -> str | BaseException:
-    """A finished sample call: its text, or the exception it ended with."""
+def _outcome(task: asyncio.Task[ChatResult], n: int) -> list[str | BaseException]:
+    """A finished call for ``n`` samples: their texts, or the exception each ended with."""
     exc = task.exception()
     if exc is not None:
-        return exc
+        return [exc] * n
     res = task.result()
-    if not res.choices:
-        return ProviderError(res.errors[0] if res.errors else "no sample returned")
-    return res.choices[0].text
+    out: list[str | BaseException] = [c.text for c in res.choices[:n]]
+    out += [ProviderError(e) for e in res.errors][: n - len(out)]
+    out += [ProviderError("no sample returned")] * (n - len(out))
+    return out
 
 
 def _texts(got: list[str | BaseException | None]) -> tuple[list[str], list[str]]:

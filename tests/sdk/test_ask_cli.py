@@ -263,6 +263,8 @@ def test_progress_names_each_model_call(server: FakeOpenAIServer) -> None:
     rec = Recorder()
     provider = OpenAICompatProvider(server.base_url, None, model="fake")
     pol = load_policy(Path(__file__).parents[2] / "policies" / "medical.guard")
+    # the schedule without a `plan` (bundled medical is `plan cost`: samples in waves)
+    pol = pol.model_copy(update={"plan": None})
     guard = Guard({pol.name: pol}, _StepStatus(provider, rec, 1))  # type: ignore[arg-type]
     r = guard.chat_sync([{"role": "user", "content": "Anaphylaxis?"}], domain="medical")
     assert r.status == "answered"
