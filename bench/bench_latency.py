@@ -193,6 +193,8 @@ async def timeline(latency: float) -> None:
             # one request per sample in every plan, so all plans see the same replies
             provider = OpenAICompatProvider(srv.base_url, model="m", supports_n=False)
             guard = Guard({"medical": policy_with_plan("medical", p)}, provider)
+            other = [{"role": "user", "content": SMOL[-1]["question"]}]
+            await guard.chat(other, seed=7000)  # warm-up: connections, lazy imports
             first = len(srv.requests)
             t0 = time.monotonic()
             r = await guard.chat(q, seed=7000)
