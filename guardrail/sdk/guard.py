@@ -246,14 +246,29 @@ class Guard:
 
     @classmethod
     def from_policies(
-        cls, path: str | Path = "policies", provider: ChatProvider | None = None, **kwargs: Any
+        cls,
+        path: str | Path | None = None,
+        provider: ChatProvider | None = None,
+        **kwargs: Any,
     ) -> Guard:
         """A guard over the policies in a directory (``*.guard`` files) or a single policy file.
 
+        ``path=None`` resolves like the CLI (:func:`guardrail.policy.bundled.bundled_policies_dir`):
+        ``$GUARDRAIL_POLICIES``, then ``./policies``, then the policies bundled with guardrail.
+
         Raises:
-            FileNotFoundError: ``path`` does not exist.
+            FileNotFoundError: ``path`` does not exist (or, with ``path=None``, none of those does).
             guardrail.policy.PolicyError: a policy does not parse or check.
         """
+        if path is None:
+            from guardrail.policy.bundled import bundled_policies_dir
+
+            found = bundled_policies_dir()
+            if found is None:
+                raise FileNotFoundError(
+                    "no policies found: no $GUARDRAIL_POLICIES, ./policies or bundled policies"
+                )
+            path = found
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no policy file or directory at {p}")
