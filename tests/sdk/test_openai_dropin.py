@@ -226,3 +226,28 @@ def test_from_policies_default_resolution(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "general.guard").write_text(POLICY)
     assert set(Guard.from_policies().policies) == {"general"}  # ./policies wins
+
+
+def test_without_openai_same_shape_as_pydantic(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import guardrail.sdk.client as client_mod
+    from guardrail.providers import ProviderConnectionError
+    from guardrail.sdk import GuardedCompletion
+
+    monkeypatch.setattr(client_mod, "HAVE_OPENAI", False)  # as if `openai` were not installed
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    client = GuardedClient(guard=_guard(OpenAICompatProvider(server.base_url)), domain="general")
+    c = client.chat.completions.create(model="main-model", messages=MSGS)
+    assert type(c) is GuardedCompletion
+    assert c.id == "chatcmpl-fake-1" and c.choices[0].finish_reason == "stop"
+    assert c.usage is not None and (c.usage.prompt_tokens, c.usage.completion_tokens) == (3, 1)
+    assert c.guardrail_usage.calls == 2
+    # the same document validates as openai's ChatCompletion
+    assert ChatCompletion.model_validate(c.model_dump()).id == "chatcmpl-fake-1"
+    dead = GuardedClient(
+        guard=_guard(OpenAICompatProvider(f"http://127.0.0.1:{_closed_port()}/v1", max_retries=0)),
+        domain="general",
+    )
+    with pytest.raises(ProviderConnectionError):
+        dead.chat.completions.create(model="main-model", messages=MSGS)
