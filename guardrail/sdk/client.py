@@ -412,7 +412,8 @@ class _AnswerRecorder:
     other call passes straight through."""
 
     def __init__(self, inner: ChatProvider) -> None:
-        self.inner = inner
+        # never nested (two first calls racing to wrap the same guard)
+        self.inner: ChatProvider = inner.inner if isinstance(inner, _AnswerRecorder) else inner
 
     @property
     def name(self) -> str:

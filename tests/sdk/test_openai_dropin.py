@@ -251,3 +251,23 @@ def test_without_openai_same_shape_as_pydantic(
     )
     with pytest.raises(ProviderConnectionError):
         dead.chat.completions.create(model="main-model", messages=MSGS)
+
+
+async def test_concurrent_calls_keep_their_own_options(server: FakeOpenAIServer) -> None:
+    # two concurrent calls on one client: each task has its own answer slot (a context
+    # variable), so each answer call gets its own options and no sample call gets any
+    import asyncio
+
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    oa = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+    client = AsyncGuardedClient(guard=_guard(OpenAIClientProvider(oa)), domain="general")
+    results = await asyncio.gather(
+        *(
+            client.chat.completions.create(model="main-model", messages=MSGS, stop=[f"#{i}"])
+            for i in range(2)
+        )
+    )
+    assert all(c.guardrail is not None for c in results)
+    stops = sorted(tuple(r["stop"]) for r in server.requests if "stop" in r)
+    assert stops == [("#0",), ("#1",)]  # each answer call got its own, no sample got one
+    await client.aclose()
