@@ -28,7 +28,9 @@ Spans
     records one span for the k requests (``guardrail.requests`` says how many).
 
 Events
-    ``gen_ai.evaluation.result`` on the guard span, one per evaluated (computed or missing) signal
+    ``gen_ai.evaluation.result``: with a ``logger_provider`` given to the guard, log-based events
+    (the logs API's ``event_name``) whose context is the evaluated *answer chat span*; without
+    one, span events on the guard span. One per evaluated (computed or missing) signal
     and one for the decision (``gen_ai.evaluation.name`` = ``guardrail.decision``). Each carries
     ``gen_ai.response.id`` of the evaluated answer call (the chat span has ended by then),
     ``gen_ai.evaluation.score.value`` (numeric signals), ``gen_ai.evaluation.score.label`` = the
@@ -67,13 +69,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as GM
 from opentelemetry.semconv.attributes import error_attributes as EA
 from opentelemetry.semconv.attributes import server_attributes as SA
 from opentelemetry.semconv.schemas import Schemas
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 
 from guardrail import __version__
 from guardrail.providers.base import ChatResult, Message
@@ -88,6 +90,7 @@ __all__ = [
     "capture_content_enabled",
     "emit_evaluation",
     "end_guard_span",
+    "get_event_logger",
     "get_metrics",
     "get_tracer",
     "guard_span",
@@ -154,6 +157,16 @@ def get_metrics(meter_provider: metrics.MeterProvider | None = None) -> GuardMet
             unit="{decision}",
             description="Guarded chats by domain and decided action.",
         ),
+    )
+
+
+def get_event_logger(logger_provider: _logs.LoggerProvider | None = None) -> _logs.Logger | None:
+    """guardrail's logger for log-based events from ``logger_provider``; ``None`` (evaluation
+    results then go out as span events) when no provider is given: opt-in, never the global."""
+    if logger_provider is None:
+        return None
+    return _logs.get_logger(
+        "guardrail", __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL
     )
 
 
@@ -377,8 +390,12 @@ def emit_evaluation(
     explanation: str | None = None,
     response_id: str | None = None,
     error_type: str | None = None,
+    logger: _logs.Logger | None = None,
+    parent: SpanContext | None = None,
 ) -> None:
-    """Add one ``gen_ai.evaluation.result`` event to ``span``.
+    """Emit one ``gen_ai.evaluation.result`` event: a log-based event through ``logger`` whose
+    context is ``parent`` (the evaluated chat span) when a logger is given, else a span event on
+    ``span``.
 
     ``name`` is the evaluation (signal) name, e.g. ``consistency`` or ``guardrail.decision``;
     ``score_value`` a number (confidences in [0, 1]); ``score_label`` the policy verdict;
@@ -396,4 +413,8 @@ def emit_evaluation(
         attrs[GA.GEN_AI_RESPONSE_ID] = response_id
     if error_type:
         attrs[EA.ERROR_TYPE] = error_type
+    if logger is not None:
+        ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+        logger.emit(event_name=EVALUATION_EVENT, attributes=attrs, context=ctx)
+        return
     span.add_event(EVALUATION_EVENT, attributes=attrs)

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import metrics, trace
-from opentelemetry.trace import Span
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import Span, SpanContext
 
 from guardrail._safety import clean_text
 from guardrail.policy import Action, Decision, Policy, load_policies
@@ -83,6 +83,7 @@ from guardrail.tracing import (
     emit_evaluation,
     end_guard_span,
     error_type_of,
+    get_event_logger,
     get_metrics,
     get_tracer,
     guard_span,
@@ -142,6 +143,7 @@ class _Run:
     seed: int | None
     answer: str = ""
     answer_id: str | None = None  # gen_ai.response.id of the answer call (evaluation events)
+    answer_span: SpanContext | None = None  # the answer's chat span (log-based events' parent)
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -203,6 +205,8 @@ class Guard:
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
         meter_provider: OpenTelemetry meter provider for the ``gen_ai.client.*`` histograms and
             the ``guardrail.decisions`` counter (default: the global one; never installed).
+        logger_provider: OpenTelemetry logger provider: evaluation results become log-based
+            events parented to the evaluated chat span (default: none, span events instead).
         max_tokens: completion cap for every call (``None``: the server's default).
         temperature: temperature of the answer call (samples use the policy's temperature).
         hold_reviews: ``True`` (default) withholds the answer of a ``review`` decision until a
@@ -227,6 +231,7 @@ class Guard:
         capture_content: bool | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
+        logger_provider: _logs.LoggerProvider | None = None,
         max_tokens: int | None = 512,
         temperature: float | None = None,
         hold_reviews: bool = True,
@@ -252,6 +257,7 @@ class Guard:
         self.capture_content = capture_content
         self._tracer = get_tracer(tracer_provider)
         self._metrics = get_metrics(meter_provider)
+        self._event_logger = get_event_logger(logger_provider)
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.hold_reviews = hold_reviews
@@ -439,6 +445,8 @@ class Guard:
             server=server_of(prov),
             metrics=self._metrics,
         ) as span:
+            if purpose == "answer":
+                run.answer_span = span.get_span_context()
             coro = prov.chat(
                 messages,
                 model=model_name,
@@ -828,6 +836,8 @@ class Guard:
             "guardrail.decision",
             explanation=reason,
             response_id=run.answer_id,
+            logger=self._event_logger,
+            parent=run.answer_span,
             error_type=error_type_of(reason),
         )
         return GuardedResponse(
@@ -917,6 +927,8 @@ class Guard:
                 score_label=_verdict_of(decision, rep.name),
                 explanation=rep.reason or (rep.value if isinstance(rep.value, str) else None),
                 response_id=run.answer_id,
+                logger=self._event_logger,
+                parent=run.answer_span,
                 error_type=error_type_of(rep.reason) if rep.status == "missing" else None,
             )
         emit_evaluation(
@@ -925,6 +937,8 @@ class Guard:
             score_label=action.value,
             explanation=_decision_summary(decision),
             response_id=run.answer_id,
+            logger=self._event_logger,
+            parent=run.answer_span,
         )
         values = {k: v for k, v in run.values.items() if v is not None}
         return GuardedResponse(

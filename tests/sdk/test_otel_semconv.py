@@ -173,3 +173,35 @@ async def test_failed_chat_is_an_error_everywhere(
     assert gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE not in pts  # nothing was served
     (decision,) = pts["guardrail.decisions"]
     assert decision.attributes["guardrail.decision.action"] == "failed"
+
+
+async def test_log_based_evaluation_events_are_parented_to_the_answer_span(
+    server: FakeOpenAIServer,
+    make_guard: Callable[..., Guard],
+    otel: tuple[TracerProvider, InMemorySpanExporter, MeterProvider, Any],
+) -> None:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    tp, exp, _, _ = otel
+    logs = InMemoryLogRecordExporter()
+    lp = LoggerProvider()
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    server.answers = role_answers(answer="Paris.", samples=["Lyon.", "Nice.", "Paris."])
+    r = await make_guard(POLICY, tracer_provider=tp, logger_provider=lp).chat(Q)
+    assert r.status == "abstained"  # 1 of 3 samples agree: consistency 1/3 < 0.5
+    spans = list(exp.get_finished_spans())
+    answer = next(s for s in spans if (s.attributes or {}).get("guardrail.purpose") == "answer")
+    guard = next(s for s in spans if s.name == "guardrail.guard")
+    assert guard.events == ()  # no span-event copies: dashboards count each result once
+    records = [d.log_record for d in logs.get_finished_logs()]
+    by_name = {rec.attributes["gen_ai.evaluation.name"]: rec for rec in records}
+    assert set(by_name) == {"consistency", "semantic_entropy", "guardrail.decision"}
+    for rec in records:
+        assert rec.event_name == "gen_ai.evaluation.result"
+        _check_keys(rec.attributes, "log event")
+        assert answer.context is not None
+        assert (rec.trace_id, rec.span_id) == (answer.context.trace_id, answer.context.span_id)
+    assert by_name["consistency"].attributes["gen_ai.evaluation.score.label"] == "abstain"
+    assert by_name["guardrail.decision"].attributes["gen_ai.evaluation.score.label"] == "abstain"
+    lp.shutdown()
