@@ -370,7 +370,9 @@ class AuditRunner:
                 )
                 texts = [c.text for c in sampled.choices]
                 if question.kind == "short_answer":
-                    values["consistency"] = short_answer_agreement(reply, texts)
+                    values["consistency"] = short_answer_agreement(
+                        reply, texts, question=question.question
+                    )
                 else:
                     values["consistency"] = closed_answer_agreement(question, judgement, texts)
                 if sampled.failed:

@@ -77,11 +77,13 @@ def closed_answer_agreement(
     )
 
 
-def short_answer_agreement(primary_reply: str, samples: Sequence[str]) -> SourceValue:
-    """Self-consistency for short answers: the share of samples semantically equivalent to the
-    primary answer (``primary_agreement`` of :func:`guardrail.signals.self_consistency`,
-    rapidfuzz clustering; Kuhn et al. 2023, arXiv 2302.09664). Answer lines are compared
-    (confidence lines removed)."""
+def short_answer_agreement(
+    primary_reply: str, samples: Sequence[str], *, question: str | None = None
+) -> SourceValue:
+    """Self-consistency for short answers: the share of samples giving the same answer as the
+    primary answer (``primary_agreement`` of :func:`guardrail.signals.self_consistency` with the
+    answer-level default similarity and the question; non-answers agree with nothing; Kuhn et
+    al. 2023, arXiv 2302.09664). Answer lines are compared (confidence lines removed)."""
     from guardrail.signals import self_consistency
 
     primary = answer_line(primary_reply)
@@ -90,7 +92,7 @@ def short_answer_agreement(primary_reply: str, samples: Sequence[str]) -> Source
     answers = [answer_line(s) for s in samples]
     if not any(answers):
         return _missing("no non-empty sample")
-    result = self_consistency(answers, primary=primary)
+    result = self_consistency(answers, primary=primary, question=question)
     if result.primary_agreement is None:
         return _missing(result.reason or "no agreement computed")
     return SourceValue(

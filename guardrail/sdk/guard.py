@@ -364,11 +364,13 @@ class Guard:
         n: int = 1,
         temperature: float | None = None,
         logprobs: bool = False,
+        seed_offset: int = 0,
     ) -> ChatResult:
-        """One provider call inside a GenAI span, bounded by the guard's deadline."""
+        """One provider call inside a GenAI span, bounded by the guard's deadline. The call's
+        seed is the run's seed plus ``seed_offset`` (None when the run has no seed)."""
         prov = provider or run.provider
         model_name = model or run.model
-        seed = run.seed
+        seed = run.seed + seed_offset if run.seed is not None else None
         with model_call_span(
             self._tracer,
             provider=prov.name,
@@ -555,8 +557,16 @@ class Guard:
             return
         calls_before = run.calls
         try:
+            # Samples use seeds seed+1 ... seed+k (providers add i to the base seed per sample):
+            # sample 0 on the answer call's own seed would, at the same temperature, be a copy
+            # of the answer and add 1/k to consistency.
             res = await self._call(
-                run, "consistency", run.messages, n=cfg.k, temperature=cfg.temperature
+                run,
+                "consistency",
+                run.messages,
+                n=cfg.k,
+                temperature=cfg.temperature,
+                seed_offset=1,
             )
         except AuthenticationError:
             raise

@@ -151,10 +151,14 @@ def consistency_from_samples(
     that failed (or came back empty) count as *not agreeing*, so one lost sample out of k lowers
     consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
-    arXiv 2302.09664). Both are missing when no sample arrived.
-    ``similarity`` is the answer-equivalence backend (default lexical); ``backend`` the object
-    whose ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``; ``question``
-    the user's question (answer extraction and the non-answer detector).
+    arXiv 2302.09664). Both are missing when no sample arrived. Samples are compared by the
+    answer they give to ``question``; non-answers (refusals, "I don't know", restatements, ...)
+    agree with nothing and are listed in the detail's ``non_answers``; a shown answer that is
+    itself a non-answer has consistency 0.
+    ``similarity`` is the answer-equivalence backend (default lexical:
+    :class:`~guardrail.signals.answers.AnswerSimilarity`); ``backend`` the object whose
+    ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``; ``question`` the
+    user's question (answer extraction and the non-answer detector).
     """
     res = self_consistency(
         samples, primary=answer or None, similarity=similarity, question=question
@@ -177,6 +181,8 @@ def consistency_from_samples(
         "majority_share": res.value,
         "clusters": [c.model_dump() for c in res.clusters],
         "samples": samples,
+        "non_answers": {str(i): kind for i, kind in res.non_answers.items()},
+        "answer_kind": res.primary_kind,
         "equivalence": backend_report(backend if backend is not None else similarity),
     }
     note = (
@@ -219,12 +225,15 @@ def agreement_with_answer(
         "failed_models": res.failed_models,
         "errors": dict(errors),
         "answers": dict(answers),
+        "non_answers": dict(res.non_answers),
     }
     if res.value is None:
         return {"agreement": (None, res.reason, detail)}
     total = sum(res.weights.values())
     own = next((c for c in res.clusters if key in c), None)
-    if own is None or total <= 0:
+    if key in res.non_answers:  # the shown answer is a non-answer: it agrees with nothing
+        value = 0.0
+    elif own is None or total <= 0:
         value = float(res.value)
     else:
         value = sum(res.weights.get(m, 0.0) for m in own) / total

@@ -65,6 +65,7 @@ ExtractMethod = Literal[
     "first_line",
     "sentence",
     "whole",
+    "none",
 ]
 
 
@@ -79,7 +80,8 @@ class ExtractedAnswer(BaseModel):
             last sentence with a number for a "how many / how much" question), ``option`` (a
             leading option letter), ``first_line`` (a short first line before an explanation),
             ``sentence`` (the sentence that answers the question), ``whole`` (the reply is one
-            sentence), ``empty``.
+            sentence), ``empty`` (a blank reply), ``none`` (reasoning for a "how many / how
+            much" question cut off before any answer: nothing to compare).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -90,7 +92,8 @@ class ExtractedAnswer(BaseModel):
 
 # --- text helpers ---------------------------------------------------------------------------------
 
-_MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+|^>\s*", re.MULTILINE)
+# markdown emphasis, code ticks, headings (not a "#### 72" answer marker), quotes
+_MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+(?![-+$€£]?\d)|^>\s*", re.MULTILINE)
 _FOLLOW_ON = re.compile(r"\n\s*(?:Q|Question|User|Human|Problem)\s*\d*\s*[:：]", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{")
 _MARKER = re.compile(r"^\s*####\s*(?P<a>\S.*?)\s*$", re.MULTILINE)
@@ -101,8 +104,9 @@ _ANSWER_LINE = re.compile(
 )
 _OPTION_LINE = re.compile(r"^\s*(?:\(?[A-J]\)|[A-J][.:])\s+\S", re.MULTILINE)
 _ANSWER_PHRASE = re.compile(
-    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer\s+"
-    r"(?:is|would\s+be|will\s+be|=)\s*[:\-]?\s*(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$)",
+    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
+    r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*[:\-]?\s*"
+    r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )
 _CONCLUSION_START = re.compile(
@@ -176,7 +180,8 @@ _FILLER = frozenset(
     following generally glad good great happy hello help helping here hi key known let lets
     likely main most mostly named note often ok okay overview please point points primary
     probably question recommended referred regarded reply response right short simply
-    standard summary sure thank thanks true typically usually well
+    standard summary sure thank thanks true typically usually well solve problem need
+    calculate determine step steps consider scenario information
     """.split()  # noqa: SIM905
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
@@ -221,8 +226,8 @@ for _canon, _names in {
     "month": "month months",
     "year": "yr yrs year years",
     "degree": "° degree degrees",
-    "celsius": "°c celsius",
-    "fahrenheit": "°f fahrenheit",
+    "celsius": "°c c celsius",
+    "fahrenheit": "°f f fahrenheit",
     "mph": "mph",
     "kmh": "km/h kph",
 }.items():
@@ -255,8 +260,13 @@ def _clean(text: str) -> str:
     return s.strip()
 
 
+# abbreviations of name parts spelled both ways in answers ("St Petersburg" / "Saint Petersburg")
+_ABBREVIATIONS = {"st": "saint", "mt": "mount", "ft": "fort", "jr": "junior", "sr": "senior"}
+
+
 def _words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    out = [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    return [_ABBREVIATIONS.get(w, w) for w in out]
 
 
 _SUFFIXES = (
@@ -290,12 +300,26 @@ def _novel(words: Sequence[str], qstems: frozenset[str]) -> list[str]:
     ]
 
 
+_ABBREV_END = re.compile(
+    r"(?:\b(?:St|Mr|Mrs|Ms|Dr|Jr|Sr|No|Nos|vs|Mt|Ft|Prof|Gen|Col|Lt|Sgt|Capt|Rev|Inc|Ltd|Co|"
+    r"etc|approx|e\.g|i\.e|U\.S|U\.K)|(?<![\w.])[A-Z])\.$"
+)
+
+
 def _sentences(text: str) -> list[str]:
+    """Sentences and lines of a text (list bullets removed); "St. Petersburg", "J. K. Rowling"
+    and "e.g. X" are not cut at the abbreviation's full stop."""
     out: list[str] = []
+    glue = False
     for part in _SENTENCE_SPLIT.split(text):
         p = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", part).strip()
-        if p:
+        if not p:
+            continue
+        if glue and out:
+            out[-1] = f"{out[-1]} {p}"
+        else:
             out.append(p)
+        glue = bool(_ABBREV_END.search(out[-1])) and "\n" not in part
     return out
 
 
@@ -427,9 +451,10 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
     got = _answer_line(s)
     if got:
         return ExtractedAnswer(text=got, method="answer_line")
-    phrases = [p for p in _ANSWER_PHRASE.finditer(s) if p.group("a").strip()]
-    if phrases:
-        return ExtractedAnswer(text=phrases[-1].group("a").strip(), method="answer_phrase")
+    phrases = [(p.group("q") or p.group("a") or "").strip() for p in _ANSWER_PHRASE.finditer(s)]
+    phrases = [p for p in phrases if p]
+    if phrases:  # a quoted answer is taken whole ("P.S. I Love You")
+        return ExtractedAnswer(text=phrases[-1], method="answer_phrase")
     lead = _LEADING_LETTER.match(s)
     if lead and (
         parse_options(question)
@@ -440,18 +465,24 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
         return ExtractedAnswer(text=lead.group("l").upper(), method="option")
     sents = _sentences(s)
     qstems = _question_stems(question)
+    truncated = not re.search(r"[.!?)\]\"'”\d]\s*$", s)
+    if question and _NUMERIC_QUESTION.search(question) and len(sents) >= 3 and truncated:
+        # reasoning cut off (token limit) before any final answer: it gives no answer
+        return ExtractedAnswer(text="", method="none")
     if len(sents) > 1:
-        concl = [x for x in sents if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
+        # a reply cut off mid-sentence (token limit) gives no conclusion in its last fragment
+        done = sents if not truncated else sents[:-1]
+        concl = [x for x in done if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
         if concl:
             c = concl[-1].rstrip(".!")
             if "=" in c:
                 c = c.rsplit("=", 1)[1].strip()
             return ExtractedAnswer(text=c, method="conclusion")
         if question and _NUMERIC_QUESTION.search(question):
-            numeric = [x for x in sents if _NUM_RE.search(x)]
+            numeric = [x for x in done if _NUM_RE.search(x)]
             if numeric:
                 return ExtractedAnswer(text=numeric[-1].rstrip("."), method="conclusion")
-        first_line = s.split("\n", 1)[0].strip()
+        first_line = re.sub(r"^(?:[-*•]|\d+[.)])\s+", "", s.split("\n", 1)[0].strip())
         if (
             "\n" in s
             and len(first_line.split()) <= 8
@@ -549,8 +580,11 @@ def parse_quantities(text: str) -> list[Quantity]:
         decimal = "." in raw or "/" in raw
         if math.isfinite(val):
             out.append((m.start(), Quantity(value=val, unit=unit, decimal=decimal)))
+    bare = re.sub(r"[^\w]+", " ", s).strip().lower()
     for m in _WORD_NUM_RE.finditer(s):
         parts = re.split(r"[-\s]", m.group("w").lower())
+        if parts == ["one"] and not m.group("scale") and bare != "one":
+            continue  # "one of the ...", "the one on the left": a pronoun, not a number
         val = float(sum(_WORD_NUMBERS.get(p, 0) for p in parts))
         if m.group("scale"):
             sc = m.group("scale").lower()
@@ -560,8 +594,18 @@ def parse_quantities(text: str) -> list[Quantity]:
     return [q for _, q in out]
 
 
+_TEMPERATURE = frozenset({"degree", "celsius", "fahrenheit"})
+
+
+def _same_unit(a: str | None, b: str | None) -> bool:
+    """No unit on one side, the same unit, or "degrees" against a named temperature scale."""
+    if not a or not b or a == b:
+        return True
+    return {a, b} <= _TEMPERATURE and "degree" in (a, b)
+
+
 def _same_value(a: Quantity, b: Quantity) -> bool:
-    if a.unit and b.unit and a.unit != b.unit:
+    if not _same_unit(a.unit, b.unit):
         return False
     if math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-9):
         return True
@@ -598,6 +642,8 @@ class AnswerKey:
         core: the answer's new words (not in the question, no stop words), space-joined.
         full: all content words of the answering clause, space-joined (used when a core is
             empty, e.g. an answer that is one of the question's own words).
+        items: how many things a short answer names joined by "and" / "&" / commas
+            ("Botswana and South Africa" -> 2; 1 when it is not such a list).
     """
 
     extracted: ExtractedAnswer
@@ -608,11 +654,29 @@ class AnswerKey:
     negated: bool = False
     core: str = ""
     full: str = ""
+    items: int = 1
 
 
 _SHORT_WORDS = 6
+_DETERMINER = re.compile(r"(?:the|a|an|this|that|its|their|his|her|my|our)\b", re.IGNORECASE)
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
 _LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+
+
+_AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
+
+
+def _items(clause: str) -> int:
+    """Number of items in a short "A, B and C" answer (1 when it is not an and-list)."""
+    text = clause.strip().rstrip(".!")
+    if len(_words(text)) > 10 or re.search(r"\bor\b", text, re.IGNORECASE):
+        return 1
+    if _VERBISH.search(text):
+        return 1  # "A spider has 8 legs and 2 body segments" is a statement, not a list
+    parts = [p for p in _AND_LIST.split(text) if _words(p)]
+    if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
+        return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
+    return max(1, len(parts))
 
 
 def _clause(text: str, qstems: frozenset[str]) -> str:
@@ -643,6 +707,9 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
             ln, rn = _novel(_words(left), qstems), _novel(_words(right), qstems)
             if ln and rn:
                 lo, ro = _overlap(left, qstems), _overlap(right, qstems)
+                if lo == ro:  # "The author is Jane Austen": "the ..." is the restated focus
+                    lo += 1 if _DETERMINER.match(left) else 0
+                    ro += 1 if _DETERMINER.match(right) else 0
                 chosen = right if lo > ro else left
             elif ln or rn:
                 chosen = left if ln else right
@@ -659,6 +726,13 @@ _YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
 _NO = frozenset({"no", "nope", "false", "incorrect"})
 
 
+def _number_word(word: str, n_words: int) -> str:
+    """A number word as digits ("eight" -> "8"); "one" only when it is the whole answer."""
+    if word in _WORD_NUMBERS and (word != "one" or n_words == 1):
+        return str(_WORD_NUMBERS[word])
+    return word
+
+
 def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     """Extract the answer of a reply and read what it says.
 
@@ -670,7 +744,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         :class:`AnswerKey`. Never raises on model output.
     """
     ex = extract_answer(text, question=question)
-    if ex.method == "empty":
+    if ex.method in ("empty", "none"):
         return AnswerKey(extracted=ex)
     qstems = _question_stems(question)
     options = parse_options(question)
@@ -704,13 +778,15 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         elif len(all_numbers) == 1:
             main = all_numbers[0]
     elif len(numbers) == 1:
-        others = [w for w in _words(clause) if not re.fullmatch(r"[\d.,]+", w)]
+        others = [_number_word(w, len(words)) for w in _words(clause)]
+        others = [w for w in others if not re.fullmatch(r"[\d.,]+", w)]
         others = [w for w in others if w not in _UNITS and w not in _STOP and w not in _FILLER]
+        others = [w for w in others if _stem(w) not in qstems]
         if len(others) <= 2 or explicit:
             main = numbers[0]
     if explicit and main is not None:
         numbers = tuple(all_numbers)
-    cwords = _words(clause)
+    cwords = [_number_word(w, len(words)) for w in _words(clause)]
     full = " ".join(w for w in cwords if w not in _STOP and w not in _FILLER)
     core = " ".join(_novel(cwords, qstems))
     letter: str | None = None
@@ -729,6 +805,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         yesno=yesno,
         negated=negated,
         core=core,
+        items=_items(clause),
         full=full,
     )
 
@@ -764,8 +841,10 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     percentage equals a decimal or fraction <= 1 of the same value), a main value must appear
     among the other answer's numbers, and two sets of numbers must nest (else 0); two numeric
     answers whose main values are equal are the same answer (1.0); yes/no must agree; polarity
-    (a negation in the answering clause) must agree; then rapidfuzz ``token_set_ratio / 100`` of
-    the cores (of the full content words when a core is empty).
+    (a negation in the answering clause) must agree; a short "A and B" list is not the same
+    answer as "A" (the number of and-joined items must agree); then rapidfuzz
+    ``token_set_ratio / 100`` of the cores (of the full content words when a core is empty), or
+    the ``fuzz.ratio`` of the cores without spaces when higher ("hayfever" / "hay fever").
 
     Args:
         a: first key; b: second key (from :func:`answer_key`).
@@ -773,7 +852,7 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     Returns:
         Similarity in [0, 1].
     """
-    if a.extracted.method == "empty" or b.extracted.method == "empty":
+    if a.extracted.method in ("empty", "none") or b.extracted.method in ("empty", "none"):
         return 0.0
     if a.letter and b.letter:
         return 1.0 if a.letter == b.letter else 0.0
@@ -783,6 +862,8 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     if a.main is not None and b.main is not None and _numeric_only(a) and _numeric_only(b):
         return 1.0
     if a.yesno and b.yesno and a.yesno != b.yesno:
+        return 0.0
+    if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
         return 0.0
     if a.negated != b.negated:
         return 0.0
@@ -842,7 +923,7 @@ class AnswerSimilarity:
         keys = self.keys(texts)
         sim = np.zeros((n, n), dtype=np.float64)
         for i in range(n):
-            sim[i, i] = 0.0 if keys[i].extracted.method == "empty" else 1.0
+            sim[i, i] = 0.0 if keys[i].extracted.method in ("empty", "none") else 1.0
             for j in range(i + 1, n):
                 sim[i, j] = sim[j, i] = compare_answers(keys[i], keys[j])
         out: NDArray[np.float64] = np.clip(sim, 0.0, 1.0)
