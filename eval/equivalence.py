@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         provider = OpenAICompatProvider(args.base_url, model=args.model, max_retries=1)
         model_desc = f"{args.model} at {args.base_url}"
     else:
-        provider = LocalProvider(n_threads=args.threads)
+        provider = LocalProvider(n_threads=args.threads, logits_all=False)  # no log-probs used
         model_desc = "SmolLM2-135M-Instruct Q4_1 in-process (llama-cpp-python)"
 
     vec_cache: dict[str, list[float]] = {}
