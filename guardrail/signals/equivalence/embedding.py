@@ -24,6 +24,7 @@ from guardrail.signals.equivalence._common import (
     BackendStats,
     call_async,
     call_sync,
+    fallback_verdicts,
     lexical_fallback,
 )
 
@@ -81,9 +82,10 @@ class EmbeddingSimilarity:
     after that is similar to nothing but itself and is not sent.
 
     Degrades, never raises on model output: when ``embed`` raises, or returns the wrong number
-    of vectors, vectors of different lengths, or non-finite values, the whole matrix comes from
-    the lexical similarity (``fallback``), and :attr:`stats` counts the fallback with its
-    reason (reported in the signal's evidence).
+    of vectors, vectors of different lengths, or non-finite values, the whole matrix is the
+    lexical similarity's verdicts (``fallback``: 1 at or above its own threshold, else 0, so they
+    hold under this backend's threshold), and :attr:`stats` counts the fallback with its reason
+    (reported in the signal's evidence).
 
     Args:
         embed: the injected call, ``embed(list_of_texts) -> list_of_vectors`` (sync or async).
@@ -168,7 +170,7 @@ class EmbeddingSimilarity:
 
     def _degrade(self, texts: Sequence[str], problem: str, exc: BaseException | None) -> Any:
         self.stats.failed(problem, exc)
-        return self.fallback.matrix(texts)
+        return fallback_verdicts(self.fallback, texts)
 
     # ------------------------------------------------------------------ protocol
     def matrix(self, texts: Sequence[str]) -> NDArray[np.float64]:
