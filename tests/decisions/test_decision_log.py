@@ -73,7 +73,11 @@ def _replay_file(tmp_path: Path, question: str, answer: str) -> Path:
         "object": "chat.completion",
         "model": "m",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
     }
