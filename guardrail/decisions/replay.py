@@ -421,10 +421,16 @@ def log_format(path: Path) -> str:
     raise ReplayInputError(f"{path}: unknown log format (use .jsonl, .csv or .parquet)")
 
 
-def iter_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[list[Row]]:
+def iter_chunks(
+    path: str | Path,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    *,
+    row_groups: list[int] | None = None,
+) -> Iterator[list[Row]]:
     """Read one decision log in chunks of at most ``chunk_rows`` normalised rows.
 
-    Parquet needs ``pyarrow`` (extra ``scale``) and is read one record batch at a time.
+    Parquet needs ``pyarrow`` (extra ``scale``) and is read one record batch at a time;
+    ``row_groups`` restricts it to those row groups (a Dask partition).
 
     Raises:
         ReplayInputError: unreadable file, malformed line/row (with its number), unknown format.
@@ -442,7 +448,7 @@ def iter_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Itera
         except Exception as exc:
             raise ReplayInputError(f"{p}: not a readable Parquet file: {exc}") from exc
         start = 0
-        for batch in pf.iter_batches(batch_size=chunk_rows):
+        for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=row_groups):
             rows = batch.to_pylist()
             yield _normalize_all(rows, p, start, "row")
             start += len(rows)
@@ -524,3 +530,66 @@ def labels_from_store(store: Any, *, page: int = 10_000) -> dict[str, tuple[int,
         if len(items) < page:
             return out
         offset += page
+
+
+def _acc_text(est: dict[str, Any] | None) -> str:
+    if est is None:
+        return "no labels"
+    return f"{est['accuracy']:.3f} [{est['low']:.3f}, {est['high']:.3f}] (n={est['n']})"
+
+
+def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable[str]) -> str:
+    """The replay report as a Markdown diff (one section per domain).
+
+    Args:
+        report: :meth:`ReplayAccumulator.report` output.
+        candidate: how to name the candidate policy (its path).
+        logs: the log files replayed.
+    """
+    lines = [
+        f"# Policy replay: {candidate}",
+        "",
+        f"Logs: {', '.join(f'`{x}`' for x in logs)}. Rows: {report['rows']}; "
+        f"decisions that change: {report['changed']}.",
+        "",
+    ]
+    for name, d in report["domains"].items():
+        b, a = d["before"], d["after"]
+        lines += [f"## {name}", ""]
+        if d["no_policy"]:
+            lines += ["No candidate policy for this domain: decisions kept as logged.", ""]
+        lines += [
+            f"{d['rows']} decisions over {d['days']} day(s); {d['changed']} change.",
+            "",
+            "| | before | after |",
+            "|---|---:|---:|",
+        ]
+        for act in (*ACTIONS, FAILED, UNDETERMINED):
+            if b["counts"][act] or a["counts"][act]:
+                lines.append(f"| {act} | {b['counts'][act]} | {a['counts'][act]} |")
+        lines += [
+            f"| review load (items/day) | {b['review_per_day']:.1f} | {a['review_per_day']:.1f} |",
+            f"| abstention rate | {b['abstention_rate']:.3f} | {a['abstention_rate']:.3f} |",
+            f"| accuracy of shown answers (95% CI) | {_acc_text(b['shown_accuracy'])} "
+            f"| {_acc_text(a['shown_accuracy'])} |",
+            "",
+        ]
+        if d["transitions"]:
+            lines += ["| change | decisions |", "|---|---:|"]
+            lines += [f"| {k.replace('->', ' → ')} | {v} |" for k, v in d["transitions"].items()]
+            lines.append("")
+        if d["missing_signals"]:
+            miss = ", ".join(f"`{k}` ({v} rows)" for k, v in d["missing_signals"].items())
+            lines += [
+                f"{d['undetermined']} decision(s) undetermined: the candidate needs signals the "
+                f"log does not have: {miss}. Not invented; log them (or replay a log made under "
+                "a policy that computes them).",
+                "",
+            ]
+        if d["unlabelled_now_shown"]:
+            lines += [
+                f"{d['unlabelled_now_shown']} unlabelled review decision(s) would now be shown: "
+                "the accuracy after the change does not cover them.",
+                "",
+            ]
+    return "\n".join(lines).rstrip() + "\n"
