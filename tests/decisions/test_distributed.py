@@ -45,7 +45,8 @@ def test_local_cluster_matches_single_process(tmp_path: Path) -> None:
         assert len(client.scheduler_info()["workers"]) == 2
         dist = replay_distributed(client, [pq_path, jl], policies, labels=labels, chunk_rows=5)
     assert dist.report() == local.report()
-    assert dist.evaluations == local.evaluations
-    # 66 rows, 11 undetermined (row 4 of each copy) -> 55 evaluations
-    assert local.evaluations == 55
+    # 66 rows, 11 undetermined (row 4 of each copy); the other 55 rows hold 5 distinct value
+    # tuples (rows 1, 2, 3, 5, 6 of ROWS), evaluated once each in one process
+    assert local.evaluations == 5
+    assert 5 <= dist.evaluations <= 5 * 8  # at most once per tuple per partition
     assert local.report()["domains"]["t"]["changed"] == 44  # 4 per copy of the six rows
