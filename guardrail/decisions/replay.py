@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from guardrail.policy import Policy
 from guardrail.review.live import korn_graubard_interval
@@ -61,13 +61,13 @@ __all__ = [
 #: Actions from least to most severe, then the replay-only outcomes.
 ACTIONS = ("pass", "notice", "review", "abstain")
 SHOWN = frozenset({"pass", "notice"})
+_ACTION_SET = frozenset(ACTIONS)
 UNDETERMINED = "undetermined"
 FAILED = "failed"
 DEFAULT_CHUNK_ROWS = 50_000
 #: Distinct signal-value tuples remembered per domain (then the memo starts over): bounds memory
 #: while discrete signals (consistency k/7, stated percentages, counts) rarely miss.
 CACHE_SIZE = 65_536
-_ABSENT = object()
 
 SignalValue = float | int | str | None
 
@@ -76,8 +76,7 @@ class ReplayInputError(ValueError):
     """A decision log cannot be read: names the file (and line or row) and what is wrong."""
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One logged decision, normalised from any input format.
 
     ``values`` includes ``None`` for the logged *missing* signals; ``outcome`` is 1/0 for a
@@ -90,7 +89,7 @@ class Row:
     domain: str
     action: str
     values: dict[str, SignalValue]
-    skipped: frozenset[str]
+    skipped: tuple[str, ...] = ()
     outcome: int | None = None
     rate: float | None = None
 
@@ -202,6 +201,7 @@ class ReplayAccumulator:
         self._needed = {
             name: tuple(sorted(p.needed_signals())) for name, p in self.policies.items()
         }
+        self._needed_set = {name: frozenset(n) for name, n in self._needed.items()}
         self._cache: dict[str, dict[tuple[Any, ...], str]] = {}
 
     def add_rows(self, rows: Iterable[Row]) -> ReplayAccumulator:
@@ -216,17 +216,15 @@ class ReplayAccumulator:
         policy = self.policies.get(row.domain)
         if policy is None or row.action == FAILED:
             return row.action, frozenset()
-        values = row.values
-        if "domain" not in values:
-            values = {**values, "domain": row.domain}
-        needed = self._needed[row.domain]
-        if not all(s in values for s in needed):
+        values = row.values  # holds "domain" (normalize puts it there)
+        if not values.keys() >= self._needed_set[row.domain]:
             lacking = policy.signals_that_matter(values)
             if lacking:
                 return UNDETERMINED, lacking
         # the action is a pure function of the needed signals' values (type included: an int
-        # where a float is expected is not the same input): evaluate each distinct tuple once
-        key = tuple((type(v), v) for v in (values.get(s, _ABSENT) for s in needed))
+        # where a float is expected is not the same input; absent and None are both missing):
+        # evaluate each distinct tuple once
+        key = tuple([(type(v), v) for v in map(values.get, self._needed[row.domain])])
         cache = self._cache.setdefault(row.domain, {})
         action = cache.get(key)
         if action is None:
@@ -281,6 +279,7 @@ class ReplayAccumulator:
         self.policies = {}
         self.labels = None
         self._needed = {}
+        self._needed_set = {}
         self._cache = {}
         self.domains = state["domains"]
         self.evaluations = state["evaluations"]
@@ -405,6 +404,7 @@ def normalize(raw: Mapping[str, Any]) -> Row:
                 values[k[2:]] = _cell(v)
     for name in _names(raw.get("missing")):
         values[name] = None
+    values.setdefault("domain", str(domain))
     t = raw.get("time")
     day = str(t)[:10] if t is not None else ""
     outcome = _label(raw.get("label"))
@@ -420,7 +420,7 @@ def normalize(raw: Mapping[str, Any]) -> Row:
         domain=str(domain),
         action=str(action),
         values=values,
-        skipped=frozenset(_names(raw.get("skipped"))),
+        skipped=tuple(_names(raw.get("skipped"))),
         outcome=outcome,
         rate=rate,
     )
@@ -471,9 +471,8 @@ def iter_chunks(
             raise ReplayInputError(f"{p}: not a readable Parquet file: {exc}") from exc
         start = 0
         for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=row_groups):
-            rows = batch.to_pylist()
-            yield _normalize_all(rows, p, start, "row")
-            start += len(rows)
+            yield _rows_from_columns(batch.to_pydict(), batch.num_rows, p, start)
+            start += batch.num_rows
         return
     try:
         fh = p.open(encoding="utf-8", newline="")
@@ -513,8 +512,47 @@ def _normalize_one(rec: Mapping[str, Any], path: Path, i: int, unit: str) -> Row
         raise ReplayInputError(f"{where}: {exc}") from exc
 
 
-def _normalize_all(rows: list[dict[str, Any]], path: Path, start: int, unit: str) -> list[Row]:
-    return [_normalize_one(r, path, start + j, unit) for j, r in enumerate(rows)]
+def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: Path, start: int) -> list[Row]:
+    """Flat rows from typed columns (Parquet): the same rows :func:`normalize` gives, without
+    a dict per row. Rows with anything unusual (no domain, an odd action, a label or NaN) go
+    through :func:`normalize` itself."""
+    none = [None] * n
+    sig = [(k[2:], v) for k, v in cols.items() if k.startswith("v.")]
+    ids, times = cols.get("request_id", none), cols.get("time", none)
+    domains, actions = cols.get("domain", none), cols.get("action", none)
+    missing, skipped = cols.get("missing", none), cols.get("skipped", none)
+    labels = cols.get("label", none)
+    out: list[Row] = []
+    append = out.append
+    for i in range(n):
+        dom, act = domains[i], actions[i]
+        values = {s: c[i] for s, c in sig if c[i] is not None}
+        if (
+            not dom
+            or act not in _ACTION_SET
+            or labels[i] is not None
+            or any(isinstance(v, float) and v != v for v in values.values())
+        ):
+            append(_normalize_one({k: c[i] for k, c in cols.items()}, path, start + i, "row"))
+            continue
+        m = missing[i]
+        if m:
+            for name in _names(m):
+                values[name] = None
+        values.setdefault("domain", dom)
+        t = times[i]
+        sk = skipped[i]
+        append(
+            Row(
+                "" if ids[i] is None else str(ids[i]),
+                str(t)[:10] if t is not None else "",
+                dom,
+                act,
+                values,
+                tuple(_names(sk)) if sk else (),
+            )
+        )
+    return out
 
 
 def replay_files(
