@@ -62,3 +62,41 @@ def test_errors(tmp_path: Path) -> None:
     broken.write_text("policy broken {\n  rule x {\n    when nonsense_signal < 1\n")
     res = runner.invoke(app, ["replay", str(broken), str(log), "--format", "json"])
     assert res.exit_code == 1, res.output
+
+
+def test_labels_joined_from_a_sqlite_review_store(tmp_path: Path) -> None:
+    from guardrail.review import ReviewItem, ReviewReason, SQLiteReviewStore
+
+    policy, _ = _files(tmp_path)
+    log = tmp_path / "nolabels.jsonl"
+    log.write_text(
+        "".join(
+            json.dumps({"domain": "t", **{k: v for k, v in r.items() if k != "label"}}) + "\n"
+            for r in ROWS
+        )
+    )
+    db = tmp_path / "review.db"
+    store = SQLiteReviewStore(db)
+    # rows 2 (correct) and 3 (incorrect) were spot-checked at 20%, as in test_replay.py
+    for rid, label in (("2", "correct"), ("3", "incorrect")):
+        item_id = store.enqueue(
+            ReviewItem(
+                request_id=rid,
+                domain="t",
+                decision="pass",
+                reason=ReviewReason.SPOT_CHECK,
+                sampling_rate=0.2,
+            )
+        )
+        store.claim_item(item_id, "ann")
+        store.label(item_id, label, reviewer="ann")
+    store.close()
+    res = runner.invoke(
+        app, ["replay", str(policy), str(log), "--store", str(db), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)["domains"]["t"]
+    # (1/0.2) / (1/0.2 + 1/0.2) = 0.5 over rows 2 and 3; after: row 2 only -> 1.0
+    assert d["before"]["shown_accuracy"]["accuracy"] == 0.5
+    assert d["after"]["shown_accuracy"]["accuracy"] == 1.0
+    assert d["labelled"] == 2
