@@ -133,3 +133,21 @@ def test_failing_sink_does_not_fail_the_call(tmp_path: Path) -> None:
     r = guard.chat_sync([{"role": "user", "content": "Capital of France?"}])
     assert r.status == "answered"
     assert r.error is not None and "decision log failed: OSError: disk full" in r.error
+
+
+def test_day_rotation_keeps_every_file(tmp_path: Path) -> None:
+    import logging.handlers
+
+    log = JSONLDecisionLog(tmp_path / "decisions.jsonl")
+    log.write(_record(0))
+    handler = log._handler
+    assert isinstance(handler, logging.handlers.TimedRotatingFileHandler)
+    handler.rolloverAt = 0  # as if UTC midnight had passed (no wall-clock dependence)
+    log.write(_record(1))
+    log.close()
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 2  # the active file and one dated file, nothing deleted
+    rotated = next(f for f in files if f.name != "decisions.jsonl")
+    assert rotated.name.startswith("decisions.jsonl.")
+    assert json.loads(rotated.read_text())["request_id"] == "r0"
+    assert json.loads((tmp_path / "decisions.jsonl").read_text())["request_id"] == "r1"
