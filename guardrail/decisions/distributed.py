@@ -50,9 +50,12 @@ def partitions(paths: Iterable[str | Path]) -> list[Partition]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(files: tuple[str, ...]) -> dict[str, Policy]:
+def _load(
+    files: tuple[str, ...],
+) -> tuple[dict[str, Policy], dict[str, dict[tuple[Any, ...], str]]]:
+    """The policies of ``files`` and their evaluation memo, once per worker process."""
     policies = [load_policy(f) for f in files]
-    return {p.name: p for p in policies}
+    return {p.name: p for p in policies}, {}
 
 
 def _replay_partition(
@@ -61,7 +64,8 @@ def _replay_partition(
     labels: Mapping[str, tuple[int, float]] | None,
     chunk_rows: int,
 ) -> ReplayAccumulator:
-    acc = ReplayAccumulator(_load(policy_files), labels)
+    policies, memo = _load(policy_files)
+    acc = ReplayAccumulator(policies, labels, memo=memo)
     path, groups = part
     for chunk in iter_chunks(path, chunk_rows, row_groups=groups):
         acc.add_rows(chunk)

@@ -181,6 +181,8 @@ class ReplayAccumulator:
             logged action kept and reported as ``no_policy``).
         labels: optional request id -> (outcome 0/1, sampling rate) joined onto rows that carry
             no label of their own (e.g. from :func:`labels_from_store`).
+        memo: domain -> (signal-value tuple -> action) to share between accumulators of the
+            *same* policies (a Dask worker's tasks); default: a fresh one.
 
     Memory: O(domains x actions^2 + days + distinct rates), independent of the number of rows,
     plus a memo of at most :data:`CACHE_SIZE` evaluated signal-value tuples per domain.
@@ -193,6 +195,8 @@ class ReplayAccumulator:
         self,
         policies: Mapping[str, Policy],
         labels: Mapping[str, tuple[int, float]] | None = None,
+        *,
+        memo: dict[str, dict[tuple[Any, ...], str]] | None = None,
     ) -> None:
         self.policies = dict(policies)
         self.labels = labels
@@ -202,7 +206,7 @@ class ReplayAccumulator:
             name: tuple(sorted(p.needed_signals())) for name, p in self.policies.items()
         }
         self._needed_set = {name: frozenset(n) for name, n in self._needed.items()}
-        self._cache: dict[str, dict[tuple[Any, ...], str]] = {}
+        self._cache: dict[str, dict[tuple[Any, ...], str]] = {} if memo is None else memo
 
     def add_rows(self, rows: Iterable[Row]) -> ReplayAccumulator:
         """Fold rows in; returns ``self``."""
