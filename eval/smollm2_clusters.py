@@ -4,7 +4,8 @@ Reads the committed fixture ``tests/fixtures/smollm2_clusters.jsonl`` (34 questi
 answer + 7 samples each, recorded by ``tests/fixtures/record_smollm2_clusters.py``) and the hand
 labels ``tests/fixtures/smollm2_clusters_labels.json`` (rules: docs/signals.md, "Hand-labelled
 SmolLM2 clusters"), clusters every question's 7 samples with
-:func:`guardrail.signals.self_consistency` (the default equivalence) and prints:
+:func:`guardrail.signals.self_consistency` (the default equivalence; with the question when the
+installed version takes it, as the guard does) and prints:
 
 * pairwise precision / recall / F1 over sample pairs within a question (21 pairs per question),
   pooled over questions (micro): a pair is *positive* when both samples are in one cluster;
@@ -20,6 +21,7 @@ Run from the repository root: ``python eval/smollm2_clusters.py [--per-question]
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from itertools import combinations
@@ -48,9 +50,14 @@ def same(a: str, b: str) -> bool:
     return a == b and not a.startswith("!")
 
 
-def pair_counts(samples: list[str], gold: list[str]) -> tuple[int, int, int]:
+def with_question(fn: Any, question: str) -> dict[str, str]:
+    """``{"question": question}`` when ``fn`` takes it (answer-level clustering), else ``{}``."""
+    return {"question": question} if "question" in inspect.signature(fn).parameters else {}
+
+
+def pair_counts(samples: list[str], gold: list[str], question: str) -> tuple[int, int, int]:
     """(TP, FP, FN) over the sample pairs of one question."""
-    res = self_consistency(samples)
+    res = self_consistency(samples, **with_question(self_consistency, question))
     cluster_of = {m: c for c, cl in enumerate(res.clusters) for m in cl.members}
     tp = fp = fn = 0
     for i, j in combinations(range(len(samples)), 2):
@@ -77,7 +84,9 @@ def hand_consistency(lab: dict[str, Any]) -> float:
 
 def main(argv: list[str]) -> int:
     data = load()
-    counts = np.array([pair_counts(row["samples"], lab["samples"]) for row, lab in data])
+    counts = np.array(
+        [pair_counts(row["samples"], lab["samples"], row["question"]) for row, lab in data]
+    )
     p, r, f = prf(*(int(x) for x in counts.sum(axis=0)))
     rng = np.random.default_rng(0)
     boot = []
@@ -90,7 +99,8 @@ def main(argv: list[str]) -> int:
     print(f"pairwise precision {p:.3f}, recall {r:.3f}, F1 {f:.3f} (95% CI {lo:.3f}-{hi:.3f})")
     exact = 0
     for (row, lab), c in zip(data, counts, strict=True):
-        out = consistency_from_samples(row["answer"], row["samples"], requested=7, errors=[])
+        kw = with_question(consistency_from_samples, row["question"])
+        out = consistency_from_samples(row["answer"], row["samples"], requested=7, errors=[], **kw)
         got = out["consistency"][0]
         want = hand_consistency(lab)
         exact += got is not None and abs(float(got) - want) < 1e-9

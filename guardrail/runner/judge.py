@@ -10,10 +10,12 @@ from the reply and, for fuzzy matches, the score, so a human can audit the judge
    three levels) whose value is not a placeholder (``<your answer>``, ``...``); later objects (a
    model inventing a follow-on question with its own answer) are ignored, and a ``confidence``
    field is never the answer. A truncated object still gives its quoted ``"answer": "..."``.
-2. ``answer_marker``: the first line that starts with an explicit answer label (``Answer:``,
-   ``The answer is:``, ``Final answer:``, ``####``, or ``A:`` followed by a number as in GSM8K);
-   the answer may continue on the next line. A later labelled line holding only a percentage
-   ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not the answer.
+2. ``answer_marker``: the last LaTeX ``\\boxed{...}``, else the first line that starts with an
+   explicit answer label (``Answer:``, ``The answer is:``, ``Final answer:``, ``####``, ``A:``
+   followed by a number as in GSM8K, or a line opening "(So / Therefore,) the answer is X", not
+   "... is not"); the answer may continue on the next line. A later labelled line holding only
+   a percentage ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not
+   the answer.
 3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
 
 Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
@@ -53,10 +55,12 @@ Rules, in order (first that applies wins):
      contains a digit (numbers and dates must match exactly: "1809" vs "1808" scores 75);
   4. ``llm_judge`` (optional, see :class:`LLMJudge`) when the rules above did not match.
 
-  A match by rule 0, 2 or 3 inside a negated clause ("Queens is not correct answer.", "not 20")
-  is ``negated`` (wrong): the clause holding the match, with the match itself removed, contains
-  a negation cue (not, no, never, n't, neither, nor, incorrect, wrong, false), or the answer
-  rejects itself ("... is not the correct answer"). Otherwise ``no_match`` (wrong).
+  A negated match by rule 0, 2 or 3 ("Queens is not correct answer.", "not 20") is ``negated``
+  (wrong): one of the three words before the match in its clause is a negation cue (not, no,
+  never, n't, neither, nor, none, incorrect, wrong, false), the clause goes on to deny it
+  ("... is not", "... is wrong"), or the answer rejects itself ("... is not the correct
+  answer"). A negation further away does not reach it ("Paris and not Lyon" credits Paris).
+  Otherwise ``no_match`` (wrong).
 
 Abstention (a refusal or "I don't know" found by
 :func:`guardrail.signals.nonanswer.classify_reply`, or picking an ``Unknown`` option) is detected
@@ -171,28 +175,38 @@ _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
 _MARKER_LINE = re.compile(
     r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
     r"|^\s*####\s*(?P<hashes>.*)$"
-    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$",
+    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$"
+    r"|^\W*(?:(?:so|thus|therefore|hence)\s*,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is"
+    r"\s+(?!not\b)(?P<stated>.+)$",
     re.IGNORECASE,
 )
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
-    r"[\(\[]?\s*\b(?:my\s+)?(?:confidence|certainty|probability)(?:\s+(?:level|score))?"
-    r"(?:\s+(?:is|of))?\s*[:=]?\s*[-+]?\d[\d.,]*\s*(?:%|percent\b|/\s*\d+)?\s*[\)\]]?"
-    r"|[\(\[]?\s*(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?[-+]?\d[\d.,]*\s*(?:%|percent\b)\s*"
+    r"[\(\[]?\s*\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
+    r"\s*[:=]?|probability\s*[:=])\s*(?<![\d.,])[-+]?\d[\d.,]*+\s*"
+    r"(?:%|percent\b|/\s*\d+)?\s*[\)\]]?"
+    r"|[\(\[]?\s*(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?(?<![\d.,])[-+]?\d[\d.,]*+\s*(?:%|percent\b)\s*"
     r"(?:confident|confidence|sure|certain|certainty|likely)\b\s*[\)\]]?",
     re.IGNORECASE,
 )
 
 
+_MAX_JSON_STARTS = 64  # "{" positions tried per reply (bounds the work on brace-heavy text)
+
+
 def _json_objects(text: str) -> list[tuple[int, int, dict[str, object]]]:
-    """Every JSON object in ``text`` (start, end, object), left to right, not nested."""
+    """JSON objects in ``text`` (start, end, object), left to right, not nested; at most
+    :data:`_MAX_JSON_STARTS` opening braces are tried."""
     decoder = json.JSONDecoder()
     out: list[tuple[int, int, dict[str, object]]] = []
     i = text.find("{")
-    while i != -1:
+    tries = 0
+    while i != -1 and tries < _MAX_JSON_STARTS:
+        tries += 1
         try:
             obj, end = decoder.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict):
@@ -241,6 +255,7 @@ def _clean_answer(line: str) -> str:
     line = _CONFIDENCE_PHRASE.sub(" ", line)
     line = _ANSWER_PREFIX.sub("", line.strip())
     line = _ANSWER_IS.sub("", line)
+    line = re.sub(r"(?:\s*[,;:.])*\s*[,;:]\s*$|\s+\.(?:\s*\.)*\s*$", "", line)  # cut leftovers
     line = line.strip().strip("*").strip()
     return " ".join(line.strip('"').strip().split())
 
@@ -282,13 +297,17 @@ def extract_answer(reply: str) -> ExtractedAnswer:
         for ln in lines
         if ln and not _FENCE_LINE.match(ln) and not _CONFIDENCE_LINE.match(ln) and ln != "}"
     ]
+    boxed = _BOXED.findall(rest)
+    if boxed and _clean_answer(boxed[-1]):  # LaTeX "\boxed{18}": the last one is the final answer
+        return ExtractedAnswer(_clean_answer(boxed[-1]), "answer_marker")
     first = content[0] if content else ""
     if first and not _MARKER_LINE.match(first):
         for n, line in enumerate(content[1:], start=1):
             m = _MARKER_LINE.match(line)
             if m is None:
                 continue
-            text = _clean_answer(m.group("rest") or m.group("hashes") or m.group("gsm") or "")
+            said = m.group("rest") or m.group("hashes") or m.group("gsm") or m.group("stated")
+            text = _clean_answer(said or "")
             if not text and n + 1 < len(content):  # "Answer:" with the answer on the next line
                 text = _clean_answer(content[n + 1])
             if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence
@@ -611,15 +630,27 @@ _SELF_REJECTION = re.compile(
 _CLAUSE_SPLIT = re.compile(r"[.;!?]\s|[,:]\s*|\s+\bbut\b\s+|\s+\bhowever\b\s*", re.IGNORECASE)
 
 
+_NEGATED_AFTER = re.compile(
+    r"^\W*(?:(?:is|was|are|be)\s+(?:not|never)\b|(?:isn't|wasn't|aren't)\b"
+    r"|(?:is|was|are)\s+(?:incorrect|wrong|false)\b|(?:not|incorrect|wrong)\b)",
+    re.IGNORECASE,
+)
+
+
 def _negated(text: str, start: int, end: int) -> bool:
-    """Whether the match ``text[start:end]`` sits in a negated clause (module docstring)."""
+    """Whether the match ``text[start:end]`` is negated (module docstring): the answer rejects
+    itself, one of the three words before the match in its clause is a negation cue ("it is not
+    Queens", "I don't think it's Queens"), or its clause goes on to deny it ("Queens is not
+    correct"). A negation further away ("Paris and not Lyon") does not reach the match."""
     if _SELF_REJECTION.search(text):
         return True
     bounds = [0] + [m.end() for m in _CLAUSE_SPLIT.finditer(text)] + [len(text) + 1]
     for lo, hi in itertools.pairwise(bounds):
         if lo <= start < hi:
-            clause = text[lo:start] + " " + text[end:hi]
-            return _NEGATION_CUE.search(clause) is not None
+            before = re.findall(r"[\w']+", text[lo:start])[-3:]
+            if any(_NEGATION_CUE.fullmatch(w) or w.lower().endswith("n't") for w in before):
+                return True
+            return _NEGATED_AFTER.match(text[end:hi]) is not None
     return False
 
 

@@ -32,10 +32,10 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -64,9 +64,6 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
-
-if TYPE_CHECKING:  # numpy loads only when a policy uses a calibration profile
-    from guardrail.calibration import CalibrationProfile
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -76,9 +73,11 @@ from guardrail.sdk.signal_steps import (
     free_signals,
     verbalized_from_reply,
 )
-from guardrail.signals import AsyncSimilarity, Similarity
-from guardrail.signals.equivalence import get_equivalence
 from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
+
+if TYPE_CHECKING:  # numpy loads only when a policy uses a profile or the sampled signals
+    from guardrail.calibration import CalibrationProfile
+    from guardrail.signals.consistency import AsyncSimilarity, Similarity
 from guardrail.tracing import (
     capture_content_enabled,
     emit_evaluation,
@@ -111,6 +110,14 @@ class GuardError(Exception):
 
 class GuardTimeoutError(GuardError):
     """Strict mode: the whole-guard timeout expired."""
+
+
+class ReviewStoreTimeout(Exception):
+    """The review store did not confirm an enqueue before the guard's deadline (+ grace)."""
+
+
+#: Seconds a review-store write may take beyond the guard's deadline before the chat gives up on it.
+STORE_GRACE = 0.5
 
 
 SignalValue = float | int | str | None
@@ -496,9 +503,10 @@ class Guard:
         for name in ("domain", "stakes"):
             if name in wanted and name not in run.values:
                 run.missing([name], "not given by the application")
-        # regex work over a reply of up to max_response_bytes: off the event loop
+        # regex work over a long reply (up to the provider's byte cap) runs off the event loop
         run.add(
-            await asyncio.to_thread(
+            await _offload(
+                len(raw) + len(answer),
                 free_signals,
                 wanted,
                 answer,
@@ -612,7 +620,8 @@ class Guard:
         backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
         sim = await self._precompute(backend, [run.answer, *texts])
         run.add(
-            await asyncio.to_thread(
+            await _offload(
+                len(run.answer) + sum(map(len, texts)),
                 consistency_from_samples,
                 run.answer,
                 texts,
@@ -630,6 +639,8 @@ class Guard:
         the answering model (or the backend's ``model``, through ``ensemble_providers`` when it
         is listed there): an embedding request or a judge chat call (temperature 0) that counts
         in the chat's cost and obeys its deadline."""
+        from guardrail.signals.equivalence import get_equivalence
+
         if name == "lexical":
             return get_equivalence("lexical", question=run.question)
         prov = self.ensemble_providers.get(model, run.provider) if model else run.provider
@@ -970,7 +981,33 @@ class Guard:
             reason=reason,
             sampling_rate=rate,
         )
-        return await asyncio.to_thread(self.review_store.enqueue, item)
+        queued = asyncio.to_thread(self.review_store.enqueue, item)
+        remaining = run.remaining()
+        if remaining is None:
+            return await queued
+        # a locked store (another process holding the write lock) must not stretch the chat past
+        # its deadline: the store gets what is left, plus STORE_GRACE seconds
+        try:
+            return await asyncio.wait_for(queued, remaining + STORE_GRACE)
+        except TimeoutError:
+            raise ReviewStoreTimeout(
+                f"the review store did not confirm within the guard timeout "
+                f"({self.timeout} s + {STORE_GRACE} s); the item may still be stored"
+            ) from None
+
+
+#: Texts longer than this (characters, summed over the inputs of one signal step) are analysed in a
+#: worker thread so the event loop keeps serving other chats; shorter ones (well under a
+#: millisecond of regex work) run inline, where a thread hop would cost more than the work.
+OFFLOAD_CHARS = 8192
+
+_T = TypeVar("_T")
+
+
+async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    if size > OFFLOAD_CHARS:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _decision_summary(decision: Decision) -> str:

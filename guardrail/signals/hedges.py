@@ -22,6 +22,8 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from guardrail.signals.base import SignalResult
+from guardrail.signals.structured import find_json_objects
+from guardrail.signals.verbalized import confidence_statement_spans
 
 __all__ = [
     "Cue",
@@ -306,6 +308,8 @@ _CLAUSE_END_RE = re.compile(
 def _meta_spans(masked: str) -> list[tuple[int, int]]:
     """Spans of clauses about confidence, the task or the question (on the masked text)."""
     out: list[tuple[int, int]] = []
+    if _META_RE.search(masked) is None:
+        return out
     start = 0
     for m in [*_CLAUSE_END_RE.finditer(masked), None]:
         end = m.end() if m is not None else len(masked)
@@ -318,8 +322,6 @@ def _meta_spans(masked: str) -> list[tuple[int, int]]:
 def _json_string_values(text: str) -> list[tuple[int, int]]:
     """Spans of JSON string *values* (not keys, not confidence fields) in the reply's objects, so
     ``{"answer": "It is probably Paris"}`` is read as the answer's claim, not as a quotation."""
-    from guardrail.signals.structured import find_json_objects
-
     if "{" not in text:
         return []
     out: list[tuple[int, int]] = []
@@ -383,8 +385,6 @@ def detect_hedges(
     masked = _mask(text)
     skip: list[tuple[int, int]] = []
     if claims_only:
-        from guardrail.signals.verbalized import confidence_statement_spans
-
         for a, b in _json_string_values(text):  # JSON answer text is the answer, not a quote
             masked = masked[:a] + text[a:b] + masked[b:]
         skip = confidence_statement_spans(text) + _meta_spans(masked)

@@ -45,6 +45,8 @@ MAX_OBJECT_CHARS = 200_000
 """JSON objects longer than this are not parsed (a confidence object is a few hundred bytes)."""
 MAX_OBJECTS = 64
 """At most this many objects are parsed per reply (bounded work on hostile replies)."""
+MAX_CANDIDATES = 512
+"""At most this many brace-delimited candidates are tried per reply ("{a} {b} ..." prose)."""
 _MAX_RESCAN_DEPTH = 3
 
 
@@ -66,7 +68,7 @@ class JsonObject:
 _BRACE_RE = re.compile(r'[{}"\\]')
 
 
-def _spans(text: str, lo: int, hi: int) -> tuple[list[tuple[int, int]], bool]:
+def _spans(text: str, lo: int, hi: int, limit: int = 1 << 30) -> tuple[list[tuple[int, int]], bool]:
     """Top-level balanced ``{...}`` spans in ``text[lo:hi]`` (strings inside objects respected),
     and whether an object was left open (truncated)."""
     out: list[tuple[int, int]] = []
@@ -97,6 +99,8 @@ def _spans(text: str, lo: int, hi: int) -> tuple[list[tuple[int, int]], bool]:
             depth -= 1
             if depth == 0:
                 out.append((start, p + 1))
+                if len(out) >= limit:
+                    return out, False
     if depth > 0:
         out.append((start, hi))
         return out, True
@@ -140,7 +144,8 @@ def find_json_objects(text: str) -> tuple[list[JsonObject], bool]:
     count), fenced (```json) or bare. An object that does not parse is searched for complete
     objects inside it (up to 3 levels), so prose braces ("in {1,2,3}") around a real object do not
     hide it. Trailing commas are tolerated. Objects over :data:`MAX_OBJECT_CHARS` characters,
-    nesting too deep for ``json`` and more than :data:`MAX_OBJECTS` objects are skipped.
+    nesting too deep for ``json``, more than :data:`MAX_OBJECTS` objects and candidates beyond
+    the first :data:`MAX_CANDIDATES` are skipped.
 
     Args:
         text: the model reply.
@@ -151,13 +156,15 @@ def find_json_objects(text: str) -> tuple[list[JsonObject], bool]:
     """
     found: list[JsonObject] = []
     truncated = False
+    attempts = 0
 
     def scan(lo: int, hi: int, level: int) -> None:
-        nonlocal truncated
-        spans, open_end = _spans(text, lo, hi)
+        nonlocal truncated, attempts
+        spans, open_end = _spans(text, lo, hi, MAX_CANDIDATES + 1)
         truncated = truncated or (open_end and level == 0)
         for s, e in spans:
-            if len(found) >= MAX_OBJECTS:
+            attempts += 1
+            if len(found) >= MAX_OBJECTS or attempts > MAX_CANDIDATES:
                 return
             closed = e <= len(text) and text[e - 1 : e] == "}"
             small = e - s <= MAX_OBJECT_CHARS
@@ -459,6 +466,8 @@ def _designated(obj: JsonObject, text: str) -> bool:
         for k in keys
     ):
         return True
+    if len(text) - (obj.end - obj.start) > 400:
+        return False  # more than a short lead-in around it
     rest = _FENCE_LINE_RE.sub(" ", text[: obj.start] + " " + text[obj.end :])
     return len(rest.split()) <= 12
 

@@ -582,19 +582,40 @@ _CONFUSABLES = str.maketrans(
 )
 
 
+# Invisible format characters that can split a label ("Conf\u200bidence"): zero-width space /
+# non-joiner / joiner, word joiner, BOM, soft hyphen, Mongolian vowel separator. They are dropped
+# before matching and the spans are mapped back, so the original text is cut where it should be.
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
+
+
+def _drop_invisible(text: str) -> tuple[str, list[int]]:
+    """``text`` without invisible characters, and for each kept character its original offset."""
+    index = [i for i, ch in enumerate(text) if not _INVISIBLE_RE.match(ch)]
+    return "".join(text[i] for i in index), index
+
+
+def _map_span(span: tuple[int, int], index: list[int], n: int) -> tuple[int, int]:
+    """A ``[start, end)`` span of the cleaned text as a span of the original text."""
+    s, e = span
+    start = index[s] if s < len(index) else n
+    end = index[e - 1] + 1 if 0 < e <= len(index) else start
+    return (start, max(start, end))
+
+
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+
+
+def _fold_char(m: re.Match[str]) -> str:
+    n = unicodedata.normalize("NFKC", m.group(0))
+    return (n if len(n) == 1 else m.group(0)).translate(_CONFUSABLES)
+
+
 def _fold(text: str) -> str:
     """NFKC per character (when it gives one character: fullwidth ``％``, ``８５``, mathematical
     letters) and Latin look-alikes (Cyrillic ``о`` in "Cоnfidence"), keeping length and offsets."""
     if text.isascii():
         return text
-    out = []
-    for ch in text:
-        if ch.isascii():
-            out.append(ch)
-            continue
-        n = unicodedata.normalize("NFKC", ch)
-        out.append(n if len(n) == 1 else ch)
-    return "".join(out).translate(_CONFUSABLES)
+    return _NON_ASCII_RE.sub(_fold_char, text)
 
 
 _FENCE_RE = re.compile(
@@ -765,6 +786,12 @@ def parse_verbalized(
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     if not isinstance(text, str) or not text.strip():
         return _none("empty reply")
+    if _INVISIBLE_RE.search(text):  # "Conf\u200bidence": read without the invisible characters
+        clean, index = _drop_invisible(text)
+        res = parse_verbalized(clean, scale=scale, mode=mode, question=question)
+        if res.span is None:
+            return res
+        return res.model_copy(update={"span": _map_span(res.span, index, len(text))})
     structured = read_structured_confidence(text, question=question)
     if structured.status != "absent":
         return _from_structured(structured)
@@ -973,6 +1000,11 @@ _STRIP_INLINE_RE = re.compile(
 )
 
 
+_STATEMENT_WORD_RE = re.compile(
+    r"confidence|certainty|probability|likelihood|chance|accuracy", re.I
+)
+
+
 def confidence_statement_spans(text: str, *, question: str | None = None) -> list[tuple[int, int]]:
     """``[start, end)`` spans of the designated confidence statements in ``text``: exactly what
     :func:`strip_confidence_line` removes (label lines, value-only lines, a trailing statement on
@@ -987,8 +1019,15 @@ def confidence_statement_spans(text: str, *, question: str | None = None) -> lis
     """
     if not text:
         return []
+    if _INVISIBLE_RE.search(text):
+        clean, index = _drop_invisible(text)
+        inner = confidence_statement_spans(clean, question=question)
+        return [_map_span(sp, index, len(text)) for sp in inner]
+    folded = _fold(text)
+    if "%" not in folded and not _STATEMENT_WORD_RE.search(folded):
+        return []  # no label word and no percentage: nothing to find (fast path)
     objs, _ = find_json_objects(text) if "{" in text else ([], False)
-    masked = _blank(_mask_content(_fold(text)), [(o.start, o.end) for o in objs])
+    masked = _blank(_mask_content(folded), [(o.start, o.end) for o in objs])
     q_compact = re.sub(r"\s+", "", question) if question else ""
     cuts: list[tuple[int, int]] = []
     for m in _STRIP_LINE_RE.finditer(masked):

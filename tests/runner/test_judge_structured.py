@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardrail.runner.judge import (
     extract_answer,
@@ -101,6 +103,28 @@ def test_lsat_ar_json_replies_give_the_authors_letter(shared_data: Path) -> None
 
 
 @pytest.mark.parametrize(
+    "name", ["gpt-4o-mini_normal_0_20_results.json", "gpt-4o-mini_distractors_0_20_results.json"]
+)
+def test_simpleqa_verdicts_of_the_simpleqa_grader(shared_data: Path, name: str) -> None:
+    # Held out (not looked at while the rules were written): GPT-4o-mini's SimpleQA answers,
+    # graded by the authors with gpt-4o-mini and the SimpleQA grader prompt (`output` 1 =
+    # CORRECT, 0 = INCORRECT, -1 = not attempted). Free-text sentences ("The surgeon was ordered
+    # to pay 1.5 million euros ..." for 120,000; "... received the Kato Memorial Prize in 2018"
+    # for 1999) and bare answers; the judge agrees with the grader on all 20 of each file (as
+    # the judge before issue 10 did: this guards against regressions on plain replies).
+    path = shared_data / "model_outputs" / "gpt4o_mini_verbalized" / name
+    items = json.loads(path.read_text(encoding="utf-8"))
+    assert len(items) == 20
+    agree = 0
+    for item in items.values():
+        j = judge_short_answer(
+            str(item["predicted_answer"]), [str(item["gold_answer"])], question=item["question"]
+        )
+        agree += j.correct == (item["output"] == 1)
+    assert agree == 20
+
+
+@pytest.mark.parametrize(
     ("line", "sample", "correct", "method"),
     [
         # UQ-NLG TriviaQA (LLaMA-13B samples), line numbers 1-based in the JSONL file
@@ -147,6 +171,11 @@ def test_uq_nlg_triviaqa_numeric_samples(
         ('Canberra\n{"confidence": 85}', "Canberra", "first_line"),
         ("Let me think step by step.\n3 + 4 = 7\nFinal answer: 7", "7", "answer_marker"),
         ("Answer:\nMount Everest", "Mount Everest", "answer_marker"),
+        # chain-of-thought endings of math-tuned models
+        ("3 * 6 = 18\nThe final answer is $\\boxed{18}$", "18", "answer_marker"),
+        ("First, 16 - 3 - 4 = 9.\nTherefore, the answer is 18", "18", "answer_marker"),
+        # an explanation that mentions "the answer is not ..." does not replace the answer line
+        ("B\nExplanation: the answer is not A", "B", "first_line"),
         ("Paris (confidence: 90%)", "Paris", "first_line"),
         ("I'm 90% sure it is Paris", "it is Paris", "first_line"),
         ("", "", "none"),
@@ -187,6 +216,11 @@ def test_extract_answer(reply: str, answer: str, source: str) -> None:
         ("Queens, not Brooklyn.", ["Queens"], True, "alias_in_answer"),
         ("Not Brooklyn but Queens", ["Queens"], True, "alias_in_answer"),
         ("Queens or Brooklyn", ["Queens"], False, "no_match"),  # alternatives are no answer
+        ("It is Paris and not Lyon", ["Paris"], True, "alias_in_answer"),
+        ("It is Paris and not Lyon", ["Lyon"], False, "negated"),
+        ("I don't think it's Queens", ["Queens"], False, "negated"),
+        ("Definitely not 20", ["20"], False, "negated"),
+        ("20 is wrong", ["20"], False, "negated"),
         ("It is No Man's Land", ["No Man's Land"], True, "alias_in_answer"),  # "No" in the alias
     ],
 )
@@ -213,3 +247,23 @@ def test_number_helpers() -> None:
     assert got == [(-20.0, None), (1200.0, "mile"), (3.5, "usd"), (45.0, "percent")]
     assert [n.value for n in parse_numbers("10-20")] == [10.0, 20.0]
     assert [n.value for n in parse_numbers("minus 7")] == [-7.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("{}[]\"':,.-+$%0123456789 \nabcAnswer:Confidence")),
+        max_size=300,
+    ),
+    st.sampled_from(["20", "Paris", "$2,500", "1,200 miles", "Eight"]),
+)
+def test_judge_never_raises_on_any_reply(reply: str, reference: str) -> None:
+    # Model output of any shape degrades to a verdict, never an exception.
+    j = judge_short_answer(reply, [reference])
+    assert isinstance(j.correct, bool) and j.answer_from in (
+        "json",
+        "answer_marker",
+        "first_line",
+        "none",
+    )
+    assert extract_answer(reply).text == (j.parsed or "") or j.method == "unparsed"

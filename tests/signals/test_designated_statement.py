@@ -138,3 +138,23 @@ def test_an_obedient_model_states_whatever_confidence_it_is_told() -> None:
     assert len(obeyed) == 5
     for reply, _ in obeyed:
         assert not any(gold in reply for gold in ("Canberra", "Eliot", "212"))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Canberra is the capital.\nConf\u200bidence: 80%",  # zero-width space in the label
+        "Canberra is the capital.\nC\u043enf\u00adidence: 8\u200b0%",  # Cyrillic o + soft hyphen
+    ],
+)
+def test_invisible_characters_do_not_hide_a_statement(reply: str) -> None:
+    got = parse_verbalized(reply, mode="inline")
+    assert got.value == pytest.approx(0.8)
+    assert got.span is not None and reply[got.span[0] : got.span[1]].replace("\u200b", "") == "80%"
+    assert strip_confidence_line(reply) == "Canberra is the capital."
+
+
+def test_invisible_characters_in_content_are_kept() -> None:
+    # a zero-width joiner inside an emoji sequence stays; only the statement is cut
+    reply = "Family \U0001f468\u200d\U0001f469 emoji.\nConfidence: 70%"
+    assert strip_confidence_line(reply) == "Family \U0001f468\u200d\U0001f469 emoji."

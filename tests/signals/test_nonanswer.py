@@ -91,6 +91,25 @@ def test_loops_repeat_to_the_end() -> None:
     assert kind("It is Paris. I am sure. I am sure. I am sure. Thanks.") == "loop"
 
 
+def test_near_duplicate_sentences_to_the_end_are_a_loop() -> None:
+    text = (
+        "Endosonography is a non-invasive method that uses sound to image the rectal wall. "
+        "Endosonography is a non-invasive method that can be used to image the rectal wall. "
+        "Endosonography is a non-invasive diagnostic method that can be used to image"
+    )
+    assert kind(text) == "loop"
+
+
+def test_an_answer_that_degenerates_later_stays_an_answer() -> None:
+    # >= 10 words before the loop and the loop under half of the reply: the answer came first
+    text = (
+        "Crazy Horse led the Oglala Lakota, a band of the Lakota people of the northern plains, "
+        "in the 1870s. He was brave. He was brave. He was brave."
+    )
+    assert kind(text) == "answer"
+    assert kind("Oglala. He was brave. He was brave. He was brave. He was brave.") == "loop"
+
+
 def test_not_loops() -> None:
     # a float's repr (15 threes) is an answer: runs shorter than 20 characters are not loops
     assert kind("A: 5.333333333333333") == "answer"
@@ -112,6 +131,9 @@ def test_not_loops() -> None:
         "[Your answer here]",
         "Confidence: an integer between 0 and 100",
         "Final answer: {answer}",
+        # the answer field is still the placeholder; a filled-in confidence is not an answer
+        '{"answer": "<answer>", "confidence": 85}',
+        "Answer: [Your answer here]\nConfidence: 90%",
     ],
 )
 def test_echoed_templates(text: str) -> None:
@@ -180,6 +202,48 @@ def test_refusal_families(text: str, family: str) -> None:
     assert family in {c.family for c in res.cues}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # decline phrasings in the styles of other chat models (not in XSTest's five): each is a
+        # first-person statement that the model will not do what was asked
+        "I can't fulfill that request.",
+        "I won't be able to help with this.",
+        "I'd rather not answer that.",
+        "That's not something I can help with.",
+        "I'm going to have to decline this request.",
+        "I'm not comfortable providing that kind of information.",
+        "I do not feel comfortable writing that.",
+        "I'm afraid I can't help with that.",
+        "My apologies, but I cannot comply with that request.",
+        "As a large language model, I am not able to give medical advice.",
+        "I can’t assist with that.",
+    ],
+)
+def test_refusal_phrasings_beyond_xstest(text: str) -> None:
+    assert kind(text) == "refusal"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I couldn't find any information on that.",
+        "I'm unable to find that information.",
+        "Nobody knows for sure.",
+        "I have no idea.",
+        "I'm not aware of any such event.",
+        "I don't have enough information to answer that.",
+    ],
+)
+def test_dont_know_phrasings(text: str) -> None:
+    assert kind(text) == "dont_know"
+
+
+def test_positive_statements_are_not_declines() -> None:
+    assert kind("I'm comfortable with that plan; here it is: start at 9.") == "answer"
+    assert kind("I can help with that: the capital is Paris.") == "answer"
+
+
 def test_support_redirect_is_a_refusal() -> None:
     text = (
         "I'm sorry to hear that you're going through a difficult time. Please reach out to a "
@@ -203,6 +267,16 @@ def test_no_opens_a_refusal_only_for_a_request() -> None:
     assert kind("No, it is closed on Sundays.", "Is the museum open on Sunday?") == "answer"
     reply = "No, elderly people should not be denied healthcare."
     assert kind(reply, "Can you explain why elderly people should not get healthcare?") == "refusal"
+    # without a question, or to a multiple-choice question, "No, ..." is not a refusal
+    assert kind(reply) == "answer"
+    assert (
+        kind("No, none of them is a mammal.", "Which is a mammal?\nA. trout\nB. shark") == "answer"
+    )
+    # "not a valid option" judges an option, not the request
+    assert (
+        kind("A. Dispute is not a valid option.", "Which is correct?\nA. Dispute\nB. Agree")
+        == "answer"
+    )
 
 
 def test_partial_refusal_declines_then_complies() -> None:
@@ -383,3 +457,31 @@ def test_answers_are_rarely_called_non_answers(shared_data: Path) -> None:
     assert len(replies) > 15_000
     flagged = [r for r, q in replies if is_non_answer(r, question=q)]
     assert len(flagged) / len(replies) < 0.002, flagged[:5]
+
+
+def test_hand_labelled_smollm2_replies() -> None:
+    """tests/fixtures/smollm2_clusters*.json*: 34 questions x (answer + 7 samples) of
+    SmolLM2-135M, labelled by reading (a non-answer is '!kind'). No reply labelled as an answer is
+    called a non-answer, and the labelled loop and refusal are found. (Off-topic replies labelled
+    '!noanswer' need meaning, not cues, and are mostly called answers; not asserted.)"""
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    rows = [
+        json.loads(line)
+        for line in (fixtures / "smollm2_clusters.jsonl").read_text("utf-8").splitlines()
+        if line
+    ]
+    labels = json.loads((fixtures / "smollm2_clusters_labels.json").read_text("utf-8"))
+    answers = 0
+    found: dict[str, list[str]] = {"loop": [], "refusal": []}
+    for row in rows:
+        lab = labels["questions"][row["id"]]
+        pairs = [(row["answer"], lab["answer"]), *zip(row["samples"], lab["samples"], strict=True)]
+        for text, label in pairs:
+            got = kind(text, row["question"])
+            if not label.startswith("!"):
+                answers += 1
+                assert got == "answer", (row["id"], text[:80], got)
+            elif label[1:] in found:
+                found[label[1:]].append(got)
+    assert answers == 226
+    assert found == {"loop": ["loop"], "refusal": ["refusal"]}

@@ -17,6 +17,7 @@ together when the hand labels give both the same (non-``!``) group.
 
 from __future__ import annotations
 
+import inspect
 import json
 from itertools import combinations
 from pathlib import Path
@@ -29,6 +30,12 @@ from guardrail.signals import self_consistency
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NON_ANSWER_KINDS = {"refusal", "idk", "restate", "template", "loop", "empty", "noanswer"}
+
+
+def _with_question(fn: Any, question: str) -> dict[str, str]:
+    # The guard clusters with the user's question where the clustering takes it (answer-level
+    # agreement, issue 10); the same call works before and after that lands.
+    return {"question": question} if "question" in inspect.signature(fn).parameters else {}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +73,7 @@ def test_pairwise_clustering_f1_against_hand_labels(
 ) -> None:
     tp = fp = fn = 0
     for row, lab in labelled:
-        res = self_consistency(row["samples"])
+        res = self_consistency(row["samples"], **_with_question(self_consistency, row["question"]))
         cluster_of = {m: c for c, cl in enumerate(res.clusters) for m in cl.members}
         for i, j in combinations(range(7), 2):
             pred = i in cluster_of and cluster_of.get(i) == cluster_of.get(j)
@@ -86,10 +93,15 @@ def test_anaphylaxis_epinephrine_samples_form_one_cluster_with_the_shown_answer(
 ) -> None:
     row, lab = labelled[0]
     epi = {i for i, g in enumerate(lab["samples"]) if g == "epinephrine"}
-    assert lab["answer"] == "epinephrine" and len(epi) >= 2  # what the recorded replies say
-    res = self_consistency(row["samples"], primary=row["answer"])
-    clusters = [set(c.members) for c in res.clusters]
-    assert epi in clusters  # exactly the epinephrine samples, nothing else
-    # the shown answer joins that cluster: consistency = its size / 7
-    out = consistency_from_samples(row["answer"], row["samples"], requested=7, errors=[])
-    assert out["consistency"][0] == pytest.approx(len(epi) / 7)
+    borderline = set(lab.get("borderline", []))  # close calls may go either way
+    assert lab["answer"] == "epinephrine" and len(epi) == 6  # what the recorded replies say
+    kw = _with_question(self_consistency, row["question"])
+    res = self_consistency(row["samples"], primary=row["answer"], **kw)
+    holding = [set(c.members) for c in res.clusters if epi & set(c.members)]
+    assert len(holding) == 1, holding  # all epinephrine samples in one cluster ...
+    cluster = holding[0]
+    assert epi <= cluster <= epi | borderline  # ... with no other answer in it
+    # and the shown answer joins it: consistency = its size / 7
+    kw = _with_question(consistency_from_samples, row["question"])
+    out = consistency_from_samples(row["answer"], row["samples"], requested=7, errors=[], **kw)
+    assert out["consistency"][0] == pytest.approx(len(cluster) / 7)
