@@ -152,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model name on --base-url")
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads (in-process)")
     ap.add_argument("--backends", default="lexical,embedding,entailment")
+    ap.add_argument("--datasets", default="gsm8k,triviaqa", help="for entailment")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
     args = ap.parse_args(argv)
     root = ag.data_dir()
@@ -169,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         provider = OpenAICompatProvider(args.base_url, model=args.model, max_retries=1)
         model_desc = f"{args.model} at {args.base_url}"
     else:
-        provider = LocalProvider(n_threads=args.threads)
+        provider = LocalProvider(n_threads=args.threads, logits_all=False)  # no log-probs used
         model_desc = "SmolLM2-135M-Instruct Q4_1 in-process (llama-cpp-python)"
 
     vec_cache: dict[str, list[float]] = {}
@@ -240,8 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  timing.summary(), args.resamples))  # fmt: skip
 
     if "entailment" in wanted:
-        for title, data, labels, score in ((G, g_rows, g_lab, gsm8k_score),
-                                           (T, t_rows, t_lab, trivia_score)):  # fmt: skip
+        sets = {
+            "gsm8k": (G, g_rows, g_lab, gsm8k_score),
+            "triviaqa": (T, t_rows, t_lab, trivia_score),
+        }
+        for title, data, labels, score in (sets[k] for k in args.datasets.split(",")):
             idx = subset(data, args.entail_n, seed=1)
             run = Runner(lambda q: get_equivalence("entailment", judge=judge, question=q))
             s = run.run(score, data, idx)
@@ -253,6 +257,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  args.resamples))  # fmt: skip
             if run.errors:
                 print(f"  entailment fallbacks: {sorted(set(run.errors))[:3]}", flush=True)
+
+    if "lexical-subsets" in wanted:  # lexical on exactly the questions the model backends used
+        t_idx, g_idx = subset(t_rows, args.embed_n), subset(g_rows, args.embed_n)
+        pairs = [
+            (T + " odd (held out)", t_rows, t_lab, trivia_score, [i for i in t_idx if i % 2 == 1]),
+            (G + " (held out)", g_rows, g_lab, gsm8k_score, g_idx),
+            (G, g_rows, g_lab, gsm8k_score, subset(g_rows, args.entail_n, seed=1)),
+            (T, t_rows, t_lab, trivia_score, subset(t_rows, args.entail_n, seed=1)),
+        ]
+        for title, data, labels, score, idx in pairs:
+            run = Runner(lambda q: get_equivalence("lexical", question=q))
+            s = run.run(score, data, idx)
+            lab = [labels[i] for i in idx]
+            rows.append(
+                row_line(title, "lexical, same questions", s, lab, run.summary(), args.resamples)
+            )
 
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}")
     if args.out:

@@ -219,7 +219,13 @@ SETTINGS: dict[str, str] = {
     "on_missing": "action (pass, notice, review or abstain)",
     "knowledge_cutoff": "string (shown by the {knowledge_cutoff} placeholder)",
     "spot_check": "fraction in [0, 1], e.g. 10% (share of passed answers sampled for review)",
+    "plan": "latency or cost (how the SDK schedules samples; docs/sdk.md)",
 }
+
+#: Values of the ``plan`` setting: ``latency`` draws the samples concurrently with the answer and
+#: cancels the ones that can no longer change the action; ``cost`` draws them after the answer in
+#: waves and never sends a wave that cannot change the action.
+PLANS = ("latency", "cost")
 
 #: Entries of the ``signals { }`` block: positional value shape and option names.
 SIGNAL_ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {

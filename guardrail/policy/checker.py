@@ -74,6 +74,7 @@ from guardrail.policy.catalog import (
     CONTEXT_NAMES,
     EQUIVALENCE_BACKENDS,
     MODEL_EQUIVALENCE_BACKENDS,
+    PLANS,
     SETTINGS,
     SIGNAL_ENTRIES,
     SIGNALS,
@@ -84,6 +85,7 @@ from guardrail.policy.catalog import (
 from guardrail.policy.errors import Diagnostic, Severity, Source
 from guardrail.policy.evaluator import names_in
 from guardrail.policy.exprfmt import expr_text
+from guardrail.policy.intervals import may_hold, value_bounds
 from guardrail.policy.limits import MAX_DIAGNOSTICS, MAX_PLACEHOLDERS
 from guardrail.policy.model import (
     EnsembleConfig,
@@ -959,6 +961,7 @@ class _Checker:
             on_missing=settings.get("on_missing") or Action.REVIEW,  # type: ignore[arg-type]
             knowledge_cutoff=settings.get("knowledge_cutoff"),  # type: ignore[arg-type]
             spot_check=settings.get("spot_check"),  # type: ignore[arg-type]
+            plan=settings.get("plan"),  # type: ignore[arg-type]
             signals=signals,
             rules=rule_defs,
             otherwise=other_def,
@@ -993,6 +996,19 @@ class _Checker:
             return self._number(
                 v, "a fraction in [0, 1] such as 10% or 0.1", 0.0, 1.0, owner="spot_check"
             )
+        if name == "plan":
+            v = self._one(d, "latency or cost")
+            if v is None:
+                return None
+            if not isinstance(v, Word) or v.name not in PLANS:
+                self.error(
+                    "bad-value",
+                    "'plan' expects latency or cost",
+                    v.span,
+                    hint="write `plan latency` (samples alongside the answer) or `plan cost`",
+                )
+                return None
+            return v.name
         if name == "calibration":
             path_text = self._string(d, "a path string")
             if path_text is None:
@@ -1279,25 +1295,17 @@ def _const(e: Expr) -> float | None:
 
 
 def _bounds(e: Expr, iv: dict[str, _Interval]) -> tuple[float, float] | None:
-    if isinstance(e, Number):
-        return e.value, e.value
-    if isinstance(e, Name):
-        spec = SIGNALS.get(e.name)
+    """Bounds of a numeric expression: a signal in its narrowed interval or its catalog range
+    (shared interval arithmetic: :func:`guardrail.policy.intervals.value_bounds`)."""
+
+    def bound_of(name: str) -> tuple[float, float] | None:
+        spec = SIGNALS.get(name)
         if spec is None or not spec.numeric:
             return None
-        i = iv.get(e.name)
+        i = iv.get(name)
         return (i.lo, i.hi) if i is not None else (spec.lower, spec.upper)
-    if isinstance(e, Neg):
-        b = _bounds(e.operand, iv)
-        return None if b is None else (-b[1], -b[0])
-    if isinstance(e, Arith):
-        a, b = _bounds(e.left, iv), _bounds(e.right, iv)
-        if a is None or b is None:
-            return None
-        if e.op == "+":
-            return a[0] + b[0], a[1] + b[1]
-        return a[0] - b[1], a[1] - b[0]
-    return None
+
+    return value_bounds(e, bound_of)
 
 
 def _conj_unsat(conj: list[Compare]) -> str | None:
@@ -1348,7 +1356,7 @@ def _conj_unsat(conj: list[Compare]) -> str | None:
         if a is None or b is None:
             continue
         dlo, dhi = a[0] - b[1], a[1] - b[0]
-        if not _may_hold(c.op, dlo, dhi):
+        if not may_hold(c.op, dlo, dhi):
             if b[0] == b[1]:
                 return f"{expr_text(c)} cannot hold: the left side is in [{a[0]:g}, {a[1]:g}]"
             return (
@@ -1360,21 +1368,6 @@ def _conj_unsat(conj: list[Compare]) -> str | None:
 
 def _holds(op: str, d: float) -> bool:
     return {"<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0, "==": d == 0, "!=": d != 0}[op]
-
-
-def _may_hold(op: str, lo: float, hi: float) -> bool:
-    eps = 1e-12
-    if op == "<":
-        return lo < -eps or lo < 0
-    if op == "<=":
-        return lo <= eps
-    if op == ">":
-        return hi > 0
-    if op == ">=":
-        return hi >= -eps
-    if op == "==":
-        return lo <= eps and hi >= -eps
-    return not (abs(lo) <= eps and abs(hi) <= eps)
 
 
 def check_ast(

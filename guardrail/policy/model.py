@@ -119,7 +119,9 @@ class Policy(BaseModel):
     """A checked policy, ready to evaluate.
 
     ``calibration`` is resolved relative to the policy file. ``spot_check`` is the fraction in
-    [0, 1] of passed answers the review queue samples (None = off). ``warnings`` holds the
+    [0, 1] of passed answers the review queue samples (None = off). ``plan`` is how the SDK
+    schedules samples: ``latency``, ``cost`` or None (one request for all k after the answer, no
+    early stopping; docs/sdk.md "Plans"). ``warnings`` holds the
     checker's warnings (errors never reach a Policy: they raise PolicyError).
     """
 
@@ -131,6 +133,7 @@ class Policy(BaseModel):
     on_missing: Action = Action.REVIEW
     knowledge_cutoff: str | None = None
     spot_check: float | None = Field(default=None, ge=0.0, le=1.0)
+    plan: Literal["latency", "cost"] | None = None
     signals: SignalConfig = Field(default_factory=SignalConfig)
     rules: list[RuleDef] = Field(default_factory=list)
     otherwise: OtherwiseDef | None = None
@@ -224,6 +227,26 @@ class Policy(BaseModel):
         evaluation).
         """
         return self.program.signals_that_matter(known)
+
+    def decide_on_ranges(
+        self, known: Mapping[str, SignalValue], ranges: Mapping[str, tuple[float, float]]
+    ) -> Action | None:
+        """The action the policy gives at *every* point of a box of signal values, else None.
+
+        ``known``: computed signals (None = missing); ``ranges``: numeric signal -> closed
+        ``(lo, hi)`` it will lie in (present); any other needed signal is open (any value or
+        missing). Sound, never approximate: an action is returned only if
+        :meth:`evaluate` gives it at every point (may return None when it does but correlated
+        signals hide it). Used for exact early stopping: after ``m`` of ``k`` samples with ``a``
+        agreeing, ``consistency`` lies in ``[a/k, (a + k - m)/k]``. See
+        :mod:`guardrail.policy.intervals` for the argument.
+
+        Raises:
+            ValueError: a range on a non-numeric or unknown signal, or ``lo > hi``.
+        """
+        from guardrail.policy.intervals import decide_on_ranges
+
+        return decide_on_ranges(self.program, known, ranges)
 
     def run_examples(self) -> list[ExampleResult]:
         """Evaluate every ``example`` block; see :class:`ExampleResult`."""

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import Span, SpanContext
 
 from guardrail._safety import clean_text
 from guardrail.decisions.log import DecisionRecord, DecisionSink, now_utc
@@ -64,6 +64,7 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+from guardrail.sdk.sample_plan import SampleState, consistency_box, next_wave, settled
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -81,11 +82,16 @@ if TYPE_CHECKING:  # numpy loads only when a policy uses a profile or the sample
 from guardrail.tracing import (
     capture_content_enabled,
     emit_evaluation,
+    end_guard_span,
+    error_type_of,
+    get_event_logger,
+    get_metrics,
     get_tracer,
     guard_span,
     model_call_span,
     record_error,
     record_result,
+    server_of,
 )
 
 __all__ = [
@@ -137,12 +143,16 @@ class _Run:
     max_tokens: int | None
     seed: int | None
     answer: str = ""
+    answer_id: str | None = None  # gen_ai.response.id of the answer call (evaluation events)
+    answer_span: SpanContext | None = None  # the answer's chat span (log-based events' parent)
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     values: dict[str, SignalValue] = field(default_factory=dict)
     reports: dict[str, SignalReport] = field(default_factory=dict)
     timed_out: bool = False
+    # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
+    speculative: list[asyncio.Task[ChatResult]] | None = None
 
     @property
     def question(self) -> str | None:
@@ -196,6 +206,10 @@ class Guard:
         capture_content: record prompts/answers in traces (default: env
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else off).
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
+        meter_provider: OpenTelemetry meter provider for the ``gen_ai.client.*`` histograms and
+            the ``guardrail.decisions`` counter (default: the global one; never installed).
+        logger_provider: OpenTelemetry logger provider: evaluation results become log-based
+            events parented to the evaluated chat span (default: none, span events instead).
         max_tokens: completion cap for every call (``None``: the server's default).
         temperature: temperature of the answer call (samples use the policy's temperature).
         hold_reviews: ``True`` (default) withholds the answer of a ``review`` decision until a
@@ -226,6 +240,8 @@ class Guard:
         strict: bool = False,
         capture_content: bool | None = None,
         tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        logger_provider: _logs.LoggerProvider | None = None,
         max_tokens: int | None = 512,
         temperature: float | None = None,
         hold_reviews: bool = True,
@@ -251,6 +267,8 @@ class Guard:
         self.strict = strict
         self.capture_content = capture_content
         self._tracer = get_tracer(tracer_provider)
+        self._metrics = get_metrics(meter_provider)
+        self._event_logger = get_event_logger(logger_provider)
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.hold_reviews = hold_reviews
@@ -263,14 +281,29 @@ class Guard:
 
     @classmethod
     def from_policies(
-        cls, path: str | Path = "policies", provider: ChatProvider | None = None, **kwargs: Any
+        cls,
+        path: str | Path | None = None,
+        provider: ChatProvider | None = None,
+        **kwargs: Any,
     ) -> Guard:
         """A guard over the policies in a directory (``*.guard`` files) or a single policy file.
 
+        ``path=None`` resolves like the CLI (:func:`guardrail.policy.bundled.bundled_policies_dir`):
+        ``$GUARDRAIL_POLICIES``, then ``./policies``, then the policies bundled with guardrail.
+
         Raises:
-            FileNotFoundError: ``path`` does not exist.
+            FileNotFoundError: ``path`` does not exist (or, with ``path=None``, none of those does).
             guardrail.policy.PolicyError: a policy does not parse or check.
         """
+        if path is None:
+            from guardrail.policy.bundled import bundled_policies_dir
+
+            found = bundled_policies_dir()
+            if found is None:
+                raise FileNotFoundError(
+                    "no policies found: no $GUARDRAIL_POLICIES, ./policies or bundled policies"
+                )
+            path = found
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no policy file or directory at {p}")
@@ -375,17 +408,23 @@ class Guard:
             except Exception as exc:  # the host app never sees an internal error
                 record_error(span, exc)
                 response = self._failed(run, rid, exc, start)
+            finally:
+                await _cancel_speculation(run)
             if self.decision_log is not None:
                 response = await self._log_decision(run, response)
-            span.set_attribute("guardrail.status", response.status)
-            if response.action is not None:
-                span.set_attribute("guardrail.decision.action", response.action.value)
-            span.set_attribute("guardrail.cost.calls", response.cost.calls)
-            span.set_attribute("gen_ai.usage.input_tokens", response.cost.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", response.cost.output_tokens)
-            missing = [s.name for s in response.signals if s.status == "missing"]
-            if missing:
-                span.set_attribute("guardrail.signals.missing", missing)
+            end_guard_span(
+                span,
+                status=response.status,
+                action=response.action.value if response.action is not None else None,
+                calls=response.cost.calls,
+                input_tokens=response.cost.input_tokens,
+                output_tokens=response.cost.output_tokens,
+                missing=[s.name for s in response.signals if s.status == "missing"],
+                error=response.error,
+            )
+            self._metrics.decision(
+                policy.name, response.action.value if response.action is not None else "failed"
+            )
             return response
 
     # ------------------------------------------------------------------ the plan
@@ -419,7 +458,11 @@ class Guard:
             seed=seed,
             messages=messages,
             capture_content=run.capture,
+            server=server_of(prov),
+            metrics=self._metrics,
         ) as span:
+            if purpose == "answer":
+                run.answer_span = span.get_span_context()
             coro = prov.chat(
                 messages,
                 model=model_name,
@@ -467,6 +510,22 @@ class Guard:
         )
         want_logprobs = "logprob_confidence" in wanted
 
+        # 0. plan latency: the samples do not depend on the answer's text, so they start now
+        if (
+            policy.plan == "latency"
+            and cfg.samples is not None
+            and wanted & {"consistency", "semantic_entropy"}
+        ):
+            k = cfg.samples.k
+            if getattr(run.provider, "supports_n", None) is False:
+                # a server without `n` (llama_cpp.server): one request per sample, so the ones
+                # still queued or running can be cancelled once the action is settled
+                run.speculative = [asyncio.create_task(self._sample_call(run, i)) for i in range(k)]
+            else:
+                # `n` (or not known yet): one request for all k, as in the other plans; it
+                # arrives whole, so it is cancelled only when the samples are not needed at all
+                run.speculative = [asyncio.create_task(self._sample_call(run, 0, n=k))]
+
         # 1. the answer
         answer_msgs = (
             normalize_messages(inline_messages([m.model_dump() for m in run.messages]))
@@ -483,6 +542,7 @@ class Guard:
             raise
         except (ProviderError, TimeoutError) as exc:
             return self._failed(run, request_id, exc, start)
+        run.answer_id = result.response_id
         raw = result.choices[0].text
         answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
         if not answer:
@@ -537,12 +597,24 @@ class Guard:
         while True:
             matter = policy.signals_that_matter(run.values)
             todo = sorted(matter - set(run.values), key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
+            if policy.plan == "cost":
+                # samples first (waves, exact early stopping): a settled box often makes the
+                # follow-up call pointless; measured on real replies in bench/bench_latency.py
+                todo.sort(key=lambda s: s not in ("consistency", "semantic_entropy"))
             if not todo:
                 return
             if run.timed_out or (run.remaining() is not None and run.remaining() == 0.0):
                 run.missing(todo, f"guard timeout ({self.timeout} s) expired")
                 return
             target = todo[0]
+            if (
+                policy.plan == "latency"
+                and target == "verbalized"
+                and ("consistency" in todo or "semantic_entropy" in todo)
+            ):
+                # the follow-up needs the answer, the samples are already running: overlap them
+                await asyncio.gather(self._followup_verbalized(run), self._samples(run))
+                continue
             if target == "calibrated":
                 await self._calibrated(run, profile)
             elif target == "verbalized":
@@ -590,10 +662,26 @@ class Guard:
             calls=run.calls - calls_before,
         )
 
+    async def _sample_call(self, run: _Run, index: int, n: int = 1) -> ChatResult:
+        """Samples ``index .. index + n - 1`` of the policy's k (seeds seed+1+index ...)."""
+        cfg = run.policy.signals.samples
+        assert cfg is not None
+        return await self._call(
+            run,
+            "consistency",
+            run.messages,
+            n=n,
+            temperature=cfg.temperature,
+            seed_offset=1 + index,
+        )
+
     async def _samples(self, run: _Run) -> None:
         cfg = run.policy.signals.samples
         if cfg is None:
             run.missing(["consistency", "semantic_entropy"], "the policy has no `samples` entry")
+            return
+        if run.policy.plan is not None:
+            await self._planned_samples(run, cfg.k)
             return
         calls_before = run.calls
         try:
@@ -633,6 +721,129 @@ class Guard:
             ),
             calls=run.calls - calls_before,
         )
+
+    async def _planned_samples(self, run: _Run, k: int) -> None:
+        """``plan latency``/``plan cost`` sampling with exact early stopping
+        (:mod:`guardrail.sdk.sample_plan`): sample ``i`` is always drawn with seed
+        ``seed + 1 + i``, the stop test looks at the drawn prefix in index order only."""
+        cfg = run.policy.signals.samples
+        assert cfg is not None
+        backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
+        # the stop test reuses the very similarity the final value is computed with
+        from guardrail.signals.answers import AnswerSimilarity
+
+        lexical = backend if isinstance(backend, AnswerSimilarity) else None
+        exact = lexical is not None
+        got: list[str | BaseException | None] = [None] * k
+        calls_before = run.calls
+        stop: tuple[Action, SampleState] | None = None
+        waves: list[int] = []
+
+        def prefix() -> int:
+            m = 0
+            while m < k and got[m] is not None:
+                m += 1
+            return m
+
+        def check(m: int) -> tuple[Action, SampleState] | None:
+            if not exact or m == k or m == 0:
+                return None
+            texts, errors = _texts(got[:m])
+            out = consistency_from_samples(
+                run.answer,
+                texts,
+                requested=m,
+                errors=errors,
+                similarity=lexical,
+                question=run.question,
+            )
+            value, _, detail = out["consistency"]
+            if value is None:
+                return None  # no usable sample yet: consistency itself may end up missing
+            state = SampleState(k=k, m=m, a=int(detail["agreeing"]))
+            action = settled(run.policy, run.values, state)
+            return None if action is None else (action, state)
+
+        if run.speculative is not None:  # plan latency: consume the calls already running
+            tasks = run.speculative
+            width = k // len(tasks)  # k tasks of one sample, or one task of k
+            index = {t: i * width for i, t in enumerate(tasks)}
+            pending: set[asyncio.Task[ChatResult]] = set(tasks)
+            seen = 0
+            while pending and stop is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    got[index[t] : index[t] + width] = _outcome(t, width)
+                m = prefix()
+                if m > seen:
+                    seen = m
+                    stop = check(m)
+            await _cancel_speculation(run)  # stopped early: the rest is not worth its tokens
+            waves = [k]
+            calls_before = run.calls - sum(_calls_of(t) for t in tasks)
+        else:  # plan cost: waves, never sending one that cannot change the action
+            m = 0
+            while m < k and stop is None:
+                d = k - m
+                if exact:
+                    state = SampleState(k, m, _agreeing(run, got[:m], lexical))
+                    d = next_wave(run.policy, run.values, state)
+                waves.append(d)
+                try:
+                    res = await self._sample_call(run, m, n=d)
+                    texts = [c.text for c in res.choices]
+                    wave: list[str | BaseException] = [*texts]
+                    wave += [ProviderError(e) for e in res.errors][: d - len(wave)]
+                    wave += [ProviderError("no sample returned")] * (d - len(wave))
+                except AuthenticationError:
+                    raise
+                except (ProviderError, TimeoutError) as exc:
+                    self._strict_check(run, "sampling", exc)
+                    wave = [exc] * d
+                got[m : m + d] = wave
+                m += d
+                stop = check(m)
+        drawn = prefix() if stop is None else stop[1].m
+        texts, errors = _texts(got[:drawn])
+        if any(isinstance(e, AuthenticationError) for e in got[:drawn]):
+            raise next(e for e in got[:drawn] if isinstance(e, AuthenticationError))
+        if errors and self.strict:
+            raise GuardError(f"{len(errors)} of {drawn} samples failed: {errors[0]}")
+        if not any(texts):
+            why = "no usable sample" + (f" ({len(errors)} failed: {errors[0]})" if errors else "")
+            run.missing(["consistency", "semantic_entropy"], why)
+            return
+        sim = await self._precompute(backend, [run.answer, *texts])
+        out = await _offload(
+            len(run.answer) + sum(map(len, texts)),
+            consistency_from_samples,
+            run.answer,
+            texts,
+            requested=drawn if stop is not None else k,
+            errors=errors,
+            similarity=sim,
+            backend=backend,
+            question=run.question,
+        )
+        value, note, detail = out["consistency"]
+        reason: str | None = note
+        detail = {
+            **detail,
+            "plan": run.policy.plan,
+            "k_planned": k,
+            "drawn": drawn,
+            "waves": waves,
+        }
+        if stop is not None:
+            action, state = stop
+            lo, hi = consistency_box(state)
+            detail["stopped_early"] = {"action": action.value, "bounds": [lo, hi]}
+            reason = (
+                f"stopped after {drawn} of {k} samples: every consistency in "
+                f"[{lo:.3g}, {hi:.3g}] gives {action.value}"
+            )
+        out["consistency"] = (value, reason, detail)
+        run.add(out, calls=run.calls - calls_before)
 
     def _equivalence(self, run: _Run, name: str, model: str | None) -> Similarity | AsyncSimilarity:
         """The policy's answer-equivalence backend for this chat, with its model call bound to
@@ -843,7 +1054,15 @@ class Guard:
     ) -> GuardedResponse:
         self._strict_check(run, "the answer call", exc)
         reason = self._failure_reason(run, exc)
-        emit_evaluation(run.span, "guardrail.decision", score_label="failed", explanation=reason)
+        emit_evaluation(
+            run.span,
+            "guardrail.decision",
+            explanation=reason,
+            response_id=run.answer_id,
+            logger=self._event_logger,
+            parent=run.answer_span,
+            error_type=error_type_of(reason),
+        )
         return GuardedResponse(
             status="failed",
             text=self.failure_message,
@@ -921,16 +1140,28 @@ class Guard:
             run.reports[k] for k in sorted(run.reports, key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
         ]
         for rep in reports:
-            label = rep.value if isinstance(rep.value, str) else rep.status
+            if rep.status == "skipped":  # never evaluated: it could not change the action
+                continue
             num = float(rep.value) if isinstance(rep.value, int | float) else None
             emit_evaluation(
-                run.span, rep.name, score_value=num, score_label=label, explanation=rep.reason
+                run.span,
+                rep.name,
+                score_value=num,
+                score_label=_verdict_of(decision, rep.name),
+                explanation=rep.reason or (rep.value if isinstance(rep.value, str) else None),
+                response_id=run.answer_id,
+                logger=self._event_logger,
+                parent=run.answer_span,
+                error_type=error_type_of(rep.reason) if rep.status == "missing" else None,
             )
         emit_evaluation(
             run.span,
             "guardrail.decision",
             score_label=action.value,
             explanation=_decision_summary(decision),
+            response_id=run.answer_id,
+            logger=self._event_logger,
+            parent=run.answer_span,
         )
         values = {k: v for k, v in run.values.items() if v is not None}
         return GuardedResponse(
@@ -1008,6 +1239,84 @@ async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) 
     if size > OFFLOAD_CHARS:
         return await asyncio.to_thread(fn, *args, **kwargs)
     return fn(*args, **kwargs)
+
+
+def _outcome(task: asyncio.Task[ChatResult], n: int) -> list[str | BaseException]:
+    """A finished call for ``n`` samples: their texts, or the exception each ended with."""
+    exc = task.exception()
+    if exc is not None:
+        return [exc] * n
+    res = task.result()
+    out: list[str | BaseException] = [c.text for c in res.choices[:n]]
+    out += [ProviderError(e) for e in res.errors][: n - len(out)]
+    out += [ProviderError("no sample returned")] * (n - len(out))
+    return out
+
+
+def _texts(got: list[str | BaseException | None]) -> tuple[list[str], list[str]]:
+    """Sample texts (a failed sample is an empty text: it agrees with nothing) and the errors."""
+    texts: list[str] = []
+    errors: list[str] = []
+    for g in got:
+        if isinstance(g, str):
+            texts.append(g.strip())
+        else:
+            texts.append("")
+            errors.append(f"{type(g).__name__}: {str(g)[:200]}")
+    return texts, errors
+
+
+def _agreeing(
+    run: _Run, got: list[str | BaseException | None], similarity: Similarity | None
+) -> int:
+    """How many of the drawn samples count as agreeing with the shown answer."""
+    if not got:
+        return 0
+    texts, errors = _texts(got)
+    out = consistency_from_samples(
+        run.answer,
+        texts,
+        requested=len(got),
+        errors=errors,
+        similarity=similarity,
+        question=run.question,
+    )
+    value, _, detail = out["consistency"]
+    return 0 if value is None else int(detail["agreeing"])
+
+
+def _calls_of(task: asyncio.Task[ChatResult]) -> int:
+    """Model calls one speculative sample task made (a cancelled one: its request was sent)."""
+    if task.cancelled():
+        return 1
+    exc = task.exception()
+    if exc is None:
+        return task.result().calls
+    return (exc.calls or 1) if isinstance(exc, ProviderError) else 1
+
+
+async def _cancel_speculation(run: _Run) -> None:
+    """Cancel the speculative sample calls still running (their tokens are not spent further)
+    and wait for them; a call that was sent counts in the chat's cost either way."""
+    tasks = run.speculative or []
+    running = [t for t in tasks if not t.done()]
+    for t in running:
+        t.cancel()
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+        run.calls += len(running)
+    for t in tasks:  # retrieve exceptions so asyncio never logs "never retrieved"
+        if t.done() and not t.cancelled():
+            t.exception()
+
+
+def _verdict_of(decision: Decision, signal: str) -> str:
+    """The policy's verdict on one signal: the action of the first matched rule that read it
+    (its value or its absence), ``pass`` when no rule fired on it."""
+    for m in decision.matched:
+        if signal in m.values or signal in m.missing:
+            return m.action.value
+    return Action.PASS.value
 
 
 def _decision_summary(decision: Decision) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -182,12 +183,17 @@ def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
     data = json.loads(res.output)
     assert "stakes" in data["decision"]["missing"]
     # every model call is seeded from the documented default seed, 0: the answer call (first) and
-    # the follow-up carry 0; the samples carry seed + 1 (one request with n = k, seeds 1..k; no
-    # sample reuses the answer call's seed, issue 10 part 6)
+    # the follow-up carry 0; sample i (0-based) is drawn with seed 1 + i, never the answer call's
+    # seed (issue 10 part 6). legal is `plan cost` (issue 15): the samples come in waves, a wave
+    # of n samples starting at sample i is one request with seed 1 + i and `n` (choice j gets
+    # seed 1 + i + j), and the waves follow one another: seeds 1, 1 + n1, 1 + n1 + n2, ... <= 7
     seeds = [(r.get("seed"), r.get("n", 1)) for r in server.requests]
     assert seeds[0] == (0, 1)
-    assert {s for s, _ in seeds} == {0, 1}
-    assert all(n > 1 for s, n in seeds if s == 1)
+    waves = sorted((s, n) for s, n in seeds if s != 0)
+    assert waves and waves[0][0] == 1
+    for (s1, n1), (s2, _) in itertools.pairwise(waves):
+        assert s2 == s1 + n1
+    assert waves[-1][0] + waves[-1][1] - 1 <= 7  # k = 7 samples at most
     before = len(server.requests)
     res = _ask(
         server, "Is a verbal contract binding?", "--domain", "legal", "--stakes", "high",
@@ -197,7 +203,8 @@ def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
     data = json.loads(res.output)
     assert data["values"]["stakes"] == "high" and "stakes" not in data["decision"]["missing"]
     second = [r.get("seed") for r in server.requests[before:]]
-    assert second[0] == 7 and set(second) == {7, 8}  # --seed 7: answer 7, samples from 8
+    # --seed 7: answer 7, samples from 8 (waves: 8, 8 + n1, ... <= 14)
+    assert second[0] == 7 and 8 in second and all(7 <= x <= 14 for x in second)
     # an unknown domain under --format json: a JSON error document on stdout, exit 2
     res = _ask(server, "q", "--domain", "astrology", "--format", "json")
     assert res.exit_code == 2
@@ -270,6 +277,8 @@ def test_progress_names_each_model_call(server: FakeOpenAIServer) -> None:
     rec = Recorder()
     provider = OpenAICompatProvider(server.base_url, None, model="fake")
     pol = load_policy(Path(__file__).parents[2] / "policies" / "medical.guard")
+    # the schedule without a `plan` (bundled medical is `plan cost`: samples in waves)
+    pol = pol.model_copy(update={"plan": None})
     guard = Guard({pol.name: pol}, _StepStatus(provider, rec, 1))  # type: ignore[arg-type]
     r = guard.chat_sync([{"role": "user", "content": "Anaphylaxis?"}], domain="medical")
     assert r.status == "answered"

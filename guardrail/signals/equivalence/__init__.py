@@ -7,13 +7,14 @@ Every backend implements :class:`~guardrail.signals.consistency.Similarity` (``n
 knows which one it uses. A backend that needs a model receives the call (``embed=`` or
 ``judge=``); it never builds a client (signals do no HTTP; the SDK injects its provider).
 
-============  ==============================================  ==================================
-name          module / class                                  model calls per matrix
-============  ==============================================  ==================================
-lexical       :class:`~guardrail.signals.answers.AnswerSimilarity` (default)  0
-embedding     :class:`.embedding.EmbeddingSimilarity`          1 embeddings request (cached)
-entailment    :class:`.entailment.EntailmentSimilarity`        1 chat call per 20 distinct answers
-============  ==============================================  ==================================
+* ``lexical`` (default): :class:`~guardrail.signals.answers.AnswerSimilarity`, no model call;
+* ``embedding``: :class:`.embedding.EmbeddingSimilarity`, one embeddings request per matrix
+  (vectors cached per instance);
+* ``entailment``: :class:`.entailment.EntailmentSimilarity`, one judge chat call while there are
+  at most 20 distinct answers.
+
+A failed model call or an unreadable reply falls back to the lexical verdicts for that matrix,
+counted in the backend's ``stats`` (never raised).
 
 Measured trade-offs (AUROC, calls, latency): docs/signals.md, "Equivalence backends".
 """

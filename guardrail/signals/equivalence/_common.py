@@ -14,7 +14,14 @@ from numpy.typing import NDArray
 from guardrail.signals.answers import AnswerSimilarity
 from guardrail.signals.consistency import Similarity
 
-__all__ = ["BackendStats", "PrecomputedSimilarity", "call_sync", "lexical_fallback"]
+__all__ = [
+    "BackendStats",
+    "PrecomputedSimilarity",
+    "call_async",
+    "call_sync",
+    "fallback_verdicts",
+    "lexical_fallback",
+]
 
 LOOP_MSG = "an async model call cannot run inside a running event loop"
 
@@ -24,6 +31,16 @@ def lexical_fallback(question: str | None = None) -> Similarity:
     reply is unreadable: the default answer-level lexical similarity
     (:class:`~guardrail.signals.answers.AnswerSimilarity`, no model calls)."""
     return AnswerSimilarity(question)
+
+
+def fallback_verdicts(fallback: Similarity, texts: Sequence[str]) -> NDArray[np.float64]:
+    """The fallback's *verdicts* over ``texts``: 1.0 where its similarity reaches its own
+    threshold, else 0.0 (diagonal as it gives it). Binary, so the verdicts hold whatever the
+    threshold of the backend that fell back (0.5 for entailment, 0.96 for embedding) is."""
+    m = np.asarray(fallback.matrix(texts), dtype=np.float64)
+    out: NDArray[np.float64] = (m >= fallback.threshold).astype(np.float64)
+    np.fill_diagonal(out, np.diag(m) >= fallback.threshold)
+    return out
 
 
 async def _await(x: Awaitable[Any]) -> Any:

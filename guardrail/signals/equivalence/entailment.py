@@ -27,6 +27,7 @@ from guardrail.signals.equivalence._common import (
     BackendStats,
     call_async,
     call_sync,
+    fallback_verdicts,
     lexical_fallback,
 )
 
@@ -163,7 +164,8 @@ class EntailmentSimilarity:
     Similarity is 1.0 within a class and 0.0 across classes (threshold 0.5).
 
     Degrades, never raises on model output: a call that raises or a reply :func:`parse_groups`
-    cannot read makes the whole matrix come from the lexical similarity (``fallback``);
+    cannot read makes the whole matrix the lexical similarity's verdicts (``fallback``: 1 at or
+    above its own threshold, else 0);
     :attr:`stats` counts calls and fallbacks with their reasons for the signal's evidence.
     Results are cached per instance by the list of distinct answers.
 
@@ -316,7 +318,7 @@ class EntailmentSimilarity:
         self, texts: Sequence[str], problem: str, exc: BaseException | None
     ) -> NDArray[np.float64]:
         self.stats.failed(problem, exc)
-        return np.asarray(self.fallback.matrix(texts), dtype=np.float64)
+        return np.asarray(fallback_verdicts(self.fallback, texts), dtype=np.float64)
 
     @property
     def calls(self) -> int:

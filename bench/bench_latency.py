@@ -1,0 +1,234 @@
+"""Issue 15: wall time of one guarded chat per `plan`, and model calls per chat in `plan cost`.
+
+    /work/venv/bin/python bench/bench_latency.py [--latency 0.1] [--repeats 9]
+
+1. Wall time. The fake upstream (tests/servers/fake_openai.py, its own thread, serves requests
+   concurrently, supports ``n``) waits ``--latency`` seconds before every reply. For each bundled
+   policy and plan (none = the plan before issue 15: the answer, then the follow-up, then one
+   request for all k samples; ``latency``; ``cost``), guarded wall time / raw wall time (one
+   plain ``provider.chat`` of the same question), interleaved repetitions, medians (min-max).
+   Replies are real SmolLM2-135M answers/samples (tests/fixtures/smollm2_clusters.jsonl, served
+   by seed) cycled over the 34 questions; the follow-up reply is "Confidence: 80%".
+2. Calls per chat (the server refuses ``n``, as llama_cpp.server: every sample is one call).
+   Realistic mix: every audit-run question with 5 recorded samples (docs/audit-run/records.jsonl,
+   ``source == "consistency"``: the real reply and samples; the recorded follow-up confidence
+   when there is one, else a reply with no confidence in it, as SmolLM2 gave) for the k = 5
+   policies, and the 34 SmolLM2 questions with 7 real samples for every policy. Plan none vs
+   ``cost`` (and ``latency``): mean calls per chat and how many decisions differ (must be 0).
+3. A timeline of one guarded ``medical`` chat per plan (request arrival times at the server).
+
+Prints the load average at start and end (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers.fake_openai import FakeOpenAIServer  # noqa: E402
+
+from guardrail.policy import Policy, parse_policy  # noqa: E402
+from guardrail.providers import OpenAICompatProvider  # noqa: E402
+from guardrail.sdk import Guard  # noqa: E402
+
+POLICIES = ("general", "finance", "legal", "medical")
+PLANS: tuple[str | None, ...] = (None, "latency", "cost")
+FOLLOWUP = "How likely is it that your previous answer is correct"
+SMOL = [
+    json.loads(line)
+    for line in (ROOT / "tests/fixtures/smollm2_clusters.jsonl").read_text().splitlines()
+    if line.strip()
+]
+
+
+def policy_with_plan(name: str, plan: str | None) -> Policy:
+    text = (ROOT / "policies" / f"{name}.guard").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^  plan \w+\n", "", text)
+    if plan is not None:
+        text = text.replace(f"policy {name} {{\n", f"policy {name} {{\n  plan {plan}\n", 1)
+    return parse_policy(text, f"{name}.guard")
+
+
+def audit_rows() -> list[dict[str, Any]]:
+    """Audit-run questions with 5 recorded samples: question, reply, samples, stated conf."""
+    stated: dict[str, float] = {}
+    rows: list[dict[str, Any]] = []
+    for line in (ROOT / "docs/audit-run/records.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["source"] == "verbalized_followup" and r.get("confidence") is not None:
+            stated[r["question_id"]] = float(r["confidence"])
+        if r["source"] == "consistency" and len(r["evidence"].get("samples") or []) == 5:
+            rows.append(r)
+    return [
+        {
+            "id": r["question_id"],
+            "question": r["question"],
+            "answer": r["reply"],
+            "samples": r["evidence"]["samples"],
+            "stated": stated.get(r["question_id"]),
+        }
+        for r in rows
+    ]
+
+
+def responder(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any], int], str]:
+    by_q = {r["question"]: r for r in rows}
+
+    def respond(body: dict[str, Any], _: int) -> str:
+        last = body["messages"][-1]["content"]
+        if last.startswith(FOLLOWUP):
+            row = by_q[body["messages"][0]["content"]]
+            s = row.get("stated", 0.8)
+            return "I cannot say." if s is None else f"Confidence: {round(s * 100)}%"
+        row = by_q[last]
+        seed = int(body.get("seed") or 7000)
+        if seed == 7000:
+            return str(row["answer"])
+        samples = row["samples"]
+        return str(samples[(seed - 7001) % len(samples)])
+
+    return respond
+
+
+def fmt(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})"
+
+
+async def wall_time(latency: float, repeats: int) -> None:
+    print(f"\n1. guarded / raw wall time, upstream latency {latency * 1000:.0f} ms, concurrent, n")
+    with FakeOpenAIServer(latency=latency) as srv:
+        srv.answers = responder(SMOL)
+        provider = OpenAICompatProvider(srv.base_url, model="m")
+        guards = {
+            (n, p): Guard({n: policy_with_plan(n, p)}, provider, timeout=60.0)
+            for n in POLICIES
+            for p in PLANS
+        }
+        ratios: dict[tuple[str, str | None], list[float]] = {key: [] for key in guards}
+        raws: list[float] = []
+        warm = [{"role": "user", "content": SMOL[0]["question"]}]
+        await provider.chat(warm, seed=7000)  # open the connection pool before timing
+        for guard in guards.values():
+            await guard.chat(warm, seed=7000)
+        for i in range(repeats):
+            q = [{"role": "user", "content": SMOL[i % len(SMOL)]["question"]}]
+            t0 = time.perf_counter()
+            await provider.chat(q, seed=7000)
+            raw = time.perf_counter() - t0
+            raws.append(raw)
+            for key, guard in guards.items():  # interleaved: every plan in every repetition
+                t0 = time.perf_counter()
+                await guard.chat(q, seed=7000)
+                ratios[key].append((time.perf_counter() - t0) / raw)
+        print(f"   raw call: median {statistics.median(raws) * 1000:.0f} ms over {repeats}")
+        print(f"   {'policy':<9}" + "".join(f"{'plan ' + str(p or 'none'):>24}" for p in PLANS))
+        for n in POLICIES:
+            print(f"   {n:<9}" + "".join(f"{fmt(ratios[(n, p)]):>24}" for p in PLANS))
+        await provider.aclose()
+
+
+async def calls_per_chat() -> None:
+    print("\n2. model calls per guarded chat (server refuses `n`: one call per sample)")
+    audit = audit_rows()
+    mixes = [
+        ("audit-run (5 real samples)", audit, ("general", "finance")),
+        ("SmolLM2 fixture (7 real samples)", SMOL, POLICIES),
+    ]
+    with FakeOpenAIServer() as srv:
+        srv.answers = responder(audit + SMOL)
+        provider = OpenAICompatProvider(srv.base_url, model="m", supports_n=False)
+        tot = {p: 0 for p in PLANS}
+        chats = 0
+        for label, rows, names in mixes:
+            for n in names:
+                guards = {p: Guard({n: policy_with_plan(n, p)}, provider) for p in PLANS}
+                calls = {p: 0 for p in PLANS}
+                differ = 0
+                for row in rows:
+                    q = [{"role": "user", "content": row["question"]}]
+                    acts = {}
+                    for p, g in guards.items():
+                        r = await g.chat(q, seed=7000)
+                        calls[p] += r.cost.calls
+                        acts[p] = r.action
+                    differ += sum(acts[p] != acts[None] for p in PLANS)
+                chats += len(rows)
+                for p in PLANS:
+                    tot[p] += calls[p]
+                c0 = calls[None]
+                print(
+                    f"   {label:<33} {n:<8} n={len(rows):<4} calls/chat none "
+                    f"{c0 / len(rows):.2f}  latency {calls['latency'] / len(rows):.2f}  "
+                    f"cost {calls['cost'] / len(rows):.2f} ({calls['cost'] / c0 - 1:+.0%})  "
+                    f"decisions differing: {differ}"
+                )
+        print(
+            f"   all {chats} chats: calls/chat none {tot[None] / chats:.2f}, latency "
+            f"{tot['latency'] / chats:.2f}, cost {tot['cost'] / chats:.2f} "
+            f"(cost vs none: {tot['cost'] / tot[None] - 1:+.1%})"
+        )
+        await provider.aclose()
+
+
+async def timeline(latency: float) -> None:
+    print(f"\n3. timeline of one guarded medical chat ({latency * 1000:.0f} ms per call)")
+    row = next(r for r in SMOL if r["domain"] == "medical")
+    q = [{"role": "user", "content": row["question"]}]
+    with FakeOpenAIServer(latency=latency) as srv:
+        srv.answers = responder(SMOL)
+        for p in PLANS:
+            # one request per sample in every plan, so all plans see the same replies
+            provider = OpenAICompatProvider(srv.base_url, model="m", supports_n=False)
+            guard = Guard({"medical": policy_with_plan("medical", p)}, provider)
+            other = [{"role": "user", "content": SMOL[-1]["question"]}]
+            await guard.chat(other, seed=7000)  # warm-up: connections, lazy imports
+            first = len(srv.requests)
+            t0 = time.monotonic()
+            r = await guard.chat(q, seed=7000)
+            total = time.monotonic() - t0
+            print(f"   plan {p or 'none'}: {total * 1000:.0f} ms, action {r.action}")
+            scale = 60 / max(total, 1e-9)
+            for body, at in zip(srv.requests[first:], srv.request_times[first:], strict=True):
+                last = body["messages"][-1]["content"]
+                seed = int(body.get("seed") or 0)
+                n = int(body.get("n") or 1)
+                role = (
+                    "follow-up"
+                    if last.startswith(FOLLOWUP)
+                    else "answer"
+                    if seed == 7000
+                    else f"sample {seed - 7000}" + (f"-{seed - 7000 + n - 1}" if n > 1 else "")
+                )
+                start = int((at - t0) * scale)
+                width = max(1, int(latency * scale))
+                print(f"     {role:<12}|{' ' * start}{'#' * width}")
+            await provider.aclose()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.1)
+    ap.add_argument("--repeats", type=int, default=9)
+    args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()}")
+    await wall_time(args.latency, args.repeats)
+    await calls_per_chat()
+    await timeline(args.latency)
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
