@@ -13,7 +13,8 @@ Not a test. Two steps, run from the repository root:
    (:class:`~guardrail.providers.ReplayProvider`, no model needed) through the same guard with a
    :class:`~guardrail.decisions.JSONLDecisionLog` and writes
    ``tests/decisions/data/medical_decisions.jsonl`` (one record per question; request id = the
-   audit-run question id).
+   audit-run question id). Both steps use :func:`medical_policy` (the bundled file, schedule as
+   recorded).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from guardrail import Guard
 from guardrail.decisions import DecisionSink, JSONLDecisionLog
-from guardrail.policy import load_policy
+from guardrail.policy import Policy, load_policy
 from guardrail.providers import ChatProvider, RecordingProvider, ReplayProvider
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +50,17 @@ def medical_questions() -> list[tuple[str, str]]:
     return list(seen.items())
 
 
+def medical_policy() -> Policy:
+    """The bundled medical policy with the call schedule the replies were recorded under: no
+    ``plan`` (answer, follow-up, then one request for all 7 samples). Its decisions are the
+    same in every plan (docs/sdk.md, Plans); ``plan cost`` would ask for the samples in waves,
+    calls the recording does not hold."""
+    return load_policy(POLICY).model_copy(update={"plan": None})
+
+
 async def run(provider: ChatProvider, sink: DecisionSink | None) -> None:
     guard = Guard(
-        {"medical": load_policy(POLICY)},
+        {"medical": medical_policy()},
         provider,
         model=MODEL,
         max_tokens=MAX_TOKENS,

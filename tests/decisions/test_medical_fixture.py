@@ -24,7 +24,15 @@ from guardrail.decisions.replay import replay_files
 from guardrail.policy import load_policy
 from guardrail.providers import ReplayProvider
 
-from .make_medical_log import LOG, MAX_TOKENS, MODEL, POLICY, REPLAY, medical_questions
+from .make_medical_log import (
+    LOG,
+    MAX_TOKENS,
+    MODEL,
+    POLICY,
+    REPLAY,
+    medical_policy,
+    medical_questions,
+)
 
 #: the variant: abstain below 25% sample agreement instead of 70%, review below 80% instead of 90%
 VARIANT = (("when consistency < 70%", "when consistency < 25%"),
@@ -60,7 +68,7 @@ def test_the_committed_log_is_what_the_guard_writes() -> None:
     the wall-clock fields)."""
     sink = MemoryDecisionLog()
     guard = Guard(
-        {"medical": load_policy(POLICY)},
+        {"medical": medical_policy()},
         ReplayProvider(REPLAY, model=MODEL),
         model=MODEL,
         max_tokens=MAX_TOKENS,
