@@ -57,6 +57,10 @@ def _register() -> None:
 
     ask_cmd.register(app)
 
+    from guardrail.cli import replay_cmd
+
+    replay_cmd.register(app)
+
 
 _register()
 

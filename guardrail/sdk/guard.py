@@ -41,6 +41,7 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry.trace import Span, SpanContext
 
 from guardrail._safety import clean_text
+from guardrail.decisions.log import DecisionRecord, DecisionSink, now_utc
 from guardrail.policy import Action, Decision, Policy, load_policies
 from guardrail.providers import (
     AuthenticationError,
@@ -214,6 +215,13 @@ class Guard:
         hold_reviews: ``True`` (default) withholds the answer of a ``review`` decision until a
             reviewer labels it; ``False`` shows it with its notices and still queues it.
         notice_format: how a notice is attached: ``{answer}`` and ``{notice}`` placeholders.
+        decision_log: a :class:`~guardrail.decisions.DecisionSink` (e.g.
+            :class:`~guardrail.decisions.JSONLDecisionLog`) receiving one
+            :class:`~guardrail.decisions.DecisionRecord` per guarded call (signal values, missing
+            and skipped signals, action, matched rules, cost; question/answer only with
+            ``capture_content``, through the review store's redaction hook). A sink that fails
+            never fails the call: the failure is recorded on the span and in ``error``. Default:
+            none.
 
     Raises:
         ValueError: no policies.
@@ -239,6 +247,7 @@ class Guard:
         hold_reviews: bool = True,
         notice_format: str = "{answer}\n\n{notice}",
         failure_message: str = DEFAULT_FAILURE_MESSAGE,
+        decision_log: DecisionSink | None = None,
     ) -> None:
         if not policies:
             raise ValueError("a Guard needs at least one policy")
@@ -265,6 +274,7 @@ class Guard:
         self.hold_reviews = hold_reviews
         self.notice_format = notice_format
         self.failure_message = failure_message
+        self.decision_log = decision_log
         # a profile, or why it could not be loaded (then `calibrated` is missing, never raised)
         self._profiles: dict[Path, CalibrationProfile | str] = {}
         self._versions: dict[str, str | None] = {}
@@ -400,6 +410,8 @@ class Guard:
                 response = self._failed(run, rid, exc, start)
             finally:
                 await _cancel_speculation(run)
+            if self.decision_log is not None:
+                response = await self._log_decision(run, response)
             end_guard_span(
                 span,
                 status=response.status,
@@ -959,6 +971,44 @@ class Guard:
             return
         value = float(profile.calibrate(float(raw)))
         run.add({"calibrated": (value, None, {"source": source, "raw": float(raw)})})
+
+    async def _log_decision(self, run: _Run, response: GuardedResponse) -> GuardedResponse:
+        """Write the call's :class:`~guardrail.decisions.DecisionRecord`; a failing sink is
+        reported on the span and in ``response.error`` (strict mode: ``GuardError``)."""
+        assert self.decision_log is not None
+        content: dict[str, str | None] = {"question": None, "answer": None}
+        store = self.review_store
+        if run.capture and getattr(store, "store_content", True):
+            redact = getattr(store, "redact", None)
+            for key, text in (("question", run.question), ("answer", response.answer)):
+                if text is not None:
+                    text = clean_text(text)
+                    content[key] = redact(text) if redact is not None else text
+        record = DecisionRecord(
+            request_id=response.request_id,
+            time=now_utc(),
+            domain=response.domain,
+            policy=response.policy,
+            policy_version=self._policy_version(run.policy),
+            status=response.status,
+            action=response.action.value if response.action is not None else None,
+            matched=[m.rule for m in response.decision.matched] if response.decision else [],
+            values=response.values,
+            missing=[s.name for s in response.signals if s.status == "missing"],
+            skipped=[s.name for s in response.signals if s.status == "skipped"],
+            model=response.model,
+            cost=response.cost.model_dump(),
+            **content,
+        )
+        try:
+            await asyncio.to_thread(self.decision_log.write, record)
+        except Exception as exc:
+            self._strict_check(run, "writing the decision log", exc)
+            record_error(run.span, exc)
+            note = f"decision log failed: {self._failure_reason(run, exc)}"
+            error = f"{response.error}; {note}" if response.error else note
+            return response.model_copy(update={"error": error})
+        return response
 
     def _policy_version(self, policy: Policy) -> str | None:
         """First 12 hex digits of the SHA-256 of the policy file (None when not from a file)."""

@@ -1,0 +1,177 @@
+"""``guardrail replay POLICY LOGS...``: what a candidate policy would have decided on logged
+traffic (decision logs from ``Guard(decision_log=...)``; docs/scale.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from guardrail.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    FormatOpt,
+    OutputFormat,
+    fail,
+)
+
+
+def _policies(spec: str, fmt: OutputFormat) -> dict[str, Any]:
+    from guardrail.policy import PolicyError, load_policies
+    from guardrail.policy.bundled import resolve_policy_path
+
+    try:
+        path = resolve_policy_path(spec)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc), EXIT_USAGE, fmt)
+    try:
+        return dict(load_policies(Path(path)))
+    except PolicyError as exc:
+        fail(f"candidate policy does not check: {exc}", EXIT_FINDINGS, fmt)
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc}", EXIT_USAGE, fmt)
+
+
+def _acc(est: dict[str, Any] | None) -> str:
+    if est is None:
+        return "-"
+    return f"{est['accuracy']:.3f} [{est['low']:.3f}, {est['high']:.3f}] n={est['n']}"
+
+
+def _print_text(report: dict[str, Any]) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        f"{report['rows']} logged decisions, {report['changed']} would change under the candidate."
+    )
+    for name, d in report["domains"].items():
+        b, a = d["before"], d["after"]
+        t = Table(title=f"{name}: {d['rows']} decisions, {d['days']} day(s), {d['changed']} change")
+        t.title_justify = "left"
+        for col in ("", "before", "after"):
+            t.add_column(col, justify="left" if not col else "right")
+        for act in ("pass", "notice", "review", "abstain", "failed", "undetermined"):
+            if b["counts"][act] or a["counts"][act]:
+                t.add_row(act, str(b["counts"][act]), str(a["counts"][act]))
+        t.add_row("review/day", f"{b['review_per_day']:.1f}", f"{a['review_per_day']:.1f}")
+        t.add_row("abstention", f"{b['abstention_rate']:.3f}", f"{a['abstention_rate']:.3f}")
+        t.add_row("shown accuracy", _acc(b["shown_accuracy"]), _acc(a["shown_accuracy"]))
+        console.print(t)
+        if d["no_policy"]:
+            console.print("  no candidate policy for this domain: decisions kept as logged")
+        for k, v in d["transitions"].items():
+            console.print(f"  {escape(k)}: {v}")
+        if d["missing_signals"]:
+            miss = ", ".join(f"{k} ({v})" for k, v in d["missing_signals"].items())
+            console.print(
+                f"  [yellow]{d['undetermined']} undetermined[/]: the candidate needs signals "
+                f"the log lacks: {escape(miss)}"
+            )
+        if d["unlabelled_now_shown"]:
+            console.print(
+                f"  {d['unlabelled_now_shown']} unlabelled review decisions would now be shown"
+            )
+
+
+def replay(
+    policy: Annotated[
+        str, typer.Argument(help="Candidate policy: a .guard file, a folder, or a bundled name.")
+    ],
+    logs: Annotated[
+        list[Path], typer.Argument(help="Decision logs: .jsonl (rotated too), .csv, .parquet.")
+    ],
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            "-s",
+            help="Review store to join labels from by request id (path, sqlite:///, "
+            "postgresql://...). Labels inside the log rows are used first.",
+        ),
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write a Markdown diff report here.")
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1, help="Rows per chunk (bounds memory).")
+    ] = 50_000,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Run on this Dask scheduler (tcp://host:8786; extra `scale`)."),
+    ] = None,
+) -> None:
+    """Evaluate a candidate policy on logged signal values: changed decisions per domain, review
+    load and abstention before/after, accuracy of shown answers where labels exist."""
+    from guardrail.decisions.replay import (
+        ReplayInputError,
+        labels_from_store,
+        markdown_report,
+        replay_files,
+    )
+
+    policies = _policies(policy, format)
+    for p in logs:
+        if not p.is_file():
+            fail(f"no decision log at {p}", EXIT_USAGE, format)
+    labels = None
+    if store is not None:
+        from guardrail.review import open_store
+
+        try:
+            st = open_store(store)
+        except Exception as exc:  # bad URL, missing extra, driver error
+            fail(f"cannot open review store {store}: {exc}", EXIT_USAGE, format)
+        try:
+            labels = labels_from_store(st)
+        finally:
+            st.close()
+    try:
+        if dask is not None:
+            try:
+                from distributed import Client
+
+                from guardrail.decisions.distributed import replay_distributed
+            except ImportError:
+                fail(
+                    "--dask needs the scale extra: pip install 'guardrail-uq[scale]'",
+                    EXIT_ENVIRONMENT,
+                    format,
+                )
+            with Client(dask) as client:  # type: ignore[no-untyped-call]
+                acc = replay_distributed(
+                    client, logs, policies, labels=labels, chunk_rows=chunk_rows
+                )
+        else:
+            acc = replay_files(logs, policies, labels=labels, chunk_rows=chunk_rows)
+    except ReplayInputError as exc:
+        fail(str(exc), EXIT_USAGE, format)
+    except ImportError as exc:
+        fail(
+            f"{exc}: Parquet logs need the scale extra: pip install 'guardrail-uq[scale]'",
+            EXIT_ENVIRONMENT,
+            format,
+        )
+    report = acc.report()
+    if markdown is not None:
+        try:
+            markdown.write_text(
+                markdown_report(report, candidate=policy, logs=[str(p) for p in logs]),
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            fail(f"cannot write {markdown}: {exc}", EXIT_FINDINGS, format)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        _print_text(report)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``guardrail replay`` to ``app``."""
+    app.command("replay")(replay)

@@ -1,0 +1,659 @@
+"""Policy replay: evaluate a candidate policy on logged signal values, in bounded memory.
+
+Input: decision logs (:mod:`guardrail.decisions.log`) as JSONL (nested records, one per line),
+CSV or Parquet (flat rows: ``request_id, time, domain, policy_version, action, missing,
+skipped`` with ``;``-joined name lists, one ``v.<signal>`` column per signal, optional ``label``
+and ``sampling_rate``). Logs are read in chunks (:func:`iter_chunks`) and folded into a
+:class:`ReplayAccumulator`, which holds only counts: its size depends on the number of domains,
+actions, days and distinct sampling rates, never on the number of rows. Two accumulators merge
+exactly (integer counts), so a chunked single-process run and a run split over Dask partitions
+(:mod:`guardrail.decisions.distributed`) give identical reports, bit for bit.
+
+Per row, with ``known`` = the logged values plus ``None`` for every logged *missing* signal
+(the guard tried and failed, so production would also have counted them as missing):
+
+* if the candidate needs a signal that is neither logged nor missing (the guard *skipped* it
+  under the old policy, or never gathered it), and
+  :meth:`~guardrail.policy.Policy.signals_that_matter` says that signal could change the action,
+  the row is **undetermined**: the replay does not invent a value, it counts the row and names
+  the signals;
+* otherwise the candidate's action is exact: ``candidate.evaluate(known)`` (sound because a
+  signal outside ``signals_that_matter`` cannot change the action whatever its value).
+
+Accuracy of what is shown (action ``pass`` or ``notice``) before and after, from labelled rows:
+spot checks (probability sample of the non-review traffic, ``sampling_rate`` = pi) and review
+labels (every review decision is sent, pi = 1) together form a Poisson sample of all traffic, so
+the Hajek/Horvitz-Thompson estimate ``sum(y/pi) / sum(1/pi)`` over the labelled rows of a set is
+design-unbiased for that set when every review item was labelled (unlabelled review rows that the
+candidate would show are counted in ``unlabelled_now_shown``). Variance by Taylor linearisation
+and the Korn-Graubard interval, as ``guardrail review audit`` (:mod:`guardrail.review.live`;
+Horvitz & Thompson 1952, JASA 47(260):663-685; Korn & Graubard 1998, Survey Methodology
+24(2):193-201). Labels: ``correct`` -> 1, ``incorrect`` and ``partially`` -> 0 (the strict reading,
+the live audit's default), ``cannot_judge`` -> not counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from guardrail.policy import Policy
+from guardrail.review.live import korn_graubard_interval
+
+__all__ = [
+    "ACTIONS",
+    "HTCounts",
+    "ReplayAccumulator",
+    "ReplayInputError",
+    "Row",
+    "iter_chunks",
+    "labels_from_store",
+    "normalize",
+    "replay_files",
+]
+
+#: Actions from least to most severe, then the replay-only outcomes.
+ACTIONS = ("pass", "notice", "review", "abstain")
+SHOWN = frozenset({"pass", "notice"})
+_ACTION_SET = frozenset(ACTIONS)
+UNDETERMINED = "undetermined"
+FAILED = "failed"
+DEFAULT_CHUNK_ROWS = 50_000
+#: Distinct signal-value tuples remembered per domain (then the memo starts over): bounds memory
+#: while discrete signals (consistency k/7, stated percentages, counts) rarely miss.
+CACHE_SIZE = 65_536
+
+SignalValue = float | int | str | None
+
+
+class ReplayInputError(ValueError):
+    """A decision log cannot be read: names the file (and line or row) and what is wrong."""
+
+
+class Row(NamedTuple):
+    """One logged decision, normalised from any input format.
+
+    ``values`` includes ``None`` for the logged *missing* signals; ``outcome`` is 1/0 for a
+    usable label (``None`` when unlabelled or ``cannot_judge``) and ``rate`` its inclusion
+    probability in (0, 1].
+    """
+
+    request_id: str
+    day: str
+    domain: str
+    action: str
+    values: dict[str, SignalValue]
+    skipped: tuple[str, ...] = ()
+    outcome: int | None = None
+    rate: float | None = None
+
+
+# ---------------------------------------------------------------------------- accumulators
+
+
+@dataclass
+class HTCounts:
+    """Labelled rows of one set, as integer counts per sampling rate: rate -> [n, n_correct].
+
+    Exact to merge; the Horvitz-Thompson sums are formed once, in sorted rate order, so the
+    estimate does not depend on how rows were split.
+    """
+
+    by_rate: dict[float, list[int]] = field(default_factory=dict)
+
+    def add(self, outcome: int, rate: float) -> None:
+        cell = self.by_rate.setdefault(rate, [0, 0])
+        cell[0] += 1
+        cell[1] += outcome
+
+    def merge(self, other: HTCounts) -> None:
+        for rate, (n, c) in other.by_rate.items():
+            cell = self.by_rate.setdefault(rate, [0, 0])
+            cell[0] += n
+            cell[1] += c
+
+    @property
+    def n(self) -> int:
+        return sum(n for n, _ in self.by_rate.values())
+
+    def estimate(self, level: float = 0.95) -> dict[str, Any] | None:
+        """``{"n", "accuracy", "se", "low", "high"}`` or None without labels.
+
+        ``accuracy = sum_k y_k/pi_k / sum_k 1/pi_k``;
+        ``V = sum_k (1 - pi_k)/pi_k^2 (y_k - accuracy)^2 / (sum_k 1/pi_k)^2`` (the same
+        formulas as :func:`guardrail.review.live.horvitz_thompson_mean`, summed per rate);
+        interval :func:`guardrail.review.live.korn_graubard_interval`.
+        """
+        n = self.n
+        if n == 0:
+            return None
+        rates = sorted(self.by_rate)
+        n_hat = sum(self.by_rate[r][0] / r for r in rates)
+        mean = sum(self.by_rate[r][1] / r for r in rates) / n_hat
+        mean = min(1.0, max(0.0, mean))
+        var = 0.0
+        for r in rates:
+            k, c = self.by_rate[r]
+            var += (1.0 - r) / (r * r) * (c * (1.0 - mean) ** 2 + (k - c) * mean**2)
+        var /= n_hat * n_hat
+        low, high = korn_graubard_interval(mean, max(var, 0.0), n, level)
+        return {"n": n, "accuracy": mean, "se": math.sqrt(max(var, 0.0)), "low": low, "high": high}
+
+
+@dataclass
+class DomainReplay:
+    """Counts of one domain (see :class:`ReplayAccumulator`)."""
+
+    n: int = 0
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    days: set[str] = field(default_factory=set)
+    needs: Counter[str] = field(default_factory=Counter)
+    labelled: int = 0
+    unlabelled_now_shown: int = 0
+    before_shown: HTCounts = field(default_factory=HTCounts)
+    after_shown: HTCounts = field(default_factory=HTCounts)
+    no_policy: bool = False
+
+    def merge(self, other: DomainReplay) -> None:
+        self.n += other.n
+        self.transitions.update(other.transitions)
+        self.days |= other.days
+        self.needs.update(other.needs)
+        self.labelled += other.labelled
+        self.unlabelled_now_shown += other.unlabelled_now_shown
+        self.before_shown.merge(other.before_shown)
+        self.after_shown.merge(other.after_shown)
+        self.no_policy = self.no_policy or other.no_policy
+
+
+class ReplayAccumulator:
+    """Mergeable replay state: per domain, (logged action -> candidate action) counts, UTC
+    days seen, signals the candidate lacked, and labelled outcomes per sampling rate.
+
+    Args:
+        policies: domain -> candidate policy (rows of other domains are counted with their
+            logged action kept and reported as ``no_policy``).
+        labels: optional request id -> (outcome 0/1, sampling rate) joined onto rows that carry
+            no label of their own (e.g. from :func:`labels_from_store`).
+        memo: domain -> (signal-value tuple -> action) to share between accumulators of the
+            *same* policies (a Dask worker's tasks); default: a fresh one.
+
+    Memory: O(domains x actions^2 + days + distinct rates), independent of the number of rows,
+    plus a memo of at most :data:`CACHE_SIZE` evaluated signal-value tuples per domain.
+    ``evaluations`` counts the calls to :meth:`~guardrail.policy.Policy.evaluate` actually made
+    (distinct tuples; a row repeating a tuple reuses its action). It depends on how rows were
+    split, so it is not part of :meth:`report`.
+    """
+
+    def __init__(
+        self,
+        policies: Mapping[str, Policy],
+        labels: Mapping[str, tuple[int, float]] | None = None,
+        *,
+        memo: dict[str, dict[tuple[Any, ...], str]] | None = None,
+    ) -> None:
+        self.policies = dict(policies)
+        self.labels = labels
+        self.domains: dict[str, DomainReplay] = {}
+        self.evaluations = 0
+        self._needed = {
+            name: tuple(sorted(p.needed_signals())) for name, p in self.policies.items()
+        }
+        self._needed_set = {name: frozenset(n) for name, n in self._needed.items()}
+        self._cache: dict[str, dict[tuple[Any, ...], str]] = {} if memo is None else memo
+
+    def add_rows(self, rows: Iterable[Row]) -> ReplayAccumulator:
+        """Fold rows in; returns ``self``."""
+        for row in rows:
+            self.add(row)
+        return self
+
+    def candidate_action(self, row: Row) -> tuple[str, frozenset[str]]:
+        """The candidate's action for ``row`` (``undetermined`` with the signals it lacks, or
+        the logged action when the domain has no candidate policy or the call had failed)."""
+        policy = self.policies.get(row.domain)
+        if policy is None or row.action == FAILED:
+            return row.action, frozenset()
+        values = row.values  # holds "domain" (normalize puts it there)
+        if not values.keys() >= self._needed_set[row.domain]:
+            lacking = policy.signals_that_matter(values)
+            if lacking:
+                return UNDETERMINED, lacking
+        # the action is a pure function of the needed signals' values (type included: an int
+        # where a float is expected is not the same input; absent and None are both missing):
+        # evaluate each distinct tuple once
+        key = tuple([(type(v), v) for v in map(values.get, self._needed[row.domain])])
+        cache = self._cache.setdefault(row.domain, {})
+        action = cache.get(key)
+        if action is None:
+            self.evaluations += 1
+            action = policy.evaluate(values).action.value
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[key] = action
+        return action, frozenset()
+
+    def add(self, row: Row) -> None:
+        """Fold one row in."""
+        d = self.domains.get(row.domain)
+        if d is None:
+            d = self.domains[row.domain] = DomainReplay(no_policy=row.domain not in self.policies)
+        new, lacking = self.candidate_action(row)
+        d.n += 1
+        d.transitions[(row.action, new)] += 1
+        d.days.add(row.day)
+        if lacking:
+            d.needs.update(lacking)
+        outcome, rate = row.outcome, row.rate
+        if outcome is None and self.labels is not None:
+            joined = self.labels.get(row.request_id)
+            if joined is not None:
+                outcome, rate = joined
+        if outcome is None or rate is None:
+            if row.action == "review" and new in SHOWN:
+                d.unlabelled_now_shown += 1
+            return
+        d.labelled += 1
+        if row.action in SHOWN:
+            d.before_shown.add(outcome, rate)
+        if new in SHOWN:
+            d.after_shown.add(outcome, rate)
+
+    def merge(self, other: ReplayAccumulator) -> ReplayAccumulator:
+        """Add ``other``'s counts into ``self`` (exact; commutative and associative); returns
+        ``self``."""
+        for name, d in other.domains.items():
+            mine = self.domains.get(name)
+            if mine is None:
+                self.domains[name] = mine = DomainReplay()
+            mine.merge(d)
+        self.evaluations += other.evaluations
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:  # ship counts, not policies, between processes
+        return {"domains": self.domains, "evaluations": self.evaluations}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.policies = {}
+        self.labels = None
+        self._needed = {}
+        self._needed_set = {}
+        self._cache = {}
+        self.domains = state["domains"]
+        self.evaluations = state["evaluations"]
+
+    def report(self, level: float = 0.95) -> dict[str, Any]:
+        """The replay report: ``{"domains": {name: {...}}, "rows": N, "changed": N}``.
+
+        Per domain: ``rows``; ``days`` (distinct UTC dates in the log); ``changed`` and
+        ``transitions`` (``"review->pass": count``, changed ones only); ``before`` / ``after``
+        with per-action ``counts``, ``review_per_day`` (review decisions / days),
+        ``abstention_rate`` (abstain / rows) and ``shown_accuracy`` (estimate, se, 95% interval,
+        n labelled; None without labels); ``undetermined`` rows and ``missing_signals`` (signal
+        -> rows that needed it); ``labelled``; ``unlabelled_now_shown``; ``no_policy``.
+        """
+        out: dict[str, Any] = {}
+        total = changed_total = 0
+        for name in sorted(self.domains):
+            d = self.domains[name]
+            before: Counter[str] = Counter()
+            after: Counter[str] = Counter()
+            for (old, new), c in d.transitions.items():
+                before[old] += c
+                after[new] += c
+            changed = {
+                f"{old}->{new}": c
+                for (old, new), c in sorted(d.transitions.items())
+                if old != new and c
+            }
+            n_changed = sum(changed.values())
+            days = max(len(d.days), 1)
+
+            out[name] = {
+                "rows": d.n,
+                "days": len(d.days),
+                "changed": n_changed,
+                "transitions": changed,
+                "before": _side(before, d.before_shown, d.n, days, level),
+                "after": _side(after, d.after_shown, d.n, days, level),
+                "undetermined": after.get(UNDETERMINED, 0),
+                "missing_signals": dict(sorted(d.needs.items())),
+                "labelled": d.labelled,
+                "unlabelled_now_shown": d.unlabelled_now_shown,
+                "no_policy": d.no_policy,
+            }
+            total += d.n
+            changed_total += n_changed
+        return {"rows": total, "changed": changed_total, "domains": out}
+
+
+def _side(counts: Counter[str], ht: HTCounts, n: int, days: int, level: float) -> dict[str, Any]:
+    return {
+        "counts": {a: counts.get(a, 0) for a in (*ACTIONS, FAILED, UNDETERMINED)},
+        "review_per_day": counts.get("review", 0) / days,
+        "abstention_rate": counts.get("abstain", 0) / n if n else 0.0,
+        "shown_accuracy": ht.estimate(level),
+    }
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _names(v: Any) -> list[str]:
+    if v is None or v == "":
+        return []
+    if isinstance(v, str):
+        return [s for s in v.split(";") if s]
+    return [str(s) for s in v]
+
+
+def _cell(v: Any) -> SignalValue:
+    """A CSV cell: int, float, or the string itself ("" = absent, handled by the caller)."""
+    if not isinstance(v, str):
+        return v  # type: ignore[no-any-return]
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+_LABELS = {"correct": 1, "incorrect": 0, "partially": 0, "true": 1, "false": 0}
+
+
+def _label(v: Any) -> int | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        return int(v)
+    key = str(v).strip().lower()
+    if key in ("cannot_judge",):
+        return None
+    if key not in _LABELS:
+        raise ValueError(f"unknown label {v!r} (correct, incorrect, partially, cannot_judge)")
+    return _LABELS[key]
+
+
+def normalize(raw: Mapping[str, Any]) -> Row:
+    """A :class:`Row` from a nested JSONL record or a flat CSV/Parquet row.
+
+    Raises:
+        ValueError: no ``domain``, an unknown action or label, a sampling rate outside (0, 1].
+    """
+    domain = raw.get("domain")
+    if not domain:
+        raise ValueError("no domain")
+    action = raw.get("action") or (FAILED if raw.get("status") == FAILED else None)
+    if action not in ACTIONS and action != FAILED:
+        raise ValueError(f"unknown action {action!r}")
+    values: dict[str, SignalValue]
+    nested = raw.get("values")
+    if isinstance(nested, Mapping):
+        values = dict(nested)
+    else:
+        values = {}
+        for k, v in raw.items():
+            if k.startswith("v.") and v is not None and v != "":
+                if isinstance(v, float) and math.isnan(v):
+                    continue
+                values[k[2:]] = _cell(v)
+    for name in _names(raw.get("missing")):
+        values[name] = None
+    values.setdefault("domain", str(domain))
+    t = raw.get("time")
+    day = str(t)[:10] if t is not None else ""
+    outcome = _label(raw.get("label"))
+    rate: float | None = None
+    if outcome is not None:
+        r = raw.get("sampling_rate")
+        rate = 1.0 if r is None or r == "" else float(r)
+        if not 0.0 < rate <= 1.0:
+            raise ValueError(f"sampling_rate must be in (0, 1], got {r!r}")
+    return Row(
+        request_id=str(raw.get("request_id", "")),
+        day=day,
+        domain=str(domain),
+        action=str(action),
+        values=values,
+        skipped=tuple(_names(raw.get("skipped"))),
+        outcome=outcome,
+        rate=rate,
+    )
+
+
+def log_format(path: Path) -> str:
+    """``jsonl``, ``csv`` or ``parquet`` from the file name (``.jsonl``/``.json``/``.ndjson``,
+    rotated ``decisions.jsonl.2026-12-01`` too; ``.csv``; ``.parquet``/``.pq``).
+
+    Raises:
+        ReplayInputError: any other name.
+    """
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    if ".jsonl" in name or name.endswith((".json", ".ndjson")):
+        return "jsonl"
+    raise ReplayInputError(f"{path}: unknown log format (use .jsonl, .csv or .parquet)")
+
+
+def iter_chunks(
+    path: str | Path,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    *,
+    row_groups: list[int] | None = None,
+) -> Iterator[list[Row]]:
+    """Read one decision log in chunks of at most ``chunk_rows`` normalised rows.
+
+    Parquet needs ``pyarrow`` (extra ``scale``) and is read one record batch at a time;
+    ``row_groups`` restricts it to those row groups (a Dask partition).
+
+    Raises:
+        ReplayInputError: unreadable file, malformed line/row (with its number), unknown format.
+        ImportError: Parquet without pyarrow.
+    """
+    p = Path(path)
+    fmt = log_format(p)
+    if not p.is_file():
+        raise ReplayInputError(f"{p}: no such file")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(p)
+        except Exception as exc:
+            raise ReplayInputError(f"{p}: not a readable Parquet file: {exc}") from exc
+        start = 0
+        for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=row_groups):
+            yield _rows_from_columns(batch.to_pydict(), batch.num_rows, p, start)
+            start += batch.num_rows
+        return
+    try:
+        fh = p.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ReplayInputError(f"{p}: {exc}") from exc
+    with fh:
+        chunk: list[Row] = []
+        if fmt == "csv":
+            for i, rec in enumerate(csv.DictReader(fh), start=2):
+                chunk.append(_normalize_one(rec, p, i, "line"))
+                if len(chunk) >= chunk_rows:
+                    yield chunk
+                    chunk = []
+        else:
+            for i, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ReplayInputError(f"{p}:{i}: not JSON: {exc.msg}") from exc
+                if not isinstance(rec, dict):
+                    raise ReplayInputError(f"{p}:{i}: not a JSON object")
+                chunk.append(_normalize_one(rec, p, i, "line"))
+                if len(chunk) >= chunk_rows:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+
+def _normalize_one(rec: Mapping[str, Any], path: Path, i: int, unit: str) -> Row:
+    try:
+        return normalize(rec)
+    except (ValueError, TypeError) as exc:
+        where = f"{path}:{i}" if unit == "line" else f"{path} row {i}"
+        raise ReplayInputError(f"{where}: {exc}") from exc
+
+
+def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: Path, start: int) -> list[Row]:
+    """Flat rows from typed columns (Parquet): the same rows :func:`normalize` gives, without
+    a dict per row. Rows with anything unusual (no domain, an odd action, a label or NaN) go
+    through :func:`normalize` itself."""
+    none = [None] * n
+    sig = [(k[2:], v) for k, v in cols.items() if k.startswith("v.")]
+    ids, times = cols.get("request_id", none), cols.get("time", none)
+    domains, actions = cols.get("domain", none), cols.get("action", none)
+    missing, skipped = cols.get("missing", none), cols.get("skipped", none)
+    labels = cols.get("label", none)
+    out: list[Row] = []
+    append = out.append
+    for i in range(n):
+        dom, act = domains[i], actions[i]
+        values = {s: c[i] for s, c in sig if c[i] is not None}
+        if (
+            not dom
+            or act not in _ACTION_SET
+            or labels[i] is not None
+            or any(isinstance(v, float) and v != v for v in values.values())
+        ):
+            append(_normalize_one({k: c[i] for k, c in cols.items()}, path, start + i, "row"))
+            continue
+        m = missing[i]
+        if m:
+            for name in _names(m):
+                values[name] = None
+        values.setdefault("domain", dom)
+        t = times[i]
+        sk = skipped[i]
+        append(
+            Row(
+                "" if ids[i] is None else str(ids[i]),
+                str(t)[:10] if t is not None else "",
+                dom,
+                act,
+                values,
+                tuple(_names(sk)) if sk else (),
+            )
+        )
+    return out
+
+
+def replay_files(
+    paths: Iterable[str | Path],
+    policies: Mapping[str, Policy],
+    *,
+    labels: Mapping[str, tuple[int, float]] | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> ReplayAccumulator:
+    """Replay every row of ``paths`` (any mix of formats) in chunks, in one process.
+
+    Raises:
+        ReplayInputError: see :func:`iter_chunks`.
+    """
+    acc = ReplayAccumulator(policies, labels)
+    for path in paths:
+        for chunk in iter_chunks(path, chunk_rows):
+            acc.add_rows(chunk)
+    return acc
+
+
+def labels_from_store(store: Any, *, page: int = 10_000) -> dict[str, tuple[int, float]]:
+    """Request id -> (outcome, sampling rate) for every labelled item of a review store
+    (:class:`~guardrail.review.ReviewStore`), read ``page`` items at a time. Spot checks carry
+    their ``sampling_rate``; review items have rate 1. ``cannot_judge`` items are left out.
+    Memory: one entry per labelled item (labels are the 10-20% spot-checked share)."""
+    out: dict[str, tuple[int, float]] = {}
+    offset = 0
+    while True:
+        items = store.list(status="labelled", limit=page, offset=offset)
+        for it in items:
+            y = _label(it.label.value if it.label is not None else None)
+            if y is not None and it.request_id:
+                out[it.request_id] = (y, float(it.sampling_rate))
+        if len(items) < page:
+            return out
+        offset += page
+
+
+def _acc_text(est: dict[str, Any] | None) -> str:
+    if est is None:
+        return "no labels"
+    return f"{est['accuracy']:.3f} [{est['low']:.3f}, {est['high']:.3f}] (n={est['n']})"
+
+
+def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable[str]) -> str:
+    """The replay report as a Markdown diff (one section per domain).
+
+    Args:
+        report: :meth:`ReplayAccumulator.report` output.
+        candidate: how to name the candidate policy (its path).
+        logs: the log files replayed.
+    """
+    lines = [
+        f"# Policy replay: {candidate}",
+        "",
+        f"Logs: {', '.join(f'`{x}`' for x in logs)}. Rows: {report['rows']}; "
+        f"decisions that change: {report['changed']}.",
+        "",
+    ]
+    for name, d in report["domains"].items():
+        b, a = d["before"], d["after"]
+        lines += [f"## {name}", ""]
+        if d["no_policy"]:
+            lines += ["No candidate policy for this domain: decisions kept as logged.", ""]
+        lines += [
+            f"{d['rows']} decisions over {d['days']} day(s); {d['changed']} change.",
+            "",
+            "| | before | after |",
+            "|---|---:|---:|",
+        ]
+        for act in (*ACTIONS, FAILED, UNDETERMINED):
+            if b["counts"][act] or a["counts"][act]:
+                lines.append(f"| {act} | {b['counts'][act]} | {a['counts'][act]} |")
+        lines += [
+            f"| review load (items/day) | {b['review_per_day']:.1f} | {a['review_per_day']:.1f} |",
+            f"| abstention rate | {b['abstention_rate']:.3f} | {a['abstention_rate']:.3f} |",
+            f"| accuracy of shown answers (95% CI) | {_acc_text(b['shown_accuracy'])} "
+            f"| {_acc_text(a['shown_accuracy'])} |",
+            "",
+        ]
+        if d["transitions"]:
+            lines += ["| change | decisions |", "|---|---:|"]
+            lines += [f"| {k.replace('->', ' → ')} | {v} |" for k, v in d["transitions"].items()]
+            lines.append("")
+        if d["missing_signals"]:
+            miss = ", ".join(f"`{k}` ({v} rows)" for k, v in d["missing_signals"].items())
+            lines += [
+                f"{d['undetermined']} decision(s) undetermined: the candidate needs signals the "
+                f"log does not have: {miss}. Not invented; log them (or replay a log made under "
+                "a policy that computes them).",
+                "",
+            ]
+        if d["unlabelled_now_shown"]:
+            lines += [
+                f"{d['unlabelled_now_shown']} unlabelled review decision(s) would now be shown: "
+                "the accuracy after the change does not cover them.",
+                "",
+            ]
+    return "\n".join(lines).rstrip() + "\n"
