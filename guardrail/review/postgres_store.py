@@ -385,6 +385,7 @@ class PostgresReviewStore(StoreBase):
         lab = self._as_label(label)
         reviewer = self._check_reviewer(reviewer)
         corrected = self._clean_text(corrected_answer)
+        note = self._clean_note(note)
         with self._tx() as cur:
             now = self._now()
             current = self._fetch(cur, item_id, lock=True)

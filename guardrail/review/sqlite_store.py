@@ -429,6 +429,7 @@ class SQLiteReviewStore(StoreBase):
         lab = self._as_label(label)
         reviewer = self._check_reviewer(reviewer)
         corrected = self._clean_text(corrected_answer)
+        note = self._clean_note(note)
         with self._write() as conn:
             now = self._now()
             current = self._fetch(conn, item_id)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 
+from guardrail._safety import clean_text
 from guardrail.review.models import (
     ReviewItem,
     ReviewLabel,
@@ -271,7 +272,13 @@ class StoreBase:
     def _clean_text(self, text: str | None) -> str | None:
         if text is None or not self.store_content:
             return None
+        text = clean_text(text)  # NUL / lone surrogates: PostgreSQL and UTF-8 refuse them
         return self.redact(text) if self.redact is not None else text
+
+    @staticmethod
+    def _clean_note(note: str | None) -> str | None:
+        """A reviewer's note as stored: NUL and lone surrogates replaced by U+FFFD."""
+        return clean_text(note) if note is not None else None
 
     def _prepare(self, item: ReviewItem) -> ReviewItem:
         """The item as it will be stored: fresh pending state, content redacted or dropped."""
@@ -579,6 +586,7 @@ class InMemoryReviewStore(StoreBase):
         lab = self._as_label(label)
         reviewer = self._check_reviewer(reviewer)
         corrected = self._clean_text(corrected_answer)
+        note = self._clean_note(note)
         with self._lock:
             now = self._now()
             it = self.get(item_id)

@@ -304,3 +304,18 @@ def test_two_instances_share_one_queue_without_double_claims(make_store: StoreFa
 
 def test_store_satisfies_protocol(make_store: StoreFactory) -> None:
     assert isinstance(make_store(), ReviewStore)
+
+
+def test_label_note_with_nul_and_lone_surrogate_is_stored_cleaned(make_store: StoreFactory) -> None:
+    """Issue 12 finding 1: a NUL in text raised psycopg.DataError from the PostgreSQL store; a
+    label's note and corrected answer are cleaned like the item's content (U+FFFD for each bad
+    character, so the lengths stay: 'ok\\x00\\ud800' -> 'ok' + 2 x U+FFFD)."""
+    store = make_store()
+    store.enqueue(item(1))
+    store.claim("ann")
+    done = store.label(
+        "item-001", "correct", reviewer="ann", note="ok\x00\ud800", corrected_answer="a\x00"
+    )
+    assert done.note == "ok\ufffd\ufffd"
+    assert done.corrected_answer == "a\ufffd"
+    assert store.get("item-001").note == "ok\ufffd\ufffd"
