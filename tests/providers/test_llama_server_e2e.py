@@ -9,14 +9,10 @@ concurrent-single-call fallback against a real server. Small max_tokens keep it 
 from __future__ import annotations
 
 import math
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
+from servers.llama_server import run_llama_server
 
 from guardrail.policy import parse_policy
 from guardrail.providers import LocalModelUnavailable, OpenAICompatProvider, embedded_model_path
@@ -59,58 +55,11 @@ Q = [{"role": "user", "content": "What is the capital of France? Answer in one w
 K = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        GGUF,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "1024",
-        "--logits_all",
-        "true",
-        "--model_alias",
-        "smollm2",
-    ]
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = log_path.open("wb")  # a file, not a pipe: llama.cpp logs a lot and a full pipe blocks
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                err = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {err}")
-            try:
-                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up within 120 s")
-            time.sleep(0.3)
+    args = ("--n_ctx", "1024", "--logits_all", "true")
+    with run_llama_server(tmp_path_factory.mktemp("llama"), GGUF, *args) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _check(r: GuardedResponse, guard: Guard) -> None:

@@ -12,15 +12,11 @@ vectors of every input after the first in a multi-input request (see OpenAICompa
 from __future__ import annotations
 
 import math
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import numpy as np
 import pytest
+from servers.llama_server import run_llama_server
 
 from guardrail.providers import LocalModelUnavailable, LocalProvider, OpenAICompatProvider
 from guardrail.providers import embedded_model_path as _model_path
@@ -40,45 +36,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(SKIP), reason=SKIP)]
 TEXTS = ["Paris", "The capital of France is Paris.", "Lyon", "Paris"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", "512", "--embedding", "true", "--model_alias", "smollm2",
-    ]  # fmt: skip
-    log_path = tmp_path_factory.mktemp("llama-embed") / "server.log"
-    log = log_path.open("wb")  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                err = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {err}")
-            try:
-                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up within 120 s")
-            time.sleep(0.3)
+    args = ("--n_ctx", "512", "--embedding", "true")
+    with run_llama_server(tmp_path_factory.mktemp("llama-embed"), GGUF, *args) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 async def test_embeddings_from_llama_cpp_server(embedding_server: str) -> None:

@@ -6,14 +6,10 @@ refused connection. Small ``max_tokens`` keep it fast; assertions are on propert
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
+from servers.llama_server import free_port, run_llama_server
 
 from guardrail.policy import parse_policy
 from guardrail.providers import LocalModelUnavailable, embedded_model_path
@@ -49,43 +45,11 @@ policy e2e {
 Q = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--n_ctx", "1024", "--model_alias", "smollm2", "--api_key", KEY]
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = log_path.open("wb")  # a file, not a pipe: a full pipe blocks llama.cpp
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log_path.read_text(errors='replace')}")
-            try:
-                auth = {"Authorization": f"Bearer {KEY}"}
-                if httpx.get(f"{base}/models", headers=auth, timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up within 120 s")
-            time.sleep(0.3)
+    args = ("--n_ctx", "1024")
+    with run_llama_server(tmp_path_factory.mktemp("llama"), GGUF, *args, api_key=KEY) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _guard(client: object) -> Guard:
@@ -160,6 +124,6 @@ def test_wrong_key_and_refused_connection(base_url: str) -> None:
     bad = GuardedClient(guard=_guard(openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)))
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="smollm2", messages=Q)
-    dead = openai.OpenAI(base_url=f"http://127.0.0.1:{_free_port()}/v1", api_key=KEY, max_retries=0)
+    dead = openai.OpenAI(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key=KEY, max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         GuardedClient(guard=_guard(dead)).chat.completions.create(model="smollm2", messages=Q)
