@@ -47,6 +47,7 @@ from guardrail.providers import (
     BadRequestError,
     ChatProvider,
     ChatResult,
+    Choice,
     Message,
     MessagesLike,
     ProviderError,
@@ -330,6 +331,104 @@ class Guard:
             AuthenticationError: the provider rejected the credentials (always raised).
             GuardError: strict mode only, on model/parse failure or timeout.
         """
+        return await self._entry(
+            messages,
+            None,
+            domain=domain,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+
+    def assess_sync(
+        self, messages: MessagesLike, answer: str | Choice, **kwargs: Any
+    ) -> GuardedResponse:
+        """Blocking twin of :meth:`assess`."""
+        return run_sync(self.assess(messages, answer, **kwargs))
+
+    async def assess(
+        self,
+        messages: MessagesLike,
+        answer: str | Choice,
+        *,
+        domain: str | None = None,
+        model: str | None = None,
+        stakes: str | None = None,
+        context: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> GuardedResponse:
+        """Judge an answer made elsewhere (a LiteLLM post-call hook, a LangChain callback, a proxy
+        that already has the reply) under the policy of ``domain``: the same plan as
+        :meth:`chat` with the answer call replaced by ``answer``.
+
+        Free signals (hedges, reply kind; ``logprob_confidence`` when ``answer`` is a
+        :class:`~guardrail.providers.Choice` carrying token log-probs) are computed locally;
+        samples, the verbalized follow-up and ensemble answers are asked of the guard's
+        provider with ``messages`` (the conversation *without* the answer) and ``model``. The
+        policy's ``verbalized inline`` mode cannot apply to a reply that was not asked for a
+        confidence line, so ``verbalized`` comes from the follow-up turn instead. Signal
+        designs and their sources are those of :meth:`chat` (``docs/sdk.md``).
+
+        Args:
+            messages: the conversation the answer responds to (OpenAI-shaped, last turn the
+                user's), without the answer itself.
+            answer: the assistant reply text, or a :class:`~guardrail.providers.Choice` (its
+                ``text``, ``finish_reason`` and ``logprobs`` are used).
+            domain, model, stakes, context, request_id, max_tokens, seed: as in :meth:`chat`;
+                ``model`` names the model that the samples/follow-up are asked of (the same
+                model that made ``answer`` for the signals to mean what the policy assumes).
+
+        Returns:
+            :class:`~guardrail.sdk.models.GuardedResponse` with ``cost`` counting only the
+            calls the assessment made (the answer's own call is not guardrail's).
+
+        Raises:
+            ValueError: unknown domain, malformed messages, or an empty/blank ``answer``.
+            AuthenticationError: the provider rejected the credentials (always raised).
+            GuardError: strict mode only, on model/parse failure or timeout.
+
+        Examples:
+            >>> guard.assess_sync(  # doctest: +SKIP
+            ...     [{"role": "user", "content": "Is ibuprofen an NSAID?"}],
+            ...     "Yes, ibuprofen is an NSAID.",
+            ...     domain="medical",
+            ... ).status
+            'answered'
+        """
+        choice = answer if isinstance(answer, Choice) else Choice(index=0, text=str(answer))
+        if not choice.text.strip():
+            raise ValueError("the answer to assess is empty")
+        return await self._entry(
+            messages,
+            choice,
+            domain=domain,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+
+    async def _entry(
+        self,
+        messages: MessagesLike,
+        supplied: Choice | None,
+        *,
+        domain: str | None,
+        model: str | None,
+        stakes: str | None,
+        context: Mapping[str, str] | None,
+        request_id: str | None,
+        max_tokens: int | None,
+        seed: int | None,
+    ) -> GuardedResponse:
+        """:meth:`chat` (``supplied`` None) or :meth:`assess` (the answer given)."""
         start = time.perf_counter()
         policy = self.policy_for(domain)
         msgs = normalize_messages(messages)
@@ -352,7 +451,7 @@ class Guard:
                 seed=seed,
             )
             try:
-                response = await self._guarded(run, rid, stakes, context or {}, start)
+                response = await self._guarded(run, rid, stakes, context or {}, start, supplied)
             except (AuthenticationError, GuardError):
                 raise
             except Exception as exc:  # the host app never sees an internal error
@@ -434,6 +533,7 @@ class Guard:
         stakes: str | None,
         context: Mapping[str, str],
         start: float,
+        supplied: Choice | None = None,
     ) -> GuardedResponse:
         policy = run.policy
         cfg = policy.signals
@@ -442,7 +542,8 @@ class Guard:
         source = profile.source if profile is not None and not isinstance(profile, str) else None
         wanted = needed | ({source} if source else set())
         inline = (
-            cfg.verbalized is not None
+            supplied is None  # an answer made elsewhere carries no requested confidence line
+            and cfg.verbalized is not None
             and cfg.verbalized.mode == "inline"
             and "verbalized" in wanted
         )
@@ -454,16 +555,23 @@ class Guard:
             if inline
             else run.messages
         )
-        try:
-            result = await self._call(
-                run, "answer", answer_msgs, temperature=self.temperature, logprobs=want_logprobs
-            )
-            if not result.choices:
-                raise ProviderError("the model returned no answer")
-        except AuthenticationError:
-            raise
-        except (ProviderError, TimeoutError) as exc:
-            return self._failed(run, request_id, exc, start)
+        if supplied is not None:  # Guard.assess: the answer was made elsewhere
+            result = ChatResult(provider="supplied", model=run.model, choices=[supplied], calls=0)
+        else:
+            try:
+                result = await self._call(
+                    run,
+                    "answer",
+                    answer_msgs,
+                    temperature=self.temperature,
+                    logprobs=want_logprobs,
+                )
+                if not result.choices:
+                    raise ProviderError("the model returned no answer")
+            except AuthenticationError:
+                raise
+            except (ProviderError, TimeoutError) as exc:
+                return self._failed(run, request_id, exc, start)
         raw = result.choices[0].text
         answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
         if not answer:
