@@ -55,6 +55,10 @@ def _register() -> None:
 
     ask_cmd.register(app)
 
+    from guardrail.cli import serve_cmd
+
+    serve_cmd.register(app)
+
 
 _register()
 
