@@ -47,6 +47,14 @@ def serve_cmd(
     model: Annotated[
         str | None, typer.Option("--model", help="Model when a request names none.")
     ] = None,
+    live: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--live",
+            help="Stream this domain live (tokens flow, a withheld answer is retracted at the "
+            "end); repeatable. Other domains stream in hold mode.",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
@@ -86,6 +94,7 @@ def serve_cmd(
             "model": model,
             "timeout": timeout,
             "spot_check": not no_spot_check,
+            "live_domains": tuple(live) if live else None,
         }
         # flags given (not None) win over $GUARDRAIL_SERVE_* variables
         settings = ServeSettings.model_validate(

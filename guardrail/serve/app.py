@@ -16,9 +16,13 @@ Domain of a request, first found wins: header ``X-Guardrail-Domain``; a model su
 ``metadata.domain`` in the body; the ``default_domain`` setting; the only policy when there is
 one. A name without a policy gives 400 listing the domains.
 
-Streaming (``stream_mode`` ``hold``): nothing is sent until the policy decided; then the text the
-user may see (answer + notice, abstention or review message) is sent as chunks, the last one
-with ``finish_reason`` ``"stop"``, or ``"content_filter"`` when the answer was withheld.
+Streaming, ``hold`` (every domain not in ``live_domains``): nothing is sent until the policy
+decided; then the text the user may see (answer + notice, abstention or review message) is sent as
+chunks, the last one with ``finish_reason`` ``"stop"``, or ``"content_filter"`` when the answer was
+withheld. ``live`` (domains in ``live_domains``): the upstream's tokens are relayed as they
+arrive, the answer is then judged with :meth:`Guard.assess`, and the stream ends with the notice
+(``"stop"``) or a retraction: ``"content_filter"`` with verdict ``retracted: true`` and the
+``replacement`` text.
 
 Credentials: the client's ``Authorization: Bearer`` key is passed to the upstream (or
 ``upstream_api_key`` from the settings when the client sends none); with a proxy ``token`` set,
@@ -186,6 +190,12 @@ class _Runtime:
                 f"default domain {settings.default_domain!r} has no policy; "
                 f"known domains: {', '.join(sorted(self.policies))}"
             )
+        unknown = sorted(set(settings.live_domains) - set(self.policies))
+        if unknown:
+            raise ValueError(
+                f"live domain(s) {', '.join(unknown)} have no policy; "
+                f"known domains: {', '.join(sorted(self.policies))}"
+            )
         self._own_store = store is None
         self.store: ReviewStore = (
             store if store is not None else open_store(store_url(settings.store))
@@ -193,6 +203,15 @@ class _Runtime:
         self.metrics = _Metrics()
         self._guards: OrderedDict[str, Guard] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """The shared client for direct upstream requests (model list, live streams)."""
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.upstream_timeout, connect=10.0)
+            )
+        return self._http
 
     @property
     def domains(self) -> list[str]:
@@ -251,6 +270,8 @@ class _Runtime:
         self._guards.clear()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
         if self._own_store:
             await asyncio.to_thread(self.store.close)
 
@@ -314,7 +335,9 @@ def _withheld(r: GuardedResponse, hold_reviews: bool) -> bool:
 def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
     """The documented verdict object (``docs/serve.md``): status, action, domain, policy,
     matched rules, notices, the policy's message, missing signals, signal values, review and
-    spot-check ids, request id, guard cost, and ``withheld`` (the answer was not shown)."""
+    spot-check ids, request id, guard cost, ``withheld`` (the answer was not shown), and for
+    ``live`` streams ``retracted`` / ``replacement`` (the streamed answer is withdrawn and this
+    text replaces it)."""
     d = r.decision
     return {
         "status": r.status,
@@ -330,6 +353,8 @@ def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
         "spot_check_id": r.spot_check_id,
         "request_id": r.request_id,
         "withheld": _withheld(r, hold_reviews),
+        "retracted": False,
+        "replacement": None,
         "cost": {
             "calls": r.cost.calls,
             "input_tokens": r.cost.input_tokens,
@@ -367,6 +392,21 @@ _PIECE = re.compile(r"\S+\s*|\s+")
 def _pieces(text: str) -> list[str]:
     """Word-sized pieces whose concatenation is ``text`` exactly."""
     return _PIECE.findall(text)
+
+
+def _chunk(
+    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None, **extra: Any
+) -> str:
+    """One ``ChatCompletionChunk`` as a server-sent event."""
+    doc: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(doc)}\n\n"
 
 
 def _authorize(request: Request, settings: ServeSettings) -> str | None:
@@ -438,7 +478,11 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
 
     @app.get("/healthz")
     async def healthz(r: _Runtime = Depends(runtime)) -> dict[str, Any]:  # noqa: B008
-        return {"ok": True, "domains": r.domains, "stream_mode": r.settings.stream_mode}
+        return {
+            "ok": True,
+            "domains": r.domains,
+            "live_domains": sorted(r.settings.live_domains),
+        }
 
     @app.get("/metrics")
     async def metrics(r: _Runtime = Depends(runtime)) -> Response:  # noqa: B008
@@ -456,8 +500,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             url = r.settings.upstream.rstrip("/") + "/models"
             try:
-                async with httpx.AsyncClient(timeout=r.settings.upstream_timeout) as client:
-                    resp = await client.get(url, headers=headers)
+                resp = await r.http().get(url, headers=headers)
             except httpx.HTTPError as exc:
                 raise ApiError(
                     502, f"upstream unreachable ({type(exc).__name__})", type_="upstream_error"
@@ -515,8 +558,22 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ApiError(400, "'seed' must be an integer")
-        guard = r.guard_for(r.upstream_key(client_key))
+        key = r.upstream_key(client_key)
+        guard = r.guard_for(key)
         rid = uuid.uuid4().hex
+        if stream and domain in r.settings.live_domains and r.settings.upstream is not None:
+            return await _live_stream(
+                r,
+                guard,
+                key,
+                messages,
+                body,
+                domain=domain,
+                model=upstream_model,
+                request_id=rid,
+                max_tokens=max_tokens,
+                seed=seed,
+            )
         r.metrics.in_flight.inc()
         try:
             resp = await guard.chat(
@@ -608,6 +665,144 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
     return app
+
+
+async def _live_stream(
+    r: _Runtime,
+    guard: Guard,
+    key: str,
+    messages: list[Message],
+    body: Mapping[str, Any],
+    *,
+    domain: str,
+    model: str | None,
+    request_id: str,
+    max_tokens: int | None,
+    seed: int | None,
+) -> StreamingResponse:
+    """``live`` mode: relay the upstream's tokens as they arrive, then judge the whole answer
+    with :meth:`Guard.assess`; a withheld answer is retracted by the final chunk
+    (``finish_reason: "content_filter"``, verdict ``retracted: true`` and ``replacement``)."""
+    model_name = model or r.settings.model or "default"
+    payload: dict[str, Any] = {
+        "model": model_name,
+        "messages": [m.model_dump() for m in messages],
+        "stream": True,
+        "max_tokens": max_tokens if max_tokens is not None else guard.max_tokens,
+    }
+    if seed is not None:
+        payload["seed"] = seed
+    assert r.settings.upstream is not None
+    url = r.settings.upstream.rstrip("/") + "/chat/completions"
+    http = r.http()
+    req = http.build_request(
+        "POST", url, json=payload, headers={"Authorization": f"Bearer {key}"} if key else {}
+    )
+    try:
+        up = await http.send(req, stream=True)
+    except httpx.HTTPError as exc:
+        raise ApiError(
+            502, f"upstream unreachable ({type(exc).__name__})", type_="upstream_error"
+        ) from None
+    if up.status_code != 200:
+        await up.aclose()
+        if up.status_code in (401, 403):
+            raise ApiError(
+                401, "the upstream rejected the credentials", type_="authentication_error"
+            )
+        raise ApiError(502, f"upstream answered {up.status_code}", type_="upstream_error")
+    cid = f"chatcmpl-{request_id}"
+    created = int(time.time())
+    opts = body.get("stream_options")
+    include_usage = isinstance(opts, Mapping) and bool(opts.get("include_usage"))
+
+    async def events() -> AsyncIterator[str]:
+        parts: list[str] = []
+        broken: str | None = None
+        r.metrics.in_flight.inc()
+        try:
+            yield _chunk(cid, created, model_name, {"role": "assistant", "content": ""}, None)
+            try:
+                async for line in up.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    try:
+                        piece = json.loads(data)["choices"][0]["delta"].get("content")
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                        continue  # a malformed or empty event carries no text
+                    if isinstance(piece, str) and piece:
+                        parts.append(piece)
+                        yield _chunk(cid, created, model_name, {"content": piece}, None)
+            except httpx.HTTPError as exc:
+                broken = f"the upstream stream broke ({type(exc).__name__})"
+            finally:
+                await up.aclose()
+            answer = "".join(parts)
+            resp: GuardedResponse | None = None
+            if broken is None and answer.strip():
+                try:
+                    resp = await guard.assess(
+                        messages,
+                        answer,
+                        domain=domain,
+                        model=model,
+                        request_id=request_id,
+                        max_tokens=max_tokens,
+                        seed=seed,
+                    )
+                except (AuthenticationError, ValueError) as exc:
+                    broken = f"{type(exc).__name__}: {exc}"
+            if resp is None:  # nothing judged: the streamed text is withdrawn
+                v: dict[str, Any] = {
+                    "status": "failed",
+                    "action": None,
+                    "domain": domain,
+                    "request_id": request_id,
+                    "withheld": True,
+                    "retracted": True,
+                    "replacement": guard.failure_message,
+                    "error": broken or "the upstream sent an empty answer",
+                }
+                r.metrics.errors.labels("stream").inc()
+                yield _chunk(cid, created, model_name, {}, "content_filter", guardrail=v)
+            else:
+                r.metrics.observe(resp, stream=True)
+                v = verdict(resp, hold_reviews=r.settings.hold_reviews)
+                if v["withheld"] or resp.status == "failed":
+                    v.update(withheld=True, retracted=True, replacement=resp.text)
+                    yield _chunk(cid, created, model_name, {}, "content_filter", guardrail=v)
+                else:
+                    tail = (
+                        resp.text[len(resp.answer) :] if resp.text.startswith(resp.answer) else ""
+                    )
+                    if tail:  # the notice, after the streamed answer
+                        yield _chunk(cid, created, model_name, {"content": tail}, None)
+                    yield _chunk(cid, created, model_name, {}, "stop", guardrail=v)
+                if include_usage:
+                    usage = {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model_name,
+                        "choices": [],
+                        "usage": _usage(resp),
+                    }
+                    yield f"data: {json.dumps(usage)}\n\n"
+            log.info(
+                "live request %s domain=%s status=%s",
+                request_id,
+                domain,
+                resp.status if resp is not None else "failed",
+            )
+            yield "data: [DONE]\n\n"
+        finally:
+            r.metrics.in_flight.dec()
+
+    headers = {"X-Guardrail-Stream": "live", "X-Guardrail-Request-Id": request_id}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 def create_app_from_env() -> FastAPI:

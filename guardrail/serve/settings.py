@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -12,8 +11,6 @@ __all__ = ["ENV_PREFIX", "ServeSettings"]
 
 #: Environment variables read by :meth:`ServeSettings.from_env` start with this prefix.
 ENV_PREFIX = "GUARDRAIL_SERVE_"
-
-StreamMode = Literal["hold"]
 
 
 class ServeSettings(BaseModel):
@@ -32,8 +29,11 @@ class ServeSettings(BaseModel):
         token: when set, every ``/v1/*`` request needs ``Authorization: Bearer <token>``; the
             upstream key then comes from ``X-Upstream-Authorization`` or ``upstream_api_key``.
         model: default model name when a request's ``model`` is empty.
-        stream_mode: how ``stream=True`` is served; only ``hold`` (nothing of an undecided
-            answer reaches the client) is implemented.
+        live_domains: domains whose ``stream=True`` requests stream ``live`` (upstream tokens
+            flow to the client while the answer is made; a withheld answer is retracted at the
+            end); every other domain streams in ``hold`` mode (nothing of an undecided answer
+            reaches the client). Needs an ``upstream`` (the embedded model always holds).
+            Environment: comma-separated.
         timeout: whole-guard timeout per request, seconds (> 0).
         upstream_timeout: per-HTTP-attempt timeout to the upstream, seconds (> 0).
         max_retries: upstream retries after the first attempt (>= 0).
@@ -51,7 +51,7 @@ class ServeSettings(BaseModel):
     store: str | None = None
     token: SecretStr | None = None
     model: str | None = None
-    stream_mode: StreamMode = "hold"
+    live_domains: tuple[str, ...] = ()
     timeout: float = Field(default=120.0, gt=0)
     upstream_timeout: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0)
@@ -69,11 +69,14 @@ class ServeSettings(BaseModel):
             pydantic.ValidationError: a value of the wrong type or out of range.
         """
         env = os.environ if environ is None else environ
-        values = {
+        values: dict[str, object] = {
             name: env[ENV_PREFIX + name.upper()]
             for name in cls.model_fields
             if ENV_PREFIX + name.upper() in env
         }
+        live = values.get("live_domains")
+        if isinstance(live, str):
+            values["live_domains"] = tuple(d.strip() for d in live.split(",") if d.strip())
         return cls.model_validate(values)
 
     def to_env(self) -> dict[str, str]:
@@ -87,5 +90,7 @@ class ServeSettings(BaseModel):
                 value = value.get_secret_value()
             elif isinstance(value, bool):
                 value = "true" if value else "false"
+            elif isinstance(value, tuple):
+                value = ",".join(value)
             out[ENV_PREFIX + name.upper()] = str(value)
         return out

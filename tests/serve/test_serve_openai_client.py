@@ -239,7 +239,7 @@ def test_models_health_and_metrics(serve: Callable[..., str], upstream: FakeOpen
     assert httpx.get(url + "/healthz").json() == {
         "ok": True,
         "domains": ["chat", "qa"],
-        "stream_mode": "hold",
+        "live_domains": [],
     }
     c = client(url)
     for _ in range(2):
@@ -252,3 +252,79 @@ def test_models_health_and_metrics(serve: Callable[..., str], upstream: FakeOpen
     assert 'guardrail_serve_model_calls_total{domain="qa"} 4.0' in text
     assert 'guardrail_serve_errors_total{status="400"} 1.0' in text
     assert 'guardrail_serve_request_seconds_count{domain="qa"} 2.0' in text
+
+
+# ---------------------------------------------------------------------------------- live mode
+
+
+def _live_events(url: str) -> tuple[httpx.Headers, list[str]]:
+    body = {"model": "x@qa", "messages": Q, "stream": True}
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+    with httpx.stream("POST", url + "/v1/chat/completions", json=body, headers=headers) as r:
+        assert r.status_code == 200
+        raw = b"".join(r.iter_bytes()).decode()
+    return r.headers, [line[6:] for line in raw.splitlines() if line.startswith("data: ")]
+
+
+def test_live_stream_relays_tokens_then_appends_the_notice(
+    serve: Callable[..., str], upstream: FakeOpenAIServer
+) -> None:
+    upstream.answers = role_answers(answer=ANSWER, samples=[ANSWER])
+    url = serve(live_domains=("qa",))
+    chunks = list(
+        client(url).chat.completions.create(model="x@qa", messages=Q, stream=True)  # type: ignore[arg-type]
+    )
+    pieces = [ch.choices[0].delta.content or "" for ch in chunks if ch.choices]
+    # the upstream's tokens one by one ("Paris", " is", ...), then the notice: 4/4 -> notice
+    assert pieces[1:7] == ["Paris", " is", " the", " capital", " of", " France."]
+    assert "".join(pieces) == f"{ANSWER}\n\nCheck important facts."
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra is not None
+    assert chunks[-1].model_extra["guardrail"]["retracted"] is False
+    # the proxy streamed the answer from the upstream (stream=True), then sampled (n=4)
+    assert upstream.requests[0]["stream"] is True and upstream.requests[0]["model"] == "x"
+    assert [b.get("n") for b in upstream.requests[1:]] == [4]
+
+
+def test_live_stream_retracts_an_abstained_answer(
+    serve: Callable[..., str], upstream: FakeOpenAIServer, store: InMemoryReviewStore
+) -> None:
+    # streamed answer WRONG; 1 of 4 samples agrees -> 0.25 < 0.5 -> abstain -> retraction
+    upstream.answers = role_answers(answer=WRONG, samples=[WRONG, ANSWER, ANSWER, ANSWER])
+    url = serve(live_domains=("qa",))
+    headers, events = _live_events(url)
+    assert headers["x-guardrail-stream"] == "live"
+    assert events[-1] == "[DONE]"
+    chunks = [ChatCompletionChunk.model_validate(json.loads(e)) for e in events[:-1]]
+    # live: the answer did reach the client, token by token ...
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks) == WRONG
+    # ... and the final chunk retracts it with the policy's message
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "content_filter"
+    assert last.model_extra is not None
+    v = last.model_extra["guardrail"]
+    assert v["retracted"] is True and v["action"] == "abstain"
+    assert v["replacement"] == "I can't answer this reliably."
+
+
+def test_live_stream_review_is_queued_and_retracted(
+    serve: Callable[..., str], upstream: FakeOpenAIServer, store: InMemoryReviewStore
+) -> None:
+    # 3 of 4 samples agree -> 0.75 -> review: queued, retracted, replacement = review message
+    upstream.answers = role_answers(answer=ANSWER, samples=[ANSWER, ANSWER, ANSWER, WRONG])
+    url = serve(live_domains=("qa",))
+    _, events = _live_events(url)
+    v = json.loads(events[-2])["guardrail"]
+    assert v["retracted"] is True and v["replacement"] == "A person will check this answer."
+    item = store.get(v["review_id"])
+    assert item.raw_answer == ANSWER and UPSTREAM_KEY not in item.model_dump_json()
+
+
+def test_hold_domain_next_to_a_live_one_still_holds(
+    serve: Callable[..., str], upstream: FakeOpenAIServer
+) -> None:
+    upstream.answers = role_answers(answer=WRONG, samples=[WRONG, ANSWER, ANSWER, ANSWER])
+    url = serve(live_domains=("chat",))
+    headers, events = _live_events(url)  # domain qa: not live
+    assert "x-guardrail-stream" not in headers and headers["x-guardrail-action"] == "abstain"
+    assert not any("Lyon" in e for e in events)

@@ -26,6 +26,10 @@ Behaviour knobs (attributes, changeable while running):
   like a server started without embeddings); ``embedding_requests`` records those bodies. Faults
   apply to embedding requests too.
 
+* ``stream: true`` requests get the answer as ``text/event-stream`` chat-completion chunks, one
+  per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
+  connection then closes). Faults of kind ``status`` apply to them too.
+
 ``requests`` records every chat request body received, ``paths`` their request targets,
 ``request_times`` their arrival times (``time.monotonic()``) and ``max_active`` the largest
 number of requests in flight at once.
@@ -130,6 +134,7 @@ class FakeOpenAIServer:
         self.reject_n = reject_n
         self.api_key = api_key
         self.token_logprob = token_logprob
+        self.stream_delay = 0.0
         self.embeddings: Callable[[str], list[float]] | None = None
         self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
@@ -333,6 +338,8 @@ class FakeOpenAIServer:
                 return True
         if self.latency:
             await asyncio.sleep(self.latency)
+        if body.get("stream"):
+            return await self._stream(body, writer)
         n = int(body.get("n") or 1)
         if n > 1 and self.reject_n:
             await self._send(writer, 400, self._error("'n' is not supported"))
@@ -354,6 +361,33 @@ class FakeOpenAIServer:
             return True
         await self._send(writer, 200, payload)
         return True
+
+    async def _stream(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        """Server-sent chat-completion chunks, one per token; closes the connection at the end."""
+        text = self._next_answer(body)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode("latin-1"))
+        base = {
+            "id": f"chatcmpl-fake-{len(self.requests)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+        }
+        deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant"}, None)]
+        deltas += [({"content": t}, None) for t in _tokens(text)]
+        deltas.append(({}, "stop"))
+        for delta, finish in deltas:
+            doc = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            writer.write(f"data: {json.dumps(doc)}\n\n".encode())
+            await writer.drain()
+            if self.stream_delay and delta.get("content"):
+                await asyncio.sleep(self.stream_delay)
+        writer.write(b"data: [DONE]\n\n")
+        await writer.drain()
+        return False
 
     def _completion(self, body: dict[str, Any], n: int) -> dict[str, Any]:
         choices = []
