@@ -113,6 +113,7 @@ def serve_cmd(
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
+    app.state.runtime.store.close()  # each worker opens its own connection
     os.environ.update(settings.to_env())  # the workers read their settings from here
     uvicorn.run(
         "guardrail.serve.app:create_app_from_env",
