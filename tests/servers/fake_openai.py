@@ -28,7 +28,8 @@ Behaviour knobs (attributes, changeable while running):
 
 * ``stream: true`` requests get the answer as ``text/event-stream`` chat-completion chunks, one
   per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
-  connection then closes). Faults of kind ``status`` apply to them too.
+  connection then closes). Faults of kind ``status`` apply to them too. Non-streamed replies
+  also take ``stream_delay`` per token of their longest choice (the same generation time).
 
 ``requests`` records every chat request body received, ``paths`` their request targets,
 ``request_times`` their arrival times (``time.monotonic()``) and ``max_active`` the largest
@@ -347,6 +348,9 @@ class FakeOpenAIServer:
         if self.ignore_n:
             n = 1
         document: Any = self._completion(body, n)
+        if self.stream_delay:  # generation time: the longest choice's tokens, one per delay
+            longest = max(len(_tokens(c["message"]["content"])) for c in document["choices"])
+            await asyncio.sleep(self.stream_delay * longest)
         if fault is not None and fault.kind == "edit" and fault.edit_fn is not None:
             document = fault.edit_fn(document)
         payload = json.dumps(document).encode()
@@ -469,8 +473,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--ignore-n", action="store_true")
+    ap.add_argument("--answer", default="Paris.", help="the reply to every request")
+    ap.add_argument("--stream-delay", type=float, default=0.0, help="seconds between tokens")
     args = ap.parse_args()
-    srv = FakeOpenAIServer(latency=args.latency, ignore_n=args.ignore_n).start()
+    srv = FakeOpenAIServer([args.answer], latency=args.latency, ignore_n=args.ignore_n)
+    srv.stream_delay = args.stream_delay
+    srv.start()
     print(f"READY {srv.base_url}", flush=True)
     try:
         threading.Event().wait()
