@@ -190,6 +190,10 @@ def _detect_format(path: Path, text: str) -> str:
     )
 
 
+def _json_problem(exc: Exception) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+
+
 def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield (line number, row dict) or (line number, error message)."""
     if fmt == "json-array":
@@ -197,6 +201,8 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RecordsFormatError(f"{path}: not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit integer; nested too deep
+            raise RecordsFormatError(f"{path}: not usable JSON: {_json_problem(exc)}") from None
         if not isinstance(items, list):
             raise RecordsFormatError(f"{path}: a .json file must hold an array of records")
         for i, item in enumerate(items, 1):
@@ -212,6 +218,10 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 errors.append((i, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+                yield i, errors[-1][1]
+                continue
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit integer; too deep
+                errors.append((i, f"not usable JSON: {_json_problem(exc)}"))
                 yield i, errors[-1][1]
                 continue
             if not isinstance(obj, dict):
@@ -234,7 +244,14 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
         )
     reader.fieldnames = fields
     prev = reader.line_num
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv.field_size_limit() (128 KiB)
+            raise RecordsFormatError(f"{path}:{prev + 1}: not readable: {exc}") from None
         start = prev + 1
         prev = reader.line_num
         if None in row:

@@ -258,7 +258,10 @@ def ask(
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         review_store = open_store(url)
     except Exception as err:  # sqlite3 / psycopg / bad URL: report, don't trace
-        fail(f"cannot open review store {url}: {err}", EXIT_USAGE, format)
+        from guardrail._safety import Redactor, redact_url, url_secrets
+
+        shown = Redactor(url_secrets(url))(str(err))
+        fail(f"cannot open review store {redact_url(url)}: {shown}", EXIT_USAGE, format)
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": system})

@@ -168,16 +168,45 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
+MAX_JSON_OPTION_BYTES = 1024 * 1024  # --signals / --context: far more than any signal set
+
+
+def _json_int(digits: str) -> int:
+    """``parse_int`` hook: an integer a float can hold (beyond 300 digits it cannot be compared
+    as a signal value, and beyond 4,300 Python refuses to convert it at all)."""
+    if len(digits.lstrip("-")) > 300:
+        raise ValueError(f"a number with {len(digits)} digits is too large")
+    return int(digits)
+
+
 def _parse_json_object(text: str, option: str) -> dict[str, Any]:
+    """A JSON object from an option value or ``@file`` (at most 1 MiB of UTF-8).
+
+    Raises:
+        typer.BadParameter: unreadable / binary / too large file, invalid or too deeply nested
+            JSON, an integer of more than 300 digits, or not an object.
+    """
     if text.startswith("@"):
+        name = text[1:]
         try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            with open(name, "rb") as fh:  # a bounded read: /dev/zero included
+                raw = fh.read(MAX_JSON_OPTION_BYTES + 1)
         except OSError as err:
-            raise typer.BadParameter(f"cannot read {text[1:]}: {err.strerror}") from None
+            raise typer.BadParameter(f"cannot read {name}: {err.strerror}") from None
+        if len(raw) > MAX_JSON_OPTION_BYTES:
+            raise typer.BadParameter(f"{name} is larger than {MAX_JSON_OPTION_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise typer.BadParameter(f"{name} is not UTF-8 text (expected JSON)") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int)
     except json.JSONDecodeError as err:
         raise typer.BadParameter(f"{option} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise typer.BadParameter(f"{option} is nested too deeply") from None
+    except ValueError as err:  # parse_int
+        raise typer.BadParameter(f"{option}: {err}") from None
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{option} must be a JSON object")
     return data

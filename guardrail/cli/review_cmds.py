@@ -10,6 +10,7 @@ Commands: ``list``, ``show``, ``claim``, ``release``, ``label``, ``expire``, ``e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
 import getpass
@@ -23,19 +24,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from guardrail._safety import redact_url
 from guardrail.calibration import AuditReport, CalibrationProfile
-from guardrail.cli._common import EXIT_ENVIRONMENT, fail, missing_modules
+from guardrail.cli._common import EXIT_ENVIRONMENT, EXIT_USAGE, fail, missing_modules
 from guardrail.review import (
     DEFAULT_STORE,
     STORE_ENV,
     ReviewError,
     ReviewItem,
     ReviewStore,
+    SQLiteReviewStore,
     live_audit,
     open_store,
     parse_window,
@@ -142,15 +146,35 @@ def _opened(store: str | None) -> Iterator[ReviewStore]:
     try:
         st = open_store(url)
     except Exception as exc:  # bad URL, missing extra, sqlite3/psycopg: report, no traceback
-        _err.print(f"[red]error:[/red] cannot open review store {escape(url)}: {escape(str(exc))}")
+        shown = redact_url(url)
+        _err.print(
+            f"[red]error:[/red] cannot open review store {escape(shown)}: "
+            f"{escape(_redacted(str(exc), url))}"
+        )
         raise typer.Exit(2) from None
     try:
         yield st
     except ReviewError as exc:
         _err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except Exception as exc:  # a corrupt / foreign-schema file, a lost database: one line
+        _err.print(
+            f"[red]error:[/red] review store {escape(redact_url(url))} failed: "
+            f"{type(exc).__name__}: {escape(_redacted(str(exc), url))}"
+        )
+        raise typer.Exit(2) from None
     finally:
-        st.close()
+        with contextlib.suppress(Exception):  # a broken store's close must not hide the above
+            st.close()
+
+
+def _redacted(text: str, url: str) -> str:
+    """``text`` with the store URL's password and secret query values replaced by ``***``."""
+    from guardrail._safety import Redactor, url_secrets
+
+    return Redactor(url_secrets(url))(text)
 
 
 def _short(text: str | None, width: int = 60) -> str:
@@ -167,6 +191,10 @@ def _since(value: str | None) -> datetime | None:
         return utcnow() - parse_window(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
+    except OverflowError:  # 99999999999d: beyond what a date can hold
+        raise typer.BadParameter(
+            f"window {value!r} reaches before year 1", param_hint="--since"
+        ) from None
 
 
 def _items_table(items: list[ReviewItem]) -> Table:
@@ -491,8 +519,13 @@ def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         ) from None
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
-            yield reader.line_num, dict(row)
+        try:
+            for row in reader:
+                yield reader.line_num, dict(row)
+        except csv.Error as exc:  # a field over csv.field_size_limit() (128 KiB), a stray NUL
+            raise typer.BadParameter(
+                f"{path}:{reader.line_num}: not readable as CSV ({exc})", param_hint="LABELS"
+            ) from None
         return
     for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -501,6 +534,12 @@ def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             yield n, f"not JSON ({exc.msg})"
+            continue
+        except RecursionError:
+            yield n, "not JSON (nested too deeply)"
+            continue
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            yield n, f"not JSON ({exc})"
             continue
         yield n, obj if isinstance(obj, dict) else "not a JSON object"
 
@@ -837,9 +876,19 @@ def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
     reviewer: ReviewerOpt = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Host name the page may be reached by (repeatable; default: 127.0.0.1, "
+            "localhost and the --host address).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the reviewer web page (needs the 'web' extra: fastapi, uvicorn, jinja2,
-    python-multipart). Exit 3 when one of them is missing."""
+    python-multipart). Exit 3 when one of them is missing.
+
+    Binding to a non-loopback address needs $GUARDRAIL_REVIEW_TOKEN (docs/security.md)."""
     # Checked up front, all of them: FastAPI alone can arrive through another package (the
     # `local` extra's llama-cpp-python[server]) while the form parser and templates are missing,
     # which used to pass an import check and then fail with a long RuntimeError.
@@ -856,9 +905,31 @@ def serve_cmd(
         from guardrail.review.web import create_app
     except ImportError as exc:
         fail(f"{exc}; install the 'web' extra: pip install 'guardrail-uq[web]'", EXIT_ENVIRONMENT)
+    from guardrail.review.web import DEFAULT_ALLOWED_HOSTS, TOKEN_ENV
+
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and not os.environ.get(TOKEN_ENV):
+        fail(
+            f"--host {host} exposes the review queue beyond this machine: set ${TOKEN_ENV} to a "
+            "secret token (reviewers log in with it)",
+            EXIT_USAGE,
+        )
+    hosts = list(allowed_host or [*DEFAULT_ALLOWED_HOSTS, host])
     url = store_url(store)
-    app = create_app(url, default_reviewer=_reviewer(reviewer))
-    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {url})", markup=False)
+    shown = redact_url(url)
+    try:
+        app = create_app(url, default_reviewer=_reviewer(reviewer), allowed_hosts=hosts)
+        st = app.state.store
+        st.count()  # a corrupt or foreign file fails here, not on the first request
+        check = st.integrity_check() if isinstance(st, SQLiteReviewStore) else "ok"
+        if check != "ok":
+            raise ValueError(f"database disk image is malformed ({check.splitlines()[0]})")
+    except Exception as exc:
+        fail(
+            f"cannot open review store {shown}: {type(exc).__name__}: {_redacted(str(exc), url)}",
+            EXIT_USAGE,
+        )
+    _err.print(f"Reviewer page on http://{host}:{port}/  (store: {shown})", markup=False)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

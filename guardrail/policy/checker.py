@@ -83,9 +83,10 @@ from guardrail.policy.catalog import (
     Action,
     SignalSpec,
 )
-from guardrail.policy.errors import Diagnostic, Source
+from guardrail.policy.errors import Diagnostic, Severity, Source
 from guardrail.policy.evaluator import names_in
 from guardrail.policy.exprfmt import expr_text
+from guardrail.policy.limits import MAX_DIAGNOSTICS, MAX_PLACEHOLDERS
 from guardrail.policy.model import (
     EnsembleConfig,
     ExampleDef,
@@ -97,7 +98,13 @@ from guardrail.policy.model import (
     SignalConfig,
     VerbalizedConfig,
 )
-from guardrail.policy.template import Placeholder, TemplateError, check_spec, parse_template
+from guardrail.policy.template import (
+    Placeholder,
+    TemplateError,
+    check_spec,
+    parse_template,
+    spec_too_wide,
+)
 
 _DNF_LIMIT = 256
 Backend = Literal["lexical", "embedding", "entailment"]
@@ -188,10 +195,29 @@ class _Checker:
 
     # -------------------------------------------------------------- reporting
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
-        self.diags.append(self.src.diagnostic(code, message, span, hint=hint))
+        self.diags.append(self._diagnostic(code, message, span, "error", hint))
 
     def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
-        self.diags.append(self.src.diagnostic(code, message, span, severity="warning", hint=hint))
+        self.diags.append(self._diagnostic(code, message, span, "warning", hint))
+
+    def _diagnostic(
+        self, code: str, message: str, span: Span, severity: Severity, hint: str | None
+    ) -> Diagnostic:
+        """A full diagnostic (source line and caret) for the first ``MAX_DIAGNOSTICS``; beyond,
+        a bare one (no line copy: O(1) memory), counted and dropped by ``check_text``."""
+        if len(self.diags) < MAX_DIAGNOSTICS:
+            return self.src.diagnostic(code, message, span, severity=severity, hint=hint)
+        return Diagnostic(
+            code=code,
+            severity=severity,
+            message=message,
+            file=self.src.filename,
+            line=span.line,
+            column=span.column,
+            end_column=span.end_column,
+            source_line="",
+            caret="",
+        )
 
     # -------------------------------------------------------------- values
     def _one(self, d: Directive, what: str) -> Value | None:
@@ -698,11 +724,20 @@ class _Checker:
                 hint="write {{ and }} for literal braces",
             )
             return
-        for p in parts:
-            if not isinstance(p, Placeholder):
-                continue
+        holders = [p for p in parts if isinstance(p, Placeholder)]
+        columns = self._decoded_columns(msg) if holders else []
+        if len(holders) > MAX_PLACEHOLDERS:
+            first = holders[MAX_PLACEHOLDERS]
+            self.error(
+                "too-many-placeholders",
+                f"{len(holders)} placeholders in one message; the limit is {MAX_PLACEHOLDERS}",
+                self._string_span(msg, first.offset, 1, columns),
+                hint="a notice is read by a person: show a few signals, not all of them",
+            )
+            return
+        for p in holders:
             span = self._string_span(
-                msg, p.offset, len(p.name) + 2 + (len(p.spec) + 1 if p.spec else 0)
+                msg, p.offset, len(p.name) + 2 + (len(p.spec) + 1 if p.spec else 0), columns
             )
             spec = SIGNALS.get(p.name)
             if spec is None and p.name not in CONTEXT_NAMES:
@@ -717,6 +752,15 @@ class _Checker:
             if spec is not None and spec.numeric:
                 sample = 3 if spec.kind == "count" else 0.5
             if p.spec:
+                too_wide = spec_too_wide(p.spec)
+                if too_wide is not None:
+                    self.error(
+                        "format-too-wide",
+                        f"'{{{p.name}:...}}': {too_wide}",
+                        span,
+                        hint="the message is built on every evaluation; keep widths small",
+                    )
+                    continue
                 problem = check_spec(p.spec, sample)
                 if problem is not None:
                     self.error(
@@ -735,18 +779,28 @@ class _Checker:
                     span,
                 )
 
-    def _string_span(self, s: String, offset: int, width: int) -> Span:
-        """Map an index in a decoded string to its source columns (escapes are longer)."""
+    def _decoded_columns(self, s: String) -> list[int]:
+        """For each index of the decoded string, its index in the raw literal (escapes are
+        longer), plus one entry for the end: one linear pass per string."""
         raw = self.src.line_text(s.span.line)[s.span.column : s.span.end_column - 2]
-        col = s.span.column + 1
+        out: list[int] = []
         i = 0
-        decoded = 0
-        while i < len(raw) and decoded < offset:
+        while i < len(raw):
+            out.append(i)
             step = 1
             if raw[i] == "\\":
                 step = 6 if raw[i + 1 : i + 2] == "u" else 2
             i += step
-            decoded += 1
+        out.append(i)
+        return out
+
+    def _string_span(
+        self, s: String, offset: int, width: int, columns: list[int] | None = None
+    ) -> Span:
+        """Map an index in a decoded string to its source columns (escapes are longer)."""
+        cols = columns if columns is not None else self._decoded_columns(s)
+        col = s.span.column + 1
+        i = cols[min(offset, len(cols) - 1)]
         start = col + i
         end = (
             min(start + max(width, 1), s.span.end_column - 1)

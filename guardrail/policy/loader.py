@@ -8,6 +8,7 @@ from pathlib import Path
 from guardrail.policy.ast import Span
 from guardrail.policy.checker import check_ast
 from guardrail.policy.errors import Diagnostic, PolicyError, Source
+from guardrail.policy.limits import MAX_DIAGNOSTICS, MAX_POLICY_BYTES
 from guardrail.policy.model import Policy
 from guardrail.policy.parser import parse_ast
 
@@ -44,10 +45,28 @@ def check_text(
             )
         ]
         policy = None
-    all_diags = diags + more
+    all_diags = _capped(diags + more, src)
     if any(d.severity == "error" for d in all_diags):
         return None, all_diags
     return policy, all_diags
+
+
+def _capped(diags: list[Diagnostic], src: Source) -> list[Diagnostic]:
+    """At most ``MAX_DIAGNOSTICS`` diagnostics, errors first, then one ``too-many-errors``
+    summary naming how many were left out."""
+    if len(diags) <= MAX_DIAGNOSTICS:
+        return diags
+    ordered = sorted(diags, key=lambda d: d.severity != "error")  # stable: file order kept
+    kept, dropped = ordered[:MAX_DIAGNOSTICS], ordered[MAX_DIAGNOSTICS:]
+    errors = sum(d.severity == "error" for d in dropped)
+    last = kept[-1]
+    summary = src.diagnostic(
+        "too-many-errors",
+        f"{len(dropped)} more diagnostics ({errors} errors) not shown; fix the ones above first",
+        Span(line=last.line, column=last.column, end_line=last.line, end_column=last.end_column),
+        severity="error" if errors else "warning",
+    )
+    return [*kept, summary]
 
 
 def parse_policy(text: str, filename: str = "<string>", base_dir: Path | None = None) -> Policy:
@@ -61,10 +80,24 @@ def parse_policy(text: str, filename: str = "<string>", base_dir: Path | None = 
 
 def read_policy_text(path: Path) -> str:
     """The file's text (UTF-8; a leading byte-order mark, as some Windows editors write, is
-    dropped); unreadable or non-UTF-8 files raise :class:`PolicyError`."""
+    dropped); unreadable, non-UTF-8 or too large (over ``MAX_POLICY_BYTES``: read no further, so
+    ``/dev/zero`` is refused too) files raise :class:`PolicyError`."""
     src = Source("", str(path))
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_POLICY_BYTES + 4)  # + a byte-order mark + one byte too many
+        if len(data) > MAX_POLICY_BYTES + 3:
+            raise PolicyError(
+                [
+                    src.diagnostic(
+                        "policy-too-large",
+                        f"policy file is larger than the limit of {MAX_POLICY_BYTES} bytes",
+                        Span(line=1, column=1, end_line=1, end_column=2),
+                        hint="split it into one file per domain",
+                    )
+                ]
+            )
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise PolicyError(
             [

@@ -53,6 +53,12 @@ from guardrail.policy.ast import (
     Word,
 )
 from guardrail.policy.errors import Diagnostic, PolicyError, Source
+from guardrail.policy.limits import (
+    MAX_NESTING,
+    MAX_NUMBER_CHARS,
+    MAX_POLICY_BYTES,
+    MAX_STRING_CHARS,
+)
 
 _JOIN_AFTER = frozenset(
     {
@@ -119,16 +125,37 @@ _BLOCK_KEYWORDS = (
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 
 
+class _TooDeep(Exception):
+    """Raised by :class:`LineJoiner` when a condition nests deeper than ``MAX_NESTING``;
+    ``tok`` is the condition's ``when`` (or ``given``) keyword, else the offending token."""
+
+    def __init__(self, tok: Token) -> None:
+        super().__init__("nested too deeply")
+        self.tok = tok
+
+
 class LineJoiner:
-    """lark post-lexer: collapses blank lines and joins continuation lines (see module doc)."""
+    """lark post-lexer: collapses blank lines and joins continuation lines (see module doc);
+    stops at a condition nested deeper than :data:`~guardrail.policy.limits.MAX_NESTING`
+    (parentheses plus runs of ``not`` / unary ``-``)."""
 
     always_accept = ("_NL",)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth = 0
+        unary = 0  # the current run of `not` / `-` (parentheses inside the run keep it going)
         prev: str | None = None
         pending: Token | None = None
+        opener: Token | None = None
         for tok in stream:
+            if tok.type in ("WHEN", "GIVEN", "EXPECT", "RULE", "EXAMPLE"):
+                opener = tok if tok.type in ("WHEN", "GIVEN") else None
+            if tok.type in ("NOT", "MINUS"):
+                unary += 1
+            elif tok.type not in ("LPAR", "_NL"):
+                unary = 0
+            if depth + unary + (tok.type == "LPAR") > MAX_NESTING:
+                raise _TooDeep(opener or tok)
             if tok.type == "_NL":
                 if depth > 0 or prev is None or prev in _JOIN_AFTER or prev == "_NL":
                     continue
@@ -232,6 +259,15 @@ class _Builder:
 
     def decode_string(self, tok: Token) -> str:
         raw = str(tok)[1:-1]
+        if len(raw) > MAX_STRING_CHARS:
+            self.diags.append(
+                self.src.diagnostic(
+                    "string-too-long",
+                    f"string of {len(raw)} characters; the limit is {MAX_STRING_CHARS}",
+                    _tok_span(tok),
+                )
+            )
+            return raw[:MAX_STRING_CHARS]
         out: list[str] = []
         i = 0
         while i < len(raw):
@@ -267,7 +303,22 @@ class _Builder:
                 i += 2
         return "".join(out)
 
+    def _long_number(self, tok: Token) -> bool:
+        if len(tok) <= MAX_NUMBER_CHARS:
+            return False
+        self.diags.append(
+            self.src.diagnostic(
+                "number-too-long",
+                f"number of {len(tok)} characters; the limit is {MAX_NUMBER_CHARS}",
+                _tok_span(tok),
+            )
+        )
+        return True
+
     def number(self, tree: Tree[Any]) -> Number:
+        for tok in tree.children:
+            if isinstance(tok, Token) and tok.type == "NUMBER" and self._long_number(tok):
+                return Number(value=0.0, text="0", span=_tok_span(tok))
         if tree.data == "signed":
             minus, tok = cast(list[Token], tree.children)
             value, text = normalize_number(str(tok))
@@ -573,6 +624,18 @@ def parse_ast(text: str, filename: str = "<string>") -> tuple[PolicyAST, list[Di
     is not a policy.
     """
     src = Source(text, filename)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            [
+                src.diagnostic(
+                    "policy-too-large",
+                    f"policy text is {size} bytes; the limit is {MAX_POLICY_BYTES}",
+                    Span(line=1, column=1, end_line=1, end_column=2),
+                    hint="split it into one file per domain",
+                )
+            ]
+        )
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
@@ -593,6 +656,17 @@ def parse_ast(text: str, filename: str = "<string>") -> tuple[PolicyAST, list[Di
             comment_tokens = list(parser.comments)
     except UnexpectedInput as err:
         raise PolicyError([_syntax_diagnostic(src, err)]) from None
+    except _TooDeep as err:
+        raise PolicyError(
+            [
+                src.diagnostic(
+                    "too-complex",
+                    f"condition nests parentheses / not / '-' more than {MAX_NESTING} deep",
+                    _tok_span(err.tok),
+                    hint="split it into several rules (each rule's action still applies)",
+                )
+            ]
+        ) from None
     except (LarkError, RecursionError) as err:
         raise PolicyError(
             [

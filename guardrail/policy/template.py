@@ -7,12 +7,16 @@ allowed: a template is data, never code.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from guardrail.policy.limits import MAX_FORMAT_WIDTH
+
 _FORMATTER = string.Formatter()
+_SPEC_NUMBER = re.compile(r"[0-9]+")
 
 
 class Placeholder(BaseModel):
@@ -98,8 +102,25 @@ def _first_bad_brace(text: str) -> int:
     return max(depth_start, 0)
 
 
+def spec_too_wide(spec: str) -> str | None:
+    """Why ``spec`` would build an oversized string (a width or precision above
+    :data:`~guardrail.policy.limits.MAX_FORMAT_WIDTH`), or None. Linear in ``len(spec)``."""
+    for m in _SPEC_NUMBER.finditer(spec):
+        digits = m.group().lstrip("0")
+        if len(digits) > 3 or (digits and int(digits) > MAX_FORMAT_WIDTH):
+            return (
+                f"width or precision {m.group()[:12]}{'...' if len(m.group()) > 12 else ''} "
+                f"is over the limit of {MAX_FORMAT_WIDTH}"
+            )
+    return None
+
+
 def check_spec(spec: str, sample: object) -> str | None:
-    """None when ``format(sample, spec)`` works, else the error text."""
+    """None when ``format(sample, spec)`` works, else the error text (a spec over the width
+    limit is refused without formatting anything)."""
+    too_wide = spec_too_wide(spec)
+    if too_wide is not None:
+        return too_wide
     try:
         format(sample, spec)
     except (ValueError, TypeError) as err:
@@ -110,8 +131,8 @@ def check_spec(spec: str, sample: object) -> str | None:
 def render(parts: list[Part], lookup: Callable[[str], object]) -> str:
     """Render parsed ``parts``; ``lookup(name)`` gives a placeholder's value (None -> ``unknown``).
 
-    A value that does not fit its spec (a string under ``.0%``) is written with ``str()``;
-    rendering never raises.
+    A value that does not fit its spec (a string under ``.0%``), or a spec over the width limit,
+    is written with ``str()``; rendering never raises.
     """
     out: list[str] = []
     for part in parts:
@@ -121,6 +142,9 @@ def render(parts: list[Part], lookup: Callable[[str], object]) -> str:
         value = lookup(part.name)
         if value is None:
             out.append("unknown")
+            continue
+        if spec_too_wide(part.spec) is not None:
+            out.append(str(value))
             continue
         try:
             out.append(format(value, part.spec))

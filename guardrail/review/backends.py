@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from guardrail._safety import redact_url
 from guardrail.review.store import InMemoryReviewStore, ReviewStore
 
 __all__ = [
@@ -90,7 +91,7 @@ def open_store(url: str | Path, **options: Any) -> ReviewStore:
     path = sqlite_path(text)
     if path is None:
         raise ValueError(
-            f"unknown review store URL {text!r}: use a file path, sqlite:///path, "
+            f"unknown review store URL {redact_url(text)!r}: use a file path, sqlite:///path, "
             "postgresql://... or memory:"
         )
     from guardrail.review.sqlite_store import SQLiteReviewStore

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from guardrail._safety import clean_text
+
 __all__ = [
     "DECISION_ACTIONS",
     "ReviewItem",
@@ -124,6 +126,9 @@ class ReviewItem(BaseModel):
     Fields the store manages: ``status``, ``reviewer``, ``claimed_at``, ``claim_expires_at``,
     ``labelled_at``, ``label``, ``corrected_answer``, ``note``.
 
+    Text fields, explanation lines and string signal values are stored with NUL and lone UTF-16
+    surrogates replaced by U+FFFD (every backend can then write them).
+
     Raises:
         pydantic.ValidationError: unknown decision, rate outside (0, 1], naive datetimes, a
             a review item must have rate 1, a spot check cannot carry a ``review`` decision.
@@ -158,6 +163,26 @@ class ReviewItem(BaseModel):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return _aware(value)
+
+    @field_validator(
+        "id", "request_id", "domain", "policy_name", "policy_version", "question",
+        "answer_shown", "raw_answer", "reviewer", "corrected_answer", "note",
+    )  # fmt: skip
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        """NUL and lone surrogates as U+FFFD: SQLite's and PostgreSQL's encoders refuse them
+        (``guardrail._safety.clean_text``, docs/security.md)."""
+        return clean_text(value) if value is not None else None
+
+    @field_validator("explanation")
+    @classmethod
+    def _storable_lines(cls, value: list[str]) -> list[str]:
+        return [clean_text(line) for line in value]
+
+    @field_validator("signals")
+    @classmethod
+    def _storable_signals(cls, value: dict[str, SignalValue]) -> dict[str, SignalValue]:
+        return {clean_text(k): clean_text(v) if isinstance(v, str) else v for k, v in value.items()}
 
     @field_validator("decision")
     @classmethod

@@ -2,7 +2,7 @@
 
 Routes (all HTML unless noted):
 
-- ``GET /``: queue overview (counts, pending items, "Review next").
+- ``GET /``: queue overview (counts, one page of pending items, ``?page=N``, "Review next").
 - ``POST /next``: claim the oldest pending item (optionally in a domain) and show it.
 - ``GET /item/{id}``: the question, the answer shown (and the raw answer if different), the
   signals, the policy's explanation, and the label form.
@@ -15,27 +15,44 @@ Routes (all HTML unless noted):
 Keyboard: ``1``-``4`` label (correct, incorrect, partially, cannot judge), ``n`` next item,
 ``r`` release, ``/`` focus the note; every control is also a plain, focusable form button.
 
-No authentication: bind to 127.0.0.1 (the default) or put it behind your single sign-on proxy.
-Cross-site form posts (an ``Origin`` header naming another host) are refused with 403.
+Protections (``docs/security.md``):
+
+- **Host allow-list** (Starlette's ``TrustedHostMiddleware``): requests whose ``Host`` header is not
+  in ``allowed_hosts`` (default: ``127.0.0.1``, ``localhost``) get 400, so a DNS-rebinding page
+  cannot read queued answers through a victim's browser.
+- **Same-origin POSTs**: every POST must carry an ``Origin`` header naming this page's own
+  ``Host``; a foreign, ``null`` or missing ``Origin`` gets 403 (browsers send ``Origin`` on every
+  form POST).
+- **Same-site redirects only**: ``back=`` must be a path on this site (``/...``, never ``//host``).
+- **Optional authentication**: with ``auth_token`` (or ``$GUARDRAIL_REVIEW_TOKEN``) every route
+  except ``/healthz`` needs ``Authorization: Bearer <token>`` or HTTP basic with the token as the
+  password (browsers prompt for it). Required when the page is bound to a non-loopback address.
+- **Pagination**: the index reads one page (:data:`PAGE_SIZE` items), whatever the queue size.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import base64
+import binascii
+import hmac
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 try:
-    from fastapi import FastAPI, Form, Request
+    from fastapi import FastAPI, Form, Query, Request
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
     from fastapi.templating import Jinja2Templates
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 except ImportError as exc:  # pragma: no cover - only without the extra
     raise ImportError(
         "the reviewer web page needs the 'web' extra: pip install 'guardrail-uq[web]'"
     ) from exc
 
+from guardrail._safety import clean_text
 from guardrail.review.backends import open_store
 from guardrail.review.models import ReviewItem, ReviewLabel, ReviewStatus
 from guardrail.review.store import (
@@ -45,9 +62,13 @@ from guardrail.review.store import (
     ReviewStore,
 )
 
-__all__ = ["create_app"]
+__all__ = ["DEFAULT_ALLOWED_HOSTS", "PAGE_SIZE", "TOKEN_ENV", "create_app", "safe_back"]
 
 COOKIE = "guardrail_reviewer"
+TOKEN_ENV = "GUARDRAIL_REVIEW_TOKEN"
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost")
+PAGE_SIZE = 50
+_MAX_PAGE = 10**6
 TEMPLATES = Path(__file__).with_name("templates")
 
 LABELS: tuple[tuple[str, str, str], ...] = (
@@ -76,18 +97,60 @@ def _signal_rows(item: ReviewItem) -> list[dict[str, Any]]:
     return rows
 
 
+def safe_back(back: str) -> str:
+    """``back`` when it is a path on this site, else ``"/"``: refuses ``//evil.example``,
+    ``/\\evil.example``, ``https://...`` and control characters (open-redirect protection)."""
+    if (
+        not back.startswith("/")
+        or back.startswith(("//", "/\\"))
+        or any(ord(c) < 32 or c == "\\" for c in back)
+    ):
+        return "/"
+    parts = urlsplit(back)
+    return back if not parts.scheme and not parts.netloc else "/"
+
+
+def _authorized(header: str | None, token: str) -> bool:
+    """``Authorization`` carries the token (Bearer, or HTTP basic with it as the password)."""
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return hmac.compare_digest(value.encode(), token.encode())
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(decoded.partition(":")[2].encode(), token.encode())
+    return False
+
+
 def create_app(
     store: ReviewStore | str,
     *,
     default_reviewer: str | None = None,
     title: str = "guardrail review",
+    allowed_hosts: Sequence[str] | None = None,
+    auth_token: str | None = None,
 ) -> FastAPI:
     """Build the reviewer app on a store (or a store URL, opened once and closed on shutdown).
+
+    Args:
+        store: a review store, or a store URL for :func:`~guardrail.review.open_store`.
+        default_reviewer: reviewer name when the browser has set none.
+        title: page title.
+        allowed_hosts: accepted ``Host`` header names (ports ignored; ``*.example.org``
+            wildcards as in Starlette); default :data:`DEFAULT_ALLOWED_HOSTS`.
+        auth_token: require this token on every route but ``/healthz`` (default:
+            ``$GUARDRAIL_REVIEW_TOKEN``; unset or empty: no authentication).
 
     Raises:
         ValueError / ImportError: as :func:`~guardrail.review.open_store` for a bad URL.
     """
     st: ReviewStore = open_store(store) if isinstance(store, str) else store
+    token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,13 +166,29 @@ def create_app(
     async def same_origin_posts(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        """Refuse cross-site form posts (a page elsewhere must not label items): a POST whose
-        ``Origin`` header names another host gets 403."""
-        origin = request.headers.get("origin")
-        foreign = bool(origin) and urlsplit(origin or "").netloc != request.headers.get("host")
-        if request.method == "POST" and foreign:
-            return HTMLResponse("cross-site request refused", status_code=403)
+        """Authenticate (when a token is set), then refuse POSTs whose ``Origin`` is missing or
+        names another host (a page elsewhere must not label items): 401 / 403."""
+        if (
+            token
+            and request.url.path != "/healthz"
+            and not _authorized(request.headers.get("authorization"), token)
+        ):
+            return HTMLResponse(
+                "authentication required",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="guardrail review"'},
+            )
+        if request.method == "POST":
+            origin = request.headers.get("origin") or ""
+            host = request.headers.get("host")
+            if not origin or origin == "null" or urlsplit(origin).netloc != host:
+                return HTMLResponse("cross-site request refused", status_code=403)
         return await call_next(request)
+
+    # added last = outermost: a foreign Host is refused before anything else runs
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or DEFAULT_ALLOWED_HOSTS)
+    )
 
     def reviewer_of(request: Request) -> str | None:
         name = request.cookies.get(COOKIE) or default_reviewer
@@ -131,20 +210,42 @@ def create_app(
         return RedirectResponse(url, status_code=303)
 
     @app.get("/", response_class=HTMLResponse)
-    def index(request: Request, domain: str | None = None) -> HTMLResponse:
-        pending = st.list(status=ReviewStatus.PENDING, domain=domain or None, limit=100)
+    def index(
+        request: Request,
+        domain: str | None = None,
+        page_no: Annotated[int, Query(alias="page", ge=1, le=_MAX_PAGE)] = 1,
+    ) -> HTMLResponse:
+        # one page of items, whatever the queue size (the count is one COUNT query)
+        total = st.count(status=ReviewStatus.PENDING, domain=domain or None)
+        pages = max(1, -(-total // PAGE_SIZE))
+        current = min(page_no, pages)
+        pending = st.list(
+            status=ReviewStatus.PENDING,
+            domain=domain or None,
+            limit=PAGE_SIZE,
+            offset=(current - 1) * PAGE_SIZE,
+        )
         mine: list[ReviewItem] = []
         who = reviewer_of(request)
         if who:
-            mine = [i for i in st.list(status=ReviewStatus.CLAIMED) if i.reviewer == who]
-        domains = sorted({i.domain for i in st.list(status=ReviewStatus.PENDING)})
+            claimed = st.list(status=ReviewStatus.CLAIMED, limit=10 * PAGE_SIZE)
+            mine = [i for i in claimed if i.reviewer == who]
+        domains = sorted({i.domain for i in pending} | ({domain} if domain else set()))
         return page(
-            request, "index.html", pending=pending, mine=mine, domains=domains, domain=domain or ""
+            request,
+            "index.html",
+            pending=pending,
+            mine=mine,
+            domains=domains,
+            domain=domain or "",
+            page_no=current,
+            pages=pages,
+            filtered_total=total,
         )
 
     @app.post("/reviewer")
     def set_reviewer(name: Annotated[str, Form()], back: Annotated[str, Form()] = "/") -> Response:
-        resp = redirect(back if back.startswith("/") else "/")
+        resp = redirect(safe_back(back))
         resp.set_cookie(COOKIE, name.strip()[:100], httponly=True, samesite="strict")
         return resp
 
@@ -207,8 +308,8 @@ def create_app(
                 item_id,
                 lab,
                 reviewer=who,
-                note=note.strip() or None,
-                corrected_answer=corrected_answer.strip() or None,
+                note=clean_text(note.strip()) or None,  # a %00 in the form: U+FFFD
+                corrected_answer=clean_text(corrected_answer.strip()) or None,
                 overwrite=bool(overwrite),
             )
         except ValueError as exc:

@@ -32,10 +32,10 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -111,6 +111,14 @@ class GuardError(Exception):
 
 class GuardTimeoutError(GuardError):
     """Strict mode: the whole-guard timeout expired."""
+
+
+class ReviewStoreTimeout(Exception):
+    """The review store did not confirm an enqueue before the guard's deadline (+ grace)."""
+
+
+#: Seconds a review-store write may take beyond the guard's deadline before the chat gives up on it.
+STORE_GRACE = 0.5
 
 
 SignalValue = float | int | str | None
@@ -592,9 +600,10 @@ class Guard:
         for name in ("domain", "stakes"):
             if name in wanted and name not in run.values:
                 run.missing([name], "not given by the application")
-        # regex work over a reply of up to max_response_bytes: off the event loop
+        # regex work over a long reply (up to the provider's byte cap) runs off the event loop
         run.add(
-            await asyncio.to_thread(
+            await _offload(
+                len(raw) + len(answer),
                 free_signals,
                 wanted,
                 answer,
@@ -708,7 +717,8 @@ class Guard:
         backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
         sim = await self._precompute(backend, [run.answer, *texts])
         run.add(
-            await asyncio.to_thread(
+            await _offload(
+                len(run.answer) + sum(map(len, texts)),
                 consistency_from_samples,
                 run.answer,
                 texts,
@@ -1028,7 +1038,33 @@ class Guard:
             reason=reason,
             sampling_rate=rate,
         )
-        return await asyncio.to_thread(self.review_store.enqueue, item)
+        queued = asyncio.to_thread(self.review_store.enqueue, item)
+        remaining = run.remaining()
+        if remaining is None:
+            return await queued
+        # a locked store (another process holding the write lock) must not stretch the chat past
+        # its deadline: the store gets what is left, plus STORE_GRACE seconds
+        try:
+            return await asyncio.wait_for(queued, remaining + STORE_GRACE)
+        except TimeoutError:
+            raise ReviewStoreTimeout(
+                f"the review store did not confirm within the guard timeout "
+                f"({self.timeout} s + {STORE_GRACE} s); the item may still be stored"
+            ) from None
+
+
+#: Texts longer than this (characters, summed over the inputs of one signal step) are analysed in a
+#: worker thread so the event loop keeps serving other chats; shorter ones (well under a
+#: millisecond of regex work) run inline, where a thread hop would cost more than the work.
+OFFLOAD_CHARS = 8192
+
+_T = TypeVar("_T")
+
+
+async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    if size > OFFLOAD_CHARS:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _decision_summary(decision: Decision) -> str:

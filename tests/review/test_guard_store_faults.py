@@ -5,8 +5,10 @@ full, locked or closed, or the answer carries characters a database refuses. Not
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers.fake_openai import FakeOpenAIServer
@@ -122,3 +124,38 @@ def test_nul_in_answer_with_postgres(server: FakeOpenAIServer, postgres_dsn: str
     finally:
         store.drop_schema()
         store.close()
+
+
+def test_every_store_accepts_nul_and_surrogates_directly(make_store: Any) -> None:
+    # callers other than the Guard (an app enqueuing itself) get the same protection: the item
+    # model stores U+FFFD in place of NUL / lone surrogates
+    from guardrail.review import ReviewItem
+
+    store = make_store()
+    item = ReviewItem(
+        question="q\x00", raw_answer="a\ud800", explanation=["x\udfff"],
+        signals={"hedge_label": "h\x00"}, decision="review",
+    )  # fmt: skip
+    got = store.get(store.enqueue(item))
+    assert (got.question, got.raw_answer, got.explanation) == ("q\ufffd", "a\ufffd", ["x\ufffd"])
+    assert got.signals["hedge_label"] == "h\ufffd"
+
+
+def test_a_locked_store_cannot_stretch_the_deadline(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # the store would wait 20 s for the lock; the guard's 1 s deadline + 0.5 s grace holds
+    store = SQLiteReviewStore(tmp_path / "q.db", busy_timeout=20.0)
+    other = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        r = _guard(server, store, timeout=1.0).chat_sync(MSGS)
+        took = time.monotonic() - t0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.status == "failed" and r.text == DEFAULT_FAILURE_MESSAGE
+    assert r.error is not None and "ReviewStoreTimeout" in r.error
+    assert took < 1.0 + 1.0  # deadline + 1 s (was 20 s, the store's busy timeout)
+    store.close()

@@ -48,7 +48,9 @@ def _items() -> list[ReviewItem]:
 @pytest.fixture
 def client() -> Iterator[tuple[TestClient, InMemoryReviewStore]]:
     store = InMemoryReviewStore(_items())
-    with TestClient(create_app(store), follow_redirects=True) as c:
+    app = create_app(store, allowed_hosts=["testserver"])
+    # browsers send Origin with every form POST; the page refuses POSTs without one
+    with TestClient(app, follow_redirects=True, headers={"origin": "http://testserver"}) as c:
         yield c, store
 
 

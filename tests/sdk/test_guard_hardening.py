@@ -109,3 +109,44 @@ def test_unexpected_errors_become_failed_or_guard_error() -> None:
     assert r.status == "failed" and r.error == "KeyError: 'internal bug'"
     with pytest.raises(GuardError, match="internal bug"):
         Guard({p.name: p}, _Broken(), strict=True).chat_sync(MSGS)
+
+
+SECRET_PW = "pw-Secret-77"
+SECRET_Q = "sk-query-88"
+
+
+def test_a_key_in_base_url_reaches_no_result_span_or_explanation(
+    server: FakeOpenAIServer,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from guardrail.providers import OpenAICompatProvider
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    url = server.base_url.replace("http://", f"http://u:{SECRET_PW}@") + f"?api_key={SECRET_Q}"
+    # the answer call succeeds, the samples call fails twice with 500: its error text lands in
+    # the signal report, the evaluation events and the span status
+    server.faults.extend([Fault.ok(), Fault.status(500), Fault.status(500)])
+    p = parse_policy(SAMPLES, "general.guard")
+    prov = OpenAICompatProvider(url, model="m", max_retries=1, retry_initial_wait=0.01)
+    r = Guard({p.name: p}, prov, tracer_provider=tp).chat_sync(MSGS)
+    consistency = r.signal("consistency")
+    assert consistency is not None and consistency.status == "missing"
+    assert consistency.reason is not None and "HTTP 500" in consistency.reason
+    # the first fault is a connection reset: the answer call itself fails
+    server.faults.extend([Fault.reset(), Fault.reset()])
+    failed = Guard({p.name: p}, prov, tracer_provider=tp).chat_sync(MSGS)
+    assert failed.status == "failed" and failed.error is not None
+    texts = [r.model_dump_json(), r.explain(), failed.model_dump_json(), failed.explain()]
+    for span in exporter.get_finished_spans():
+        texts.append(str(span.status.description))
+        texts += [str(v) for v in span.attributes.values()]  # type: ignore[union-attr]
+        for ev in span.events:
+            texts += [str(v) for v in ev.attributes.values()]  # type: ignore[union-attr]
+    blob = "\n".join(texts)
+    assert "HTTP 500" in blob and "ProviderConnectionError" in blob
+    assert SECRET_PW not in blob and SECRET_Q not in blob

@@ -25,6 +25,8 @@ Behaviour knobs (attributes, changeable while running):
 * ``embeddings``: ``text -> vector`` for ``POST /v1/embeddings`` (``None``: that route is 404,
   like a server started without embeddings); ``embedding_requests`` records those bodies. Faults
   apply to embedding requests too.
+* ``fault_source``: a callable ``(request_number) -> Fault | None`` consulted when ``faults`` is
+  empty (:func:`fault_mix` gives the hostile mix of the fault-injection test and bench).
 
 * ``stream: true`` requests get the answer as ``text/event-stream`` chat-completion chunks, one
   per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
@@ -139,6 +141,9 @@ class FakeOpenAIServer:
         self.embeddings: Callable[[str], list[float]] | None = None
         self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
+        self.fault_source: Callable[[int], Fault | None] | None = None
+        self.record = True  # False: keep no per-request lists (long fault-injection runs)
+        self.served = 0
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
         self.headers_seen: list[dict[str, str]] = []
@@ -275,14 +280,18 @@ class FakeOpenAIServer:
             await self._send(writer, 404, self._error(f"no route {method} {path}"))
             return True
         body = json.loads(raw or b"{}")
-        self.requests.append(body)
-        self.request_times.append(time.monotonic())
-        self.headers_seen.append(headers)
-        self.paths.append(path)
+        self.served += 1
+        if self.record:
+            self.requests.append(body)
+            self.request_times.append(time.monotonic())
+            self.headers_seen.append(headers)
+            self.paths.append(path)
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             await self._send(writer, 401, self._error("Incorrect API key provided"))
             return True
         fault = self.faults.popleft() if self.faults else None
+        if fault is None and self.fault_source is not None:
+            fault = self.fault_source(self.served)
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:
@@ -360,6 +369,8 @@ class FakeOpenAIServer:
             await self._send(writer, 200, payload[:1], content_length=len(payload))
             for i in range(1, len(payload)):
                 await asyncio.sleep(fault.seconds)
+                if writer.is_closing():  # the client gave up
+                    return False
                 writer.write(payload[i : i + 1])
                 await writer.drain()
             return True
@@ -436,6 +447,64 @@ class FakeOpenAIServer:
         }
 
 
+def _document(content: str) -> bytes:
+    doc = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+    return json.dumps(doc).encode()  # ensure_ascii: a lone surrogate travels as \ud800
+
+
+def fault_mix(seed: int = 0, *, trickle_share: float = 0.02) -> Callable[[int], Fault | None]:
+    """The hostile mix of issue 12 as a ``fault_source``: per request, with fixed odds,
+
+    ========================  ======  ================================================
+    fault                     share   what it exercises
+    ========================  ======  ================================================
+    none                      rest    normal service
+    deep JSON (40k, 80 KB)    6 %     RecursionError in json.loads (under the size cap)
+    deep JSON (100k, 200 KB)  2 %     the size cap
+    lone surrogate + NUL      10 %    encoders, the next request body, the stores
+    10 MB reply               2 %     the size cap (declared Content-Length)
+    10 MB, no length header   1 %     the size cap while streaming
+    trickle (1 byte / 0.1 s)  2 %     the total per-attempt / guard deadline
+    TCP reset                 5 %     retries
+    HTTP 500 / 503            6 %     retries
+    HTTP 429 Retry-After 1    4 %     retries, capped Retry-After
+    truncated JSON            3 %     retries
+    ========================  ======  ================================================
+    """
+    import random
+
+    deep40 = b"[" * 40_000 + b"]" * 40_000
+    deep100 = b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    big = _document("maybe perhaps " * 750_000)  # ~10.5 MB
+    weird = _document("Paris \ud800 is\x00 the capital, I think.")
+    table: list[tuple[float, Callable[[], Fault]]] = [
+        (0.06, lambda: Fault.body(deep40)),
+        (0.02, lambda: Fault.body(deep100)),
+        (0.10, lambda: Fault.body(weird)),
+        (0.02, lambda: Fault.body(big)),
+        (0.01, lambda: Fault.body(big, length_header=False)),
+        (trickle_share, lambda: Fault.trickle(0.1)),
+        (0.05, Fault.reset),
+        (0.03, lambda: Fault.status(500)),
+        (0.03, lambda: Fault.status(503)),
+        (0.04, lambda: Fault.status(429, retry_after=1)),
+        (0.03, Fault.truncated),
+    ]
+    rng = random.Random(seed)
+    lock = threading.Lock()
+
+    def pick(_: int) -> Fault | None:
+        with lock:
+            x = rng.random()
+        for share, make in table:
+            if x < share:
+                return make()
+            x -= share
+        return None
+
+    return pick
+
+
 def role_answers(
     *,
     answer: str = "Paris.",
@@ -473,11 +542,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--ignore-n", action="store_true")
-    ap.add_argument("--answer", default="Paris.", help="the reply to every request")
-    ap.add_argument("--stream-delay", type=float, default=0.0, help="seconds between tokens")
+    ap.add_argument("--fault-mix", type=int, default=None, metavar="SEED", help="fault_mix(SEED)")
+    ap.add_argument("--answer", action="append", help="reply text (repeat: served in rotation)")
+    ap.add_argument("--stream-delay", type=float, default=0.0, help="seconds per token")
     args = ap.parse_args()
-    srv = FakeOpenAIServer([args.answer], latency=args.latency, ignore_n=args.ignore_n)
+    srv = FakeOpenAIServer(args.answer, latency=args.latency, ignore_n=args.ignore_n)
     srv.stream_delay = args.stream_delay
+    if args.fault_mix is not None:
+        srv.fault_source = fault_mix(args.fault_mix)
+        srv.record = False
     srv.start()
     print(f"READY {srv.base_url}", flush=True)
     try:
