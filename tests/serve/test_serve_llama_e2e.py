@@ -38,7 +38,7 @@ except (ImportError, LocalModelUnavailable) as exc:
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(SKIP), reason=SKIP)]
 
-from conftest import running  # noqa: E402
+from serve_testlib import running  # noqa: E402
 
 from guardrail.review import InMemoryReviewStore  # noqa: E402
 from guardrail.serve import ServeSettings, create_app  # noqa: E402

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from conftest import UPSTREAM_KEY
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from serve_testlib import UPSTREAM_KEY
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail.review import InMemoryReviewStore

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import UPSTREAM_KEY, _free_port
+from serve_testlib import UPSTREAM_KEY, free_port
 from servers.fake_openai import FakeOpenAIServer, role_answers
 
 pytest.importorskip("fastapi", reason="guardrail serve needs the 'web' extra")
@@ -58,7 +58,7 @@ def test_four_workers_share_one_postgres_queue(policy_dir: Path, schema: str) ->
 
     with FakeOpenAIServer(api_key=UPSTREAM_KEY) as upstream:
         upstream.answers = role_answers(answer=ANSWER, samples=[ANSWER, ANSWER, ANSWER, WRONG])
-        port = _free_port()
+        port = free_port()
         sep = "&" if "?" in DSN else "?"
         cli = "from guardrail.cli import main; main()"
         cmd = [sys.executable, "-c", cli, "serve", "--upstream", upstream.base_url]
