@@ -144,6 +144,7 @@ class _Run:
     values: dict[str, SignalValue] = field(default_factory=dict)
     reports: dict[str, SignalReport] = field(default_factory=dict)
     timed_out: bool = False
+    prefetched: asyncio.Task[ChatResult] | None = None  # eager samples, started with the answer
 
     @property
     def question(self) -> str | None:
@@ -202,6 +203,11 @@ class Guard:
         hold_reviews: ``True`` (default) withholds the answer of a ``review`` decision until a
             reviewer labels it; ``False`` shows it with its notices and still queues it.
         notice_format: how a notice is attached: ``{answer}`` and ``{notice}`` placeholders.
+        eager_samples: start the policy's ``samples`` call together with the answer call (they
+            do not depend on the answer), so a chat that needs them waits about one call instead
+            of two. When the plan then finds they cannot change the action the call is cancelled
+            if still running (it still counts as one call in ``cost``: the request was sent).
+            Default off; ``guardrail serve`` turns it on.
 
     Raises:
         ValueError: no policies.
@@ -223,6 +229,7 @@ class Guard:
         max_tokens: int | None = 512,
         temperature: float | None = None,
         hold_reviews: bool = True,
+        eager_samples: bool = False,
         notice_format: str = "{answer}\n\n{notice}",
         failure_message: str = DEFAULT_FAILURE_MESSAGE,
     ) -> None:
@@ -247,6 +254,7 @@ class Guard:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.hold_reviews = hold_reviews
+        self.eager_samples = eager_samples
         self.notice_format = notice_format
         self.failure_message = failure_message
         # a profile, or why it could not be loaded (then `calibrated` is missing, never raised)
@@ -465,6 +473,8 @@ class Guard:
             except Exception as exc:  # the host app never sees an internal error
                 record_error(span, exc)
                 response = self._failed(run, rid, exc, start)
+            finally:
+                _abandon(run)  # eager samples a failed chat did not use
             span.set_attribute("guardrail.status", response.status)
             if response.action is not None:
                 span.set_attribute("guardrail.decision.action", response.action.value)
@@ -557,6 +567,13 @@ class Guard:
         )
         want_logprobs = "logprob_confidence" in wanted
 
+        if (
+            self.eager_samples
+            and cfg.samples is not None
+            and wanted & {"consistency", "semantic_entropy"}
+        ):
+            run.prefetched = asyncio.ensure_future(self._sample_call(run))
+
         # 1. the answer
         answer_msgs = (
             normalize_messages(inline_messages([m.model_dump() for m in run.messages]))
@@ -617,6 +634,7 @@ class Guard:
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
+        _abandon(run)  # eager samples the plan did not need
 
         # 4. decide
         for name in sorted(needed - set(run.reports)):
@@ -694,17 +712,12 @@ class Guard:
             return
         calls_before = run.calls
         try:
-            # Samples use seeds seed+1 ... seed+k (providers add i to the base seed per sample):
-            # sample 0 on the answer call's own seed would, at the same temperature, be a copy
-            # of the answer and add 1/k to consistency.
-            res = await self._call(
-                run,
-                "consistency",
-                run.messages,
-                n=cfg.k,
-                temperature=cfg.temperature,
-                seed_offset=1,
-            )
+            if run.prefetched is not None:  # started with the answer (eager_samples)
+                task, run.prefetched = run.prefetched, None
+                res = await task
+                calls_before = run.calls - res.calls
+            else:
+                res = await self._sample_call(run)
         except AuthenticationError:
             raise
         except (ProviderError, TimeoutError) as exc:
@@ -729,6 +742,22 @@ class Guard:
                 question=run.question,
             ),
             calls=run.calls - calls_before,
+        )
+
+    async def _sample_call(self, run: _Run) -> ChatResult:
+        """The policy's k samples of an answer to the user's messages (one ``n=k`` request)."""
+        cfg = run.policy.signals.samples
+        assert cfg is not None
+        # Samples use seeds seed+1 ... seed+k (providers add i to the base seed per sample):
+        # sample 0 on the answer call's own seed would, at the same temperature, be a copy
+        # of the answer and add 1/k to consistency.
+        return await self._call(
+            run,
+            "consistency",
+            run.messages,
+            n=cfg.k,
+            temperature=cfg.temperature,
+            seed_offset=1,
         )
 
     def _equivalence(self, run: _Run, name: str, model: str | None) -> Similarity | AsyncSimilarity:
@@ -1065,6 +1094,24 @@ async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) 
     if size > OFFLOAD_CHARS:
         return await asyncio.to_thread(fn, *args, **kwargs)
     return fn(*args, **kwargs)
+
+
+def _retrieve(task: asyncio.Task[ChatResult]) -> None:
+    """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _abandon(run: _Run) -> None:
+    """Cancel eager samples that were not used. A call still in flight counts as one call (the
+    request was sent; its tokens are unknown); a finished one was counted by ``_call``."""
+    task, run.prefetched = run.prefetched, None
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+        run.calls += 1
+    task.add_done_callback(_retrieve)
 
 
 def _decision_summary(decision: Decision) -> str:

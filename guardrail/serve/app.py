@@ -235,6 +235,7 @@ class _Runtime:
             spot_check=s.spot_check,
             timeout=s.timeout,
             hold_reviews=s.hold_reviews,
+            eager_samples=s.eager_samples,
         )
 
     def guard_for(self, key: str) -> Guard:

@@ -39,6 +39,10 @@ class ServeSettings(BaseModel):
         max_retries: upstream retries after the first attempt (>= 0).
         spot_check: queue the policies' ``spot_check`` share of non-review answers.
         hold_reviews: withhold answers sent to review (the default) instead of showing them.
+        eager_samples: start the policy's samples with the answer call
+            (:class:`~guardrail.Guard` ``eager_samples``): a guarded answer waits about one
+            upstream call instead of two, at the price of the sample call also being sent when
+            the plan then finds it unnecessary.
         max_keys: distinct upstream keys whose connection pools are kept (LRU, >= 1).
     """
 
@@ -57,6 +61,7 @@ class ServeSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0)
     spot_check: bool = True
     hold_reviews: bool = True
+    eager_samples: bool = True
     max_keys: int = Field(default=64, ge=1)
 
     @classmethod
