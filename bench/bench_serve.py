@@ -143,6 +143,7 @@ async def streaming(args: argparse.Namespace, upstream: str, hold: str, live: st
 async def burst(args: argparse.Namespace, hold: str, store_path: Path) -> None:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
     ids: set[str] = set()
     stop = time.monotonic() + args.seconds
 
@@ -154,8 +155,8 @@ async def burst(args: argparse.Namespace, hold: str, store_path: Path) -> None:
             t0 = time.perf_counter()
             try:
                 r = await client.post(hold + "/v1/chat/completions", json=body)
-            except httpx.HTTPError:
-                statuses[-1] = statuses.get(-1, 0) + 1
+            except httpx.HTTPError as exc:  # no HTTP status: counted by exception type
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 continue
             latencies.append(time.perf_counter() - t0)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
@@ -180,7 +181,10 @@ async def burst(args: argparse.Namespace, hold: str, store_path: Path) -> None:
     print(
         f"\n2. {args.clients} concurrent clients for {args.seconds:.0f} s (hold, general/medical)"
     )
-    print(f"requests: {len(lat)}  requests/s: {len(lat) / wall:.1f}  statuses: {statuses}")
+    print(
+        f"requests: {len(lat)}  requests/s: {len(lat) / wall:.1f}  statuses: {statuses}  "
+        f"transport errors: {errors or 0}"
+    )
     print(f"latency p50 {statistics.median(lat) * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms")
     print(
         f"5xx: {five_xx}  review + spot-check ids returned: {len(ids)}  "
