@@ -531,8 +531,15 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         r: _Runtime = Depends(runtime),  # noqa: B008
     ) -> Response:
         client_key = _authorize(request, r.settings)
+        limit = r.settings.max_request_bytes
+        size, parts = 0, []
+        async for part in request.stream():  # bounded: never more than `limit` bytes in memory
+            size += len(part)
+            if size > limit:
+                raise ApiError(413, f"the request body is larger than {limit} bytes")
+            parts.append(part)
         try:
-            body = await request.json()
+            body = json.loads(b"".join(parts))
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "the request body is not JSON") from None
         if not isinstance(body, dict):

@@ -44,6 +44,7 @@ class ServeSettings(BaseModel):
             upstream call instead of two, at the price of the sample call also being sent when
             the plan then finds it unnecessary.
         max_keys: distinct upstream keys whose connection pools are kept (LRU, >= 1).
+        max_request_bytes: largest request body accepted (bytes, >= 1024; larger: 413).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -63,6 +64,7 @@ class ServeSettings(BaseModel):
     hold_reviews: bool = True
     eager_samples: bool = True
     max_keys: int = Field(default=64, ge=1)
+    max_request_bytes: int = Field(default=4_000_000, ge=1024)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:

@@ -328,3 +328,21 @@ def test_hold_domain_next_to_a_live_one_still_holds(
     headers, events = _live_events(url)  # domain qa: not live
     assert "x-guardrail-stream" not in headers and headers["x-guardrail-action"] == "abstain"
     assert not any("Lyon" in e for e in events)
+
+
+def test_bad_requests_are_400_or_413_and_reach_no_upstream(
+    serve: Callable[..., str], upstream: FakeOpenAIServer
+) -> None:
+    url = serve(max_request_bytes=2048)
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}", "Content-Type": "application/json"}
+    post = url + "/v1/chat/completions"
+    r = httpx.post(post, content=b"{not json", headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["message"] == "the request body is not JSON"
+    big = {"model": "x@qa", "messages": [{"role": "user", "content": "a" * 4096}]}
+    r = httpx.post(post, json=big, headers=headers)
+    assert r.status_code == 413 and "larger than 2048 bytes" in r.json()["error"]["message"]
+    r = httpx.post(post, json={"model": "x@qa", "messages": Q, "n": 3}, headers=headers)
+    assert r.status_code == 400 and "n=1" in r.json()["error"]["message"]
+    r = httpx.post(post, json={"model": "x@qa", "messages": "hi"}, headers=headers)
+    assert r.status_code == 400 and "messages must be a list" in r.json()["error"]["message"]
+    assert upstream.requests == []
