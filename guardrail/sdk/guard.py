@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -368,7 +368,7 @@ class Guard:
     async def assess(
         self,
         messages: MessagesLike,
-        answer: str | Choice,
+        answer: str | Choice | Awaitable[str | Choice],
         *,
         domain: str | None = None,
         model: str | None = None,
@@ -394,7 +394,11 @@ class Guard:
             messages: the conversation the answer responds to (OpenAI-shaped, last turn the
                 user's), without the answer itself.
             answer: the assistant reply text, or a :class:`~guardrail.providers.Choice` (its
-                ``text``, ``finish_reason`` and ``logprobs`` are used).
+                ``text``, ``finish_reason`` and ``logprobs`` are used), or an awaitable of
+                either: an answer still being made (a stream being relayed). With
+                ``eager_samples`` the samples start at once, concurrently with it; the guard's
+                timeout covers the wait. An awaitable that raises, or gives an empty answer,
+                gives ``status="failed"`` (``GuardError`` in strict mode).
             domain, model, stakes, context, request_id, max_tokens, seed: as in :meth:`chat`;
                 ``model`` names the model that the samples/follow-up are asked of (the same
                 model that made ``answer`` for the signals to mean what the policy assumes).
@@ -416,12 +420,16 @@ class Guard:
             ... ).status
             'answered'
         """
-        choice = answer if isinstance(answer, Choice) else Choice(index=0, text=str(answer))
-        if not choice.text.strip():
-            raise ValueError("the answer to assess is empty")
+        supplied: Choice | Awaitable[str | Choice]
+        if isinstance(answer, str | Choice):
+            supplied = _as_choice(answer)
+            if not supplied.text.strip():
+                raise ValueError("the answer to assess is empty")
+        else:
+            supplied = answer
         return await self._entry(
             messages,
-            choice,
+            supplied,
             domain=domain,
             model=model,
             stakes=stakes,
@@ -434,7 +442,7 @@ class Guard:
     async def _entry(
         self,
         messages: MessagesLike,
-        supplied: Choice | None,
+        supplied: Choice | Awaitable[str | Choice] | None,
         *,
         domain: str | None,
         model: str | None,
@@ -551,7 +559,7 @@ class Guard:
         stakes: str | None,
         context: Mapping[str, str],
         start: float,
-        supplied: Choice | None = None,
+        supplied: Choice | Awaitable[str | Choice] | None = None,
     ) -> GuardedResponse:
         policy = run.policy
         cfg = policy.signals
@@ -581,6 +589,22 @@ class Guard:
             else run.messages
         )
         if supplied is not None:  # Guard.assess: the answer was made elsewhere
+            if not isinstance(supplied, Choice):  # still being made: wait for it (deadline)
+                remaining = run.remaining()
+                try:
+                    got = await (
+                        supplied if remaining is None else asyncio.wait_for(supplied, remaining)
+                    )
+                except TimeoutError as exc:
+                    run.timed_out = True
+                    return self._failed(run, request_id, exc, start)
+                except Exception as exc:  # the source of the answer failed (a broken stream)
+                    return self._failed(run, request_id, exc, start)
+                supplied = _as_choice(got)
+                if not supplied.text.strip():
+                    return self._failed(
+                        run, request_id, ResponseFormatError("the answer is empty"), start
+                    )
             result = ChatResult(provider="supplied", model=run.model, choices=[supplied], calls=0)
         else:
             try:
@@ -1094,6 +1118,10 @@ async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) 
     if size > OFFLOAD_CHARS:
         return await asyncio.to_thread(fn, *args, **kwargs)
     return fn(*args, **kwargs)
+
+
+def _as_choice(answer: str | Choice) -> Choice:
+    return answer if isinstance(answer, Choice) else Choice(index=0, text=str(answer))
 
 
 def _retrieve(task: asyncio.Task[ChatResult]) -> None:

@@ -69,6 +69,7 @@ from guardrail.providers import (
     ChatProvider,
     Message,
     OpenAICompatProvider,
+    ProviderConnectionError,
     normalize_messages,
 )
 from guardrail.review import ReviewStore
@@ -395,6 +396,12 @@ def _pieces(text: str) -> list[str]:
     return _PIECE.findall(text)
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _chunk(
     cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None, **extra: Any
 ) -> str:
@@ -688,9 +695,10 @@ async def _live_stream(
     max_tokens: int | None,
     seed: int | None,
 ) -> StreamingResponse:
-    """``live`` mode: relay the upstream's tokens as they arrive, then judge the whole answer
-    with :meth:`Guard.assess`; a withheld answer is retracted by the final chunk
-    (``finish_reason: "content_filter"``, verdict ``retracted: true`` and ``replacement``)."""
+    """``live`` mode: relay the upstream's tokens as they arrive while :meth:`Guard.assess` waits
+    for the whole answer (its samples already running, with ``eager_samples``); a withheld
+    answer is retracted by the final chunk (``finish_reason: "content_filter"``, verdict
+    ``retracted: true`` and ``replacement``)."""
     model_name = model or r.settings.model or "default"
     payload: dict[str, Any] = {
         "model": model_name,
@@ -726,7 +734,20 @@ async def _live_stream(
 
     async def events() -> AsyncIterator[str]:
         parts: list[str] = []
-        broken: str | None = None
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = loop.create_future()
+        # the assessment starts now: with eager samples they run while the answer streams
+        judging = asyncio.ensure_future(
+            guard.assess(
+                messages,
+                answer,
+                domain=domain,
+                model=model,
+                request_id=request_id,
+                max_tokens=max_tokens,
+                seed=seed,
+            )
+        )
         r.metrics.in_flight.inc()
         try:
             yield _chunk(cid, created, model_name, {"role": "assistant", "content": ""}, None)
@@ -745,25 +766,18 @@ async def _live_stream(
                         parts.append(piece)
                         yield _chunk(cid, created, model_name, {"content": piece}, None)
             except httpx.HTTPError as exc:
-                broken = f"the upstream stream broke ({type(exc).__name__})"
+                answer.set_exception(
+                    ProviderConnectionError(f"the upstream stream broke ({type(exc).__name__})")
+                )
             finally:
                 await up.aclose()
-            answer = "".join(parts)
-            resp: GuardedResponse | None = None
-            if broken is None and answer.strip():
-                try:
-                    resp = await guard.assess(
-                        messages,
-                        answer,
-                        domain=domain,
-                        model=model,
-                        request_id=request_id,
-                        max_tokens=max_tokens,
-                        seed=seed,
-                    )
-                except (AuthenticationError, ValueError) as exc:
-                    broken = f"{type(exc).__name__}: {exc}"
-            if resp is None:  # nothing judged: the streamed text is withdrawn
+            if not answer.done():
+                answer.set_result("".join(parts))
+            try:
+                resp: GuardedResponse | None = await judging
+            except AuthenticationError:
+                resp = None
+            if resp is None:  # the upstream refused the samples' credentials
                 v: dict[str, Any] = {
                     "status": "failed",
                     "action": None,
@@ -772,7 +786,7 @@ async def _live_stream(
                     "withheld": True,
                     "retracted": True,
                     "replacement": guard.failure_message,
-                    "error": broken or "the upstream sent an empty answer",
+                    "error": "the upstream rejected the credentials",
                 }
                 r.metrics.errors.labels("stream").inc()
                 yield _chunk(cid, created, model_name, {}, "content_filter", guardrail=v)
@@ -780,7 +794,10 @@ async def _live_stream(
                 r.metrics.observe(resp, stream=True)
                 v = verdict(resp, hold_reviews=r.settings.hold_reviews)
                 if v["withheld"] or resp.status == "failed":
+                    # review/abstain, or nothing could be judged (broken or empty stream)
                     v.update(withheld=True, retracted=True, replacement=resp.text)
+                    if resp.error:
+                        v["error"] = resp.error
                     yield _chunk(cid, created, model_name, {}, "content_filter", guardrail=v)
                 else:
                     tail = (
@@ -808,6 +825,11 @@ async def _live_stream(
             yield "data: [DONE]\n\n"
         finally:
             r.metrics.in_flight.dec()
+            if not judging.done():  # the client went away: stop the assessment
+                judging.cancel()
+                if not answer.done():
+                    answer.cancel()
+            judging.add_done_callback(_retrieve)
 
     headers = {"X-Guardrail-Stream": "live", "X-Guardrail-Request-Id": request_id}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -101,3 +101,40 @@ async def test_assess_rejects_an_empty_answer(make_guard: Callable[..., Guard]) 
         await make_guard(QA).assess(Q, "  ", domain="qa")
     with pytest.raises(ValueError, match="known domains: qa"):
         await make_guard(QA).assess(Q, "Paris.", domain="nope")
+
+
+async def test_assess_of_an_answer_still_being_made_samples_meanwhile(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    import asyncio
+
+    server.answers = role_answers(samples=["Paris."], followup="Confidence: 80%")
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(make_guard(QA, eager_samples=True).assess(Q, answer, domain="qa"))
+    for _ in range(500):  # wait (bounded) until the guard's first request reached the server
+        if server.requests:
+            break
+        await asyncio.sleep(0.01)
+    # before the answer exists, the only request is the n=4 sampling call
+    assert [b.get("n") for b in server.requests] == [4] and not task.done()
+    answer.set_result("Paris.")
+    r = await task
+    # then the follow-up on the finished answer: 0.8 - 1.0 = -0.2 -> otherwise notice
+    assert r.action is Action.NOTICE and r.values["consistency"] == 1.0
+    assert r.values["verbalized"] == 0.8 and r.cost.calls == 2
+
+
+async def test_assess_of_a_broken_or_empty_answer_source_fails(
+    make_guard: Callable[..., Guard],
+) -> None:
+    import asyncio
+
+    guard = make_guard(QA, eager_samples=True)
+    broken: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    broken.set_exception(ConnectionError("stream cut"))
+    r = await guard.assess(Q, broken, domain="qa")
+    assert r.status == "failed" and r.error == "ConnectionError: stream cut"
+    empty: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    empty.set_result("   ")
+    r = await guard.assess(Q, empty, domain="qa")
+    assert r.status == "failed" and r.error == "ResponseFormatError: the answer is empty"
