@@ -714,13 +714,37 @@ async def _live_stream(
     req = http.build_request(
         "POST", url, json=payload, headers={"Authorization": f"Bearer {key}"} if key else {}
     )
+    # the assessment starts before the answer stream: with eager samples they run meanwhile
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    judging = asyncio.ensure_future(
+        guard.assess(
+            messages,
+            answer,
+            domain=domain,
+            model=model,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+    )
+
+    def abandon() -> None:
+        judging.cancel()
+        answer.cancel()
+        judging.add_done_callback(_retrieve)
+
     try:
         up = await http.send(req, stream=True)
     except httpx.HTTPError as exc:
+        abandon()
         raise ApiError(
             502, f"upstream unreachable ({type(exc).__name__})", type_="upstream_error"
         ) from None
+    except BaseException:
+        abandon()
+        raise
     if up.status_code != 200:
+        abandon()
         await up.aclose()
         if up.status_code in (401, 403):
             raise ApiError(
@@ -734,20 +758,6 @@ async def _live_stream(
 
     async def events() -> AsyncIterator[str]:
         parts: list[str] = []
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[str] = loop.create_future()
-        # the assessment starts now: with eager samples they run while the answer streams
-        judging = asyncio.ensure_future(
-            guard.assess(
-                messages,
-                answer,
-                domain=domain,
-                model=model,
-                request_id=request_id,
-                max_tokens=max_tokens,
-                seed=seed,
-            )
-        )
         r.metrics.in_flight.inc()
         try:
             yield _chunk(cid, created, model_name, {"role": "assistant", "content": ""}, None)

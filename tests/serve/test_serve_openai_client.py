@@ -347,3 +347,15 @@ def test_bad_requests_are_400_or_413_and_reach_no_upstream(
     r = httpx.post(post, json={"model": "x@qa", "messages": "hi"}, headers=headers)
     assert r.status_code == 400 and "messages must be a list" in r.json()["error"]["message"]
     assert upstream.requests == []
+
+
+def test_live_stream_upstream_failure_is_502_before_any_chunk(
+    serve: Callable[..., str], upstream: FakeOpenAIServer
+) -> None:
+    # two faults: the stream request and the eager sampling request (either order) both fail
+    upstream.faults.extend([Fault.status(500), Fault.status(500)])
+    url = serve(live_domains=("qa",))
+    body = {"model": "x@qa", "messages": Q, "stream": True}
+    headers = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
+    r = httpx.post(url + "/v1/chat/completions", json=body, headers=headers)
+    assert r.status_code == 502 and r.json()["error"]["message"] == "upstream answered 500"
