@@ -100,6 +100,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--n_ctx", "1024", "--model_alias", "smollm2"]
+    # by default llama_cpp.server aborts a running (streamed) completion when another request
+    # arrives; the proxy's samples run while the answer streams, so they must queue instead
+    cmd += ["--interrupt_requests", "false"]
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     log = log_path.open("wb")  # a file, not a pipe: a full pipe would block the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -221,6 +224,7 @@ def test_live_stream_of_a_held_answer_is_retracted(
     events = [json.loads(e[6:]) for e in raw.splitlines() if e.startswith("data: {")]
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
     v = events[-1]["guardrail"]
+    assert v["status"] != "failed", v.get("error")
     assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
     assert v["retracted"] is True and v["replacement"] == "A person will check this answer."
     # what was streamed is exactly the answer now waiting in the queue
