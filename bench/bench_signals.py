@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 import random
 import re
 import statistics
@@ -40,7 +41,7 @@ from guardrail.signals import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("GUARDRAIL_SHARED_DATA") or ROOT.parent / "shared" / "data")
 FIX = ROOT / "tests" / "fixtures"
 
 
@@ -194,7 +195,7 @@ def smollm2() -> list[str]:
             lp_conf.append(float(r.value) if r.value is not None else 0.0)
             lp_corr.append(r.chosen_option == s["gold"])
         else:
-            c = self_consistency(s["samples"], primary=s["primary"])
+            c = self_consistency(s["samples"], primary=s["primary"], question=s["question"])
             sc_conf.append(float(c.primary_agreement or 0.0))
             se_conf.append(max(0.0, 1.0 - float(c.normalized_entropy or 0.0)))
             sc_corr.append(trivia_correct(s["primary"], s["aliases"]))
@@ -280,9 +281,11 @@ def speed() -> None:
     sets = make_answer_sets(30, rng)
     words = statistics.mean(len(a.split()) for s in sets for a in s)
     full = FuzzySimilarity(long_words=10**6)  # compare full texts with token_set_ratio
+    prev = FuzzySimilarity()  # the previous default: key claims for answers over 40 words
     for s in sets[:3]:  # warm-up
         self_consistency(s)
         self_consistency(s, similarity=full)
+        self_consistency(s, similarity=prev)
         difflib_agreement(s)
 
     def each(fn: Callable[[list[str]], Any]) -> float:
@@ -291,9 +294,11 @@ def speed() -> None:
     t_base = each(difflib_agreement)
     t_ours = each(lambda s: self_consistency(s))
     t_full = each(lambda s: self_consistency(s, similarity=full))
+    t_prev = each(lambda s: self_consistency(s, similarity=prev))
     agree = [
         (
             self_consistency(s).value,
+            self_consistency(s, similarity=prev).value,
             self_consistency(s, similarity=full).value,
             difflib_agreement(s),
         )
@@ -304,16 +309,20 @@ def speed() -> None:
     print("| method | median time per k=10 set | vs difflib |\n|---|---|---|")
     print(f"| difflib.SequenceMatcher double loop (baseline) | {t_base * 1e3:.2f} ms | 1.0x |")
     print(
-        f"| self_consistency, default (key claims, rapidfuzz cdist) | {t_ours * 1e3:.2f} ms | "
-        f"{t_base / t_ours:.1f}x faster |"
+        f"| self_consistency, default (answer extraction, non-answer detector) | "
+        f"{t_ours * 1e3:.2f} ms | {t_base / t_ours:.1f}x faster |"
+    )
+    print(
+        f"| self_consistency, previous default (key claims, rapidfuzz cdist) | "
+        f"{t_prev * 1e3:.2f} ms | {t_base / t_prev:.1f}x faster |"
     )
     print(
         f"| self_consistency, full text token_set_ratio cdist | {t_full * 1e3:.2f} ms | "
         f"{t_base / t_full:.1f}x faster |"
     )
     print(
-        "\nmean agreement found (default / full text / difflib): "
-        + " / ".join(f"{np.mean([a[i] for a in agree]):.3f}" for i in range(3))
+        "\nmean agreement found (default / previous default / full text / difflib): "
+        + " / ".join(f"{np.mean([a[i] for a in agree]):.3f}" for i in range(4))
     )
     texts = [
         json.loads(x)["answer_rationale"]

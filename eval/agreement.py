@@ -23,8 +23,9 @@ Reads ``$GUARDRAIL_SHARED_DATA`` (default ``../shared/data`` next to the checkou
 
 Backends: ``answer`` (the default, :class:`guardrail.signals.AnswerSimilarity`, no model calls),
 ``rapidfuzz`` (the previous default, :class:`guardrail.signals.FuzzySimilarity`, whole texts),
-``exact`` (baseline: the SQuAD-normalised whole texts are equal), plus any backend of
-``guardrail.signals.equivalence`` that can be built here without a server. AUROC ties count one
+``exact`` (baseline: the normalised whole texts are equal). The model-backed backends of
+``guardrail.signals.equivalence`` (embedding, entailment) are measured on the same data, scores
+and labels by ``eval/equivalence.py``, which imports this module. AUROC ties count one
 half (``guardrail.calibration.auroc``); the 95% interval is a percentile bootstrap over questions
 (``--resamples`` resamples, seed 0). Model calls are counted from a backend's ``calls`` attribute
 (0 for the local backends); time is wall-clock for the whole data set on this machine.
@@ -108,14 +109,6 @@ def backends() -> dict[str, Factory]:
         "rapidfuzz (previous default)": lambda q: FuzzySimilarity(),
         "exact (baseline)": lambda q: ExactSimilarity(),
     }
-    try:  # the other equivalence backends, when that package is on the path
-        import guardrail.signals.equivalence as eq  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return out
-    local = getattr(eq, "LOCAL_BACKENDS", None)
-    if isinstance(local, dict):
-        for name, factory in local.items():
-            out.setdefault(str(name), factory)
     return out
 
 
@@ -187,6 +180,43 @@ def triviaqa(
     return scores, labels, calls
 
 
+SMOLLM2 = {
+    "development set (rules written while reading it)": REPO
+    / "tests"
+    / "fixtures"
+    / "smollm2_agreement.jsonl",
+    "second set (held out until two last rules, see docs)": REPO
+    / "tests"
+    / "fixtures"
+    / "smollm2_agreement_heldout.jsonl",
+}
+
+
+def pairwise_f1(factory: Factory, records: list[dict[str, Any]]) -> tuple[float, float, float, int]:
+    """Pairwise clustering precision, recall and F1 against hand labels, and the gold pair count.
+
+    Each record holds the answer and 7 samples of one question and one label per reply (same
+    label = same answer, "-" = gives no answer). All 8 replies are clustered with
+    ``self_consistency(..., question=...)``; a pair is positive when both replies carry the same
+    label other than "-"."""
+    tp = fp = fn = 0
+    for r in records:
+        texts = [r["answer"], *r["samples"]]
+        res = self_consistency(texts, question=r["question"], similarity=factory(r["question"]))
+        where = {m: ci for ci, c in enumerate(res.clusters) for m in c.members}
+        labels = r["labels"]
+        for i in range(len(texts)):
+            for j in range(i + 1, len(texts)):
+                gold = labels[i] == labels[j] and labels[i] != "-"
+                pred = where.get(i, -1 - i) == where.get(j, -1 - j)
+                tp += gold and pred
+                fp += pred and not gold
+                fn += gold and not pred
+    p = tp / (tp + fp) if tp + fp else 1.0
+    rc = tp / (tp + fn) if tp + fn else 1.0
+    return p, rc, (2 * p * rc / (p + rc) if p + rc else 0.0), tp + fn
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
@@ -225,6 +255,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"| {title} | {name} | {len(labels)} | {acc:.3f} | {point:.3f} [{lo:.3f}, {hi:.3f}]"
                 f" | {calls} | {dt:.1f} s |"
             )
+    print()
+    print(
+        "SmolLM2-135M, 30 questions x 8 replies (answer + 7 samples) per set, labelled by hand: "
+        "pairwise clustering against the labels"
+    )
+    print()
+    print("| set | backend | gold pairs | precision | recall | F1 |")
+    print("|---|---|---|---|---|---|")
+    for title, path in SMOLLM2.items():
+        records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+        for name, factory in backends().items():
+            p, rc, f1, n_gold = pairwise_f1(factory, records)
+            print(f"| {title} | {name} | {n_gold} | {p:.3f} | {rc:.3f} | {f1:.3f} |")
     return 0
 
 

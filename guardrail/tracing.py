@@ -1,27 +1,51 @@
-"""OpenTelemetry tracing for guarded chats, per the GenAI semantic conventions.
+"""OpenTelemetry traces and metrics for guarded chats, per the GenAI semantic conventions.
 
-guardrail uses **only the OpenTelemetry API**: it never creates or installs a tracer provider. When
-the host application has configured the OpenTelemetry SDK (or an auto-instrumentation agent), the
-spans below are exported; otherwise every call is a no-op.
+This module is the only place that knows OpenTelemetry names; they are imported from
+``opentelemetry-semantic-conventions`` constants where the conventions define them, and the tracer
+and meter carry the conventions' ``schema_url`` (:data:`SCHEMA_URL`). guardrail uses **only the
+OpenTelemetry API**: it never creates or installs a tracer or meter provider. When the host
+application has configured the SDK (or an auto-instrumentation agent), the spans, events and
+metrics below are exported; otherwise every call is a no-op.
 
 Spans
     ``guardrail.guard`` (INTERNAL): one per guarded chat. Attributes ``guardrail.domain``,
     ``guardrail.policy``, ``gen_ai.request.model`` and, at the end, ``guardrail.decision.action``,
-    ``guardrail.status``, ``guardrail.cost.calls``, ``gen_ai.usage.input_tokens``,
-    ``gen_ai.usage.output_tokens``, ``guardrail.signals.missing``.
+    ``guardrail.status``, ``guardrail.cost.calls``, ``guardrail.cost.input_tokens``,
+    ``guardrail.cost.output_tokens`` (the guard's totals under guardrail's own names: the
+    ``gen_ai.usage.*`` attributes live on the model-call spans only, so a backend summing them
+    over a trace counts every token once), ``guardrail.signals.missing``. A failed guarded chat
+    (no answer) has status ERROR and ``error.type``.
 
-    ``chat {model}`` (CLIENT): one per model call, child of the guard span, attributed per the
-    GenAI conventions: ``gen_ai.operation.name`` (``"chat"``), ``gen_ai.provider.name``,
-    ``gen_ai.request.model``, ``gen_ai.request.choice.count`` (when ``n != 1``: the k samples),
+    ``chat {model}`` (CLIENT): one per model call of the guard, child of the guard span:
+    ``gen_ai.operation.name`` (``"chat"``), ``gen_ai.provider.name``, ``gen_ai.request.model``,
+    ``server.address``/``server.port`` (from the provider's base URL, when it has one),
+    ``gen_ai.request.choice.count`` (when ``n != 1``: the k samples),
     ``gen_ai.request.temperature``, ``gen_ai.request.max_tokens``, ``gen_ai.request.seed``,
     ``gen_ai.response.model``, ``gen_ai.response.id``, ``gen_ai.response.finish_reasons``,
-    ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``, ``error.type`` on failure, and
-    ``guardrail.purpose`` (``answer``, ``verbalized``, ``consistency``, ``agreement``).
+    ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``, ``error.type`` and status
+    ERROR on failure, and ``guardrail.purpose`` (``answer``, ``verbalized``, ``consistency``,
+    ``agreement``, ``equivalence``). A provider that tops up samples with single requests still
+    records one span for the k requests (``guardrail.requests`` says how many).
 
 Events
-    ``gen_ai.evaluation.result`` on the guard span, one per computed (or missing) signal and one for
-    the decision, with ``gen_ai.evaluation.name``, ``gen_ai.evaluation.score.value``,
-    ``gen_ai.evaluation.score.label`` and ``gen_ai.evaluation.explanation``.
+    ``gen_ai.evaluation.result``: with a ``logger_provider`` given to the guard, log-based events
+    (the logs API's ``event_name``) whose context is the evaluated *answer chat span*; without
+    one, span events on the guard span. One per evaluated (computed or missing) signal
+    and one for the decision (``gen_ai.evaluation.name`` = ``guardrail.decision``). Each carries
+    ``gen_ai.response.id`` of the evaluated answer call (the chat span has ended by then),
+    ``gen_ai.evaluation.score.value`` (numeric signals), ``gen_ai.evaluation.score.label`` = the
+    policy verdict (the action of the first matched rule that read the signal, ``pass`` when no
+    rule fired on it; the decision's action for ``guardrail.decision``),
+    ``gen_ai.evaluation.explanation``, and ``error.type`` when the signal could not be computed.
+    Signals the guard skipped (they could not change the action) are not evaluations: no event.
+
+Metrics (through the meter provider given, else the global one)
+    ``gen_ai.client.token.usage`` (histogram, ``{token}``, ``gen_ai.token.type`` =
+    ``input``/``output``) and ``gen_ai.client.operation.duration`` (histogram, seconds; with
+    ``error.type`` on failures), one record per model call with ``gen_ai.operation.name``,
+    ``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.response.model``,
+    ``server.address``/``server.port``; and ``guardrail.decisions`` (counter, ``{decision}``) by
+    ``guardrail.domain`` and ``guardrail.decision.action`` (``failed`` when no answer).
 
 Content capture
     Prompt and answer text are recorded (as ``gen_ai.input.messages`` / ``gen_ai.output.messages``
@@ -29,46 +53,121 @@ Content capture
     (``capture_content=True``) or with the standard environment variable
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``. Off by default.
 
-Source: OpenTelemetry semantic conventions for generative AI (spans, events, attributes),
-https://opentelemetry.io/docs/specs/semconv/gen-ai/.
+Source: OpenTelemetry semantic conventions for generative AI (spans, events, metrics,
+attributes), https://opentelemetry.io/docs/specs/semconv/gen-ai/.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as GM
+from opentelemetry.semconv.attributes import error_attributes as EA
+from opentelemetry.semconv.attributes import server_attributes as SA
+from opentelemetry.semconv.schemas import Schemas
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 
 from guardrail import __version__
 from guardrail.providers.base import ChatResult, Message
 
 __all__ = [
     "CAPTURE_ENV",
+    "DECISION_COUNTER",
     "EVALUATION_EVENT",
     "GUARD_SPAN",
+    "SCHEMA_URL",
+    "GuardMetrics",
     "capture_content_enabled",
     "emit_evaluation",
+    "end_guard_span",
+    "get_event_logger",
+    "get_metrics",
     "get_tracer",
     "guard_span",
     "model_call_span",
     "record_error",
     "record_result",
+    "server_of",
 ]
 
 GUARD_SPAN = "guardrail.guard"
+#: The conventions' event name (semconv 0.66b2 has no constant for event names).
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+DECISION_COUNTER = "guardrail.decisions"
+#: The semantic-conventions version the names follow (on the tracer and the meter).
+SCHEMA_URL = Schemas.V1_37_0.value
+# explicit bucket boundaries the GenAI conventions advise for the two histograms
+_TOKEN_BUCKETS = [float(4**i) for i in range(14)]  # 1, 4, 16, ..., 4**13 = 67108864
+_DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]  # 0.01, 0.02, ..., 81.92 s
 
 
 def get_tracer(tracer_provider: trace.TracerProvider | None = None) -> trace.Tracer:
     """guardrail's tracer from ``tracer_provider`` if given (the usual instrumentation-library
     argument), else from the *global* tracer provider (a no-op until the host sets one)."""
-    return trace.get_tracer("guardrail", __version__, tracer_provider=tracer_provider)
+    return trace.get_tracer(
+        "guardrail", __version__, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
+    )
+
+
+@dataclass(frozen=True)
+class GuardMetrics:
+    """The guard's instruments (from :func:`get_metrics`)."""
+
+    token_usage: metrics.Histogram
+    duration: metrics.Histogram
+    decisions: metrics.Counter
+
+    def decision(self, domain: str, action: str) -> None:
+        """Count one guarded chat's outcome (``action``: pass/notice/review/abstain/failed)."""
+        self.decisions.add(1, {"guardrail.domain": domain, "guardrail.decision.action": action})
+
+
+def get_metrics(meter_provider: metrics.MeterProvider | None = None) -> GuardMetrics:
+    """guardrail's instruments from ``meter_provider`` if given, else the global one (a no-op
+    until the host sets one). Never installs a provider."""
+    meter = metrics.get_meter(
+        "guardrail", __version__, meter_provider=meter_provider, schema_url=SCHEMA_URL
+    )
+    return GuardMetrics(
+        token_usage=meter.create_histogram(
+            GM.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        ),
+        duration=meter.create_histogram(
+            GM.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        ),
+        decisions=meter.create_counter(
+            DECISION_COUNTER,
+            unit="{decision}",
+            description="Guarded chats by domain and decided action.",
+        ),
+    )
+
+
+def get_event_logger(logger_provider: _logs.LoggerProvider | None = None) -> _logs.Logger | None:
+    """guardrail's logger for log-based events from ``logger_provider``; ``None`` (evaluation
+    results then go out as span events) when no provider is given: opt-in, never the global."""
+    if logger_provider is None:
+        return None
+    return _logs.get_logger(
+        "guardrail", __version__, logger_provider=logger_provider, schema_url=SCHEMA_URL
+    )
 
 
 def capture_content_enabled(explicit: bool | None = None) -> bool:
@@ -78,18 +177,95 @@ def capture_content_enabled(explicit: bool | None = None) -> bool:
     return os.environ.get(CAPTURE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def server_of(provider: object) -> tuple[str | None, int | None]:
+    """``(server.address, server.port)`` from a provider's ``base_url`` (a string or URL object;
+    ``client.base_url`` of a wrapped OpenAI client), the port defaulting by scheme; ``(None,
+    None)`` when it has none (the embedded local model)."""
+    url = getattr(provider, "base_url", None)
+    if url is None:
+        url = getattr(getattr(provider, "client", None), "base_url", None)
+    if url is None:
+        return None, None
+    try:
+        parts = urlsplit(str(url))
+        port = parts.port
+    except ValueError:
+        return None, None
+    if not parts.hostname:
+        return None, None
+    if port is None:
+        port = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.hostname, port
+
+
 @contextmanager
 def guard_span(
     tracer: trace.Tracer, *, domain: str, policy: str, model: str | None
 ) -> Iterator[Span]:
-    """The ``guardrail.guard`` span around one guarded chat (current span inside the block)."""
+    """The ``guardrail.guard`` span around one guarded chat (current span inside the block).
+    An exception escaping the block sets ``error.type`` and status ERROR."""
     attrs: dict[str, Any] = {"guardrail.domain": domain, "guardrail.policy": policy}
     if model:
-        attrs["gen_ai.request.model"] = model
+        attrs[GA.GEN_AI_REQUEST_MODEL] = model
     with tracer.start_as_current_span(
-        GUARD_SPAN, kind=SpanKind.INTERNAL, attributes=attrs, record_exception=False
+        GUARD_SPAN,
+        kind=SpanKind.INTERNAL,
+        attributes=attrs,
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
-        yield span
+        try:
+            yield span
+        except BaseException as exc:
+            record_error(span, exc)
+            raise
+
+
+def end_guard_span(
+    span: Span,
+    *,
+    status: str,
+    action: str | None,
+    calls: int,
+    input_tokens: int,
+    output_tokens: int,
+    missing: Sequence[str],
+    error: str | None = None,
+) -> None:
+    """Set the guard span's outcome attributes (see the module docstring); ``status ==
+    "failed"`` marks it ERROR with ``error.type`` = the failure's class (``error``'s
+    ``"Type: message"`` prefix, ``_OTHER`` when it has none)."""
+    span.set_attribute("guardrail.status", status)
+    if action is not None:
+        span.set_attribute("guardrail.decision.action", action)
+    span.set_attribute("guardrail.cost.calls", calls)
+    span.set_attribute("guardrail.cost.input_tokens", input_tokens)
+    span.set_attribute("guardrail.cost.output_tokens", output_tokens)
+    if missing:
+        span.set_attribute("guardrail.signals.missing", list(missing))
+    if status == "failed":
+        span.set_attribute(EA.ERROR_TYPE, error_type_of(error))
+        span.set_status(Status(StatusCode.ERROR, (error or "failed")[:200]))
+
+
+def error_type_of(reason: str | None) -> str:
+    """A low-cardinality ``error.type`` from a guardrail failure reason: the exception class of
+    ``"ServerError: ..."``, ``timeout`` for a guard timeout, else ``_OTHER`` (the conventions'
+    fallback value)."""
+    if not reason:
+        return EA.ErrorTypeValues.OTHER.value
+    if reason.startswith("guard timeout"):
+        return "timeout"
+    head = reason.split(":", 1)[0].strip()
+    if ":" in reason and head.isidentifier() and head[:1].isupper():
+        return head
+    return EA.ErrorTypeValues.OTHER.value
+
+
+# the metric attributes and instruments of the model call in progress (set by model_call_span)
+_CALL: contextvars.ContextVar[tuple[dict[str, Any], GuardMetrics] | None] = contextvars.ContextVar(
+    "guardrail_call_metrics", default=None
+)
 
 
 @contextmanager
@@ -105,57 +281,87 @@ def model_call_span(
     seed: int | None = None,
     messages: Sequence[Message] | None = None,
     capture_content: bool = False,
+    server: tuple[str | None, int | None] = (None, None),
+    metrics: GuardMetrics | None = None,
 ) -> Iterator[Span]:
-    """A ``chat {model}`` CLIENT span for one model call, with GenAI request attributes set.
+    """A ``chat {model}`` CLIENT span for one model call, with GenAI request attributes set;
+    with ``metrics``, the call's duration is recorded when the block ends (and its token usage
+    by :func:`record_result`).
 
     Exceptions raised inside the block are recorded (``error.type`` = the exception class name,
     status ERROR) and re-raised.
     """
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": model,
-        "guardrail.purpose": purpose,
+    base: dict[str, Any] = {
+        GA.GEN_AI_OPERATION_NAME: GA.GenAiOperationNameValues.CHAT.value,
+        GA.GEN_AI_PROVIDER_NAME: provider,
+        GA.GEN_AI_REQUEST_MODEL: model,
     }
+    address, port = server
+    if address is not None:
+        base[SA.SERVER_ADDRESS] = address
+        if port is not None:
+            base[SA.SERVER_PORT] = port
+    attrs: dict[str, Any] = {**base, "guardrail.purpose": purpose}
     if n != 1:
-        attrs["gen_ai.request.choice.count"] = n
+        attrs[GA.GEN_AI_REQUEST_CHOICE_COUNT] = n
     if temperature is not None:
-        attrs["gen_ai.request.temperature"] = temperature
+        attrs[GA.GEN_AI_REQUEST_TEMPERATURE] = temperature
     if max_tokens is not None:
-        attrs["gen_ai.request.max_tokens"] = max_tokens
+        attrs[GA.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     if seed is not None:
-        attrs["gen_ai.request.seed"] = seed
+        attrs[GA.GEN_AI_REQUEST_SEED] = seed
     if capture_content and messages is not None:
-        attrs["gen_ai.input.messages"] = json.dumps(
+        attrs[GA.GEN_AI_INPUT_MESSAGES] = json.dumps(
             [{"role": m.role, "parts": [{"type": "text", "content": m.content}]} for m in messages]
         )
-    with tracer.start_as_current_span(
-        f"chat {model}",
-        kind=SpanKind.CLIENT,
-        attributes=attrs,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            record_error(span, exc)
-            raise
+    metric_attrs = dict(base)
+    token = _CALL.set((metric_attrs, metrics) if metrics is not None else None)
+    start = time.perf_counter()
+    try:
+        with tracer.start_as_current_span(
+            f"chat {model}",
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                record_error(span, exc)
+                metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+                raise
+    finally:
+        _CALL.reset(token)
+        if metrics is not None:
+            metrics.duration.record(time.perf_counter() - start, metric_attrs)
 
 
 def record_result(span: Span, result: ChatResult, *, capture_content: bool = False) -> None:
-    """Set the GenAI response attributes of a model-call span from a :class:`ChatResult`."""
-    span.set_attribute("gen_ai.response.model", result.model)
+    """Set the GenAI response attributes of a model-call span from a :class:`ChatResult`, and
+    record its token usage when the enclosing :func:`model_call_span` has metrics."""
+    span.set_attribute(GA.GEN_AI_RESPONSE_MODEL, result.model)
     if result.response_id:
-        span.set_attribute("gen_ai.response.id", result.response_id)
-    span.set_attribute("gen_ai.response.finish_reasons", result.finish_reasons)
-    span.set_attribute("gen_ai.usage.input_tokens", result.usage.input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", result.usage.output_tokens)
+        span.set_attribute(GA.GEN_AI_RESPONSE_ID, result.response_id)
+    span.set_attribute(GA.GEN_AI_RESPONSE_FINISH_REASONS, result.finish_reasons)
+    span.set_attribute(GA.GEN_AI_USAGE_INPUT_TOKENS, result.usage.input_tokens)
+    span.set_attribute(GA.GEN_AI_USAGE_OUTPUT_TOKENS, result.usage.output_tokens)
+    if result.calls != 1:
+        span.set_attribute("guardrail.requests", result.calls)
     if result.failed:
         span.set_attribute("guardrail.samples.failed", result.failed)
+    call = _CALL.get()
+    if call is not None:
+        attrs, m = call
+        attrs[GA.GEN_AI_RESPONSE_MODEL] = result.model
+        for kind, count in (
+            (GA.GenAiTokenTypeValues.INPUT.value, result.usage.input_tokens),
+            (GA.GenAiTokenTypeValues.OUTPUT.value, result.usage.output_tokens),
+        ):
+            m.token_usage.record(count, {**attrs, GA.GEN_AI_TOKEN_TYPE: kind})
     if capture_content:
         span.set_attribute(
-            "gen_ai.output.messages",
+            GA.GEN_AI_OUTPUT_MESSAGES,
             json.dumps(
                 [
                     {
@@ -171,7 +377,7 @@ def record_result(span: Span, result: ChatResult, *, capture_content: bool = Fal
 
 def record_error(span: Span, exc: BaseException) -> None:
     """Mark ``span`` failed: ``error.type`` = exception class name, status ERROR."""
-    span.set_attribute("error.type", type(exc).__name__)
+    span.set_attribute(EA.ERROR_TYPE, type(exc).__name__)
     span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
 
 
@@ -182,17 +388,33 @@ def emit_evaluation(
     score_value: float | None = None,
     score_label: str | None = None,
     explanation: str | None = None,
+    response_id: str | None = None,
+    error_type: str | None = None,
+    logger: _logs.Logger | None = None,
+    parent: SpanContext | None = None,
 ) -> None:
-    """Add one ``gen_ai.evaluation.result`` event to ``span``.
+    """Emit one ``gen_ai.evaluation.result`` event: a log-based event through ``logger`` whose
+    context is ``parent`` (the evaluated chat span) when a logger is given, else a span event on
+    ``span``.
 
     ``name`` is the evaluation (signal) name, e.g. ``consistency`` or ``guardrail.decision``;
-    ``score_value`` a number (confidences in [0, 1]); ``score_label`` a short human label.
+    ``score_value`` a number (confidences in [0, 1]); ``score_label`` the policy verdict;
+    ``response_id`` the evaluated answer call's ``gen_ai.response.id``; ``error_type`` set when
+    the evaluation failed.
     """
-    attrs: dict[str, Any] = {"gen_ai.evaluation.name": name}
+    attrs: dict[str, Any] = {GA.GEN_AI_EVALUATION_NAME: name}
     if score_value is not None:
-        attrs["gen_ai.evaluation.score.value"] = float(score_value)
+        attrs[GA.GEN_AI_EVALUATION_SCORE_VALUE] = float(score_value)
     if score_label is not None:
-        attrs["gen_ai.evaluation.score.label"] = score_label
+        attrs[GA.GEN_AI_EVALUATION_SCORE_LABEL] = score_label
     if explanation:
-        attrs["gen_ai.evaluation.explanation"] = explanation
+        attrs[GA.GEN_AI_EVALUATION_EXPLANATION] = explanation
+    if response_id:
+        attrs[GA.GEN_AI_RESPONSE_ID] = response_id
+    if error_type:
+        attrs[EA.ERROR_TYPE] = error_type
+    if logger is not None:
+        ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+        logger.emit(event_name=EVALUATION_EVENT, attributes=attrs, context=ctx)
+        return
     span.add_event(EVALUATION_EVENT, attributes=attrs)

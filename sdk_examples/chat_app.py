@@ -5,7 +5,9 @@
     # or set GUARDRAIL_BASE_URL / GUARDRAIL_MODEL for an OpenAI-compatible server
 
 ``create_app(guard)`` builds the app around any :class:`guardrail.Guard` (the tests pass one
-talking to a local test server).
+talking to a local test server). ``POST /api/chat`` with ``{"message": ..., "domain": ...}``
+answers 200 with the guarded answer, or 422 with ``{"detail": ...}`` for a missing or unknown
+domain or an empty message.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import html
 import os
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
@@ -40,6 +42,12 @@ document.getElementById('f').onsubmit = async (e) => {{
                           domain: document.getElementById('d').value}})}});
   const j = await r.json();
   const div = document.createElement('div');
+  if (!r.ok) {{
+    const p = document.createElement('p'); p.className = 'abstained';
+    p.textContent = 'Error: ' + j.detail; div.appendChild(p);
+    document.getElementById('out').prepend(div);
+    return;
+  }}
   const p = document.createElement('p'); p.textContent = j.answer; div.appendChild(p);
   for (const n of j.notices) {{
     const b = document.createElement('p'); b.className = 'notice'; b.textContent = n;
@@ -76,7 +84,19 @@ def create_app(guard: Guard) -> FastAPI:
 
     @app.post("/api/chat")
     async def chat(body: ChatIn) -> ChatOut:
-        r = await guard.chat([{"role": "user", "content": body.message}], domain=body.domain)
+        # A missing or unknown domain is the client's mistake: 422 with the known domains,
+        # never a 500 with a traceback.
+        known = ", ".join(guard.domains)
+        if body.domain is None and len(guard.domains) > 1:
+            raise HTTPException(422, f"give a domain: one of {known}")
+        if body.domain is not None and body.domain not in guard.domains:
+            raise HTTPException(422, f"unknown domain {body.domain!r}: one of {known}")
+        if not body.message.strip():
+            raise HTTPException(422, "the message is empty")
+        try:
+            r = await guard.chat([{"role": "user", "content": body.message}], domain=body.domain)
+        except ValueError as exc:  # anything else Guard.chat rejects as bad input
+            raise HTTPException(422, str(exc)) from None
         # the answer without the notice, and the notices separately, so the page can style them
         shown = r.answer if r.status == "answered" else r.text
         return ChatOut(

@@ -13,7 +13,10 @@ A test that checks narrow output sets its own width explicitly.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,10 @@ TEST_COLUMNS = "200"
 os.environ["COLUMNS"] = TEST_COLUMNS
 os.environ.pop("LINES", None)
 os.environ.pop("TERMINAL_WIDTH", None)  # Typer's own width override, read at its import
+# The policy parser keeps lark's tables in the user cache folder (platformdirs): a fresh one per
+# test session, so tests neither read nor write the real one.
+os.environ["XDG_CACHE_HOME"] = _CACHE = tempfile.mkdtemp(prefix="guardrail-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
 def shared_data_dir() -> Path:

@@ -36,9 +36,41 @@ from guardrail.calibration.thresholds import (
 )
 
 GroupField = Literal["domain", "model", "source"]
-Verdict = Literal["good", "fair", "significant", "severe"]
+Verdict = Literal["good", "fair", "significant", "severe", "not applicable"]
 UNSPECIFIED = "unspecified"
+#: Sources whose "confidence" is an ordering, not a probability (hedge_label: hedged 0.0,
+#: neutral 0.5, assertive 1.0): ECE has no meaning for them, so their verdict is
+#: "not applicable" (read their AUROC).
+ORDINAL_SOURCES = frozenset({"hedge_label"})
+#: Below this many answers per bin on average the ECE is biased upward and its interval wide
+#: (Roelofs et al. 2022, arXiv 2012.08668; Kumar et al. 2019, arXiv 1909.10155): flagged.
+MIN_PER_BIN = 10
 ProgressFn = Callable[[int, int], None]
+
+
+def verdict_warnings(n: int, n_bins: int, auroc: float | None, sources: Sequence[str]) -> list[str]:
+    """Why an ECE verdict should not be read on its own, as short sentences (empty: none).
+
+    * ``auroc <= 0.5``: the confidence ranks right answers no better than chance (worse when
+      below 0.5), whatever its ECE;
+    * ``n < MIN_PER_BIN * n_bins``: fewer than 10 answers per bin on average;
+    * an ordinal source (:data:`ORDINAL_SOURCES`): the ECE verdict does not apply.
+    """
+    out: list[str] = []
+    if sources and all(s in ORDINAL_SOURCES for s in sources):
+        out.append(
+            f"{', '.join(sorted(set(sources)))} is an ordering, not a probability: no "
+            "calibration verdict (read its AUROC)"
+        )
+    if auroc is not None and auroc <= 0.5:
+        worse = "worse than" if auroc < 0.5 else "no better than"
+        out.append(f"AUROC {auroc:.3f} <= 0.5: confidence ranks answers {worse} chance")
+    if n < MIN_PER_BIN * n_bins:
+        out.append(
+            f"small n: {n} answers for {n_bins} bins (under {MIN_PER_BIN} per bin): ECE biased "
+            "upward, interval wide"
+        )
+    return out
 
 
 def verdict(ece: float) -> Verdict:
@@ -76,6 +108,7 @@ class GroupAudit(BaseModel):
     aurc: float
     eaurc: float
     verdict: Verdict
+    warnings: list[str] = Field(default_factory=list)
     reliability: CalibrationErrorResult
     threshold: FittedThreshold | None = None
     sources: list[str] = Field(default_factory=list)
@@ -161,7 +194,12 @@ def _audit_table(
         auroc=roc.value,
         aurc=ar.aurc,
         eaurc=ar.eaurc,
-        verdict=verdict(rel.value),
+        verdict=(
+            "not applicable"
+            if sources and all(s in ORDINAL_SOURCES for s in sources)
+            else verdict(rel.value)
+        ),
+        warnings=verdict_warnings(table.n, nb, roc.value, sources),
         reliability=rel,
         threshold=thr,
         sources=sources,

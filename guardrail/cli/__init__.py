@@ -11,6 +11,8 @@ from guardrail import __version__
 
 app = typer.Typer(
     name="guardrail",
+    epilog="Exit codes: 0 ok (for ask also abstain/review), 1 findings or failed, "
+    "2 usage or input error, 3 environment (missing extra or model, authentication).",
     help="Keep LLM applications honest about what they don't know.",
     no_args_is_help=True,
     add_completion=False,
@@ -65,4 +67,4 @@ _register()
 
 def main() -> None:
     """Entry point of the ``guardrail`` console script."""
-    app()
+    app(prog_name="guardrail")

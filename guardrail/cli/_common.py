@@ -50,8 +50,8 @@ class OutputFormat(enum.StrEnum):
 
 FormatOpt = typer.Option(
     "--format",
-    help="text (default) or json: one JSON document on stdout; errors too, as "
-    '{"error": {"message": ..., "exit_code": ...}}.',
+    help="text (default) or json: machine-readable output on stdout (list/claim: one JSON object "
+    'per line); errors too, as {"error": {"message": ..., "exit_code": ...}}.',
 )
 
 

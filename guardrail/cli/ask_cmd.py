@@ -89,13 +89,27 @@ class _StepStatus:
     ``samples``, ``stated confidence``, ``ensemble``), so the 10-50 s the embedded model takes
     are not silent. Delegates everything to the wrapped provider; which step a call is comes from
     its arguments (the guard makes the answer call first, samples with ``n > 1``, the verbalized
-    follow-up at temperature 0 with the answer appended, ensemble calls with another model)."""
+    follow-up at temperature 0 with the answer appended, ensemble calls with another model).
 
-    def __init__(self, inner: ChatProvider, status: Status, question_turns: int) -> None:
+    With the embedded model (``per_sample``, the default for a ``LocalProvider``) the ``n``
+    samples are asked one at a time, so the line can say ``samples 3/7``: the same
+    generations as one call (``LocalProvider`` also generates them one after another, with seeds
+    ``seed + i``), merged into one :class:`~guardrail.providers.ChatResult` the same way."""
+
+    def __init__(
+        self,
+        inner: ChatProvider,
+        status: Status,
+        question_turns: int,
+        per_sample: bool | None = None,
+    ) -> None:
+        from guardrail.providers import LocalProvider
+
         self._inner = inner
         self._status = status
         self._turns = question_turns
         self._calls = 0
+        self._per_sample = isinstance(inner, LocalProvider) if per_sample is None else per_sample
 
     @property
     def name(self) -> str:
@@ -131,6 +145,10 @@ class _StepStatus:
         self._calls += 1
         step = self._step(messages, model, n)
         self._status.update(f"guardrail ask: call {self._calls}: {step}")
+        if n > 1 and self._per_sample:
+            return await self._one_by_one(
+                messages, model, n, temperature, logprobs, top_logprobs, seed, max_tokens
+            )
         return await self._inner.chat(
             messages,
             model=model,
@@ -140,6 +158,64 @@ class _StepStatus:
             top_logprobs=top_logprobs,
             seed=seed,
             max_tokens=max_tokens,
+        )
+
+    async def _one_by_one(
+        self,
+        messages: MessagesLike,
+        model: str | None,
+        n: int,
+        temperature: float | None,
+        logprobs: bool,
+        top_logprobs: int | None,
+        seed: int | None,
+        max_tokens: int | None,
+    ) -> ChatResult:
+        import random
+        import time
+
+        from guardrail.providers import ChatResult, ProviderError, Usage
+
+        start = time.perf_counter()
+        base = seed if seed is not None else random.randrange(2**31 - n)
+        choices: list[Any] = []
+        errors: list[str] = []
+        usage, calls, answered_by = Usage(), 0, model or self._inner.default_model or "default"
+        for i in range(n):
+            self._status.update(f"guardrail ask: call {self._calls}: samples {i + 1}/{n}")
+            try:
+                r = await self._inner.chat(
+                    messages,
+                    model=model,
+                    n=1,
+                    temperature=temperature,
+                    logprobs=logprobs,
+                    top_logprobs=top_logprobs,
+                    seed=base + i,
+                    max_tokens=max_tokens,
+                )
+            except ProviderError as exc:
+                if type(exc) is not ProviderError:  # bad request, authentication: not per sample
+                    raise
+                errors.append(f"{type(exc).__name__}: {exc}")
+                calls += 1
+                continue
+            choices.extend(
+                c.model_copy(update={"index": len(choices) + j}) for j, c in enumerate(r.choices)
+            )
+            usage, calls, answered_by = usage + r.usage, calls + r.calls, r.model
+        if not choices:
+            raise ProviderError(f"every sample failed: {errors[0] if errors else 'no output'}")
+        return ChatResult(
+            provider=self._inner.name,
+            model=answered_by,
+            choices=choices,
+            requested=n,
+            failed=n - len(choices),
+            errors=errors,
+            usage=usage,
+            calls=calls,
+            latency_s=time.perf_counter() - start,
         )
 
     async def aclose(self) -> None:
@@ -207,8 +283,8 @@ def ask(
         typer.Option(
             "--store",
             help="Review store for held answers and spot checks: file path, sqlite:///path, "
-            "postgresql://... or memory: [default: $GUARDRAIL_REVIEW_STORE or review.db in the "
-            "user data directory]",
+            "postgresql://... or memory: (default: $GUARDRAIL_REVIEW_STORE or review.db in the "
+            "user data directory)",
         ),
     ] = None,
     progress: Annotated[

@@ -9,26 +9,25 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from guardrail.calibration import (
-    AuditReport,
-    CalibrationProfile,
-    GroupAudit,
-    RecordsError,
-    RecordsFormatError,
-    audit,
-    fit_profiles,
-    load_records,
+from guardrail.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    FormatOpt,
+    OutputFormat,
+    fail,
 )
-from guardrail.calibration.audit import GroupField
+
+if TYPE_CHECKING:  # numpy and the calibration code load when a command runs, not for --help
+    from rich.table import Table
+
+    from guardrail.calibration import AuditReport, CalibrationProfile, GroupAudit
+    from guardrail.calibration.audit import GroupField
 
 audit_app = typer.Typer(
     name="audit",
@@ -36,17 +35,22 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_VERDICT_STYLE = {"good": "green", "fair": "yellow", "significant": "red", "severe": "bold red"}
+_VERDICT_STYLE = {
+    "good": "green",
+    "fair": "yellow",
+    "significant": "red",
+    "severe": "bold red",
+    "not applicable": "dim",
+}
+#: `--min-profile-n` default: a calibration profile is a monotone map fitted per domain; below
+#: this many graded answers its knots follow noise (a 95% interval on a bin's accuracy is still
+#: about +-0.2 wide at 25 answers per bin), so `audit report` refuses to write it.
+MIN_PROFILE_N = 100
 
 
 class BinningChoice(enum.StrEnum):
     width = "width"
     mass = "mass"
-
-
-class OutputFormat(enum.StrEnum):
-    table = "table"
-    json = "json"
 
 
 class MapMethod(enum.StrEnum):
@@ -87,15 +91,20 @@ def _ci_text(est: float, low: float | None, high: float | None, sep: str = " ") 
     return f"{est:.3f}{sep}[dim][{low:.2f}, {high:.2f}][/dim]"
 
 
-def _matrix_table(report: AuditReport, width: int) -> Table:
+def _matrix_table(
+    report: AuditReport, width: int, title: str = "Confidence-accuracy matrix"
+) -> Table:
     """The matrix; below 150 columns intervals go on a second line, below 110 MCE/AURC go."""
+    from rich import box
+    from rich.table import Table
+
     wide = width >= 150
     sep = " " if wide else "\n"
     cols = ["group", "n", "accuracy", "conf", "overconf", "ECE", "MCE", "Brier", "AUROC", "AURC"]
     if width < 110:
         cols = [c for c in cols if c not in ("MCE", "AURC")]
     t = Table(
-        title="Confidence-accuracy matrix",
+        title=title,
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
@@ -121,15 +130,26 @@ def _matrix_table(report: AuditReport, width: int) -> Table:
             "AUROC": "—" if g.auroc is None else f"{g.auroc:.3f}",
             "AURC": f"{g.aurc:.3f}",
         }
+        flag = " *" if g.warnings else ""
         t.add_row(
             *[cells[c] for c in cols],
-            f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]",
+            f"[{_VERDICT_STYLE[g.verdict]}]{g.verdict}[/]{flag}",
             end_section=(i == 0 and len(rows) > 1) or not wide,
         )
     return t
 
 
+def print_verdict_warnings(console: Console, report: AuditReport) -> None:
+    """The ``*`` notes under a matrix: per group, why its verdict is not the whole story."""
+    for g in [report.overall, *report.groups]:
+        for w in g.warnings:
+            console.print(f"* {g.label}: {w}", markup=False, highlight=False)
+
+
 def _threshold_table(report: AuditReport, width: int) -> Table | None:
+    from rich import box
+    from rich.table import Table
+
     rows = [g for g in [report.overall, *report.groups] if g.threshold is not None]
     if not rows:
         return None
@@ -231,24 +251,59 @@ def report_cmd(
         str | None,
         typer.Option("--source", help="Raw signal the profiles map (default: records' source)."),
     ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table or json.")
-    ] = OutputFormat.table,
+    pool_sources: Annotated[
+        bool,
+        typer.Option(
+            "--pool-sources",
+            help="Pool records of different confidence sources in one group (refused by "
+            "default: each question would count once per source).",
+        ),
+    ] = False,
+    min_profile_n: Annotated[
+        int,
+        typer.Option(
+            "--min-profile-n",
+            help=f"Refuse to write a profile fitted from fewer answers (default: {MIN_PROFILE_N}; "
+            "0: no minimum).",
+        ),
+    ] = MIN_PROFILE_N,
+    output_format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
-    """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles."""
+    """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles.
+
+    Exit 0 on success, 1 when an output cannot be written, 2 for bad input (unreadable records,
+    no valid record, bad option values)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from guardrail.calibration import (
+        RecordsError,
+        RecordsFormatError,
+        audit,
+        fit_profiles,
+        load_records,
+    )
+
+    fmt = output_format
     err = Console(stderr=True, soft_wrap=True)
     probe = Console()
     out_console = probe if probe.is_terminal else Console(width=200)
     if target_accuracy is not None and target_coverage is not None:
-        raise typer.BadParameter("give only one of --target-accuracy and --target-coverage")
+        fail("give only one of --target-accuracy and --target-coverage", EXIT_USAGE, fmt)
     fields = _parse_group_by(group_by)
     if profile_out is not None and "domain" not in fields:
-        raise typer.BadParameter("profiles are per domain: include domain in --group-by")
+        fail("profiles are per domain: include domain in --group-by", EXIT_USAGE, fmt)
+    if min_profile_n < 0:
+        fail("--min-profile-n must be 0 or more", EXIT_USAGE, fmt)
     try:
         rs = load_records(records, percent=percent, strict=strict)
     except (FileNotFoundError, RecordsFormatError, RecordsError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(exc), EXIT_USAGE, fmt)
     if rs.bad_rows:
         err.print(
             f"[yellow]skipped {len(rs.bad_rows)} bad row(s)[/yellow] (--strict fails on them):",
@@ -259,8 +314,20 @@ def report_cmd(
         if len(rs.bad_rows) > 10:
             err.print(f"  ... and {len(rs.bad_rows) - 10} more", highlight=False)
     if not rs.records:
-        err.print("[red]error:[/red] no valid records to audit")
-        raise typer.Exit(1)
+        fail("no valid records to audit", EXIT_USAGE, fmt)
+    if "source" not in fields and not pool_sources:
+        kinds = sorted({r.source or "unspecified" for r in rs.records})
+        if len(kinds) > 1:
+            # `audit run` writes one record per (question, source): pooling counts every
+            # question once per source and mixes scales (a probability, an ordinal label, ...).
+            fail(
+                f"the records hold {len(kinds)} confidence sources ({', '.join(kinds)}); pooled, "
+                "each question counts once per source. Group by source (--group-by "
+                f"{','.join([*fields, 'source'])}), audit one source's records, or pass "
+                "--pool-sources to pool them anyway",
+                EXIT_USAGE,
+                fmt,
+            )
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -289,8 +356,7 @@ def report_cmd(
                 progress=on_progress,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(1) from None
+            fail(str(exc), EXIT_USAGE, fmt)
     written_profiles: dict[str, CalibrationProfile] = {}
     if profile_out is not None:
         try:
@@ -306,8 +372,7 @@ def report_cmd(
                 threshold_method=threshold_method.value,
             )
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(1) from None
+            fail(str(exc), EXIT_USAGE, fmt)
         targets = {
             key: _profile_path(profile_out, dict(zip(fields, key, strict=True)), len(profiles) > 1)
             for key in profiles
@@ -318,11 +383,21 @@ def report_cmd(
                 "placeholders you group by to the path",
                 param_hint="--profile-out",
             )
+        small = {k: p.n for k, p in profiles.items() if p.n < min_profile_n}
+        if small:
+            names = ", ".join(f"{'/'.join(k)} (n = {n})" for k, n in small.items())
+            fail(
+                f"not writing calibration profiles fitted from fewer than {min_profile_n} "
+                f"answers: {names}. Gather more graded answers, or lower --min-profile-n "
+                "knowingly",
+                EXIT_USAGE,
+                fmt,
+            )
         for key, prof in profiles.items():
             try:
                 prof.save(targets[key])
             except OSError as exc:
-                _cannot_write(targets[key], exc)
+                _cannot_write(targets[key], exc, fmt)
             written_profiles[str(targets[key])] = prof
             err.print(f"wrote calibration profile {targets[key]}", highlight=False, markup=False)
     if out is not None:
@@ -336,27 +411,24 @@ def report_cmd(
         try:
             written = write_html_report(report, out, written_profiles)
         except OSError as exc:
-            _cannot_write(out, exc)
+            _cannot_write(out, exc, fmt)
         for p in written:
             err.print(f"wrote {p}", highlight=False, markup=False)
-    if output_format is OutputFormat.json:
+    if fmt is OutputFormat.json:
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return
     out_console.print(_matrix_table(report, out_console.width))
+    print_verdict_warnings(out_console, report)
     thr = _threshold_table(report, out_console.width)
     if thr is not None:
         out_console.print(thr)
 
 
-def _cannot_write(path: Path, exc: OSError) -> NoReturn:
+def _cannot_write(path: Path, exc: OSError, fmt: OutputFormat = OutputFormat.text) -> NoReturn:
     """Report an output path that cannot be written (missing parent, a file where a folder is
     needed, no permission) as one line, exit 1."""
     where = exc.filename if isinstance(exc.filename, str) else str(path)
-    Console(stderr=True, soft_wrap=True).print(
-        f"[red]error:[/red] cannot write {escape(where)}: {escape(str(exc.strerror or exc))}",
-        highlight=False,
-    )
-    raise typer.Exit(1) from None
+    fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FINDINGS, fmt)
 
 
 def register(app: typer.Typer) -> None:

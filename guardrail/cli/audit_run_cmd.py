@@ -5,34 +5,28 @@ Registered on the ``audit`` group created by :mod:`guardrail.cli.audit_cmds`.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from guardrail.cli._common import EXIT_FINDINGS, EXIT_USAGE, fail
-from guardrail.runner.questions import (
-    Question,
-    QuestionFileError,
-    check_unique_ids,
-    load_questions,
-    sample_questions,
-)
-from guardrail.runner.recommend import (
-    MIN_RECORDS,
-    policy_snippet,
-    policy_snippets,
-    recommend_thresholds,
-)
-from guardrail.runner.records import ALL_SOURCES, RecordFileError, Source, read_records
-from guardrail.runner.run import AuditRunner, RunConfig, RunSummary
+from guardrail.cli._common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_USAGE, fail
+
+if TYPE_CHECKING:  # the runner (httpx, numpy) loads when the command runs, not for --help
+    from rich.table import Table
+
+    from guardrail.runner.questions import Question
+    from guardrail.runner.records import Source
+    from guardrail.runner.run import RunSummary
 
 
-def _parse_sources(value: str) -> tuple[Source, ...]:
+def _parse_sources(value: str | None) -> tuple[Source, ...]:
+    from guardrail.runner.records import ALL_SOURCES
+
+    if value is None:
+        return tuple(ALL_SOURCES)
     names = [v.strip() for v in value.split(",") if v.strip()]
     bad = [n for n in names if n not in ALL_SOURCES]
     if bad or not names:
@@ -45,6 +39,8 @@ def _parse_sources(value: str) -> tuple[Source, ...]:
 def _load_inputs(
     inputs: list[Path], fmt: str, limit: int | None, seed: int, domain: str | None
 ) -> list[Question]:
+    from guardrail.runner.questions import check_unique_ids, load_questions, sample_questions
+
     questions: list[Question] = []
     for path in inputs:
         qs = load_questions(path, fmt=fmt)
@@ -74,6 +70,8 @@ def _make_provider(
 
 
 def _summary_table(summary: RunSummary) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"audit run: {summary.model} via {summary.provider}", title_justify="left")
     for col in ("source", "records", "coverage", "accuracy", "mean conf.", "why missing"):
         t.add_column(col, justify="left" if col in ("source", "why missing") else "right")
@@ -143,9 +141,13 @@ def audit_run_cmd(
         str | None, typer.Option("--domain", help="Override the domain of every question.")
     ] = None,
     sources: Annotated[
-        str,
-        typer.Option("--sources", help="Comma-separated confidence sources to record."),
-    ] = ",".join(ALL_SOURCES),
+        str | None,
+        typer.Option(
+            "--sources",
+            help="Comma-separated confidence sources to record (default: all: verbalized, "
+            "verbalized_followup, consistency, logprob_confidence, hedge_label).",
+        ),
+    ] = None,
     samples: Annotated[int, typer.Option("--samples", min=2, help="k for consistency.")] = 5,
     temperature: Annotated[
         float, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature.")
@@ -223,6 +225,16 @@ def audit_run_cmd(
 
     Re-running with the same --out resumes: question ids already in the file are skipped.
     """
+    from guardrail.runner.questions import QuestionFileError
+    from guardrail.runner.recommend import (
+        MIN_RECORDS,
+        policy_snippet,
+        policy_snippets,
+        recommend_thresholds,
+    )
+    from guardrail.runner.records import RecordFileError, read_records
+    from guardrail.runner.run import AuditRunner, RunConfig
+
     err = Console(stderr=True, soft_wrap=True)
     console = Console()
     if snippet_out is not None and (snippet_out.suffix == ".guard" or snippet_out.is_file()):
@@ -254,17 +266,20 @@ def audit_run_cmd(
         )
         questions = _load_inputs(inputs, fmt, limit, seed, domain)
     except (QuestionFileError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(exc), EXIT_USAGE)
     if not questions:
-        err.print("[red]error:[/red] no questions to ask")
-        raise typer.Exit(2)
+        fail("no questions to ask", EXIT_USAGE)
+    from guardrail.providers import LocalModelUnavailable
+
     try:
         provider = _make_provider(base_url, model, api_key, replay, threads, n_ctx)
-    except Exception as exc:  # LocalModelUnavailable, bad replay file, ...
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+    except LocalModelUnavailable as exc:  # environment: the `local` extra is missing
+        fail(str(exc), EXIT_ENVIRONMENT)
+    except Exception as exc:  # bad replay file, bad URL, ...
+        fail(str(exc), EXIT_USAGE)
     runner = AuditRunner(provider, config)
+
+    import asyncio
 
     async def go() -> RunSummary:
         try:
@@ -275,8 +290,7 @@ def audit_run_cmd(
     try:
         summary = asyncio.run(go())
     except RecordFileError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        fail(str(exc), EXIT_USAGE)
     _print_summary(console, summary)
     if summary_out is not None:
         summary_out.parent.mkdir(parents=True, exist_ok=True)
@@ -317,7 +331,7 @@ def audit_run_cmd(
     if report is not None:
         _write_report(out, report, target_accuracy, bootstrap, err)
     if summary.failed and summary.answered_now == 0 and summary.skipped_done == 0:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def _write_snippets(folder: Path, snippets: dict[str, str], err: Console) -> None:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from guardrail.policy import Decision, Diagnostic, Policy, PolicyError, check_text, policy_files
-from guardrail.policy.bundled import resolve_policy_path
-from guardrail.policy.evaluator import normalize_values
-from guardrail.policy.formatter import format_text
-from guardrail.policy.loader import load_policy, read_policy_text
+from guardrail.cli._common import EXIT_FINDINGS, EXIT_USAGE, FormatOpt, OutputFormat, fail
+
+if TYPE_CHECKING:  # the policy package (pydantic, lark) loads when a command runs
+    from guardrail.policy import Decision, Diagnostic, Policy
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 
@@ -37,14 +35,22 @@ def _print_diagnostic(console: Console, d: Diagnostic) -> None:
         console.print(f" [blue]{gutter} =[/] [cyan]hint:[/] {escape(d.hint)}")
 
 
-def _files(paths: list[Path]) -> list[Path]:
+def _files(paths: list[Path], fmt: OutputFormat = OutputFormat.text) -> list[Path]:
+    from guardrail.policy import policy_files
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        fail("no such file or folder: " + ", ".join(map(str, missing)), EXIT_USAGE, fmt)
     files = policy_files(paths)
     if not files:
-        raise typer.BadParameter("no .guard files found in " + ", ".join(map(str, paths)))
+        fail("no .guard files found in " + ", ".join(map(str, paths)), EXIT_USAGE, fmt)
     return files
 
 
 def _check_file(path: Path) -> tuple[Policy | None, list[Diagnostic]]:
+    from guardrail.policy import PolicyError, check_text
+    from guardrail.policy.loader import read_policy_text
+
     try:
         text = read_policy_text(path)
     except PolicyError as err:
@@ -54,15 +60,14 @@ def _check_file(path: Path) -> tuple[Policy | None, list[Diagnostic]]:
 
 def check(
     paths: Annotated[list[Path], typer.Argument(help="Policy files or folders of *.guard files.")],
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
-    """Check policies for syntax and semantic errors (exit 1 when any error is found)."""
-    if format not in ("text", "json"):
-        raise typer.BadParameter("--format is text or json")
+    """Check policies for syntax and semantic errors (exit 1 when any error is found, 2 when a
+    path does not exist or holds no .guard file)."""
     console = _console()
     report: list[dict[str, Any]] = []
     errors = warnings = 0
-    for path in _files(paths):
+    for path in _files(paths, format):
         policy, diags = _check_file(path)
         errors += sum(d.severity == "error" for d in diags)
         warnings += sum(d.severity == "warning" for d in diags)
@@ -74,7 +79,7 @@ def check(
                 "diagnostics": [d.model_dump() for d in diags],
             }
         )
-        if format == "text":
+        if format is OutputFormat.text:
             for d in diags:
                 _print_diagnostic(console, d)
             if policy is not None:
@@ -83,7 +88,7 @@ def check(
                     f"{len(policy.rules)} rules, {len(policy.examples)} examples, needs "
                     f"{', '.join(sorted(policy.needed_signals())) or 'no signals'}"
                 )
-    if format == "json":
+    if format is OutputFormat.json:
         typer.echo(json.dumps({"files": report, "errors": errors, "warnings": warnings}, indent=2))
     else:
         console.print(f"{len(report)} file(s): {errors} error(s), {warnings} warning(s)")
@@ -96,31 +101,52 @@ def fmt(
     check_only: Annotated[
         bool, typer.Option("--check", help="Only report files that are not formatted (exit 1).")
     ] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
     """Rewrite policies in the canonical layout (comments kept)."""
+    from guardrail.policy import PolicyError
+    from guardrail.policy.formatter import format_text
+    from guardrail.policy.loader import read_policy_text
+
     console = _console()
     changed = failed = 0
-    for path in _files(paths):
+    report: list[dict[str, Any]] = []
+    for path in _files(paths, format):
         try:
             text = read_policy_text(path)
             new = format_text(text, str(path))
         except PolicyError as err:
             failed += 1
-            for d in err.diagnostics:
-                _print_diagnostic(console, d)
+            report.append(
+                {
+                    "file": str(path),
+                    "status": "error",
+                    "diagnostics": [d.model_dump() for d in err.diagnostics],
+                }
+            )
+            if format is OutputFormat.text:
+                for d in err.diagnostics:
+                    _print_diagnostic(console, d)
             continue
         if new == text:
+            report.append({"file": str(path), "status": "formatted"})
             continue
         changed += 1
         if check_only:
-            console.print(f"[yellow]would reformat[/] {escape(str(path))}")
+            report.append({"file": str(path), "status": "would_reformat"})
+            if format is OutputFormat.text:
+                console.print(f"[yellow]would reformat[/] {escape(str(path))}")
         else:
             path.write_text(new, encoding="utf-8")
-            console.print(f"reformatted {escape(str(path))}")
-    if check_only and not changed and not failed:
+            report.append({"file": str(path), "status": "reformatted"})
+            if format is OutputFormat.text:
+                console.print(f"reformatted {escape(str(path))}")
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({"files": report, "changed": changed, "errors": failed}, indent=2))
+    elif check_only and not changed and not failed:
         console.print("all policies are formatted")
     if failed or (check_only and changed):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def test(
@@ -128,28 +154,57 @@ def test(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain passing examples too.")
     ] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
     """Run every policy's example blocks; exit 1 when one fails or a policy has errors."""
+    from guardrail.policy import PolicyError
+    from guardrail.policy.loader import load_policy
+
     console = _console()
+    text = format is OutputFormat.text
     passed = failed = broken = 0
-    for path in _files(paths):
+    results: list[dict[str, Any]] = []
+    for path in _files(paths, format):
         try:
             policy = load_policy(path)
         except PolicyError as err:
             broken += 1
-            for d in err.diagnostics:
-                _print_diagnostic(console, d)
+            results.append(
+                {
+                    "file": str(path),
+                    "policy": None,
+                    "diagnostics": [d.model_dump() for d in err.diagnostics],
+                }
+            )
+            if text:
+                for d in err.diagnostics:
+                    _print_diagnostic(console, d)
             continue
-        if not policy.examples:
+        if not policy.examples and text:
             console.print(f"[yellow]no examples[/] in {escape(str(path))}")
         for result in policy.run_examples():
             ex = result.example
             where = f"{path}:{ex.line}"
+            results.append(
+                {
+                    "file": str(path),
+                    "policy": policy.name,
+                    "example": ex.name,
+                    "line": ex.line,
+                    "passed": result.passed,
+                    "problems": list(result.problems),
+                    "action": result.decision.action.value,
+                }
+            )
             if result.passed:
                 passed += 1
-                console.print(f"[green]PASS[/] {escape(policy.name)}: {escape(ex.name)}")
             else:
                 failed += 1
+            if not text:
+                continue
+            if result.passed:
+                console.print(f"[green]PASS[/] {escape(policy.name)}: {escape(ex.name)}")
+            else:
                 console.print(
                     f"[bold red]FAIL[/] {escape(policy.name)}: {escape(ex.name)} ({escape(where)})"
                 )
@@ -157,11 +212,20 @@ def test(
                     console.print(f"  [red]{escape(p)}[/]")
             if verbose or not result.passed:
                 console.print(escape(_indent(result.decision.explain())))
-    console.print(
-        f"{passed} passed, {failed} failed" + (f", {broken} policies with errors" if broken else "")
-    )
+    if text:
+        console.print(
+            f"{passed} passed, {failed} failed"
+            + (f", {broken} policies with errors" if broken else "")
+        )
+    else:
+        typer.echo(
+            json.dumps(
+                {"results": results, "passed": passed, "failed": failed, "broken": broken},
+                indent=2,
+            )
+        )
     if failed or broken:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def _indent(text: str) -> str:
@@ -179,12 +243,14 @@ def _json_int(digits: str) -> int:
     return int(digits)
 
 
-def _parse_json_object(text: str, option: str) -> dict[str, Any]:
+def _parse_json_object(
+    text: str, option: str, fmt: OutputFormat = OutputFormat.text
+) -> dict[str, Any]:
     """A JSON object from an option value or ``@file`` (at most 1 MiB of UTF-8).
 
-    Raises:
-        typer.BadParameter: unreadable / binary / too large file, invalid or too deeply nested
-            JSON, an integer of more than 300 digits, or not an object.
+    Exits with code 2 (usage error; as JSON under ``--format json``) for an unreadable / binary /
+    too large file, invalid or too deeply nested JSON, an integer of more than 300 digits, or a
+    value that is not an object.
     """
     if text.startswith("@"):
         name = text[1:]
@@ -192,23 +258,23 @@ def _parse_json_object(text: str, option: str) -> dict[str, Any]:
             with open(name, "rb") as fh:  # a bounded read: /dev/zero included
                 raw = fh.read(MAX_JSON_OPTION_BYTES + 1)
         except OSError as err:
-            raise typer.BadParameter(f"cannot read {name}: {err.strerror}") from None
+            fail(f"{option}: cannot read {name}: {err.strerror}", EXIT_USAGE, fmt)
         if len(raw) > MAX_JSON_OPTION_BYTES:
-            raise typer.BadParameter(f"{name} is larger than {MAX_JSON_OPTION_BYTES} bytes")
+            fail(f"{option}: {name} is larger than {MAX_JSON_OPTION_BYTES} bytes", EXIT_USAGE, fmt)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise typer.BadParameter(f"{name} is not UTF-8 text (expected JSON)") from None
+            fail(f"{option}: {name} is not UTF-8 text (expected JSON)", EXIT_USAGE, fmt)
     try:
         data = json.loads(text, parse_int=_json_int)
     except json.JSONDecodeError as err:
-        raise typer.BadParameter(f"{option} is not valid JSON: {err}") from None
+        fail(f"{option} is not valid JSON: {err}", EXIT_USAGE, fmt)
     except RecursionError:
-        raise typer.BadParameter(f"{option} is nested too deeply") from None
+        fail(f"{option} is nested too deeply", EXIT_USAGE, fmt)
     except ValueError as err:  # parse_int
-        raise typer.BadParameter(f"{option}: {err}") from None
+        fail(f"{option}: {err}", EXIT_USAGE, fmt)
     if not isinstance(data, dict):
-        raise typer.BadParameter(f"{option} must be a JSON object")
+        fail(f"{option} must be a JSON object", EXIT_USAGE, fmt)
     return data
 
 
@@ -220,21 +286,25 @@ def explain(
     context: Annotated[
         str, typer.Option("--context", help="JSON object of placeholder values, e.g. model.")
     ] = "{}",
-    format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
     """Evaluate a policy on given signal values and show the decision and why."""
-    if format not in ("text", "json"):
-        raise typer.BadParameter("--format is text or json")
-    values = _parse_json_object(signals, "--signals")
-    ctx = {str(k): str(v) for k, v in _parse_json_object(context, "--context").items()}
+    from guardrail.policy import PolicyError
+    from guardrail.policy.bundled import resolve_policy_path
+    from guardrail.policy.loader import load_policy
+
+    values = _parse_json_object(signals, "--signals", format)
+    ctx = {str(k): str(v) for k, v in _parse_json_object(context, "--context", format).items()}
     console = _console()
     try:
         pol = load_policy(resolve_policy_path(policy))
     except PolicyError as err:
+        if format is OutputFormat.json:
+            fail("; ".join(str(d) for d in err.diagnostics) or str(err), EXIT_FINDINGS, format)
         for d in err.diagnostics:
             _print_diagnostic(console, d)
-        raise typer.Exit(1) from None
-    derived = _derive_calibrated(pol, values)
+        raise typer.Exit(EXIT_FINDINGS) from None
+    derived = _derive_calibrated(pol, values, format)
     if derived is not None:
         values = {**values, "calibrated": derived[0]}
     used = pol.needed_signals() | ({derived[1]} if derived is not None else set())
@@ -243,7 +313,7 @@ def explain(
     could_change = sorted(
         pol.signals_that_matter({k: v for k, v in values.items() if k in pol.needed_signals()})
     )
-    if format == "json":
+    if format is OutputFormat.json:
         out = decision.model_dump(mode="json")
         if derived is not None:
             out["calibrated_from"] = {"source": derived[1], "calibrated": derived[0]}
@@ -265,7 +335,9 @@ def explain(
         )
 
 
-def _derive_calibrated(pol: Policy, values: dict[str, Any]) -> tuple[float, str] | None:
+def _derive_calibrated(
+    pol: Policy, values: dict[str, Any], fmt: OutputFormat = OutputFormat.text
+) -> tuple[float, str] | None:
     """``(calibrated, source)`` when a rule reads ``calibrated``, it was not given, and the
     policy's calibration profile maps a source signal that was: the value the SDK would compute
     (:meth:`guardrail.calibration.CalibrationProfile.calibrate`). None otherwise."""
@@ -278,7 +350,7 @@ def _derive_calibrated(pol: Policy, values: dict[str, Any]) -> tuple[float, str]
     try:
         profile = CalibrationProfile.load(pol.calibration)
     except (OSError, ValueError) as exc:
-        raise typer.BadParameter(f"calibration profile {pol.calibration}: {exc}") from None
+        fail(f"calibration profile {pol.calibration}: {exc}", EXIT_USAGE, fmt)
     raw = values.get(profile.source)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
@@ -291,6 +363,10 @@ def _derive_calibrated(pol: Policy, values: dict[str, Any]) -> tuple[float, str]
 def _print_decision(
     console: Console, pol: Policy, decision: Decision, values: dict[str, Any]
 ) -> None:
+    from rich.table import Table
+
+    from guardrail.policy.evaluator import normalize_values
+
     style = {"pass": "green", "notice": "cyan", "review": "yellow", "abstain": "bold red"}
     console.print(
         f"[{style[decision.action.value]}]{decision.action.value.upper()}[/] "

@@ -22,33 +22,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from guardrail._safety import redact_url
-from guardrail.calibration import AuditReport, CalibrationProfile
-from guardrail.cli._common import EXIT_ENVIRONMENT, EXIT_USAGE, fail, missing_modules
-from guardrail.review import (
-    DEFAULT_STORE,
-    STORE_ENV,
-    ReviewError,
-    ReviewItem,
-    ReviewStore,
-    SQLiteReviewStore,
-    live_audit,
-    open_store,
-    parse_window,
-    sqlite_path,
-    store_url,
-    to_audit_records,
+from guardrail.cli._common import (
+    EXIT_ENVIRONMENT,
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    FormatOpt,
+    OutputFormat,
+    fail,
+    missing_modules,
 )
-from guardrail.review.live import LiveAuditReport, PartialAs
-from guardrail.review.models import utcnow
+
+if TYPE_CHECKING:  # the review store, numpy and the calibration code load when a command runs
+    from rich.table import Table
+
+    from guardrail.calibration import AuditReport, CalibrationProfile
+    from guardrail.review import ReviewItem, ReviewStore
+    from guardrail.review.live import LiveAuditReport
+
+#: The environment variable naming the store (guardrail.review.STORE_ENV, spelled out here so
+#: `guardrail --help` does not import the review package).
+STORE_ENV = "GUARDRAIL_REVIEW_STORE"
 
 review_app = typer.Typer(
     name="review",
@@ -75,13 +76,13 @@ StoreOpt = Annotated[
         "--store",
         "-s",
         help=f"Review store: file path, sqlite:///path or postgresql://... "
-        f"[default: ${STORE_ENV} or {DEFAULT_STORE}]",
+        f"(default: ${STORE_ENV} or review.db in the user data directory)",
     ),
 ]
 ReviewerOpt = Annotated[
     str | None,
     typer.Option(
-        "--reviewer", "-r", help=f"Your reviewer name [default: ${REVIEWER_ENV} or login name]"
+        "--reviewer", "-r", help=f"Your reviewer name (default: ${REVIEWER_ENV} or login name)"
     ),
 ]
 
@@ -126,45 +127,48 @@ def _reviewer(name: str | None) -> str:
 
 def _sqlite_file(url: str) -> Path | None:
     """The SQLite file a store URL names (as :func:`open_store` reads it), else None."""
+    from guardrail.review import sqlite_path
+
     path = sqlite_path(url)
     return None if path is None else Path(path)
 
 
 @contextmanager
-def _opened(store: str | None) -> Iterator[ReviewStore]:
+def _opened(store: str | None, fmt: OutputFormat = OutputFormat.text) -> Iterator[ReviewStore]:
+    from guardrail.review import ReviewError, open_store, store_url
+
     url = store_url(store)
     db = _sqlite_file(url)
     if db is not None and not db.exists():
         # Opening would create an empty queue here and report "No pending items.", hiding that
         # the items are in another store (the one the application was configured with).
-        _err.print(
-            f"[red]error:[/red] no review store at {escape(str(db.resolve()))}: nothing has "
-            "been queued there. Pass the store your application writes to with --store PATH "
-            f"(or set ${STORE_ENV})."
+        fail(
+            f"no review store at {db.resolve()}: nothing has been queued there. Pass the store "
+            f"your application writes to with --store PATH (or set ${STORE_ENV}).",
+            EXIT_USAGE,
+            fmt,
         )
-        raise typer.Exit(2)
     try:
         st = open_store(url)
     except Exception as exc:  # bad URL, missing extra, sqlite3/psycopg: report, no traceback
-        shown = redact_url(url)
-        _err.print(
-            f"[red]error:[/red] cannot open review store {escape(shown)}: "
-            f"{escape(_redacted(str(exc), url))}"
+        fail(
+            f"cannot open review store {redact_url(url)}: {_redacted(str(exc), url)}",
+            EXIT_USAGE,
+            fmt,
         )
-        raise typer.Exit(2) from None
     try:
         yield st
     except ReviewError as exc:
-        _err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(str(exc), EXIT_FINDINGS, fmt)
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
     except Exception as exc:  # a corrupt / foreign-schema file, a lost database: one line
-        _err.print(
-            f"[red]error:[/red] review store {escape(redact_url(url))} failed: "
-            f"{type(exc).__name__}: {escape(_redacted(str(exc), url))}"
+        fail(
+            f"review store {redact_url(url)} failed: {type(exc).__name__}: "
+            f"{_redacted(str(exc), url)}",
+            EXIT_USAGE,
+            fmt,
         )
-        raise typer.Exit(2) from None
     finally:
         with contextlib.suppress(Exception):  # a broken store's close must not hide the above
             st.close()
@@ -185,6 +189,9 @@ def _short(text: str | None, width: int = 60) -> str:
 
 
 def _since(value: str | None) -> datetime | None:
+    from guardrail.review import parse_window
+    from guardrail.review.models import utcnow
+
     if value is None:
         return None
     try:
@@ -197,8 +204,42 @@ def _since(value: str | None) -> datetime | None:
         ) from None
 
 
-def _items_table(items: list[ReviewItem]) -> Table:
-    """Compact table: reviewer/label columns only when some item has them."""
+def _print_items(items: list[ReviewItem]) -> None:
+    """The item list: a one-line-per-item table when the question still gets 30 columns, else
+    (80-column terminals) two lines per item: the fixed columns, then the question indented.
+    Ids are never cut (they are what `show`/`label` take); the question is shortened with "…"."""
+    table, room = _items_table(items)
+    if room >= 30:
+        _out.print(table)
+        return
+    width = _out.width
+    heads = ["id", "created (UTC)", "domain", "why", "status"]
+    rows = []
+    for it in items:
+        why = "review" if it.reason.value == "review" else f"spot {it.sampling_rate:.0%}"
+        status = it.status.value
+        if it.label:
+            status += f": {it.label.value}"
+        rows.append([it.id, f"{it.created_at:%m-%d %H:%M}", it.domain, why, status])
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(heads)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    _out.print(escape(line(heads)), style="bold", no_wrap=True, overflow="ellipsis")
+    for it, row in zip(items, rows, strict=True):
+        _out.print(escape(line(row)), no_wrap=True, overflow="ellipsis")
+        second = (f"[{it.reviewer}] " if it.reviewer else "") + " ".join(
+            (it.question or "").split()
+        )
+        _out.print("  " + escape(_short(second, width - 3)), style="dim", no_wrap=True)
+
+
+def _items_table(items: list[ReviewItem]) -> tuple[Table, int]:
+    """Compact table, and the columns left for the question: reviewer/label columns only when
+    some item has them."""
+    from rich.table import Table
+
     people = any(it.reviewer or it.label for it in items)
     cols = ["id", "created (UTC)", "domain", "why", "status"]
     cols += ["reviewer", "label"] if people else []
@@ -219,7 +260,7 @@ def _items_table(items: list[ReviewItem]) -> Table:
     t.add_column("question", no_wrap=True, max_width=room)
     for it, row in zip(items, rows, strict=True):
         t.add_row(*row, escape(_short(it.question, room)))
-    return t
+    return t, _out.width - used - 1
 
 
 def _print_item(it: ReviewItem) -> None:
@@ -278,10 +319,12 @@ def list_cmd(
         str | None, typer.Option("--since", help="Created within e.g. 7d, 12h.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
 ) -> None:
-    """List queue items (oldest first); pending ones by default."""
-    with _opened(store) as st:
+    """List queue items (oldest first); pending ones by default. JSON: one item per line."""
+    fmt = OutputFormat.json if as_json else format
+    with _opened(store, fmt) as st:
         items = st.list(
             status=None if status is StatusChoice.all else status.value,
             domain=domain,
@@ -294,25 +337,31 @@ def list_cmd(
             domain=domain,
             reason=reason.value if reason else None,
         )
-    if as_json:
+    if fmt is OutputFormat.json:
         for it in items:
             sys.stdout.write(it.model_dump_json() + "\n")
         return
     if not items:
         _out.print(f"No {'' if status is StatusChoice.all else status.value + ' '}items.")
         return
-    _out.print(_items_table(items))
+    _print_items(items)
     more = f" (showing {len(items)})" if since is None and total > len(items) else ""
     _out.print(f"[dim]{total} {status.value} item(s){more}[/dim]")
 
 
 @review_app.command("show")
 def show_cmd(
-    item_id: Annotated[str, typer.Argument(help="Item id.")], store: StoreOpt = None
+    item_id: Annotated[str, typer.Argument(help="Item id.")],
+    store: StoreOpt = None,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
 ) -> None:
     """Show one item in full: question, answer, signals, the policy's explanation, label."""
-    with _opened(store) as st:
-        _print_item(st.get(item_id))
+    with _opened(store, format) as st:
+        it = st.get(item_id)
+    if format is OutputFormat.json:
+        sys.stdout.write(it.model_dump_json() + "\n")
+        return
+    _print_item(it)
 
 
 @review_app.command("claim")
@@ -326,19 +375,22 @@ def claim_cmd(
     lease: Annotated[
         str, typer.Option("--lease", help="How long the claim lasts (e.g. 15m, 1h).")
     ] = "15m",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the claimed items as JSON lines.")
-    ] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
 ) -> None:
-    """Claim the oldest pending item(s); nobody else gets them until the claim lapses."""
+    """Claim the oldest pending item(s); nobody else gets them until the claim lapses. JSON:
+    one claimed item per line."""
+    from guardrail.review import parse_window
+
+    fmt = OutputFormat.json if as_json else format
     who = _reviewer(reviewer)
     try:
         span = parse_window(lease)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--lease") from None
-    with _opened(store) as st:
+        fail(f"--lease: {exc}", EXIT_USAGE, fmt)
+    with _opened(store, fmt) as st:
         items = st.claim(who, domain=domain, limit=limit, lease=span)
-    if as_json:
+    if fmt is OutputFormat.json:
         for it in items:
             sys.stdout.write(it.model_dump_json() + "\n")
         return
@@ -403,6 +455,8 @@ def expire_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Mark pending items older than the limit as expired (kept, never claimable again)."""
+    from guardrail.review import parse_window
+
     try:
         span = parse_window(older_than)
     except ValueError as exc:
@@ -410,9 +464,6 @@ def expire_cmd(
     with _opened(store) as st:
         n = st.expire_stale(span)
     _out.print(f"Expired {n} item(s) older than {escape(older_than)}.")
-
-
-EXPORT_FIELDS: tuple[str, ...] = tuple(ReviewItem.model_fields)
 
 
 def _csv_value(value: Any) -> str:
@@ -448,6 +499,8 @@ def export_cmd(
     ] = "verbalized",
 ) -> None:
     """Export items (labelled ones by default) as JSON lines or CSV."""
+    from guardrail.review import ReviewItem, to_audit_records
+
     with _opened(store) as st:
         items = st.list(
             status=None if status is StatusChoice.all else status.value, since=_since(since)
@@ -476,7 +529,7 @@ def export_cmd(
         ]
     else:
         rows = [it.to_record() for it in items]
-        fields = list(EXPORT_FIELDS)
+        fields = list(ReviewItem.model_fields)
     buf = io.StringIO()
     if fmt is ExportFormat.jsonl:
         for row in rows:
@@ -496,17 +549,14 @@ def export_cmd(
 
 
 @contextmanager
-def _writing(path: Path) -> Iterator[None]:
+def _writing(path: Path, fmt: OutputFormat = OutputFormat.text) -> Iterator[None]:
     """An output path that cannot be written (missing parent, a file where a folder is needed,
     no permission) is a one-line error with exit 1, never a traceback."""
     try:
         yield
     except OSError as exc:
         where = exc.filename if isinstance(exc.filename, str) else str(path)
-        _err.print(
-            f"[red]error:[/red] cannot write {escape(where)}: {escape(exc.strerror or str(exc))}"
-        )
-        raise typer.Exit(1) from None
+        fail(f"cannot write {where}: {exc.strerror or exc}", EXIT_FINDINGS, fmt)
 
 
 def _label_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -557,6 +607,8 @@ def import_cmd(
 ) -> None:
     """Import labels made elsewhere (a spreadsheet, a labelling vendor). Rows that cannot be
     applied are reported with their line numbers; the others are applied."""
+    from guardrail.review import ReviewError
+
     if not labels.is_file():
         raise typer.BadParameter(f"no such file: {labels}", param_hint="LABELS")
     default_who = _reviewer(reviewer)
@@ -593,6 +645,8 @@ def import_cmd(
 
 
 def _parse_profiles(values: list[str]) -> dict[str, CalibrationProfile]:
+    from guardrail.calibration import CalibrationProfile
+
     profiles: dict[str, CalibrationProfile] = {}
     for v in values:
         domain, sep, path = v.partition("=")
@@ -619,6 +673,7 @@ def _about(path: str, exc: Exception) -> str:
 def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
     """Calibration profiles referenced by the policies in ``path`` (a ``.guard`` file or a folder),
     keyed by policy name (= domain, as the SDK uses it)."""
+    from guardrail.calibration import CalibrationProfile
     from guardrail.policy import PolicyError, load_policies
 
     try:
@@ -642,37 +697,16 @@ def _profiles_from_policies(path: Path) -> dict[str, CalibrationProfile]:
 
 
 def _matrix(title: str, report: AuditReport) -> Table:
-    t = Table(title=title, header_style="bold", title_justify="left")
-    for col in (
-        "domain",
-        "n",
-        "accuracy [95% CI]",
-        "mean conf",
-        "overconf",
-        "ECE",
-        "Brier",
-        "AUROC",
-        "verdict",
-    ):
-        t.add_column(col, justify="left" if col in ("domain", "verdict") else "right")
-    for g in [*report.groups, report.overall]:
-        name = g.label if g.key else "[b]all[/b]"
-        acc = g.accuracy
-        t.add_row(
-            name,
-            str(g.n),
-            f"{acc.estimate:.3f} [{acc.low:.3f}, {acc.high:.3f}]",
-            f"{g.mean_confidence:.3f}",
-            f"{g.overconfidence:+.3f}",
-            f"{g.ece:.3f}",
-            f"{g.brier:.3f}",
-            "-" if g.auroc is None else f"{g.auroc:.3f}",
-            g.verdict,
-        )
-    return t
+    """The calibration matrix as `guardrail audit report` prints it (narrow terminals: intervals
+    on a second line, MCE/AURC dropped)."""
+    from guardrail.cli.audit_cmds import _matrix_table
+
+    return _matrix_table(report, _out.width, title=title)
 
 
 def _print_live(rep: LiveAuditReport) -> None:
+    from rich.table import Table
+
     window = f"last {rep.window}" if rep.window else "all time"
     _out.print(
         f"[bold]Live calibration[/bold] ({window}; {rep.n_labelled} labelled item(s), "
@@ -680,48 +714,52 @@ def _print_live(rep: LiveAuditReport) -> None:
         f"confidence signal)"
     )
     if rep.spot_check:
+        from rich import box
+
+        wide = _out.width >= 110  # narrower: intervals on a second line, no cell padding
+        sep = " " if wide else "\n"
         t = Table(
             title="Spot checks, weighted by 1/sampling rate (Horvitz-Thompson): unbiased for "
-            "traffic not sent to review",
+            "traffic not sent to review; " + escape("[brackets]") + ": 95% intervals",
             header_style="bold",
             title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1) if wide else (0, 0),
+            pad_edge=False,
         )
-        for col in (
-            "domain",
-            "n",
-            "est. answers",
-            "rates",
-            "accuracy [95% CI]",
-            "mean conf",
-            "overconf",
-            "ECE [95% CI]",
-        ):
-            t.add_column(col, justify="left" if col == "domain" else "right")
+        for col in ("domain", "n", "est. N", "rates", "accuracy", "conf", "overconf", "ECE"):
+            t.add_column(col, justify="left" if col == "domain" else "right", no_wrap=True)
         for e in rep.spot_check:
             ece = f"{e.ece:.3f}" + (
-                f" [{e.ece_ci.low:.3f}, {e.ece_ci.high:.3f}]" if e.ece_ci else ""
+                f"{sep}[{e.ece_ci.low:.3f}, {e.ece_ci.high:.3f}]" if e.ece_ci else ""
             )
             t.add_row(
                 e.group if e.group != "all" else "[b]all[/b]",
                 str(e.n),
                 f"{e.estimated_answers:.0f}",
                 ", ".join(f"{r:.0%}" for r in e.rates),
-                f"{e.accuracy:.3f} [{e.accuracy_ci.low:.3f}, {e.accuracy_ci.high:.3f}]",
+                escape(f"{e.accuracy:.3f}{sep}[{e.accuracy_ci.low:.3f}, {e.accuracy_ci.high:.3f}]"),
                 f"{e.mean_confidence:.3f}",
                 f"{e.overconfidence:+.3f}",
-                ece,
+                escape(ece),
+                end_section=not wide,
             )
         _out.print(t)
+        bar = 20 if _out.width >= 100 else 10
         for e in rep.spot_check:
             if e.group == "all":
                 continue
             bars = Table(
-                title=f"Live reliability diagram: {e.group}",
+                title=f"Live reliability diagram: {escape(e.group)}",
                 header_style="bold",
                 title_justify="left",
+                box=box.SIMPLE_HEAD,
+                pad_edge=False,
             )
-            for col in ("bin", "n", "weight", "mean conf", "accuracy", "gap", ""):
-                bars.add_column(col, justify="left" if col in ("bin", "") else "right")
+            for col in ("bin", "n", "weight", "conf", "accuracy", "gap", ""):
+                bars.add_column(
+                    col, justify="left" if col in ("bin", "") else "right", no_wrap=True
+                )
             for b in e.bins:
                 if b.count == 0:
                     continue
@@ -733,7 +771,7 @@ def _print_live(rep: LiveAuditReport) -> None:
                     f"{b.mean_confidence:.3f}",
                     f"{acc:.3f}",
                     f"{b.gap:+.3f}",
-                    "█" * round(acc * 20) + "·" * (20 - round(acc * 20)),
+                    "█" * round(acc * bar) + "·" * (bar - round(acc * bar)),
                 )
             _out.print(bars)
     else:
@@ -747,6 +785,8 @@ def _print_live(rep: LiveAuditReport) -> None:
         )
         verdict = "DRIFT" if row.drifted else "ok"
         _out.print(f"[{style}]{verdict}[/{style}] {escape(row.message)}{ci}")
+    from guardrail.cli.audit_cmds import print_verdict_warnings
+
     if rep.spot_check_matrix is not None:
         _out.print(
             _matrix(
@@ -754,12 +794,14 @@ def _print_live(rep: LiveAuditReport) -> None:
                 rep.spot_check_matrix,
             )
         )
+        print_verdict_warnings(_out, rep.spot_check_matrix)
     if rep.review_queue is not None:
         _out.print(
             _matrix(
                 "Review-queue labels (biased by design: the policy picked these)", rep.review_queue
             )
         )
+        print_verdict_warnings(_out, rep.review_queue)
 
 
 @review_app.command("audit")
@@ -790,7 +832,8 @@ def audit_cmd(
     n_bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples.")
     ] = 500,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="--format json.")] = False,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -805,12 +848,16 @@ def audit_cmd(
 ) -> None:
     """Live calibration from labelled items: HT-weighted spot checks, drift against profiles,
     review-queue labels reported separately."""
+    from guardrail.review import live_audit, to_audit_records
+    from guardrail.review.live import PartialAs
+
+    fmt = OutputFormat.json if as_json else format
     start = _since(since)
     profiles: dict[str, CalibrationProfile] = {}
     if policies is not None:
         profiles.update(_profiles_from_policies(policies))
     profiles.update(_parse_profiles(profile or []))
-    with _opened(store) as st:
+    with _opened(store, fmt) as st:
         items = st.list(status="labelled", since=start)
     part: PartialAs = partial.value
     rep = live_audit(
@@ -827,7 +874,7 @@ def audit_cmd(
         pairs, _, _ = to_audit_records(
             items, signal={"*": signal, **{d: p.source for d, p in profiles.items()}}, partial=part
         )
-        with _writing(records_out):
+        with _writing(records_out, fmt):
             records_out.parent.mkdir(parents=True, exist_ok=True)
             with records_out.open("w", encoding="utf-8") as fh:
                 for r, it in pairs:
@@ -835,12 +882,12 @@ def audit_cmd(
                     row.update(reason=it.reason.value, sampling_rate=it.sampling_rate)
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     if plot is not None:
-        with _writing(plot):
+        with _writing(plot, fmt):
             # The folder first: an unwritable path is reported the same way whether or not the
             # 'plot' extra is installed (matplotlib is only imported to draw).
             plot.parent.mkdir(parents=True, exist_ok=True)
             _plot_live(rep, plot)
-    if as_json:
+    if fmt is OutputFormat.json:
         sys.stdout.write(rep.model_dump_json(indent=2) + "\n")
         return
     _print_live(rep)
@@ -865,8 +912,7 @@ def _plot_live(rep: LiveAuditReport, out: Path) -> None:
     try:
         files = reliability_diagram(rep.spot_check_matrix.groups, out)
     except PlotUnavailableError as exc:
-        _err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        fail(str(exc), EXIT_ENVIRONMENT)
     _err.print("Wrote " + ", ".join(str(f) for f in files), markup=False)
 
 
@@ -905,6 +951,7 @@ def serve_cmd(
         from guardrail.review.web import create_app
     except ImportError as exc:
         fail(f"{exc}; install the 'web' extra: pip install 'guardrail-uq[web]'", EXIT_ENVIRONMENT)
+    from guardrail.review import SQLiteReviewStore, store_url
     from guardrail.review.web import DEFAULT_ALLOWED_HOSTS, TOKEN_ENV
 
     loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")

@@ -46,8 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
-from rapidfuzz import fuzz, process
-
 from guardrail.policy.ast import (
     And,
     Arith,
@@ -150,6 +148,8 @@ def suggest(word: str, choices: Iterable[str]) -> str | None:
     options = list(choices)
     if not options:
         return None
+    from rapidfuzz import fuzz, process  # only for "did you mean" hints: keeps start-up light
+
     match = process.extractOne(word, options, scorer=fuzz.ratio, score_cutoff=60)
     return None if match is None else str(match[0])
 

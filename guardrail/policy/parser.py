@@ -18,10 +18,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal, cast
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.exceptions import UnexpectedToken as LarkUnexpectedToken
-from rapidfuzz import process
 
 from guardrail.policy.ast import (
     And,
@@ -191,7 +191,24 @@ def _make_parser(comments: list[Token]) -> Lark:
         maybe_placeholders=True,
         postlex=LineJoiner(),
         lexer_callbacks={"COMMENT": comments.append},
+        cache=_cache_file(),
     )
+
+
+def _cache_file() -> str | bool:
+    """Where lark keeps the built LALR tables between processes: the user's cache folder
+    (``platformdirs.user_cache_path("guardrail")``), not the shared temp folder, because the file
+    is a pickle. Loading it instead of rebuilding the tables is most of ``guardrail check``'s
+    start-up (bench/bench_startup.py). lark stores a hash of the grammar and options in the file
+    and rebuilds when they differ; False (no cache) when the folder cannot be created."""
+    from platformdirs import user_cache_path
+
+    folder = user_cache_path("guardrail", appauthor=False)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(folder / f"policy-grammar-lark-{lark.__version__}.cache")
 
 
 class _Parser:
@@ -578,6 +595,8 @@ def _syntax_diagnostic(src: Source, err: UnexpectedInput) -> Diagnostic:
         if tok.type in ("LBRACE", "NAME", "STRING"):
             first = src.line_text(span.line).strip().split(" ")[0]
             if first and first not in _BLOCK_KEYWORDS:
+                from rapidfuzz import process  # only for the "did you mean" hint
+
                 match = process.extractOne(first, _BLOCK_KEYWORDS, score_cutoff=70)
                 if match:
                     hint = f"did you mean '{match[0]}'?"

@@ -411,6 +411,11 @@ class OpenAICompatProvider(SyncChatMixin):
         max_connections: connections per event loop, over all pool shards.
         pool_shards: number of httpx pools requests are spread over (see :class:`_LoopClients`).
         supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
+        embed_batch_size: at most this many texts per ``/embeddings`` request (``None``: all in
+            one). Give 1 for ``python -m llama_cpp.server`` serving a chat GGUF: llama-cpp-python
+            (0.3.x) returns per-token vectors there and misaligns those of every input after the
+            first in a multi-input request (measured: the same text twice in one request has
+            cosine 0.02); one text per request is exact.
         name: ``gen_ai.provider.name`` for traces (``"openai"`` by default).
         max_response_bytes: largest reply body accepted, in bytes (``None``: derived per request
             from ``max_tokens`` by :func:`reply_budget`); larger replies raise
@@ -441,6 +446,7 @@ class OpenAICompatProvider(SyncChatMixin):
         max_connections: int = 256,
         pool_shards: int = 8,
         supports_n: bool | None = None,
+        embed_batch_size: int | None = None,
         name: str = "openai",
         max_response_bytes: int | None = None,
     ) -> None:
@@ -473,6 +479,9 @@ class OpenAICompatProvider(SyncChatMixin):
         self.retry_max_wait = retry_max_wait
         self.max_concurrency = max_concurrency
         self.supports_n = supports_n
+        if embed_batch_size is not None and embed_batch_size < 1:
+            raise ValueError("embed_batch_size must be >= 1 or None")
+        self.embed_batch_size = embed_batch_size
         self._n_support: dict[str, bool] = {}
         self._name = name
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
@@ -784,7 +793,8 @@ class OpenAICompatProvider(SyncChatMixin):
     # -- embeddings
 
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
-        """Embed ``texts`` with ``POST {base_url}/embeddings`` (one request for all texts).
+        """Embed ``texts`` with ``POST {base_url}/embeddings`` (one request for all texts, or
+        concurrent requests of ``embed_batch_size`` texts).
 
         Served by OpenAI, llama.cpp (``llama-server --embeddings``, ``python -m llama_cpp.server
         --embedding true``), vLLM (an embedding model) and Ollama's ``/v1``. Same retries and
@@ -813,15 +823,25 @@ class OpenAICompatProvider(SyncChatMixin):
         if not model_name:
             raise ValueError("no model given and the provider has no default model")
         attempts = _Attempts()
-        payload = {"model": model_name, "input": items, "encoding_format": "float"}
-        try:
-            vectors: list[list[float]] = await self._request(
+        size = self.embed_batch_size or len(items)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+
+        async def one(chunk: list[str]) -> list[list[float]]:
+            payload = {"model": model_name, "input": chunk, "encoding_format": "float"}
+            got: list[list[float]] = await self._request(
                 payload,
                 attempts,
                 "/embeddings",
-                lambda d: parse_embeddings(d, expected=len(items)),
+                lambda d: parse_embeddings(d, expected=len(chunk)),
             )
+            return got
+
+        try:
+            parts = await asyncio.gather(*(one(c) for c in chunks))
         except ProviderError as exc:
             exc.calls = attempts.count
             raise
+        vectors = [v for part in parts for v in part]
+        if len({len(v) for v in vectors}) > 1:
+            raise ResponseFormatError("embeddings of different lengths across requests")
         return vectors

@@ -4,6 +4,7 @@ from guardrail.sdk.client import (
     AsyncGuardedClient,
     GuardedClient,
     GuardedCompletion,
+    GuardUsage,
     OpenAIClientProvider,
 )
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
@@ -15,6 +16,7 @@ __all__ = [
     "Guard",
     "GuardError",
     "GuardTimeoutError",
+    "GuardUsage",
     "GuardedClient",
     "GuardedCompletion",
     "GuardedResponse",

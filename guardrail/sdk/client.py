@@ -2,28 +2,54 @@
 
 Code written against ``client.chat.completions.create(model=..., messages=...)`` changes one line::
 
-    client = GuardedClient(OpenAI(), policies="policies/", domain="medical")   # was: OpenAI()
+    client = GuardedClient(OpenAI(), domain="medical")          # was: OpenAI()
     completion = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
     completion.choices[0].message.content      # the text to show (notice attached, ...)
     completion.guardrail.decision.action       # the verdict
 
 ``GuardedClient`` is synchronous, ``AsyncGuardedClient`` asynchronous (``await ...create(...)``).
-The wrapped client may be an OpenAI(-compatible) client object (anything with
-``.chat.completions.create``), a guardrail :class:`~guardrail.providers.ChatProvider`, or nothing:
-then ``base_url``/``api_key`` build an :class:`~guardrail.providers.OpenAICompatProvider`, and
-without a ``base_url`` the embedded local model is used.
+The wrapped client may be an OpenAI(-compatible) client object (``openai.OpenAI``,
+``openai.AsyncOpenAI`` or anything with ``.chat.completions.create``), a guardrail
+:class:`~guardrail.providers.ChatProvider`, or nothing: then ``base_url``/``api_key`` build an
+:class:`~guardrail.providers.OpenAICompatProvider`, and without a ``base_url`` the embedded local
+model is used. Policies default to the CLI's resolution (``$GUARDRAIL_POLICIES``, ``./policies``,
+the bundled ones).
 
-The completion's ``finish_reason`` is ``"content_filter"`` when the guard withheld the answer
-(abstention, or an answer held for review), as OpenAI does when its own filter omits content.
+What ``create`` returns (``docs/sdk.md``, "Drop-in client"):
+
+* with the ``openai`` package installed: an ``openai.types.chat.ChatCompletion`` (subclass
+  :class:`GuardedChatCompletion`) whose ``id``, ``created``, ``model``, ``system_fingerprint``,
+  ``service_tier``, ``usage`` and ``choices[0].finish_reason``/``tool_calls``/``refusal`` are the
+  upstream answer call's; ``choices[0].message.content`` is the text the guard decided to show;
+* without it: :class:`GuardedCompletion`, a pydantic model with the same fields.
+
+Two extra attributes, excluded from ``model_dump()``/``to_dict()`` so the document validates as a
+plain ``ChatCompletion``: ``guardrail`` (the :class:`~guardrail.sdk.models.GuardedResponse`, or
+``None`` when the model answered with tool calls: those are passed through unevaluated) and
+``guardrail_usage`` (:class:`GuardUsage`: calls and tokens of everything the guard did; ``usage``
+is the answer call's alone).
+
+``finish_reason`` is the upstream one of the shown answer (``length`` when it was cut at the token
+cap) or ``"content_filter"`` when the guard withheld the answer (abstention, or an answer held for
+review), as OpenAI does when its own filter omits content. It is never ``"error"``: a guarded call
+that could not produce an answer raises the matching ``openai`` exception (the wrapped client's own
+exception when it raised one; ``openai.APIConnectionError``, ``openai.APITimeoutError``,
+``openai.APIStatusError`` subclasses by HTTP status, else ``openai.APIError``), or, without the
+``openai`` package, the :class:`~guardrail.providers.ProviderError` / :class:`GuardError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import copy
 import inspect
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +61,7 @@ from guardrail.providers import (
     MessagesLike,
     ProviderConnectionError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitError,
     ServerError,
     SyncChatMixin,
@@ -43,38 +70,108 @@ from guardrail.providers import (
     parse_chat_completion,
     run_sync,
 )
-from guardrail.sdk.guard import Guard
+from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
 
+try:  # the real OpenAI types when the package is there (dev extra); same shapes otherwise
+    import openai
+    from openai.types.chat import ChatCompletion as _OpenAIChatCompletion
+
+    try:  # openai 3.x is built on httpx2, 2.x on httpx: its exceptions want their requests
+        import httpx2 as _http
+    except ImportError:  # pragma: no cover - openai 2.x
+        import httpx as _http  # type: ignore[no-redef]
+
+    HAVE_OPENAI = True
+except ImportError:  # pragma: no cover - exercised only without the openai package
+    HAVE_OPENAI = False
+
 __all__ = [
+    "ANSWER_ONLY_ARGS",
     "AsyncGuardedClient",
     "CompletionChoice",
     "CompletionMessage",
     "CompletionUsage",
+    "GuardUsage",
     "GuardedClient",
     "GuardedCompletion",
     "OpenAIClientProvider",
 ]
 
+#: ``create`` arguments forwarded to the answer call only (never to samples, follow-ups or the
+#: ensemble): they shape the reply shown to the user. Needs a wrapped OpenAI-style client object;
+#: with a guardrail provider (``base_url=`` or the local model) they raise ``TypeError``.
+ANSWER_ONLY_ARGS = (
+    "frequency_penalty",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "metadata",
+    "moderation",
+    "parallel_tool_calls",
+    "prediction",
+    "presence_penalty",
+    "prompt_cache_key",
+    "prompt_cache_options",
+    "prompt_cache_retention",
+    "reasoning_effort",
+    "response_format",
+    "safety_identifier",
+    "service_tier",
+    "stop",
+    "store",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "user",
+    "verbosity",
+    "web_search_options",
+    "extra_headers",
+    "extra_query",
+    "extra_body",
+    "timeout",
+)
+_FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
+class GuardUsage(BaseModel):
+    """Everything one guarded call cost (``completion.guardrail_usage``): all model calls of the
+    guard (answer, follow-up, k samples, ensemble, equivalence judge), summed. Token counts are
+    what the servers reported; ``latency_s`` is wall-clock seconds of the whole guarded call."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    latency_s: float = 0.0
+
 
 class CompletionMessage(BaseModel):
-    """``choices[i].message`` of a chat completion."""
+    """``choices[i].message`` of a chat completion (used without the ``openai`` package)."""
 
-    role: str = "assistant"
+    role: Literal["assistant"] = "assistant"
     content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class CompletionChoice(BaseModel):
-    """``choices[i]`` of a chat completion."""
+    """``choices[i]`` of a chat completion (used without the ``openai`` package)."""
 
     index: int = 0
     message: CompletionMessage
-    finish_reason: str = "stop"
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "function_call"] = (
+        "stop"
+    )
     logprobs: Any = None
 
 
 class CompletionUsage(BaseModel):
-    """``usage`` of a chat completion (summed over every call the guard made)."""
+    """``usage`` of a chat completion: the answer call's tokens (used without ``openai``)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -82,36 +179,60 @@ class CompletionUsage(BaseModel):
 
 
 class GuardedCompletion(BaseModel):
-    """A ``chat.completion`` object (OpenAI shape) with the guard's verdict in ``guardrail``."""
+    """A ``chat.completion`` document (OpenAI shape) when the ``openai`` package is missing; with
+    it, ``create`` returns :class:`GuardedChatCompletion` (an ``openai`` ``ChatCompletion``).
+    ``guardrail`` and ``guardrail_usage`` are excluded from ``model_dump()``."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     id: str
-    object: str = "chat.completion"
+    object: Literal["chat.completion"] = "chat.completion"
     created: int = Field(default_factory=lambda: int(time.time()))
     model: str
     choices: list[CompletionChoice]
-    usage: CompletionUsage
-    guardrail: GuardedResponse
+    usage: CompletionUsage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    guardrail: GuardedResponse | None = Field(default=None, exclude=True)
+    guardrail_usage: GuardUsage = Field(default_factory=GuardUsage, exclude=True)
 
-    @classmethod
-    def from_response(cls, r: GuardedResponse) -> GuardedCompletion:
-        finish = "content_filter" if r.status in ("abstained", "pending_review") else "stop"
-        if r.status == "failed":
-            finish = "error"
-        return cls(
-            id=f"guardrail-{r.request_id}",
-            model=r.model,
-            choices=[
-                CompletionChoice(message=CompletionMessage(content=r.text), finish_reason=finish)
-            ],
-            usage=CompletionUsage(
-                prompt_tokens=r.cost.input_tokens,
-                completion_tokens=r.cost.output_tokens,
-                total_tokens=r.cost.input_tokens + r.cost.output_tokens,
-            ),
-            guardrail=r,
-        )
+
+if HAVE_OPENAI:
+
+    class GuardedChatCompletion(_OpenAIChatCompletion):
+        """An ``openai.types.chat.ChatCompletion`` with the guard's verdict in ``guardrail`` and
+        its total cost in ``guardrail_usage`` (both excluded from ``to_dict()``/``to_json()``)."""
+
+        guardrail: GuardedResponse | None = Field(default=None, exclude=True)
+        guardrail_usage: GuardUsage = Field(default_factory=GuardUsage, exclude=True)
+
+    __all__ += ["GuardedChatCompletion"]
+
+
+# ------------------------------------------------------------------ the answer call's record
+
+
+@dataclass
+class _AnswerSlot:
+    """The first model call of one guarded chat (the answer call): options to forward to it and
+    what it returned or raised. Lives in a context variable for the duration of one ``create``."""
+
+    options: dict[str, Any]
+    used: bool = False
+    result: ChatResult | None = None
+    raw: dict[str, Any] | None = None
+    exc: BaseException | None = None
+    tool_calls: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_SLOT: contextvars.ContextVar[_AnswerSlot | None] = contextvars.ContextVar(
+    "guardrail_answer_slot", default=None
+)
+
+
+class ToolCallReply(ProviderError):
+    """The answer call returned tool calls instead of an answer: passed through unevaluated."""
 
 
 def _map_client_error(exc: Exception) -> ProviderError:
@@ -126,6 +247,8 @@ def _map_client_error(exc: Exception) -> ProviderError:
         return ServerError(msg, status_code=code)
     if isinstance(code, int) and code >= 400:
         return BadRequestError(msg, status_code=code)
+    if HAVE_OPENAI and isinstance(exc, openai.APITimeoutError):
+        return ProviderTimeoutError(msg)
     return ProviderConnectionError(msg)
 
 
@@ -133,7 +256,12 @@ class OpenAIClientProvider(SyncChatMixin):
     """A :class:`~guardrail.providers.ChatProvider` over an existing OpenAI-style client object
     (``openai.OpenAI``, ``openai.AsyncOpenAI`` or anything with ``.chat.completions.create``).
     Retries are left to that client. Missing samples (a server that ignores ``n``) are requested
-    as concurrent single calls."""
+    as concurrent single calls.
+
+    Whether ``create`` is asynchronous is decided on the unwrapped function
+    (``inspect.unwrap``: openai's ``required_args`` decorator hides ``async def``) and, for any
+    other wrapper, by awaiting a result that is awaitable.
+    """
 
     def __init__(self, client: Any, *, model: str | None = None, name: str = "openai") -> None:
         create = getattr(
@@ -141,8 +269,9 @@ class OpenAIClientProvider(SyncChatMixin):
         )
         if create is None:
             raise TypeError("client has no .chat.completions.create (not an OpenAI-style client)")
+        self.client = client
         self._create = create
-        self._async = inspect.iscoroutinefunction(create)
+        self._async = inspect.iscoroutinefunction(inspect.unwrap(create))
         self._model = model
         self._name = name
 
@@ -163,6 +292,8 @@ class OpenAIClientProvider(SyncChatMixin):
                 raw = await self._create(**kwargs)
             else:
                 raw = await asyncio.to_thread(lambda: self._create(**kwargs))
+                if inspect.isawaitable(raw):  # an async create hidden behind another wrapper
+                    raw = await raw
         except ProviderError:
             raise
         except Exception as exc:
@@ -182,6 +313,34 @@ class OpenAIClientProvider(SyncChatMixin):
         max_tokens: int | None = None,
     ) -> ChatResult:
         """See :meth:`guardrail.providers.ChatProvider.chat`."""
+        return await self.chat_with_options(
+            messages,
+            model=model,
+            n=n,
+            temperature=temperature,
+            logprobs=logprobs,
+            top_logprobs=top_logprobs,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
+
+    async def chat_with_options(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        slot: _AnswerSlot | None = None,
+    ) -> ChatResult:
+        """:meth:`chat` plus ``options`` (``create`` keyword arguments passed through as given:
+        ``temperature``/``max_completion_tokens``/``logprobs`` there override the guard's) and a
+        ``slot`` that receives the raw upstream document of the first request."""
         start = time.perf_counter()
         if n < 1:
             raise ValueError(f"n must be >= 1 (got {n})")
@@ -199,7 +358,18 @@ class OpenAIClientProvider(SyncChatMixin):
             kwargs["logprobs"] = True
             if top_logprobs:
                 kwargs["top_logprobs"] = top_logprobs
+        if options:
+            opts = dict(options)
+            if opts.get("logprobs") is False and logprobs:
+                opts.pop("logprobs")  # the guard needs them; the completion omits them
+            if "max_completion_tokens" in opts:
+                kwargs.pop("max_tokens", None)  # servers reject both
+            if "top_logprobs" in opts and "top_logprobs" in kwargs:
+                opts["top_logprobs"] = max(int(opts["top_logprobs"]), int(kwargs["top_logprobs"]))
+            kwargs.update(opts)
         first = await self._one({**kwargs, "n": n} if n > 1 else kwargs)
+        if slot is not None and isinstance(first, dict):
+            slot.raw = first
         choices, usage, served, rid = parse_chat_completion(first, requested_model=model_name)
         choices = choices[:n]
         calls = 1
@@ -236,6 +406,61 @@ class OpenAIClientProvider(SyncChatMixin):
         )
 
 
+class _AnswerRecorder:
+    """Wraps the guard's provider: the first call made while a ``create`` is in progress (the
+    guard's answer call) gets the forwarded options and is recorded in the context's slot; every
+    other call passes straight through."""
+
+    def __init__(self, inner: ChatProvider) -> None:
+        # never nested (two first calls racing to wrap the same guard)
+        self.inner: ChatProvider = inner.inner if isinstance(inner, _AnswerRecorder) else inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def default_model(self) -> str | None:
+        return self.inner.default_model
+
+    def __getattr__(self, item: str) -> Any:  # embed() and anything else the inner one has
+        return getattr(self.inner, item)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def chat(self, messages: MessagesLike, **kwargs: Any) -> ChatResult:
+        slot = _SLOT.get()
+        if slot is None or slot.used:
+            return await self.inner.chat(messages, **kwargs)
+        slot.used = True
+        try:
+            if isinstance(self.inner, OpenAIClientProvider):
+                result = await self.inner.chat_with_options(
+                    messages, options=slot.options, slot=slot, **kwargs
+                )
+            else:
+                result = await self.inner.chat(messages, **kwargs)
+        except BaseException as exc:
+            slot.exc = exc
+            raise
+        slot.result = result
+        msg = _first_message(slot.raw)
+        if msg.get("tool_calls") or msg.get("function_call"):
+            slot.tool_calls = True
+            raise ToolCallReply("the model answered with tool calls (passed through unevaluated)")
+        return result
+
+
+def _first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
+    choices = raw.get("choices") if isinstance(raw, dict) else None
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        msg = choices[0].get("message")
+        if isinstance(msg, dict):
+            return msg
+    return {}
+
+
 def _build_guard(
     client: Any,
     guard: Guard | None,
@@ -253,48 +478,236 @@ def _build_guard(
         provider = client
     else:
         provider = OpenAIClientProvider(client)
-    return Guard.from_policies(policies or "policies", provider, **guard_kwargs)
+    return Guard.from_policies(policies, provider, **guard_kwargs)
+
+
+# ------------------------------------------------------------------ building the completion
+
+
+def _guard_usage(r: GuardedResponse) -> GuardUsage:
+    c = r.cost
+    return GuardUsage(
+        calls=c.calls,
+        prompt_tokens=c.input_tokens,
+        completion_tokens=c.output_tokens,
+        total_tokens=c.input_tokens + c.output_tokens,
+        latency_s=c.latency_s,
+    )
+
+
+def _document(r: GuardedResponse | None, slot: _AnswerSlot, shown: bool) -> dict[str, Any]:
+    """The ``chat.completion`` document to return: upstream's when the wrapped client gave one,
+    with the first choice's content replaced by what the guard shows."""
+    res = slot.result
+    if slot.raw is not None:
+        doc = {k: v for k, v in slot.raw.items() if k != "choices"}
+        choice = dict(slot.raw["choices"][0])
+        message = dict(choice.get("message") or {})
+    else:
+        finish = res.choices[0].finish_reason if res is not None and res.choices else None
+        doc = {
+            "id": (res.response_id if res is not None else None)
+            or f"guardrail-{r and r.request_id}",
+            "created": int(time.time()),
+            "model": res.model if res is not None else (r.model if r else ""),
+            "usage": (
+                {
+                    "prompt_tokens": res.usage.input_tokens,
+                    "completion_tokens": res.usage.output_tokens,
+                    "total_tokens": res.usage.input_tokens + res.usage.output_tokens,
+                }
+                if res is not None
+                else None
+            ),
+        }
+        choice = {"index": 0, "finish_reason": finish}
+        message = {"role": "assistant"}
+    doc["object"] = "chat.completion"
+    if r is not None:  # evaluated: show what the guard decided
+        message["content"] = r.text
+        if not shown:
+            message["tool_calls"] = None
+            message["function_call"] = None
+            choice["finish_reason"] = "content_filter"
+        if not slot.options.get("logprobs"):
+            choice["logprobs"] = None
+    if choice.get("finish_reason") not in _FINISH_REASONS:
+        choice["finish_reason"] = "stop"
+    choice["index"] = 0
+    message["role"] = "assistant"
+    choice["message"] = message
+    doc["choices"] = [choice]
+    return doc
+
+
+def _completion(
+    r: GuardedResponse | None, slot: _AnswerSlot, shown: bool, usage: GuardUsage
+) -> Any:
+    doc = _document(r, slot, shown)
+    if HAVE_OPENAI:
+        out: Any = GuardedChatCompletion.model_validate(doc)
+    else:  # pragma: no cover - exercised only without the openai package
+        out = GuardedCompletion.model_validate(doc)
+    out.guardrail = r
+    out.guardrail_usage = usage
+    return out
+
+
+def _openai_error(exc: BaseException | None, message: str) -> Exception:
+    """The ``openai`` exception matching a guardrail failure (``exc``: what the answer call
+    raised, if anything; its ``__cause__`` is the wrapped client's own exception)."""
+    if HAVE_OPENAI:
+        for e in (exc, getattr(exc, "__cause__", None)):
+            if isinstance(e, openai.OpenAIError):
+                return e
+        req = _http.Request("POST", "http://guardrail/chat/completions")
+        if isinstance(exc, ProviderTimeoutError | TimeoutError | GuardTimeoutError):
+            return openai.APITimeoutError(request=req)
+        if isinstance(exc, ProviderConnectionError):
+            return openai.APIConnectionError(message=message, request=req)
+        code = getattr(exc, "status_code", None)
+        if isinstance(code, int) and code >= 400:
+            resp = _http.Response(code, request=req)
+            cls: type[openai.APIStatusError] = {
+                400: openai.BadRequestError,
+                401: openai.AuthenticationError,
+                403: openai.PermissionDeniedError,
+                404: openai.NotFoundError,
+                409: openai.ConflictError,
+                422: openai.UnprocessableEntityError,
+                429: openai.RateLimitError,
+            }.get(code, openai.InternalServerError if code >= 500 else openai.APIStatusError)
+            return cls(message, response=resp, body=None)
+        return openai.APIError(message, req, body=None)
+    if isinstance(exc, Exception):
+        return exc
+    return GuardError(message)
+
+
+# ------------------------------------------------------------------ create()
+
+_GUARD_ARGS = ("messages", "model", "domain", "max_tokens", "seed", "n", "stream", "stream_options")
+_REJECTED_MODALITY = "audio"
+
+
+def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``create``'s arguments; return the answer-only options that were given."""
+    if args.get("stream"):
+        raise ValueError(
+            "stream=True is not supported: guardrail decides on the whole answer before "
+            "showing it; call create() without stream"
+        )
+    if args.get("stream_options") is not None:
+        raise ValueError("stream_options applies only to stream=True, which is not supported")
+    n = args.get("n")
+    if n is not None and n != 1:
+        raise ValueError(
+            f"n={n} is not supported: the guard shows one answer (the policy sets the samples)"
+        )
+    if args.get("audio") is not None or _REJECTED_MODALITY in (args.get("modalities") or ()):
+        raise ValueError("audio output is not supported: guardrail evaluates text answers")
+    return {k: args[k] for k in ANSWER_ONLY_ARGS if args.get(k) is not None}
 
 
 class _Completions:
     def __init__(self, owner: AsyncGuardedClient) -> None:
         self._owner = owner
 
+    @property
+    def with_raw_response(self) -> _RawCompletions:
+        """``with_raw_response.create(...)``: a response object whose ``parse()`` is the guarded
+        completion (``headers`` is empty: the guard made several HTTP calls)."""
+        return _RawCompletions(self)
+
     async def create(
         self,
         *,
         messages: MessagesLike,
         model: str | None = None,
-        domain: str | None = None,
+        audio: Any = None,
+        frequency_penalty: float | None = None,
+        function_call: Any = None,
+        functions: Iterable[Any] | None = None,
+        logit_bias: dict[str, int] | None = None,
+        logprobs: bool | None = None,
+        max_completion_tokens: int | None = None,
         max_tokens: int | None = None,
+        metadata: dict[str, str] | None = None,
+        modalities: list[str] | None = None,
+        moderation: Any = None,
+        n: int | None = None,
+        parallel_tool_calls: bool | None = None,
+        prediction: Any = None,
+        presence_penalty: float | None = None,
+        prompt_cache_key: str | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: Any = None,
+        reasoning_effort: Any = None,
+        response_format: Any = None,
+        safety_identifier: str | None = None,
         seed: int | None = None,
-        user: str | None = None,
+        service_tier: Any = None,
+        stop: str | list[str] | None = None,
+        store: bool | None = None,
         stream: bool | None = None,
-        **_ignored: Any,
-    ) -> GuardedCompletion:
-        """Guarded ``chat.completions.create``: same call shape, a :class:`GuardedCompletion`
-        back. Sampling options the policy controls (``n``, ``temperature``, ``logprobs``) are
-        ignored; ``domain`` overrides the client's default domain.
+        stream_options: Any = None,
+        temperature: float | None = None,
+        tool_choice: Any = None,
+        tools: Iterable[Any] | None = None,
+        top_logprobs: int | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        verbosity: Any = None,
+        web_search_options: Any = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> Any:
+        """Guarded ``chat.completions.create``: the OpenAI signature (openai 3.x), a
+        ``ChatCompletion`` back (see the module docstring). Per argument (``docs/sdk.md``):
+
+        * ``messages``, ``model``: every call of the guard; ``max_tokens``: cap of every call;
+          ``seed``: the answer call's seed, samples use ``seed+1..seed+k``.
+        * :data:`ANSWER_ONLY_ARGS` (``tools``, ``tool_choice``, ``response_format``, ``stop``,
+          ``temperature``, ``max_completion_tokens``, ``extra_*``, ``timeout``, ...): forwarded
+          to the answer call only; they need a wrapped OpenAI-style client object.
+        * ``domain`` (guardrail's own): the policy to apply (default: the client's).
 
         Raises:
-            ValueError: ``stream=True`` (the decision needs the whole answer and its samples
-                before anything is shown; a completion object iterated as if it were a stream
-                would silently yield its fields), or malformed ``messages``.
+            ValueError: ``stream=True`` or ``stream_options`` (the decision needs the whole
+                answer), ``n`` other than 1, audio output, or malformed ``messages``.
+            TypeError: an unknown keyword (Python's own error), or answer-only arguments with a
+                provider that cannot carry them.
+            openai.APIError: (with ``openai`` installed) the guarded call produced no answer:
+                the wrapped client's own exception, or the matching subclass.
         """
-        if stream:
-            raise ValueError(
-                "stream=True is not supported: guardrail decides on the whole answer before "
-                "showing it; call create() without stream"
-            )
-        o = self._owner
-        r = await o.guard.chat(
-            messages,
-            domain=domain or o.domain,
-            model=model,
-            max_tokens=max_tokens,
-            seed=seed,
+        opts = _split_options(
+            {k: v for k, v in locals().items() if k not in ("self", "messages", "model")}
         )
-        return GuardedCompletion.from_response(r)
+        return await self._owner._create(
+            messages, model=model, domain=domain, max_tokens=max_tokens, seed=seed, options=opts
+        )
+
+
+class _RawResponse:
+    """Minimal stand-in for openai's ``LegacyAPIResponse``: ``parse()`` and ``headers``."""
+
+    def __init__(self, parsed: Any) -> None:
+        self._parsed = parsed
+        self.headers: dict[str, str] = {}
+
+    def parse(self) -> Any:
+        return self._parsed
+
+
+class _RawCompletions:
+    def __init__(self, inner: _Completions) -> None:
+        self._inner = inner
+
+    async def create(self, **kwargs: Any) -> _RawResponse:
+        return _RawResponse(await self._inner.create(**kwargs))
 
 
 class _Chat:
@@ -307,11 +720,15 @@ class AsyncGuardedClient:
 
     Args:
         client: an OpenAI-style client, a :class:`~guardrail.providers.ChatProvider`, or None.
-        policies: policy directory or file (default ``policies/``); ignored when ``guard`` given.
+        policies: policy directory or file (default: ``$GUARDRAIL_POLICIES``, ``./policies``,
+            then the bundled policies, as the CLI); ignored when ``guard`` given.
         domain: default domain for ``create`` calls.
         guard: an existing :class:`Guard` to use as is.
         base_url, api_key: build an OpenAI-compatible provider when ``client`` is None.
         **guard_kwargs: passed to :class:`Guard` (``timeout``, ``strict``, ``review_store``...).
+
+    ``models``, ``with_options(...)``, ``close()`` and ``async with`` delegate to the wrapped
+    client object (``models`` and ``with_options`` raise ``AttributeError`` without one).
     """
 
     def __init__(
@@ -328,18 +745,134 @@ class AsyncGuardedClient:
         self.guard = _build_guard(client, guard, policies, base_url, api_key, guard_kwargs)
         self.domain = domain
         self.chat = _Chat(self)
+        prov = self.guard._provider
+        self._client: Any = (
+            client
+            if client is not None and not isinstance(client, ChatProvider)
+            else (prov.client if isinstance(prov, OpenAIClientProvider) else None)
+        )
+
+    @property
+    def models(self) -> Any:
+        """The wrapped client's ``models`` resource (listing models is not guarded)."""
+        if self._client is None:
+            raise AttributeError("no wrapped OpenAI client: `models` needs GuardedClient(OpenAI())")
+        return self._client.models
+
+    def with_options(self, **options: Any) -> AsyncGuardedClient:
+        """A guarded client over ``wrapped.with_options(**options)`` with the same guard
+        settings (policies, review store, ...)."""
+        if self._client is None:
+            raise AttributeError("no wrapped OpenAI client: with_options needs a client object")
+        new_client = self._client.with_options(**options)
+        g = copy.copy(self.guard)
+        g._provider = OpenAIClientProvider(new_client, model=self.guard.provider.default_model)
+        out = copy.copy(self)
+        out.guard, out._client, out.chat = g, new_client, _Chat(out)
+        return out
+
+    async def _create(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None,
+        domain: str | None,
+        max_tokens: int | None,
+        seed: int | None,
+        options: dict[str, Any],
+    ) -> Any:
+        g = self.guard
+        if not isinstance(g._provider, _AnswerRecorder):
+            g._provider = _AnswerRecorder(g.provider)
+        inner = g._provider.inner
+        if options and not isinstance(inner, OpenAIClientProvider):
+            raise TypeError(
+                f"argument(s) {', '.join(sorted(options))} can only be forwarded through a "
+                f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
+                f"{inner.name!r} cannot carry them"
+            )
+        slot = _AnswerSlot(options=options)
+        token = _SLOT.set(slot)
+        try:
+            r = await g.chat(
+                messages,
+                domain=domain or self.domain,
+                model=model,
+                max_tokens=max_tokens,
+                seed=seed,
+            )
+        except ProviderError as exc:  # AuthenticationError always propagates from the guard
+            raise _openai_error(slot.exc or exc, str(exc)) from exc
+        except GuardError as exc:  # strict mode
+            if slot.tool_calls and slot.result is not None:
+                u = slot.result.usage
+                total = GuardUsage(
+                    calls=slot.result.calls,
+                    prompt_tokens=u.input_tokens,
+                    completion_tokens=u.output_tokens,
+                    total_tokens=u.input_tokens + u.output_tokens,
+                )
+                return _completion(None, slot, True, total)
+            raise _openai_error(slot.exc or exc.__cause__ or exc, str(exc)) from exc
+        finally:
+            _SLOT.reset(token)
+        if slot.tool_calls:
+            return _completion(None, slot, True, _guard_usage(r))
+        if r.status == "failed":
+            failure = _openai_error(slot.exc, f"guardrail: {r.error}")
+            raise failure
+        shown = r.status == "answered" or (r.status == "pending_review" and not g.hold_reviews)
+        return _completion(r, slot, shown, _guard_usage(r))
+
+    async def close(self) -> None:
+        """Close the guard's providers and the wrapped client."""
+        await self.aclose()
 
     async def aclose(self) -> None:
         await self.guard.aclose()
+        closer = getattr(self._client, "close", None)
+        if closer is not None:
+            res = closer()
+            if inspect.isawaitable(res):
+                await res
+
+    async def __aenter__(self) -> AsyncGuardedClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class _SyncRawCompletions:
+    def __init__(self, inner: _Completions) -> None:
+        self._inner = inner
+
+    def create(self, **kwargs: Any) -> _RawResponse:
+        return _RawResponse(run_sync(self._inner.create(**kwargs)))
 
 
 class _SyncCompletions:
     def __init__(self, inner: _Completions) -> None:
         self._inner = inner
 
-    def create(self, **kwargs: Any) -> GuardedCompletion:
-        """Blocking guarded ``chat.completions.create`` (see the async version)."""
+    @property
+    def with_raw_response(self) -> _SyncRawCompletions:
+        """Blocking twin of the async ``with_raw_response``."""
+        return _SyncRawCompletions(self._inner)
+
+    def create(self, **kwargs: Any) -> Any:
+        """Blocking guarded ``chat.completions.create``: the same keyword arguments, errors and
+        result as the async version (an unknown keyword raises ``TypeError``)."""
         return run_sync(self._inner.create(**kwargs))
+
+
+# the exact signature of the async create, for introspection (inspect.signature, IDEs)
+_SyncCompletions.create.__signature__ = inspect.signature(_Completions.create)  # type: ignore[attr-defined]
 
 
 class _SyncChat:
@@ -349,7 +882,8 @@ class _SyncChat:
 
 class GuardedClient:
     """Sync drop-in: ``client.chat.completions.create(model=..., messages=...)``; same arguments
-    as :class:`AsyncGuardedClient`. Safe to call from threads of a running event loop."""
+    as :class:`AsyncGuardedClient`. Safe to call from threads of a running event loop.
+    ``models``, ``with_options(...)``, ``close()`` and ``with`` delegate to the wrapped client."""
 
     def __init__(self, client: Any = None, **kwargs: Any) -> None:
         self._async = AsyncGuardedClient(client, **kwargs)
@@ -357,5 +891,29 @@ class GuardedClient:
         self.domain = self._async.domain
         self.chat = _SyncChat(self._async.chat)
 
+    @property
+    def models(self) -> Any:
+        """The wrapped client's ``models`` resource (listing models is not guarded)."""
+        return self._async.models
+
+    def with_options(self, **options: Any) -> GuardedClient:
+        """A guarded client over ``wrapped.with_options(**options)``, same guard settings."""
+        out = copy.copy(self)
+        out._async = self._async.with_options(**options)
+        out.guard = out._async.guard
+        out.chat = _SyncChat(out._async.chat)
+        return out
+
     def close(self) -> None:
         run_sync(self._async.aclose())
+
+    def __enter__(self) -> GuardedClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import Span, SpanContext
 
 from guardrail._safety import clean_text
 from guardrail.policy import Action, Decision, Policy, load_policies
@@ -64,9 +64,6 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
-
-if TYPE_CHECKING:  # numpy loads only when a policy uses a calibration profile
-    from guardrail.calibration import CalibrationProfile
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -76,17 +73,24 @@ from guardrail.sdk.signal_steps import (
     free_signals,
     verbalized_from_reply,
 )
-from guardrail.signals import AsyncSimilarity, Similarity
-from guardrail.signals.equivalence import get_equivalence
 from guardrail.signals.verbalized import followup_messages, inline_messages, strip_confidence_line
+
+if TYPE_CHECKING:  # numpy loads only when a policy uses a profile or the sampled signals
+    from guardrail.calibration import CalibrationProfile
+    from guardrail.signals.consistency import AsyncSimilarity, Similarity
 from guardrail.tracing import (
     capture_content_enabled,
     emit_evaluation,
+    end_guard_span,
+    error_type_of,
+    get_event_logger,
+    get_metrics,
     get_tracer,
     guard_span,
     model_call_span,
     record_error,
     record_result,
+    server_of,
 )
 
 __all__ = [
@@ -138,6 +142,8 @@ class _Run:
     max_tokens: int | None
     seed: int | None
     answer: str = ""
+    answer_id: str | None = None  # gen_ai.response.id of the answer call (evaluation events)
+    answer_span: SpanContext | None = None  # the answer's chat span (log-based events' parent)
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -198,6 +204,10 @@ class Guard:
         capture_content: record prompts/answers in traces (default: env
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, else off).
         tracer_provider: OpenTelemetry tracer provider (default: the global one).
+        meter_provider: OpenTelemetry meter provider for the ``gen_ai.client.*`` histograms and
+            the ``guardrail.decisions`` counter (default: the global one; never installed).
+        logger_provider: OpenTelemetry logger provider: evaluation results become log-based
+            events parented to the evaluated chat span (default: none, span events instead).
         max_tokens: completion cap for every call (``None``: the server's default).
         temperature: temperature of the answer call (samples use the policy's temperature).
         hold_reviews: ``True`` (default) withholds the answer of a ``review`` decision until a
@@ -226,6 +236,8 @@ class Guard:
         strict: bool = False,
         capture_content: bool | None = None,
         tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        logger_provider: _logs.LoggerProvider | None = None,
         max_tokens: int | None = 512,
         temperature: float | None = None,
         hold_reviews: bool = True,
@@ -251,6 +263,8 @@ class Guard:
         self.strict = strict
         self.capture_content = capture_content
         self._tracer = get_tracer(tracer_provider)
+        self._metrics = get_metrics(meter_provider)
+        self._event_logger = get_event_logger(logger_provider)
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.hold_reviews = hold_reviews
@@ -263,14 +277,29 @@ class Guard:
 
     @classmethod
     def from_policies(
-        cls, path: str | Path = "policies", provider: ChatProvider | None = None, **kwargs: Any
+        cls,
+        path: str | Path | None = None,
+        provider: ChatProvider | None = None,
+        **kwargs: Any,
     ) -> Guard:
         """A guard over the policies in a directory (``*.guard`` files) or a single policy file.
 
+        ``path=None`` resolves like the CLI (:func:`guardrail.policy.bundled.bundled_policies_dir`):
+        ``$GUARDRAIL_POLICIES``, then ``./policies``, then the policies bundled with guardrail.
+
         Raises:
-            FileNotFoundError: ``path`` does not exist.
+            FileNotFoundError: ``path`` does not exist (or, with ``path=None``, none of those does).
             guardrail.policy.PolicyError: a policy does not parse or check.
         """
+        if path is None:
+            from guardrail.policy.bundled import bundled_policies_dir
+
+            found = bundled_policies_dir()
+            if found is None:
+                raise FileNotFoundError(
+                    "no policies found: no $GUARDRAIL_POLICIES, ./policies or bundled policies"
+                )
+            path = found
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no policy file or directory at {p}")
@@ -483,15 +512,19 @@ class Guard:
                 response = self._failed(run, rid, exc, start)
             finally:
                 _abandon(run)  # eager samples a failed chat did not use
-            span.set_attribute("guardrail.status", response.status)
-            if response.action is not None:
-                span.set_attribute("guardrail.decision.action", response.action.value)
-            span.set_attribute("guardrail.cost.calls", response.cost.calls)
-            span.set_attribute("gen_ai.usage.input_tokens", response.cost.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", response.cost.output_tokens)
-            missing = [s.name for s in response.signals if s.status == "missing"]
-            if missing:
-                span.set_attribute("guardrail.signals.missing", missing)
+            end_guard_span(
+                span,
+                status=response.status,
+                action=response.action.value if response.action is not None else None,
+                calls=response.cost.calls,
+                input_tokens=response.cost.input_tokens,
+                output_tokens=response.cost.output_tokens,
+                missing=[s.name for s in response.signals if s.status == "missing"],
+                error=response.error,
+            )
+            self._metrics.decision(
+                policy.name, response.action.value if response.action is not None else "failed"
+            )
             return response
 
     # ------------------------------------------------------------------ the plan
@@ -525,7 +558,11 @@ class Guard:
             seed=seed,
             messages=messages,
             capture_content=run.capture,
+            server=server_of(prov),
+            metrics=self._metrics,
         ) as span:
+            if purpose == "answer":
+                run.answer_span = span.get_span_context()
             coro = prov.chat(
                 messages,
                 model=model_name,
@@ -621,6 +658,7 @@ class Guard:
                 raise
             except (ProviderError, TimeoutError) as exc:
                 return self._failed(run, request_id, exc, start)
+            run.answer_id = result.response_id
         raw = result.choices[0].text
         answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
         if not answer:
@@ -789,6 +827,8 @@ class Guard:
         the answering model (or the backend's ``model``, through ``ensemble_providers`` when it
         is listed there): an embedding request or a judge chat call (temperature 0) that counts
         in the chat's cost and obeys its deadline."""
+        from guardrail.signals.equivalence import get_equivalence
+
         if name == "lexical":
             return get_equivalence("lexical", question=run.question)
         prov = self.ensemble_providers.get(model, run.provider) if model else run.provider
@@ -953,7 +993,15 @@ class Guard:
     ) -> GuardedResponse:
         self._strict_check(run, "the answer call", exc)
         reason = self._failure_reason(run, exc)
-        emit_evaluation(run.span, "guardrail.decision", score_label="failed", explanation=reason)
+        emit_evaluation(
+            run.span,
+            "guardrail.decision",
+            explanation=reason,
+            response_id=run.answer_id,
+            logger=self._event_logger,
+            parent=run.answer_span,
+            error_type=error_type_of(reason),
+        )
         return GuardedResponse(
             status="failed",
             text=self.failure_message,
@@ -1031,16 +1079,28 @@ class Guard:
             run.reports[k] for k in sorted(run.reports, key=lambda s: (SIGNAL_TIERS.get(s, 9), s))
         ]
         for rep in reports:
-            label = rep.value if isinstance(rep.value, str) else rep.status
+            if rep.status == "skipped":  # never evaluated: it could not change the action
+                continue
             num = float(rep.value) if isinstance(rep.value, int | float) else None
             emit_evaluation(
-                run.span, rep.name, score_value=num, score_label=label, explanation=rep.reason
+                run.span,
+                rep.name,
+                score_value=num,
+                score_label=_verdict_of(decision, rep.name),
+                explanation=rep.reason or (rep.value if isinstance(rep.value, str) else None),
+                response_id=run.answer_id,
+                logger=self._event_logger,
+                parent=run.answer_span,
+                error_type=error_type_of(rep.reason) if rep.status == "missing" else None,
             )
         emit_evaluation(
             run.span,
             "guardrail.decision",
             score_label=action.value,
             explanation=_decision_summary(decision),
+            response_id=run.answer_id,
+            logger=self._event_logger,
+            parent=run.answer_span,
         )
         values = {k: v for k, v in run.values.items() if v is not None}
         return GuardedResponse(
@@ -1140,6 +1200,15 @@ def _abandon(run: _Run) -> None:
         task.cancel()
         run.calls += 1
     task.add_done_callback(_retrieve)
+
+
+def _verdict_of(decision: Decision, signal: str) -> str:
+    """The policy's verdict on one signal: the action of the first matched rule that read it
+    (its value or its absence), ``pass`` when no rule fired on it."""
+    for m in decision.matched:
+        if signal in m.values or signal in m.missing:
+            return m.action.value
+    return Action.PASS.value
 
 
 def _decision_summary(decision: Decision) -> str:

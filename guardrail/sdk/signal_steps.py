@@ -162,12 +162,13 @@ def consistency_from_samples(
     consistency by at most 1/k instead of failing the signal.
     ``semantic_entropy`` is computed over the samples that arrived (Kuhn et al. 2023,
     arXiv 2302.09664). Both are missing when no sample arrived. Samples are compared by the
-    answer they give to ``question`` (the default
-    :class:`~guardrail.signals.answers.AnswerSimilarity`); non-answers (refusals, "I don't know",
-    restatements, ...) agree with nothing and are listed in the detail's ``non_answers``; a
-    shown answer that is itself a non-answer has consistency 0.
-    ``similarity`` is the answer-equivalence backend (default lexical); ``backend`` the object
-    whose ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``.
+    answer they give to ``question``; non-answers (refusals, "I don't know", restatements, ...)
+    agree with nothing and are listed in the detail's ``non_answers``; a shown answer that is
+    itself a non-answer has consistency 0.
+    ``similarity`` is the answer-equivalence backend (default lexical:
+    :class:`~guardrail.signals.answers.AnswerSimilarity`); ``backend`` the object whose
+    ``report()`` (calls, fallbacks) goes into the detail as ``equivalence``; ``question`` the
+    user's question (answer extraction and the non-answer detector).
     """
     from guardrail.signals.consistency import self_consistency
     from guardrail.signals.equivalence import backend_report

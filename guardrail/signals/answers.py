@@ -65,6 +65,7 @@ ExtractMethod = Literal[
     "first_line",
     "sentence",
     "whole",
+    "none",
 ]
 
 
@@ -79,7 +80,8 @@ class ExtractedAnswer(BaseModel):
             last sentence with a number for a "how many / how much" question), ``option`` (a
             leading option letter), ``first_line`` (a short first line before an explanation),
             ``sentence`` (the sentence that answers the question), ``whole`` (the reply is one
-            sentence), ``empty``.
+            sentence), ``empty`` (a blank reply), ``none`` (reasoning for a "how many / how
+            much" question cut off before any answer: nothing to compare).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -100,10 +102,10 @@ _ANSWER_LINE = re.compile(
     r"|A)\s*[:：]\s*(?P<a>\S.*?)\s*$",
     re.MULTILINE,
 )
-_OPTION_LINE = re.compile(r"^\s*(?:\(?[A-J]\)|[A-J][.:])\s+\S", re.MULTILINE)
 _ANSWER_PHRASE = re.compile(
-    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer\s+"
-    r"(?:is|would\s+be|will\s+be|=)\s*[:\-]?\s*(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$)",
+    r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
+    r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*[:\-]?\s*"
+    r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )
 _CONCLUSION_START = re.compile(
@@ -145,7 +147,7 @@ _NEGATION = re.compile(
 )
 _CLAUSE_CUT = re.compile(
     r",\s|;\s*|:\s|\s[-–—]\s|\s*[(\[]|\s+(?:which|because|since|although|though|while|whereas|"
-    r"but|unless|however|so\s+that)\b",
+    r"but|unless|however|so\s+that|named|called|nicknamed|(?<=\w\s)that)\b",
     re.IGNORECASE,
 )
 _COPULA = re.compile(
@@ -177,7 +179,8 @@ _FILLER = frozenset(
     following generally glad good great happy hello help helping here hi key known let lets
     likely main most mostly named note often ok okay overview please point points primary
     probably question recommended referred regarded reply response right short simply
-    standard summary sure thank thanks true typically usually well
+    standard summary sure thank thanks true typically usually well solve problem need
+    calculate determine step steps consider scenario information
     """.split()  # noqa: SIM905
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
@@ -222,8 +225,8 @@ for _canon, _names in {
     "month": "month months",
     "year": "yr yrs year years",
     "degree": "° degree degrees",
-    "celsius": "°c celsius",
-    "fahrenheit": "°f fahrenheit",
+    "celsius": "°c c celsius",
+    "fahrenheit": "°f f fahrenheit",
     "mph": "mph",
     "kmh": "km/h kph",
 }.items():
@@ -407,8 +410,10 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
     a leading option letter (``B``, ``(B)``, ``B) Paris``, ``The answer is B``); for a reply of
     several sentences, the last concluding sentence ("Therefore/So/Thus/In total ...") holding a
     number (the value after its last ``=`` when it has one), or for a "how many / how much"
-    question the last sentence with a number; a short first line (<= 8 words) with words not in
-    the question, followed by more text; else the *answering sentence*: among the first four
+    question the last sentence with a number (reasoning for such a question cut off mid-sentence
+    gives method ``none``: no answer); a short first line (<= 8 words) or a verbless first
+    sentence (<= 6 words) with words not in the question, followed by more text; else the
+    *answering sentence*: among the first four
     sentences that say something new (words that are neither in the question nor preamble such as
     "Sure, here is the answer"), the one sharing most words with the question (earliest on ties),
     i.e. the one about the question's focus rather than background. A one-sentence reply is
@@ -447,9 +452,10 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
     got = _answer_line(s)
     if got:
         return ExtractedAnswer(text=got, method="answer_line")
-    phrases = [p for p in _ANSWER_PHRASE.finditer(s) if p.group("a").strip()]
-    if phrases:
-        return ExtractedAnswer(text=phrases[-1].group("a").strip(), method="answer_phrase")
+    phrases = [(p.group("q") or p.group("a") or "").strip() for p in _ANSWER_PHRASE.finditer(s)]
+    phrases = [p for p in phrases if p]
+    if phrases:  # a quoted answer is taken whole ("P.S. I Love You")
+        return ExtractedAnswer(text=phrases[-1], method="answer_phrase")
     lead = _LEADING_LETTER.match(s)
     if lead and (
         parse_options(question)
@@ -460,18 +466,24 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
         return ExtractedAnswer(text=lead.group("l").upper(), method="option")
     sents = _sentences(s)
     qstems = _question_stems(question)
+    truncated = not re.search(r"[.!?)\]\"'”\d]\s*$", s)
+    if question and _NUMERIC_QUESTION.search(question) and len(sents) >= 3 and truncated:
+        # reasoning cut off (token limit) before any final answer: it gives no answer
+        return ExtractedAnswer(text="", method="none")
     if len(sents) > 1:
-        concl = [x for x in sents if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
+        # a reply cut off mid-sentence (token limit) gives no conclusion in its last fragment
+        done = sents if not truncated else sents[:-1]
+        concl = [x for x in done if _CONCLUSION_START.match(x) and (_NUM_RE.search(x) or "=" in x)]
         if concl:
             c = concl[-1].rstrip(".!")
             if "=" in c:
                 c = c.rsplit("=", 1)[1].strip()
             return ExtractedAnswer(text=c, method="conclusion")
         if question and _NUMERIC_QUESTION.search(question):
-            numeric = [x for x in sents if _NUM_RE.search(x)]
+            numeric = [x for x in done if _NUM_RE.search(x)]
             if numeric:
                 return ExtractedAnswer(text=numeric[-1].rstrip("."), method="conclusion")
-        first_line = s.split("\n", 1)[0].strip()
+        first_line = re.sub(r"^(?:[-*•]|\d+[.)])\s+", "", s.split("\n", 1)[0].strip())
         if (
             "\n" in s
             and len(first_line.split()) <= 8
@@ -569,8 +581,11 @@ def parse_quantities(text: str) -> list[Quantity]:
         decimal = "." in raw or "/" in raw
         if math.isfinite(val):
             out.append((m.start(), Quantity(value=val, unit=unit, decimal=decimal)))
+    bare = re.sub(r"[^\w]+", " ", s).strip().lower()
     for m in _WORD_NUM_RE.finditer(s):
         parts = re.split(r"[-\s]", m.group("w").lower())
+        if parts == ["one"] and not m.group("scale") and bare != "one":
+            continue  # "one of the ...", "the one on the left": a pronoun, not a number
         val = float(sum(_WORD_NUMBERS.get(p, 0) for p in parts))
         if m.group("scale"):
             sc = m.group("scale").lower()
@@ -580,8 +595,18 @@ def parse_quantities(text: str) -> list[Quantity]:
     return [q for _, q in out]
 
 
+_TEMPERATURE = frozenset({"degree", "celsius", "fahrenheit"})
+
+
+def _same_unit(a: str | None, b: str | None) -> bool:
+    """No unit on one side, the same unit, or "degrees" against a named temperature scale."""
+    if not a or not b or a == b:
+        return True
+    return {a, b} <= _TEMPERATURE and "degree" in (a, b)
+
+
 def _same_value(a: Quantity, b: Quantity) -> bool:
-    if a.unit and b.unit and a.unit != b.unit:
+    if not _same_unit(a.unit, b.unit):
         return False
     if math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-9):
         return True
@@ -614,6 +639,8 @@ class AnswerKey:
         numbers: every quantity in the answering clause.
         yesno: ``yes`` / ``no`` when the answer starts with one (or, for a yes/no question, the
             answering clause's polarity), else None.
+        firm: ``yesno`` was said (a leading yes/no) or read from a negation ("does not ...");
+            a "yes" read from the mere absence of a negation is not firm.
         negated: the answering clause contains a negation ("not", "never", "isn't", ...).
         core: the answer's new words (not in the question, no stop words), space-joined.
         full: all content words of the answering clause, space-joined (used when a core is
@@ -627,6 +654,7 @@ class AnswerKey:
     main: Quantity | None = None
     numbers: tuple[Quantity, ...] = field(default_factory=tuple)
     yesno: str | None = None
+    firm: bool = False
     negated: bool = False
     core: str = ""
     full: str = ""
@@ -634,6 +662,7 @@ class AnswerKey:
 
 
 _SHORT_WORDS = 6
+_DETERMINER = re.compile(r"(?:the|a|an|this|that|its|their|his|her|my|our)\b", re.IGNORECASE)
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
 _LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
 
@@ -646,6 +675,8 @@ def _items(clause: str) -> int:
     text = clause.strip().rstrip(".!")
     if len(_words(text)) > 10 or re.search(r"\bor\b", text, re.IGNORECASE):
         return 1
+    if _VERBISH.search(text):
+        return 1  # "A spider has 8 legs and 2 body segments" is a statement, not a list
     parts = [p for p in _AND_LIST.split(text) if _words(p)]
     if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
         return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
@@ -680,6 +711,9 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
             ln, rn = _novel(_words(left), qstems), _novel(_words(right), qstems)
             if ln and rn:
                 lo, ro = _overlap(left, qstems), _overlap(right, qstems)
+                if lo == ro:  # "The author is Jane Austen": "the ..." is the restated focus
+                    lo += 1 if _DETERMINER.match(left) else 0
+                    ro += 1 if _DETERMINER.match(right) else 0
                 chosen = right if lo > ro else left
             elif ln or rn:
                 chosen = left if ln else right
@@ -696,6 +730,13 @@ _YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
 _NO = frozenset({"no", "nope", "false", "incorrect"})
 
 
+def _number_word(word: str, n_words: int) -> str:
+    """A number word as digits ("eight" -> "8"); "one" only when it is the whole answer."""
+    if word in _WORD_NUMBERS and (word != "one" or n_words == 1):
+        return str(_WORD_NUMBERS[word])
+    return word
+
+
 def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     """Extract the answer of a reply and read what it says.
 
@@ -707,7 +748,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         :class:`AnswerKey`. Never raises on model output.
     """
     ex = extract_answer(text, question=question)
-    if ex.method == "empty":
+    if ex.method in ("empty", "none"):
         return AnswerKey(extracted=ex)
     qstems = _question_stems(question)
     options = parse_options(question)
@@ -720,8 +761,10 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         yesno = "yes" if words[0] in _YES else "no"
     clause = _clause(txt, qstems)
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
+    firm = yesno is not None
     if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:
         yesno = "no" if negated else "yes"
+        firm = negated
     numbers = tuple(parse_quantities(clause))
     all_numbers = parse_quantities(txt)
     main: Quantity | None = None
@@ -741,13 +784,15 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         elif len(all_numbers) == 1:
             main = all_numbers[0]
     elif len(numbers) == 1:
-        others = [w for w in _words(clause) if not re.fullmatch(r"[\d.,]+", w)]
+        others = [_number_word(w, len(words)) for w in _words(clause)]
+        others = [w for w in others if not re.fullmatch(r"[\d.,]+", w)]
         others = [w for w in others if w not in _UNITS and w not in _STOP and w not in _FILLER]
+        others = [w for w in others if _stem(w) not in qstems]
         if len(others) <= 2 or explicit:
             main = numbers[0]
     if explicit and main is not None:
         numbers = tuple(all_numbers)
-    cwords = _words(clause)
+    cwords = [_number_word(w, len(words)) for w in _words(clause)]
     full = " ".join(w for w in cwords if w not in _STOP and w not in _FILLER)
     core = " ".join(_novel(cwords, qstems))
     letter: str | None = None
@@ -764,6 +809,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         main=main,
         numbers=numbers,
         yesno=yesno,
+        firm=firm,
         negated=negated,
         core=core,
         items=_items(clause),
@@ -813,7 +859,7 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     Returns:
         Similarity in [0, 1].
     """
-    if a.extracted.method == "empty" or b.extracted.method == "empty":
+    if a.extracted.method in ("empty", "none") or b.extracted.method in ("empty", "none"):
         return 0.0
     if a.letter and b.letter:
         return 1.0 if a.letter == b.letter else 0.0
@@ -824,6 +870,8 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
         return 1.0
     if a.yesno and b.yesno and a.yesno != b.yesno:
         return 0.0
+    if a.yesno and a.yesno == b.yesno and a.firm and b.firm:
+        return 1.0  # "No, ..." and "The Constitution does not allow it": the same answer
     if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
         return 0.0
     if a.negated != b.negated:
@@ -884,7 +932,7 @@ class AnswerSimilarity:
         keys = self.keys(texts)
         sim = np.zeros((n, n), dtype=np.float64)
         for i in range(n):
-            sim[i, i] = 0.0 if keys[i].extracted.method == "empty" else 1.0
+            sim[i, i] = 0.0 if keys[i].extracted.method in ("empty", "none") else 1.0
             for j in range(i + 1, n):
                 sim[i, j] = sim[j, i] = compare_answers(keys[i], keys[j])
         out: NDArray[np.float64] = np.clip(sim, 0.0, 1.0)

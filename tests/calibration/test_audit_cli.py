@@ -78,21 +78,26 @@ def test_cli_report_table_and_skip_message(tmp_path: Path) -> None:
     # 5/8 (0.245, 0.915) (beta quantiles, e.g. scipy.stats.beta.ppf(0.025, 5, 4) = 0.2449).
     rows = {ln.split()[0]: ln.split() for ln in res.output.splitlines() if ln.split()[:1]}
     # (tokens 8-9 are the bootstrap CI of ECE, seed-dependent: not asserted here)
+    # "*": every group has warnings (n < 10 per bin; AUROC 0.5 / 0.367 <= 0.5), listed below.
     assert " ".join(rows["medical"][:8] + rows["medical"][10:]) == (
-        "medical 4 0.500 [0.068, 0.932] 0.900 +0.400 0.400 0.400 0.410 0.500 0.500 severe"
+        "medical 4 0.500 [0.068, 0.932] 0.900 +0.400 0.400 0.400 0.410 0.500 0.500 severe *"
     )
     assert " ".join(rows["finance"][:8] + rows["finance"][10:]) == (
-        "finance 4 0.750 [0.194, 0.994] 0.600 -0.150 0.150 0.150 0.210 0.500 0.250 significant"
+        "finance 4 0.750 [0.194, 0.994] 0.600 -0.150 0.150 0.150 0.210 0.500 0.250 significant *"
     )
     assert " ".join(rows["all"][:8] + rows["all"][10:]) == (
-        "all 8 0.625 [0.245, 0.915] 0.750 +0.125 0.275 0.400 0.310 0.367 0.438 significant"
+        "all 8 0.625 [0.245, 0.915] 0.750 +0.125 0.275 0.400 0.310 0.367 0.438 significant *"
     )
+    flat = " ".join(res.output.split())
+    assert "* all: AUROC 0.367 <= 0.5: confidence ranks answers worse than chance" in flat
+    assert "* medical: AUROC 0.500 <= 0.5: confidence ranks answers no better than chance" in flat
+    assert "* finance: small n: 4 answers for 10 bins (under 10 per bin)" in flat
 
 
 def test_cli_strict_fails_with_line_numbers(tmp_path: Path) -> None:
     p = _write_jsonl(tmp_path)
     res = runner.invoke(app, ["audit", "report", str(p), "--strict"])
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # input error (README's exit codes)
     assert f"{p}:9" in res.output and "outside [0, 1]" in res.output
 
 
@@ -115,6 +120,8 @@ def test_cli_json_profiles_and_html(tmp_path: Path) -> None:
             str(out),
             "--profile-out",
             str(tmp_path / "cal" / "<domain>.json"),
+            "--min-profile-n",
+            "0",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -145,7 +152,7 @@ def test_cli_not_a_records_file(tmp_path: Path) -> None:
     p = tmp_path / "readme.txt"
     p.write_text("just some prose\n")
     res = runner.invoke(app, ["audit", "report", str(p)])
-    assert res.exit_code == 1 and "not a JSONL or CSV" in res.output
+    assert res.exit_code == 2 and "not a JSONL or CSV" in res.output
 
 
 def test_profile_needs_a_source(tmp_path: Path) -> None:
@@ -154,7 +161,7 @@ def test_profile_needs_a_source(tmp_path: Path) -> None:
     res = runner.invoke(
         app, ["audit", "report", str(p), "--profile-out", str(tmp_path / "<domain>.json")]
     )
-    assert res.exit_code == 1 and "--source" in res.output
+    assert res.exit_code == 2 and "--source" in res.output
     res = runner.invoke(
         app,
         [
@@ -167,6 +174,8 @@ def test_profile_needs_a_source(tmp_path: Path) -> None:
             "consistency",
             "--profile-out",
             str(tmp_path / "<domain>.json"),
+            "--min-profile-n",
+            "0",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -182,7 +191,10 @@ def test_profile_paths_must_not_collide(tmp_path: Path) -> None:
     args = ["audit", "report", str(p), "--bootstrap", "0", "--group-by", "domain,model"]
     res = runner.invoke(app, [*args, "--profile-out", str(tmp_path / "<domain>.json")])
     assert res.exit_code == 2 and "same file" in res.output
-    res = runner.invoke(app, [*args, "--profile-out", str(tmp_path / "<domain>-<model>.json")])
+    res = runner.invoke(
+        app,
+        [*args, "--profile-out", str(tmp_path / "<domain>-<model>.json"), "--min-profile-n", "0"],
+    )
     assert res.exit_code == 0, res.output
     assert CalibrationProfile.load(tmp_path / "law-m2.json").model == "m2"
 
@@ -199,8 +211,9 @@ def test_unwritable_outputs_are_one_line_errors_not_tracebacks(tmp_path: Path) -
     # --profile-out under that file: NotADirectoryError / FileExistsError, also one line.
     res = runner.invoke(
         app,
-        ["audit", "report", str(p), "--bootstrap", "0", "--profile-out", f"{a_file}/<domain>.json"],
-    )
+        ["audit", "report", str(p), "--bootstrap", "0", "--profile-out", f"{a_file}/<domain>.json",
+         "--min-profile-n", "0"],
+    )  # fmt: skip
     assert res.exit_code == 1, res.output
     assert "error: cannot write" in res.output and "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
@@ -214,3 +227,63 @@ def test_bins_are_capped_at_1000(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "1000" in res.output
     res = runner.invoke(app, ["audit", "report", str(p), "--bins", "1000", "--bootstrap", "0"])
     assert res.exit_code == 0, res.output
+
+
+def test_safeguards_pooled_sources_small_profiles_ordinal_labels(tmp_path: Path) -> None:
+    """Issue 11: `audit report` pooled different confidence sources (each question counted once
+    per source), wrote profiles from a handful of records, and gave hedge_label (an ordering:
+    hedged 0, neutral 0.5, assertive 1) an ECE verdict."""
+    p = tmp_path / "mixed.jsonl"
+    rows = []
+    for i in range(30):  # 30 questions, two sources each; correct for even i
+        ok = i % 2 == 0
+        rows.append(
+            {
+                "id": f"q{i}",
+                "domain": "law",
+                "source": "verbalized",
+                "confidence": 0.9 if ok else 0.6,
+                "correct": ok,
+            }
+        )
+        rows.append({"id": f"q{i}-hedge", "domain": "law", "source": "hedge_label",
+                     "confidence": 0.5, "correct": ok})  # fmt: skip
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    res = runner.invoke(app, ["audit", "report", str(p), "--bootstrap", "0"])
+    assert res.exit_code == 2
+    flat = " ".join(res.output.split())
+    assert "2 confidence sources (hedge_label, verbalized)" in flat
+    assert "--group-by domain,source" in flat
+    # grouped by source: hedge_label gets no calibration verdict; verbalized does.
+    res = runner.invoke(
+        app, ["audit", "report", str(p), "--bootstrap", "0", "--group-by", "domain,source",
+              "--format", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    groups = {g["label"]: g for g in json.loads(res.stdout)["groups"]}
+    hedge, verb = groups["law, hedge_label"], groups["law, verbalized"]
+    assert hedge["verdict"] == "not applicable"
+    assert any("ordering, not a probability" in w for w in hedge["warnings"])
+    # verbalized: 15 right at 0.9, 15 wrong at 0.6 -> accuracy 1.0 and 0.0 in those bins,
+    # ECE = (15 * 0.1 + 15 * 0.6) / 30 = 0.35 (severe); AUROC 1.0 (perfect ranking); n = 30 < 100
+    assert verb["verdict"] == "severe" and verb["auroc"] == 1.0
+    assert verb["warnings"] == [
+        "small n: 30 answers for 10 bins (under 10 per bin): ECE biased upward, interval wide"
+    ]
+    # --pool-sources pools knowingly.
+    res = runner.invoke(app, ["audit", "report", str(p), "--bootstrap", "0", "--pool-sources"])
+    assert res.exit_code == 0, res.output
+    # profiles: 30 verbalized answers are under the default minimum of 100: refused, none written
+    only = tmp_path / "verbalized.jsonl"
+    only.write_text(
+        "".join(json.dumps(r) + "\n" for r in rows if r["source"] == "verbalized"),
+        encoding="utf-8",
+    )
+    args = ["audit", "report", str(only), "--bootstrap", "0",
+            "--profile-out", str(tmp_path / "cal" / "<domain>.json")]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert "fewer than 100 answers: law (n = 30)" in " ".join(res.output.split())
+    assert not (tmp_path / "cal").exists()
+    res = runner.invoke(app, [*args, "--min-profile-n", "30"])
+    assert res.exit_code == 0 and (tmp_path / "cal" / "law.json").is_file()

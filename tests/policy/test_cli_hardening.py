@@ -23,7 +23,7 @@ def test_deeply_nested_json(tmp_path: Path) -> None:
     deep = tmp_path / "deep.json"
     deep.write_text('{"consistency": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
     code, out = _explain(f"@{deep}")
-    assert code == 2 and "Invalid value: --signals is nested too deeply" in out
+    assert code == 2 and "error: --signals is nested too deeply" in out
 
 
 @pytest.mark.parametrize("digits", [400, 5000])  # float overflow; Python's 4,300-digit limit

@@ -119,3 +119,12 @@ def test_parse_embeddings_rejects_mixed_lengths() -> None:
     doc = {"data": [{"embedding": [1.0, 2.0]}, {"embedding": [1.0]}]}
     with pytest.raises(ResponseFormatError, match="different lengths"):
         parse_embeddings(doc, expected=2)
+
+
+async def test_embed_batch_size_splits_requests_and_keeps_order(server: FakeOpenAIServer) -> None:
+    server.embeddings = by_length
+    vecs = await make(server, embed_batch_size=2).embed(["a", "bb", "ccc"])
+    assert vecs == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
+    assert sorted(len(b["input"]) for b in server.embedding_requests) == [1, 2]
+    with pytest.raises(ValueError, match="embed_batch_size"):
+        make(server, embed_batch_size=0)

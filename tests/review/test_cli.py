@@ -271,3 +271,33 @@ def test_missing_default_store_is_reported_not_silently_created(
     assert not (tmp_path / "data").exists() and not list(tmp_path.iterdir())
     result = runner.invoke(app, ["review", "list", "--store", f"sqlite:///{tmp_path}/other.db"])
     assert result.exit_code == 2 and not (tmp_path / "other.db").exists()
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_list_and_audit_are_readable_at_the_terminal_width(
+    db: str, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns `review list` dropped the question and cut labels ("cor"), and `review
+    audit` wrapped headers into "accura…"/"overco…". Now nothing is wider than the terminal,
+    ids and labels are whole, and the question is shown (on its own line when narrow)."""
+    from rich.console import Console
+
+    from guardrail.cli import review_cmds
+
+    monkeypatch.setattr(review_cmds, "_out", Console(width=width, soft_wrap=False))
+    for n, lab in enumerate(["correct", "incorrect"], start=1):
+        assert run("review", "label", f"gen-{n}", lab, "--store", db, "-r", "ann")[0] == 0
+    code, out = run("review", "list", "--store", db, "--status", "all")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= width, out
+    for item in ("med-1", "gen-0", "gen-1", "gen-2", "gen-3"):
+        assert any(line.startswith(item + " ") for line in lines), (item, out)
+    assert "incorrect" in out and "Max adult paracetamol" in out
+    # narrow: two lines per item (5 items) + header + total; wide: one line per item
+    assert len(lines) == (1 + 2 * 5 + 1 if width == 80 else 1 + 5 + 1), out
+    code, out = run("review", "audit", "--store", db, "--bootstrap", "0")
+    assert code == 0, out
+    assert max(len(line) for line in out.splitlines()) <= width, out
+    assert "…" not in out  # no header or number cut short
+    assert "verdict" in out and "accuracy" in out and "overconf" in out

@@ -181,8 +181,14 @@ def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert "stakes" in data["decision"]["missing"]
-    # every model call carried the documented default seed, 0
-    assert server.requests and {r.get("seed") for r in server.requests} == {0}
+    # every model call is seeded from the documented default seed, 0: the answer call (first) and
+    # the follow-up carry 0; the samples carry seed + 1 (one request with n = k, seeds 1..k; no
+    # sample reuses the answer call's seed, issue 10 part 6)
+    seeds = [(r.get("seed"), r.get("n", 1)) for r in server.requests]
+    assert seeds[0] == (0, 1)
+    assert {s for s, _ in seeds} == {0, 1}
+    assert all(n > 1 for s, n in seeds if s == 1)
+    before = len(server.requests)
     res = _ask(
         server, "Is a verbal contract binding?", "--domain", "legal", "--stakes", "high",
         "--format", "json", "--seed", "7",
@@ -190,7 +196,8 @@ def test_default_seed_stakes_and_json_errors(server: FakeOpenAIServer) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["values"]["stakes"] == "high" and "stakes" not in data["decision"]["missing"]
-    assert server.requests[-1].get("seed") == 7
+    second = [r.get("seed") for r in server.requests[before:]]
+    assert second[0] == 7 and set(second) == {7, 8}  # --seed 7: answer 7, samples from 8
     # an unknown domain under --format json: a JSON error document on stdout, exit 2
     res = _ask(server, "q", "--domain", "astrology", "--format", "json")
     assert res.exit_code == 2
@@ -273,3 +280,67 @@ def test_progress_names_each_model_call(server: FakeOpenAIServer) -> None:
         "stated confidence (follow-up question)",
     ]
     assert len(rec.texts) == r.cost.calls == 3  # the 7 samples are one call with n=7
+
+
+@pytest.mark.slow
+def test_ask_is_reproducible_by_default_on_the_embedded_model() -> None:
+    """Issue 11: the same question abstained, then passed. With the default seed (0) two runs
+    give the same samples, signals and decision."""
+    pytest.importorskip("llama_cpp", reason="local extra not installed")
+    args = ["ask", "What is the capital of Australia?", "--domain", "general",
+            "--max-tokens", "16", "--format", "json", "--no-spot-check"]  # fmt: skip
+    first, second = runner.invoke(app, args), runner.invoke(app, args)
+    assert first.exit_code == second.exit_code == 0, (first.output, second.output)
+    a, b = json.loads(first.output), json.loads(second.output)
+    assert a["status"] == b["status"] and a["values"] == b["values"]
+    assert a["answer"] == b["answer"]
+
+
+def test_progress_counts_samples_one_by_one_for_the_embedded_model() -> None:
+    """With the embedded model the spinner says "samples 3/7": the wrapper asks the n samples
+    one at a time with seeds seed + i (what LocalProvider does inside one call) and merges them
+    into one ChatResult; a failed sample is counted, not raised."""
+    import asyncio
+
+    from guardrail.cli.ask_cmd import _StepStatus
+    from guardrail.providers import ChatResult, Choice, ProviderError, Usage
+
+    class Inner:  # stands in for LocalProvider: one generation per call, seed-determined text
+        name, default_model = "llama_cpp", "tiny"
+
+        def __init__(self) -> None:
+            self.seeds: list[int | None] = []
+
+        async def chat(self, messages: Any, **kw: Any) -> ChatResult:
+            assert kw["n"] == 1
+            self.seeds.append(kw["seed"])
+            if kw["seed"] == 12:
+                raise ProviderError("local generation failed: boom")
+            return ChatResult(
+                provider="llama_cpp", model="tiny", calls=1,
+                choices=[Choice(index=0, text=f"answer {kw['seed']}")],
+                usage=Usage(input_tokens=5, output_tokens=2),
+            )  # fmt: skip
+
+        async def aclose(self) -> None:
+            return None
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def update(self, text: str) -> None:
+            self.texts.append(text)
+
+    inner, rec = Inner(), Recorder()
+    wrapped = _StepStatus(inner, rec, 1, per_sample=True)  # type: ignore[arg-type]
+    msgs = [{"role": "user", "content": "q"}]
+    asyncio.run(wrapped.chat(msgs, n=1))  # the answer
+    res = asyncio.run(wrapped.chat(msgs, n=4, temperature=0.9, seed=10))
+    assert inner.seeds == [None, 10, 11, 12, 13]
+    assert rec.texts[-4:] == [f"guardrail ask: call 2: samples {i}/4" for i in (1, 2, 3, 4)]
+    assert [c.text for c in res.choices] == ["answer 10", "answer 11", "answer 13"]
+    assert [c.index for c in res.choices] == [0, 1, 2]
+    assert (res.requested, res.failed, res.calls) == (4, 1, 4)
+    assert res.errors == ["ProviderError: local generation failed: boom"]
+    assert (res.usage.input_tokens, res.usage.output_tokens) == (15, 6)  # 3 successes x (5, 2)

@@ -84,7 +84,10 @@ async def test_spans_attributes_and_evaluation_events(
     assert set(by_name) == {"consistency", "semantic_entropy", "guardrail.decision"}
     assert by_name["semantic_entropy"]["gen_ai.evaluation.score.value"] == 0.0  # one cluster
     assert by_name["consistency"]["gen_ai.evaluation.score.value"] == 1.0
-    assert by_name["consistency"]["gen_ai.evaluation.score.label"] == "computed"
+    # label = the policy's verdict: `unstable` (consistency < 0.5) did not fire on 1.0 -> pass
+    assert by_name["consistency"]["gen_ai.evaluation.score.label"] == "pass"
+    answer_id = answer_span.attributes["gen_ai.response.id"]
+    assert all(e.attributes["gen_ai.response.id"] == answer_id for e in events)
     assert by_name["guardrail.decision"]["gen_ai.evaluation.score.label"] == "notice"
     assert "otherwise" in by_name["guardrail.decision"]["gen_ai.evaluation.explanation"]
     # the library never installed a tracer provider
@@ -118,5 +121,7 @@ async def test_content_capture_and_error_type(
         for e in guard_span.events
         if e.name == "gen_ai.evaluation.result"
     }
-    assert ev["consistency"]["gen_ai.evaluation.score.label"] == "missing"
+    # on_missing review: `unstable` matched on the missing value -> the verdict is review
+    assert ev["consistency"]["gen_ai.evaluation.score.label"] == "review"
+    assert ev["consistency"]["error.type"] == "ServerError"
     assert "ServerError" in ev["consistency"]["gen_ai.evaluation.explanation"]

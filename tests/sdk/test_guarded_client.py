@@ -7,7 +7,7 @@ import pytest
 from servers.fake_openai import FakeOpenAIServer, role_answers
 
 from guardrail.policy import parse_policy
-from guardrail.providers import AuthenticationError, OpenAICompatProvider
+from guardrail.providers import OpenAICompatProvider
 from guardrail.sdk import AsyncGuardedClient, Guard, GuardedClient, OpenAIClientProvider
 
 POLICY = """
@@ -39,11 +39,14 @@ def test_sync_client_returns_completion_with_verdict(server: FakeOpenAIServer) -
     assert c.choices[0].message.content == "Paris.\n\nAnswers may be out of date."
     assert c.choices[0].finish_reason == "stop"
     assert c.guardrail.action is not None and c.guardrail.action.value == "notice"
-    # usage is summed over both calls the guard made; the fake server counts space-separated
-    # words (tests/servers/fake_openai.py): answer call "Capital of France?" 3 in, "Paris." 1 out;
-    # the samples call (n=3) 3 in, 3 x "Paris." = 3 out -> 6 + 4 = 10
+    # the fake server counts space-separated words (tests/servers/fake_openai.py): answer call
+    # "Capital of France?" 3 in, "Paris." 1 out -> usage (3, 1, 4), the answer call's alone;
+    # the samples call (n=3) 3 in, 3 x "Paris." = 3 out -> guardrail_usage 6 + 4 = 10 in 2 calls
     assert len(server.requests) == 2 and server.requests[1]["n"] == 3
-    assert (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.total_tokens) == (6, 4, 10)
+    assert c.usage is not None
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.total_tokens) == (3, 1, 4)
+    g = c.guardrail_usage
+    assert (g.calls, g.prompt_tokens, g.completion_tokens, g.total_tokens) == (2, 6, 4, 10)
 
 
 async def test_async_client_abstention_is_content_filtered(server: FakeOpenAIServer) -> None:
@@ -66,8 +69,8 @@ def test_wrapping_the_real_openai_client(server: FakeOpenAIServer) -> None:
     assert c.guardrail.values["consistency"] == 1.0
     assert len(server.requests) == 1 + 3  # answer, n=3 answered with one choice, 2 top-ups
     assert server.headers_seen[0]["authorization"] == "Bearer sk-test"
-    server.api_key = "other"
-    with pytest.raises(AuthenticationError):
+    server.api_key = "other"  # the wrapped client's own exception reaches the caller
+    with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="main-model", messages=MSGS)
 
 

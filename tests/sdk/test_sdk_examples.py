@@ -116,3 +116,28 @@ policy general {
     r2 = client.post("/api/chat", json={"message": "Capital of France?"})
     assert json.loads(r2.text)["status"] == "abstained"
     assert r2.json()["answer"] == "Not confident enough to answer."
+
+
+def test_chat_app_bad_domain_is_a_4xx_with_a_message(server: FakeOpenAIServer) -> None:
+    """An unknown or missing domain raised ValueError inside the handler: HTTP 500 and a
+    traceback. Now 422 with the known domains, and no model call is made."""
+    pytest.importorskip("fastapi", reason="the chat app needs the web extra")
+    from fastapi.testclient import TestClient
+
+    from sdk_examples.chat_app import create_app
+
+    guard = Guard.from_policies(
+        Path(__file__).parents[2] / "policies",
+        OpenAICompatProvider(server.base_url, model="fake"),
+    )
+    client = TestClient(create_app(guard), raise_server_exceptions=False)
+    cases = [
+        ({"message": "Capital of France?", "domain": "astrology"}, "unknown domain 'astrology'"),
+        ({"message": "Capital of France?"}, "give a domain: one of finance, general"),
+        ({"message": "  ", "domain": "general"}, "the message is empty"),
+    ]
+    for body, text in cases:
+        r = client.post("/api/chat", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert text in r.json()["detail"]
+    assert server.requests == []

