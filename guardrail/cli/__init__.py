@@ -60,6 +60,9 @@ def _register() -> None:
     from guardrail.cli import replay_cmd
 
     replay_cmd.register(app)
+    from guardrail.cli import serve_cmd
+
+    serve_cmd.register(app)
 
 
 _register()

@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -48,6 +48,7 @@ from guardrail.providers import (
     BadRequestError,
     ChatProvider,
     ChatResult,
+    Choice,
     Message,
     MessagesLike,
     ProviderError,
@@ -153,6 +154,7 @@ class _Run:
     timed_out: bool = False
     # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
     speculative: list[asyncio.Task[ChatResult]] | None = None
+    prefetched: asyncio.Task[ChatResult] | None = None  # eager samples, started with the answer
 
     @property
     def question(self) -> str | None:
@@ -222,6 +224,13 @@ class Guard:
             ``capture_content``, through the review store's redaction hook). A sink that fails
             never fails the call: the failure is recorded on the span and in ``error``. Default:
             none.
+        eager_samples: start the policy's ``samples`` call together with the answer call (they
+            do not depend on the answer), so a chat that needs them waits about one call instead
+            of two. When the plan then finds they cannot change the action the call is cancelled
+            if still running (it still counts as one call in ``cost``: the request was sent).
+            Applies to policies without a ``plan`` (``plan latency`` already starts the
+            samples with the answer; ``plan cost`` draws them in waves). Default off;
+            ``guardrail serve`` turns it on.
 
     Raises:
         ValueError: no policies.
@@ -245,6 +254,7 @@ class Guard:
         max_tokens: int | None = 512,
         temperature: float | None = None,
         hold_reviews: bool = True,
+        eager_samples: bool = False,
         notice_format: str = "{answer}\n\n{notice}",
         failure_message: str = DEFAULT_FAILURE_MESSAGE,
         decision_log: DecisionSink | None = None,
@@ -272,6 +282,7 @@ class Guard:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.hold_reviews = hold_reviews
+        self.eager_samples = eager_samples
         self.notice_format = notice_format
         self.failure_message = failure_message
         self.decision_log = decision_log
@@ -380,6 +391,112 @@ class Guard:
             AuthenticationError: the provider rejected the credentials (always raised).
             GuardError: strict mode only, on model/parse failure or timeout.
         """
+        return await self._entry(
+            messages,
+            None,
+            domain=domain,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+
+    def assess_sync(
+        self, messages: MessagesLike, answer: str | Choice, **kwargs: Any
+    ) -> GuardedResponse:
+        """Blocking twin of :meth:`assess`."""
+        return run_sync(self.assess(messages, answer, **kwargs))
+
+    async def assess(
+        self,
+        messages: MessagesLike,
+        answer: str | Choice | Awaitable[str | Choice],
+        *,
+        domain: str | None = None,
+        model: str | None = None,
+        stakes: str | None = None,
+        context: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> GuardedResponse:
+        """Judge an answer made elsewhere (a LiteLLM post-call hook, a LangChain callback, a proxy
+        that already has the reply) under the policy of ``domain``: the same plan as
+        :meth:`chat` with the answer call replaced by ``answer``.
+
+        Free signals (hedges, reply kind; ``logprob_confidence`` when ``answer`` is a
+        :class:`~guardrail.providers.Choice` carrying token log-probs) are computed locally;
+        samples, the verbalized follow-up and ensemble answers are asked of the guard's
+        provider with ``messages`` (the conversation *without* the answer) and ``model``. The
+        policy's ``verbalized inline`` mode cannot apply to a reply that was not asked for a
+        confidence line, so ``verbalized`` comes from the follow-up turn instead. Signal
+        designs and their sources are those of :meth:`chat` (``docs/sdk.md``).
+
+        Args:
+            messages: the conversation the answer responds to (OpenAI-shaped, last turn the
+                user's), without the answer itself.
+            answer: the assistant reply text, or a :class:`~guardrail.providers.Choice` (its
+                ``text``, ``finish_reason`` and ``logprobs`` are used), or an awaitable of
+                either: an answer still being made (a stream being relayed). With
+                ``eager_samples`` the samples start at once, concurrently with it; the guard's
+                timeout covers the wait. An awaitable that raises, or gives an empty answer,
+                gives ``status="failed"`` (``GuardError`` in strict mode).
+            domain, model, stakes, context, request_id, max_tokens, seed: as in :meth:`chat`;
+                ``model`` names the model that the samples/follow-up are asked of (the same
+                model that made ``answer`` for the signals to mean what the policy assumes).
+
+        Returns:
+            :class:`~guardrail.sdk.models.GuardedResponse` with ``cost`` counting only the
+            calls the assessment made (the answer's own call is not guardrail's).
+
+        Raises:
+            ValueError: unknown domain, malformed messages, or an empty/blank ``answer``.
+            AuthenticationError: the provider rejected the credentials (always raised).
+            GuardError: strict mode only, on model/parse failure or timeout.
+
+        Examples:
+            >>> guard.assess_sync(  # doctest: +SKIP
+            ...     [{"role": "user", "content": "Is ibuprofen an NSAID?"}],
+            ...     "Yes, ibuprofen is an NSAID.",
+            ...     domain="medical",
+            ... ).status
+            'answered'
+        """
+        supplied: Choice | Awaitable[str | Choice]
+        if isinstance(answer, str | Choice):
+            supplied = _as_choice(answer)
+            if not supplied.text.strip():
+                raise ValueError("the answer to assess is empty")
+        else:
+            supplied = answer
+        return await self._entry(
+            messages,
+            supplied,
+            domain=domain,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+
+    async def _entry(
+        self,
+        messages: MessagesLike,
+        supplied: Choice | Awaitable[str | Choice] | None,
+        *,
+        domain: str | None,
+        model: str | None,
+        stakes: str | None,
+        context: Mapping[str, str] | None,
+        request_id: str | None,
+        max_tokens: int | None,
+        seed: int | None,
+    ) -> GuardedResponse:
+        """:meth:`chat` (``supplied`` None) or :meth:`assess` (the answer given)."""
         start = time.perf_counter()
         policy = self.policy_for(domain)
         msgs = normalize_messages(messages)
@@ -402,7 +519,7 @@ class Guard:
                 seed=seed,
             )
             try:
-                response = await self._guarded(run, rid, stakes, context or {}, start)
+                response = await self._guarded(run, rid, stakes, context or {}, start, supplied)
             except (AuthenticationError, GuardError):
                 raise
             except Exception as exc:  # the host app never sees an internal error
@@ -410,6 +527,7 @@ class Guard:
                 response = self._failed(run, rid, exc, start)
             finally:
                 await _cancel_speculation(run)
+                _abandon(run)  # eager samples a failed chat did not use
             if self.decision_log is not None:
                 response = await self._log_decision(run, response)
             end_guard_span(
@@ -496,6 +614,7 @@ class Guard:
         stakes: str | None,
         context: Mapping[str, str],
         start: float,
+        supplied: Choice | Awaitable[str | Choice] | None = None,
     ) -> GuardedResponse:
         policy = run.policy
         cfg = policy.signals
@@ -504,7 +623,8 @@ class Guard:
         source = profile.source if profile is not None and not isinstance(profile, str) else None
         wanted = needed | ({source} if source else set())
         inline = (
-            cfg.verbalized is not None
+            supplied is None  # an answer made elsewhere carries no requested confidence line
+            and cfg.verbalized is not None
             and cfg.verbalized.mode == "inline"
             and "verbalized" in wanted
         )
@@ -525,6 +645,14 @@ class Guard:
                 # `n` (or not known yet): one request for all k, as in the other plans; it
                 # arrives whole, so it is cancelled only when the samples are not needed at all
                 run.speculative = [asyncio.create_task(self._sample_call(run, 0, n=k))]
+        elif (
+            self.eager_samples
+            and policy.plan is None
+            and cfg.samples is not None
+            and wanted & {"consistency", "semantic_entropy"}
+        ):
+            # eager samples (guardrail serve): the one n=k call starts with the answer
+            run.prefetched = asyncio.ensure_future(self._sample_call(run, 0, n=cfg.samples.k))
 
         # 1. the answer
         answer_msgs = (
@@ -532,17 +660,40 @@ class Guard:
             if inline
             else run.messages
         )
-        try:
-            result = await self._call(
-                run, "answer", answer_msgs, temperature=self.temperature, logprobs=want_logprobs
-            )
-            if not result.choices:
-                raise ProviderError("the model returned no answer")
-        except AuthenticationError:
-            raise
-        except (ProviderError, TimeoutError) as exc:
-            return self._failed(run, request_id, exc, start)
-        run.answer_id = result.response_id
+        if supplied is not None:  # Guard.assess: the answer was made elsewhere
+            if not isinstance(supplied, Choice):  # still being made: wait for it (deadline)
+                remaining = run.remaining()
+                try:
+                    got = await (
+                        supplied if remaining is None else asyncio.wait_for(supplied, remaining)
+                    )
+                except TimeoutError as exc:
+                    run.timed_out = True
+                    return self._failed(run, request_id, exc, start)
+                except Exception as exc:  # the source of the answer failed (a broken stream)
+                    return self._failed(run, request_id, exc, start)
+                supplied = _as_choice(got)
+                if not supplied.text.strip():
+                    return self._failed(
+                        run, request_id, ResponseFormatError("the answer is empty"), start
+                    )
+            result = ChatResult(provider="supplied", model=run.model, choices=[supplied], calls=0)
+        else:
+            try:
+                result = await self._call(
+                    run,
+                    "answer",
+                    answer_msgs,
+                    temperature=self.temperature,
+                    logprobs=want_logprobs,
+                )
+                if not result.choices:
+                    raise ProviderError("the model returned no answer")
+            except AuthenticationError:
+                raise
+            except (ProviderError, TimeoutError) as exc:
+                return self._failed(run, request_id, exc, start)
+            run.answer_id = result.response_id
         raw = result.choices[0].text
         answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
         if not answer:
@@ -580,6 +731,7 @@ class Guard:
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
+        _abandon(run)  # eager samples the plan did not need
 
         # 4. decide
         for name in sorted(needed - set(run.reports)):
@@ -685,17 +837,12 @@ class Guard:
             return
         calls_before = run.calls
         try:
-            # Samples use seeds seed+1 ... seed+k (providers add i to the base seed per sample):
-            # sample 0 on the answer call's own seed would, at the same temperature, be a copy
-            # of the answer and add 1/k to consistency.
-            res = await self._call(
-                run,
-                "consistency",
-                run.messages,
-                n=cfg.k,
-                temperature=cfg.temperature,
-                seed_offset=1,
-            )
+            if run.prefetched is not None:  # started with the answer (eager_samples)
+                task, run.prefetched = run.prefetched, None
+                res = await task
+                calls_before = run.calls - res.calls
+            else:
+                res = await self._sample_call(run, 0, n=cfg.k)
         except AuthenticationError:
             raise
         except (ProviderError, TimeoutError) as exc:
@@ -1308,6 +1455,28 @@ async def _cancel_speculation(run: _Run) -> None:
     for t in tasks:  # retrieve exceptions so asyncio never logs "never retrieved"
         if t.done() and not t.cancelled():
             t.exception()
+
+
+def _as_choice(answer: str | Choice) -> Choice:
+    return answer if isinstance(answer, Choice) else Choice(index=0, text=str(answer))
+
+
+def _retrieve(task: asyncio.Task[ChatResult]) -> None:
+    """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _abandon(run: _Run) -> None:
+    """Cancel eager samples that were not used. A call still in flight counts as one call (the
+    request was sent; its tokens are unknown); a finished one was counted by ``_call``."""
+    task, run.prefetched = run.prefetched, None
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+        run.calls += 1
+    task.add_done_callback(_retrieve)
 
 
 def _verdict_of(decision: Decision, signal: str) -> str:

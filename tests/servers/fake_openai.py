@@ -28,6 +28,11 @@ Behaviour knobs (attributes, changeable while running):
 * ``fault_source``: a callable ``(request_number) -> Fault | None`` consulted when ``faults`` is
   empty (:func:`fault_mix` gives the hostile mix of the fault-injection test and bench).
 
+* ``stream: true`` requests get the answer as ``text/event-stream`` chat-completion chunks, one
+  per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
+  connection then closes). Faults of kind ``status`` apply to them too. Non-streamed replies
+  also take ``stream_delay`` per token of their longest choice (the same generation time).
+
 ``requests`` records every chat request body received, ``paths`` their request targets,
 ``request_times`` their arrival times (``time.monotonic()``) and ``max_active`` the largest
 number of requests in flight at once.
@@ -132,6 +137,7 @@ class FakeOpenAIServer:
         self.reject_n = reject_n
         self.api_key = api_key
         self.token_logprob = token_logprob
+        self.stream_delay = 0.0
         self.embeddings: Callable[[str], list[float]] | None = None
         self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
@@ -342,6 +348,8 @@ class FakeOpenAIServer:
                 return True
         if self.latency:
             await asyncio.sleep(self.latency)
+        if body.get("stream"):
+            return await self._stream(body, writer)
         n = int(body.get("n") or 1)
         if n > 1 and self.reject_n:
             await self._send(writer, 400, self._error("'n' is not supported"))
@@ -349,6 +357,9 @@ class FakeOpenAIServer:
         if self.ignore_n:
             n = 1
         document: Any = self._completion(body, n)
+        if self.stream_delay:  # generation time: the longest choice's tokens, one per delay
+            longest = max(len(_tokens(c["message"]["content"])) for c in document["choices"])
+            await asyncio.sleep(self.stream_delay * longest)
         if fault is not None and fault.kind == "edit" and fault.edit_fn is not None:
             document = fault.edit_fn(document)
         payload = json.dumps(document).encode()
@@ -365,6 +376,33 @@ class FakeOpenAIServer:
             return True
         await self._send(writer, 200, payload)
         return True
+
+    async def _stream(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        """Server-sent chat-completion chunks, one per token; closes the connection at the end."""
+        text = self._next_answer(body)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode("latin-1"))
+        base = {
+            "id": f"chatcmpl-fake-{len(self.requests)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+        }
+        deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant"}, None)]
+        deltas += [({"content": t}, None) for t in _tokens(text)]
+        deltas.append(({}, "stop"))
+        for delta, finish in deltas:
+            doc = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            writer.write(f"data: {json.dumps(doc)}\n\n".encode())
+            await writer.drain()
+            if self.stream_delay and delta.get("content"):
+                await asyncio.sleep(self.stream_delay)
+        writer.write(b"data: [DONE]\n\n")
+        await writer.drain()
+        return False
 
     def _completion(self, body: dict[str, Any], n: int) -> dict[str, Any]:
         choices = []
@@ -506,8 +544,10 @@ def main() -> None:
     ap.add_argument("--ignore-n", action="store_true")
     ap.add_argument("--fault-mix", type=int, default=None, metavar="SEED", help="fault_mix(SEED)")
     ap.add_argument("--answer", action="append", help="reply text (repeat: served in rotation)")
+    ap.add_argument("--stream-delay", type=float, default=0.0, help="seconds per token")
     args = ap.parse_args()
     srv = FakeOpenAIServer(args.answer, latency=args.latency, ignore_n=args.ignore_n)
+    srv.stream_delay = args.stream_delay
     if args.fault_mix is not None:
         srv.fault_source = fault_mix(args.fault_mix)
         srv.record = False
