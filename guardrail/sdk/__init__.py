@@ -1,14 +1,34 @@
-"""The SDK: :class:`Guard` (guarded chat completions) and OpenAI-shaped drop-in clients."""
+"""The SDK: :class:`Guard` (guarded chat completions) and OpenAI-shaped drop-in clients.
 
-from guardrail.sdk.client import (
-    AsyncGuardedClient,
-    GuardedClient,
-    GuardedCompletion,
-    GuardUsage,
-    OpenAIClientProvider,
-)
+The drop-in clients (:mod:`guardrail.sdk.client`) load on first use (PEP 562): they import the
+``openai`` package when it is installed, which ``from guardrail import Guard`` does not need.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+
+if TYPE_CHECKING:
+    from guardrail.sdk.client import (
+        AsyncGuardedClient,
+        GuardedClient,
+        GuardedCompletion,
+        GuardUsage,
+        OpenAIClientProvider,
+    )
+
+_CLIENT_NAMES = frozenset(
+    {
+        "AsyncGuardedClient",
+        "GuardedClient",
+        "GuardedCompletion",
+        "GuardUsage",
+        "OpenAIClientProvider",
+    }
+)
 
 __all__ = [
     "AsyncGuardedClient",
@@ -23,3 +43,13 @@ __all__ = [
     "OpenAIClientProvider",
     "SignalReport",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        from guardrail.sdk import client
+
+        value = getattr(client, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'guardrail.sdk' has no attribute {name!r}")

@@ -147,7 +147,7 @@ def test_missing_embedded_model_is_an_environment_error(
 @pytest.mark.parametrize(
     ("code", "must_not_load"),
     [
-        ("from guardrail import Guard", {"numpy", "matplotlib"}),
+        ("from guardrail import Guard", {"numpy", "matplotlib", "openai"}),
         (
             "import sys; sys.argv = ['guardrail', '--help']\n"
             "from guardrail.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
