@@ -66,7 +66,7 @@ __all__ = ["VERDICT_KEY", "GuardedChatModel"]
 #: Key of the verdict in the returned message's ``response_metadata``.
 VERDICT_KEY = "guardrail"
 
-OnFailure = Literal["raise", "pass"]
+OnFailure = Literal["raise", "replace"]
 
 
 class GuardedChatModel(BaseChatModel):
@@ -81,15 +81,18 @@ class GuardedChatModel(BaseChatModel):
         guard_model: model name the guard's samples / follow-up are asked for. ``None``: the
             guard's own ``model`` if set, else the answer's ``response_metadata["model_name"]``
             (or ``["model"]``): the model that made the answer, as the policy assumes.
-        on_failure: ``"raise"`` (default, fail closed): raise :class:`~guardrail.GuardError`
-            when the answer could not be judged (guard provider down, timeout); ``"pass"``:
-            return the wrapped answer unchanged with the ``failed`` verdict attached.
+        on_failure: what to do when the guard's result is ``failed`` (the decision could not be
+            carried out: a held answer the review store did not accept, an internal error; a
+            signal the guard's provider could not compute is *missing* instead, and the policy's
+            ``on_missing`` decides). ``"raise"`` (default): :class:`~guardrail.GuardError`;
+            ``"replace"``: the message's content is the guard's failure message, as
+            :meth:`Guard.chat` would show it. The answer is never returned either way.
 
     Raises (from ``invoke`` / ``ainvoke``):
         ValueError: unknown domain, or messages the guard cannot read (see
             :func:`guardrail.providers.normalize_messages`).
         guardrail.providers.AuthenticationError: the guard's provider rejected its key.
-        GuardError: the answer could not be judged and ``on_failure="raise"``.
+        GuardError: a ``failed`` result with ``on_failure="raise"``.
         Whatever the wrapped model raises, unchanged.
 
     Example::
@@ -199,15 +202,8 @@ class GuardedChatModel(BaseChatModel):
 
     def _result(self, answer: BaseMessage, r: GuardedResponse) -> ChatResult:
         v = verdict(r, hold_reviews=self.guard.hold_reviews)
-        if r.status == "failed":
-            if self.on_failure == "raise":
-                raise GuardError(f"guardrail could not judge the answer: {r.error}")
-            meta = {**answer.response_metadata, VERDICT_KEY: v}
-            return ChatResult(
-                generations=[
-                    ChatGeneration(message=answer.model_copy(update={"response_metadata": meta}))
-                ]
-            )
+        if r.status == "failed" and self.on_failure == "raise":
+            raise GuardError(f"guardrail could not judge the answer: {r.error}")
         usage = getattr(answer, "usage_metadata", None)
         if withheld(r, hold_reviews=self.guard.hold_reviews):
             meta = {k: val for k, val in answer.response_metadata.items() if k != "logprobs"}

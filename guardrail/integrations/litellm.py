@@ -65,7 +65,7 @@ DEFAULT_NAME = "guardrail-uq"
 VERDICT_FIELD = "guardrail"
 
 OnWithheld = Literal["replace", "raise"]
-OnFailure = Literal["raise", "pass"]
+OnFailure = Literal["raise", "replace"]
 
 
 class GuardrailUQ(CustomGuardrail):
@@ -89,18 +89,21 @@ class GuardrailUQ(CustomGuardrail):
         on_withheld: ``"replace"`` (default): a withheld answer's content becomes the policy's
             message, ``finish_reason="content_filter"``; ``"raise"``: raise
             ``GuardrailRaisedException`` (LiteLLM's block; the proxy answers 400).
-        on_failure: ``"raise"`` (default, fail closed): when the answer could not be judged
-            (guard provider down, timeout) raise ``GuardrailRaisedException`` with
-            ``status_code=503``, ``blocked_content=False``; ``"pass"``: leave the answer as it is
-            and attach the ``failed`` verdict.
+        on_failure: what to do when the guard's result is ``failed`` (the decision could not be
+            carried out: a held answer the review store did not accept, an internal error; a
+            signal the guard's provider could not compute is *missing* instead, and the policy's
+            ``on_missing`` decides). ``"raise"`` (default): ``GuardrailRaisedException`` with
+            ``status_code=503``, ``blocked_content=False``; ``"replace"``: the content becomes
+            the guard's failure message with ``finish_reason="content_filter"``, as
+            :meth:`Guard.chat` would show it. The answer is never shown either way.
         guardrail_name, event_hook, default_on, **kwargs: LiteLLM's ``CustomGuardrail``
             arguments; only ``post_call`` is supported.
 
     Raises (from the hook, into the LiteLLM call):
         GuardrailRaisedException: withheld answer with ``on_withheld="raise"`` (status 400,
             ``blocked_content=True``); unknown domain or messages the guard cannot read
-            (status 400, ``blocked_content=False``); failure with ``on_failure="raise"``
-            (status 503).
+            (status 400, ``blocked_content=False``); a ``failed`` result with
+            ``on_failure="raise"``, or the guard's provider rejecting its key (status 503).
 
     Example (SDK; the proxy equivalent is in ``docs/integrations.md``)::
 
@@ -130,8 +133,8 @@ class GuardrailUQ(CustomGuardrail):
     ) -> None:
         if on_withheld not in ("replace", "raise"):
             raise ValueError(f"on_withheld must be 'replace' or 'raise', got {on_withheld!r}")
-        if on_failure not in ("raise", "pass"):
-            raise ValueError(f"on_failure must be 'raise' or 'pass', got {on_failure!r}")
+        if on_failure not in ("raise", "replace"):
+            raise ValueError(f"on_failure must be 'raise' or 'replace', got {on_failure!r}")
         super().__init__(
             guardrail_name=guardrail_name,
             supported_event_hooks=[GuardrailEventHooks.post_call],
@@ -208,8 +211,12 @@ class GuardrailUQ(CustomGuardrail):
                 f"guardrail-uq could not judge the answer: {failed[0].error}",
                 status_code=503,
             )
-        held = [r for r in results if withheld(r, hold_reviews=hold)]
-        status = "guardrail_intervened" if held else "success"
+        held = [r for r in results if r.status != "failed" and withheld(r, hold_reviews=hold)]
+        status = (
+            "guardrail_failed_to_respond"
+            if failed
+            else ("guardrail_intervened" if held else "success")
+        )
         if held and self.on_withheld == "raise":
             self._record(data, logged, status, started)
             raise GuardrailRaisedException(
@@ -220,15 +227,13 @@ class GuardrailUQ(CustomGuardrail):
                 blocked_content=True,
             )
         for c, r in zip(targets, results, strict=True):
-            if r.status == "failed":
-                continue  # on_failure="pass": the answer stays as the upstream sent it
             c.message.content = r.text
             if withheld(r, hold_reviews=hold):
                 _scrub(c)
         setattr(response, VERDICT_FIELD, verdicts[0])
         if len(verdicts) > 1:
             setattr(response, f"{VERDICT_FIELD}_choices", verdicts)
-        self._record(data, logged, "guardrail_failed_to_respond" if failed else status, started)
+        self._record(data, logged, status, started)
         return response
 
     def _record(self, data: dict[str, Any], payload: Any, status: Any, started: float) -> None:

@@ -16,9 +16,10 @@ __all__ = ["verdict", "withheld"]
 
 
 def withheld(r: GuardedResponse, *, hold_reviews: bool = True) -> bool:
-    """True when the user does not see the model's answer: ``abstained``, or ``pending_review``
-    while the guard holds reviewed answers (``Guard(hold_reviews=True)``, the default)."""
-    return r.status == "abstained" or (r.status == "pending_review" and hold_reviews)
+    """True when the user does not see the model's answer: ``abstained``, ``failed`` (``text``
+    is the guard's failure message), or ``pending_review`` while the guard holds reviewed
+    answers (``Guard(hold_reviews=True)``, the default)."""
+    return r.status in ("abstained", "failed") or (r.status == "pending_review" and hold_reviews)
 
 
 def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
