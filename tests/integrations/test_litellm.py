@@ -14,6 +14,7 @@ import importlib
 import math
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,3 +235,36 @@ def test_bad_options_are_refused(make_guard: Callable[..., Guard]) -> None:
         GuardrailUQ(make_guard(), on_withheld="hide")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="on_failure"):
         GuardrailUQ(make_guard(), on_failure="pass")  # type: ignore[arg-type]
+
+
+async def test_built_from_proxy_config_params(
+    server: FakeOpenAIServer, callbacks: list[Any], tmp_path: Path
+) -> None:
+    """The LiteLLM proxy builds a custom guardrail as ``cls(guardrail_name=..., event_hook=mode,
+    default_on=..., **extra)`` with ``extra`` = its ``LitellmParams`` dumped without None values
+    and without guardrail/mode/default_on/stream_scope (litellm/proxy/guardrails/
+    guardrail_registry.py, which needs ``litellm[proxy]`` to import): the same call here."""
+    from litellm.types.guardrails import LitellmParams
+
+    (tmp_path / "qa.guard").write_text(QA)
+    params = LitellmParams(
+        guardrail="guardrail.integrations.litellm.GuardrailUQ",
+        mode="post_call",
+        default_on=True,
+        policies=str(tmp_path),
+        api_base=server.base_url,
+        api_key="k",
+        model="main-model",
+        domain="qa",
+    )
+    skip = {"guardrail", "mode", "default_on", "stream_scope"}
+    extra = {k: v for k, v in params.model_dump(exclude_none=True).items() if k not in skip}
+    g = GuardrailUQ(
+        guardrail_name="guardrail-uq", event_hook=params.mode, default_on=params.default_on, **extra
+    )
+    assert (g.guard.domains, g.domain, g.model) == (["qa"], "qa", "main-model")
+    callbacks.append(g)
+    server.answers = role_answers(samples=["Paris.", "Lyon.", "Nice.", "Lille."])  # 1/4 abstain
+    r = await complete(server, guardrails=[])  # default_on: runs without being named
+    assert r.choices[0].message.content == "I can't answer this reliably."
+    assert server.headers_seen[1]["authorization"] == "Bearer k"  # the guard's own key
