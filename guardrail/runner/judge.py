@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
 import string
 import unicodedata
@@ -87,6 +86,32 @@ from rapidfuzz import fuzz
 
 from guardrail.runner.questions import Question
 from guardrail.signals.nonanswer import classify_reply
+from guardrail.signals.numbers import (
+    NumberMention,
+    number_words_to_digits,
+    parse_numbers,
+    same_quantity,
+    same_unit,
+)
+
+__all__ = [
+    "DEFAULT_FUZZY_THRESHOLD",
+    "MAX_CONTAINMENT_WORDS",
+    "ExtractedAnswer",
+    "Judgement",
+    "LLMJudge",
+    "ParsedNumber",
+    "answer_line",
+    "detect_abstention",
+    "extract_answer",
+    "judge_reply",
+    "judge_short_answer",
+    "normalize_answer",
+    "number_words_to_digits",
+    "parse_choice_letter",
+    "parse_label",
+    "parse_numbers",
+]
 
 #: Minimum rapidfuzz ``fuzz.ratio`` (0-100) for a fuzzy short-answer match. 85 accepts spelling
 #: variants ("Tchaikovski" vs "Tchaikovsky" = 90.9, "antelopes" vs "antelope" = 94.1) and
@@ -454,134 +479,6 @@ def parse_label(reply: str, labels: Sequence[str]) -> str | None:
 # --------------------------------------------------------------------------- short answers
 
 
-_SMALL_NUMBERS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-        ]
-    )
-}
-_TENS = {
-    w: 10 * i
-    for i, w in enumerate(
-        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2
-    )
-}
-_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_NUMBER_WORD = "|".join([*_SMALL_NUMBERS, *_TENS, "hundred", *_SCALES])
-_NUMBER_WORDS_RUN = re.compile(
-    rf"\b(?:{_NUMBER_WORD})(?:(?:\s+and\s+|[\s-]+)(?:{_NUMBER_WORD}))*\b", re.IGNORECASE
-)
-
-
-def _words_value(run: str) -> int | None:
-    total, current = 0, 0
-    for word in re.split(r"[\s-]+", run.lower()):
-        if word == "and":
-            continue
-        if word in _SMALL_NUMBERS:
-            current += _SMALL_NUMBERS[word]
-        elif word in _TENS:
-            current += _TENS[word]
-        elif word == "hundred":
-            current = max(current, 1) * 100
-        elif word in _SCALES:
-            total += max(current, 1) * _SCALES[word]
-            current = 0
-    return total + current
-
-
-def number_words_to_digits(text: str) -> str:
-    """English number words written as digits: "twelve" -> "12", "twenty-five" -> "25",
-    "one hundred and five" -> "105", "two thousand" -> "2000". A scale word after digits
-    ("1.2 million") is left to :func:`parse_numbers`. Other text is unchanged."""
-
-    def repl(m: re.Match[str]) -> str:
-        run = m.group(0)
-        if run.lower() in _SCALES:  # "million" alone, or after digits: a scale, not a number
-            return run
-        value = _words_value(run)
-        return run if value is None else str(value)
-
-    return _NUMBER_WORDS_RUN.sub(repl, text)
-
-
-#: Units a numeric answer may carry, canonical name -> spellings (lower case).
-_UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "mile": ("mi", "mile", "miles"),
-    "km": ("km", "kms", "kilometer", "kilometers", "kilometre", "kilometres"),
-    "m": ("m", "meter", "meters", "metre", "metres"),
-    "cm": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
-    "ft": ("ft", "foot", "feet"),
-    "in": ("inch", "inches"),
-    "kg": ("kg", "kgs", "kilogram", "kilograms", "kilo", "kilos"),
-    "g": ("g", "gram", "grams"),
-    "lb": ("lb", "lbs", "pound", "pounds"),
-    "l": ("l", "litre", "litres", "liter", "liters"),
-    "ml": ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
-    "percent": ("%", "percent", "per cent", "pc"),
-    "usd": ("$", "usd", "dollar", "dollars"),
-    "eur": ("\u20ac", "eur", "euro", "euros"),
-    "gbp": ("\u00a3", "gbp", "pound sterling", "sterling"),
-    "year": ("y", "yr", "yrs", "year", "years"),
-    "month": ("month", "months"),
-    "week": ("wk", "wks", "week", "weeks"),
-    "day": ("d", "day", "days"),
-    "hour": ("h", "hr", "hrs", "hour", "hours"),
-    "minute": ("min", "mins", "minute", "minutes"),
-    "second": ("s", "sec", "secs", "second", "seconds"),
-    # "degrees Celsius" is read as one unit (spaces removed before the look-up)
-    "celsius": (
-        "\u00b0c",
-        "c",
-        "celsius",
-        "centigrade",
-        "degreescelsius",
-        "degreecelsius",
-        "degreescentigrade",
-        "degreesc",
-        "degreec",
-    ),
-    "fahrenheit": (
-        "\u00b0f",
-        "f",
-        "fahrenheit",
-        "degreesfahrenheit",
-        "degreefahrenheit",
-        "degreesf",
-        "degreef",
-    ),
-    "mg": ("mg", "milligram", "milligrams"),
-}
-_UNITS = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
-_NUMBER = re.compile(
-    r"(?P<sign>(?:\bminus\s+|\bnegative\s+|[-+\u2212]))?\s*(?P<cur>[$\u20ac\u00a3])?\s*"
-    r"(?P<num>(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?|(?<![\w.])\.\d+)"
-    r"(?![\d,]\d)(?:\s*(?P<scale>thousand|million|billion|trillion|bn)\b)?"
-    r"(?:\s*(?P<unit>%|\u00b0\s?[cf]\b|degrees?\s+(?:celsius|centigrade|fahrenheit|c|f)\b"
-    r"|[a-z]+(?:\s+cent\b)?))?",
-    re.IGNORECASE,
-)
 _RANGE_OR_ALTERNATIVES = re.compile(
     r"\d\s*(?:[-\u2013\u2014]|\bto\b|\bor\b|/)\s*[-+$\u20ac\u00a3]?\s*\d|\bbetween\b|\beither\b",
     re.IGNORECASE,
@@ -594,53 +491,9 @@ _NUMERIC_REFERENCE = re.compile(
 )
 
 
-class ParsedNumber(NamedTuple):
-    """One number read from text: signed ``value``, canonical ``unit`` (or None), ``start``
-    offset in the text it was read from."""
-
-    value: float
-    unit: str | None
-    start: int
-
-
-def parse_numbers(text: str) -> list[ParsedNumber]:
-    """Numbers in ``text``, left to right, after :func:`number_words_to_digits`.
-
-    Thousands separators are read (``100,000`` = 100000), a scale word multiplies
-    (``1.2 million`` = 1200000), the sign is kept (``-20``, ``minus 20``; a dash right after a
-    digit is a range, so "10-20" gives 10 and 20), and a unit right before or after the number
-    is recognised when known (``$``, ``%``, ``mi``/``miles``, ``km``, ``years``, ...).
-
-    Returns:
-        :class:`ParsedNumber` list (empty when there is none). Never raises.
-    """
-    text = number_words_to_digits(unicodedata.normalize("NFKC", text))
-    out: list[ParsedNumber] = []
-    for m in _NUMBER.finditer(text):
-        try:
-            value = float(m.group("num").replace(",", ""))
-        except ValueError:  # pragma: no cover - the pattern only matches digits
-            continue
-        sign = (m.group("sign") or "").strip().lower()
-        before = text[: m.start()].rstrip()
-        if sign in ("-", "\u2212") and before and before[-1].isdigit():
-            sign = ""  # "10 - 20" / "10-20": a range, not a negative number
-        if sign in ("-", "\u2212", "minus", "negative"):
-            value = -value
-        scale = (m.group("scale") or "").lower()
-        if scale:
-            value *= _SCALES.get(scale, 10**9)
-        unit_word = (m.group("unit") or "").lower().replace(" ", "")
-        unit = _UNITS.get(m.group("cur") or "") or _UNITS.get(unit_word)
-        if unit_word == "percent" or unit_word == "%":
-            unit = "percent"
-        if math.isfinite(value):
-            out.append(ParsedNumber(value, unit, m.start("num")))
-    return out
-
-
-def _same_number(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+#: A number read from a reply (the shared parser's record, see
+#: :mod:`guardrail.signals.numbers`).
+ParsedNumber = NumberMention
 
 
 _NEGATION_CUE = re.compile(
@@ -715,26 +568,29 @@ def _judge_numeric(line: str, accepted: Sequence[str], source: AnswerSource) -> 
         )
     got = nums[0]
     if got.unit and target.unit and got.unit != target.unit:
-        # "212°F, which is 100°C" for a Celsius reference: the number in the reference's unit
-        got = next((n for n in nums if n.unit == target.unit), got)
+        # "212°F, which is 100°C" for a Celsius reference: the number in the reference's unit,
+        # else the first one that converts to it ("4,000 mg (4 g)")
+        got = next(
+            (n for n in nums if n.unit == target.unit),
+            next((n for n in nums if n.unit and same_unit(n.unit, target.unit)), got),
+        )
     whole = got.value.is_integer() and abs(got.value) < 1e15
     label = str(int(got.value)) if whole else str(got.value)
-    if not _same_number(got.value, target.value):
-        return Judgement(
-            correct=False,
-            method="numeric",
-            detail=f"{label} != reference {alias!r}",
-            **common,  # type: ignore[arg-type]
-        )
-    if got.unit and target.unit and got.unit != target.unit:
+    if got.unit and target.unit and not same_unit(got.unit, target.unit):
         return Judgement(
             correct=False,
             method="numeric",
             detail=f"unit {got.unit} != {target.unit} of reference {alias!r}",
             **common,  # type: ignore[arg-type]
         )
-    m = _NUMBER.search(text, got.start - 12 if got.start >= 12 else 0)
-    end = m.end() if m else got.start + 1
+    if not same_quantity(got.value, got.unit, target.value, target.unit):
+        return Judgement(
+            correct=False,
+            method="numeric",
+            detail=f"{label} {got.unit or ''} != reference {alias!r}".replace("  ", " "),
+            **common,  # type: ignore[arg-type]
+        )
+    end = got.end
     if _negated(text, got.start, end):
         return Judgement(
             correct=False,
