@@ -74,7 +74,6 @@ answerable question.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import string
 import unicodedata
@@ -93,6 +92,7 @@ from guardrail.signals.numbers import (
     same_quantity,
     same_unit,
 )
+from guardrail.signals.structured import find_json_objects, json_answer
 
 __all__ = [
     "DEFAULT_FUZZY_THRESHOLD",
@@ -186,20 +186,6 @@ class ExtractedAnswer(NamedTuple):
     field: str = ""
 
 
-_ANSWER_KEYS = frozenset(
-    {"answer", "final_answer", "finalanswer", "final answer", "response", "choice", "option"}
-    | {"prediction", "selected_option", "chosen_option"}
-)
-_PLACEHOLDER = re.compile(
-    r"^\s*(?:<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.\.\.|\u2026|(?:your|the)\s+(?:final\s+)?"
-    r"(?:answer|response|choice)(?:\s+here)?|answer\s+here|string|n/?a)\s*$",
-    re.IGNORECASE,
-)
-_LOOSE_JSON_ANSWER = re.compile(
-    r"[\"'](?:final[_ ]?)?answer[\"']\s*:\s*(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)|'(?P<sq>[^'\n]*)"
-    r"|(?P<bare>[-+]?[\w.,]+))",
-    re.IGNORECASE,
-)
 _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
 _MARKER_LINE = re.compile(
     r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
@@ -219,63 +205,6 @@ _CONFIDENCE_PHRASE = re.compile(
     r"(?:confident|confidence|sure|certain|certainty|likely)\b\s*[\)\]]?",
     re.IGNORECASE,
 )
-
-
-_MAX_JSON_STARTS = 64  # "{" positions tried per reply (bounds the work on brace-heavy text)
-
-
-def _json_objects(text: str) -> list[tuple[int, int, dict[str, object]]]:
-    """JSON objects in ``text`` (start, end, object), left to right, not nested; at most
-    :data:`_MAX_JSON_STARTS` opening braces are tried."""
-    decoder = json.JSONDecoder()
-    out: list[tuple[int, int, dict[str, object]]] = []
-    i = text.find("{")
-    tries = 0
-    while i != -1 and tries < _MAX_JSON_STARTS:
-        tries += 1
-        try:
-            obj, end = decoder.raw_decode(text, i)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-            i = text.find("{", i + 1)
-            continue
-        if isinstance(obj, dict):
-            out.append((i, end, obj))
-            i = text.find("{", end)
-        else:
-            i = text.find("{", i + 1)
-    return out
-
-
-def _json_value_text(value: object) -> str | None:
-    """A JSON answer value as text; None for a placeholder or an empty value."""
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, int | float):
-        text = format(value, "g") if isinstance(value, float) else str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-    elif isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
-        text = ", ".join(str(v) for v in value)
-    else:
-        return None
-    if not text or _PLACEHOLDER.match(text):
-        return None
-    return text
-
-
-def _answer_in_object(obj: dict[str, object], depth: int = 0) -> tuple[str, str] | None:
-    for key, value in obj.items():
-        if key.strip().lower().replace("-", "_") in _ANSWER_KEYS:
-            text = _json_value_text(value)
-            if text is not None:
-                return key, text
-    if depth < 2:
-        for value in obj.values():
-            if isinstance(value, dict):
-                found = _answer_in_object(value, depth + 1)
-                if found is not None:
-                    return found
-    return None
 
 
 def _clean_answer(line: str) -> str:
@@ -300,26 +229,15 @@ def extract_answer(reply: str) -> ExtractedAnswer:
         :class:`ExtractedAnswer`; ``source="none"`` and ``text=""`` when there is no answer
         (empty reply, only a confidence statement, a JSON object whose answer is a placeholder).
     """
-    objects = _json_objects(reply)
-    answer_objects = 0
-    for _, _, obj in objects:
-        found = _answer_in_object(obj)
-        if found is not None:
-            return ExtractedAnswer(_clean_answer(found[1]), "json", found[0])
-        if any(str(k).strip().lower() in _ANSWER_KEYS for k in obj):
-            answer_objects += 1
-    if answer_objects:  # JSON with an answer field, but only placeholders in it
-        return ExtractedAnswer("", "none")
+    found = json_answer(reply)  # shared with answer-level agreement (signals/structured.py)
+    if found is not None:
+        if not found.text:  # JSON with an answer field, but only placeholders in it
+            return ExtractedAnswer("", "none")
+        return ExtractedAnswer(_clean_answer(found.text), "json", found.key)
     rest = reply
-    for start, end, _ in reversed(objects):  # JSON without an answer field (confidence only)
-        rest = rest[:start] + "\n" + rest[end:]
-    if "{" in rest:
-        m = _LOOSE_JSON_ANSWER.search(rest)  # an object cut short by the token limit
-        if m:
-            raw = next(g for g in (m.group("dq"), m.group("sq"), m.group("bare")) if g is not None)
-            text = _clean_answer(raw.replace('\\"', '"'))
-            if text and not _PLACEHOLDER.match(text):
-                return ExtractedAnswer(text, "json", "answer")
+    if "{" in reply:  # JSON without an answer field (confidence only) is not the answer
+        for obj in reversed(find_json_objects(reply)[0]):
+            rest = rest[: obj.start] + "\n" + rest[obj.end :]
     lines = [ln.strip() for ln in rest.splitlines()]
     content = [
         ln

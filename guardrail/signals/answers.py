@@ -23,7 +23,6 @@ and TriviaQA replies); nothing here calls a model.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -45,6 +44,7 @@ from guardrail.signals.numbers import (
     same_unit,
     yes_no,
 )
+from guardrail.signals.structured import json_answer
 
 __all__ = [
     "ANSWER_THRESHOLD",
@@ -307,24 +307,10 @@ def parse_options(question: str | None) -> dict[str, str]:
 
 
 def _json_answer(s: str) -> str | None:
-    dec = json.JSONDecoder()
-    for m in re.finditer(r"\{", s):
-        try:
-            obj, _ = dec.raw_decode(s[m.start() :])
-        except ValueError:
-            continue
-        if not isinstance(obj, dict):
-            continue
-        for key, val in obj.items():
-            k = str(key).strip().lower().replace("_", " ")
-            if k in ("answer", "final answer", "short answer", "result", "choice", "option"):
-                if isinstance(val, str | int | float) and not isinstance(val, bool):
-                    return str(val).strip()
-                if isinstance(val, bool):
-                    return "yes" if val else "no"
-                if isinstance(val, list) and all(isinstance(v, str | int | float) for v in val):
-                    return ", ".join(str(v) for v in val)
-    return None
+    """The answer field of a JSON reply (:func:`guardrail.signals.structured.json_answer`, the
+    reader the judge uses too); None when there is none or it is a placeholder."""
+    found = json_answer(s)
+    return found.text if found is not None and found.text else None
 
 
 def _boxed(s: str) -> str | None:

@@ -347,12 +347,13 @@ def parse_numbers(text: str, *, lone_one: bool = True) -> list[NumberMention]:
 
 # --------------------------------------------------------------------------- yes / no
 
-#: Closed lexicon of one-word and short-phrase answers that mean "yes" / "no" on their own. The
-#: forms are the affirmative and negative answer classes of the Switchboard-DAMSL dialogue-act
-#: manual (Jurafsky, Shriberg & Biasca 1997: "ny" yes-answers, "nn" no-answers: yes, yeah, yep,
-#: uh-huh, sure, absolutely, right / no, nope, nah, not at all, of course not) and the direct answers of
-#: the Circa corpus of yes/no questions (Louis, Roth & Radlinski 2020, arXiv 2010.03450: "Yes",
-#: "No", "definitely", "certainly", "of course", "absolutely not", "not really", "never").
+#: Closed lexicon of one-word and short-phrase answers that mean "yes" / "no" on their own.
+#: The forms are the affirmative and negative answer classes of the Switchboard-DAMSL
+#: dialogue-act manual (Jurafsky, Shriberg & Biasca 1997: "ny" yes-answers, "nn" no-answers:
+#: yes, yeah, yep, uh-huh, sure, absolutely, right / no, nope, nah, not at all, of course not)
+#: and the direct answers of the Circa corpus of yes/no questions (Louis, Roth & Radlinski 2020,
+#: arXiv 2010.03450: "Yes", "No", "definitely", "certainly", "of course", "absolutely not",
+#: "not really", "never").
 YES_WORDS: frozenset[str] = frozenset(
     """yes yeah yep yup yea aye sure certainly definitely absolutely indeed correct right true
     affirmative uh-huh of-course by-all-means""".split()  # noqa: SIM905
