@@ -15,7 +15,9 @@ from the reply and, for fuzzy matches, the score, so a human can audit the judge
    followed by a number as in GSM8K, or a line opening "(So / Therefore,) the answer is X", not
    "... is not"); the answer may continue on the next line. A later labelled line holding only
    a percentage ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not
-   the answer.
+   the answer. Markdown emphasis is read through (``**Answer: 42**``, ``The answer is
+   **Canberra**``), and reasoning whose last line is wholly bold (``**42**``, at most 12 words,
+   not a heading ending in ":") gives that line.
 3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
 
 Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
@@ -30,8 +32,11 @@ Rules, in order (first that applies wins):
   letter of the item. When the text after the letter is exactly *another* option's text, the
   verdict still follows the letter and ``detail`` notes the conflict. A reply with no readable
   letter is ``unparsed`` and counts as wrong.
-* **label** (Yes/No, T/F, yes/no/maybe, the Abercrombie categories): the first label word (or
-  its synonym: ``true``/``false`` for ``T``/``F``) in the answer line, else in the whole reply.
+* **label** (Yes/No, T/F, yes/no/maybe, the Abercrombie categories): for Yes/No a yes/no word
+  or phrase of the closed lexicon of :func:`guardrail.signals.numbers.yes_no` opening the answer
+  line ("Nope.", "Absolutely not", "Yep", "Of course"; not "Not at all sure"); else the first
+  label word (or its synonym: ``true``/``false`` for ``T``/``F``) in the answer line, else in
+  the whole reply.
 * **short answer**: the extracted answer, number words written as digits ("twelve" -> 12,
   "twenty-five" -> 25, "two thousand" -> 2000), normalised as in the SQuAD/TriviaQA evaluation
   scripts (lower case, punctuation and the articles a/an/the removed, whitespace collapsed;
@@ -42,7 +47,9 @@ Rules, in order (first that applies wins):
      statements are cut, compared by value (thousands separators and a scale word read:
      ``100,000`` = ``100000``, ``1.2 million`` = ``1200000``; the sign kept: ``-20`` != ``20``;
      a dash between two numbers is a range, not a sign). A unit on both sides must agree
-     (``mi`` = ``miles``; ``km`` != ``miles``; ``°C`` = ``degrees Celsius``); when the first
+     (``mi`` = ``miles``; ``°C`` = ``degrees Celsius``), converted within one dimension (``4 g``
+     = ``4,000 mg``, ``1 km`` = ``1,000 m``; :mod:`guardrail.signals.numbers`, SI Brochure and
+     NIST SP 811), never across dimensions (``4 g`` != ``4 ml``); when the first
      number's unit differs from the reference's, a later number in the reference's unit is read
      instead ("212°F, which is 100°C" for "100 °C"); a unit on one side only is ignored
      (``1,200 mi`` = ``1200``). Several different numbers offered as alternatives or a range
@@ -63,6 +70,16 @@ Rules, in order (first that applies wins):
   never, n't, neither, nor, none, incorrect, wrong, false), the clause goes on to deny it
   ("... is not", "... is wrong"), or the answer rejects itself ("... is not the correct
   answer"). A negation further away does not reach it ("Paris and not Lyon" credits Paris).
+  A *contrasted* mention by rule 0 or 2 is no answer either (``negated``): the accepted answer
+  is named only as what others believe or as the alternative set aside ("Canberra, although
+  many think Sydney", "Many people say Sydney, but it is Canberra", "Canberra rather than
+  Sydney", "Canberra (often mistaken for Sydney)", "Sydney is a common misconception"): its
+  clause opens with a concession (although, though, while, whereas, despite, unlike) or a
+  belief attribution ("many (people) think/believe/say", "it is commonly believed"), one of the
+  four words before it is "rather than", "instead of", "as opposed to", "contrary to",
+  "mistaken for", "confused with", or its clause goes on "is a (common) misconception/myth". For
+  a numeric reference a later number that is not contrasted is read instead ("Many think 5,
+  but it is 4" reads 4).
   Otherwise ``no_match`` (wrong).
 
 Abstention (a refusal or "I don't know" found by
@@ -91,6 +108,7 @@ from guardrail.signals.numbers import (
     parse_numbers,
     same_quantity,
     same_unit,
+    yes_no,
 )
 from guardrail.signals.structured import find_json_objects, json_answer
 
@@ -195,6 +213,9 @@ _MARKER_LINE = re.compile(
     r"\s+(?!not\b)(?P<stated>.+)$",
     re.IGNORECASE,
 )
+# a line that is wholly bold ("**42**", "__Canberra.__"), not a bold heading ("**Step 1:**")
+_BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(?P<b>[^*_\n]*[^*_\n:?\s])\s*(?:\*\*|__)\s*[.!]?\s*$")
+_BOLD_ANSWER_WORDS = 12  # a longer bold last line is a summary sentence, not the answer
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
@@ -260,6 +281,11 @@ def extract_answer(reply: str) -> ExtractedAnswer:
             if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence
                 continue
             if text:
+                return ExtractedAnswer(text, "answer_marker")
+        bold = _BOLD_LINE.match(content[-1]) if len(content) > 1 else None
+        if bold and not _BOLD_LINE.match(first):  # reasoning that ends in "**42**"
+            text = _clean_answer(bold.group("b"))
+            if text and len(text.split()) <= _BOLD_ANSWER_WORDS and not _PERCENT_ONLY.match(text):
                 return ExtractedAnswer(text, "answer_marker")
     for n, line in enumerate(content):
         marker = _MARKER_LINE.match(line) is not None
@@ -377,9 +403,21 @@ _LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
 
 
 def parse_label(reply: str, labels: Sequence[str]) -> str | None:
-    """First label (case-insensitive whole word, or its synonym) in the answer line, else in the
-    whole reply; None when no label occurs. Single-letter labels (``T``/``F``) only match upper
-    case as a whole word, so the word "f" inside a sentence is not a label."""
+    """The label a reply gives.
+
+    For Yes/No labels, first a yes/no answer of the closed lexicon opening the answer line or
+    the reply (:func:`guardrail.signals.numbers.yes_no`: "Nope." -> No, "Absolutely not" -> No,
+    "Of course" -> Yes, "Not at all sure ..." -> neither). Then the first label
+    (case-insensitive whole word, or its synonym) in the answer line, else in the whole reply;
+    None when no label occurs. Single-letter labels (``T``/``F``) only match upper case as a
+    whole word, so the word "f" inside a sentence is not a label."""
+    by_word = {lab.lower(): lab for lab in labels}
+    if "yes" in by_word and "no" in by_word:
+        # "Nope.", "Absolutely not", "Of course": the closed yes/no lexicon, before label words
+        for text in (answer_line(reply), reply):
+            said = yes_no(text)
+            if said is not None:
+                return by_word[said]
     for text in (answer_line(reply), reply):
         best: tuple[int, str] | None = None
         for label in labels:
@@ -436,6 +474,46 @@ _NEGATED_AFTER = re.compile(
 )
 
 
+_CONTRAST_CLAUSE = re.compile(
+    r"^\W*(?:(?:and|but|yet|so)\s+)?(?:(?:even\s+)?(?:although|though)|while|whereas|despite|"
+    r"unlike|contrary\s+to|(?:some|many|most|a\s+lot\s+of)(?:\s+\w+)?(?:\s+(?:people|"
+    r"sources|folks|others))?\s+(?:may\s+|might\s+|often\s+|still\s+|wrongly\s+|mistakenly\s+)?"
+    r"(?:think|believe|say|assume|claim|guess|answer|confuse|expect)|people\s+(?:often\s+|may\s+|"
+    r"sometimes\s+|commonly\s+)?(?:think|believe|say|assume|claim|guess|answer|confuse)|"
+    r"(?:it\s+is|it's)\s+(?:commonly|often|widely|popularly|sometimes|mistakenly)\s+"
+    r"(?:believed|thought|assumed|said|claimed))\b",
+    re.IGNORECASE,
+)
+_CONTRAST_BEFORE = re.compile(
+    r"\b(?:rather\s+than|instead\s+of|as\s+opposed\s+to|contrary\s+to|unlike|"
+    r"(?:mistaken|mistook|confused|confuses|confuse)\s+(?:it\s+)?(?:for|with)|"
+    r"(?:mis)?taken\s+for)(?:\s+[\w'-]+){0,4}?\s*$",
+    re.IGNORECASE,
+)
+_CONTRAST_AFTER = re.compile(
+    r"^[\s\W]*(?:is|was|are)\s+(?:a\s+|an\s+)?(?:common\s+|popular\s+|widespread\s+|"
+    r"frequent\s+)?(?:misconception|myth|mistake|misunderstanding|confusion)\b",
+    re.IGNORECASE,
+)
+
+
+def _contrasted(text: str, start: int, end: int) -> bool:
+    """Whether the mention ``text[start:end]`` only names what others believe or the alternative
+    set aside (module docstring: concession or belief-attribution clause, "rather than X",
+    "mistaken for X", "X is a common misconception")."""
+    if _CONTRAST_BEFORE.search(text[max(0, start - 80) : start]):
+        return True
+    bounds = [0] + [m.end() for m in _CLAUSE_SPLIT.finditer(text)] + [len(text) + 1]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo <= start < hi:
+            clause_start = text[lo:start]
+            inner = re.split(r"[(\[]", clause_start)[-1]  # "(often mistaken for X)"
+            if _CONTRAST_CLAUSE.match(clause_start) or _CONTRAST_CLAUSE.match(inner):
+                return True
+            return _CONTRAST_AFTER.match(text[end:hi]) is not None
+    return False
+
+
 def _negated(text: str, start: int, end: int) -> bool:
     """Whether the match ``text[start:end]`` is negated (module docstring): the answer rejects
     itself, one of the three words before the match in its clause is a negation cue ("it is not
@@ -484,7 +562,7 @@ def _judge_numeric(line: str, accepted: Sequence[str], source: AnswerSource) -> 
             detail=f"several numbers as alternatives or a range, reference {alias!r}",
             **common,  # type: ignore[arg-type]
         )
-    got = nums[0]
+    got = next((n for n in nums if not _contrasted(text, n.start, n.end)), nums[0])
     if got.unit and target.unit and got.unit != target.unit:
         # "212°F, which is 100°C" for a Celsius reference: the number in the reference's unit,
         # else the first one that converts to it ("4,000 mg (4 g)")
@@ -509,7 +587,7 @@ def _judge_numeric(line: str, accepted: Sequence[str], source: AnswerSource) -> 
             **common,  # type: ignore[arg-type]
         )
     end = got.end
-    if _negated(text, got.start, end):
+    if _negated(text, got.start, end) or _contrasted(text, got.start, end):
         return Judgement(
             correct=False,
             method="negated",
@@ -596,6 +674,14 @@ def judge_short_answer(
                         method="negated",
                         parsed=line,
                         detail=f"~ {alias!r}, but negated",
+                        answer_from=source,
+                    )
+                if span is not None and _contrasted(digits_line, *span):
+                    return Judgement(
+                        correct=False,
+                        method="negated",
+                        parsed=line,
+                        detail=f"~ {alias!r}, but only as a contrast (what others think)",
                         answer_from=source,
                     )
                 if re.search(r"\b(?:or|either)\b", rest) and not re.search(r"\bor\b", target):
