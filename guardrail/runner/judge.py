@@ -284,7 +284,7 @@ def extract_answer(reply: str) -> ExtractedAnswer:
                 return ExtractedAnswer(text, "answer_marker")
         bold = _BOLD_LINE.match(content[-1]) if len(content) > 1 else None
         if bold and not _BOLD_LINE.match(first):  # reasoning that ends in "**42**"
-            text = _clean_answer(bold.group("b"))
+            text = _clean_answer(bold.group("b").rstrip(".!"))
             if text and len(text.split()) <= _BOLD_ANSWER_WORDS and not _PERCENT_ONLY.match(text):
                 return ExtractedAnswer(text, "answer_marker")
     for n, line in enumerate(content):

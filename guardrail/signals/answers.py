@@ -171,7 +171,7 @@ _COPULA = re.compile(
 )
 # a clause that only states doubt ("I'm not sure, but I think it's X"): not the answering clause
 _DOUBT_ONLY = re.compile(
-    r"^\W*(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+not\s+(?:\w+\s+)?(?:sure|certain|positive)"
+    r"^\W*(?:(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+)?not\s+(?:\w+\s+){0,2}(?:sure|certain|positive)"
     r"|(?:i|we)\s+(?:do\s+not|don't)\s+know\s+for\s+(?:sure|certain))\W*$",
     re.IGNORECASE,
 )
@@ -662,9 +662,16 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         yesno = said
     clause = _clause(txt, qstems)
     clause = _CONTRAST_TAIL.sub("", clause) or clause  # "Au, not Ag" answers Au
+    doubt = _DOUBT_ONLY.match(clause) is not None  # "Not at all sure": neither yes nor no
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
     firm = yesno is not None
-    if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:
+    if (
+        yesno is None
+        and not doubt
+        and question
+        and _YESNO_QUESTION.search(_clean(question))
+        and not options
+    ):
         yesno = "no" if negated else "yes"
         firm = negated
     numbers = tuple(parse_quantities(clause))
