@@ -359,6 +359,11 @@ _DECLINE = re.compile(
     r"|\b(?:against|violates?)\s+(?:my|our)\s+(?:programming|guidelines|policies|policy|"
     r"ethical guidelines|principles|rules)"
     r"|\bi\s+(?:must|have to)\s+(?:respectfully\s+)?(?:decline|refuse)\b"
+    # the idiom "No can do." and the progressive "I won't be providing ..."
+    r"|^\W*(?:(?:sorry|nope|afraid)\W+)?no\s+can\s+do\s*(?:[.!,;]|$)"
+    rf"|\b{_I}(?:\s+(?:will|shall)\s+not|\s+won't|(?:'m|\s+am|'re|\s+are)\s+not\s+going\s+to)\s+be\s+"
+    r"(?:providing|helping|assisting|giving|writing|sharing|answering|creating|generating|"
+    r"offering|disclosing|revealing|engaging|participating|doing|discussing)\b"
     # "I am not a doctor and cannot provide medical advice": the "I" before the role
     rf"|\b{_I}(?:\s+am|'m|\s+are|'re)\s+not\s+an?\s+(?:[\w-]+\s+){{1,3}}?(?:and|so)\s+"
     rf"(?:{_I}\s+)?{_UNABLE}\s+(?:\w+\s+)?{_REQUEST_VERBS}\b"
