@@ -36,7 +36,8 @@ Design (checked in this order, first that applies wins):
   opinion or assumption in the question / refers to an expert / cannot answer for lack of
   access). Families (``ReplyCue.family``): ``apology`` (sentence-initial "I'm sorry", not "sorry
   to hear"), ``decline`` ("I can't help with", "I won't provide", "I won't be providing", "I
-  must decline", "I'm not advocating", the idiom "No can do."), ``ai_identity`` ("As an AI", only together with a negation), ``normative`` (a
+  must decline", "I'm not advocating", the idiom "No can do."), ``ai_identity`` ("As an
+  AI", only together with a negation), ``normative`` (a
   negated evaluative word: "It is not appropriate/ethical/accurate/justified to", "never
   acceptable", "I strongly disagree", "I condemn"; advice words such as "not recommended" are
   left out because they answer medical questions), ``warning`` (the requested *act* is illegal
