@@ -201,6 +201,8 @@ def html_report(
         logs=list(logs),
         rows=report["rows"],
         changed=report["changed"],
+        rows_key=_key("rows"),
+        changed_key=_key("changed"),
         domains=domains,
         version=__version__,
         level_pct=f"{level * 100:g}",
