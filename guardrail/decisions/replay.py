@@ -638,13 +638,20 @@ def replay_files(
     storage_options: Mapping[str, Any] | None = None,
 ) -> ReplayAccumulator:
     """Replay every row of ``paths`` (any mix of formats, local files, object-storage URLs and
-    decision-log tables; see :func:`iter_chunks`) in chunks, in one process.
+    decision-log tables; see :func:`iter_chunks`; URL globs expanded) in chunks, in one
+    process.
 
     Raises:
         ReplayInputError: see :func:`iter_chunks`.
     """
+    from guardrail.decisions import sources
+
     acc = ReplayAccumulator(policies, labels)
-    for path in paths:
+    try:
+        expanded = sources.expand(paths, storage_options)
+    except FileNotFoundError as exc:
+        raise ReplayInputError(str(exc)) from exc
+    for path in expanded:
         for chunk in iter_chunks(path, chunk_rows, storage_options=storage_options):
             acc.add_rows(chunk)
     return acc
