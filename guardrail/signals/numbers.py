@@ -166,7 +166,7 @@ _UNIT_ROWS: tuple[tuple[str, str, float | None, str], ...] = (
     ("cm", "length", 1e-2, "cm centimeter centimeters centimetre centimetres"),
     ("m", "length", 1.0, "m meter meters metre metres"),
     ("km", "length", 1e3, "km kms kilometer kilometers kilometre kilometres"),
-    ("inch", "length", 0.0254, "in inch inches"),
+    ("inch", "length", 0.0254, "inch inches"),  # not "in": the preposition ("5 in total")
     ("ft", "length", 0.3048, "ft foot feet"),
     ("yard", "length", 0.9144, "yd yds yard yards"),
     ("mile", "length", 1609.344, "mi mile miles"),

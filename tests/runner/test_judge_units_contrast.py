@@ -21,6 +21,8 @@ from guardrail.runner.questions import Question
         ("About 1.5 hours.", "90 minutes", True),  # 1.5 x 3600 s = 90 x 60 s
         ("Roughly 2 liters of water.", "2000 ml", True),
         ("The marathon is 42.195 km long.", "42195 m", True),
+        ("It is 12 inches long.", "1 ft", True),  # 12 x 0.0254 m = 0.3048 m = 1 ft
+        ("It takes 5 in total.", "5 days", True),  # "in" is a preposition, not inches
         ("It weighs 4 ml.", "4 g", False),  # volume is not mass
         ("The maximum daily dose is 400 mg.", "4 g", False),  # 0.4 g != 4 g
         ("It takes 365 days.", "1 year", False),  # calendar year vs days: not converted
