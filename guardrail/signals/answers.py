@@ -104,7 +104,9 @@ _ANSWER_LINE = re.compile(
 )
 _ANSWER_PHRASE = re.compile(
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
+    r"(?:\s+to\s+(?:this|your|the|that)\s+question)?"  # "The answer to this question is no"
     r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*(?::|-(?![\d.]))?\s*"  # "-20": a sign
+    r"(?:(?:indeed|simply|definitely|clearly|actually)\s+)?"
     r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )
@@ -662,6 +664,10 @@ class AnswerKey:
             empty, e.g. an answer that is one of the question's own words).
         items: how many things a short answer names joined by "and" / "&" / commas
             ("Botswana and South Africa" -> 2; 1 when it is not such a list).
+        names: for a question that asks for a thing (not yes/no, not a number, not why/how),
+            the capitalised words of the answering clause that are not in the question,
+            lower-cased and space-joined ("Chief Crazy Horse led the Cheyenne tribe" ->
+            ``cheyenne``); "" when there are none or no question was given.
     """
 
     extracted: ExtractedAnswer
@@ -674,6 +680,7 @@ class AnswerKey:
     core: str = ""
     full: str = ""
     items: int = 1
+    names: str = ""
 
 
 _SHORT_WORDS = 6
@@ -693,15 +700,36 @@ def _items(clause: str) -> int:
     if _VERBISH.search(text):
         return 1  # "A spider has 8 legs and 2 body segments" is a statement, not a list
     parts = [p for p in _AND_LIST.split(text) if _words(p)]
+    if any(re.match(r"\s*(?:a|an)\s", p, re.IGNORECASE) for p in parts[1:]):
+        return 1  # "Lagos, a vibrant and bustling city": an apposition describes one thing
     if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
         return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
     return max(1, len(parts))
 
 
+# asides that are not the answer: "(EU)", "(Paris had energy problems in 1968)", and an insert
+# between a subject and its verb ("The capital of Togo, which is in West Africa, is Lagos")
+_PARENTHESIS = re.compile(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]")
+_INSERT = re.compile(
+    r",\s+(?:which|who|whose|where|also\s+known\s+as|known\s+as|or|a|an|located|born|based)\b"
+    r"[^,;:.()]*,\s+(?=(?:is|are|was|were|has|have|had|remains|became|led|leads|lies)\b)",
+    re.IGNORECASE,
+)
+
+
+def _strip_inserts(text: str) -> str:
+    """``text`` without parenthetical asides and subject-verb inserts (as is if none is left)."""
+    out = _INSERT.sub(" ", _PARENTHESIS.sub("", text)).strip()
+    return out if _words(out) else text
+
+
 def _clause(text: str, qstems: frozenset[str]) -> str:
     """The answering clause: the first clause with new words, a leading "In adults, ..." skipped,
     and for "X is Y" the side that is not the question's restated focus."""
-    if len(_words(text)) <= _SHORT_WORDS or _LIST.fullmatch(text.strip().rstrip(".!")):
+    text = _strip_inserts(text)
+    if len(_words(text)) <= _SHORT_WORDS or (
+        _LIST.fullmatch(text.strip().rstrip(".!")) and _items(text) > 1
+    ):
         pieces = [text.strip()]
     else:
         pieces = [p.strip() for p in _CLAUSE_CUT.split(text) if p and p.strip()]
@@ -745,6 +773,67 @@ _ROMAN_VALUES = {
 _ROMAN = re.compile(r"\b([A-Z][a-z]+)\s+(XVI|XV|XIV|XIII|XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)\b")
 _YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
 _NO = frozenset({"no", "nope", "false", "incorrect"})
+
+
+_ENTITY_QUESTION = re.compile(
+    r"^\W*(?:(?:in|on|at|from|to|for|by|with|of|under|during)\s+)?(?:who|whom|whose|which|what|"
+    r"where|name)\b",
+    re.IGNORECASE,
+)
+# a word, with a regnal number already turned into digits ("Henry 7")
+_NAME_TOKEN = re.compile(r"[^\W\d_][^\W_]*(?:['’-][^\W_]+)*(?:\s\d{1,2}\b)?", re.UNICODE)
+
+
+def _asks_for_entity(question: str | None) -> bool:
+    """A question asking for a thing by name: who/which/what/where/"Name the ...", not a yes/no,
+    numeric or why/how question (the parts of a reply that name things answer it)."""
+    if not question:
+        return False
+    q = _clean(question).strip(" \"'“”")
+    if _NUMERIC_QUESTION.search(q) or _YESNO_QUESTION.search(q):
+        return False
+    # the question's last sentence carries the ask ("Famous as ..., who is the chairman ...?")
+    last = [x for x in re.split(r"(?<=[.!?])\s+|,\s+", q) if x.strip()]
+    return any(_ENTITY_QUESTION.match(x) for x in [q, *last[-1:]])
+
+
+def _names(clause: str, qstems: frozenset[str]) -> str:
+    """The capitalised words of ``clause`` not in the question (see :attr:`AnswerKey.names`).
+
+    The clause's first word counts only when it does not look like an ordinary sentence opener
+    (a stop word, filler, an -ly adverb or an -ing/-ed verb)."""
+    out: list[str] = []
+    for i, m in enumerate(_NAME_TOKEN.finditer(clause)):
+        tok = m.group(0)
+        if not tok[0].isupper():
+            continue
+        low = _ABBREVIATIONS.get(tok.lower(), tok.lower())
+        if low in _STOP or low in _FILLER or low in _PRONOUNS or low in _YES or low in _NO:
+            continue
+        if i == 0 and (low.endswith(("ly", "ing", "ed")) or _INTRO.match(low)):
+            continue
+        parts = [_stem(w) for w in _words(low)]
+        if parts and all(w in qstems for w in parts):
+            continue
+        out.append(" ".join(_words(low)))
+    return " ".join(out)
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?P<n>[^\W\d_]+(?:\s+[^\W\d_]+){0,2})", re.IGNORECASE)
+
+
+def _counted(clause: str, question: str) -> Quantity | None:
+    """For "how many X", the one number in ``clause`` that counts X ("8 legs"), else None."""
+    m = _HOW_MANY.search(_clean(question))
+    if not m:
+        return None
+    nouns = {_stem(w) for w in _words(m.group("n")) if w not in _STOP}
+    found: list[Quantity] = []
+    for n in (*_NUM_RE.finditer(clause), *_WORD_NUM_RE.finditer(clause)):
+        after = [_stem(w) for w in _words(clause[n.end() :])[:3]]
+        if nouns & set(after):
+            found.extend(parse_quantities(n.group(0))[:1])
+    return found[0] if len(found) == 1 else None
 
 
 def _number_word(word: str, n_words: int) -> str:
@@ -808,6 +897,8 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         others = [w for w in others if _stem(w) not in qstems]
         if len(others) <= 2 or explicit:
             main = numbers[0]
+    if main is None and len(numbers) > 1 and question:
+        main = _counted(clause, question)  # "8 legs and 2 body segments" for "how many legs"
     if explicit and main is not None:
         numbers = tuple(all_numbers)
     cwords = [_number_word(w, len(words)) for w in _words(clause)]
@@ -832,6 +923,11 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         core=core,
         items=_items(clause),
         full=full,
+        names=(
+            _names(_strip_inserts(clause), qstems)
+            if len(words) > _SHORT_WORDS and _asks_for_entity(question)
+            else ""
+        ),
     )
 
 
@@ -886,6 +982,9 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
         return 0.0
     if a.main is not None and b.main is not None and _numeric_only(a) and _numeric_only(b):
         return 1.0
+    for ka, kb in ((a, b), (b, a)):
+        if ka.main is not None and _numeric_only(ka) and kb.main is None and len(kb.numbers) > 1:
+            return 0.0  # "2" against a clause of several numbers that commits to none of them
     if a.yesno and b.yesno and a.yesno != b.yesno:
         return 0.0
     if a.yesno and a.yesno == b.yesno and a.firm and b.firm:
@@ -896,7 +995,10 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
         return 0.0
     if a.yesno and b.yesno and (not a.core or not b.core):
         return 1.0
-    x, y = (a.core, b.core) if a.core and b.core else (a.full, b.full)
+    if a.names and b.names:  # a thing asked for by name: the names given decide
+        x, y = a.names, b.names
+    else:
+        x, y = (a.core, b.core) if a.core and b.core else (a.full, b.full)
     if not x and not y:  # no words on either side ("🙂"): the same symbols are the same answer
         ta, tb = a.extracted.text.strip(), b.extracted.text.strip()
         return 1.0 if ta and ta == tb else 0.0
