@@ -797,7 +797,7 @@ def _asks_for_entity(question: str | None) -> bool:
     return any(_ENTITY_QUESTION.match(x) for x in [q, *last[-1:]])
 
 
-def _names(clause: str, qstems: frozenset[str]) -> str:
+def _novel_names(clause: str, qstems: frozenset[str]) -> str:
     """The capitalised words of ``clause`` not in the question (see :attr:`AnswerKey.names`).
 
     The clause's first word counts only when it does not look like an ordinary sentence opener
@@ -924,7 +924,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         items=_items(clause),
         full=full,
         names=(
-            _names(_strip_inserts(clause), qstems)
+            _novel_names(_strip_inserts(clause), qstems)
             if len(words) > _SHORT_WORDS and _asks_for_entity(question)
             else ""
         ),
