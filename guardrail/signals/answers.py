@@ -143,7 +143,7 @@ _OPTION_IN_QUESTION = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _NEGATION = re.compile(
-    r"\b(?:not|no|never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
+    r"\bnot(?!\s+(?:only|just|merely|simply)\b)|\b(?:no|never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
     r"don't|didn't|can't|won't|shouldn't|wouldn't|couldn't|incorrect|false)\b|n't\b",
     re.IGNORECASE,
 )
@@ -784,13 +784,27 @@ _ENTITY_QUESTION = re.compile(
 _NAME_TOKEN = re.compile(r"[^\W\d_][^\W_]*(?:['’-][^\W_]+)*(?:\s\d{1,2}\b)?", re.UNICODE)
 
 
+def _yesno_part(question: str | None) -> str | None:
+    """The yes/no question in ``question`` (the whole question, or its last part after a colon,
+    semicolon or sentence end: "Risk factors ...: is there a role for X?"), else None."""
+    if not question:
+        return None
+    q = _clean(question).strip(" \"'“”")
+    if _YESNO_QUESTION.search(q):
+        return q
+    last = [x for x in re.split(r"[:;]\s+|(?<=[.!?])\s+", q) if x.strip()]
+    if len(last) > 1 and _YESNO_QUESTION.search(last[-1]):
+        return last[-1]
+    return None
+
+
 def _asks_for_entity(question: str | None) -> bool:
     """A question asking for a thing by name: who/which/what/where/"Name the ...", not a yes/no,
     numeric or why/how question (the parts of a reply that name things answer it)."""
     if not question:
         return False
     q = _clean(question).strip(" \"'“”")
-    if _NUMERIC_QUESTION.search(q) or _YESNO_QUESTION.search(q):
+    if _NUMERIC_QUESTION.search(q) or _yesno_part(q) is not None:
         return False
     # the question's last sentence carries the ask ("Famous as ..., who is the chairman ...?")
     last = [x for x in re.split(r"(?<=[.!?])\s+|,\s+", q) if x.strip()]
@@ -836,6 +850,32 @@ def _counted(clause: str, question: str) -> Quantity | None:
     return found[0] if len(found) == 1 else None
 
 
+# a reply that opens with its verdict ("No, ...", "Yes."); "No one", "No doubt" are no verdict
+_LEAD_VERDICT = re.compile(
+    r"^\W*(?P<v>yes|no)\b(?!\s+(?:one|longer|more|matter|doubt|less|way)\b)", re.IGNORECASE
+)
+_RESTATED_SHARE = 0.75
+
+
+def _verdict(reply: str, qstems: frozenset[str]) -> tuple[str | None, bool]:
+    """(yes/no, firm) a reply gives to a yes/no question beyond its answering clause: a leading
+    "Yes"/"No", else one of its first two sentences stating the question's claim (>= 75% of the
+    question's content words, at least 2): affirmed -> "yes", negated -> "no"; else (None, False).
+    """
+    lead = _LEAD_VERDICT.match(reply)
+    if lead:
+        return ("yes" if lead.group("v").lower() == "yes" else "no"), True
+    if len(qstems) < 2:
+        return None, False
+    for sent in _sentences(reply)[:2]:
+        if sent.rstrip().endswith("?"):
+            continue
+        got = {_stem(w) for w in _words(sent) if w not in _STOP} & qstems
+        if len(got) >= _RESTATED_SHARE * len(qstems):
+            return ("no" if _NEGATION.search(sent) else "yes"), True
+    return None, False
+
+
 def _number_word(word: str, n_words: int) -> str:
     """A number word as digits ("eight" -> "8"); "one" only when it is the whole answer."""
     if word in _WORD_NUMBERS and (word != "one" or n_words == 1):
@@ -869,9 +909,13 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     clause = _CONTRAST_TAIL.sub("", clause) or clause  # "Au, not Ag" answers Au
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
     firm = yesno is not None
-    if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:
-        yesno = "no" if negated else "yes"
-        firm = negated
+    yn_part = _yesno_part(question)
+    if yesno is None and yn_part is not None and not options:
+        yesno, firm = _verdict(_clean(str(text)), _question_stems(yn_part))
+        if yesno is None:
+            yesno = "no" if negated else "yes"
+            firm = negated
+        negated = negated or yesno == "no"
     numbers = tuple(parse_quantities(clause))
     all_numbers = parse_quantities(txt)
     main: Quantity | None = None
@@ -989,6 +1033,8 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
         return 0.0
     if a.yesno and a.yesno == b.yesno and a.firm and b.firm:
         return 1.0  # "No, ..." and "The Constitution does not allow it": the same answer
+    if a.yesno and b.yesno and a.firm != b.firm:
+        return 0.0  # a verdict and a reply that gives none do not give the same answer
     if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
         return 0.0
     if a.negated != b.negated:
