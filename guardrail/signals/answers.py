@@ -717,6 +717,12 @@ _INSERT = re.compile(
 )
 
 
+# a clause that narrows the one before it down: part of the answer, not detail after it
+_REFINEMENT = re.compile(
+    r"(?:more\s+)?(?:specifically|precisely|namely|in\s+particular|particularly)\b", re.IGNORECASE
+)
+
+
 def _strip_inserts(text: str) -> str:
     """``text`` without parenthetical asides and subject-verb inserts (as is if none is left)."""
     out = _INSERT.sub(" ", _PARENTHESIS.sub("", text)).strip()
@@ -745,6 +751,8 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
         if _DOUBT_ONLY.match(p) and i < len(pieces) - 1:
             continue
         chosen = p
+        if i + 1 < len(pieces) and _REFINEMENT.match(pieces[i + 1]):
+            chosen = f"{p}, {pieces[i + 1]}"  # "in the Middle East, specifically in Jordan"
         break
     if chosen is None:
         chosen = pieces[0]
