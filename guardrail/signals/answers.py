@@ -723,16 +723,39 @@ _REFINEMENT = re.compile(
 )
 
 
+# the agent of a passive ("is played by X", "was written by X"): who did it
+_AGENT = re.compile(
+    r"(?:\w+ly\s+)?(?:\w+(?:ed|en|wn|ung|ote|ade|ld|ght))\s+by\s+(?P<by>.+)$", re.IGNORECASE
+)
+# commas between adjectives of one noun ("a cluster of small, specialized cells"): no clause cut
+_ADJ_COMMA = re.compile(
+    r"\b(?P<head>(?:a|an|the|of)(?:\s+[a-z]+){1,2}),\s+(?:and\s+)?"
+    r"(?!(?:not|but|or|which|who|whom|whose|that|where|when|although|though|while|so|as|because|"
+    r"since|however|specifically|particularly|namely|including|such|also|and|it|they|he|she|"
+    r"this|there|is|are|was|were)\b)(?=[a-z])"
+)
+
+
+def _join_adjectives(text: str) -> str:
+    for _ in range(3):
+        joined = _ADJ_COMMA.sub(lambda m: m.group("head") + " ", text)
+        if joined == text:
+            break
+        text = joined
+    return text
+
+
 def _strip_inserts(text: str) -> str:
     """``text`` without parenthetical asides and subject-verb inserts (as is if none is left)."""
     out = _INSERT.sub(" ", _PARENTHESIS.sub("", text)).strip()
     return out if _words(out) else text
 
 
-def _clause(text: str, qstems: frozenset[str]) -> str:
+def _clause(text: str, qstems: frozenset[str], *, refine: bool = False) -> str:
     """The answering clause: the first clause with new words, a leading "In adults, ..." skipped,
-    and for "X is Y" the side that is not the question's restated focus."""
-    text = _strip_inserts(text)
+    and for "X is Y" the side that is not the question's restated focus; with ``refine``, a
+    following "..., specifically Y" clause is kept with it (used for the names it gives)."""
+    text = _join_adjectives(_strip_inserts(text))
     if len(_words(text)) <= _SHORT_WORDS or (
         _LIST.fullmatch(text.strip().rstrip(".!")) and _items(text) > 1
     ):
@@ -751,7 +774,7 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
         if _DOUBT_ONLY.match(p) and i < len(pieces) - 1:
             continue
         chosen = p
-        if i + 1 < len(pieces) and _REFINEMENT.match(pieces[i + 1]):
+        if refine and i + 1 < len(pieces) and _REFINEMENT.match(pieces[i + 1]):
             chosen = f"{p}, {pieces[i + 1]}"  # "in the Middle East, specifically in Jordan"
         break
     if chosen is None:
@@ -770,6 +793,9 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
                 chosen = right if lo > ro else left
             elif ln or rn:
                 chosen = left if ln else right
+            agent = _AGENT.match(right)
+            if agent and _novel(_words(agent.group("by")), qstems):
+                chosen = agent.group("by")  # "Mrs. Hudson is played by Una Stubbs": the agent
     return chosen
 
 
@@ -976,7 +1002,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         items=_items(clause),
         full=full,
         names=(
-            _novel_names(_strip_inserts(clause), qstems)
+            _novel_names(_clause(txt, qstems, refine=True), qstems)
             if len(words) > _SHORT_WORDS and _asks_for_entity(question)
             else ""
         ),
