@@ -268,3 +268,26 @@ async def test_built_from_proxy_config_params(
     r = await complete(server, guardrails=[])  # default_on: runs without being named
     assert r.choices[0].message.content == "I can't answer this reliably."
     assert server.headers_seen[1]["authorization"] == "Bearer k"  # the guard's own key
+
+
+async def test_sync_and_streamed_calls_pass_unjudged(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], callbacks: list[Any]
+) -> None:
+    """Documented limits (docs/integrations.md): LiteLLM's SDK runs post-call guardrail hooks
+    only for non-streamed ``acompletion``; a synchronous ``completion`` and a stream reach the
+    caller unjudged. If LiteLLM starts running them there, this fails and the docs change."""
+    server.answers = role_answers(samples=["Paris.", "Lyon.", "Nice.", "Lille."])  # abstain
+    callbacks.append(GuardrailUQ(make_guard()))
+    args: dict[str, Any] = {
+        "model": "openai/main-model",
+        "api_base": server.base_url,
+        "api_key": "k",
+        "messages": Q,
+        "guardrails": ["guardrail-uq"],
+    }
+    r = await asyncio.to_thread(litellm.completion, **args)
+    assert r.choices[0].message.content == "Paris." and "guardrail" not in r.model_dump()
+    stream = await litellm.acompletion(**args, stream=True)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream])
+    assert text == "Paris."
+    assert [b.get("temperature") for b in server.requests] == [None, None]  # no guard samples
