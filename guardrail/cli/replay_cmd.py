@@ -143,10 +143,10 @@ def replay(
             fail(f"no decision log at {p}", EXIT_USAGE, format)
     try:
         logs = sources.expand(logs, options)
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_USAGE, format)
     except ImportError as exc:
         fail(str(exc), EXIT_ENVIRONMENT, format)
+    except OSError as exc:  # a glob matching nothing, access refused, endpoint unreachable
+        fail(str(exc), EXIT_USAGE, format)
     labels = None
     if store is not None:
         from guardrail.review import open_store
@@ -199,7 +199,11 @@ def replay(
         if out is None:
             continue
         try:
-            out.write_text(render(report, candidate=policy, logs=shown_logs), encoding="utf-8")
+            text = render(report, candidate=policy, logs=shown_logs)
+        except ImportError as exc:  # jinja2 (extra web) for the HTML report
+            fail(str(exc), EXIT_ENVIRONMENT, format)
+        try:
+            out.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write {out}: {exc}", EXIT_FINDINGS, format)
     if format is OutputFormat.json:

@@ -118,6 +118,9 @@ def test_missing_objects_and_failed_uploads(tmp_path: Path, s3: S3) -> None:
         replay_files([f"{bucket}/absent.jsonl"], policies, storage_options=options)
     with pytest.raises(ReplayInputError, match="no object matches"):
         replay_files([f"{bucket}/none-*.jsonl"], policies, storage_options=options)
+    args = ["replay", str(tmp_path / "t.guard"), f"{bucket}/none-*.jsonl", "--format", "json"]
+    res = runner.invoke(app, [*args, *_cli_options(options)])
+    assert res.exit_code == 2 and "no object matches" in res.stdout
     # the bucket does not exist: the rotation's upload fails, the record is still written
     log = JSONLDecisionLog(
         tmp_path / "d.jsonl",
