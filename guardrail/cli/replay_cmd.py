@@ -90,7 +90,8 @@ def replay(
         typer.Argument(
             help="Decision logs: .jsonl (rotated too), .csv, .parquet files or object-storage "
             "URLs (s3://bucket/decisions/*.parquet; globs expanded), or a database "
-            "(sqlite:///review.db, postgresql://...) holding a decision_log table."
+            "(sqlite:///abs/review.db, sqlite:rel.db, a .db path, postgresql://...) holding a "
+            "decision_log table."
         ),
     ],
     format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,

@@ -474,8 +474,8 @@ def iter_chunks(
 
     ``path`` is a local file, an fsspec URL (``s3://bucket/decisions/x.parquet``, ``gs://``,
     ``az://``, ...: :mod:`guardrail.storage`, extra ``s3`` for S3) or a database URL
-    (``sqlite:///review.db``, ``postgresql://...``: the ``decision_log`` table written by
-    :class:`~guardrail.decisions.table.DecisionTable`, read in ``id`` order).
+    (``sqlite:///abs/review.db``, ``sqlite:rel.db``, ``postgresql://...``: the ``decision_log``
+    table written by :class:`~guardrail.decisions.table.DecisionTable`, read in ``id`` order).
 
     Parquet needs ``pyarrow`` (extra ``scale``) and is read one record batch at a time;
     ``row_groups`` restricts it to those row groups, ``id_range`` (inclusive) a table to those
