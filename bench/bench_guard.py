@@ -211,6 +211,19 @@ async def bench(
 
 async def samples_k7(base: str, base_ignore: str, repeats: int) -> None:
     """[2] k = 7 samples: sequential, concurrent single calls, one n=7 request."""
+    firsts, warms = [], []
+    for _ in range(repeats):  # a new provider builds its pools (and TLS context) on first use
+        fresh = OpenAICompatProvider(base, model="bench")
+        t0 = time.perf_counter()
+        await fresh.chat(MSG, max_tokens=32)
+        firsts.append(time.perf_counter() - t0)
+        warms.append(await timed(lambda p=fresh: p.chat(MSG, max_tokens=32), 5))
+        await fresh.aclose()
+    first, warm = statistics.median(firsts), statistics.median(warms)
+    print(
+        f"[2] first call on a new provider {first * 1000:.1f} ms, later calls {warm * 1000:.1f} ms "
+        f"(first / later {first / warm:.2f}x, median of {repeats})"
+    )
     ign = OpenAICompatProvider(base_ignore, model="bench", supports_n=False)
     nprov = OpenAICompatProvider(base, model="bench")
     await ign.chat(MSG)
