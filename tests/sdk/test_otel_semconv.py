@@ -116,7 +116,9 @@ async def test_names_match_semconv_and_usage_sums_to_served_tokens(
     assert ids == [f"chatcmpl-fake-{i}" for i in range(1, 5)]
     purposes = sorted(str((s.attributes or {})["guardrail.purpose"]) for s in chats)
     assert purposes == ["answer", "consistency", "consistency", "consistency"]
-    counts = [(s.attributes or {}).get(gen_ai_attributes.GEN_AI_REQUEST_CHOICE_COUNT) for s in chats]
+    counts = [
+        (s.attributes or {}).get(gen_ai_attributes.GEN_AI_REQUEST_CHOICE_COUNT) for s in chats
+    ]
     assert sorted(counts, key=str) == [3, None, None, None]  # only the n=3 request asked for 3
     assert not any(k.startswith("gen_ai.usage.") for k in guard.attributes or {})
     # tokens served: the fake server counts space-separated words
