@@ -688,9 +688,13 @@ def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
         raise UnsupportedArgumentError(
             f"n={n} is not supported: the guard shows one answer (the policy sets the samples)"
         )
-    if "audio" in given or "audio" in (given.get("modalities") or ()):
+    if "audio" in given:
         raise UnsupportedArgumentError(
-            "audio output is not supported: guardrail evaluates text answers"
+            "audio output (audio=...) is not supported: guardrail evaluates text answers"
+        )
+    if "audio" in (given.get("modalities") or ()):
+        raise UnsupportedArgumentError(
+            "modalities with 'audio' is not supported: guardrail evaluates text answers"
         )
     return {k: given[k] for k in ANSWER_ONLY_ARGS if k in given}
 
