@@ -663,12 +663,20 @@ class UnsupportedArgumentError(TypeError, ValueError):
     arguments) and a ``ValueError`` (what earlier releases raised)."""
 
 
+# openai's "not given" sentinel classes (NotGiven in 1.x-3.x, Omit from 1.x on where present)
+_SENTINELS: tuple[type, ...] = (
+    tuple(t for t in (getattr(openai, "Omit", None), getattr(openai, "NotGiven", None)) if t)
+    if HAVE_OPENAI
+    else ()
+)
+
+
 def _given(value: Any) -> bool:
     """Whether an argument was given: not ``None`` and not openai's ``omit``/``NOT_GIVEN``
     sentinels (callers such as agent frameworks pass those explicitly)."""
     if value is None:
         return False
-    return not (HAVE_OPENAI and isinstance(value, openai.Omit | openai.NotGiven))
+    return not (_SENTINELS and isinstance(value, _SENTINELS))
 
 
 def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
