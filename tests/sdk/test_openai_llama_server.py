@@ -180,3 +180,18 @@ def test_raw_response_headers_and_one_span_per_request(base_url: str) -> None:
     assert sum(int((s.attributes or {})["gen_ai.usage.output_tokens"]) for s in chats) == (
         g.completion_tokens
     )
+
+
+def test_langchain_chat_openai_one_guarded_call(base_url: str) -> None:
+    lc = pytest.importorskip("langchain_openai", reason="langchain-openai (dev extra) missing")
+    oa = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    client = GuardedClient(guard=_guard(oa))
+    llm = lc.ChatOpenAI(
+        client=client.chat.completions, model="smollm2", api_key=KEY, max_tokens=24, seed=11
+    )
+    m = llm.invoke("What is the capital of France? Answer in one word.")
+    # the guarded text: the answer with the policy's notice, or the abstention message
+    assert isinstance(m.content, str)
+    assert m.content.endswith("Checked by guardrail.") or m.content == "The samples disagree."
+    assert m.response_metadata["id"].startswith("chatcmpl-")  # llama.cpp's own id
+    assert m.response_metadata["finish_reason"] in {"stop", "length", "content_filter"}
