@@ -309,3 +309,46 @@ def test_tool_call_reply_is_not_a_failed_evaluation(server: FakeOpenAIServer) ->
     (duration,) = names["gen_ai.client.operation.duration"].data.data_points
     assert "error.type" not in duration.attributes
     mp.shutdown()
+
+
+TYPED_USE = """
+from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from guardrail.sdk import AsyncGuardedClient, GuardedClient
+
+msgs: list[ChatCompletionMessageParam] = [{"role": "user", "content": "x"}]
+client = GuardedClient(OpenAI())
+r = client.chat.completions.create(model="m", messages=msgs, temperature=0.2, stop=["."])
+reveal_type(r)
+reveal_type(r.choices[0].message.content)
+flag: bool = False
+reveal_type(client.chat.completions.create(model="m", messages=msgs, stream=flag))
+client.chat.completions.create(model="m", messages=msgs, temprature=0.2)
+
+
+async def f() -> None:
+    x = await AsyncGuardedClient().chat.completions.create(model="m", messages=msgs)
+    reveal_type(x)
+"""
+
+
+@pytest.mark.slow
+def test_create_type_checks_like_openai(tmp_path: Path) -> None:
+    # mypy --strict on code written against openai's types: the overloads give the
+    # ChatCompletion subclass back, and a misspelt keyword is a type error (as with openai)
+    api = pytest.importorskip("mypy.api", reason="mypy (dev extra) is not installed")
+    src = tmp_path / "use.py"
+    src.write_text(TYPED_USE)
+    out, _, status = api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(src)])
+    revealed = re.findall(r'Revealed type is "([^"]+)"', out)
+    assert revealed == [
+        "guardrail.sdk.client.GuardedChatCompletion",
+        "str | None",
+        "guardrail.sdk.client.GuardedChatCompletion",
+        "guardrail.sdk.client.GuardedChatCompletion",
+    ]
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    # only the misspelt call fails (mypy reports it twice: the keyword, then no overload)
+    assert errors and all(f"{src}:13:" in e for e in errors), errors
+    assert 'Unexpected keyword argument "temprature"' in errors[0]
+    assert status == 1
