@@ -155,6 +155,9 @@ class _Run:
     # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
     speculative: list[asyncio.Task[ChatResult]] | None = None
     prefetched: asyncio.Task[ChatResult] | None = None  # eager samples, started with the answer
+    # plan latency, `verbalized followup`: why the inline statement was unusable (then the
+    # follow-up is asked after all)
+    inline_missing: str | None = None
 
     @property
     def question(self) -> str | None:
@@ -625,8 +628,13 @@ class Guard:
         inline = (
             supplied is None  # an answer made elsewhere carries no requested confidence line
             and cfg.verbalized is not None
-            and cfg.verbalized.mode == "inline"
             and "verbalized" in wanted
+            # plan latency asks a `verbalized followup` policy's question inline too: the
+            # follow-up needs the answer's text, so it would be a second round trip
+            and (cfg.verbalized.mode == "inline" or policy.plan == "latency")
+        )
+        inline_for_followup = (
+            inline and cfg.verbalized is not None and (cfg.verbalized.mode == "followup")
         )
         want_logprobs = "logprob_confidence" in wanted
 
@@ -729,6 +737,9 @@ class Guard:
             )
         )
 
+        if inline_for_followup:
+            _inline_or_followup(run)
+
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
         _abandon(run)  # eager samples the plan did not need
@@ -809,10 +820,11 @@ class Guard:
             self._strict_check(run, "verbalized follow-up", exc)
             run.missing(["verbalized"], self._failure_reason(run, exc))
             return
-        run.add(
-            verbalized_from_reply(res.text, mode="followup", question=run.question),
-            calls=run.calls - calls_before,
-        )
+        out = verbalized_from_reply(res.text, mode="followup", question=run.question)
+        if run.inline_missing is not None:  # plan latency: the inline statement was missing
+            value, reason, detail = out["verbalized"]
+            out["verbalized"] = (value, reason, {**detail, "inline_missing": run.inline_missing})
+        run.add(out, calls=run.calls - calls_before)
 
     async def _sample_call(self, run: _Run, index: int, n: int = 1) -> ChatResult:
         """Samples ``index .. index + n - 1`` of the policy's k (seeds seed+1+index ...)."""
@@ -1465,6 +1477,24 @@ def _retrieve(task: asyncio.Task[ChatResult]) -> None:
     """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
     if not task.cancelled():
         task.exception()
+
+
+def _inline_or_followup(run: _Run) -> None:
+    """``plan latency`` with ``verbalized followup``: the confidence was asked inline in the
+    answer call. A readable statement is the signal (detail ``elicited: "inline"``); a missing
+    one is dropped again so the plan asks the follow-up question after all (only if a rule
+    still needs it), and the follow-up's detail keeps the inline reason."""
+    rep = run.reports.get("verbalized")
+    if rep is None:
+        return
+    if rep.value is not None:
+        run.reports["verbalized"] = rep.model_copy(
+            update={"detail": {**rep.detail, "elicited": "inline (plan latency)"}}
+        )
+        return
+    run.inline_missing = rep.reason or "no confidence statement"
+    del run.reports["verbalized"]
+    run.values.pop("verbalized", None)
 
 
 def _abandon(run: _Run) -> None:
