@@ -43,6 +43,7 @@ from servers.fake_openai import FakeOpenAIServer  # noqa: E402
 from guardrail.policy import Policy, parse_policy  # noqa: E402
 from guardrail.providers import OpenAICompatProvider  # noqa: E402
 from guardrail.sdk import Guard  # noqa: E402
+from guardrail.signals.verbalized import INLINE_TEMPLATE  # noqa: E402
 
 POLICIES = ("general", "finance", "legal", "medical")
 PLANS: tuple[str | None, ...] = (None, "latency", "cost")
@@ -93,8 +94,13 @@ def responder(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any], int], str
             row = by_q[body["messages"][0]["content"]]
             s = row.get("stated", 0.8)
             return "I cannot say." if s is None else f"Confidence: {round(s * 100)}%"
-        row = by_q[last]
+        inline = last.endswith(INLINE_TEMPLATE)  # plan latency asks the confidence inline
+        row = by_q[last.removesuffix(INLINE_TEMPLATE).rstrip()]
         seed = int(body.get("seed") or 7000)
+        if seed == 7000 and inline:
+            # the model states inline what it stated in the follow-up (or nothing, as then)
+            s = row.get("stated", 0.8)
+            return str(row["answer"]) + ("" if s is None else f"\nConfidence: {round(s * 100)}%")
         if seed == 7000:
             return str(row["answer"])
         samples = row["samples"]
@@ -222,11 +228,16 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--parts", default="wall,calls,timeline", help="comma-separated subset")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}")
-    await wall_time(args.latency, args.repeats)
-    await calls_per_chat()
-    await timeline(args.latency)
+    parts = set(args.parts.split(","))
+    if "wall" in parts:
+        await wall_time(args.latency, args.repeats)
+    if "calls" in parts:
+        await calls_per_chat()
+    if "timeline" in parts:
+        await timeline(args.latency)
     print(f"\nload average at end: {os.getloadavg()}")
 
 

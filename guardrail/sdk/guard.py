@@ -704,6 +704,12 @@ class Guard:
             run.answer_id = result.response_id
         raw = result.choices[0].text
         answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
+        if not answer and inline_for_followup and "\n" in raw.strip():
+            # the lines above the statement are themselves only a percentage ("100%"), which
+            # the stripper reads as a second statement: show them, as the follow-up plan would,
+            # and ask the confidence in the follow-up
+            answer = raw.strip().rsplit("\n", 1)[0].strip()
+            run.inline_missing = "the answer itself is only a percentage"
         if not answer:
             empty = ResponseFormatError(
                 "the model returned an empty answer"
@@ -1487,12 +1493,13 @@ def _inline_or_followup(run: _Run) -> None:
     rep = run.reports.get("verbalized")
     if rep is None:
         return
-    if rep.value is not None:
+    if rep.value is not None and run.inline_missing is None:
         run.reports["verbalized"] = rep.model_copy(
             update={"detail": {**rep.detail, "elicited": "inline (plan latency)"}}
         )
         return
-    run.inline_missing = rep.reason or "no confidence statement"
+    if run.inline_missing is None:
+        run.inline_missing = rep.reason or "no confidence statement"
     del run.reports["verbalized"]
     run.values.pop("verbalized", None)
 
