@@ -65,7 +65,16 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
-from guardrail.sdk.sample_plan import SampleState, consistency_box, next_wave, settled
+from guardrail.sdk.sample_plan import (
+    EnsembleState,
+    SampleState,
+    agreement_box,
+    agreement_settled,
+    consistency_box,
+    next_ensemble_wave,
+    next_wave,
+    settled,
+)
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -154,6 +163,8 @@ class _Run:
     timed_out: bool = False
     # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
     speculative: list[asyncio.Task[ChatResult]] | None = None
+    # plan latency: the ensemble models' calls started alongside the answer (policy order)
+    ensemble_tasks: list[asyncio.Task[ChatResult]] | None = None
     prefetched: asyncio.Task[ChatResult] | None = None  # eager samples, started with the answer
     # plan latency, `verbalized followup`: why the inline statement was unusable (then the
     # follow-up is asked after all)
@@ -653,7 +664,12 @@ class Guard:
                 # `n` (or not known yet): one request for all k, as in the other plans; it
                 # arrives whole, so it is cancelled only when the samples are not needed at all
                 run.speculative = [asyncio.create_task(self._sample_call(run, 0, n=k))]
-        elif (
+        if policy.plan == "latency" and cfg.ensemble is not None and "agreement" in wanted:
+            # the ensemble models answer the user's question, not the answer: start them too
+            run.ensemble_tasks = [
+                asyncio.create_task(self._ask_model(run, m)) for m in cfg.ensemble.models
+            ]
+        if (
             self.eager_samples
             and policy.plan is None
             and cfg.samples is not None
@@ -1073,47 +1089,160 @@ class Guard:
             raise GuardError(f"{backend.name} equivalence failed: {errors[0] if errors else ''}")
         return sim
 
+    async def _ask_model(self, run: _Run, m: str) -> ChatResult:
+        prov = self.ensemble_providers.get(m, run.provider)
+        return await self._call(run, "agreement", run.messages, provider=prov, model=m)
+
     async def _ensemble(self, run: _Run) -> None:
         cfg = run.policy.signals.ensemble
         if cfg is None or not cfg.models:
             run.missing(["agreement"], "the policy has no `ensemble` entry")
             return
         calls_before = run.calls
-
-        async def ask(m: str) -> ChatResult:
-            prov = self.ensemble_providers.get(m, run.provider)
-            return await self._call(run, "agreement", run.messages, provider=prov, model=m)
-
-        results = await asyncio.gather(*(ask(m) for m in cfg.models), return_exceptions=True)
-        answers: dict[str, str | None] = {}
-        errors: dict[str, str] = {}
-        for m, r in zip(cfg.models, results, strict=True):
-            if isinstance(r, AuthenticationError):
-                raise r
-            if isinstance(r, BaseException):
-                if not isinstance(r, ProviderError | TimeoutError | asyncio.TimeoutError):
-                    raise r
-                self._strict_check(run, f"ensemble model {m}", r)
-                answers[m] = None
-                errors[m] = self._failure_reason(run, r)
-            else:
-                answers[m] = r.text.strip()
+        models = list(cfg.models)
         weights = dict(zip(cfg.models, cfg.weights, strict=True)) if cfg.weights else None
         backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
-        sim = await self._precompute(backend, [run.answer, *(a for a in answers.values() if a)])
-        run.add(
-            agreement_with_answer(
+        from guardrail.signals.answers import AnswerSimilarity
+
+        # exact early stopping (plans only, lexical backend: see sample_plan.agreement_box)
+        lexical = backend if isinstance(backend, AnswerSimilarity) else None
+        exact = lexical is not None and run.policy.plan is not None
+        got: list[ChatResult | BaseException | None] = [None] * len(models)
+        stop: tuple[Action, EnsembleState, int] | None = None
+        waves: list[int] = []
+
+        def collect(m: int) -> tuple[dict[str, str | None], dict[str, str]]:
+            answers: dict[str, str | None] = {}
+            errors: dict[str, str] = {}
+            for name, r in zip(models[:m], got[:m], strict=True):
+                if isinstance(r, AuthenticationError):
+                    raise r
+                if isinstance(r, BaseException):
+                    if not isinstance(r, ProviderError | TimeoutError | asyncio.TimeoutError):
+                        raise r
+                    self._strict_check(run, f"ensemble model {name}", r)
+                    answers[name] = None
+                    errors[name] = self._failure_reason(run, r)
+                else:
+                    assert r is not None
+                    answers[name] = r.text.strip()
+            return answers, errors
+
+        def prefix_weights(m: int) -> dict[str, float] | None:
+            return {k: weights[k] for k in models[:m]} if weights else None
+
+        def state_of(m: int) -> EnsembleState | None:
+            """The box state after the first m models; None while no model answered."""
+            answers, errors = collect(m)
+            w = [weights[k] if weights else 1.0 for k in models]
+            if m == 0:  # the answer alone (a non-answer agrees with nothing)
+                from guardrail.signals.consistency import reply_kinds
+
+                kind = reply_kinds([run.answer], question=run.question)[0]
+                return EnsembleState(1.0 if kind == "answer" else 0.0, 1.0, tuple(w))
+            out = agreement_with_answer(
                 run.model,
                 run.answer,
                 answers,
-                weights=weights,
+                weights=prefix_weights(m),
                 errors=errors,
-                similarity=sim,
-                backend=backend,
+                similarity=lexical,
                 question=run.question,
-            ),
-            calls=run.calls - calls_before,
+            )
+            value, _, detail = out["agreement"]
+            if value is None:
+                return None
+            key = f"{run.model} (answer)"
+            wk = {key: 1.0, **{k: w[i] for i, k in enumerate(models[:m])}}
+            own: list[str] = next((c for c in detail["clusters"] if key in c), [])
+            agreeing = 0.0 if key in detail["non_answers"] else sum(wk[k] for k in own)
+            answered = 1.0 + sum(wk[k] for k, a in answers.items() if a)
+            return EnsembleState(agreeing, answered, tuple(w[m:]))
+
+        def check(m: int) -> tuple[Action, EnsembleState, int] | None:
+            if not exact or m in (0, len(models)):
+                return None
+            state = state_of(m)
+            if state is None:
+                return None
+            action = agreement_settled(run.policy, run.values, state)
+            return None if action is None else (action, state, m)
+
+        def prefix() -> int:
+            m = 0
+            while m < len(models) and got[m] is not None:
+                m += 1
+            return m
+
+        if run.ensemble_tasks is not None:  # plan latency: started with the answer
+            tasks = run.ensemble_tasks
+            index = {t: i for i, t in enumerate(tasks)}
+            pending: set[asyncio.Task[ChatResult]] = set(tasks)
+            seen = 0
+            while pending and stop is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    exc = t.exception()
+                    got[index[t]] = exc if exc is not None else t.result()
+                m = prefix()
+                if m > seen:
+                    seen = m
+                    stop = check(m)
+            await _cancel_tasks(run, tasks)
+            waves = [len(models)]
+            calls_before = run.calls - sum(_calls_of(t) for t in tasks)
+        elif run.policy.plan == "cost" and exact:  # waves in policy order
+            m = 0
+            while m < len(models) and stop is None:
+                state = state_of(m)
+                d = len(models) - m
+                if state is not None:
+                    d = next_ensemble_wave(run.policy, run.values, state)
+                waves.append(d)
+                res = await asyncio.gather(
+                    *(self._ask_model(run, k) for k in models[m : m + d]),
+                    return_exceptions=True,
+                )
+                got[m : m + d] = list(res)
+                m += d
+                stop = check(m)
+        else:
+            res = await asyncio.gather(
+                *(self._ask_model(run, k) for k in models), return_exceptions=True
+            )
+            got = list(res)
+        asked = len(models) if stop is None else stop[2]
+        answers, errors = collect(asked)
+        sim = await self._precompute(backend, [run.answer, *(a for a in answers.values() if a)])
+        out = agreement_with_answer(
+            run.model,
+            run.answer,
+            answers,
+            weights=prefix_weights(asked),
+            errors=errors,
+            similarity=sim,
+            backend=backend,
+            question=run.question,
         )
+        if run.policy.plan is not None:
+            value, reason, detail = out["agreement"]
+            detail = {
+                **detail,
+                "plan": run.policy.plan,
+                "models_planned": len(models),
+                "asked": asked,
+                "waves": waves,
+            }
+            if stop is not None:
+                action, state, _ = stop
+                lo, hi = agreement_box(state)
+                detail["stopped_early"] = {"action": action.value, "bounds": [lo, hi]}
+                reason = (
+                    f"stopped after {asked} of {len(models)} models: every agreement in "
+                    f"[{lo:.3g}, {hi:.3g}] gives {action.value}"
+                )
+            out["agreement"] = (value, reason, detail)
+        run.add(out, calls=run.calls - calls_before)
 
     async def _calibrated(self, run: _Run, profile: CalibrationProfile | str | None) -> None:
         if profile is None:
@@ -1461,9 +1590,14 @@ def _calls_of(task: asyncio.Task[ChatResult]) -> int:
 
 
 async def _cancel_speculation(run: _Run) -> None:
-    """Cancel the speculative sample calls still running (their tokens are not spent further)
-    and wait for them; a call that was sent counts in the chat's cost either way."""
-    tasks = run.speculative or []
+    """Cancel the speculative sample and ensemble calls still running (their tokens are not
+    spent further) and wait for them; a call that was sent counts in the chat's cost either
+    way."""
+    await _cancel_tasks(run, run.speculative or [])
+    await _cancel_tasks(run, run.ensemble_tasks or [])
+
+
+async def _cancel_tasks(run: _Run, tasks: list[asyncio.Task[ChatResult]]) -> None:
     running = [t for t in tasks if not t.done()]
     for t in running:
         t.cancel()
