@@ -71,6 +71,7 @@ from guardrail.sdk.sample_plan import (
     agreement_box,
     agreement_settled,
     consistency_box,
+    ensemble_state,
     next_ensemble_wave,
     next_wave,
     settled,
@@ -1133,31 +1134,16 @@ class Guard:
 
         def state_of(m: int) -> EnsembleState | None:
             """The box state after the first m models; None while no model answered."""
-            answers, errors = collect(m)
-            w = [weights[k] if weights else 1.0 for k in models]
-            if m == 0:  # the answer alone (a non-answer agrees with nothing)
-                from guardrail.signals.consistency import reply_kinds
-
-                kind = reply_kinds([run.answer], question=run.question)[0]
-                return EnsembleState(1.0 if kind == "answer" else 0.0, 1.0, tuple(w))
-            out = agreement_with_answer(
+            answers, _ = collect(m)
+            return ensemble_state(
                 run.model,
                 run.answer,
-                answers,
-                weights=prefix_weights(m),
-                errors=errors,
+                models,
+                cfg.weights or None,
+                [answers[k] for k in models[:m]],
                 similarity=lexical,
                 question=run.question,
             )
-            value, _, detail = out["agreement"]
-            if value is None:
-                return None
-            key = f"{run.model} (answer)"
-            wk = {key: 1.0, **{k: w[i] for i, k in enumerate(models[:m])}}
-            own: list[str] = next((c for c in detail["clusters"] if key in c), [])
-            agreeing = 0.0 if key in detail["non_answers"] else sum(wk[k] for k in own)
-            answered = 1.0 + sum(wk[k] for k, a in answers.items() if a)
-            return EnsembleState(agreeing, answered, tuple(w[m:]))
 
         def check(m: int) -> tuple[Action, EnsembleState, int] | None:
             if not exact or m in (0, len(models)):

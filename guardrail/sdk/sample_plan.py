@@ -29,11 +29,15 @@ them all ``k`` samples are drawn (they still run concurrently in ``plan latency`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from guardrail.policy import Action, Policy
 from guardrail.policy.decision import SignalValue
+
+if TYPE_CHECKING:
+    from guardrail.signals.consistency import Similarity
 
 __all__ = [
     "EnsembleState",
@@ -41,6 +45,7 @@ __all__ = [
     "agreement_box",
     "agreement_settled",
     "consistency_box",
+    "ensemble_state",
     "next_ensemble_wave",
     "next_wave",
     "settled",
@@ -155,3 +160,52 @@ def next_ensemble_wave(
             if agreement_settled(policy, known, after) is not None:
                 return d
     return left
+
+
+def ensemble_state(
+    model: str,
+    answer: str,
+    models: Sequence[str],
+    weights: Sequence[float] | None,
+    replies: Sequence[str | None],
+    *,
+    similarity: Similarity | None = None,
+    question: str | None = None,
+) -> EnsembleState | None:
+    """The :class:`EnsembleState` after the first ``len(replies)`` of ``models`` (policy order;
+    a reply None or empty = that model failed), computed with the very function the final
+    value comes from (:func:`~guardrail.sdk.signal_steps.agreement_with_answer`). None while no
+    model of the prefix answered (the value could still end up missing). ``weights``: one per
+    model (None: all 1).
+
+    Raises:
+        ValueError: more replies than models, or ``weights`` of another length."""
+    from guardrail.sdk.signal_steps import agreement_with_answer
+    from guardrail.signals.consistency import reply_kinds
+
+    m = len(replies)
+    w = list(weights) if weights is not None else [1.0] * len(models)
+    if m > len(models) or len(w) != len(models):
+        raise ValueError("need len(replies) <= len(models) == len(weights)")
+    if m == 0:  # the answer alone (a non-answer agrees with nothing)
+        kind = reply_kinds([answer], question=question)[0]
+        return EnsembleState(1.0 if kind == "answer" else 0.0, 1.0, tuple(w))
+    answers = {k: (r or None) for k, r in zip(models[:m], replies, strict=True)}
+    out = agreement_with_answer(
+        model,
+        answer,
+        answers,
+        weights=dict(zip(models[:m], w[:m], strict=True)) if weights is not None else None,
+        errors={},
+        similarity=similarity,
+        question=question,
+    )
+    value, _, detail = out["agreement"]
+    if value is None:
+        return None
+    key = f"{model} (answer)"
+    wk = {key: 1.0, **dict(zip(models[:m], w[:m], strict=True))}
+    own: list[str] = next((c for c in detail["clusters"] if key in c), [])
+    agreeing = 0.0 if key in detail["non_answers"] else sum(wk[k] for k in own)
+    answered = 1.0 + sum(wk[k] for k, a in answers.items() if a and a.strip())
+    return EnsembleState(agreeing, answered, tuple(w[m:]))

@@ -28,6 +28,7 @@ from guardrail.signals.verbalized import INLINE_TEMPLATE
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "smollm2_clusters.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line]
+Q_FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 FOLLOWUP = "How likely is it that your previous answer is correct"
 # stated confidence per question (no real follow-up replies are recorded): cycled so that the
 # `confident_unhedged` and `stated_vs_sampled` rules of the medical policy both get exercised
@@ -232,3 +233,48 @@ async def test_settled_samples_cancel_the_outstanding_requests(server: FakeOpenA
         await asyncio.sleep(0.01)
     assert sorted(int(b["seed"]) for b in server.disconnected) == held
     assert server.held == 0
+
+
+ENSEMBLE_PLAN = """
+policy ens {{
+  plan {plan}
+  signals {{
+    ensemble "m1", "m2", "m3"
+  }}
+  rule disagree {{
+    when agreement < 0.6
+    then review "Models disagree."
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("plan", ["latency", "cost"])
+async def test_ensemble_agreement_stops_once_the_models_so_far_settle_it(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], plan: str
+) -> None:
+    from servers.fake_openai import role_answers
+
+    # The answer says Paris (weight 1), m1 and m2 say Lyon. After m1 and m2 the agreement of all
+    # four lies in [1/4, (1 + 1)/4] = [0.25, 0.5] (m3 absent or Lyon / Paris): < 0.6 -> review
+    # whatever m3 says. plan cost: first wave = 2 (after one model no outcome settles: [1/3, 1]
+    # or [1/4, 3/4] straddle 0.6; after two disagreeing ones [0.25, 0.5] does), so m3 is never
+    # asked. plan latency: m3 was asked with the answer and is held by the server: cancelled.
+    server.answers = role_answers(answer="Paris.", by_model={"m1": "Lyon.", "m2": "Lyon."})
+    server.hold = lambda body: body.get("model") == "m3"
+    r = await make_guard(ENSEMBLE_PLAN.format(plan=plan)).chat(Q_FRANCE)
+    assert r.action is Action.REVIEW
+    rep = r.signal("agreement")
+    assert rep is not None and rep.detail["asked"] == 2
+    assert rep.value == pytest.approx(1 / 3)  # the answer alone out of the three that answered
+    assert rep.detail["stopped_early"]["bounds"] == pytest.approx([0.25, 0.5], abs=1e-8)
+    models = sorted(b["model"] for b in server.requests)
+    if plan == "cost":
+        assert models == ["m1", "m2", "main-model"] and rep.detail["waves"] == [2]
+    else:
+        assert models == ["m1", "m2", "m3", "main-model"]
+        for _ in range(500):  # the close reaches the server's thread asynchronously
+            if server.disconnected:
+                break
+            await asyncio.sleep(0.01)
+        assert [b["model"] for b in server.disconnected] == ["m3"]
