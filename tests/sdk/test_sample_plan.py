@@ -278,3 +278,45 @@ async def test_ensemble_agreement_stops_once_the_models_so_far_settle_it(
                 break
             await asyncio.sleep(0.01)
         assert [b["model"] for b in server.disconnected] == ["m3"]
+
+
+PCT = """
+policy pct {
+  plan latency
+  on_missing review
+  signals {
+    samples 3 temperature 0.9
+    verbalized followup
+  }
+  rule unsure {
+    when verbalized < 0.7
+    then notice "The model is unsure."
+  }
+  rule split {
+    when consistency < 0.5
+    then abstain "No."
+  }
+}
+"""
+
+
+async def test_an_answer_that_is_only_a_percentage_is_shown_and_the_confidence_asked_after(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    from servers.fake_openai import role_answers
+
+    # "100%" then the inline statement: the stripper would read both lines as statements and
+    # leave no answer (a failed chat; plan none shows "100%"). The answer is kept as the follow-up
+    # plan shows it and the confidence comes from the follow-up: 0.6 < 0.7 -> notice;
+    # samples 3/3 agree -> consistency 1.0.
+    server.answers = role_answers(
+        answer="100%\nConfidence: 90%", samples=["100%"], followup="Confidence: 60%"
+    )
+    r = await make_guard(PCT).chat(
+        [{"role": "user", "content": "What share of a circle is a full turn?"}]
+    )
+    assert r.answer == "100%" and r.status == "answered" and r.action is Action.NOTICE
+    rep = r.signal("verbalized")
+    assert rep is not None and rep.value == 0.6 and rep.detail["mode"] == "followup"
+    assert rep.detail["inline_missing"] == "the answer itself is only a percentage"
+    assert r.values["consistency"] == 1.0
