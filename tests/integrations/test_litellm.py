@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_IDS, CASES, QA, DownStore
+from adapter_cases import CASE_IDS, CASES, QA, DownStore
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
