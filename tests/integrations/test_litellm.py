@@ -291,3 +291,28 @@ async def test_sync_and_streamed_calls_pass_unjudged(
     text = "".join([c.choices[0].delta.content or "" async for c in stream])
     assert text == "Paris."
     assert [b.get("temperature") for b in server.requests] == [None, None]  # no guard samples
+
+
+async def test_every_choice_is_judged(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], callbacks: list[Any]
+) -> None:
+    # n=2 answers "Paris." and "Lyon."; each choice gets its own n=4 sampling call, and each
+    # call gets one full turn of the rotation (Paris x3, Lyon x1) whichever comes first:
+    # "Paris." agrees with 3/4 = 0.75 -> notice; "Lyon." with 1/4 = 0.25 -> abstain
+    answers = iter(["Paris.", "Lyon."])
+    samples = role_answers(samples=["Paris.", "Paris.", "Paris.", "Lyon."])
+
+    def respond(body: dict[str, Any], i: int) -> str:
+        return next(answers) if body.get("temperature") is None else samples(body, i)
+
+    server.answers = respond
+    callbacks.append(GuardrailUQ(make_guard()))
+    r = await complete(server, n=2, litellm_call_id="call-n2")
+    first, second = r.guardrail_choices
+    assert r.guardrail == first
+    assert (first["action"], second["action"]) == ("notice", "abstain")
+    assert (first["request_id"], second["request_id"]) == ("call-n2-0", "call-n2-1")
+    assert r.choices[0].message.content == "Paris.\n\nCheck important facts."
+    assert r.choices[1].message.content == "I can't answer this reliably."
+    assert [c.finish_reason for c in r.choices] == ["stop", "content_filter"]
+    assert [b.get("n") for b in server.requests] == [2, 4, 4]
