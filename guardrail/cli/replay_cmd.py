@@ -12,13 +12,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from guardrail._safety import redact_url
 from guardrail.cli._common import (
     EXIT_ENVIRONMENT,
     EXIT_FINDINGS,
     EXIT_USAGE,
+    STORAGE_OPTION_HELP,
     FormatOpt,
     OutputFormat,
     fail,
+    parse_storage_options,
 )
 
 
@@ -83,7 +86,13 @@ def replay(
         str, typer.Argument(help="Candidate policy: a .guard file, a folder, or a bundled name.")
     ],
     logs: Annotated[
-        list[Path], typer.Argument(help="Decision logs: .jsonl (rotated too), .csv, .parquet.")
+        list[str],
+        typer.Argument(
+            help="Decision logs: .jsonl (rotated too), .csv, .parquet files or object-storage "
+            "URLs (s3://bucket/decisions/*.parquet; globs expanded), or a database "
+            "(sqlite:///abs/review.db, sqlite:rel.db, a .db path, postgresql://...) holding a "
+            "decision_log table."
+        ),
     ],
     format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
     store: Annotated[
@@ -98,6 +107,16 @@ def replay(
     markdown: Annotated[
         Path | None, typer.Option("--markdown", help="Also write a Markdown diff report here.")
     ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML diff report here.")
+    ] = None,
+    storage_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--storage-option",
+            help=STORAGE_OPTION_HELP,
+        ),
+    ] = None,
     chunk_rows: Annotated[
         int, typer.Option("--chunk-rows", min=1, help="Rows per chunk (bounds memory).")
     ] = 50_000,
@@ -108,17 +127,27 @@ def replay(
 ) -> None:
     """Evaluate a candidate policy on logged signal values: changed decisions per domain, review
     load and abstention before/after, accuracy of shown answers where labels exist."""
+    from guardrail import storage as sources
     from guardrail.decisions.replay import (
         ReplayInputError,
         labels_from_store,
         markdown_report,
         replay_files,
     )
+    from guardrail.decisions.report_html import html_report
+    from guardrail.decisions.table import is_table_url
 
     policies = _policies(policy, format)
+    options = parse_storage_options(storage_option, format)
     for p in logs:
-        if not p.is_file():
+        if not (is_table_url(p) or sources.is_url(p) or Path(p).is_file()):
             fail(f"no decision log at {p}", EXIT_USAGE, format)
+    try:
+        logs = sources.expand(logs, options)
+    except ImportError as exc:
+        fail(str(exc), EXIT_ENVIRONMENT, format)
+    except OSError as exc:  # a glob matching nothing, access refused, endpoint unreachable
+        fail(str(exc), EXIT_USAGE, format)
     labels = None
     if store is not None:
         from guardrail.review import open_store
@@ -145,27 +174,39 @@ def replay(
                 )
             with Client(dask) as client:  # type: ignore[no-untyped-call]
                 acc = replay_distributed(
-                    client, logs, policies, labels=labels, chunk_rows=chunk_rows
+                    client,
+                    logs,
+                    policies,
+                    labels=labels,
+                    chunk_rows=chunk_rows,
+                    storage_options=options,
                 )
         else:
-            acc = replay_files(logs, policies, labels=labels, chunk_rows=chunk_rows)
+            acc = replay_files(
+                logs, policies, labels=labels, chunk_rows=chunk_rows, storage_options=options
+            )
     except ReplayInputError as exc:
         fail(str(exc), EXIT_USAGE, format)
     except ImportError as exc:
         fail(
-            f"{exc}: Parquet logs need the scale extra: pip install 'guardrail-uq[scale]'",
+            f"{exc} (Parquet logs need the scale extra: pip install 'guardrail-uq[scale]'; "
+            "s3:// URLs the s3 extra; PostgreSQL the postgres extra)",
             EXIT_ENVIRONMENT,
             format,
         )
     report = acc.report()
-    if markdown is not None:
+    shown_logs = [redact_url(p) for p in logs]
+    for out, render in ((markdown, markdown_report), (html, html_report)):
+        if out is None:
+            continue
         try:
-            markdown.write_text(
-                markdown_report(report, candidate=policy, logs=[str(p) for p in logs]),
-                encoding="utf-8",
-            )
+            text = render(report, candidate=policy, logs=shown_logs)
+        except ImportError as exc:  # jinja2 (extra web) for the HTML report
+            fail(str(exc), EXIT_ENVIRONMENT, format)
+        try:
+            out.write_text(text, encoding="utf-8")
         except OSError as exc:
-            fail(f"cannot write {markdown}: {exc}", EXIT_FINDINGS, format)
+            fail(f"cannot write {out}: {exc}", EXIT_FINDINGS, format)
     if format is OutputFormat.json:
         typer.echo(json.dumps(report, ensure_ascii=False))
     else:

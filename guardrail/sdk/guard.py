@@ -53,6 +53,7 @@ from guardrail.providers import (
     MessagesLike,
     ProviderError,
     ResponseFormatError,
+    ToolCallReply,
     make_provider,
     normalize_messages,
     run_sync,
@@ -405,6 +406,9 @@ class Guard:
             ValueError: unknown domain or malformed messages.
             AuthenticationError: the provider rejected the credentials (always raised).
             GuardError: strict mode only, on model/parse failure or timeout.
+            ToolCallReply: the provider reported that the answer call returned tool calls
+                (only wrappers that pass ``tools`` do: the drop-in client, ``guardrail
+                serve``); nothing was evaluated, telemetry shows no failure.
         """
         return await self._entry(
             messages,
@@ -535,8 +539,8 @@ class Guard:
             )
             try:
                 response = await self._guarded(run, rid, stakes, context or {}, start, supplied)
-            except (AuthenticationError, GuardError):
-                raise
+            except (AuthenticationError, GuardError, ToolCallReply):
+                raise  # ToolCallReply: passed through unevaluated (tracing: not a failure)
             except Exception as exc:  # the host app never sees an internal error
                 record_error(span, exc)
                 response = self._failed(run, rid, exc, start)

@@ -412,7 +412,9 @@ class FakeOpenAIServer:
                 writer.write(payload[i : i + 1])
                 await writer.drain()
             return True
-        await self._send(writer, 200, payload)
+        # openai's LegacyAPIResponse.request_id reads this header: "req-" + the completion id
+        rid = document.get("id") if isinstance(document, dict) else None
+        await self._send(writer, 200, payload, {"x-request-id": f"req-{rid}"} if rid else None)
         return True
 
     async def _stream(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
