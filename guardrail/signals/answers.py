@@ -23,7 +23,6 @@ and TriviaQA replies); nothing here calls a model.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -35,6 +34,17 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from rapidfuzz import fuzz
+
+from guardrail.signals.numbers import (
+    SCALES,
+    UNITS,
+    number_words_to_digits,
+    parse_numbers,
+    same_quantity,
+    same_unit,
+    yes_no,
+)
+from guardrail.signals.structured import json_answer
 
 __all__ = [
     "ANSWER_THRESHOLD",
@@ -163,7 +173,7 @@ _COPULA = re.compile(
 )
 # a clause that only states doubt ("I'm not sure, but I think it's X"): not the answering clause
 _DOUBT_ONLY = re.compile(
-    r"^\W*(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+not\s+(?:\w+\s+)?(?:sure|certain|positive)"
+    r"^\W*(?:(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+)?not\s+(?:\w+\s+){0,2}(?:sure|certain|positive)"
     r"|(?:i|we)\s+(?:do\s+not|don't)\s+know\s+for\s+(?:sure|certain))\W*$",
     re.IGNORECASE,
 )
@@ -200,72 +210,8 @@ _FILLER = frozenset(
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
 
-_WORD_NUMBERS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
-}  # fmt: skip
-_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
-# unit spellings -> canonical unit (no conversions between units: 1 mile is not 1.609 km here)
-_UNITS: dict[str, str] = {}
-for _canon, _names in {
-    "usd": "$ dollar dollars usd bucks",
-    "eur": "€ euro euros eur",
-    "gbp": "£ pound-sterling gbp",
-    "cent": "cent cents ¢",
-    "percent": "% percent per-cent percentage",
-    "mile": "mi mile miles",
-    "km": "km kilometer kilometers kilometre kilometres",
-    "m": "m meter meters metre metres",
-    "cm": "cm centimeter centimeters centimetre centimetres",
-    "mm": "mm millimeter millimeters",
-    "ft": "ft foot feet",
-    "inch": "in inch inches",
-    "yard": "yd yard yards",
-    "kg": "kg kilogram kilograms kilo kilos",
-    "g": "g gram grams",
-    "mg": "mg milligram milligrams",
-    "lb": "lb lbs pound pounds",
-    "oz": "oz ounce ounces",
-    "l": "l liter liters litre litres",
-    "ml": "ml milliliter milliliters millilitre millilitres",
-    "gallon": "gal gallon gallons",
-    "hour": "h hr hrs hour hours",
-    "minute": "min mins minute minutes",
-    "second": "s sec secs second seconds",
-    "day": "day days",
-    "week": "week weeks",
-    "month": "month months",
-    "year": "yr yrs year years",
-    "degree": "° degree degrees",
-    "celsius": "°c c celsius",
-    "fahrenheit": "°f f fahrenheit",
-    "mph": "mph",
-    "kmh": "km/h kph",
-}.items():
-    for _n in _names.split():
-        _UNITS[_n.replace("-", " ")] = _canon
-
-_NUM = (
-    r"(?P<sign>(?<![\w.\-])[-−–](?=\s?[$€£]?\d)|\b(?:minus|negative)\s+)?"
-    r"(?P<cur>[$€£])?\s?"
-    r"(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|\.\d+)"
-    r"(?P<ord>st|nd|rd|th)?"
-    r"(?![\w])"
-    r"(?:\s*(?P<scale>thousand|million|billion|trillion)\b)?"
-    r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b))?"
-)
-_NUM_RE = re.compile(_NUM, re.IGNORECASE)
-_WORD_NUM_RE = re.compile(
-    r"\b(?P<w>(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[-\s](?:one|two|three|"
-    r"four|five|six|seven|eight|nine))?|zero|one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)\b"
-    r"(?:\s+(?P<scale>hundred|thousand|million|billion))?",
-    re.IGNORECASE,
-)
-_UNIT_AFTER = re.compile(r"\s*(?P<u>°[cf]|[a-z°¢/]+(?:\s(?:cent|sterling))?)", re.IGNORECASE)
+# a number in a sentence (digits; the full reading is guardrail.signals.numbers.parse_numbers)
+_NUM_RE = re.compile(r"(?<![\w.])[-\u2212\u2013]?[$\u20ac\u00a3]?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 
 
 def _clean(text: str) -> str:
@@ -363,24 +309,10 @@ def parse_options(question: str | None) -> dict[str, str]:
 
 
 def _json_answer(s: str) -> str | None:
-    dec = json.JSONDecoder()
-    for m in re.finditer(r"\{", s):
-        try:
-            obj, _ = dec.raw_decode(s[m.start() :])
-        except ValueError:
-            continue
-        if not isinstance(obj, dict):
-            continue
-        for key, val in obj.items():
-            k = str(key).strip().lower().replace("_", " ")
-            if k in ("answer", "final answer", "short answer", "result", "choice", "option"):
-                if isinstance(val, str | int | float) and not isinstance(val, bool):
-                    return str(val).strip()
-                if isinstance(val, bool):
-                    return "yes" if val else "no"
-                if isinstance(val, list) and all(isinstance(v, str | int | float) for v in val):
-                    return ", ".join(str(v) for v in val)
-    return None
+    """The answer field of a JSON reply (:func:`guardrail.signals.structured.json_answer`, the
+    reader the judge uses too); None when there is none or it is a placeholder."""
+    found = json_answer(s)
+    return found.text if found is not None and found.text else None
 
 
 def _boxed(s: str) -> str | None:
@@ -547,22 +479,16 @@ class Quantity:
     decimal: bool = False
 
 
-def _unit_after(s: str, end: int) -> str | None:
-    m = _UNIT_AFTER.match(s, end)
-    if not m:
-        return None
-    u = m.group("u").lower().rstrip(".")
-    return _UNITS.get(u) or _UNITS.get(u.split()[0])
-
-
 def parse_quantities(text: str) -> list[Quantity]:
     """Every number in ``text`` with its sign, unit and scale, in order.
 
-    Reads digits (``1,200``, ``1200.50``, ``.5``, ``3/4``, ``21st``), a leading minus that is not
-    a hyphen between words or numbers (``-20``, ``minus 20``; ``3-4`` is 3 and 4), currency
-    signs (``$``, ``€``, ``£``), ``%`` / ``percent``, scale words (``1.2 million``) and number
-    words up to ninety-nine (``twenty-five``, ``three hundred``). The unit is the currency sign, the
-    percent sign or the word right after the number when it is a known unit (see ``_UNITS``).
+    The shared reader :func:`guardrail.signals.numbers.parse_numbers` (also the judge's):
+    digits (``1,200``, ``1200.50``, ``.5``, ``3/4``, ``21st``), a leading minus that is not a
+    hyphen between words or numbers (``-20``, ``minus 20``; ``3-4`` is 3 and 4), currency signs
+    (``$``, ``€``, ``£``), ``%`` / ``percent``, scale words (``1.2 million``) and number words
+    (``twenty-five``, ``three hundred``; a lone "one" only when it is the whole answer: "one of
+    the ..." is a pronoun). The unit is the currency sign, the percent sign or the known unit
+    word right after the number (:data:`guardrail.signals.numbers.UNITS`).
 
     Args:
         text: any text.
@@ -570,62 +496,19 @@ def parse_quantities(text: str) -> list[Quantity]:
     Returns:
         The quantities found (empty list when none).
     """
-    s = _clean(text)
-    out: list[tuple[int, Quantity]] = []
-    for m in _NUM_RE.finditer(s):
-        raw = m.group("num").replace(",", "").replace(" ", "")
-        try:
-            if "/" in raw:
-                a, b = raw.split("/")
-                if float(b) == 0:
-                    continue
-                val = float(a) / float(b)
-            else:
-                val = float(raw)
-        except ValueError:
-            continue
-        if m.group("scale"):
-            val *= _SCALES[m.group("scale").lower()]
-        if m.group("sign"):
-            val = -val
-        unit: str | None = None
-        if m.group("pct"):
-            unit = "percent"
-        elif m.group("cur"):
-            unit = _UNITS[m.group("cur")]
-        elif not m.group("ord"):
-            unit = _unit_after(s, m.end())
-        decimal = "." in raw or "/" in raw
-        if math.isfinite(val):
-            out.append((m.start(), Quantity(value=val, unit=unit, decimal=decimal)))
-    bare = re.sub(r"[^\w]+", " ", s).strip().lower()
-    for m in _WORD_NUM_RE.finditer(s):
-        parts = re.split(r"[-\s]", m.group("w").lower())
-        if parts == ["one"] and not m.group("scale") and bare != "one":
-            continue  # "one of the ...", "the one on the left": a pronoun, not a number
-        val = float(sum(_WORD_NUMBERS.get(p, 0) for p in parts))
-        if m.group("scale"):
-            sc = m.group("scale").lower()
-            val *= 100.0 if sc == "hundred" else _SCALES[sc]
-        out.append((m.start(), Quantity(value=val, unit=_unit_after(s, m.end()))))
-    out.sort(key=lambda t: t[0])
-    return [q for _, q in out]
-
-
-_TEMPERATURE = frozenset({"degree", "celsius", "fahrenheit"})
-
-
-def _same_unit(a: str | None, b: str | None) -> bool:
-    """No unit on one side, the same unit, or "degrees" against a named temperature scale."""
-    if not a or not b or a == b:
-        return True
-    return {a, b} <= _TEMPERATURE and "degree" in (a, b)
+    return [
+        Quantity(value=n.value, unit=n.unit, decimal=n.decimal)
+        for n in parse_numbers(_clean(text), lone_one=False)
+    ]
 
 
 def _same_value(a: Quantity, b: Quantity) -> bool:
-    if not _same_unit(a.unit, b.unit):
+    """Equal by value, converting between units of one dimension (``4 g`` = ``4,000 mg``;
+    :func:`guardrail.signals.numbers.same_quantity`); a percentage equals a decimal or fraction
+    <= 1 of the same value (``50%`` = ``0.5``)."""
+    if not same_unit(a.unit, b.unit):
         return False
-    if math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-9):
+    if same_quantity(a.value, a.unit, b.value, b.unit):
         return True
     # 50% = 0.5 = 1/2, only when the other number is written as a decimal or fraction <= 1
     for p, d in ((a, b), (b, a)):
@@ -805,8 +688,6 @@ _ROMAN_VALUES = {
     "XI": 11, "XII": 12, "XIII": 13, "XIV": 14, "XV": 15, "XVI": 16,
 }  # fmt: skip
 _ROMAN = re.compile(r"\b([A-Z][a-z]+)\s+(XVI|XV|XIV|XIII|XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)\b")
-_YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
-_NO = frozenset({"no", "nope", "false", "incorrect"})
 
 
 _ENTITY_QUESTION = re.compile(
@@ -856,7 +737,7 @@ def _novel_names(clause: str, qstems: frozenset[str]) -> str:
         if not tok[0].isupper():
             continue
         low = _ABBREVIATIONS.get(tok.lower(), tok.lower())
-        if low in _STOP or low in _FILLER or low in _PRONOUNS or low in _YES or low in _NO:
+        if low in _STOP or low in _FILLER or low in _PRONOUNS or yes_no(low) is not None:
             continue
         if i == 0 and (low.endswith(("ly", "ing", "ed")) or _INTRO.match(low)):
             continue
@@ -876,11 +757,13 @@ def _counted(clause: str, question: str) -> Quantity | None:
     if not m:
         return None
     nouns = {_stem(w) for w in _words(m.group("n")) if w not in _STOP}
-    found: list[Quantity] = []
-    for n in (*_NUM_RE.finditer(clause), *_WORD_NUM_RE.finditer(clause)):
-        after = [_stem(w) for w in _words(clause[n.end() :])[:3]]
-        if nouns & set(after):
-            found.extend(parse_quantities(n.group(0))[:1])
+    # parse_numbers reports offsets in the text with number words written as digits
+    conv = number_words_to_digits(unicodedata.normalize("NFKC", _clean(clause)), lone_one=False)
+    found = [
+        Quantity(value=n.value, unit=n.unit, decimal=n.decimal)
+        for n in parse_numbers(_clean(clause), lone_one=False)
+        if nouns & {_stem(w) for w in _words(conv[n.end :])[:3]}
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -912,8 +795,10 @@ def _verdict(reply: str, qstems: frozenset[str]) -> tuple[str | None, bool]:
 
 def _number_word(word: str, n_words: int) -> str:
     """A number word as digits ("eight" -> "8"); "one" only when it is the whole answer."""
-    if word in _WORD_NUMBERS and (word != "one" or n_words == 1):
-        return str(_WORD_NUMBERS[word])
+    if word != "one" or n_words == 1:
+        digits = number_words_to_digits(word)
+        if digits.isdigit():
+            return digits
     return word
 
 
@@ -937,14 +822,16 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     txt = _ROMAN.sub(lambda m: f"{m.group(1)} {_ROMAN_VALUES[m.group(2)]}", ex.text)
     words = _words(txt)
     yesno: str | None = None
-    if words and (words[0] in _YES or words[0] in _NO) and (len(words) == 1 or ex.method != "json"):
-        yesno = "yes" if words[0] in _YES else "no"
+    said = yes_no(txt)  # closed lexicon: "Nope." -> no, "Of course" -> yes, not "Not at all sure"
+    if said and (ex.method != "json" or len(words) <= 3):
+        yesno = said
     clause = _clause(txt, qstems)
     clause = _CONTRAST_TAIL.sub("", clause) or clause  # "Au, not Ag" answers Au
+    doubt = _DOUBT_ONLY.match(clause) is not None  # "Not at all sure": neither yes nor no
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
     firm = yesno is not None
     yn_part = _yesno_part(question)
-    if yesno is None and yn_part is not None and not options:
+    if yesno is None and not doubt and yn_part is not None and not options:
         yesno, firm = _verdict(_clean(str(text)), _question_stems(yn_part))
         if yesno is None:
             yesno = "no" if negated else "yes"
@@ -971,7 +858,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     elif len(numbers) == 1:
         others = [_number_word(w, len(words)) for w in _words(clause)]
         others = [w for w in others if not re.fullmatch(r"[\d.,]+", w)]
-        others = [w for w in others if w not in _UNITS and w not in _STOP and w not in _FILLER]
+        others = [w for w in others if w not in UNITS and w not in _STOP and w not in _FILLER]
         others = [w for w in others if _stem(w) not in qstems]
         if len(others) <= 2 or explicit:
             main = numbers[0]
@@ -1029,7 +916,7 @@ def _numbers_compatible(a: AnswerKey, b: AnswerKey) -> bool | None:
 
 def _numeric_only(k: AnswerKey) -> bool:
     """The answer is its number: no word left in the core but digits and units."""
-    return all(re.fullmatch(r"[\d.,/%]+", w) or w in _UNITS or w in _SCALES for w in k.core.split())
+    return all(re.fullmatch(r"[\d.,/%]+", w) or w in UNITS or w in SCALES for w in k.core.split())
 
 
 def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
