@@ -189,6 +189,10 @@ SMOLLM2 = {
     / "tests"
     / "fixtures"
     / "smollm2_agreement_heldout.jsonl",
+    "third set (labelled before any clustering ran on it; held out)": REPO
+    / "tests"
+    / "fixtures"
+    / "smollm2_agreement_fresh.jsonl",
 }
 
 

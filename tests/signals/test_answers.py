@@ -371,8 +371,9 @@ def test_hand_labelled_smollm2_clustering() -> None:
     (tests/fixtures/smollm2_agreement.jsonl; labels by reading, see docs/signals.md). The issue's
     target is F1 >= 0.90; on these replies (a 135M model that rarely gives one answer twice: 20
     agreeing pairs in 840) the default reaches far less. This pins the measured values
-    (precision 6/15, recall 6/20, F1 = 2 * 0.4 * 0.3 / 0.7 = 0.3429) so that a change that
-    loses ground is seen, and checks the previous default and exact strings were worse."""
+    (TP 6, FP 6, FN 14: precision 6/12, recall 6/20, F1 = 2 * 6 / (2 * 6 + 6 + 14) = 0.375;
+    0.3429 before the question-aware answer span) so that a change that loses ground is seen,
+    and checks the previous default and exact strings were worse."""
     ev = _eval_module()
     records = [
         json.loads(x)
@@ -382,7 +383,7 @@ def test_hand_labelled_smollm2_clustering() -> None:
     assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
     p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
     assert n_gold == 20
-    assert f1 >= 0.3428, (p, r, f1)
+    assert f1 >= 0.375 - 1e-9, (p, r, f1)
     old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
     exact = ev.pairwise_f1(ev.backends()["exact (baseline)"], records)[2]
     assert f1 > old and f1 > exact
@@ -394,8 +395,12 @@ def test_hand_labelled_smollm2_clustering_held_out() -> None:
     Measured untouched: precision 29/37, recall 29/144, F1 0.320. Two rules were then added
     after reading its misses ("a pig named X" cut at "named"; a yes/no read from a negation is
     firm), so it is held out no more: precision 48/68, recall 48/144,
-    F1 = 2 * 0.7059 * 0.3333 / 1.0392 = 0.4528. Far below the issue's 0.90 (docs/signals.md
-    says why); pinned so a change that loses ground is seen."""
+    F1 = 2 * 0.7059 * 0.3333 / 1.0392 = 0.4528. The question-aware answer span (names for
+    who/which questions, yes/no verdicts from a leading Yes/No or a restated claim, ...) was then
+    developed on smollm2_clusters.jsonl without reading this set: TP 77, FP 35, FN 67, precision
+    77/112 = 0.6875, recall 77/144 = 0.5347, F1 = 2 * 77 / (2 * 77 + 35 + 67) = 0.6016 (recall
+    bought with a little precision). Far below the issue's 0.90 (docs/signals.md says why);
+    pinned so a change that loses ground is seen."""
     ev = _eval_module()
     records = [
         json.loads(x)
@@ -405,7 +410,33 @@ def test_hand_labelled_smollm2_clustering_held_out() -> None:
     assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
     p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
     assert n_gold == 144
-    assert p >= 48 / 68 - 1e-9 and f1 >= 0.4528 - 1e-4, (p, r, f1)
+    assert p >= 77 / 112 - 1e-9 and r >= 77 / 144 - 1e-9, (p, r, f1)
+    assert f1 >= 0.6015, (p, r, f1)
+
+
+def test_hand_labelled_smollm2_clustering_third_set_untouched() -> None:
+    """A third set (tests/fixtures/smollm2_agreement_fresh.jsonl: 15 TriviaQA + 15 BoolQ questions
+    used by neither set above), recorded after the question-aware rules were fixed and labelled
+    by reading every reply before any clustering ran on it (each question's ``why`` gives the
+    calls). Measured once, untouched: TP 80, FP 32, FN 63 of 143 gold pairs, precision 80/112 =
+    0.7143, recall 80/143 = 0.5594, F1 = 2 * 80 / (2 * 80 + 32 + 63) = 0.6275; the default before
+    those rules scored 0.529 and the whole-text rapidfuzz similarity 0.418 on it."""
+    ev = _eval_module()
+    records = [
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement_fresh.jsonl").read_text("utf-8").splitlines()
+        if x.strip()
+    ]
+    assert len(records) == 30 and all(len(r["labels"]) == 8 and r["why"] for r in records)
+    ids = {r["id"] for r in records}
+    for other in ("smollm2_agreement.jsonl", "smollm2_agreement_heldout.jsonl"):
+        text = (FIXTURES / other).read_text("utf-8").splitlines()
+        assert not ids & {json.loads(x)["id"] for x in text if x.strip()}  # no question reused
+    p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
+    assert n_gold == 143
+    assert p >= 80 / 112 - 1e-9 and r >= 80 / 143 - 1e-9, (p, r, f1)
+    old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
+    assert f1 > old
 
 
 def test_detail_after_the_answer_and_explained_yes_no() -> None:
