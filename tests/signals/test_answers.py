@@ -420,7 +420,10 @@ def test_hand_labelled_smollm2_clustering_third_set_untouched() -> None:
     by reading every reply before any clustering ran on it (each question's ``why`` gives the
     calls). Measured once, untouched: TP 80, FP 32, FN 63 of 143 gold pairs, precision 80/112 =
     0.7143, recall 80/143 = 0.5594, F1 = 2 * 80 / (2 * 80 + 32 + 63) = 0.6275; the default before
-    those rules scored 0.529 and the whole-text rapidfuzz similarity 0.418 on it."""
+    those rules scored 0.529 and the whole-text rapidfuzz similarity 0.418 on it. Two later
+    general rules (written for the hand-made cases of test_question_aware_answer_span, not from
+    this set: a name asked for outweighs years in the detail; a part of over four words is no
+    list item) give TP 82, FP 33, FN 61: P 82/115 = 0.7130, R 82/143 = 0.5734, F1 0.6357."""
     ev = _eval_module()
     records = [
         json.loads(x)
@@ -434,7 +437,8 @@ def test_hand_labelled_smollm2_clustering_third_set_untouched() -> None:
         assert not ids & {json.loads(x)["id"] for x in text if x.strip()}  # no question reused
     p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
     assert n_gold == 143
-    assert p >= 80 / 112 - 1e-9 and r >= 80 / 143 - 1e-9, (p, r, f1)
+    assert p >= 82 / 115 - 1e-9 and r >= 82 / 143 - 1e-9, (p, r, f1)
+    assert f1 >= 0.6356, (p, r, f1)
     old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
     assert f1 > old
 
@@ -449,3 +453,81 @@ def test_detail_after_the_answer_and_explained_yes_no() -> None:
     q = "Does the US constitution allow states to secede?"
     assert same("No, it does not.", "The Constitution does not explicitly allow secession.", q)
     assert not same("No.", "Yes, under the tenth amendment.", q)
+
+
+def test_question_aware_answer_span() -> None:
+    # Written for this test (not from any data set): the span of a reply that answers what the
+    # question asks for, not the question's own entities or the detail around it.
+    # names answer a who/which/where question; a reply's prose around them is not the answer
+    q = "Which river flows through Vienna?"
+    assert same(
+        "The river that flows through Vienna is the Danube, one of the longest rivers in Europe.",
+        "Vienna sits on the banks of the Danube, a major waterway of central Europe.",
+        q,
+    )
+    assert not same(
+        "The river that flows through Vienna is the Danube, a major waterway of central Europe.",
+        "The river that flows through Vienna is the Rhine, a major waterway of central Europe.",
+        q,
+    )
+    # an insert between subject and verb is not the answer
+    q = "What is the capital of Peru?"
+    assert same("The capital of Peru, which lies on the Pacific coast, is Lima.", "Lima.", q)
+    # "X, a <description>" describes one thing: not a two-item list
+    assert same("The capital of Peru is Lima, a large and busy city on the coast.", "Lima", q)
+    # a refinement ("..., specifically in X") names what a "which country" question asks for
+    q = "In which country is the Atacama desert?"
+    assert same(
+        "The Atacama desert lies in South America, specifically in the north of Chile.",
+        "The Atacama desert is located in Chile, along the Pacific coast.",
+        q,
+    )
+    # the agent of a passive answers "who"
+    q = "Who painted the ceiling of the Sistine Chapel?"
+    assert same(
+        "The ceiling of the Sistine Chapel was painted by Michelangelo over four years.",
+        "Michelangelo painted it between 1508 and 1512.",
+        q,
+    )
+    assert not same(
+        "The ceiling of the Sistine Chapel was painted by Michelangelo over four years.",
+        "The ceiling of the Sistine Chapel was painted by Raphael over four years.",
+        q,
+    )
+    # commas between the adjectives of one noun do not cut the answer short
+    q = "What is a quokka?"
+    assert not same(
+        "A quokka is a small, furry, and friendly marsupial found in Australia.",
+        "A quokka is a small, noisy bird that lives in the rainforest.",
+        q,
+    )
+    # "how many X": the number that counts X, not another number in the sentence
+    q = "How many strings does a standard violin have?"
+    assert same("A violin has 4 strings and 2 f-holes.", "four", q)
+    assert not same("A violin has 4 strings and 2 f-holes.", "2", q)
+
+
+def test_yes_no_verdicts_of_long_replies() -> None:
+    # Written for this test: a verdict is read from a leading Yes/No, "the answer to this
+    # question is ...", or a sentence stating the question's claim; a reply without a verdict
+    # does not give the same answer as one with it.
+    q = "Is the Great Wall of China visible from the Moon?"
+    no_lead = "No, it is far too narrow to be seen with the naked eye from that distance."
+    no_phrase = "The answer to this question is indeed no. Astronauts have confirmed it."
+    no_claim = "The Great Wall of China is not visible from the Moon without a telescope."
+    yes_claim = "The Great Wall of China is visible from the Moon on a clear day."
+    no_verdict = "The Great Wall of China is a series of fortifications built over centuries."
+    assert same(no_lead, no_phrase, q) and same(no_lead, no_claim, q)
+    assert not same(no_lead, yes_claim, q)
+    assert not same(no_verdict, yes_claim, q) and not same(no_verdict, no_claim, q)
+    # "not only ... but also" affirms
+    q = "Is walking good for the heart?"
+    assert same(
+        "Walking is not only good for the heart, it also helps the joints.",
+        "Yes, walking strengthens the heart.",
+        q,
+    )
+    # the yes/no part of a question after a colon; "No one" opens no verdict
+    q = "Vitamin D in winter: is there a benefit for bone health?"
+    assert same("Yes, there is some benefit.", "Yes. Studies show fewer fractures.", q)
+    assert not same("No one knows for sure.", "No, there is no benefit.", q)
