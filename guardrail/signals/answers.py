@@ -571,7 +571,16 @@ class AnswerKey:
 _SHORT_WORDS = 6
 _DETERMINER = re.compile(r"(?:the|a|an|this|that|its|their|his|her|my|our)\b", re.IGNORECASE)
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
-_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+# (an item after a comma starts with a non-space character, so a long comma-separated reply
+# has one way to be split and a failing match stays linear: "no, no, no, ..." of 96 tokens)
+_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.\s][^,;.]{0,29})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+_CONJUNCTION = re.compile(r"\s(?:and|&|or)\s", re.IGNORECASE)
+
+
+def _is_list(text: str) -> bool:
+    """A short "A, B and C" / "A or B" list (the whole text)."""
+    t = text.strip().rstrip(".!")
+    return len(t) <= 400 and bool(_CONJUNCTION.search(t)) and _LIST.fullmatch(t) is not None
 
 
 _AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
@@ -643,9 +652,7 @@ def _clause(text: str, qstems: frozenset[str], *, refine: bool = False) -> str:
     and for "X is Y" the side that is not the question's restated focus; with ``refine``, a
     following "..., specifically Y" clause is kept with it (used for the names it gives)."""
     text = _join_adjectives(_strip_inserts(text))
-    if len(_words(text)) <= _SHORT_WORDS or (
-        _LIST.fullmatch(text.strip().rstrip(".!")) and _items(text) > 1
-    ):
+    if len(_words(text)) <= _SHORT_WORDS or (_is_list(text) and _items(text) > 1):
         pieces = [text.strip()]
     else:
         pieces = [p.strip() for p in _CLAUSE_CUT.split(text) if p and p.strip()]

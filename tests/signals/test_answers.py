@@ -531,3 +531,22 @@ def test_yes_no_verdicts_of_long_replies() -> None:
     q = "Vitamin D in winter: is there a benefit for bone health?"
     assert same("Yes, there is some benefit.", "Yes. Studies show fewer fractures.", q)
     assert not same("No one knows for sure.", "No, there is no benefit.", q)
+
+
+def test_a_long_comma_loop_is_read_in_linear_time() -> None:
+    # A real SmolLM2 reply (smollm2_agreement_fresh.jsonl, boolq-1596, the shown answer): "No, no,
+    # ..." to the 96-token limit. The "A, B and C" list pattern used to backtrack exponentially on
+    # it (minutes for 48 items); the non-answer detector sets loops aside before clustering, but
+    # AnswerSimilarity and compare_answers are public and must stay total and fast on any reply.
+    rec = next(
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement_fresh.jsonl").read_text("utf-8").splitlines()
+        if '"boolq-1596"' in x
+    )
+    loop = rec["answer"]
+    assert loop.count("no,") >= 45
+    key = answer_key(loop, question=rec["question"])
+    assert key.yesno == "no" and key.items == 1
+    longer = "No, " + ", ".join(["no"] * 400) + ","
+    m = AnswerSimilarity(rec["question"]).matrix([loop, longer, "Yes, they are related."])
+    assert m[0, 1] == 1.0 and m[0, 2] == 0.0
