@@ -536,8 +536,9 @@ def test_yes_no_verdicts_of_long_replies() -> None:
 def test_a_long_comma_loop_is_read_in_linear_time() -> None:
     # A real SmolLM2 reply (smollm2_agreement_fresh.jsonl, boolq-1596, the shown answer): "No, no,
     # ..." to the 96-token limit. The "A, B and C" list pattern used to backtrack exponentially on
-    # it (minutes for 48 items); the non-answer detector sets loops aside before clustering, but
-    # AnswerSimilarity and compare_answers are public and must stay total and fast on any reply.
+    # it (this 48-item loop did not return); the non-answer detector sets loops aside before
+    # clustering, but AnswerSimilarity and compare_answers are public and must stay total and
+    # fast on any reply.
     rec = next(
         json.loads(x)
         for x in (FIXTURES / "smollm2_agreement_fresh.jsonl").read_text("utf-8").splitlines()
