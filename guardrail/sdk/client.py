@@ -41,12 +41,10 @@ exception when it raised one; ``openai.APIConnectionError``, ``openai.APITimeout
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import copy
 import inspect
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -69,6 +67,12 @@ from guardrail.providers import (
     normalize_messages,
     parse_chat_completion,
     run_sync,
+)
+from guardrail.sdk.answer_call import (
+    ANSWER_SLOT,
+    AnswerRecorder,
+    AnswerSlot,
+    first_message,
 )
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
@@ -212,27 +216,8 @@ if HAVE_OPENAI:
 # ------------------------------------------------------------------ the answer call's record
 
 
-@dataclass
-class _AnswerSlot:
-    """The first model call of one guarded chat (the answer call): options to forward to it and
-    what it returned or raised. Lives in a context variable for the duration of one ``create``."""
-
-    options: dict[str, Any]
-    used: bool = False
-    result: ChatResult | None = None
-    raw: dict[str, Any] | None = None
-    exc: BaseException | None = None
-    tool_calls: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_SLOT: contextvars.ContextVar[_AnswerSlot | None] = contextvars.ContextVar(
-    "guardrail_answer_slot", default=None
-)
-
-
-class ToolCallReply(ProviderError):
-    """The answer call returned tool calls instead of an answer: passed through unevaluated."""
+_AnswerSlot = AnswerSlot
+_SLOT = ANSWER_SLOT
 
 
 def _map_client_error(exc: Exception) -> ProviderError:
@@ -349,7 +334,7 @@ class OpenAIClientProvider(SyncChatMixin):
             raise ValueError("no model given and the provider has no default model")
         kwargs: dict[str, Any] = {
             "model": model_name,
-            "messages": [m.model_dump() for m in normalize_messages(messages)],
+            "messages": [m.wire() for m in normalize_messages(messages)],
         }
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
@@ -406,59 +391,8 @@ class OpenAIClientProvider(SyncChatMixin):
         )
 
 
-class _AnswerRecorder:
-    """Wraps the guard's provider: the first call made while a ``create`` is in progress (the
-    guard's answer call) gets the forwarded options and is recorded in the context's slot; every
-    other call passes straight through."""
-
-    def __init__(self, inner: ChatProvider) -> None:
-        # never nested (two first calls racing to wrap the same guard)
-        self.inner: ChatProvider = inner.inner if isinstance(inner, _AnswerRecorder) else inner
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def default_model(self) -> str | None:
-        return self.inner.default_model
-
-    def __getattr__(self, item: str) -> Any:  # embed() and anything else the inner one has
-        return getattr(self.inner, item)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def chat(self, messages: MessagesLike, **kwargs: Any) -> ChatResult:
-        slot = _SLOT.get()
-        if slot is None or slot.used:
-            return await self.inner.chat(messages, **kwargs)
-        slot.used = True
-        try:
-            if isinstance(self.inner, OpenAIClientProvider):
-                result = await self.inner.chat_with_options(
-                    messages, options=slot.options, slot=slot, **kwargs
-                )
-            else:
-                result = await self.inner.chat(messages, **kwargs)
-        except BaseException as exc:
-            slot.exc = exc
-            raise
-        slot.result = result
-        msg = _first_message(slot.raw)
-        if msg.get("tool_calls") or msg.get("function_call"):
-            slot.tool_calls = True
-            raise ToolCallReply("the model answered with tool calls (passed through unevaluated)")
-        return result
-
-
-def _first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
-    choices = raw.get("choices") if isinstance(raw, dict) else None
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        msg = choices[0].get("message")
-        if isinstance(msg, dict):
-            return msg
-    return {}
+_AnswerRecorder = AnswerRecorder
+_first_message = first_message
 
 
 def _build_guard(

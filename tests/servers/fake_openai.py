@@ -523,6 +523,8 @@ def role_answers(
         if by_model and model in by_model:
             return by_model[model]
         last = body["messages"][-1]["content"]
+        if isinstance(last, list):  # content parts: their text
+            last = "\n".join(p.get("text", "") for p in last if p.get("type") == "text")
         if last.startswith("How likely is it that your previous answer is correct"):
             return followup
         if body.get("temperature") == 0.9:
