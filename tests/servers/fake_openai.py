@@ -138,6 +138,9 @@ class FakeOpenAIServer:
         self.api_key = api_key
         self.token_logprob = token_logprob
         self.stream_delay = 0.0
+        # when set, a request that offers `tools` is answered with this tool call (a function
+        # {"name", "arguments"}), streamed or not: the reply is a tool call, not an answer
+        self.tool_call: dict[str, str] | None = None
         self.embeddings: Callable[[str], list[float]] | None = None
         self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
@@ -392,8 +395,13 @@ class FakeOpenAIServer:
             "model": body.get("model", "fake-model"),
         }
         deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant"}, None)]
-        deltas += [({"content": t}, None) for t in _tokens(text)]
-        deltas.append(({}, "stop"))
+        if self.tool_call is not None and body.get("tools"):
+            call = {"index": 0, "id": "call_fake", "type": "function"}
+            deltas.append(({"tool_calls": [{**call, "function": self.tool_call}]}, None))
+            deltas.append(({}, "tool_calls"))
+        else:
+            deltas += [({"content": t}, None) for t in _tokens(text)]
+            deltas.append(({}, "stop"))
         for delta, finish in deltas:
             doc = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
             writer.write(f"data: {json.dumps(doc)}\n\n".encode())
@@ -417,6 +425,10 @@ class FakeOpenAIServer:
                 "message": {"role": "assistant", "content": text},
                 "finish_reason": "stop",
             }
+            if self.tool_call is not None and body.get("tools"):
+                call = {"id": f"call_fake_{i}", "type": "function", "function": self.tool_call}
+                choice["message"] = {"role": "assistant", "content": None, "tool_calls": [call]}
+                choice["finish_reason"] = "tool_calls"
             if body.get("logprobs"):
                 choice["logprobs"] = {
                     "content": [

@@ -1,0 +1,344 @@
+"""Guarded streaming: the one implementation of ``hold`` and ``live`` streams.
+
+:meth:`guardrail.Guard.stream`, the drop-in client's ``create(stream=True)`` and ``guardrail
+serve``'s ``stream: true`` all iterate :func:`guarded_stream`; they differ only in how they
+write the :class:`~guardrail.sdk.models.StreamEvent` s out (Python objects, ``openai``
+``ChatCompletionChunk`` s, server-sent events). Semantics (``docs/serve.md``, "Streaming"):
+
+* ``hold``: nothing of an undecided answer is yielded. The guarded chat runs to its decision
+  (the policy's samples start together with the answer call: eager samples), then the text the
+  user may see (answer + notice, or the abstention / review message) is yielded as word-sized
+  deltas, then ``done``.
+* ``live``: the answer is streamed from the provider (``stream_chat``; a provider without it
+  gives its whole answer as one delta) and every token is yielded as it arrives, while
+  :meth:`Guard.assess <guardrail.Guard.assess>` waits for the complete answer with its samples
+  already running. It ends with the notice as a last delta and ``done``, or, when the decision
+  is review or abstain (or the answer could not be judged), with a ``retraction`` carrying the
+  replacement text, then ``done``.
+
+A reply that is a tool call is passed through unguarded (only final text answers are judged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from guardrail.providers import (
+    AuthenticationError,
+    Choice,
+    MessagesLike,
+    ProviderError,
+    StreamDelta,
+    normalize_messages,
+    run_sync,
+)
+from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot
+from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
+
+if TYPE_CHECKING:
+    from guardrail.sdk.guard import Guard
+
+__all__ = ["guarded_stream", "iterate_sync", "text_pieces", "withheld"]
+
+T = TypeVar("T")
+
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+def text_pieces(text: str) -> list[str]:
+    """Word-sized pieces (a word and the whitespace after it) whose concatenation is ``text``."""
+    return _PIECE.findall(text)
+
+
+def withheld(r: GuardedResponse, hold_reviews: bool) -> bool:
+    """True when the user does not see the model's answer (abstained, or held for review)."""
+    return r.status == "abstained" or (r.status == "pending_review" and hold_reviews)
+
+
+async def guarded_stream(
+    guard: Guard,
+    messages: MessagesLike,
+    *,
+    domain: str | None = None,
+    mode: StreamMode | None = None,
+    model: str | None = None,
+    stakes: str | None = None,
+    context: Mapping[str, str] | None = None,
+    request_id: str | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    slot: AnswerSlot | None = None,
+    raise_early: bool = False,
+) -> AsyncIterator[StreamEvent]:
+    """Stream one guarded answer as :class:`StreamEvent` s (module docstring).
+
+    Args:
+        guard: the :class:`~guardrail.Guard`.
+        messages, domain, model, stakes, context, request_id, max_tokens, seed: as in
+            :meth:`Guard.chat <guardrail.Guard.chat>`.
+        mode: ``hold`` or ``live``; None: the policy's :attr:`~guardrail.policy.Policy.stream_mode`.
+        slot: answer-only options for the answer call and its record (the drop-in client and
+            ``guardrail serve``; the guard's provider must be an
+            :class:`~guardrail.sdk.answer_call.AnswerRecorder`).
+        raise_early: in ``live`` mode, raise the provider's error when the answer stream fails
+            before its first token (the proxy answers 502, the drop-in client raises); else
+            the stream gives the failure message and a ``failed`` verdict.
+
+    Yields:
+        ``delta`` events, at most one ``retraction`` (``live``), then one ``done``.
+
+    Raises:
+        ValueError: unknown domain or malformed messages (before any event).
+        AuthenticationError: the provider rejected the credentials before any event.
+        ProviderError: ``raise_early`` and the answer stream failed before its first token.
+        GuardError: strict mode, as :meth:`Guard.chat <guardrail.Guard.chat>`.
+    """
+    policy = guard.policy_for(domain)
+    msgs = normalize_messages(messages)
+    chosen: StreamMode = mode or policy.stream_mode
+    if chosen == "hold":
+        async for ev in _hold(
+            guard, msgs, domain, model, stakes, context, request_id, max_tokens, seed, slot
+        ):
+            yield ev
+        return
+    async for ev in _live(
+        guard,
+        msgs,
+        policy.name,
+        model,
+        stakes,
+        context,
+        request_id,
+        max_tokens,
+        seed,
+        slot,
+        raise_early,
+    ):
+        yield ev
+
+
+async def _hold(
+    guard: Guard,
+    msgs: MessagesLike,
+    domain: str | None,
+    model: str | None,
+    stakes: str | None,
+    context: Mapping[str, str] | None,
+    request_id: str | None,
+    max_tokens: int | None,
+    seed: int | None,
+    slot: AnswerSlot | None,
+) -> AsyncIterator[StreamEvent]:
+    from guardrail.sdk.guard import GuardError
+
+    token = ANSWER_SLOT.set(slot) if slot is not None else None
+    try:
+        resp = await guard._entry(
+            msgs,
+            None,
+            domain=domain,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+            eager=True,
+        )
+    except GuardError:
+        if slot is None or not slot.tool_calls:
+            raise
+        resp = None
+    finally:
+        if token is not None:
+            ANSWER_SLOT.reset(token)
+    if slot is not None and slot.tool_calls:  # a tool call: passed through unguarded
+        yield StreamEvent(type="done", mode="hold", tool_calls=True, raw=slot.raw)
+        return
+    assert resp is not None
+    for piece in text_pieces(resp.text):
+        yield StreamEvent(type="delta", mode="hold", text=piece, response=resp)
+    yield StreamEvent(type="done", mode="hold", response=resp)
+
+
+async def _live(
+    guard: Guard,
+    msgs: MessagesLike,
+    domain: str,
+    model: str | None,
+    stakes: str | None,
+    context: Mapping[str, str] | None,
+    request_id: str | None,
+    max_tokens: int | None,
+    seed: int | None,
+    slot: AnswerSlot | None,
+    raise_early: bool,
+) -> AsyncIterator[StreamEvent]:
+    import uuid
+
+    rid = request_id or uuid.uuid4().hex
+    provider = guard.provider
+    model_name = model or guard.model or provider.default_model or "default"
+    if slot is not None:
+        slot.used = True  # the options go to the streamed answer call, never to a sample
+    options = dict(slot.options) if slot is not None else {}
+    answer: asyncio.Future[Choice] = asyncio.get_running_loop().create_future()
+    # the assessment starts first: its samples run while the answer streams (eager samples)
+    judging: asyncio.Future[GuardedResponse] = asyncio.ensure_future(
+        guard._entry(
+            msgs,
+            answer,
+            domain=domain,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=rid,
+            max_tokens=max_tokens,
+            seed=seed,
+            eager=True,
+        )
+    )
+    cap = max_tokens if max_tokens is not None else guard.max_tokens
+    tokens = _answer_stream(provider, msgs, model_name, guard.temperature, seed, cap, options)
+    parts: list[str] = []
+    finish: str | None = None
+    tool_calls = False
+    sent = False
+    try:
+        try:
+            async for delta in tokens:
+                if delta.tool_calls:
+                    tool_calls = True
+                if delta.finish_reason is not None:
+                    finish = delta.finish_reason
+                if delta.text or delta.tool_calls:
+                    parts.append(delta.text)
+                    sent = True
+                    yield StreamEvent(
+                        type="delta",
+                        mode="live",
+                        text=delta.text,
+                        tool_calls=delta.tool_calls,
+                        raw=delta.raw,
+                    )
+        except (ProviderError, TimeoutError) as exc:
+            if not sent and (raise_early or isinstance(exc, AuthenticationError)):
+                raise
+            answer.set_exception(exc)
+        if tool_calls:  # passed through unguarded: the assessment is not needed
+            yield StreamEvent(type="done", mode="live", tool_calls=True)
+            return
+        if not answer.done():
+            answer.set_result(Choice(index=0, text="".join(parts), finish_reason=finish))
+        try:
+            resp = await judging
+        except AuthenticationError as exc:  # the samples' credentials were refused
+            resp = GuardedResponse(
+                status="failed",
+                text=guard.failure_message,
+                domain=domain,
+                policy=domain,
+                model=model_name,
+                provider=provider.name,
+                request_id=rid,
+                error=f"{type(exc).__name__}: {str(exc)[:500]}",
+            )
+        if resp.status == "failed" or withheld(resp, guard.hold_reviews):
+            if not sent:  # nothing was shown: nothing to retract, the text is the message
+                yield StreamEvent(type="delta", mode="live", text=resp.text, response=resp)
+                yield StreamEvent(type="done", mode="live", response=resp)
+                return
+            yield StreamEvent(type="retraction", mode="live", text=resp.text, response=resp)
+            yield StreamEvent(type="done", mode="live", response=resp, retracted=True)
+            return
+        streamed = "".join(parts)
+        tail = resp.text[len(streamed) :] if resp.text.startswith(streamed) else ""
+        if not tail and resp.text.startswith(resp.answer):
+            tail = resp.text[len(resp.answer) :]
+        if tail:  # the notice, after the streamed answer
+            yield StreamEvent(type="delta", mode="live", text=tail, response=resp)
+        yield StreamEvent(type="done", mode="live", response=resp)
+    finally:
+        await _close(tokens)
+        if not judging.done():  # the consumer went away, or a tool call: stop the assessment
+            judging.cancel()
+        if not answer.done():
+            answer.cancel()
+        judging.add_done_callback(_retrieve)
+
+
+async def _answer_stream(
+    provider: Any,
+    msgs: MessagesLike,
+    model: str,
+    temperature: float | None,
+    seed: int | None,
+    max_tokens: int | None,
+    options: dict[str, Any],
+) -> AsyncIterator[StreamDelta]:
+    """The answer as deltas: the provider's ``stream_chat`` when it has one, else its whole
+    ``chat`` answer as one delta (the embedded model, replay providers)."""
+    stream = getattr(provider, "stream_chat", None)
+    if callable(stream):
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "temperature": temperature,
+            "seed": seed,
+            "max_tokens": max_tokens,
+        }
+        if options:
+            kwargs["options"] = options
+        async for delta in stream(msgs, **kwargs):
+            yield delta
+        return
+    if options:
+        raise ValueError(
+            f"argument(s) {', '.join(sorted(options))} cannot be forwarded through "
+            f"provider {provider.name!r}"
+        )
+    res = await provider.chat(
+        msgs, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
+    )
+    if res.choices:
+        c = res.choices[0]
+        yield StreamDelta(text=c.text, finish_reason=c.finish_reason)
+
+
+async def _close(agen: AsyncIterator[Any]) -> None:
+    closer = getattr(agen, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):  # a broken stream while closing: nothing to report
+            await closer()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, one item per step on guardrail's
+    background event loop (:func:`guardrail.providers.run_sync`); closing the iterator (or
+    leaving a ``for`` loop early) closes ``agen`` there."""
+
+    async def step() -> T:
+        return await agen.__anext__()
+
+    async def close() -> None:
+        await _close(agen)
+
+    try:
+        while True:
+            try:
+                item = run_sync(step())
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        run_sync(close())
