@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from guardrail.providers import (
@@ -42,7 +43,15 @@ from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
 if TYPE_CHECKING:
     from guardrail.sdk.guard import Guard
 
-__all__ = ["guarded_stream", "iterate_sync", "text_pieces", "withheld"]
+__all__ = [
+    "ChunkOut",
+    "completion_chunks",
+    "guarded_stream",
+    "iterate_sync",
+    "text_pieces",
+    "tool_call_deltas",
+    "withheld",
+]
 
 T = TypeVar("T")
 
@@ -342,3 +351,131 @@ def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
             yield item
     finally:
         run_sync(close())
+
+
+# ------------------------------------------------------------------ the OpenAI chunk protocol
+
+
+@dataclass(frozen=True)
+class ChunkOut:
+    """One ``chat.completion.chunk`` document of a guarded stream (:func:`completion_chunks`).
+
+    Attributes:
+        doc: the chunk document (OpenAI shape).
+        final: the chunk carrying the ``finish_reason``: the verdict goes with it
+            (``guardrail serve``: the ``guardrail`` field; the drop-in client: attributes).
+        response: the verdict on the final chunk (None for a tool-call reply).
+        retracted: ``live`` retraction: the streamed answer is withdrawn.
+        replacement: the text that replaces it (the policy's message, or the failure message).
+        tool_calls: the reply was a tool call, passed through unguarded.
+    """
+
+    doc: dict[str, Any]
+    final: bool = False
+    response: GuardedResponse | None = None
+    retracted: bool = False
+    replacement: str | None = None
+    tool_calls: bool = False
+
+
+def tool_call_deltas(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A tool-call completion's message as stream deltas (each call with its ``index``)."""
+    from guardrail.sdk.answer_call import first_message
+
+    msg = first_message(dict(doc))
+    calls = msg.get("tool_calls") or []
+    out: list[dict[str, Any]] = []
+    if isinstance(calls, list) and calls:
+        out.append(
+            {
+                "tool_calls": [
+                    {**c, "index": i} for i, c in enumerate(calls) if isinstance(c, Mapping)
+                ]
+            }
+        )
+    if msg.get("function_call"):
+        out.append({"function_call": msg["function_call"]})
+    return out
+
+
+def _raw_delta(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``choices[0].delta`` of an upstream chunk, without its role (tool-call deltas are
+    relayed as they are)."""
+    choices = raw.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+        delta = choices[0].get("delta")
+        if isinstance(delta, Mapping):
+            return {k: v for k, v in delta.items() if k != "role" and v is not None}
+    return {}
+
+
+async def completion_chunks(
+    first: StreamEvent,
+    events: AsyncIterator[StreamEvent],
+    *,
+    chunk_id: str,
+    created: int,
+    model: str,
+    hold_reviews: bool,
+    include_usage: bool = False,
+) -> AsyncIterator[ChunkOut]:
+    """Write a guarded stream (its ``first`` event, then the rest of ``events``) as
+    ``chat.completion.chunk`` documents: a role chunk; ``{"content": ...}`` per text delta
+    (tool-call deltas relayed); the final chunk with ``finish_reason`` ``"stop"``,
+    ``"content_filter"`` (withheld in ``hold``, retracted in ``live``, or failed) or
+    ``"tool_calls"``; with ``include_usage`` a last chunk with no choices and the guard's
+    ``usage``. Shared by ``guardrail serve`` and the drop-in client (``docs/serve.md``)."""
+
+    def doc(delta: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": choices,
+        }
+
+    yield ChunkOut(doc({"role": "assistant", "content": ""}))
+    ev: StreamEvent | None = first
+    resp: GuardedResponse | None = None
+    while ev is not None:
+        if ev.type == "delta":
+            if ev.tool_calls and ev.raw is not None:
+                delta = _raw_delta(ev.raw)
+                if delta:
+                    yield ChunkOut(doc(delta))
+            elif ev.text:
+                yield ChunkOut(doc({"content": ev.text}))
+        elif ev.type == "retraction":
+            resp = ev.response
+            yield ChunkOut(
+                doc({}, "content_filter"),
+                final=True,
+                response=resp,
+                retracted=True,
+                replacement=ev.text,
+            )
+        else:  # done
+            if ev.tool_calls:
+                if ev.raw is not None:  # hold: the upstream's whole completion
+                    for delta in tool_call_deltas(ev.raw):
+                        yield ChunkOut(doc(delta))
+                yield ChunkOut(doc({}, "tool_calls"), final=True, tool_calls=True)
+                return
+            resp = ev.response
+            if not ev.retracted and resp is not None:
+                stop = withheld(resp, hold_reviews) or resp.status == "failed"
+                yield ChunkOut(
+                    doc({}, "content_filter" if stop else "stop"), final=True, response=resp
+                )
+            if include_usage and resp is not None:
+                usage = doc(None)
+                usage["usage"] = {
+                    "prompt_tokens": resp.cost.input_tokens,
+                    "completion_tokens": resp.cost.output_tokens,
+                    "total_tokens": resp.cost.input_tokens + resp.cost.output_tokens,
+                }
+                yield ChunkOut(usage)
+            return
+        ev = await anext(events, None)

@@ -76,10 +76,10 @@ from guardrail.providers import (
 )
 from guardrail.review import ReviewStore
 from guardrail.review.backends import open_store, store_url
-from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot, first_message, with_recorder
+from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot, with_recorder
 from guardrail.sdk.guard import Guard
-from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
-from guardrail.sdk.streaming import guarded_stream, withheld
+from guardrail.sdk.models import GuardedResponse, StreamMode
+from guardrail.sdk.streaming import completion_chunks, guarded_stream, withheld
 from guardrail.serve.settings import ServeSettings
 
 __all__ = [
@@ -431,21 +431,6 @@ def _usage(r: GuardedResponse) -> dict[str, int]:
     }
 
 
-def _chunk(
-    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None, **extra: Any
-) -> str:
-    """One ``ChatCompletionChunk`` as a server-sent event."""
-    doc: dict[str, Any] = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-    return f"data: {json.dumps(doc)}\n\n"
-
-
 def _authorize(request: Request, settings: ServeSettings) -> str | None:
     """Check the proxy token (if any) and return the client's upstream key (or None)."""
     auth = request.headers.get("authorization") or ""
@@ -752,24 +737,6 @@ def _unguarded_headers(domain: str, request_id: str) -> dict[str, str]:
     }
 
 
-def _tool_call_deltas(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A tool-call completion's message as stream deltas (each call with its ``index``)."""
-    msg = first_message(dict(doc))
-    calls = msg.get("tool_calls") or []
-    out: list[dict[str, Any]] = []
-    if isinstance(calls, list) and calls:
-        out.append(
-            {
-                "tool_calls": [
-                    {**c, "index": i} for i, c in enumerate(calls) if isinstance(c, Mapping)
-                ]
-            }
-        )
-    if msg.get("function_call"):
-        out.append({"function_call": msg["function_call"]})
-    return out
-
-
 async def _stream(
     r: _Runtime,
     guard: Guard,
@@ -844,82 +811,38 @@ async def _stream(
     else:
         headers = {STREAM_HEADER: "live", "X-Guardrail-Request-Id": request_id}
 
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
-        return _chunk(cid, created, model_name, delta, finish, **extra)
-
     async def out() -> AsyncIterator[str]:
-        resp: GuardedResponse | None = None
         try:
-            yield chunk({"role": "assistant", "content": ""}, None)
-            ev: StreamEvent | None = first
-            while ev is not None:
-                if ev.type == "delta":
-                    if ev.tool_calls and ev.raw is not None:
-                        delta = _raw_delta(ev.raw)
-                        if delta:
-                            yield chunk(delta, None)
-                    elif ev.text:
-                        yield chunk({"content": ev.text}, None)
-                elif ev.type == "retraction":
-                    resp = ev.response
-                    assert resp is not None
+            async for c in completion_chunks(
+                first,
+                events,
+                chunk_id=cid,
+                created=created,
+                model=model_name,
+                hold_reviews=r.settings.hold_reviews,
+                include_usage=include_usage,
+            ):
+                doc = c.doc
+                if c.final and c.tool_calls:  # passed through unguarded
+                    r.metrics.requests.labels(domain, "tool_calls", "true").inc()
+                    doc = {**doc, VERDICT_FIELD: _unguarded(domain, request_id)}
+                elif c.final and c.response is not None:
+                    resp = c.response
+                    r.metrics.observe(resp, stream=True)
+                    _log(resp)
                     v = verdict(resp, hold_reviews=r.settings.hold_reviews)
-                    v.update(withheld=True, retracted=True, replacement=ev.text)
-                    if resp.error:
+                    if c.retracted:
+                        v.update(withheld=True, retracted=True, replacement=c.replacement)
+                    if resp.error and (c.retracted or resp.status == "failed"):
                         v["error"] = resp.error
-                    yield chunk({}, "content_filter", **{VERDICT_FIELD: v})
-                elif ev.type == "done":
-                    if ev.tool_calls:  # a tool call: passed through unguarded
-                        if ev.raw is not None:  # hold: the upstream's whole completion
-                            for delta in _tool_call_deltas(ev.raw):
-                                yield chunk(delta, None)
-                        r.metrics.requests.labels(domain, "tool_calls", "true").inc()
-                        unguarded = _unguarded(domain, request_id)
-                        yield chunk({}, "tool_calls", **{VERDICT_FIELD: unguarded})
-                    else:
-                        resp = ev.response
-                        assert resp is not None
-                        r.metrics.observe(resp, stream=True)
-                        _log(resp)
-                        if not ev.retracted:
-                            v = verdict(resp, hold_reviews=r.settings.hold_reviews)
-                            finish = (
-                                "content_filter"
-                                if _withheld(resp, r.settings.hold_reviews)
-                                or resp.status == "failed"
-                                else "stop"
-                            )
-                            if resp.error and resp.status == "failed":
-                                v["error"] = resp.error
-                            yield chunk({}, finish, **{VERDICT_FIELD: v})
-                        if include_usage:
-                            doc = {
-                                "id": cid,
-                                "object": "chat.completion.chunk",
-                                "created": created,
-                                "model": model_name,
-                                "choices": [],
-                                "usage": _usage(resp),
-                            }
-                            yield f"data: {json.dumps(doc)}\n\n"
-                    yield "data: [DONE]\n\n"
-                    return
-                ev = await anext(events, None)
+                    doc = {**doc, VERDICT_FIELD: v}
+                yield f"data: {json.dumps(doc)}\n\n"
+            yield "data: [DONE]\n\n"
         finally:
             r.metrics.in_flight.dec()
             await _close(events)
 
     return StreamingResponse(out(), media_type="text/event-stream", headers=headers)
-
-
-def _raw_delta(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """``choices[0].delta`` of an upstream chunk (tool-call deltas are relayed as they are)."""
-    choices = raw.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
-        delta = choices[0].get("delta")
-        if isinstance(delta, Mapping):
-            return {k: v for k, v in delta.items() if k != "role"}
-    return {}
 
 
 async def _close(events: AsyncIterator[Any]) -> None:
