@@ -44,7 +44,8 @@ import asyncio
 import copy
 import inspect
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -62,6 +63,7 @@ from guardrail.providers import (
     ProviderTimeoutError,
     RateLimitError,
     ServerError,
+    StreamDelta,
     SyncChatMixin,
     make_provider,
     normalize_messages,
@@ -76,10 +78,12 @@ from guardrail.sdk.answer_call import (
 )
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
+from guardrail.sdk.streaming import ChunkOut, completion_chunks, guarded_stream, iterate_sync
 
 try:  # the real OpenAI types when the package is there (dev extra); same shapes otherwise
     import openai
     from openai.types.chat import ChatCompletion as _OpenAIChatCompletion
+    from openai.types.chat import ChatCompletionChunk as _OpenAIChatCompletionChunk
 
     try:  # openai 3.x is built on httpx2, 2.x on httpx: its exceptions want their requests
         import httpx2 as _http
@@ -97,8 +101,11 @@ __all__ = [
     "CompletionMessage",
     "CompletionUsage",
     "GuardUsage",
+    "GuardedAsyncStream",
     "GuardedClient",
     "GuardedCompletion",
+    "GuardedCompletionChunk",
+    "GuardedStream",
     "OpenAIClientProvider",
 ]
 
@@ -210,7 +217,34 @@ if HAVE_OPENAI:
         guardrail: GuardedResponse | None = Field(default=None, exclude=True)
         guardrail_usage: GuardUsage = Field(default_factory=GuardUsage, exclude=True)
 
-    __all__ += ["GuardedChatCompletion"]
+    class GuardedChatCompletionChunk(_OpenAIChatCompletionChunk):
+        """An ``openai.types.chat.ChatCompletionChunk`` of a guarded stream; on the final chunk
+        (the one with ``finish_reason``) ``guardrail`` is the verdict, and a ``live``
+        retraction sets ``guardrail_retracted`` and ``guardrail_replacement`` (the text to
+        show instead of what was streamed). All three are excluded from ``to_dict()``."""
+
+        guardrail: GuardedResponse | None = Field(default=None, exclude=True)
+        guardrail_retracted: bool = Field(default=False, exclude=True)
+        guardrail_replacement: str | None = Field(default=None, exclude=True)
+
+    __all__ += ["GuardedChatCompletion", "GuardedChatCompletionChunk"]
+
+
+class GuardedCompletionChunk(BaseModel):
+    """A ``chat.completion.chunk`` (OpenAI shape) when the ``openai`` package is missing; with
+    it, streams yield :class:`GuardedChatCompletionChunk`. Extra fields as there."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, int] | None = None
+    guardrail: GuardedResponse | None = Field(default=None, exclude=True)
+    guardrail_retracted: bool = Field(default=False, exclude=True)
+    guardrail_replacement: str | None = Field(default=None, exclude=True)
 
 
 # ------------------------------------------------------------------ the answer call's record
@@ -309,6 +343,73 @@ class OpenAIClientProvider(SyncChatMixin):
             max_tokens=max_tokens,
         )
 
+    async def stream_chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[StreamDelta]:
+        """Stream one answer through the wrapped client (``create(stream=True, ...)``): one
+        :class:`~guardrail.providers.StreamDelta` per chunk (``raw``: the chunk's
+        ``model_dump()``). ``options`` as in :meth:`chat_with_options`. Errors are mapped as
+        in :meth:`chat`."""
+        model_name = model or self._model
+        if not model_name:
+            raise ValueError("no model given and the provider has no default model")
+        kwargs: dict[str, Any] = {
+            "model": model_name,
+            "messages": [m.wire() for m in normalize_messages(messages)],
+            "stream": True,
+        }
+        for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
+            if val is not None:
+                kwargs[key] = val
+        if options:
+            opts = {k: v for k, v in options.items() if k != "stream_options"}
+            if "max_completion_tokens" in opts:
+                kwargs.pop("max_tokens", None)  # servers reject both
+            kwargs.update(opts)
+        try:
+            if self._async:
+                stream = await self._create(**kwargs)
+            else:
+                stream = await asyncio.to_thread(lambda: self._create(**kwargs))
+                if inspect.isawaitable(stream):
+                    stream = await stream
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise _map_client_error(exc) from exc
+        try:
+            if hasattr(stream, "__aiter__"):
+                async for chunk in stream:
+                    yield _delta_of(chunk)
+            else:
+                it = iter(stream)
+                done = object()
+                while True:
+                    try:
+                        chunk = await asyncio.to_thread(next, it, done)
+                    except Exception as exc:
+                        raise _map_client_error(exc) from exc
+                    if chunk is done:
+                        break
+                    yield _delta_of(chunk)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise _map_client_error(exc) from exc
+        finally:
+            closer = getattr(stream, "close", None)
+            if closer is not None:
+                res = closer()
+                if inspect.isawaitable(res):
+                    await res
+
     async def chat_with_options(
         self,
         messages: MessagesLike,
@@ -389,6 +490,26 @@ class OpenAIClientProvider(SyncChatMixin):
             latency_s=time.perf_counter() - start,
             response_id=rid,
         )
+
+
+def _delta_of(chunk: Any) -> StreamDelta:
+    """One chunk of the wrapped client's stream as a :class:`StreamDelta`."""
+    raw = chunk.model_dump() if hasattr(chunk, "model_dump") else chunk
+    raw = raw if isinstance(raw, dict) else {}
+    choices = raw.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return StreamDelta(raw=raw)
+    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    assert isinstance(delta, dict)
+    text = delta.get("content")
+    finish = choice.get("finish_reason")
+    return StreamDelta(
+        text=text if isinstance(text, str) else "",
+        raw=raw,
+        finish_reason=finish if isinstance(finish, str) else None,
+        tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
+    )
 
 
 _AnswerRecorder = AnswerRecorder
@@ -526,13 +647,8 @@ _REJECTED_MODALITY = "audio"
 
 def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``create``'s arguments; return the answer-only options that were given."""
-    if args.get("stream"):
-        raise ValueError(
-            "stream=True is not supported: guardrail decides on the whole answer before "
-            "showing it; call create() without stream"
-        )
-    if args.get("stream_options") is not None:
-        raise ValueError("stream_options applies only to stream=True, which is not supported")
+    if args.get("stream_options") is not None and not args.get("stream"):
+        raise ValueError("stream_options applies only to stream=True")
     n = args.get("n")
     if n is not None and n != 1:
         raise ValueError(
@@ -608,10 +724,16 @@ class _Completions:
           ``temperature``, ``max_completion_tokens``, ``extra_*``, ``timeout``, ...): forwarded
           to the answer call only; they need a wrapped OpenAI-style client object.
         * ``domain`` (guardrail's own): the policy to apply (default: the client's).
+        * ``stream=True``: a :class:`GuardedAsyncStream` of ``ChatCompletionChunk`` s (sync
+          client: :class:`GuardedStream`) in the policy's stream mode (``hold``: no chunk of
+          an undecided answer; ``live``: tokens flow, a review/abstain ends with a
+          ``finish_reason: "content_filter"`` chunk whose ``guardrail_replacement`` is the
+          text to show instead); ``stream_options={"include_usage": True}`` adds the guard's
+          usage chunk. Failures known before the first chunk raise as without ``stream``.
 
         Raises:
-            ValueError: ``stream=True`` or ``stream_options`` (the decision needs the whole
-                answer), ``n`` other than 1, audio output, or malformed ``messages``.
+            ValueError: ``stream_options`` without ``stream=True``, ``n`` other than 1, audio
+                output, or malformed ``messages``.
             TypeError: an unknown keyword (Python's own error), or answer-only arguments with a
                 provider that cannot carry them.
             openai.APIError: (with ``openai`` installed) the guarded call produced no answer:
@@ -620,6 +742,19 @@ class _Completions:
         opts = _split_options(
             {k: v for k, v in locals().items() if k not in ("self", "messages", "model")}
         )
+        if stream:
+            include = isinstance(stream_options, Mapping) and bool(
+                stream_options.get("include_usage")
+            )
+            return await self._owner._create_stream(
+                messages,
+                model=model,
+                domain=domain,
+                max_tokens=max_tokens,
+                seed=seed,
+                options=opts,
+                include_usage=include,
+            )
         return await self._owner._create(
             messages, model=model, domain=domain, max_tokens=max_tokens, seed=seed, options=opts
         )
@@ -758,6 +893,66 @@ class AsyncGuardedClient:
         shown = r.status == "answered" or (r.status == "pending_review" and not g.hold_reviews)
         return _completion(r, slot, shown, _guard_usage(r))
 
+    async def _create_stream(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None,
+        domain: str | None,
+        max_tokens: int | None,
+        seed: int | None,
+        options: dict[str, Any],
+        include_usage: bool,
+    ) -> GuardedAsyncStream:
+        g = self.guard
+        if not isinstance(g._provider, _AnswerRecorder):
+            g._provider = _AnswerRecorder(g.provider)
+        inner = g._provider.inner
+        if options and not isinstance(inner, OpenAIClientProvider):
+            raise TypeError(
+                f"argument(s) {', '.join(sorted(options))} can only be forwarded through a "
+                f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
+                f"{inner.name!r} cannot carry them"
+            )
+        slot = _AnswerSlot(options=options)
+        rid = uuid.uuid4().hex
+        events = guarded_stream(
+            g,
+            messages,
+            domain=domain or self.domain,
+            model=model,
+            request_id=rid,
+            max_tokens=max_tokens,
+            seed=seed,
+            slot=slot,
+            raise_early=True,
+        )
+        try:
+            first = await anext(events)
+        except ProviderError as exc:  # AuthenticationError, or the answer stream failed
+            raise _openai_error(slot.exc or exc, str(exc)) from exc
+        except GuardError as exc:  # strict mode
+            raise _openai_error(slot.exc or exc.__cause__ or exc, str(exc)) from exc
+        resp = first.response
+        if resp is not None and resp.status == "failed":
+            await events.aclose()  # type: ignore[attr-defined]
+            raise _openai_error(slot.exc, f"guardrail: {resp.error}")
+        name = (
+            resp.model
+            if resp is not None
+            else (model or g.model or inner.default_model or "default")
+        )
+        chunks = completion_chunks(
+            first,
+            events,
+            chunk_id=f"chatcmpl-{rid}",
+            created=int(time.time()),
+            model=name,
+            hold_reviews=g.hold_reviews,
+            include_usage=include_usage,
+        )
+        return GuardedAsyncStream(chunks, events, mode=first.mode)
+
     async def close(self) -> None:
         """Close the guard's providers and the wrapped client."""
         await self.aclose()
@@ -782,6 +977,82 @@ class AsyncGuardedClient:
         await self.aclose()
 
 
+def _chunk_object(c: ChunkOut) -> Any:
+    """A :class:`ChunkOut` as the chunk object streams yield (the verdict on the final one)."""
+    cls: Any = GuardedChatCompletionChunk if HAVE_OPENAI else GuardedCompletionChunk
+    out = cls.model_validate(c.doc)
+    if c.final:
+        out.guardrail = c.response
+        out.guardrail_retracted = c.retracted
+        out.guardrail_replacement = c.replacement
+    return out
+
+
+class GuardedAsyncStream:
+    """What ``await create(stream=True)`` returns: ``async for chunk in stream`` yields
+    ``ChatCompletionChunk`` objects (:class:`GuardedChatCompletionChunk` with ``openai``).
+
+    Attributes:
+        mode: ``hold`` or ``live`` (the policy's ``stream`` setting).
+
+    ``close()`` (or leaving an ``async with`` block) stops the stream and cancels the guard's
+    pending calls.
+    """
+
+    def __init__(
+        self, chunks: AsyncIterator[ChunkOut], events: AsyncIterator[Any], *, mode: str
+    ) -> None:
+        self._chunks = chunks
+        self._events = events
+        self.mode = mode
+
+    def __aiter__(self) -> GuardedAsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        return _chunk_object(await anext(self._chunks))
+
+    async def close(self) -> None:
+        for it in (self._chunks, self._events):
+            closer = getattr(it, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    async def __aenter__(self) -> GuardedAsyncStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class GuardedStream:
+    """What the sync client's ``create(stream=True)`` returns: ``for chunk in stream`` yields
+    the chunks of a :class:`GuardedAsyncStream`, each produced on guardrail's background event
+    loop. ``close()`` / ``with`` stop it."""
+
+    def __init__(self, inner: GuardedAsyncStream) -> None:
+        self._inner = inner
+        self.mode = inner.mode
+        self._it = iterate_sync(inner)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._it
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> GuardedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _SyncRawCompletions:
     def __init__(self, inner: _Completions) -> None:
         self._inner = inner
@@ -801,8 +1072,10 @@ class _SyncCompletions:
 
     def create(self, **kwargs: Any) -> Any:
         """Blocking guarded ``chat.completions.create``: the same keyword arguments, errors and
-        result as the async version (an unknown keyword raises ``TypeError``)."""
-        return run_sync(self._inner.create(**kwargs))
+        result as the async version (an unknown keyword raises ``TypeError``); with
+        ``stream=True`` a :class:`GuardedStream` (iterate it)."""
+        out = run_sync(self._inner.create(**kwargs))
+        return GuardedStream(out) if isinstance(out, GuardedAsyncStream) else out
 
 
 # the exact signature of the async create, for introspection (inspect.signature, IDEs)

@@ -105,15 +105,3 @@ def test_content_parts_and_malformed_messages(server: FakeOpenAIServer) -> None:
     for bad in ([{"role": "user", "content": untyped}], "Capital of France?", None):
         with pytest.raises(ValueError, match="message"):
             client.chat.completions.create(model="main-model", messages=bad)  # type: ignore[arg-type]
-
-
-def test_stream_true_is_refused_not_silently_unstreamed(server: FakeOpenAIServer) -> None:
-    # OpenAI-client code does `for chunk in create(..., stream=True)`; a GuardedCompletion was
-    # returned instead, and iterating a pydantic model yields (field, value) pairs, not chunks.
-    client = GuardedClient(guard=_guard(OpenAICompatProvider(server.base_url)), domain="general")
-    with pytest.raises(ValueError, match="stream=True is not supported"):
-        client.chat.completions.create(model="main-model", messages=MSGS, stream=True)
-    assert server.requests == []  # refused before any model call
-    server.answers = role_answers(answer="Paris.", samples=["Paris."])
-    c = client.chat.completions.create(model="main-model", messages=MSGS, stream=False)
-    assert c.choices[0].message.content == "Paris.\n\nAnswers may be out of date."
