@@ -47,6 +47,21 @@ Metrics (through the meter provider given, else the global one)
     ``server.address``/``server.port``; and ``guardrail.decisions`` (counter, ``{decision}``) by
     ``guardrail.domain`` and ``guardrail.decision.action`` (``failed`` when no answer).
 
+Decision log records (:class:`guardrail.decisions.otel.OTelDecisionLog`)
+    One log record per guarded call, event name ``guardrail.decision`` (:data:`DECISION_EVENT`),
+    severity INFO, timestamp = the decision's time, emitted in the guard span's context (so it
+    carries its trace and span id). Attributes (:func:`decision_attributes`):
+    ``guardrail.request_id``, ``guardrail.domain``, ``guardrail.policy``,
+    ``guardrail.policy.version`` (when known), ``guardrail.status``,
+    ``guardrail.decision.action`` (absent when the call failed), ``guardrail.decision.matched``
+    (string array, file order), ``guardrail.signal.<name>`` (one per computed signal: double,
+    int or string), ``guardrail.signals.missing`` and ``guardrail.signals.skipped`` (string
+    arrays), ``gen_ai.request.model``, ``guardrail.cost.calls``, ``guardrail.cost.input_tokens``,
+    ``guardrail.cost.output_tokens``, ``guardrail.cost.latency_s``; with content capture on,
+    ``gen_ai.input.messages`` / ``gen_ai.output.messages`` (the same JSON as on the chat spans,
+    already redacted). :func:`decision_from_attributes` turns the attributes back into the
+    decision-log dictionary the replay reads.
+
 Content capture
     Prompt and answer text are recorded (as ``gen_ai.input.messages`` / ``gen_ai.output.messages``
     JSON attributes of the model-call spans) only when capture is switched on, either per guard
@@ -63,7 +78,7 @@ import contextvars
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -83,11 +98,15 @@ from guardrail.providers.base import ChatResult, Message
 __all__ = [
     "CAPTURE_ENV",
     "DECISION_COUNTER",
+    "DECISION_EVENT",
     "EVALUATION_EVENT",
     "GUARD_SPAN",
     "SCHEMA_URL",
     "GuardMetrics",
     "capture_content_enabled",
+    "decision_attributes",
+    "decision_from_attributes",
+    "emit_decision",
     "emit_evaluation",
     "end_guard_span",
     "get_event_logger",
@@ -105,6 +124,26 @@ GUARD_SPAN = "guardrail.guard"
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 DECISION_COUNTER = "guardrail.decisions"
+#: Event name of a decision-log record sent through the logs API.
+DECISION_EVENT = "guardrail.decision"
+_SIGNAL_PREFIX = "guardrail.signal."
+_COST_PREFIX = "guardrail.cost."
+# decision-log key -> attribute (scalars)
+_DECISION_SCALARS = {
+    "request_id": "guardrail.request_id",
+    "domain": "guardrail.domain",
+    "policy": "guardrail.policy",
+    "policy_version": "guardrail.policy.version",
+    "status": "guardrail.status",
+    "action": "guardrail.decision.action",
+    "model": GA.GEN_AI_REQUEST_MODEL,
+}
+# decision-log key -> attribute (string arrays)
+_DECISION_LISTS = {
+    "matched": "guardrail.decision.matched",
+    "missing": "guardrail.signals.missing",
+    "skipped": "guardrail.signals.skipped",
+}
 #: The semantic-conventions version the names follow (on the tracer and the meter).
 SCHEMA_URL = Schemas.V1_37_0.value
 # explicit bucket boundaries the GenAI conventions advise for the two histograms
@@ -418,3 +457,70 @@ def emit_evaluation(
         logger.emit(event_name=EVALUATION_EVENT, attributes=attrs, context=ctx)
         return
     span.add_event(EVALUATION_EVENT, attributes=attrs)
+
+
+def _messages(role: str, text: str) -> str:
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+def decision_attributes(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Log-record attributes of one decision-log record (``DecisionRecord.to_dict()``); names
+    in the module docstring. ``None`` values are left out (attributes cannot hold null)."""
+    attrs: dict[str, Any] = {}
+    for key, name in _DECISION_SCALARS.items():
+        if record.get(key) is not None:
+            attrs[name] = record[key]
+    for key, name in _DECISION_LISTS.items():
+        attrs[name] = [str(x) for x in record.get(key) or ()]
+    for sig, value in (record.get("values") or {}).items():
+        if value is not None:
+            attrs[_SIGNAL_PREFIX + sig] = value
+    for key, value in (record.get("cost") or {}).items():
+        attrs[_COST_PREFIX + key] = value
+    if record.get("question") is not None:
+        attrs[GA.GEN_AI_INPUT_MESSAGES] = _messages("user", record["question"])
+    if record.get("answer") is not None:
+        attrs[GA.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", record["answer"])
+    return attrs
+
+
+def decision_from_attributes(
+    attrs: Mapping[str, Any], time_ns: int | None = None
+) -> dict[str, Any]:
+    """The decision-log dictionary (:meth:`DecisionRecord.to_dict` shape, what ``guardrail
+    replay`` reads from JSONL) back from :func:`decision_attributes`' output; ``time_ns`` (the
+    log record's timestamp) becomes ``time``."""
+    from datetime import UTC, datetime, timedelta
+
+    out: dict[str, Any] = {}
+    if time_ns is not None:
+        t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=time_ns // 1000)
+        out["time"] = t.isoformat()
+    for key, name in _DECISION_SCALARS.items():
+        out[key] = attrs.get(name)
+    for key, name in _DECISION_LISTS.items():
+        out[key] = list(attrs.get(name) or ())
+    out["values"] = {
+        k[len(_SIGNAL_PREFIX) :]: v for k, v in attrs.items() if k.startswith(_SIGNAL_PREFIX)
+    }
+    out["cost"] = {
+        k[len(_COST_PREFIX) :]: v for k, v in attrs.items() if k.startswith(_COST_PREFIX)
+    }
+    content = (("question", GA.GEN_AI_INPUT_MESSAGES), ("answer", GA.GEN_AI_OUTPUT_MESSAGES))
+    for key, name in content:
+        if name in attrs:
+            out[key] = json.loads(attrs[name])[0]["parts"][0]["content"]
+    return out
+
+
+def emit_decision(logger: _logs.Logger, record: Mapping[str, Any], time_ns: int) -> None:
+    """Emit one decision-log record as a ``guardrail.decision`` log record (INFO) through
+    ``logger``, in the current context (the guard span when called from the guard)."""
+    logger.emit(
+        timestamp=time_ns,
+        observed_timestamp=time.time_ns(),
+        severity_number=_logs.SeverityNumber.INFO,
+        severity_text="INFO",
+        event_name=DECISION_EVENT,
+        attributes=decision_attributes(record),
+    )

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from guardrail._safety import redact_url
 from guardrail.cli._common import (
     EXIT_ENVIRONMENT,
     EXIT_FINDINGS,
@@ -36,6 +37,19 @@ def _policies(spec: str, fmt: OutputFormat) -> dict[str, Any]:
         fail(f"candidate policy does not check: {exc}", EXIT_FINDINGS, fmt)
     except OSError as exc:
         fail(f"cannot read {path}: {exc}", EXIT_USAGE, fmt)
+
+
+def _storage_options(pairs: list[str], fmt: OutputFormat) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--storage-option takes KEY=VALUE, got {pair!r}", EXIT_USAGE, fmt)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _acc(est: dict[str, Any] | None) -> str:
@@ -83,7 +97,12 @@ def replay(
         str, typer.Argument(help="Candidate policy: a .guard file, a folder, or a bundled name.")
     ],
     logs: Annotated[
-        list[Path], typer.Argument(help="Decision logs: .jsonl (rotated too), .csv, .parquet.")
+        list[str],
+        typer.Argument(
+            help="Decision logs: .jsonl (rotated too), .csv, .parquet files or object-storage "
+            "URLs (s3://bucket/decisions/*.parquet; globs expanded), or a database "
+            "(sqlite:///review.db, postgresql://...) holding a decision_log table."
+        ),
     ],
     format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
     store: Annotated[
@@ -98,6 +117,18 @@ def replay(
     markdown: Annotated[
         Path | None, typer.Option("--markdown", help="Also write a Markdown diff report here.")
     ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML diff report here.")
+    ] = None,
+    storage_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--storage-option",
+            help="KEY=VALUE for the object-storage file system (fsspec), repeatable: "
+            "endpoint_url=http://127.0.0.1:9000, anon=true, ... (VALUE parsed as JSON when it "
+            "is JSON).",
+        ),
+    ] = None,
     chunk_rows: Annotated[
         int, typer.Option("--chunk-rows", min=1, help="Rows per chunk (bounds memory).")
     ] = 50_000,
@@ -108,17 +139,27 @@ def replay(
 ) -> None:
     """Evaluate a candidate policy on logged signal values: changed decisions per domain, review
     load and abstention before/after, accuracy of shown answers where labels exist."""
+    from guardrail.decisions import sources
     from guardrail.decisions.replay import (
         ReplayInputError,
         labels_from_store,
         markdown_report,
         replay_files,
     )
+    from guardrail.decisions.report_html import html_report
+    from guardrail.decisions.table import is_table_url
 
     policies = _policies(policy, format)
+    options = _storage_options(storage_option or [], format)
     for p in logs:
-        if not p.is_file():
+        if not (is_table_url(p) or sources.is_url(p) or Path(p).is_file()):
             fail(f"no decision log at {p}", EXIT_USAGE, format)
+    try:
+        logs = sources.expand(logs, options)
+    except FileNotFoundError as exc:
+        fail(str(exc), EXIT_USAGE, format)
+    except ImportError as exc:
+        fail(str(exc), EXIT_ENVIRONMENT, format)
     labels = None
     if store is not None:
         from guardrail.review import open_store
@@ -145,27 +186,35 @@ def replay(
                 )
             with Client(dask) as client:  # type: ignore[no-untyped-call]
                 acc = replay_distributed(
-                    client, logs, policies, labels=labels, chunk_rows=chunk_rows
+                    client,
+                    logs,
+                    policies,
+                    labels=labels,
+                    chunk_rows=chunk_rows,
+                    storage_options=options,
                 )
         else:
-            acc = replay_files(logs, policies, labels=labels, chunk_rows=chunk_rows)
+            acc = replay_files(
+                logs, policies, labels=labels, chunk_rows=chunk_rows, storage_options=options
+            )
     except ReplayInputError as exc:
         fail(str(exc), EXIT_USAGE, format)
     except ImportError as exc:
         fail(
-            f"{exc}: Parquet logs need the scale extra: pip install 'guardrail-uq[scale]'",
+            f"{exc} (Parquet logs need the scale extra: pip install 'guardrail-uq[scale]'; "
+            "s3:// URLs the s3 extra; PostgreSQL the postgres extra)",
             EXIT_ENVIRONMENT,
             format,
         )
     report = acc.report()
-    if markdown is not None:
+    shown_logs = [redact_url(p) for p in logs]
+    for out, render in ((markdown, markdown_report), (html, html_report)):
+        if out is None:
+            continue
         try:
-            markdown.write_text(
-                markdown_report(report, candidate=policy, logs=[str(p) for p in logs]),
-                encoding="utf-8",
-            )
+            out.write_text(render(report, candidate=policy, logs=shown_logs), encoding="utf-8")
         except OSError as exc:
-            fail(f"cannot write {markdown}: {exc}", EXIT_FINDINGS, format)
+            fail(f"cannot write {out}: {exc}", EXIT_FINDINGS, format)
     if format is OutputFormat.json:
         typer.echo(json.dumps(report, ensure_ascii=False))
     else:

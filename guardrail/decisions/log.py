@@ -150,6 +150,18 @@ class JSONLDecisionLog:
             storage before then).
         max_bytes: size limit per file for ``rotate="size"`` (default 100 MiB).
         backup_count: files kept (``"day"``: 0 = all; ``"size"``: must be >= 1).
+        ship_to: optional object-storage prefix (``s3://bucket/decisions/host-1/``, any fsspec
+            URL; extra ``s3`` for S3): every rotated file is uploaded there right after the
+            rotation, as ``<prefix>/<rotated name>`` for day rotation
+            (``decisions.jsonl.2026-12-01``) and ``<prefix>/<file name>.<UTC time of the
+            rotation, %Y%m%dT%H%M%S%fZ>`` for size rotation (whose numbered names are reused).
+            Give every worker its own prefix or file name. The local file is kept (rotation
+            deletes it as configured). A failed upload does not lose the record being written: it
+            is written, then ``write`` raises :class:`OSError` naming the local file to ship by
+            hand (the guard reports it on the span). The active file is not shipped until it
+            rotates.
+        storage_options: fsspec options for ``ship_to`` (``endpoint_url``, ``key``, ...;
+            default: the file system's own configuration, e.g. AWS environment variables).
 
     Each line is flushed when written (the handler's ``flush`` after every record), so a crash
     loses at most the record being written.
@@ -167,8 +179,15 @@ class JSONLDecisionLog:
         rotate: Literal["day", "size"] = "day",
         max_bytes: int = 100 * 1024 * 1024,
         backup_count: int | None = None,
+        ship_to: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.ship_to = ship_to.rstrip("/") if ship_to else None
+        self.storage_options = dict(storage_options or {})
+        self.shipped: list[str] = []
+        self._ship_errors: list[str] = []
+        self._rotate = rotate
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler
         if rotate == "day":
@@ -192,13 +211,42 @@ class JSONLDecisionLog:
         else:
             raise ValueError(f"rotate must be 'day' or 'size', got {rotate!r}")
         handler.setFormatter(logging.Formatter("%(message)s"))
+        if self.ship_to is not None:
+            handler.rotator = self._rotate_and_ship
         self._handler = handler
+
+    def _rotate_and_ship(self, source: str, dest: str) -> None:
+        """The handler's rotator: rename as the handler would, then upload the closed file."""
+        import os
+
+        if not os.path.exists(source):  # what the handler's default rotation checks too
+            return
+        os.rename(source, dest)
+        if os.path.getsize(dest) == 0:  # nothing to ship (a size limit below one record)
+            return
+        if self._rotate == "day":
+            name = Path(dest).name
+        else:
+            name = f"{self.path.name}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+        url = f"{self.ship_to}/{name}"
+        try:
+            from guardrail.decisions.sources import upload
+
+            upload(dest, url, self.storage_options)
+        except Exception as exc:  # reported after the record is written (see write)
+            self._ship_errors.append(
+                f"uploading rotated decision log {dest} to {url} failed: "
+                f"{type(exc).__name__}: {exc}; the file is kept locally"
+            )
+        else:
+            self.shipped.append(url)
 
     def write(self, record: DecisionRecord) -> None:
         """Append one JSON line (rotating first when the handler says so).
 
         Raises:
-            OSError: the write failed (the handler's own error printing is bypassed).
+            OSError: the write failed (the handler's own error printing is bypassed), or the
+                record was written but shipping the file rotated just before failed.
         """
         line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
         rec = logging.LogRecord("guardrail.decisions", logging.INFO, "", 0, line, None, None)
@@ -217,6 +265,9 @@ class JSONLDecisionLog:
             stream.flush()
         finally:
             handler.release()
+        if self._ship_errors:
+            errors, self._ship_errors = self._ship_errors, []
+            raise OSError("; ".join(errors))
 
     def close(self) -> None:
         """Flush and close the file."""

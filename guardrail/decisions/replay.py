@@ -39,9 +39,10 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from guardrail.policy import Policy
 from guardrail.review.live import korn_graubard_interval
@@ -70,6 +71,7 @@ DEFAULT_CHUNK_ROWS = 50_000
 CACHE_SIZE = 65_536
 
 SignalValue = float | int | str | None
+T = TypeVar("T")
 
 
 class ReplayInputError(ValueError):
@@ -430,21 +432,34 @@ def normalize(raw: Mapping[str, Any]) -> Row:
     )
 
 
-def log_format(path: Path) -> str:
-    """``jsonl``, ``csv`` or ``parquet`` from the file name (``.jsonl``/``.json``/``.ndjson``,
-    rotated ``decisions.jsonl.2026-12-01`` too; ``.csv``; ``.parquet``/``.pq``).
+def log_format(path: str | Path) -> str:
+    """``jsonl``, ``csv``, ``parquet`` or ``table`` from the name (``.jsonl``/``.json``/
+    ``.ndjson``, rotated ``decisions.jsonl.2026-12-01`` too; ``.csv``; ``.parquet``/``.pq``;
+    ``table`` for a database: ``sqlite:...``, ``postgresql://...``, or a ``.db`` / ``.sqlite`` /
+    ``.sqlite3`` file, read from its ``decision_log`` table). Works on local paths and on
+    object-storage URLs alike (only the last path segment is looked at).
 
     Raises:
         ReplayInputError: any other name.
     """
-    name = path.name.lower()
+    from guardrail.decisions.table import is_table_url
+
+    text = str(path)
+    if is_table_url(text):
+        return "table"
+    name = text.rstrip("/").rsplit("/", 1)[-1].lower()
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     if name.endswith(".csv"):
         return "csv"
     if ".jsonl" in name or name.endswith((".json", ".ndjson")):
         return "jsonl"
-    raise ReplayInputError(f"{path}: unknown log format (use .jsonl, .csv or .parquet)")
+    if name.endswith((".db", ".sqlite", ".sqlite3")):
+        return "table"
+    raise ReplayInputError(
+        f"{text}: unknown log format (use .jsonl, .csv, .parquet, or a sqlite:/postgresql:// "
+        "database)"
+    )
 
 
 def iter_chunks(
@@ -452,41 +467,53 @@ def iter_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     *,
     row_groups: list[int] | None = None,
+    id_range: tuple[int, int] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[list[Row]]:
     """Read one decision log in chunks of at most ``chunk_rows`` normalised rows.
 
+    ``path`` is a local file, an fsspec URL (``s3://bucket/decisions/x.parquet``, ``gs://``,
+    ``az://``, ...: :mod:`guardrail.decisions.sources`, extra ``s3`` for S3) or a database URL
+    (``sqlite:///review.db``, ``postgresql://...``: the ``decision_log`` table written by
+    :class:`~guardrail.decisions.table.DecisionTable`, read in ``id`` order).
+
     Parquet needs ``pyarrow`` (extra ``scale``) and is read one record batch at a time;
-    ``row_groups`` restricts it to those row groups (a Dask partition).
+    ``row_groups`` restricts it to those row groups, ``id_range`` (inclusive) a table to those
+    ids (a Dask partition). ``storage_options`` go to fsspec (``endpoint_url``, ``key``, ...).
 
     Raises:
-        ReplayInputError: unreadable file, malformed line/row (with its number), unknown format.
-        ImportError: Parquet without pyarrow.
+        ReplayInputError: unreadable file or table, malformed line/row (with its number),
+            unknown format.
+        ImportError: Parquet without pyarrow, a URL without fsspec or its file system's package.
     """
-    p = Path(path)
-    fmt = log_format(p)
-    if not p.is_file():
+    from guardrail.decisions import sources
+
+    fmt = log_format(path)
+    if fmt == "table":
+        yield from _table_chunks(str(path), chunk_rows, id_range)
+        return
+    label = str(path)
+    p = Path(label) if not sources.is_url(label) else None
+    if p is not None and not p.is_file():
         raise ReplayInputError(f"{p}: no such file")
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        try:
-            pf = pq.ParquetFile(p)
-        except Exception as exc:
-            raise ReplayInputError(f"{p}: not a readable Parquet file: {exc}") from exc
-        start = 0
-        for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=row_groups):
-            yield _rows_from_columns(batch.to_pydict(), batch.num_rows, p, start)
-            start += batch.num_rows
+        with _opened(sources.open_binary(label, storage_options), label) as fh:
+            try:
+                pf = pq.ParquetFile(fh)
+            except Exception as exc:
+                raise ReplayInputError(f"{label}: not a readable Parquet file: {exc}") from exc
+            start = 0
+            for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=row_groups):
+                yield _rows_from_columns(batch.to_pydict(), batch.num_rows, label, start)
+                start += batch.num_rows
         return
-    try:
-        fh = p.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ReplayInputError(f"{p}: {exc}") from exc
-    with fh:
+    with _opened(sources.open_text(label, storage_options), label) as fh:
         chunk: list[Row] = []
         if fmt == "csv":
             for i, rec in enumerate(csv.DictReader(fh), start=2):
-                chunk.append(_normalize_one(rec, p, i, "line"))
+                chunk.append(_normalize_one(rec, label, i, "line"))
                 if len(chunk) >= chunk_rows:
                     yield chunk
                     chunk = []
@@ -497,10 +524,10 @@ def iter_chunks(
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ReplayInputError(f"{p}:{i}: not JSON: {exc.msg}") from exc
+                    raise ReplayInputError(f"{label}:{i}: not JSON: {exc.msg}") from exc
                 if not isinstance(rec, dict):
-                    raise ReplayInputError(f"{p}:{i}: not a JSON object")
-                chunk.append(_normalize_one(rec, p, i, "line"))
+                    raise ReplayInputError(f"{label}:{i}: not a JSON object")
+                chunk.append(_normalize_one(rec, label, i, "line"))
                 if len(chunk) >= chunk_rows:
                     yield chunk
                     chunk = []
@@ -508,7 +535,50 @@ def iter_chunks(
             yield chunk
 
 
-def _normalize_one(rec: Mapping[str, Any], path: Path, i: int, unit: str) -> Row:
+@contextmanager
+def _opened(cm: AbstractContextManager[T], label: str) -> Iterator[T]:
+    """Enter ``cm`` (an opener), turning a failure to *open* into :class:`ReplayInputError`."""
+    try:
+        fh = cm.__enter__()
+    except FileNotFoundError as exc:
+        raise ReplayInputError(f"{label}: no such file or object") from exc
+    except OSError as exc:
+        raise ReplayInputError(f"{label}: {exc}") from exc
+    try:
+        yield fh
+    except BaseException as exc:
+        if not cm.__exit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        cm.__exit__(None, None, None)
+
+
+def _table_chunks(
+    url: str, chunk_rows: int, id_range: tuple[int, int] | None
+) -> Iterator[list[Row]]:
+    from guardrail._safety import redact_url
+    from guardrail.decisions.table import DecisionTableError, is_table_url, open_decision_table
+
+    label = redact_url(url)
+    try:
+        table = open_decision_table(url if is_table_url(url) else f"sqlite:{url}", create=False)
+    except DecisionTableError as exc:
+        raise ReplayInputError(str(exc)) from exc
+    except ImportError:
+        raise
+    except Exception as exc:  # driver errors: cannot connect, not a database
+        raise ReplayInputError(f"{label}: cannot read the decision log table: {exc}") from exc
+    with table:
+        n = 0
+        for recs in table.read(chunk_rows, id_range=id_range):
+            rows = []
+            for rec in recs:
+                n += 1
+                rows.append(_normalize_one(rec, label, n, "row"))
+            yield rows
+
+
+def _normalize_one(rec: Mapping[str, Any], path: str, i: int, unit: str) -> Row:
     try:
         return normalize(rec)
     except (ValueError, TypeError) as exc:
@@ -516,7 +586,7 @@ def _normalize_one(rec: Mapping[str, Any], path: Path, i: int, unit: str) -> Row
         raise ReplayInputError(f"{where}: {exc}") from exc
 
 
-def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: Path, start: int) -> list[Row]:
+def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int) -> list[Row]:
     """Flat rows from typed columns (Parquet): the same rows :func:`normalize` gives, without
     a dict per row. Rows with anything unusual (no domain, an odd action, a label or NaN) go
     through :func:`normalize` itself."""
@@ -565,15 +635,24 @@ def replay_files(
     *,
     labels: Mapping[str, tuple[int, float]] | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ReplayAccumulator:
-    """Replay every row of ``paths`` (any mix of formats) in chunks, in one process.
+    """Replay every row of ``paths`` (any mix of formats, local files, object-storage URLs and
+    decision-log tables; see :func:`iter_chunks`; URL globs expanded) in chunks, in one
+    process.
 
     Raises:
         ReplayInputError: see :func:`iter_chunks`.
     """
+    from guardrail.decisions import sources
+
     acc = ReplayAccumulator(policies, labels)
-    for path in paths:
-        for chunk in iter_chunks(path, chunk_rows):
+    try:
+        expanded = sources.expand(paths, storage_options)
+    except FileNotFoundError as exc:
+        raise ReplayInputError(str(exc)) from exc
+    for path in expanded:
+        for chunk in iter_chunks(path, chunk_rows, storage_options=storage_options):
             acc.add_rows(chunk)
     return acc
 
