@@ -288,13 +288,21 @@ def speed() -> None:
         self_consistency(s, similarity=prev)
         difflib_agreement(s)
 
-    def each(fn: Callable[[list[str]], Any]) -> float:
-        return statistics.median(median_time(lambda s=s: fn(s), 5) for s in sets)
-
-    t_base = each(difflib_agreement)
-    t_ours = each(lambda s: self_consistency(s))
-    t_full = each(lambda s: self_consistency(s, similarity=full))
-    t_prev = each(lambda s: self_consistency(s, similarity=prev))
+    methods: dict[str, Callable[[list[str]], Any]] = {
+        "base": difflib_agreement,
+        "ours": lambda s: self_consistency(s),
+        "full": lambda s: self_consistency(s, similarity=full),
+        "prev": lambda s: self_consistency(s, similarity=prev),
+    }
+    per_set: dict[str, list[float]] = {k: [] for k in methods}
+    one, five, _ = os.getloadavg()
+    print(f"load average at start: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs")
+    for s in sets:  # interleaved: every method on a set before the next set
+        for name, fn in methods.items():
+            per_set[name].append(median_time(lambda s=s, fn=fn: fn(s), 5))
+    t_base, t_ours, t_full, t_prev = (
+        statistics.median(per_set[k]) for k in ("base", "ours", "full", "prev")
+    )
     agree = [
         (
             self_consistency(s).value,
@@ -305,7 +313,11 @@ def speed() -> None:
         for s in sets
     ]
     print("## Speed\n")
-    print(f"k = 10 answers, mean {words:.0f} words, {len(sets)} answer sets (true agreement 0.6)\n")
+    print(
+        f"k = 10 answers, mean {words:.0f} words, {len(sets)} answer sets (true agreement 0.6); "
+        "per set the median of 5 runs of each method, methods interleaved set by set; "
+        "median over sets\n"
+    )
     print("| method | median time per k=10 set | vs difflib |\n|---|---|---|")
     print(f"| difflib.SequenceMatcher double loop (baseline) | {t_base * 1e3:.2f} ms | 1.0x |")
     print(
@@ -344,6 +356,8 @@ def speed() -> None:
         f"median of 3 interleaved passes over {len(texts)} PubMedQA long answers, "
         f"mean {mean_words:.0f} words"
     )
+    one, five, _ = os.getloadavg()
+    print(f"load average at end: {one:.2f} (1 min), {five:.2f} (5 min)")
 
 
 def main(argv: Sequence[str]) -> int:

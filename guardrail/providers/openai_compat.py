@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import itertools
 import json
 import math
 import numbers
 import os
+import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -69,6 +69,7 @@ from guardrail.providers.base import (
     TopLogprob,
     Usage,
     normalize_messages,
+    request_scope,
 )
 
 __all__ = [
@@ -393,22 +394,45 @@ def reply_budget(
 class _LoopClients:
     """The connection pools of one event loop.
 
-    Requests are spread round-robin over several small httpx pools ("shards"): httpcore 1.x
-    re-scans every pooled connection for each queued request, which grows quadratically with the
-    number of requests in flight (200 concurrent requests on one pool measured ~20x slower than on
-    8 shards, bench/bench_guard.py)."""
+    Requests are spread over several small httpx pools ("shards") of ``per_shard`` connections:
+    httpcore 1.x re-scans every pooled connection for each queued request, so its bookkeeping
+    grows with connections x requests in flight per pool (200 concurrent requests on one pool of
+    256 connections measured ~5x the client CPU of 32 pools of 8, bench/bench_guard.py).
 
-    def __init__(self, clients: list[httpx.AsyncClient], semaphore: asyncio.Semaphore | None):
+    A request goes to the first shard with a free connection (so sequential or lightly concurrent
+    use keeps reusing shard 0's kept-alive connections instead of opening one per shard); when
+    every shard is full, to the shard with the fewest requests in flight."""
+
+    def __init__(
+        self,
+        clients: list[httpx.AsyncClient],
+        semaphore: asyncio.Semaphore | None,
+        per_shard: int,
+    ):
         self.clients = clients
         self.semaphore = semaphore
-        self._next = itertools.cycle(clients)
+        self.per_shard = per_shard
+        self.in_flight = [0] * len(clients)
 
     @property
     def closed(self) -> bool:
         return any(c.is_closed for c in self.clients)
 
-    def next(self) -> httpx.AsyncClient:
-        return next(self._next)
+    def acquire(self) -> int:
+        """Index of the shard for the next request (count it in flight until :meth:`release`)."""
+        loads = self.in_flight
+        best, best_load = 0, loads[0]
+        for i, load in enumerate(loads):
+            if load < self.per_shard:
+                best = i
+                break
+            if load < best_load:
+                best, best_load = i, load
+        loads[best] += 1
+        return best
+
+    def release(self, index: int) -> None:
+        self.in_flight[index] -= 1
 
 
 class _Attempts:
@@ -434,8 +458,12 @@ class OpenAICompatProvider(SyncChatMixin):
         retry_max_wait: cap in seconds for any single wait, ``Retry-After`` included.
         max_concurrency: at most this many HTTP requests in flight from this provider per event
             loop (``None``: unlimited apart from the connection pool).
-        max_connections: connections per event loop, over all pool shards.
-        pool_shards: number of httpx pools requests are spread over (see :class:`_LoopClients`).
+        max_connections: connections per event loop, over all pool shards; more requests than
+            this wait for a free connection (size it for the requests you expect in flight: one
+            guarded chat has up to 1 + k requests in flight, fewer when the server takes ``n``).
+        pool_shards: number of httpx pools the connections are split over (each gets
+            ``max_connections // pool_shards``, at least 1; see :class:`_LoopClients`). All shards
+            share one TLS context, created on first use.
         supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
         embed_batch_size: at most this many texts per ``/embeddings`` request (``None``: all in
             one). Give 1 for ``python -m llama_cpp.server`` serving a chat GGUF: llama-cpp-python
@@ -470,7 +498,7 @@ class OpenAICompatProvider(SyncChatMixin):
         retry_max_wait: float = 30.0,
         max_concurrency: int | None = None,
         max_connections: int = 256,
-        pool_shards: int = 8,
+        pool_shards: int = 32,
         supports_n: bool | None = None,
         embed_batch_size: int | None = None,
         name: str = "openai",
@@ -499,6 +527,9 @@ class OpenAICompatProvider(SyncChatMixin):
             raise ValueError("pool_shards must be >= 1")
         per_shard = max(1, max_connections // pool_shards)
         self._pool_shards = pool_shards
+        self._per_shard = per_shard
+        self._ssl_context: ssl.SSLContext | None = None
+        self._urls: dict[str, httpx.URL] = {}
         self._limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
         self.max_retries = max_retries
         self.retry_initial_wait = retry_initial_wait
@@ -526,26 +557,39 @@ class OpenAICompatProvider(SyncChatMixin):
 
     # -- connection handling (one pooled client per event loop: pools cannot cross loops)
 
-    def _client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore | None]:
+    def _pools(self) -> _LoopClients:
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
         if entry is None or entry.closed:
-            headers = {"Content-Type": "application/json", **self._headers}
+            headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
+            headers["Content-Type"] = "application/json"  # every body is JSON
             if self._api_key:
                 headers.setdefault("Authorization", f"Bearer {self._api_key}")
+            if self._ssl_context is None:
+                # one TLS context for every shard and loop: httpx builds (and loads the CA bundle
+                # into) a new one per client otherwise, ~60 ms each
+                self._ssl_context = httpx.create_ssl_context()
             clients = [
                 httpx.AsyncClient(
                     base_url=self.base_url,
                     headers=headers,
                     timeout=self._timeout,
                     limits=self._limits,
+                    verify=self._ssl_context,
                 )
                 for _ in range(self._pool_shards)
             ]
             sem = asyncio.Semaphore(self.max_concurrency) if self.max_concurrency else None
-            entry = _LoopClients(clients, sem)
+            entry = _LoopClients(clients, sem, self._per_shard)
             self._clients[loop] = entry
-        return entry.next(), entry.semaphore
+        return entry
+
+    def _endpoint(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._url.copy_with(path=self._url.path.rstrip("/") + path)
+            self._urls[path] = url
+        return url
 
     async def aclose(self) -> None:
         """Close the connection pools of every event loop this provider was used from."""
@@ -576,9 +620,7 @@ class OpenAICompatProvider(SyncChatMixin):
         self, client: httpx.AsyncClient, url: httpx.URL, body: bytes, cap: int
     ) -> tuple[int, httpx.Headers, bytes]:
         """POST ``body``; return status, headers and at most ``cap`` bytes of reply body."""
-        request = client.build_request(
-            "POST", url, content=body, headers={"Content-Type": "application/json"}
-        )
+        request = client.build_request("POST", url, content=body)  # headers: the client's
         response = await client.send(request, stream=True)
         try:
             limit = cap if response.status_code < 400 else _MAX_ERROR_BODY
@@ -605,6 +647,15 @@ class OpenAICompatProvider(SyncChatMixin):
         finally:
             await response.aclose()
 
+    async def _send_on(
+        self, pools: _LoopClients, url: httpx.URL, body: bytes, cap: int
+    ) -> tuple[int, httpx.Headers, bytes]:
+        shard = pools.acquire()
+        try:
+            return await self._send(pools.clients[shard], url, body, cap)
+        finally:
+            pools.release(shard)
+
     async def _attempt(
         self,
         payload: dict[str, Any],
@@ -612,17 +663,17 @@ class OpenAICompatProvider(SyncChatMixin):
         cap: int,
         path: str = "/chat/completions",
     ) -> Any:
-        client, sem = self._client()
+        pools = self._pools()
         attempts.count += 1
-        url = self._url.copy_with(path=self._url.path.rstrip("/") + path)
+        url = self._endpoint(path)
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         try:
-            if sem is None:
+            if pools.semaphore is None:
                 async with asyncio.timeout(self._attempt_timeout):
-                    status, headers, content = await self._send(client, url, body, cap)
+                    status, headers, content = await self._send_on(pools, url, body, cap)
             else:
-                async with sem, asyncio.timeout(self._attempt_timeout):
-                    status, headers, content = await self._send(client, url, body, cap)
+                async with pools.semaphore, asyncio.timeout(self._attempt_timeout):
+                    status, headers, content = await self._send_on(pools, url, body, cap)
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise ProviderTimeoutError(
                 f"timeout talking to {self._display_url} "
@@ -791,8 +842,10 @@ class OpenAICompatProvider(SyncChatMixin):
             if "max_completion_tokens" in options:
                 payload.pop("max_tokens", None)  # servers reject both
             payload.update(options)
-        client, _ = self._client()
-        url = self._url.copy_with(path=self._url.path.rstrip("/") + "/chat/completions")
+        pools = self._pools()
+        shard = pools.acquire()
+        client = pools.clients[shard]
+        url = self._endpoint("/chat/completions")
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         request = client.build_request(
             "POST", url, content=body, headers={"Content-Type": "application/json"}
@@ -800,13 +853,18 @@ class OpenAICompatProvider(SyncChatMixin):
         try:
             response = await client.send(request, stream=True)
         except httpx.TimeoutException as exc:
+            pools.release(shard)
             raise ProviderTimeoutError(
                 f"timeout talking to {self._display_url}: {self._redact(repr(exc))}"
             ) from exc
         except httpx.TransportError as exc:
+            pools.release(shard)
             raise ProviderConnectionError(
                 f"connection to {self._display_url} failed: {self._redact(repr(exc))}"
             ) from exc
+        except BaseException:
+            pools.release(shard)
+            raise
         try:
             if response.status_code >= 400:
                 err = b""
@@ -844,6 +902,7 @@ class OpenAICompatProvider(SyncChatMixin):
                 ) from exc
         finally:
             await response.aclose()
+            pools.release(shard)
 
     async def _chat(
         self,
@@ -896,7 +955,12 @@ class OpenAICompatProvider(SyncChatMixin):
                     payload.pop("max_tokens", None)  # servers reject both
                 payload.update(options)
             try:
-                data = await self._request(payload, attempts)
+                with request_scope(n=n, seed=seed) as report:
+                    data = await self._request(payload, attempts)
+                    got, usage, served_model, rid = parse_chat_completion(
+                        data, requested_model=model_name
+                    )
+                    report(self._one_result(got, usage, served_model, rid, n))
             except BadRequestError:
                 if n == 1:
                     raise
@@ -904,9 +968,6 @@ class OpenAICompatProvider(SyncChatMixin):
             else:
                 if slot is not None and isinstance(data, dict):
                     slot.raw = data
-                got, usage, served_model, rid = parse_chat_completion(
-                    data, requested_model=model_name
-                )
                 choices = got[:n]
                 if n > 1:
                     self._n_support[model_name] = len(got) >= n
@@ -919,8 +980,11 @@ class OpenAICompatProvider(SyncChatMixin):
                 payload = dict(base)
                 if seed is not None:
                     payload["seed"] = seed + i
-                data = await self._request(payload, attempts)
-                return parse_chat_completion(data, requested_model=model_name)
+                with request_scope(seed=payload.get("seed")) as report:
+                    data = await self._request(payload, attempts)
+                    parsed = parse_chat_completion(data, requested_model=model_name)
+                    report(self._one_result(*parsed, 1))
+                return parsed
 
             results = await asyncio.gather(
                 *(one(offset + j) for j in range(missing)), return_exceptions=True
@@ -952,6 +1016,19 @@ class OpenAICompatProvider(SyncChatMixin):
             usage=usage,
             calls=attempts.count,
             latency_s=time.perf_counter() - start,
+            response_id=rid,
+        )
+
+    def _one_result(
+        self, choices: list[Choice], usage: Usage, model: str, rid: str | None, n: int
+    ) -> ChatResult:
+        """One HTTP request's result, for :func:`~guardrail.providers.request_scope`."""
+        return ChatResult(
+            provider=self._name,
+            model=model,
+            choices=choices[:n],
+            requested=n,
+            usage=usage,
             response_id=rid,
         )
 

@@ -8,23 +8,23 @@ puts an :class:`AnswerSlot` in a context variable for the duration of one guarde
 guard's provider is wrapped in an :class:`AnswerRecorder`: the first call made while the slot is
 set gets the options (through the inner provider's ``chat_with_options``:
 :class:`~guardrail.providers.OpenAICompatProvider`, :class:`~guardrail.sdk.OpenAIClientProvider`)
-and records what came back. When that reply is a tool call, :class:`ToolCallReply` ends the
-guarded chat: tool calls are passed through unevaluated (only final text answers are judged).
+and records what came back. When that reply is a tool call,
+:class:`~guardrail.providers.ToolCallReply` ends the guarded chat: tool calls are passed through
+unevaluated (only final text answers are judged).
 """
 
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from guardrail.providers import ChatProvider, ChatResult, MessagesLike, ProviderError
+from guardrail.providers import ChatProvider, ChatResult, MessagesLike, ToolCallReply
 
 __all__ = [
     "ANSWER_SLOT",
     "AnswerRecorder",
     "AnswerSlot",
-    "ToolCallReply",
     "first_message",
     "with_recorder",
 ]
@@ -33,7 +33,9 @@ __all__ = [
 @dataclass
 class AnswerSlot:
     """The first model call of one guarded chat (the answer call): options to forward to it and
-    what it returned or raised. Lives in :data:`ANSWER_SLOT` for the duration of one call."""
+    what it returned or raised. Lives in :data:`ANSWER_SLOT` for the duration of one call.
+    ``want_raw``/``http``: the drop-in client's ``with_raw_response`` (the upstream HTTP
+    response of the answer call lands in ``http``)."""
 
     options: dict[str, Any]
     used: bool = False
@@ -41,16 +43,13 @@ class AnswerSlot:
     raw: dict[str, Any] | None = None
     exc: BaseException | None = None
     tool_calls: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    want_raw: bool = False
+    http: Any = None
 
 
 ANSWER_SLOT: contextvars.ContextVar[AnswerSlot | None] = contextvars.ContextVar(
     "guardrail_answer_slot", default=None
 )
-
-
-class ToolCallReply(ProviderError):
-    """The answer call returned tool calls instead of an answer: passed through unevaluated."""
 
 
 def first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -61,12 +60,6 @@ def first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
         if isinstance(msg, dict):
             return msg
     return {}
-
-
-def can_forward(provider: ChatProvider) -> bool:
-    """True when ``provider`` can carry answer-only options (has ``chat_with_options``)."""
-    inner = provider.inner if isinstance(provider, AnswerRecorder) else provider
-    return callable(getattr(inner, "chat_with_options", None))
 
 
 class AnswerRecorder:
@@ -112,7 +105,7 @@ class AnswerRecorder:
         msg = first_message(slot.raw)
         if msg.get("tool_calls") or msg.get("function_call"):
             slot.tool_calls = True
-            raise ToolCallReply("the model answered with tool calls (passed through unevaluated)")
+            raise ToolCallReply(result)
         return result
 
 

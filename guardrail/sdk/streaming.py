@@ -34,6 +34,7 @@ from guardrail.providers import (
     MessagesLike,
     ProviderError,
     StreamDelta,
+    ToolCallReply,
     normalize_messages,
     run_sync,
 )
@@ -159,6 +160,8 @@ async def _hold(
             seed=seed,
             eager=True,
         )
+    except ToolCallReply:  # a tool call: passed through unguarded (below)
+        resp = None
     except GuardError:
         if slot is None or not slot.tool_calls:
             raise

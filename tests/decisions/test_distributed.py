@@ -70,8 +70,8 @@ def test_object_storage_and_table_partitions(
 
     from guardrail.decisions import JSONLDecisionLog
     from guardrail.decisions.distributed import partitions, replay_distributed
-    from guardrail.decisions.sources import upload
     from guardrail.decisions.table import open_decision_table
+    from guardrail.storage import upload
 
     from .test_table import records
 
