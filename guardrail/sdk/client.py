@@ -112,6 +112,7 @@ __all__ = [
     "ANSWER_ONLY_ARGS",
     "GUARD_ARGS",
     "REJECTED_ARGS",
+    "STREAM_ARGS",
     "AsyncGuardedClient",
     "CompletionChoice",
     "CompletionMessage",
@@ -708,6 +709,10 @@ GUARD_ARGS = ("messages", "model", "max_tokens", "seed")
 #: not the default): ``n`` other than 1, ``audio`` and ``modalities`` containing ``"audio"``
 #: (``stream_options`` without ``stream=True`` too). ``stream=True`` streams (docs/sdk.md).
 REJECTED_ARGS = ("n", "audio")
+#: ``create`` arguments that make it stream: ``stream=True`` returns a :class:`GuardedStream`
+#: (async: :class:`GuardedAsyncStream`) of ``ChatCompletionChunk`` s; ``stream_options`` applies
+#: to streams only (``include_usage``).
+STREAM_ARGS = ("stream", "stream_options")
 
 
 class UnsupportedArgumentError(TypeError, ValueError):
