@@ -72,6 +72,7 @@ from guardrail.providers import (
     Message,
     OpenAICompatProvider,
     ProviderError,
+    ToolCallReply,
     normalize_messages,
 )
 from guardrail.review import ReviewStore
@@ -616,6 +617,8 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 max_tokens=max_tokens,
                 seed=seed,
             )
+        except ToolCallReply:  # a tool call: passed through unguarded (below)
+            resp = None
         except AuthenticationError:
             raise ApiError(
                 401, "the upstream rejected the credentials", type_="authentication_error"
@@ -629,6 +632,8 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             r.metrics.requests.labels(domain, "tool_calls", "false").inc()
             doc = {**slot.raw, VERDICT_FIELD: _unguarded(domain, rid)}
             return JSONResponse(doc, headers=_unguarded_headers(domain, rid))
+        if resp is None:
+            raise ApiError(502, "the upstream's tool-call reply was not readable")
         r.metrics.observe(resp, stream=False)
         _log(resp)
         _raise_if_failed(resp)
