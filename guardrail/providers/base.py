@@ -33,7 +33,13 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 __all__ = [
     "AuthenticationError",
@@ -87,6 +93,16 @@ class Message(BaseModel):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``model_dump()`` leaves out the optional fields that are not set, so a plain text
+        message dumps as ``{"role", "content"}`` as before tools and images were kept."""
+        data: dict[str, Any] = handler(self)
+        for key in ("parts", "tool_calls", "tool_call_id", "name"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     def wire(self, clean: Callable[[str], str] | None = None) -> dict[str, Any]:
         """The message as sent to an OpenAI-compatible server: ``role`` and ``content`` (the
