@@ -301,6 +301,14 @@ def ask(
             help="Queue the policy's spot_check share of passed answers for human labels.",
         ),
     ] = True,
+    decision_log: Annotated[
+        str | None,
+        typer.Option(
+            "--decision-log",
+            help="Append the call's decision record: a JSONL path, sqlite:.../postgresql://... "
+            "(the decision_log table) or otel (docs/scale.md).",
+        ),
+    ] = None,
 ) -> None:
     """Ask a question through guardrail: prints the answer as the user would see it, then the
     decision, each signal and the explanation. Uses the embedded SmolLM2 model when no
@@ -338,6 +346,16 @@ def ask(
 
         shown = Redactor(url_secrets(url))(str(err))
         fail(f"cannot open review store {redact_url(url)}: {shown}", EXIT_USAGE, format)
+    sink = None
+    if decision_log is not None:
+        from guardrail._safety import redact_url
+        from guardrail.decisions.sinks import open_decision_sink
+
+        try:
+            sink = open_decision_sink(decision_log)
+        except Exception as err:  # bad path or URL, database error
+            review_store.close()
+            fail(f"cannot open decision log {redact_url(decision_log)}: {err}", EXIT_USAGE, format)
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": system})
@@ -354,6 +372,7 @@ def ask(
                 max_tokens=max_tokens,
                 review_store=review_store,
                 spot_check=spot_check,
+                decision_log=sink,
             )
             response = guard.chat_sync(
                 messages,
@@ -367,6 +386,8 @@ def ask(
         fail(f"authentication failed: {err}", EXIT_ENVIRONMENT, format)
     finally:
         review_store.close()
+        if sink is not None:
+            sink.close()
     if format is OutputFormat.json:
         sys.stdout.write(
             json.dumps(response.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"

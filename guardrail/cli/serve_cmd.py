@@ -70,6 +70,22 @@ def serve_cmd(
     no_spot_check: Annotated[
         bool, typer.Option("--no-spot-check", help="Do not queue the policies' spot checks.")
     ] = False,
+    decision_log: Annotated[
+        str | None,
+        typer.Option(
+            "--decision-log",
+            help="Write one decision record per guarded call: a JSONL path ({pid} = the "
+            "worker's process id; needed with --workers > 1), sqlite:.../postgresql://... "
+            "(the decision_log table), or otel (docs/scale.md).",
+        ),
+    ] = None,
+    decision_log_ship_to: Annotated[
+        str | None,
+        typer.Option(
+            "--decision-log-ship-to",
+            help="Upload each rotated JSONL decision log here (s3://bucket/prefix/; extra s3).",
+        ),
+    ] = None,
 ) -> None:
     """Serve an OpenAI-compatible chat-completions API that guards every answer under the
     domain's policy (docs/serve.md). The proxy's own bearer token comes from
@@ -86,6 +102,7 @@ def serve_cmd(
     import uvicorn
     from pydantic import ValidationError
 
+    from guardrail.decisions.sinks import is_jsonl_spec
     from guardrail.policy import PolicyError
     from guardrail.serve.app import create_app
     from guardrail.serve.settings import ServeSettings
@@ -101,14 +118,26 @@ def serve_cmd(
             "timeout": timeout,
             "spot_check": not no_spot_check,
             "live_domains": tuple(live) if live else None,
+            "decision_log": decision_log,
+            "decision_log_ship_to": decision_log_ship_to,
         }
         # flags given (not None) win over $GUARDRAIL_SERVE_* variables
         settings = ServeSettings.model_validate(
             {**base.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
         )
+        if (
+            workers > 1
+            and settings.decision_log
+            and is_jsonl_spec(settings.decision_log)
+            and "{pid}" not in settings.decision_log
+        ):
+            raise ValueError(
+                "with --workers > 1 each worker needs its own JSONL decision log: put {pid} in "
+                "the path (logs/decisions-{pid}.jsonl), or use a database URL"
+            )
         # load once here so bad policies/settings fail before any worker starts
         app = create_app(settings)
-    except (ValidationError, ValueError, FileNotFoundError, PolicyError) as exc:
+    except (ValidationError, ValueError, OSError, PolicyError) as exc:
         fail(str(exc), EXIT_USAGE)
     where = settings.upstream or "the embedded model"
     typer.echo(
@@ -120,6 +149,8 @@ def serve_cmd(
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
     app.state.runtime.store.close()  # each worker opens its own connection
+    if app.state.runtime.decision_log is not None:
+        app.state.runtime.decision_log.close()  # and its own decision log
     os.environ.update(settings.to_env())  # the workers read their settings from here
     uvicorn.run(
         "guardrail.serve.app:create_app_from_env",

@@ -188,6 +188,7 @@ class JSONLDecisionLog:
         self.shipped: list[str] = []
         self._ship_errors: list[str] = []
         self._rotate = rotate
+        self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler
         if rotate == "day":
@@ -258,9 +259,14 @@ class JSONLDecisionLog:
                 logging.handlers.RotatingFileHandler | logging.handlers.TimedRotatingFileHandler,
             ) and handler.shouldRollover(rec):
                 handler.doRollover()
+            if handler.stream is None:
+                if self._closed:
+                    raise OSError(f"decision log {self.path} is closed")
+                # closed by someone else: logging.config.dictConfig (uvicorn, Django, ...) and
+                # logging.shutdown close every handler the logging module knows, ours too;
+                # reopen in append mode as FileHandler.emit does
+                handler.stream = handler._open()
             stream = handler.stream
-            if stream is None:  # closed
-                raise OSError(f"decision log {self.path} is closed")
             stream.write(line + "\n")
             stream.flush()
         finally:
@@ -270,7 +276,8 @@ class JSONLDecisionLog:
             raise OSError("; ".join(errors))
 
     def close(self) -> None:
-        """Flush and close the file."""
+        """Flush and close the file (a later ``write`` raises :class:`OSError`)."""
+        self._closed = True
         self._handler.close()
 
 

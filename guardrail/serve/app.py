@@ -64,6 +64,7 @@ except ImportError as exc:  # pragma: no cover - only without the extra
         "guardrail serve needs the 'web' extra: pip install 'guardrail-uq[web]'"
     ) from exc
 
+from guardrail.decisions.log import DecisionSink
 from guardrail.policy import Policy, load_policies
 from guardrail.policy.bundled import bundled_policies_dir
 from guardrail.providers import (
@@ -207,6 +208,13 @@ class _Runtime:
         self.store: ReviewStore = (
             store if store is not None else open_store(store_url(settings.store))
         )
+        self.decision_log: DecisionSink | None = None
+        if settings.decision_log:
+            from guardrail.decisions.sinks import open_decision_sink
+
+            self.decision_log = open_decision_sink(
+                settings.decision_log, ship_to=settings.decision_log_ship_to
+            )
         self.metrics = _Metrics()
         self._guards: OrderedDict[str, Guard] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
@@ -259,6 +267,7 @@ class _Runtime:
             timeout=s.timeout,
             hold_reviews=s.hold_reviews,
             eager_samples=s.eager_samples,
+            decision_log=self.decision_log,
         )
 
     def guard_for(self, key: str) -> Guard:
@@ -302,6 +311,8 @@ class _Runtime:
             await self._http.aclose()
         if self._own_store:
             await asyncio.to_thread(self.store.close)
+        if self.decision_log is not None:
+            await asyncio.to_thread(self.decision_log.close)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -46,6 +46,12 @@ class ServeSettings(BaseModel):
             the plan then finds it unnecessary.
         max_keys: distinct upstream keys whose connection pools are kept (LRU, >= 1).
         max_request_bytes: largest request body accepted (bytes, >= 1024; larger: 413).
+        decision_log: where every guarded call's decision record goes
+            (:func:`guardrail.decisions.sinks.open_decision_sink`): a JSONL path (``{pid}`` is
+            replaced by the worker's process id; required with several workers), a database URL
+            (the ``decision_log`` table), or ``otel``; ``None``: no decision log.
+        decision_log_ship_to: object-storage prefix the JSONL log's rotated files are uploaded
+            to (``s3://bucket/decisions/host-1/``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -66,6 +72,8 @@ class ServeSettings(BaseModel):
     eager_samples: bool = True
     max_keys: int = Field(default=64, ge=1)
     max_request_bytes: int = Field(default=4_000_000, ge=1024)
+    decision_log: str | None = None
+    decision_log_ship_to: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:

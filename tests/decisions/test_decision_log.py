@@ -151,3 +151,21 @@ def test_day_rotation_keeps_every_file(tmp_path: Path) -> None:
     assert rotated.name.startswith("decisions.jsonl.")
     assert json.loads(rotated.read_text())["request_id"] == "r0"
     assert json.loads((tmp_path / "decisions.jsonl").read_text())["request_id"] == "r1"
+
+
+def test_a_logging_reconfiguration_does_not_close_the_log(tmp_path: Path) -> None:
+    """uvicorn, Django and others call logging.config.dictConfig at start-up, which closes every
+    handler the logging module knows (the sink's rotating handler too): the next write reopens
+    the file in append mode; only the sink's own close() is final."""
+    import logging.config
+
+    log = JSONLDecisionLog(tmp_path / "decisions.jsonl")
+    log.write(_record(0))
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # closes it
+    assert log._handler.stream is None
+    log.write(_record(1))
+    log.close()
+    with pytest.raises(OSError, match="closed"):
+        log.write(_record(2))
+    ids = [json.loads(x)["request_id"] for x in (tmp_path / "decisions.jsonl").open()]
+    assert ids == ["r0", "r1"]

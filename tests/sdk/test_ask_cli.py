@@ -353,3 +353,28 @@ def test_progress_counts_samples_one_by_one_for_the_embedded_model() -> None:
     assert (res.requested, res.failed, res.calls) == (4, 1, 4)
     assert res.errors == ["ProviderError: local generation failed: boom"]
     assert (res.usage.input_tokens, res.usage.output_tokens) == (15, 6)  # 3 successes x (5, 2)
+
+
+def test_ask_writes_the_decision_log(
+    server: FakeOpenAIServer, tmp_path: Path, _review_store_in_tmp: Path
+) -> None:
+    # as test_ask_text_output_with_bundled_medical_policy: 7/7 agree, stated 80%, "may" hedges
+    # -> otherwise notice; the record lands in the decision_log table beside the review store
+    server.answers = role_answers(
+        answer="Epinephrine may be given intramuscularly.",
+        samples=["Epinephrine may be given intramuscularly."],
+        followup="Confidence: 80%",
+    )
+    url = f"sqlite:{_review_store_in_tmp}"
+    args = ["ask", "First-line treatment for anaphylaxis?", "--domain", "medical"]
+    args += ["--base-url", server.base_url, "--model", "fake", "--decision-log", url]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    from guardrail.decisions.table import open_decision_table
+
+    with open_decision_table(url, create=False) as table:
+        ((rec,),) = list(table.read())
+    assert rec["action"] == "notice" and rec["domain"] == "medical"
+    assert rec["values"]["consistency"] == 1.0 and rec["values"]["verbalized"] == 0.8
+    res = runner.invoke(app, [*args[:-1], "postgresql://127.0.0.1:1/none"])  # port 1: refused
+    assert res.exit_code == 2 and "cannot open decision log" in res.output
