@@ -88,13 +88,18 @@ def start_proxy(upstream: str, store: str, live: list[str]) -> tuple[subprocess.
         time.sleep(0.2)
 
 
+#: Sent to the "hold" proxy: a client may ask any domain for a hold stream (general's policy says
+#: `stream live`; the live proxy also gets medical live through --live).
+HOLD = {"X-Guardrail-Stream": "hold"}
+
+
 async def one_stream(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any]
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> tuple[float, float]:
     """(TTFT, total) seconds of one streamed completion: first chunk with content, [DONE]."""
     t0 = time.perf_counter()
     ttft = None
-    async with client.stream("POST", url, json=body) as r:
+    async with client.stream("POST", url, json=body, headers=headers) as r:
         r.raise_for_status()
         async for line in r.aiter_lines():
             if ttft is None and line.startswith("data: {"):
@@ -119,12 +124,14 @@ async def streaming(args: argparse.Namespace, upstream: str, hold: str, live: st
     }
     res: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
     async with httpx.AsyncClient(timeout=120) as client:
-        for url, model in contenders.values():  # warm-up, not measured
-            await one_stream(client, url, {"model": model, "messages": Q, "stream": True})
+        for name, (url, model) in contenders.items():  # warm-up, not measured
+            h = HOLD if name.startswith("hold") else {}
+            await one_stream(client, url, {"model": model, "messages": Q, "stream": True}, h)
         for _ in range(args.rounds):
             for name, (url, model) in contenders.items():
                 body = {"model": model, "messages": Q, "stream": True}
-                res[name].append(await one_stream(client, url, body))
+                h = HOLD if name.startswith("hold") else {}
+                res[name].append(await one_stream(client, url, body, h))
     raw_ttft = statistics.median(t for t, _ in res["raw upstream"])
     raw_total = statistics.median(t for _, t in res["raw upstream"])
     print(

@@ -28,8 +28,14 @@ def serve_cmd(
         ),
     ] = None,
     policies: Annotated[
-        Path, typer.Option("--policies", "-p", help="Policy directory or file.")
-    ] = Path("policies"),
+        Path | None,
+        typer.Option(
+            "--policies",
+            "-p",
+            help="Policy directory or file [default: $GUARDRAIL_POLICIES, ./policies, then the "
+            "bundled policies].",
+        ),
+    ] = None,
     default_domain: Annotated[
         str | None,
         typer.Option("--default-domain", help="Domain of requests that name none."),
@@ -51,8 +57,8 @@ def serve_cmd(
         list[str] | None,
         typer.Option(
             "--live",
-            help="Stream this domain live (tokens flow, a withheld answer is retracted at the "
-            "end); repeatable. Other domains stream in hold mode.",
+            help="Stream this domain live whatever its policy's `stream` setting says (tokens "
+            "flow, a withheld answer is retracted at the end); repeatable.",
         ),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",

@@ -11,10 +11,11 @@ and from the LiteLLM proxy (``guardrails:`` in its config, ``mode: post_call``).
    answers are asked of the *guard's* provider, free signals are computed locally; token
    log-probs LiteLLM received feed ``logprob_confidence``);
 2. replaces ``message.content`` with the text the policy lets the user see (answer + notices, or
-   the abstention / review message). A withheld answer (abstained, or held for review) gets
-   ``finish_reason="content_filter"`` and loses its token log-probs and reasoning fields, so no
-   copy of it leaves in the response; with ``on_withheld="raise"`` a withheld answer raises
-   LiteLLM's ``GuardrailRaisedException`` (status 400, ``blocked_content=True``) instead;
+   the abstention / review message). A withheld answer (abstained, held for review, or a
+   ``failed`` judgement with ``on_failure="replace"``) gets ``finish_reason="content_filter"``
+   and loses its token log-probs and reasoning fields, so no copy of it leaves in the response;
+   with ``on_withheld="raise"`` a withheld answer raises LiteLLM's ``GuardrailRaisedException``
+   (status 400, ``blocked_content=True``) instead;
 3. attaches the verdict (:func:`guardrail.sdk.verdict.verdict`, the shape ``guardrail serve``
    sends) as the response's extra field ``guardrail`` (in ``model_dump()`` and the proxy's JSON),
    and records it for LiteLLM's loggers through

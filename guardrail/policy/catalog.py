@@ -220,12 +220,19 @@ SETTINGS: dict[str, str] = {
     "knowledge_cutoff": "string (shown by the {knowledge_cutoff} placeholder)",
     "spot_check": "fraction in [0, 1], e.g. 10% (share of passed answers sampled for review)",
     "plan": "latency or cost (how the SDK schedules samples; docs/sdk.md)",
+    "stream": "hold or live (how a streamed answer reaches the user; docs/serve.md)",
 }
 
 #: Values of the ``plan`` setting: ``latency`` draws the samples concurrently with the answer and
 #: cancels the ones that can no longer change the action; ``cost`` draws them after the answer in
 #: waves and never sends a wave that cannot change the action.
 PLANS = ("latency", "cost")
+
+#: Values of the ``stream`` setting: ``hold`` sends nothing of an answer before the policy decided
+#: (then the shown text); ``live`` relays the model's tokens as they come and retracts the answer
+#: at the end when the decision is review or abstain. Default: ``hold`` when some rule,
+#: ``otherwise`` or ``on_missing`` can give review or abstain, else ``live``.
+STREAM_MODES = ("hold", "live")
 
 #: Entries of the ``signals { }`` block: positional value shape and option names.
 SIGNAL_ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {

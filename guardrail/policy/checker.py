@@ -78,6 +78,7 @@ from guardrail.policy.catalog import (
     SETTINGS,
     SIGNAL_ENTRIES,
     SIGNALS,
+    STREAM_MODES,
     VERBALIZED_MODES,
     Action,
     SignalSpec,
@@ -962,6 +963,7 @@ class _Checker:
             knowledge_cutoff=settings.get("knowledge_cutoff"),  # type: ignore[arg-type]
             spot_check=settings.get("spot_check"),  # type: ignore[arg-type]
             plan=settings.get("plan"),  # type: ignore[arg-type]
+            stream=settings.get("stream"),  # type: ignore[arg-type]
             signals=signals,
             rules=rule_defs,
             otherwise=other_def,
@@ -1006,6 +1008,20 @@ class _Checker:
                     "'plan' expects latency or cost",
                     v.span,
                     hint="write `plan latency` (samples alongside the answer) or `plan cost`",
+                )
+                return None
+            return v.name
+        if name == "stream":
+            v = self._one(d, "hold or live")
+            if v is None:
+                return None
+            if not isinstance(v, Word) or v.name not in STREAM_MODES:
+                self.error(
+                    "bad-value",
+                    "'stream' expects hold or live",
+                    v.span,
+                    hint="write `stream hold` (nothing shown before the decision) or "
+                    "`stream live` (tokens flow; a withheld answer is retracted at the end)",
                 )
                 return None
             return v.name

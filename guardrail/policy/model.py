@@ -121,7 +121,9 @@ class Policy(BaseModel):
     ``calibration`` is resolved relative to the policy file. ``spot_check`` is the fraction in
     [0, 1] of passed answers the review queue samples (None = off). ``plan`` is how the SDK
     schedules samples: ``latency``, ``cost`` or None (one request for all k after the answer, no
-    early stopping; docs/sdk.md "Plans"). ``warnings`` holds the
+    early stopping; docs/sdk.md "Plans"). ``stream`` is the written ``stream hold|live`` setting
+    (None when absent); :attr:`stream_mode` is the mode that applies (docs/serve.md
+    "Streaming"). ``warnings`` holds the
     checker's warnings (errors never reach a Policy: they raise PolicyError).
     """
 
@@ -134,6 +136,7 @@ class Policy(BaseModel):
     knowledge_cutoff: str | None = None
     spot_check: float | None = Field(default=None, ge=0.0, le=1.0)
     plan: Literal["latency", "cost"] | None = None
+    stream: Literal["hold", "live"] | None = None
     signals: SignalConfig = Field(default_factory=SignalConfig)
     rules: list[RuleDef] = Field(default_factory=list)
     otherwise: OtherwiseDef | None = None
@@ -182,6 +185,27 @@ class Policy(BaseModel):
         program = Program(self.name, rules, self.on_missing, other, builtins)
         self._program = (key, program)
         return program
+
+    @property
+    def can_withhold(self) -> bool:
+        """True when some decision of this policy withholds the answer: a rule, ``otherwise``
+        or ``on_missing`` (when a rule reads a signal that can be missing) gives ``review`` or
+        ``abstain``."""
+        withholding = (Action.REVIEW, Action.ABSTAIN)
+        if any(r.action in withholding for r in self.rules):
+            return True
+        if self.otherwise is not None and self.otherwise.action in withholding:
+            return True
+        return bool(self.rules) and self.on_missing in withholding
+
+    @property
+    def stream_mode(self) -> Literal["hold", "live"]:
+        """How a streamed answer reaches the user: the ``stream`` setting, else ``hold`` for a
+        policy that can withhold an answer (:attr:`can_withhold`) and ``live`` for one that can
+        only pass or add a notice (nothing would ever be retracted)."""
+        if self.stream is not None:
+            return self.stream
+        return "hold" if self.can_withhold else "live"
 
     def needed_signals(self) -> frozenset[str]:
         """Signals read by at least one rule condition."""

@@ -33,7 +33,13 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 __all__ = [
     "AuthenticationError",
@@ -50,6 +56,7 @@ __all__ = [
     "RequestHook",
     "ResponseFormatError",
     "ServerError",
+    "StreamDelta",
     "SyncChatMixin",
     "TokenLogprob",
     "ToolCallReply",
@@ -68,26 +75,108 @@ T = TypeVar("T")
 
 
 class Message(BaseModel):
-    """One chat message (OpenAI chat-completions shape)."""
+    """One chat message (OpenAI chat-completions shape).
+
+    ``content`` is always the message's *text* (what text signals read: the joined text parts of
+    a content-part array, "" for an assistant turn that is only ``tool_calls``). What else the
+    upstream must see rides along unchanged and is sent back by :meth:`wire`: ``parts`` (the
+    original content-part array when it holds non-text parts such as images), ``tool_calls``
+    (an assistant turn's tool calls), ``tool_call_id`` (a ``tool`` message's call id) and
+    ``name``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str
+    parts: list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``model_dump()`` leaves out the optional fields that are not set, so a plain text
+        message dumps as ``{"role", "content"}`` as before tools and images were kept."""
+        data: dict[str, Any] = handler(self)
+        for key in ("parts", "tool_calls", "tool_call_id", "name"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+    def wire(self, clean: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The message as sent to an OpenAI-compatible server: ``role`` and ``content`` (the
+        original part array when there are non-text parts, with its text parts replaced by
+        ``content`` when that was changed, e.g. by an appended instruction; ``None`` for an
+        assistant turn that is only tool calls), plus ``tool_calls`` / ``tool_call_id`` /
+        ``name`` when set. ``clean`` is applied to every text (e.g. ``clean_text``)."""
+        fix = clean or (lambda t: t)
+        out: dict[str, Any] = {"role": self.role}
+        if self.parts is not None:
+            texts = [p for p in self.parts if p.get("type") == "text"]
+            if "\n".join(str(p.get("text", "")) for p in texts) == self.content:
+                out["content"] = [
+                    {**p, "text": fix(str(p.get("text", "")))} if p.get("type") == "text" else p
+                    for p in self.parts
+                ]
+            else:
+                others = [p for p in self.parts if p.get("type") != "text"]
+                out["content"] = [*others, {"type": "text", "text": fix(self.content)}]
+        elif self.tool_calls and not self.content:
+            out["content"] = None
+        else:
+            out["content"] = fix(self.content)
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
 
 MessagesLike = Sequence[Message | Mapping[str, Any]]
 
 
-def normalize_messages(messages: MessagesLike) -> list[Message]:
-    """Validate chat messages given as :class:`Message` objects or ``{"role", "content"}`` dicts.
+def _message(data: dict[str, Any]) -> Message:
+    """One message dict (OpenAI shape) as a :class:`Message` (see :func:`normalize_messages`)."""
+    content = data.get("content")
+    if isinstance(content, list):
+        if not content:
+            raise ValueError("an empty content-part array")
+        if not all(isinstance(p, Mapping) and isinstance(p.get("type"), str) for p in content):
+            raise ValueError("every content part must be an object with a 'type'")
+        texts = [p for p in content if p["type"] == "text"]
+        if not all(isinstance(p.get("text"), str) for p in texts):
+            raise ValueError("a text part without a 'text' string")
+        data["content"] = "\n".join(p["text"] for p in texts)
+        if len(texts) < len(content):  # images (or other non-text parts): sent upstream as is
+            data["parts"] = [dict(p) for p in content]
+    elif content is None and data.get("role") == "assistant" and data.get("tool_calls"):
+        data["content"] = ""  # an assistant turn that only calls tools
+    tool_calls = data.get("tool_calls")
+    if tool_calls is not None and not (
+        isinstance(tool_calls, list) and all(isinstance(c, Mapping) for c in tool_calls)
+    ):
+        raise ValueError("'tool_calls' must be a list of objects")
+    if tool_calls is not None:
+        data["tool_calls"] = [dict(c) for c in tool_calls] or None
+    return Message.model_validate(data)
 
-    ``content`` may also be OpenAI's array of content parts when every part is text
-    (``[{"type": "text", "text": "..."}]``): the texts are joined with newlines.
+
+def normalize_messages(messages: MessagesLike) -> list[Message]:
+    """Validate chat messages given as :class:`Message` objects or OpenAI-shaped dicts.
+
+    ``content`` may be a string or OpenAI's array of content parts: the text parts are joined
+    with newlines into ``content`` (what text signals read); when the array also holds non-text
+    parts (``image_url``, ``input_audio``, ``file``) the array is kept in ``parts`` and sent to
+    the server unchanged. Assistant turns with ``tool_calls`` (content ``None`` allowed) and
+    ``tool`` messages (``tool_call_id``) are accepted and sent back as given.
 
     Raises:
         ValueError: when ``messages`` is not a list of messages (a string, None), is empty, or a
-            message lacks a valid role or text content (non-text parts such as images included).
+            message lacks a valid role or content (a part without a ``type``, a text part
+            without text, ``None`` content outside an assistant tool-call turn).
     """
     if isinstance(messages, str | bytes) or not isinstance(messages, Iterable):
         raise ValueError(
@@ -100,19 +189,8 @@ def normalize_messages(messages: MessagesLike) -> list[Message]:
             out.append(m)
             continue
         try:
-            data = dict(m)
-            parts = data.get("content")
-            if isinstance(parts, list) and parts:
-                if not all(
-                    isinstance(p, Mapping)
-                    and p.get("type") == "text"
-                    and isinstance(p.get("text"), str)
-                    for p in parts
-                ):
-                    raise ValueError("only text content parts are supported")
-                data["content"] = "\n".join(p["text"] for p in parts)
-            out.append(Message.model_validate(data))
-        except Exception as exc:  # pydantic.ValidationError, a non-mapping, non-text parts
+            out.append(_message(dict(m)))
+        except Exception as exc:  # pydantic.ValidationError, a non-mapping, bad parts
             raise ValueError(f"message {i} is not a valid chat message ({exc})") from exc
     if not out:
         raise ValueError("messages must contain at least one message")
@@ -280,6 +358,25 @@ def request_hook(hook: RequestHook | None) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------------- errors
+
+
+class StreamDelta(BaseModel):
+    """One event of a streamed answer (``stream_chat`` of a provider that can stream).
+
+    Attributes:
+        text: answer text carried by this event ("" for a role-only, tool-call or final event).
+        raw: the upstream ``chat.completion.chunk`` document it came from (``None`` for a
+            provider that streams no documents); relayed as is for tool-call deltas.
+        finish_reason: the upstream's finish reason on the last content event, else ``None``.
+        tool_calls: the event carries tool-call deltas (the reply is a tool call).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = ""
+    raw: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    tool_calls: bool = False
 
 
 class ProviderError(Exception):

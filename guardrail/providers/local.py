@@ -218,7 +218,7 @@ class LocalProvider(SyncChatMixin):
             raise ValueError(f"n must be >= 1 (got {n})")
         if logprobs and not self.logits_all:
             raise BadRequestError("logprobs need a LocalProvider built with logits_all=True")
-        msgs = [m.model_dump() for m in normalize_messages(messages)]
+        msgs = [{"role": m.role, "content": m.content} for m in normalize_messages(messages)]
         base_seed = seed if seed is not None else random.randrange(2**31 - n)
         choices: list[Choice] = []
         usage = Usage()

@@ -36,7 +36,7 @@ import os
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +63,7 @@ from guardrail.providers.base import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
+    StreamDelta,
     SyncChatMixin,
     TokenLogprob,
     TopLogprob,
@@ -238,6 +239,31 @@ def parse_chat_completion(
         usage,
         model if isinstance(model, str) and model else requested_model,
         rid if isinstance(rid, str) else None,
+    )
+
+
+def _stream_delta(data: str) -> StreamDelta | None:
+    """One server-sent ``chat.completion.chunk`` as a :class:`StreamDelta` (None when it is not
+    a JSON object; a chunk without choices, such as a usage chunk, carries no text)."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    choices = doc.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return StreamDelta(raw=doc)
+    delta = choice.get("delta")
+    delta = delta if isinstance(delta, dict) else {}
+    text = _content_text(delta.get("content")) or ""
+    finish = choice.get("finish_reason")
+    return StreamDelta(
+        text=clean_text(text),
+        raw=doc,
+        finish_reason=finish if isinstance(finish, str) else None,
+        tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
     )
 
 
@@ -739,6 +765,145 @@ class OpenAICompatProvider(SyncChatMixin):
             exc.calls = attempts.count
             raise
 
+    async def chat_with_options(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        n: int = 1,
+        temperature: float | None = None,
+        logprobs: bool = False,
+        top_logprobs: int | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        slot: Any = None,
+    ) -> ChatResult:
+        """:meth:`chat` with ``options`` (chat-completions body fields such as ``tools``,
+        ``tool_choice``, ``response_format``, ``stop``, ``top_p``, ``temperature``) merged into
+        the request body (they win over the arguments), and ``slot`` (anything with a ``raw``
+        attribute, e.g. :class:`guardrail.sdk.answer_call.AnswerSlot`) receiving the upstream's
+        JSON document. Used for the answer call of ``guardrail serve`` and the drop-in client;
+        ``n`` must be 1 with options. Errors as :meth:`chat`."""
+        attempts = _Attempts()
+        try:
+            return await self._chat(
+                messages,
+                model=model,
+                n=n,
+                temperature=temperature,
+                logprobs=logprobs,
+                top_logprobs=top_logprobs,
+                seed=seed,
+                max_tokens=max_tokens,
+                attempts=attempts,
+                options=options,
+                slot=slot,
+            )
+        except ProviderError as exc:
+            exc.calls = attempts.count
+            raise
+
+    async def stream_chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[StreamDelta]:
+        """Stream one answer (``stream: true``): one :class:`StreamDelta` per server-sent
+        chunk, as it arrives. ``options`` as in :meth:`chat_with_options`.
+
+        No retry once the request is sent (a half-streamed answer cannot be replayed); the
+        per-read timeout is the provider's ``timeout``.
+
+        Raises:
+            ValueError: no model, invalid messages.
+            AuthenticationError: HTTP 401/403 (before the first delta).
+            ProviderError: another HTTP error (before the first delta), a connection failure or
+                a timeout (possibly after some deltas).
+        """
+        msgs = normalize_messages(messages)
+        model_name = model or self._model
+        if not model_name:
+            raise ValueError("no model given and the provider has no default model")
+        payload: dict[str, Any] = {
+            "model": model_name,
+            "messages": [m.wire(clean_text) for m in msgs],
+            "stream": True,
+        }
+        for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
+            if val is not None:
+                payload[key] = val
+        if options:
+            if "max_completion_tokens" in options:
+                payload.pop("max_tokens", None)  # servers reject both
+            payload.update(options)
+        pools = self._pools()
+        shard = pools.acquire()
+        client = pools.clients[shard]
+        url = self._endpoint("/chat/completions")
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        request = client.build_request(
+            "POST", url, content=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            pools.release(shard)
+            raise ProviderTimeoutError(
+                f"timeout talking to {self._display_url}: {self._redact(repr(exc))}"
+            ) from exc
+        except httpx.TransportError as exc:
+            pools.release(shard)
+            raise ProviderConnectionError(
+                f"connection to {self._display_url} failed: {self._redact(repr(exc))}"
+            ) from exc
+        except BaseException:
+            pools.release(shard)
+            raise
+        try:
+            if response.status_code >= 400:
+                err = b""
+                async for chunk in response.aiter_bytes():
+                    err += chunk
+                    if len(err) > _MAX_ERROR_BODY:
+                        break
+                try:
+                    _raise_for_status(
+                        response.status_code, response.headers, err, self._display_url
+                    )
+                except ProviderError as exc:
+                    raise type(exc)(
+                        self._redact(str(exc)),
+                        status_code=exc.status_code,
+                        retry_after=exc.retry_after,
+                    ) from None
+            try:
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    delta = _stream_delta(data)
+                    if delta is not None:
+                        yield delta
+            except httpx.TimeoutException as exc:
+                raise ProviderTimeoutError(
+                    f"timeout reading the stream from {self._display_url}"
+                ) from exc
+            except httpx.TransportError as exc:
+                raise ProviderConnectionError(
+                    f"the stream from {self._display_url} broke: {self._redact(repr(exc))}"
+                ) from exc
+        finally:
+            await response.aclose()
+            pools.release(shard)
+
     async def _chat(
         self,
         messages: MessagesLike,
@@ -751,6 +916,8 @@ class OpenAICompatProvider(SyncChatMixin):
         seed: int | None,
         max_tokens: int | None,
         attempts: _Attempts,
+        options: Mapping[str, Any] | None = None,
+        slot: Any = None,
     ) -> ChatResult:
         start = time.perf_counter()
         if n < 1:
@@ -761,7 +928,7 @@ class OpenAICompatProvider(SyncChatMixin):
             raise ValueError("no model given and the provider has no default model")
         base: dict[str, Any] = {
             "model": model_name,
-            "messages": [{"role": m.role, "content": clean_text(m.content)} for m in msgs],
+            "messages": [m.wire(clean_text) for m in msgs],
         }
         if temperature is not None:
             base["temperature"] = temperature
@@ -783,6 +950,10 @@ class OpenAICompatProvider(SyncChatMixin):
                 payload["seed"] = seed
             if n > 1:
                 payload["n"] = n
+            if options:
+                if "max_completion_tokens" in options:
+                    payload.pop("max_tokens", None)  # servers reject both
+                payload.update(options)
             try:
                 with request_scope(n=n, seed=seed) as report:
                     data = await self._request(payload, attempts)
@@ -795,6 +966,8 @@ class OpenAICompatProvider(SyncChatMixin):
                     raise
                 self._n_support[model_name] = False  # server refuses `n`: sample one by one
             else:
+                if slot is not None and isinstance(data, dict):
+                    slot.raw = data
                 choices = got[:n]
                 if n > 1:
                     self._n_support[model_name] = len(got) >= n

@@ -264,7 +264,7 @@ class RecordingProvider(SyncChatMixin):
         )
         record = {
             "model": model or self.inner.default_model,
-            "messages": [m.model_dump() for m in normalize_messages(messages)],
+            "messages": [m.model_dump(exclude_none=True) for m in normalize_messages(messages)],
             "response": result_to_completion(result),
         }
         with self.path.open("a", encoding="utf-8") as fh:

@@ -55,7 +55,9 @@ Rules, in order (first that applies wins):
      (``1,200 mi`` = ``1200``). Several different numbers offered as alternatives or a range
      ("20 or 30", "20-30") are not an answer. This verdict is final whenever the reply holds a
      number;
-  1. ``exact``: equal to a normalised accepted answer;
+  1. ``exact``: equal to a normalised accepted answer; when every accepted answer is a yes/no
+     word, a yes/no word or phrase of :func:`guardrail.signals.numbers.yes_no` opening the answer
+     decides first (``label``: "Nope." for "No");
   2. ``alias_in_answer``: an accepted answer occurs as a whole-word sequence inside an answer line
      of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope"); an
      alias that already occurs in the question does not count (a restated question is no
@@ -77,7 +79,9 @@ Rules, in order (first that applies wins):
   clause opens with a concession (although, though, while, whereas, despite, unlike) or a
   belief attribution ("many (people) think/believe/say", "it is commonly believed"), one of the
   four words before it is "rather than", "instead of", "as opposed to", "contrary to",
-  "mistaken for", "confused with", or its clause goes on "is a (common) misconception/myth". For
+  "mistaken for", "confused with", its clause goes on "is a (common) misconception/myth" or "is
+  often thought/believed", or the reply corrects itself right after it ("Sydney? No,
+  Canberra."). For
   a numeric reference a later number that is not contrasted is read instead ("Many think 5,
   but it is 4" reads 4).
   Otherwise ``no_match`` (wrong).
@@ -481,7 +485,9 @@ _CONTRAST_CLAUSE = re.compile(
     r"(?:think|believe|say|assume|claim|guess|answer|confuse|expect)|people\s+(?:often\s+|may\s+|"
     r"sometimes\s+|commonly\s+)?(?:think|believe|say|assume|claim|guess|answer|confuse)|"
     r"(?:it\s+is|it's)\s+(?:commonly|often|widely|popularly|sometimes|mistakenly)\s+"
-    r"(?:believed|thought|assumed|said|claimed))\b",
+    r"(?:believed|thought|assumed|said|claimed)"
+    r"|(?:it\s+is\s+|it's\s+)?(?:a|the)\s+(?:common\s+|popular\s+|widespread\s+|frequent\s+)?"
+    r"(?:misconception|myth|mistake|error)\s+(?:is|that))\b",
     re.IGNORECASE,
 )
 _CONTRAST_BEFORE = re.compile(
@@ -492,7 +498,14 @@ _CONTRAST_BEFORE = re.compile(
 )
 _CONTRAST_AFTER = re.compile(
     r"^[\s\W]*(?:is|was|are)\s+(?:a\s+|an\s+)?(?:common\s+|popular\s+|widespread\s+|"
-    r"frequent\s+)?(?:misconception|myth|mistake|misunderstanding|confusion)\b",
+    r"frequent\s+)?(?:misconception|myth|mistake|misunderstanding|confusion)\b"
+    r"|^[\s\W]*(?:is|was|are)\s+(?:often|commonly|widely|frequently|sometimes|mistakenly|"
+    r"wrongly|popularly)\s+(?:thought|believed|assumed|mistaken|confused)\b",
+    re.IGNORECASE,
+)
+# a self-correction right after the mention: "Sydney? No, Canberra.", "Sydney. Actually, ..."
+_CORRECTED_AFTER = re.compile(
+    r"^\s*[?.!,;:]*\s*(?:no|nope|actually|wait|correction|sorry)\b\s*[,.!:;-]+\s*\S",
     re.IGNORECASE,
 )
 
@@ -509,6 +522,8 @@ def _contrasted(text: str, start: int, end: int) -> bool:
             clause_start = text[lo:start]
             inner = re.split(r"[(\[]", clause_start)[-1]  # "(often mistaken for X)"
             if _CONTRAST_CLAUSE.match(clause_start) or _CONTRAST_CLAUSE.match(inner):
+                return True
+            if _CORRECTED_AFTER.match(text[end:]):
                 return True
             return _CONTRAST_AFTER.match(text[end:hi]) is not None
     return False
@@ -653,6 +668,17 @@ def judge_short_answer(
     numeric = _judge_numeric(line, accepted, source)
     if numeric is not None:
         return numeric
+    gold_yn = {yes_no(a) for a in accepted}
+    if len(gold_yn) == 1 and None not in gold_yn:
+        said = yes_no(line)
+        if said is not None:  # "Nope." for "No", "Absolutely" for "Yes" (closed lexicon)
+            return Judgement(
+                correct=said in gold_yn,
+                method="label",
+                parsed=line,
+                detail=f"yes/no word: {said} vs reference {accepted[0]!r}",
+                answer_from=source,
+            )
     targets = [(a, normalize_answer(number_words_to_digits(a))) for a in accepted]
     targets = [(a, n) for a, n in targets if n]
     for alias, target in targets:

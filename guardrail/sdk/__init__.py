@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
-from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+from guardrail.sdk.models import Cost, GuardedResponse, SignalReport, StreamEvent
 
 if TYPE_CHECKING:
     from guardrail.sdk.client import (
@@ -47,6 +47,7 @@ __all__ = [
     "GuardedResponse",
     "OpenAIClientProvider",
     "SignalReport",
+    "StreamEvent",
     "UnsupportedArgumentError",
 ]
 

@@ -41,15 +41,14 @@ exception when it raised one; ``openai.APIConnectionError``, ``openai.APITimeout
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import copy
 import inspect
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +64,7 @@ from guardrail.providers import (
     ProviderTimeoutError,
     RateLimitError,
     ServerError,
+    StreamDelta,
     SyncChatMixin,
     ToolCallReply,
     Usage,
@@ -74,12 +74,15 @@ from guardrail.providers import (
     request_scope,
     run_sync,
 )
+from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerRecorder, AnswerSlot, first_message
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
+from guardrail.sdk.streaming import ChunkOut, completion_chunks, guarded_stream, iterate_sync
 
 try:  # the real OpenAI types when the package is there (dev extra); same shapes otherwise
     import openai
     from openai.types.chat import ChatCompletion as _OpenAIChatCompletion
+    from openai.types.chat import ChatCompletionChunk as _OpenAIChatCompletionChunk
 
     try:  # openai 3.x is built on httpx2, 2.x on httpx: its exceptions want their requests
         import httpx2 as _http
@@ -109,14 +112,18 @@ __all__ = [
     "ANSWER_ONLY_ARGS",
     "GUARD_ARGS",
     "REJECTED_ARGS",
+    "STREAM_ARGS",
     "AsyncGuardedClient",
     "CompletionChoice",
     "CompletionMessage",
     "CompletionUsage",
     "GuardUsage",
+    "GuardedAsyncStream",
     "GuardedClient",
     "GuardedCompletion",
+    "GuardedCompletionChunk",
     "GuardedRawResponse",
+    "GuardedStream",
     "OpenAIClientProvider",
     "UnsupportedArgumentError",
 ]
@@ -230,30 +237,41 @@ if HAVE_OPENAI:
         guardrail: GuardedResponse | None = Field(default=None, exclude=True)
         guardrail_usage: GuardUsage = Field(default_factory=GuardUsage, exclude=True)
 
-    __all__ += ["GuardedChatCompletion"]
+    class GuardedChatCompletionChunk(_OpenAIChatCompletionChunk):
+        """An ``openai.types.chat.ChatCompletionChunk`` of a guarded stream; on the final chunk
+        (the one with ``finish_reason``) ``guardrail`` is the verdict, and a ``live``
+        retraction sets ``guardrail_retracted`` and ``guardrail_replacement`` (the text to
+        show instead of what was streamed). All three are excluded from ``to_dict()``."""
+
+        guardrail: GuardedResponse | None = Field(default=None, exclude=True)
+        guardrail_retracted: bool = Field(default=False, exclude=True)
+        guardrail_replacement: str | None = Field(default=None, exclude=True)
+
+    __all__ += ["GuardedChatCompletion", "GuardedChatCompletionChunk"]
+
+
+class GuardedCompletionChunk(BaseModel):
+    """A ``chat.completion.chunk`` (OpenAI shape) when the ``openai`` package is missing; with
+    it, streams yield :class:`GuardedChatCompletionChunk`. Extra fields as there."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, int] | None = None
+    guardrail: GuardedResponse | None = Field(default=None, exclude=True)
+    guardrail_retracted: bool = Field(default=False, exclude=True)
+    guardrail_replacement: str | None = Field(default=None, exclude=True)
 
 
 # ------------------------------------------------------------------ the answer call's record
 
 
-@dataclass
-class _AnswerSlot:
-    """The first model call of one guarded chat (the answer call): options to forward to it and
-    what it returned or raised. Lives in a context variable for the duration of one ``create``."""
-
-    options: dict[str, Any]
-    used: bool = False
-    result: ChatResult | None = None
-    raw: dict[str, Any] | None = None
-    exc: BaseException | None = None
-    tool_calls: bool = False
-    want_raw: bool = False
-    http: Any = None  # the upstream LegacyAPIResponse of the answer call (with_raw_response)
-
-
-_SLOT: contextvars.ContextVar[_AnswerSlot | None] = contextvars.ContextVar(
-    "guardrail_answer_slot", default=None
-)
+_AnswerSlot = AnswerSlot
+_SLOT = ANSWER_SLOT
 
 
 def _map_client_error(exc: Exception) -> ProviderError:
@@ -359,6 +377,73 @@ class OpenAIClientProvider(SyncChatMixin):
             max_tokens=max_tokens,
         )
 
+    async def stream_chat(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[StreamDelta]:
+        """Stream one answer through the wrapped client (``create(stream=True, ...)``): one
+        :class:`~guardrail.providers.StreamDelta` per chunk (``raw``: the chunk's
+        ``model_dump()``). ``options`` as in :meth:`chat_with_options`. Errors are mapped as
+        in :meth:`chat`."""
+        model_name = model or self._model
+        if not model_name:
+            raise ValueError("no model given and the provider has no default model")
+        kwargs: dict[str, Any] = {
+            "model": model_name,
+            "messages": [m.wire() for m in normalize_messages(messages)],
+            "stream": True,
+        }
+        for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
+            if val is not None:
+                kwargs[key] = val
+        if options:
+            opts = {k: v for k, v in options.items() if k != "stream_options"}
+            if "max_completion_tokens" in opts:
+                kwargs.pop("max_tokens", None)  # servers reject both
+            kwargs.update(opts)
+        try:
+            if self._async:
+                stream = await self._create(**kwargs)
+            else:
+                stream = await asyncio.to_thread(lambda: self._create(**kwargs))
+                if inspect.isawaitable(stream):
+                    stream = await stream
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise _map_client_error(exc) from exc
+        try:
+            if hasattr(stream, "__aiter__"):
+                async for chunk in stream:
+                    yield _delta_of(chunk)
+            else:
+                it = iter(stream)
+                done = object()
+                while True:
+                    try:
+                        chunk = await asyncio.to_thread(next, it, done)
+                    except Exception as exc:
+                        raise _map_client_error(exc) from exc
+                    if chunk is done:
+                        break
+                    yield _delta_of(chunk)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise _map_client_error(exc) from exc
+        finally:
+            closer = getattr(stream, "close", None)
+            if closer is not None:
+                res = closer()
+                if inspect.isawaitable(res):
+                    await res
+
     async def chat_with_options(
         self,
         messages: MessagesLike,
@@ -384,7 +469,7 @@ class OpenAIClientProvider(SyncChatMixin):
             raise ValueError("no model given and the provider has no default model")
         kwargs: dict[str, Any] = {
             "model": model_name,
-            "messages": [m.model_dump() for m in normalize_messages(messages)],
+            "messages": [m.wire() for m in normalize_messages(messages)],
         }
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
@@ -463,59 +548,28 @@ class OpenAIClientProvider(SyncChatMixin):
         )
 
 
-class _AnswerRecorder:
-    """Wraps the guard's provider: the first call made while a ``create`` is in progress (the
-    guard's answer call) gets the forwarded options and is recorded in the context's slot; every
-    other call passes straight through."""
-
-    def __init__(self, inner: ChatProvider) -> None:
-        # never nested (two first calls racing to wrap the same guard)
-        self.inner: ChatProvider = inner.inner if isinstance(inner, _AnswerRecorder) else inner
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def default_model(self) -> str | None:
-        return self.inner.default_model
-
-    def __getattr__(self, item: str) -> Any:  # embed() and anything else the inner one has
-        return getattr(self.inner, item)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def chat(self, messages: MessagesLike, **kwargs: Any) -> ChatResult:
-        slot = _SLOT.get()
-        if slot is None or slot.used:
-            return await self.inner.chat(messages, **kwargs)
-        slot.used = True
-        try:
-            if isinstance(self.inner, OpenAIClientProvider):
-                result = await self.inner.chat_with_options(
-                    messages, options=slot.options, slot=slot, **kwargs
-                )
-            else:
-                result = await self.inner.chat(messages, **kwargs)
-        except BaseException as exc:
-            slot.exc = exc
-            raise
-        slot.result = result
-        msg = _first_message(slot.raw)
-        if msg.get("tool_calls") or msg.get("function_call"):
-            slot.tool_calls = True
-            raise ToolCallReply(result)
-        return result
+def _delta_of(chunk: Any) -> StreamDelta:
+    """One chunk of the wrapped client's stream as a :class:`StreamDelta`."""
+    raw = chunk.model_dump() if hasattr(chunk, "model_dump") else chunk
+    raw = raw if isinstance(raw, dict) else {}
+    choices = raw.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return StreamDelta(raw=raw)
+    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+    assert isinstance(delta, dict)
+    text = delta.get("content")
+    finish = choice.get("finish_reason")
+    return StreamDelta(
+        text=text if isinstance(text, str) else "",
+        raw=raw,
+        finish_reason=finish if isinstance(finish, str) else None,
+        tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
+    )
 
 
-def _first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
-    choices = raw.get("choices") if isinstance(raw, dict) else None
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        msg = choices[0].get("message")
-        if isinstance(msg, dict):
-            return msg
-    return {}
+_AnswerRecorder = AnswerRecorder
+_first_message = first_message
 
 
 def _build_guard(
@@ -652,15 +706,20 @@ def _openai_error(exc: BaseException | None, message: str) -> Exception:
 #: answer call's; sample ``i`` uses ``seed + i``).
 GUARD_ARGS = ("messages", "model", "max_tokens", "seed")
 #: ``create`` arguments refused with :class:`UnsupportedArgumentError` (their value, when it is
-#: not the default): ``n`` other than 1, ``stream=True``, ``stream_options``, ``audio`` and
-#: ``modalities`` containing ``"audio"``.
-REJECTED_ARGS = ("n", "stream", "stream_options", "audio")
+#: not the default): ``n`` other than 1, ``audio`` and ``modalities`` containing ``"audio"``
+#: (``stream_options`` without ``stream=True`` too). ``stream=True`` streams (docs/sdk.md).
+REJECTED_ARGS = ("n", "audio")
+#: ``create`` arguments that make it stream: ``stream=True`` returns a :class:`GuardedStream`
+#: (async: :class:`GuardedAsyncStream`) of ``ChatCompletionChunk`` s; ``stream_options`` applies
+#: to streams only (``include_usage``).
+STREAM_ARGS = ("stream", "stream_options")
 
 
 class UnsupportedArgumentError(TypeError, ValueError):
-    """A ``create`` argument the guard cannot honour (``n`` other than 1, ``stream=True``,
-    ``stream_options``, audio output). A ``TypeError`` (the issue's contract for rejected
-    arguments) and a ``ValueError`` (what earlier releases raised)."""
+    """A ``create`` argument the guard cannot honour (``n`` other than 1, ``stream_options``
+    without ``stream=True``, audio output, ``with_raw_response`` with ``stream=True``). A
+    ``TypeError`` (the issue's contract for rejected arguments) and a ``ValueError`` (what
+    earlier releases raised)."""
 
 
 # openai's "not given" sentinel classes (NotGiven in 1.x-3.x, Omit from 1.x on where present)
@@ -682,15 +741,8 @@ def _given(value: Any) -> bool:
 def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``create``'s arguments; return the answer-only options that were given."""
     given = {k: v for k, v in args.items() if _given(v)}
-    if given.get("stream"):
-        raise UnsupportedArgumentError(
-            "stream=True is not supported: guardrail decides on the whole answer before "
-            "showing it; call create() without stream"
-        )
-    if "stream_options" in given:
-        raise UnsupportedArgumentError(
-            "stream_options applies only to stream=True, which is not supported"
-        )
+    if "stream_options" in given and not given.get("stream"):
+        raise UnsupportedArgumentError("stream_options applies only to stream=True")
     n = given.get("n")
     if n is not None and n != 1:
         raise UnsupportedArgumentError(
@@ -719,6 +771,22 @@ async def _run_create(owner: AsyncGuardedClient, args: Mapping[str, Any], *, raw
         value = args.get(name)
         return value if _given(value) else None
 
+    if opt("stream"):
+        if raw:
+            raise UnsupportedArgumentError(
+                "with_raw_response does not stream: the guard makes several upstream calls"
+            )
+        stream_options = opt("stream_options")
+        include = isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
+        return await owner._create_stream(
+            messages,
+            model=opt("model"),
+            domain=opt("domain"),
+            max_tokens=opt("max_tokens"),
+            seed=opt("seed"),
+            options=opts,
+            include_usage=include,
+        )
     return await owner._create(
         messages,
         model=opt("model"),
@@ -837,7 +905,7 @@ class _Completions:
         extra_body: object | None = None,
         timeout: float | Any | None = None,
         domain: str | None = None,
-    ) -> NoReturn: ...
+    ) -> GuardedAsyncStream: ...
 
     @overload
     async def create(
@@ -885,7 +953,7 @@ class _Completions:
         extra_body: object | None = None,
         timeout: float | Any | None = None,
         domain: str | None = None,
-    ) -> GuardedChatCompletion: ...
+    ) -> GuardedChatCompletion | GuardedAsyncStream: ...
 
     async def create(
         self,
@@ -942,9 +1010,15 @@ class _Completions:
         * :data:`ANSWER_ONLY_ARGS` (``tools``, ``tool_choice``, ``response_format``, ``stop``,
           ``temperature``, ``max_completion_tokens``, ``extra_*``, ``timeout``, ...): forwarded
           to the answer call only; they need a wrapped OpenAI-style client object.
-        * :data:`REJECTED_ARGS` (``n`` other than 1, ``stream=True``, ``stream_options``,
-          audio output): :class:`UnsupportedArgumentError`.
+        * :data:`REJECTED_ARGS` (``n`` other than 1, audio output; ``stream_options``
+          without ``stream``): :class:`UnsupportedArgumentError`.
         * ``domain`` (guardrail's own): the policy to apply (default: the client's).
+        * ``stream=True``: a :class:`GuardedAsyncStream` of ``ChatCompletionChunk`` s (sync
+          client: :class:`GuardedStream`) in the policy's stream mode (``hold``: no chunk of
+          an undecided answer; ``live``: tokens flow, a review/abstain ends with a
+          ``finish_reason: "content_filter"`` chunk whose ``guardrail_replacement`` is the
+          text to show instead); ``stream_options={"include_usage": True}`` adds the guard's
+          usage chunk. Failures known before the first chunk raise as without ``stream``.
 
         ``None`` and openai's ``omit``/``NOT_GIVEN`` mean "not given" for every argument.
 
@@ -1179,6 +1253,66 @@ class AsyncGuardedClient:
         shown = r.status == "answered" or (r.status == "pending_review" and not g.hold_reviews)
         return _wrap(_completion(r, slot, shown, _guard_usage(r)), slot, raw)
 
+    async def _create_stream(
+        self,
+        messages: MessagesLike,
+        *,
+        model: str | None,
+        domain: str | None,
+        max_tokens: int | None,
+        seed: int | None,
+        options: dict[str, Any],
+        include_usage: bool,
+    ) -> GuardedAsyncStream:
+        g = self.guard
+        if not isinstance(g._provider, _AnswerRecorder):
+            g._provider = _AnswerRecorder(g.provider)
+        inner = g._provider.inner
+        if options and not isinstance(inner, OpenAIClientProvider):
+            raise TypeError(
+                f"argument(s) {', '.join(sorted(options))} can only be forwarded through a "
+                f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
+                f"{inner.name!r} cannot carry them"
+            )
+        slot = _AnswerSlot(options=options)
+        rid = uuid.uuid4().hex
+        events = guarded_stream(
+            g,
+            messages,
+            domain=domain or self.domain,
+            model=model,
+            request_id=rid,
+            max_tokens=max_tokens,
+            seed=seed,
+            slot=slot,
+            raise_early=True,
+        )
+        try:
+            first = await anext(events)
+        except ProviderError as exc:  # AuthenticationError, or the answer stream failed
+            raise _openai_error(slot.exc or exc, str(exc)) from exc
+        except GuardError as exc:  # strict mode
+            raise _openai_error(slot.exc or exc.__cause__ or exc, str(exc)) from exc
+        resp = first.response
+        if resp is not None and resp.status == "failed":
+            await events.aclose()  # type: ignore[attr-defined]
+            raise _openai_error(slot.exc, f"guardrail: {resp.error}")
+        name = (
+            resp.model
+            if resp is not None
+            else (model or g.model or inner.default_model or "default")
+        )
+        chunks = completion_chunks(
+            first,
+            events,
+            chunk_id=f"chatcmpl-{rid}",
+            created=int(time.time()),
+            model=name,
+            hold_reviews=g.hold_reviews,
+            include_usage=include_usage,
+        )
+        return GuardedAsyncStream(chunks, events, mode=first.mode)
+
     async def close(self) -> None:
         """Close the guard's providers and the wrapped client."""
         await self.aclose()
@@ -1201,6 +1335,82 @@ class AsyncGuardedClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _chunk_object(c: ChunkOut) -> Any:
+    """A :class:`ChunkOut` as the chunk object streams yield (the verdict on the final one)."""
+    cls: Any = GuardedChatCompletionChunk if HAVE_OPENAI else GuardedCompletionChunk
+    out = cls.model_validate(c.doc)
+    if c.final:
+        out.guardrail = c.response
+        out.guardrail_retracted = c.retracted
+        out.guardrail_replacement = c.replacement
+    return out
+
+
+class GuardedAsyncStream:
+    """What ``await create(stream=True)`` returns: ``async for chunk in stream`` yields
+    ``ChatCompletionChunk`` objects (:class:`GuardedChatCompletionChunk` with ``openai``).
+
+    Attributes:
+        mode: ``hold`` or ``live`` (the policy's ``stream`` setting).
+
+    ``close()`` (or leaving an ``async with`` block) stops the stream and cancels the guard's
+    pending calls.
+    """
+
+    def __init__(
+        self, chunks: AsyncIterator[ChunkOut], events: AsyncIterator[Any], *, mode: str
+    ) -> None:
+        self._chunks = chunks
+        self._events = events
+        self.mode = mode
+
+    def __aiter__(self) -> GuardedAsyncStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        return _chunk_object(await anext(self._chunks))
+
+    async def close(self) -> None:
+        for it in (self._chunks, self._events):
+            closer = getattr(it, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    async def __aenter__(self) -> GuardedAsyncStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class GuardedStream:
+    """What the sync client's ``create(stream=True)`` returns: ``for chunk in stream`` yields
+    the chunks of a :class:`GuardedAsyncStream`, each produced on guardrail's background event
+    loop. ``close()`` / ``with`` stop it."""
+
+    def __init__(self, inner: GuardedAsyncStream) -> None:
+        self._inner = inner
+        self.mode = inner.mode
+        self._it = iterate_sync(inner)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._it
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> GuardedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _SyncRawCompletions:
@@ -1323,7 +1533,7 @@ class _SyncCompletions:
         extra_body: object | None = None,
         timeout: float | Any | None = None,
         domain: str | None = None,
-    ) -> NoReturn: ...
+    ) -> GuardedStream: ...
 
     @overload
     def create(
@@ -1371,12 +1581,13 @@ class _SyncCompletions:
         extra_body: object | None = None,
         timeout: float | Any | None = None,
         domain: str | None = None,
-    ) -> GuardedChatCompletion: ...
+    ) -> GuardedChatCompletion | GuardedStream: ...
 
     def create(self, **kwargs: Any) -> Any:
         """Blocking guarded ``chat.completions.create``: the same keyword arguments, errors and
         result as the async version (an unknown keyword raises ``TypeError``)."""
-        return run_sync(_run_create(self._inner._owner, _bind(kwargs), raw=False))
+        out = run_sync(_run_create(self._inner._owner, _bind(kwargs), raw=False))
+        return GuardedStream(out) if isinstance(out, GuardedAsyncStream) else out
 
 
 # the exact signature of the async create, for introspection (inspect.signature, IDEs)

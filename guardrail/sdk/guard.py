@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -65,7 +65,7 @@ from guardrail.review import (
     ReviewStore,
     SpotCheckSampler,
 )
-from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
+from guardrail.sdk.models import Cost, GuardedResponse, SignalReport, StreamEvent, StreamMode
 from guardrail.sdk.sample_plan import (
     EnsembleState,
     SampleState,
@@ -163,6 +163,7 @@ class _Run:
     values: dict[str, SignalValue] = field(default_factory=dict)
     reports: dict[str, SignalReport] = field(default_factory=dict)
     timed_out: bool = False
+    eager: bool = False  # start the samples with the answer (Guard.eager_samples or a stream)
     # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
     speculative: list[asyncio.Task[ChatResult]] | None = None
     # plan latency: the ensemble models' calls started alongside the answer (policy order)
@@ -502,6 +503,70 @@ class Guard:
             seed=seed,
         )
 
+    def stream(
+        self,
+        messages: MessagesLike,
+        *,
+        domain: str | None = None,
+        mode: StreamMode | None = None,
+        model: str | None = None,
+        stakes: str | None = None,
+        context: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Answer ``messages`` under the policy of ``domain`` as a stream of
+        :class:`~guardrail.sdk.models.StreamEvent` s (``async for ev in guard.stream(...)``).
+
+        ``mode`` (default: the policy's ``stream`` setting, :attr:`Policy.stream_mode
+        <guardrail.policy.Policy.stream_mode>`):
+
+        * ``hold``: nothing of an undecided answer is yielded; once the policy decided, the text
+          the user may see (answer + notice, abstention or review message, or the failure
+          message) comes as word-sized ``delta`` events, every one carrying the verdict in
+          ``response``; then ``done``.
+        * ``live``: the model's tokens are yielded as the provider streams them
+          (``OpenAICompatProvider.stream_chat``; other providers give the whole answer as one
+          delta) while :meth:`assess` judges the answer with its samples already running. The
+          stream ends with the notice as a last ``delta`` and ``done``, or, when the decision is
+          review or abstain or the answer could not be judged, with a ``retraction`` (``text``:
+          the replacement to show instead of everything streamed) and ``done``
+          (``retracted=True``).
+
+        The samples start together with the answer call in both modes (eager samples), so a
+        policy that needs only samples waits about one model call. Signal designs and sources
+        as :meth:`chat` (``docs/sdk.md``). ``response.cost`` of a ``live`` stream counts the
+        assessment's calls, not the streamed answer's (servers report no usage for it unless
+        asked). Closing the iterator early cancels the guard's pending calls (nothing is queued).
+
+        Raises:
+            ValueError: unknown domain or malformed messages (on the first ``__anext__``).
+            AuthenticationError: the provider rejected the credentials before any event.
+            GuardError: strict mode only, as :meth:`chat`.
+        """
+        from guardrail.sdk.streaming import guarded_stream
+
+        return guarded_stream(
+            self,
+            messages,
+            domain=domain,
+            mode=mode,
+            model=model,
+            stakes=stakes,
+            context=context,
+            request_id=request_id,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
+
+    def stream_sync(self, messages: MessagesLike, **kwargs: Any) -> Iterator[StreamEvent]:
+        """Blocking twin of :meth:`stream` (same arguments and events; ``for ev in ...``); each
+        event is produced on guardrail's background event loop."""
+        from guardrail.sdk.streaming import iterate_sync
+
+        return iterate_sync(self.stream(messages, **kwargs))
+
     async def _entry(
         self,
         messages: MessagesLike,
@@ -514,8 +579,10 @@ class Guard:
         request_id: str | None,
         max_tokens: int | None,
         seed: int | None,
+        eager: bool = False,
     ) -> GuardedResponse:
-        """:meth:`chat` (``supplied`` None) or :meth:`assess` (the answer given)."""
+        """:meth:`chat` (``supplied`` None) or :meth:`assess` (the answer given); ``eager``
+        starts the samples with the answer even without ``eager_samples`` (streams)."""
         start = time.perf_counter()
         policy = self.policy_for(domain)
         msgs = normalize_messages(messages)
@@ -536,6 +603,7 @@ class Guard:
                 capture=capture_content_enabled(self.capture_content),
                 max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
                 seed=seed,
+                eager=eager or self.eager_samples,
             )
             try:
                 response = await self._guarded(run, rid, stakes, context or {}, start, supplied)
@@ -675,7 +743,7 @@ class Guard:
                 asyncio.create_task(self._ask_model(run, m)) for m in cfg.ensemble.models
             ]
         if (
-            self.eager_samples
+            run.eager
             and policy.plan is None
             and cfg.samples is not None
             and wanted & {"consistency", "semantic_entropy"}

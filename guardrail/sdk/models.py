@@ -8,8 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from guardrail.policy import Action, Decision
 
-__all__ = ["Cost", "GuardStatus", "GuardedResponse", "SignalReport", "SignalStatus"]
+__all__ = [
+    "Cost",
+    "GuardStatus",
+    "GuardedResponse",
+    "SignalReport",
+    "SignalStatus",
+    "StreamEvent",
+    "StreamMode",
+]
 
+StreamMode = Literal["hold", "live"]
 GuardStatus = Literal["answered", "abstained", "pending_review", "failed"]
 SignalStatus = Literal["computed", "missing", "skipped"]
 
@@ -139,3 +148,36 @@ class GuardedResponse(BaseModel):
             f"{c.latency_s * 1000:.0f} ms"
         )
         return "\n".join(lines)
+
+
+class StreamEvent(BaseModel):
+    """One event of a guarded stream (:meth:`guardrail.Guard.stream`, ``docs/sdk.md``).
+
+    Attributes:
+        type: ``delta`` (append ``text`` to what the user sees), ``retraction`` (``live`` only:
+            withdraw everything streamed so far and show ``text`` instead: the policy's
+            abstention / review message, or the failure message), ``done`` (the last event;
+            ``response`` is the verdict).
+        mode: ``hold`` (nothing of an undecided answer was sent: the deltas are the decided
+            text) or ``live`` (the deltas are the model's tokens as they arrived).
+        text: the delta's text, or the retraction's replacement ("" on ``done``).
+        response: the :class:`GuardedResponse`: on every event in ``hold`` mode (it is known
+            before the first delta), on the ``retraction``, the notice delta and ``done`` in
+            ``live`` mode; ``None`` on ``done`` when the reply was a tool call (passed through
+            unguarded).
+        retracted: on ``done``: a retraction was sent.
+        tool_calls: the model answered with tool calls (passed through unevaluated): ``delta``
+            events carry the upstream chunks in ``raw`` (``live``), or ``done`` carries the
+            upstream completion document in ``raw`` (``hold``).
+        raw: the upstream document the event came from, when there is one.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["delta", "retraction", "done"]
+    mode: StreamMode
+    text: str = ""
+    response: GuardedResponse | None = None
+    retracted: bool = False
+    tool_calls: bool = False
+    raw: dict[str, Any] | None = None

@@ -34,16 +34,17 @@ See ``docs/serve.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 try:
@@ -64,18 +65,22 @@ except ImportError as exc:  # pragma: no cover - only without the extra
     ) from exc
 
 from guardrail.policy import Policy, load_policies
+from guardrail.policy.bundled import bundled_policies_dir
 from guardrail.providers import (
     AuthenticationError,
     ChatProvider,
     Message,
     OpenAICompatProvider,
-    ProviderConnectionError,
+    ProviderError,
+    ToolCallReply,
     normalize_messages,
 )
 from guardrail.review import ReviewStore
 from guardrail.review.backends import open_store, store_url
+from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot, with_recorder
 from guardrail.sdk.guard import Guard
-from guardrail.sdk.models import GuardedResponse
+from guardrail.sdk.models import GuardedResponse, StreamMode
+from guardrail.sdk.streaming import completion_chunks, guarded_stream, withheld
 from guardrail.serve.settings import ServeSettings
 
 __all__ = [
@@ -183,9 +188,10 @@ class _Runtime:
 
     def __init__(self, settings: ServeSettings, store: ReviewStore | None = None) -> None:
         self.settings = settings
-        self.policies: dict[str, Policy] = load_policies(settings.policies)
+        self.policies_path = policies_path(settings)
+        self.policies: dict[str, Policy] = load_policies(self.policies_path)
         if not self.policies:
-            raise ValueError(f"no policies in {settings.policies}")
+            raise ValueError(f"no policies in {self.policies_path}")
         if settings.default_domain is not None and settings.default_domain not in self.policies:
             raise ValueError(
                 f"default domain {settings.default_domain!r} has no policy; "
@@ -217,6 +223,22 @@ class _Runtime:
     @property
     def domains(self) -> list[str]:
         return sorted(self.policies)
+
+    def stream_mode(self, domain: str, requested: str | None) -> StreamMode:
+        """The stream mode of a request: the policy's ``stream`` setting
+        (:attr:`Policy.stream_mode`), ``live`` for a domain in the ``live_domains`` setting
+        (``--live``), and ``hold`` whenever the client asks for it (header
+        ``X-Guardrail-Stream: hold``; a client can only make its stream safer)."""
+        if (requested or "").strip().lower() == "hold":
+            return "hold"
+        if domain in self.settings.live_domains:
+            return "live"
+        return self.policies[domain].stream_mode
+
+    @property
+    def live_domains(self) -> list[str]:
+        """Domains whose streams are ``live`` unless the client asks for ``hold``."""
+        return [d for d in self.domains if self.stream_mode(d, None) == "live"]
 
     def upstream_key(self, client_key: str | None) -> str:
         """The key to send upstream: the client's, else the configured one, else none ("")."""
@@ -250,12 +272,16 @@ class _Runtime:
             return guard
         provider: ChatProvider | None = None
         if self.settings.upstream is not None:
-            provider = OpenAICompatProvider(
-                self.settings.upstream,
-                api_key=key,
-                model=self.settings.model,
-                timeout=self.settings.upstream_timeout,
-                max_retries=self.settings.max_retries,
+            # the recorder forwards a request's answer-only fields (tools, temperature, ...) to
+            # the answer call and sees a tool-call reply (guardrail/sdk/answer_call.py)
+            provider = with_recorder(
+                OpenAICompatProvider(
+                    self.settings.upstream,
+                    api_key=key,
+                    model=self.settings.model,
+                    timeout=self.settings.upstream_timeout,
+                    max_retries=self.settings.max_retries,
+                )
             )
         guard = self._make_guard(provider)
         self._guards[slot] = guard
@@ -279,6 +305,26 @@ class _Runtime:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def policies_path(settings: ServeSettings) -> Path:
+    """The policy directory or file to load: ``settings.policies``, else the CLI's resolution
+    (:func:`guardrail.policy.bundled.bundled_policies_dir`: ``$GUARDRAIL_POLICIES``,
+    ``./policies``, the bundled policies).
+
+    Raises:
+        FileNotFoundError: the path does not exist, or none of those does.
+    """
+    if settings.policies is not None:
+        if not settings.policies.exists():
+            raise FileNotFoundError(f"no policy file or directory at {settings.policies}")
+        return settings.policies
+    found = bundled_policies_dir()
+    if found is None:
+        raise FileNotFoundError(
+            "no policies found: no --policies, $GUARDRAIL_POLICIES, ./policies or bundled policies"
+        )
+    return found
 
 
 def resolve_domain(
@@ -329,9 +375,7 @@ def resolve_domain(
     )
 
 
-def _withheld(r: GuardedResponse, hold_reviews: bool) -> bool:
-    """True when the user does not see the model's answer (abstained, or held for review)."""
-    return r.status == "abstained" or (r.status == "pending_review" and hold_reviews)
+_withheld = withheld
 
 
 def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
@@ -388,35 +432,6 @@ def _usage(r: GuardedResponse) -> dict[str, int]:
     }
 
 
-_PIECE = re.compile(r"\S+\s*|\s+")
-
-
-def _pieces(text: str) -> list[str]:
-    """Word-sized pieces whose concatenation is ``text`` exactly."""
-    return _PIECE.findall(text)
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
-    if not task.cancelled():
-        task.exception()
-
-
-def _chunk(
-    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None, **extra: Any
-) -> str:
-    """One ``ChatCompletionChunk`` as a server-sent event."""
-    doc: dict[str, Any] = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-    return f"data: {json.dumps(doc)}\n\n"
-
-
 def _authorize(request: Request, settings: ServeSettings) -> str | None:
     """Check the proxy token (if any) and return the client's upstream key (or None)."""
     auth = request.headers.get("authorization") or ""
@@ -462,8 +477,6 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         guardrail.policy.PolicyError: a policy does not parse or check.
         ValueError: no policies, a default domain without a policy, a bad store URL.
     """
-    if not settings.policies.exists():
-        raise FileNotFoundError(f"no policy file or directory at {settings.policies}")
     rt = _Runtime(settings, store)
 
     @asynccontextmanager
@@ -489,7 +502,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         return {
             "ok": True,
             "domains": r.domains,
-            "live_domains": sorted(r.settings.live_domains),
+            "live_domains": r.live_domains,
         }
 
     @app.get("/metrics")
@@ -573,16 +586,20 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ApiError(400, "'seed' must be an integer")
+        options = _answer_options(body) if r.settings.upstream is not None else {}
         key = r.upstream_key(client_key)
         guard = r.guard_for(key)
         rid = uuid.uuid4().hex
-        if stream and domain in r.settings.live_domains and r.settings.upstream is not None:
-            return await _live_stream(
+        slot = AnswerSlot(options=options)
+        if stream:
+            mode = r.stream_mode(domain, request.headers.get(STREAM_HEADER))
+            return await _stream(
                 r,
                 guard,
-                key,
                 messages,
                 body,
+                slot,
+                mode=mode,
                 domain=domain,
                 model=upstream_model,
                 request_id=rid,
@@ -590,6 +607,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 seed=seed,
             )
         r.metrics.in_flight.inc()
+        token = ANSWER_SLOT.set(slot)
         try:
             resp = await guard.chat(
                 messages,
@@ -599,6 +617,8 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 max_tokens=max_tokens,
                 seed=seed,
             )
+        except ToolCallReply:  # a tool call: passed through unguarded (below)
+            resp = None
         except AuthenticationError:
             raise ApiError(
                 401, "the upstream rejected the credentials", type_="authentication_error"
@@ -606,243 +626,235 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         finally:
+            ANSWER_SLOT.reset(token)
             r.metrics.in_flight.dec()
-        r.metrics.observe(resp, stream=stream)
-        log.info(
-            "request %s domain=%s status=%s action=%s calls=%d latency=%.3fs",
-            rid,
-            resp.domain,
-            resp.status,
-            resp.action.value if resp.action is not None else "-",
-            resp.cost.calls,
-            resp.cost.latency_s,
-        )
-        if resp.status == "failed":
-            # the answer could not be obtained (upstream down) or a held answer could not be
-            # queued: an error the client may retry, never a half-guarded answer
-            status = 502 if resp.action is None else 503
-            raise ApiError(status, resp.error or "guard failed", type_="upstream_error")
+        if slot.tool_calls and slot.raw is not None:  # a tool call: passed through unguarded
+            r.metrics.requests.labels(domain, "tool_calls", "false").inc()
+            doc = {**slot.raw, VERDICT_FIELD: _unguarded(domain, rid)}
+            return JSONResponse(doc, headers=_unguarded_headers(domain, rid))
+        if resp is None:
+            raise ApiError(502, "the upstream's tool-call reply was not readable")
+        r.metrics.observe(resp, stream=False)
+        _log(resp)
+        _raise_if_failed(resp)
         withheld = _withheld(resp, r.settings.hold_reviews)
-        finish = "content_filter" if withheld else "stop"
-        v = verdict(resp, hold_reviews=r.settings.hold_reviews)
-        created = int(time.time())
-        cid = f"chatcmpl-{rid}"
-        headers = _headers(resp)
-        if not stream:
-            doc = {
-                "id": cid,
-                "object": "chat.completion",
-                "created": created,
-                "model": resp.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": resp.text},
-                        "finish_reason": finish,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": _usage(resp),
-                VERDICT_FIELD: v,
-            }
-            return JSONResponse(doc, headers=headers)
-        opts = body.get("stream_options")
-        include_usage = isinstance(opts, Mapping) and bool(opts.get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None, **extra: Any) -> str:
-            doc: dict[str, Any] = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": resp.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-                **extra,
-            }
-            return f"data: {json.dumps(doc)}\n\n"
-
-        async def events() -> AsyncIterator[str]:
-            yield chunk({"role": "assistant", "content": ""}, None)
-            for piece in _pieces(resp.text):
-                yield chunk({"content": piece}, None)
-            yield chunk({}, finish, **{VERDICT_FIELD: v})
-            if include_usage:
-                doc = {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": resp.model,
-                    "choices": [],
-                    "usage": _usage(resp),
+        doc = {
+            "id": f"chatcmpl-{rid}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": resp.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": resp.text},
+                    "finish_reason": "content_filter" if withheld else "stop",
+                    "logprobs": None,
                 }
-                yield f"data: {json.dumps(doc)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+            ],
+            "usage": _usage(resp),
+            VERDICT_FIELD: verdict(resp, hold_reviews=r.settings.hold_reviews),
+        }
+        return JSONResponse(doc, headers=_headers(resp))
 
     return app
 
 
-async def _live_stream(
+#: Request header a client may send to ask for a ``hold`` stream on a ``live`` domain (never the
+#: other way: whether a domain's answers may be shown before the decision is the policy's call).
+STREAM_HEADER = "X-Guardrail-Stream"
+
+#: Request fields forwarded to the upstream *answer* call only (never to the samples, follow-up
+#: or ensemble calls, which use the policy's settings): they shape the reply the user sees.
+FORWARDED_FIELDS = (
+    "temperature",
+    "top_p",
+    "stop",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+)
+
+
+def _answer_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The answer-only fields of a request (:data:`FORWARDED_FIELDS`), type-checked."""
+    out: dict[str, Any] = {}
+    for name in FORWARDED_FIELDS:
+        value = body.get(name)
+        if value is None:
+            continue
+        if name in ("temperature", "top_p") and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise ApiError(400, f"'{name}' must be a number")
+        if name == "stop" and not (
+            isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(x, str) for x in value))
+        ):
+            raise ApiError(400, "'stop' must be a string or a list of strings")
+        if name == "tools" and not (
+            isinstance(value, list) and all(isinstance(x, Mapping) for x in value)
+        ):
+            raise ApiError(400, "'tools' must be a list of objects")
+        out[name] = value
+    return out
+
+
+def _log(resp: GuardedResponse) -> None:
+    log.info(
+        "request %s domain=%s status=%s action=%s calls=%d latency=%.3fs",
+        resp.request_id,
+        resp.domain,
+        resp.status,
+        resp.action.value if resp.action is not None else "-",
+        resp.cost.calls,
+        resp.cost.latency_s,
+    )
+
+
+def _raise_if_failed(resp: GuardedResponse) -> None:
+    """The answer could not be obtained (upstream down: 502) or a held answer could not be
+    queued (503): an error the client may retry, never a half-guarded answer."""
+    if resp.status == "failed":
+        status = 502 if resp.action is None else 503
+        raise ApiError(status, resp.error or "guard failed", type_="upstream_error")
+
+
+def _unguarded(domain: str, request_id: str) -> dict[str, Any]:
+    """The verdict of a reply that is a tool call (passed through, not judged)."""
+    return {
+        "status": "unguarded",
+        "action": None,
+        "reason": "tool_calls",
+        "domain": domain,
+        "request_id": request_id,
+        "withheld": False,
+        "retracted": False,
+        "replacement": None,
+    }
+
+
+def _unguarded_headers(domain: str, request_id: str) -> dict[str, str]:
+    return {
+        "X-Guardrail-Status": "unguarded",
+        "X-Guardrail-Domain": domain,
+        "X-Guardrail-Request-Id": request_id,
+    }
+
+
+async def _stream(
     r: _Runtime,
     guard: Guard,
-    key: str,
     messages: list[Message],
     body: Mapping[str, Any],
+    slot: AnswerSlot,
     *,
+    mode: StreamMode,
     domain: str,
     model: str | None,
     request_id: str,
     max_tokens: int | None,
     seed: int | None,
 ) -> StreamingResponse:
-    """``live`` mode: relay the upstream's tokens as they arrive while :meth:`Guard.assess` waits
-    for the whole answer (its samples already running, with ``eager_samples``); a withheld
-    answer is retracted by the final chunk (``finish_reason: "content_filter"``, verdict
-    ``retracted: true`` and ``replacement``)."""
-    model_name = model or r.settings.model or "default"
-    payload: dict[str, Any] = {
-        "model": model_name,
-        "messages": [m.model_dump() for m in messages],
-        "stream": True,
-        "max_tokens": max_tokens if max_tokens is not None else guard.max_tokens,
-    }
-    if seed is not None:
-        payload["seed"] = seed
-    assert r.settings.upstream is not None
-    url = r.settings.upstream.rstrip("/") + "/chat/completions"
-    http = r.http()
-    req = http.build_request(
-        "POST", url, json=payload, headers={"Authorization": f"Bearer {key}"} if key else {}
+    """``stream: true``: :func:`guardrail.sdk.streaming.guarded_stream` written out as
+    ``ChatCompletionChunk`` server-sent events. The first event is awaited before the response
+    starts, so failures known by then are HTTP errors (hold: the whole decision; live: the
+    upstream's answer stream up to its first token)."""
+    events = guarded_stream(
+        guard,
+        messages,
+        domain=domain,
+        mode=mode,
+        model=model,
+        request_id=request_id,
+        max_tokens=max_tokens,
+        seed=seed,
+        slot=slot,
+        raise_early=True,
     )
-    # the assessment starts before the answer stream: with eager samples they run meanwhile
-    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    judging = asyncio.ensure_future(
-        guard.assess(
-            messages,
-            answer,
-            domain=domain,
-            model=model,
-            request_id=request_id,
-            max_tokens=max_tokens,
-            seed=seed,
-        )
-    )
-
-    def abandon() -> None:
-        judging.cancel()
-        answer.cancel()
-        judging.add_done_callback(_retrieve)
-
+    r.metrics.in_flight.inc()
     try:
-        up = await http.send(req, stream=True)
-    except httpx.HTTPError as exc:
-        abandon()
+        first = await anext(events)
+    except AuthenticationError:
+        r.metrics.in_flight.dec()
         raise ApiError(
-            502, f"upstream unreachable ({type(exc).__name__})", type_="upstream_error"
+            401, "the upstream rejected the credentials", type_="authentication_error"
         ) from None
+    except (ProviderError, TimeoutError) as exc:
+        r.metrics.in_flight.dec()
+        code = getattr(exc, "status_code", None)
+        message = (
+            f"upstream answered {code}"
+            if code is not None
+            else f"upstream unreachable ({type(exc).__name__})"
+        )
+        raise ApiError(502, message, type_="upstream_error") from None
+    except ValueError as exc:
+        r.metrics.in_flight.dec()
+        raise ApiError(400, str(exc)) from None
     except BaseException:
-        abandon()
+        r.metrics.in_flight.dec()
         raise
-    if up.status_code != 200:
-        abandon()
-        await up.aclose()
-        if up.status_code in (401, 403):
-            raise ApiError(
-                401, "the upstream rejected the credentials", type_="authentication_error"
-            )
-        raise ApiError(502, f"upstream answered {up.status_code}", type_="upstream_error")
+    if first.response is not None and first.response.status == "failed":
+        await _close(events)
+        r.metrics.in_flight.dec()
+        r.metrics.observe(first.response, stream=True)
+        _raise_if_failed(first.response)
     cid = f"chatcmpl-{request_id}"
     created = int(time.time())
+    model_name = (
+        first.response.model
+        if first.response is not None
+        else (model or r.settings.model or "default")
+    )
     opts = body.get("stream_options")
     include_usage = isinstance(opts, Mapping) and bool(opts.get("include_usage"))
+    if first.tool_calls and first.type == "done":
+        headers = {**_unguarded_headers(domain, request_id), STREAM_HEADER: mode}
+    elif mode == "hold" and first.response is not None:
+        headers = {**_headers(first.response), STREAM_HEADER: "hold"}
+    else:
+        headers = {STREAM_HEADER: "live", "X-Guardrail-Request-Id": request_id}
 
-    async def events() -> AsyncIterator[str]:
-        parts: list[str] = []
-        r.metrics.in_flight.inc()
+    async def out() -> AsyncIterator[str]:
         try:
-            yield _chunk(cid, created, model_name, {"role": "assistant", "content": ""}, None)
-            try:
-                async for line in up.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    try:
-                        piece = json.loads(data)["choices"][0]["delta"].get("content")
-                    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                        continue  # a malformed or empty event carries no text
-                    if isinstance(piece, str) and piece:
-                        parts.append(piece)
-                        yield _chunk(cid, created, model_name, {"content": piece}, None)
-            except httpx.HTTPError as exc:
-                answer.set_exception(
-                    ProviderConnectionError(f"the upstream stream broke ({type(exc).__name__})")
-                )
-            finally:
-                await up.aclose()
-            if not answer.done():
-                answer.set_result("".join(parts))
-            try:
-                resp: GuardedResponse | None = await judging
-            except AuthenticationError:
-                resp = None
-            if resp is None:  # the upstream refused the samples' credentials
-                v: dict[str, Any] = {
-                    "status": "failed",
-                    "action": None,
-                    "domain": domain,
-                    "request_id": request_id,
-                    "withheld": True,
-                    "retracted": True,
-                    "replacement": guard.failure_message,
-                    "error": "the upstream rejected the credentials",
-                }
-                r.metrics.errors.labels("stream").inc()
-                yield _chunk(cid, created, model_name, {}, "content_filter", guardrail=v)
-            else:
-                r.metrics.observe(resp, stream=True)
-                v = verdict(resp, hold_reviews=r.settings.hold_reviews)
-                if v["withheld"] or resp.status == "failed":
-                    # review/abstain, or nothing could be judged (broken or empty stream)
-                    v.update(withheld=True, retracted=True, replacement=resp.text)
-                    if resp.error:
+            async for c in completion_chunks(
+                first,
+                events,
+                chunk_id=cid,
+                created=created,
+                model=model_name,
+                hold_reviews=r.settings.hold_reviews,
+                include_usage=include_usage,
+            ):
+                doc = c.doc
+                if c.final and c.tool_calls:  # passed through unguarded
+                    r.metrics.requests.labels(domain, "tool_calls", "true").inc()
+                    doc = {**doc, VERDICT_FIELD: _unguarded(domain, request_id)}
+                elif c.final and c.response is not None:
+                    resp = c.response
+                    r.metrics.observe(resp, stream=True)
+                    _log(resp)
+                    v = verdict(resp, hold_reviews=r.settings.hold_reviews)
+                    if c.retracted:
+                        v.update(withheld=True, retracted=True, replacement=c.replacement)
+                    if resp.error and (c.retracted or resp.status == "failed"):
                         v["error"] = resp.error
-                    yield _chunk(cid, created, model_name, {}, "content_filter", guardrail=v)
-                else:
-                    tail = (
-                        resp.text[len(resp.answer) :] if resp.text.startswith(resp.answer) else ""
-                    )
-                    if tail:  # the notice, after the streamed answer
-                        yield _chunk(cid, created, model_name, {"content": tail}, None)
-                    yield _chunk(cid, created, model_name, {}, "stop", guardrail=v)
-                if include_usage:
-                    usage = {
-                        "id": cid,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": model_name,
-                        "choices": [],
-                        "usage": _usage(resp),
-                    }
-                    yield f"data: {json.dumps(usage)}\n\n"
-            log.info(
-                "live request %s domain=%s status=%s",
-                request_id,
-                domain,
-                resp.status if resp is not None else "failed",
-            )
+                    doc = {**doc, VERDICT_FIELD: v}
+                yield f"data: {json.dumps(doc)}\n\n"
             yield "data: [DONE]\n\n"
         finally:
             r.metrics.in_flight.dec()
-            if not judging.done():  # the client went away: stop the assessment
-                judging.cancel()
-                if not answer.done():
-                    answer.cancel()
-            judging.add_done_callback(_retrieve)
+            await _close(events)
 
-    headers = {"X-Guardrail-Stream": "live", "X-Guardrail-Request-Id": request_id}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(out(), media_type="text/event-stream", headers=headers)
+
+
+async def _close(events: AsyncIterator[Any]) -> None:
+    closer = getattr(events, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
 
 
 def create_app_from_env() -> FastAPI:

@@ -22,6 +22,8 @@ class ServeSettings(BaseModel):
         upstream_api_key: key sent upstream when the client sends none (config instead of
             pass-through). Never logged, never stored.
         policies: a directory of ``*.guard`` files or one file; each policy is a domain.
+            ``None`` (default): the CLI's resolution, ``$GUARDRAIL_POLICIES``, then
+            ``./policies``, then the policies bundled with guardrail.
         default_domain: domain used when a request names none (``None``: the only policy when
             there is one, else the request is refused with 400).
         store: review store URL (``sqlite:///path.db``, ``postgresql://...``, ``memory:``);
@@ -29,11 +31,10 @@ class ServeSettings(BaseModel):
         token: when set, every ``/v1/*`` request needs ``Authorization: Bearer <token>``; the
             upstream key then comes from ``X-Upstream-Authorization`` or ``upstream_api_key``.
         model: default model name when a request's ``model`` is empty.
-        live_domains: domains whose ``stream=True`` requests stream ``live`` (upstream tokens
-            flow to the client while the answer is made; a withheld answer is retracted at the
-            end); every other domain streams in ``hold`` mode (nothing of an undecided answer
-            reaches the client). Needs an ``upstream`` (the embedded model always holds).
-            Environment: comma-separated.
+        live_domains: domains whose ``stream=True`` requests stream ``live`` whatever their
+            policy's ``stream`` setting says (an operator override, ``--live``); every other
+            domain streams as its policy says (``stream hold|live``; default ``hold`` for
+            policies that can review or abstain). Environment: comma-separated.
         timeout: whole-guard timeout per request, seconds (> 0).
         upstream_timeout: per-HTTP-attempt timeout to the upstream, seconds (> 0).
         max_retries: upstream retries after the first attempt (>= 0).
@@ -51,7 +52,7 @@ class ServeSettings(BaseModel):
 
     upstream: str | None = None
     upstream_api_key: SecretStr | None = None
-    policies: Path = Path("policies")
+    policies: Path | None = None
     default_domain: str | None = None
     store: str | None = None
     token: SecretStr | None = None

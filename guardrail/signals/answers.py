@@ -153,7 +153,9 @@ _OPTION_IN_QUESTION = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _NEGATION = re.compile(
-    r"\bnot(?!\s+(?:only|just|merely|simply)\b)|\b(?:no|never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
+    # "not only ... but also" affirms; "no one", "no doubt", "no matter" are no negation
+    r"\bnot(?!\s+(?:only|just|merely|simply)\b)|\bno\b(?!\s+(?:one|doubt|matter)\b)"
+    r"|\b(?:never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
     r"don't|didn't|can't|won't|shouldn't|wouldn't|couldn't|incorrect|false)\b|n't\b",
     re.IGNORECASE,
 )
@@ -569,7 +571,16 @@ class AnswerKey:
 _SHORT_WORDS = 6
 _DETERMINER = re.compile(r"(?:the|a|an|this|that|its|their|his|her|my|our)\b", re.IGNORECASE)
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
-_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+# (an item after a comma starts with a non-space character, so a long comma-separated reply
+# has one way to be split and a failing match stays linear: "no, no, no, ..." of 96 tokens)
+_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.\s][^,;.]{0,29})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+_CONJUNCTION = re.compile(r"\s(?:and|&|or)\s", re.IGNORECASE)
+
+
+def _is_list(text: str) -> bool:
+    """A short "A, B and C" / "A or B" list (the whole text)."""
+    t = text.strip().rstrip(".!")
+    return len(t) <= 400 and bool(_CONJUNCTION.search(t)) and _LIST.fullmatch(t) is not None
 
 
 _AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
@@ -585,6 +596,8 @@ def _items(clause: str) -> int:
     parts = [p for p in _AND_LIST.split(text) if _words(p)]
     if any(re.match(r"\s*(?:a|an)\s", p, re.IGNORECASE) for p in parts[1:]):
         return 1  # "Lagos, a vibrant and bustling city": an apposition describes one thing
+    if any(len(_words(p)) > 4 for p in parts):
+        return 1  # "Michelangelo painted it between 1508 and 1512": a statement, not a list
     if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
         return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
     return max(1, len(parts))
@@ -639,9 +652,7 @@ def _clause(text: str, qstems: frozenset[str], *, refine: bool = False) -> str:
     and for "X is Y" the side that is not the question's restated focus; with ``refine``, a
     following "..., specifically Y" clause is kept with it (used for the names it gives)."""
     text = _join_adjectives(_strip_inserts(text))
-    if len(_words(text)) <= _SHORT_WORDS or (
-        _LIST.fullmatch(text.strip().rstrip(".!")) and _items(text) > 1
-    ):
+    if len(_words(text)) <= _SHORT_WORDS or (_is_list(text) and _items(text) > 1):
         pieces = [text.strip()]
     else:
         pieces = [p.strip() for p in _CLAUSE_CUT.split(text) if p and p.strip()]
@@ -767,21 +778,18 @@ def _counted(clause: str, question: str) -> Quantity | None:
     return found[0] if len(found) == 1 else None
 
 
-# a reply that opens with its verdict ("No, ...", "Yes."); "No one", "No doubt" are no verdict
-_LEAD_VERDICT = re.compile(
-    r"^\W*(?P<v>yes|no)\b(?!\s+(?:one|longer|more|matter|doubt|less|way)\b)", re.IGNORECASE
-)
 _RESTATED_SHARE = 0.75
 
 
 def _verdict(reply: str, qstems: frozenset[str]) -> tuple[str | None, bool]:
     """(yes/no, firm) a reply gives to a yes/no question beyond its answering clause: a leading
-    "Yes"/"No", else one of its first two sentences stating the question's claim (>= 75% of the
-    question's content words, at least 2): affirmed -> "yes", negated -> "no"; else (None, False).
+    "Yes"/"No" of the shared lexicon (``yes_no``: "No one knows" is none), else one of its first
+    two sentences stating the question's claim (>= 75% of the question's content words, at
+    least 2): affirmed -> "yes", negated -> "no"; else (None, False).
     """
-    lead = _LEAD_VERDICT.match(reply)
+    lead = yes_no(reply)
     if lead:
-        return ("yes" if lead.group("v").lower() == "yes" else "no"), True
+        return lead, True
     if len(qstems) < 2:
         return None, False
     for sent in _sentences(reply)[:2]:
@@ -943,7 +951,7 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     if a.letter and b.letter:
         return 1.0 if a.letter == b.letter else 0.0
     nums = _numbers_compatible(a, b)
-    if nums is False:
+    if nums is False and not (a.names and b.names):  # a name asked for: years are detail
         return 0.0
     if a.main is not None and b.main is not None and _numeric_only(a) and _numeric_only(b):
         return 1.0

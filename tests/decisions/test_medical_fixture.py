@@ -115,8 +115,10 @@ def test_replay_equals_brute_force(tmp_path: Path) -> None:
     assert d["changed"] == sum(brute.values())
     assert d["undetermined"] == sum(v for k, v in brute.items() if k.endswith("undetermined"))
     # by hand from the log: every record was abstained (consistency < 70%); consistency
-    # values are k/7: 0/7 x30, 1/7 x11, 2/7 x6, 3/7 x2, 4/7 x1. The variant abstains below 25%
-    # only, so 2/7 (0.286), 3/7 and 4/7 (9 records) now fall to `below_medical_bar` (< 80%):
-    # abstain -> review
-    assert d["transitions"] == {"abstain->review": 9}
-    assert d["after"]["abstention_rate"] == 41 / 50
+    # values are k/7: 0/7 x32, 1/7 x8, 2/7 x6, 3/7 x3, 4/7 x1 (log rebuilt with
+    # make_medical_log.py log after the question-aware answer span changed 8 consistency
+    # values, issue 10; no action changed: it was 0/7 x30, 1/7 x11, 2/7 x6, 3/7 x2, 4/7 x1).
+    # The variant abstains below 25% only, so 2/7 (0.286), 3/7 and 4/7 (6 + 3 + 1 = 10
+    # records) now fall to `below_medical_bar` (< 80%): abstain -> review
+    assert d["transitions"] == {"abstain->review": 10}
+    assert d["after"]["abstention_rate"] == 40 / 50

@@ -13,67 +13,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from adapter_cases import QA
 from servers.fake_openai import FakeOpenAIServer
 
 from guardrail import Guard
 from guardrail.policy import parse_policy
 from guardrail.providers import OpenAICompatProvider
-from guardrail.review import InMemoryReviewStore, ReviewItem
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-
-#: Four outcomes decided by consistency alone (samples agreeing with the answer / 4):
-#: 4/4 = 1.0 -> no rule -> pass; 3/4 = 0.75 -> only `mostly` -> notice;
-#: 2/4 = 0.5 -> `shaky` and `mostly` -> review (the most severe matched action wins);
-#: 1/4 = 0.25 -> all three -> abstain.
-QA = """
-policy qa {
-  on_missing review
-  signals {
-    samples 4 temperature 0.9
-  }
-  rule unstable {
-    when consistency < 0.5
-    then abstain "I can't answer this reliably."
-  }
-  rule shaky {
-    when consistency < 0.75
-    then review "A person will check this answer."
-  }
-  rule mostly {
-    when consistency < 1.0
-    then notice "Check important facts."
-  }
-  otherwise pass
-}
-"""
-
-#: (samples, action, status, shown text, finish_reason) for the answer "Paris.".
-CASES = [
-    (["Paris.", "Paris.", "Paris.", "Paris."], "pass", "answered", "Paris.", "stop"),
-    (
-        ["Paris.", "Paris.", "Paris.", "Lyon."],
-        "notice",
-        "answered",
-        "Paris.\n\nCheck important facts.",
-        "stop",
-    ),
-    (
-        ["Paris.", "Paris.", "Lyon.", "Nice."],
-        "review",
-        "pending_review",
-        "A person will check this answer.",
-        "content_filter",
-    ),
-    (
-        ["Paris.", "Lyon.", "Nice.", "Lille."],
-        "abstain",
-        "abstained",
-        "I can't answer this reliably.",
-        "content_filter",
-    ),
-]
-CASE_IDS = [c[1] for c in CASES]
 
 
 @pytest.fixture
@@ -99,10 +46,3 @@ def make_guard(server: FakeOpenAIServer) -> Callable[..., Guard]:
         return Guard({p.name: p for p in policies}, provider, **kw)
 
     return build
-
-
-class DownStore(InMemoryReviewStore):
-    """A review store that refuses every item (a database that is down)."""
-
-    def enqueue(self, item: ReviewItem) -> str:
-        raise ConnectionError("review database unreachable")

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from conftest import CASE_IDS, CASES, QA, DownStore
+from adapter_cases import CASE_IDS, CASES, QA, DownStore
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_IDS, CASES, QA, DownStore
+from adapter_cases import CASE_IDS, CASES, QA, DownStore
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
@@ -268,3 +268,51 @@ async def test_built_from_proxy_config_params(
     r = await complete(server, guardrails=[])  # default_on: runs without being named
     assert r.choices[0].message.content == "I can't answer this reliably."
     assert server.headers_seen[1]["authorization"] == "Bearer k"  # the guard's own key
+
+
+async def test_sync_and_streamed_calls_pass_unjudged(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], callbacks: list[Any]
+) -> None:
+    """Documented limits (docs/integrations.md): LiteLLM's SDK runs post-call guardrail hooks
+    only for non-streamed ``acompletion``; a synchronous ``completion`` and a stream reach the
+    caller unjudged. If LiteLLM starts running them there, this fails and the docs change."""
+    server.answers = role_answers(samples=["Paris.", "Lyon.", "Nice.", "Lille."])  # abstain
+    callbacks.append(GuardrailUQ(make_guard()))
+    args: dict[str, Any] = {
+        "model": "openai/main-model",
+        "api_base": server.base_url,
+        "api_key": "k",
+        "messages": Q,
+        "guardrails": ["guardrail-uq"],
+    }
+    r = await asyncio.to_thread(litellm.completion, **args)
+    assert r.choices[0].message.content == "Paris." and "guardrail" not in r.model_dump()
+    stream = await litellm.acompletion(**args, stream=True)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream])
+    assert text == "Paris."
+    assert [b.get("temperature") for b in server.requests] == [None, None]  # no guard samples
+
+
+async def test_every_choice_is_judged(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], callbacks: list[Any]
+) -> None:
+    # n=2 answers "Paris." and "Lyon."; each choice gets its own n=4 sampling call, and each
+    # call gets one full turn of the rotation (Paris x3, Lyon x1) whichever comes first:
+    # "Paris." agrees with 3/4 = 0.75 -> notice; "Lyon." with 1/4 = 0.25 -> abstain
+    answers = iter(["Paris.", "Lyon."])
+    samples = role_answers(samples=["Paris.", "Paris.", "Paris.", "Lyon."])
+
+    def respond(body: dict[str, Any], i: int) -> str:
+        return next(answers) if body.get("temperature") is None else samples(body, i)
+
+    server.answers = respond
+    callbacks.append(GuardrailUQ(make_guard()))
+    r = await complete(server, n=2, litellm_call_id="call-n2")
+    first, second = r.guardrail_choices
+    assert r.guardrail == first
+    assert (first["action"], second["action"]) == ("notice", "abstain")
+    assert (first["request_id"], second["request_id"]) == ("call-n2-0", "call-n2-1")
+    assert r.choices[0].message.content == "Paris.\n\nCheck important facts."
+    assert r.choices[1].message.content == "I can't answer this reliably."
+    assert [c.finish_reason for c in r.choices] == ["stop", "content_filter"]
+    assert [b.get("n") for b in server.requests] == [2, 4, 4]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import CASE_IDS, CASES
+from adapter_cases import CASE_IDS, CASES
 from servers.fake_openai import FakeOpenAIServer, role_answers
 
 from guardrail import Guard

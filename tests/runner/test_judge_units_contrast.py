@@ -74,6 +74,10 @@ def test_bold_heading_or_long_bold_summary_is_not_the_answer() -> None:
         ("Canberra, unlike Sydney, is the seat of government.", "Sydney", False),
         ("Queens is not correct answer.", "Queens", False),
         ("It is Canberra, not Sydney.", "Sydney", False),
+        ("Sydney? No, Canberra.", "Sydney", False),  # a self-correction
+        ("A common misconception is that it is Sydney; it is Canberra.", "Sydney", False),
+        ("Sydney is often thought to be the capital, but it is Canberra.", "Sydney", False),
+        ("Sydney. No doubt about it.", "Sydney", True),  # "no doubt" corrects nothing
         # a concession that is not about the answer does not reach it
         ("Although it sounds surprising, Sydney is right.", "Sydney", True),
         ("Paris and not Lyon.", "Paris", True),
@@ -108,3 +112,18 @@ def test_yes_no_words(reply: str, label: str) -> None:
     assert parse_label(reply, ("Yes", "No")) == label
     q = Question(id="q", question="?", kind="label", choices=("Yes", "No"), answer=label)
     assert judge_reply(q, reply).correct
+
+
+@pytest.mark.parametrize(
+    ("reply", "reference", "correct"),
+    [
+        ("Nope.", "No", True),
+        ("Yep.", "Yes", True),
+        ("Nope.", "Yes", False),
+        ("Of course.", "Yes", True),
+    ],
+)
+def test_yes_no_words_as_short_answers(reply: str, reference: str, correct: bool) -> None:
+    # a short-answer question whose accepted answer is a yes/no word
+    j = judge_short_answer(reply, [reference])
+    assert (j.correct, j.method) == (correct, "label")

@@ -3,7 +3,8 @@ parameter of ``openai.resources.chat.completions.Completions.create`` is a guard
 forwarded to the answer call (checked on the wire of the fake server, tests/servers/fake_openai.py),
 or rejected with a clear error, and docs/sdk.md's per-argument table names each one; the typed
 ``stream`` overloads; openai's ``omit``/``NOT_GIVEN`` sentinels; ``with_raw_response`` headers of
-the upstream answer call; a tool-call reply is passed through without failure telemetry."""
+the upstream answer call; a tool-call reply is passed through without failure telemetry.
+``stream`` / ``stream_options`` are the streaming class (test_guarded_client_stream.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from guardrail.sdk.client import (
     ANSWER_ONLY_ARGS,
     GUARD_ARGS,
     REJECTED_ARGS,
+    STREAM_ARGS,
     UnsupportedArgumentError,
     _Completions,
     _SyncCompletions,
@@ -80,6 +82,7 @@ def test_every_openai_parameter_is_classified_accepted_and_documented() -> None:
         "guard": set(GUARD_ARGS),
         "answer": set(ANSWER_ONLY_ARGS),
         "rejected": set(REJECTED_ARGS),
+        "stream": set(STREAM_ARGS),
     }
     # the three classes are disjoint and cover every openai parameter, nothing else but ours
     assert sum(len(c) for c in classes.values()) == len(set().union(*classes.values()))
@@ -101,6 +104,8 @@ def test_every_openai_parameter_is_classified_accepted_and_documented() -> None:
             assert "answer call only" in handling, name
         elif name in classes["rejected"]:
             assert "rejected" in handling, name
+        elif name in classes["stream"]:
+            assert "chunk" in handling, name
         else:
             assert "every call" in handling or "samples" in handling, name
 
@@ -116,7 +121,12 @@ def test_create_has_typed_stream_overloads() -> None:
             "Literal[True]",
             "bool | _NotSent | None",
         ]
-        assert returns == ["GuardedChatCompletion", "NoReturn", "GuardedChatCompletion"]
+        stream = "GuardedAsyncStream" if fn is _Completions.create else "GuardedStream"
+        assert returns == [
+            "GuardedChatCompletion",
+            stream,
+            f"GuardedChatCompletion | {stream}",
+        ]
         for o in overloads:  # every overload has the full openai parameter list
             assert set(inspect.signature(o).parameters) - {"self"} == set(OPENAI_PARAMS) | {
                 "domain"
@@ -211,8 +221,7 @@ def test_rejected_arguments_raise_type_errors(server: FakeOpenAIServer) -> None:
     client = _client(server)
     bad: list[dict[str, Any]] = [
         {"n": 2},
-        {"stream": True},
-        {"stream_options": {"include_usage": True}},
+        {"stream_options": {"include_usage": True}},  # without stream=True
         {"audio": {"voice": "alloy", "format": "wav"}},
         {"modalities": ["text", "audio"]},
     ]
@@ -220,6 +229,10 @@ def test_rejected_arguments_raise_type_errors(server: FakeOpenAIServer) -> None:
         with pytest.raises(TypeError, match=next(iter(kw))) as err:
             client.chat.completions.create(model="main-model", messages=MSGS, **kw)
         assert isinstance(err.value, UnsupportedArgumentError | ValueError)
+    with pytest.raises(UnsupportedArgumentError, match="with_raw_response does not stream"):
+        client.chat.completions.with_raw_response.create(
+            model="main-model", messages=MSGS, stream=True
+        )
     with pytest.raises(TypeError, match="unexpected keyword"):
         client.chat.completions.with_raw_response.create(
             model="main-model", messages=MSGS, temprature=1
@@ -344,7 +357,7 @@ def test_create_type_checks_like_openai(tmp_path: Path) -> None:
     assert revealed == [
         "guardrail.sdk.client.GuardedChatCompletion",
         "str | None",
-        "guardrail.sdk.client.GuardedChatCompletion",
+        "guardrail.sdk.client.GuardedChatCompletion | guardrail.sdk.client.GuardedStream",
         "guardrail.sdk.client.GuardedChatCompletion",
     ]
     errors = [line for line in out.splitlines() if ": error:" in line]

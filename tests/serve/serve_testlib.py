@@ -35,7 +35,10 @@ POLICIES = {
   otherwise notice "Check important facts."
 }
 """,
+    # notice or pass only (on_missing notice): it never withholds, so it streams `live`
     "chat.guard": """policy chat {
+  on_missing notice
+
   signals {
     hedges "default"
   }

@@ -1,6 +1,7 @@
 """`guardrail serve` in front of a real `python -m llama_cpp.server` (the embedded SmolLM2 GGUF,
-extra `local`) on 127.0.0.1, driven by the official `openai` client (sync, async, stream=True)
-and by raw HTTP (what curl sends).
+extra `local`) on 127.0.0.1, driven by the official `openai` client (sync, async, stream=True),
+by raw HTTP and by `curl` itself; and the drop-in client's `stream=True` against the same server.
+Each policy chooses its stream mode (`stream hold|live`, or the default): no `--live` override.
 
 A real 135M model's decisions vary, so the held case uses a policy whose only rule fires for
 every value of consistency (consistency >= 0% is always true: consistency is in [0, 1]); the
@@ -11,10 +12,9 @@ in hold mode, and in live mode it did reach it and was retracted.
 from __future__ import annotations
 
 import json
-import socket
+import os
+import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,11 +39,13 @@ except (ImportError, LocalModelUnavailable) as exc:
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(SKIP), reason=SKIP)]
 
 from serve_testlib import running  # noqa: E402
+from servers.llama_server import run_llama_server  # noqa: E402
 
 from guardrail.review import InMemoryReviewStore  # noqa: E402
 from guardrail.serve import ServeSettings, create_app  # noqa: E402
 
 POLICIES = {
+    # notice or pass only: `live` by default (nothing to retract)
     "quick.guard": """policy quick {
   on_missing notice
 
@@ -59,6 +61,7 @@ POLICIES = {
   otherwise pass
 }
 """,
+    # can hold for review: `hold` by default
     "held.guard": """policy held {
   on_missing review
 
@@ -74,6 +77,7 @@ POLICIES = {
 """,
     "held_live.guard": """policy held_live {
   on_missing review
+  stream live
 
   signals {
     samples 2 temperature 0.8
@@ -89,46 +93,13 @@ POLICIES = {
 Q = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", GGUF, "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--n_ctx", "1024", "--model_alias", "smollm2"]
     # by default llama_cpp.server aborts a running (streamed) completion when another request
-    # arrives; the proxy's samples run while the answer streams, so they must queue instead
-    cmd += ["--interrupt_requests", "false"]
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = log_path.open("wb")  # a file, not a pipe: a full pipe would block the server
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                err = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {err}")
-            try:
-                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up within 120 s")
-            time.sleep(0.3)
+    # arrives; the samples run while the answer streams, so they must queue instead
+    args = ("--n_ctx", "1024", "--interrupt_requests", "false")
+    with run_llama_server(tmp_path_factory.mktemp("llama"), GGUF, *args) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +110,7 @@ def proxy(
     for name, text in POLICIES.items():
         (d / name).write_text(text)
     store = InMemoryReviewStore()
-    settings = ServeSettings(
-        upstream=llama_server, policies=d, spot_check=False, live_domains=("quick", "held_live")
-    )
+    settings = ServeSettings(upstream=llama_server, policies=d, spot_check=False)
     with running(create_app(settings, store=store)) as url:
         yield url, store
 
@@ -229,3 +198,102 @@ def test_live_stream_of_a_held_answer_is_retracted(
     assert v["retracted"] is True and v["replacement"] == "A person will check this answer."
     # what was streamed is exactly the answer now waiting in the queue
     assert text.strip() == store.get(v["review_id"]).raw_answer.strip() != ""
+
+
+# ------------------------------------------------------------------ curl, as a shell user would
+
+CURL = shutil.which("curl")
+CURL_SKIP = "curl is not installed (.ci/run installs it with apt-get; CI runs this test)"
+
+
+def _curl(url: str, body: dict[str, object]) -> tuple[dict[str, str], str]:
+    """POST ``body`` with curl; the response headers (lower-case names) and body."""
+    assert CURL is not None
+    cmd = [CURL, "-sS", "-N", "-D", "-", "--max-time", "120", url + "/v1/chat/completions"]
+    cmd += ["-H", "Content-Type: application/json", "-H", "Authorization: Bearer none"]
+    cmd += ["-d", json.dumps(body)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=150).stdout
+    head, _, payload = out.replace("\r\n", "\n").partition("\n\n")
+    headers = {}
+    for line in head.splitlines()[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers, payload
+
+
+@pytest.mark.skipif(CURL is None, reason=CURL_SKIP)
+def test_curl_non_stream_and_streams(proxy: tuple[str, InMemoryReviewStore]) -> None:
+    url, store = proxy
+    # non-stream: a ChatCompletion with the verdict
+    headers, payload = _curl(url, {"model": "smollm2@quick", "messages": Q, "max_tokens": 16})
+    doc = json.loads(payload)
+    assert doc["object"] == "chat.completion" and doc["choices"][0]["message"]["content"].strip()
+    assert headers["x-guardrail-action"] == doc["guardrail"]["action"] in ("pass", "notice")
+    # hold stream (policy `held`, default hold): only the review message, never the answer
+    body = {"model": "smollm2@held", "messages": Q, "stream": True, "max_tokens": 16}
+    headers, payload = _curl(url, body)
+    assert headers["x-guardrail-stream"] == "hold"
+    held = store.get(headers["x-guardrail-review-id"]).raw_answer.strip()
+    assert held and held not in payload and json.dumps(held)[1:-1] not in payload
+    events = [json.loads(e[6:]) for e in payload.splitlines() if e.startswith("data: {")]
+    assert payload.rstrip().endswith("data: [DONE]")
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert text == "A person will check this answer."
+    # live stream (policy `held_live`: `stream live`): tokens, then the retraction
+    body = {"model": "smollm2@held_live", "messages": Q, "stream": True, "max_tokens": 16}
+    headers, payload = _curl(url, body)
+    assert headers["x-guardrail-stream"] == "live"
+    events = [json.loads(e[6:]) for e in payload.splitlines() if e.startswith("data: {")]
+    v = events[-1]["guardrail"]
+    assert v["retracted"] is True and events[-1]["choices"][0]["finish_reason"] == "content_filter"
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert text.strip() == store.get(v["review_id"]).raw_answer.strip() != ""
+
+
+def test_ci_installs_curl(repo_root: Path) -> None:
+    # the curl test may skip outside CI only: CI's apt-get line must install curl
+    script = (repo_root / ".ci" / "run").read_text()
+    apt = next(line for line in script.splitlines() if "apt-get install" in line)
+    assert " curl" in apt
+    if os.environ.get("GUARDRAIL_TESTS_NO_SKIP"):
+        assert CURL is not None, CURL_SKIP
+
+
+# ------------------------------------------------------------------ the drop-in client streams
+
+
+def test_dropin_client_streams_hold_and_live(llama_server: str, tmp_path: Path) -> None:
+    from guardrail import GuardedClient
+    from guardrail.policy import load_policies
+
+    for name, text in POLICIES.items():
+        (tmp_path / name).write_text(text)
+    store = InMemoryReviewStore()
+    oa = openai.OpenAI(base_url=llama_server, api_key="none", max_retries=0)
+    client = GuardedClient(oa, policies=tmp_path, review_store=store, eager_samples=True)
+    assert set(load_policies(tmp_path)) == {"quick", "held", "held_live"}
+    # hold (policy held): the answer goes to review; no chunk of it reaches the caller
+    stream = client.chat.completions.create(
+        model="smollm2", messages=Q, max_tokens=16, stream=True, domain="held"
+    )
+    assert stream.mode == "hold"
+    chunks = list(stream)
+    last = chunks[-1]
+    assert last.guardrail is not None and last.guardrail.review_id is not None
+    held = store.get(last.guardrail.review_id).raw_answer.strip()
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert held and held not in text and text == "A person will check this answer."
+    assert last.choices[0].finish_reason == "content_filter"
+    # live (policy held_live): the model's tokens flow, then the retraction
+    stream = client.chat.completions.create(
+        model="smollm2", messages=Q, max_tokens=16, stream=True, domain="held_live"
+    )
+    assert stream.mode == "live"
+    chunks = list(stream)
+    last = chunks[-1]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert last.guardrail is not None and last.guardrail.status == "pending_review"
+    assert last.guardrail_retracted is True
+    assert last.guardrail_replacement == "A person will check this answer."
+    assert last.choices[0].finish_reason == "content_filter"
+    assert text.strip() == store.get(last.guardrail.review_id).raw_answer.strip() != ""

@@ -239,7 +239,7 @@ def test_models_health_and_metrics(serve: Callable[..., str], upstream: FakeOpen
     assert httpx.get(url + "/healthz").json() == {
         "ok": True,
         "domains": ["chat", "qa"],
-        "live_domains": [],
+        "live_domains": ["chat"],  # its policy never withholds: `live` by default
     }
     c = client(url)
     for _ in range(2):
@@ -327,7 +327,7 @@ def test_hold_domain_next_to_a_live_one_still_holds(
     upstream.answers = role_answers(answer=WRONG, samples=[WRONG, ANSWER, ANSWER, ANSWER])
     url = serve(live_domains=("chat",))
     headers, events = _live_events(url)  # domain qa: not live
-    assert "x-guardrail-stream" not in headers and headers["x-guardrail-action"] == "abstain"
+    assert headers["x-guardrail-stream"] == "hold" and headers["x-guardrail-action"] == "abstain"
     assert not any("Lyon" in e for e in events)
 
 

@@ -143,6 +143,9 @@ class FakeOpenAIServer:
         self.api_key = api_key
         self.token_logprob = token_logprob
         self.stream_delay = 0.0
+        # when set, a request that offers `tools` is answered with this tool call (a function
+        # {"name", "arguments"}), streamed or not: the reply is a tool call, not an answer
+        self.tool_call: dict[str, str] | None = None
         self.embeddings: Callable[[str], list[float]] | None = None
         self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
@@ -432,8 +435,13 @@ class FakeOpenAIServer:
             "model": body.get("model", "fake-model"),
         }
         deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant"}, None)]
-        deltas += [({"content": t}, None) for t in _tokens(text)]
-        deltas.append(({}, "stop"))
+        if self.tool_call is not None and body.get("tools"):
+            call = {"index": 0, "id": "call_fake", "type": "function"}
+            deltas.append(({"tool_calls": [{**call, "function": self.tool_call}]}, None))
+            deltas.append(({}, "tool_calls"))
+        else:
+            deltas += [({"content": t}, None) for t in _tokens(text)]
+            deltas.append(({}, "stop"))
         for delta, finish in deltas:
             doc = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
             writer.write(f"data: {json.dumps(doc)}\n\n".encode())
@@ -457,6 +465,10 @@ class FakeOpenAIServer:
                 "message": {"role": "assistant", "content": text},
                 "finish_reason": "stop",
             }
+            if self.tool_call is not None and body.get("tools"):
+                call = {"id": f"call_fake_{i}", "type": "function", "function": self.tool_call}
+                choice["message"] = {"role": "assistant", "content": None, "tool_calls": [call]}
+                choice["finish_reason"] = "tool_calls"
             if body.get("logprobs"):
                 choice["logprobs"] = {
                     "content": [
@@ -563,6 +575,8 @@ def role_answers(
         if by_model and model in by_model:
             return by_model[model]
         last = body["messages"][-1]["content"]
+        if isinstance(last, list):  # content parts: their text
+            last = "\n".join(p.get("text", "") for p in last if p.get("type") == "text")
         if last.startswith("How likely is it that your previous answer is correct"):
             return followup
         if body.get("temperature") == 0.9:

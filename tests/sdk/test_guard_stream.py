@@ -1,0 +1,153 @@
+"""Guard.stream / stream_sync: hold and live streaming semantics (issue 14), on the fake server.
+
+Expected values by hand from the policy semantics and the fake server's replies
+(tests/servers/fake_openai.py: `role_answers`; streamed answers come one word token per chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from servers.fake_openai import FakeOpenAIServer, role_answers
+
+from guardrail import Guard
+from guardrail.policy import Action
+from guardrail.sdk import StreamEvent
+
+Q = [{"role": "user", "content": "What is the capital of France?"}]
+
+# samples at temperature 0.9 (role_answers tells them from the answer call by it)
+POLICY = """
+policy qa {{
+  {stream}
+  on_missing notice
+  signals {{
+    samples 4 temperature 0.9
+  }}
+  rule guessing {{
+    when consistency < 50%
+    then abstain "Not sure enough to answer."
+  }}
+  rule weak {{
+    when consistency < 100%
+    then notice "Some samples disagreed."
+  }}
+  otherwise pass
+}}
+"""
+
+
+async def _events(guard: Guard, **kw: object) -> list[StreamEvent]:
+    kw.setdefault("domain", "qa")
+    return [ev async for ev in guard.stream(Q, **kw)]  # type: ignore[arg-type]
+
+
+def _text(events: list[StreamEvent]) -> str:
+    return "".join(e.text for e in events if e.type == "delta")
+
+
+async def test_default_mode_of_an_abstaining_policy_is_hold_and_shows_no_answer(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # samples: 1 of 4 agree with "Paris." -> consistency 0.25 < 0.5 -> abstain
+    server.answers = role_answers(
+        answer="Paris is the capital.", samples=["Paris.", "Lyon.", "Nice.", "Lille."]
+    )
+    events = await _events(make_guard(POLICY.format(stream="")))
+    assert {e.mode for e in events} == {"hold"}
+    assert [e.type for e in events][-1] == "done"
+    assert "Paris" not in _text(events)  # no chunk of the withheld answer
+    assert _text(events) == "Not sure enough to answer."
+    done = events[-1]
+    assert done.response is not None and done.response.action is Action.ABSTAIN
+    # hold: every event already carries the verdict
+    assert all(e.response is done.response for e in events)
+    # the answer call was not streamed; the samples (n=4) went out with it
+    assert not any(b.get("stream") for b in server.requests)
+    assert sorted(b.get("n") or 1 for b in server.requests) == [1, 4]
+
+
+async def test_hold_pass_streams_the_answer_in_word_pieces(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    server.answers = role_answers(answer="Paris is the capital.", samples=["Paris."])
+    events = await _events(make_guard(POLICY.format(stream="stream hold")))
+    # 4 of 4 samples agree -> consistency 1.0 -> pass; pieces: "Paris ", "is ", "the ", ...
+    assert [e.text for e in events if e.type == "delta"] == ["Paris ", "is ", "the ", "capital."]
+    assert events[-1].response is not None and events[-1].response.action is Action.PASS
+
+
+async def test_live_relays_tokens_and_retracts_an_abstention(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    server.answers = role_answers(
+        answer="Paris is the capital.", samples=["Paris.", "Lyon.", "Nice.", "Lille."]
+    )
+    events = await _events(make_guard(POLICY.format(stream="stream live")))
+    assert {e.mode for e in events} == {"live"}
+    # the fake server streams one word token per chunk: "Paris", " is", " the", " capital."
+    deltas = [e.text for e in events if e.type == "delta"]
+    assert deltas == ["Paris", " is", " the", " capital."]
+    assert [e.type for e in events][-2:] == ["retraction", "done"]
+    retraction, done = events[-2], events[-1]
+    assert retraction.text == "Not sure enough to answer."
+    assert done.retracted and done.response is not None
+    assert (
+        done.response.action is Action.ABSTAIN and done.response.answer == "Paris is the capital."
+    )
+    # tokens carry no verdict: it did not exist yet
+    assert all(e.response is None for e in events if e.type == "delta")
+    # one streamed answer call, one n=4 sampling call
+    assert sorted((bool(b.get("stream")), b.get("n") or 1) for b in server.requests) == [
+        (False, 4),
+        (True, 1),
+    ]
+
+
+async def test_live_pass_with_notice_appends_the_notice(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # 3 of 4 samples agree -> 0.75: not < 0.5, but < 1.0 -> notice
+    server.answers = role_answers(answer="Paris.", samples=["Paris.", "Paris.", "Paris.", "Lyon."])
+    events = await _events(make_guard(POLICY.format(stream="stream live")))
+    assert [e.type for e in events] == ["delta", "delta", "done"]
+    assert _text(events) == "Paris.\n\nSome samples disagreed."
+    assert events[-1].response is not None and events[-1].response.values["consistency"] == 0.75
+    assert not events[-1].retracted
+
+
+async def test_mode_argument_overrides_the_policy(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    events = await _events(make_guard(POLICY.format(stream="stream live")), mode="hold")
+    assert {e.mode for e in events} == {"hold"}
+    assert not any(b.get("stream") for b in server.requests)
+
+
+def test_stream_sync_gives_the_same_events(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    server.answers = role_answers(
+        answer="Paris is the capital.", samples=["Paris.", "Lyon.", "Nice.", "Lille."]
+    )
+    guard = make_guard(POLICY.format(stream="stream live"))
+    events = list(guard.stream_sync(Q, domain="qa"))
+    assert [e.type for e in events] == ["delta"] * 4 + ["retraction", "done"]
+    assert events[-2].text == "Not sure enough to answer."
+
+
+def test_stream_sync_closed_early_stops_cleanly(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    server.answers = role_answers(answer="Paris is the capital.", samples=["Paris."])
+    it = make_guard(POLICY.format(stream="stream live")).stream_sync(Q, domain="qa")
+    first = next(it)
+    assert first.type == "delta" and first.text == "Paris"
+    it.close()  # type: ignore[attr-defined]  # cancels the assessment; no exception escapes
+
+
+async def test_unknown_domain_raises_before_any_event(make_guard: Callable[..., Guard]) -> None:
+    with pytest.raises(ValueError, match="known domains: qa"):
+        await _events(make_guard(POLICY.format(stream="")), domain="nope")
