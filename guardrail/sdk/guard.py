@@ -838,6 +838,9 @@ class Guard:
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
         _abandon(run)  # eager samples the plan did not need
+        # plan latency: sample / ensemble requests the plan never needed (the answer alone
+        # settled the action) are cancelled now, so the chat's cost counts them
+        await _cancel_speculation(run)
 
         # 4. decide
         for name in sorted(needed - set(run.reports)):
