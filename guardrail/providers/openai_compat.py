@@ -435,9 +435,10 @@ class OpenAICompatProvider(SyncChatMixin):
         max_connections: connections per event loop, over all pool shards; more requests than
             this wait for a free connection (size it for the requests you expect in flight: one
             guarded chat has up to 1 + k requests in flight, fewer when the server takes ``n``).
-        pool_shards: number of httpx pools the connections are split over (each gets
-            ``max_connections // pool_shards``, at least 1; see :class:`_LoopClients`). All shards
-            share one TLS context, created on first use.
+        pool_shards: number of httpx pools the connections are split over (at most
+            ``max_connections`` pools, each of ``max_connections // pools`` connections, so never
+            more than ``max_connections`` in all; see :class:`_LoopClients`). All pools share one
+            TLS context, created on first use.
         supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
         embed_batch_size: at most this many texts per ``/embeddings`` request (``None``: all in
             one). Give 1 for ``python -m llama_cpp.server`` serving a chat GGUF: llama-cpp-python
@@ -455,7 +456,8 @@ class OpenAICompatProvider(SyncChatMixin):
     the password nor query values other than ``api-version`` appear in error messages.
 
     Raises:
-        ValueError: a ``base_url`` that is not http(s), negative retries, concurrency or shards.
+        ValueError: a ``base_url`` that is not http(s), negative retries, concurrency, shards or
+            connections.
     """
 
     def __init__(
@@ -499,8 +501,11 @@ class OpenAICompatProvider(SyncChatMixin):
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout, pool=None)
         if pool_shards < 1:
             raise ValueError("pool_shards must be >= 1")
-        per_shard = max(1, max_connections // pool_shards)
-        self._pool_shards = pool_shards
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        shards = min(pool_shards, max_connections)  # never more connections than asked for
+        per_shard = max_connections // shards
+        self._pool_shards = shards
         self._per_shard = per_shard
         self._ssl_context: ssl.SSLContext | None = None
         self._urls: dict[str, httpx.URL] = {}
