@@ -15,7 +15,15 @@
    when there is one, else a reply with no confidence in it, as SmolLM2 gave) for the k = 5
    policies, and the 34 SmolLM2 questions with 7 real samples for every policy. Plan none vs
    ``cost`` (and ``latency``): mean calls per chat and how many decisions differ (must be 0).
+   "bound": the fewest calls any exact schedule could make (the answer plus the shortest
+   prefix of samples whose consistency box settles the action with every other signal known
+   for free), i.e. what no exact early stopping can beat on this mix.
 3. A timeline of one guarded ``medical`` chat per plan (request arrival times at the server).
+4. ``--parts llama``: part 1's table (plus mean calls per chat) against a real
+   ``llama_cpp.server`` serving the embedded SmolLM2-135M GGUF (tests/servers/llama_server.py,
+   ``--interrupt_requests false``), which answers one request at a time; a few questions only
+   (``--llama-questions``, default 3), replies capped at ``--llama-max-tokens`` (default 48) in
+   the raw call and the guarded one alike.
 
 Prints the load average at start and end (the machine is shared).
 """
@@ -43,6 +51,7 @@ from servers.fake_openai import FakeOpenAIServer  # noqa: E402
 from guardrail.policy import Policy, parse_policy  # noqa: E402
 from guardrail.providers import OpenAICompatProvider  # noqa: E402
 from guardrail.sdk import Guard  # noqa: E402
+from guardrail.signals.verbalized import INLINE_TEMPLATE  # noqa: E402
 
 POLICIES = ("general", "finance", "legal", "medical")
 PLANS: tuple[str | None, ...] = (None, "latency", "cost")
@@ -93,8 +102,13 @@ def responder(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any], int], str
             row = by_q[body["messages"][0]["content"]]
             s = row.get("stated", 0.8)
             return "I cannot say." if s is None else f"Confidence: {round(s * 100)}%"
-        row = by_q[last]
+        inline = last.endswith(INLINE_TEMPLATE)  # plan latency asks the confidence inline
+        row = by_q[last.removesuffix(INLINE_TEMPLATE).rstrip()]
         seed = int(body.get("seed") or 7000)
+        if seed == 7000 and inline:
+            # the model states inline what it stated in the follow-up (or nothing, as then)
+            s = row.get("stated", 0.8)
+            return str(row["answer"]) + ("" if s is None else f"\nConfidence: {round(s * 100)}%")
         if seed == 7000:
             return str(row["answer"])
         samples = row["samples"]
@@ -140,6 +154,36 @@ async def wall_time(latency: float, repeats: int) -> None:
         await provider.aclose()
 
 
+def lower_bound(policy: Policy, row: dict[str, Any], r: Any) -> int:
+    """Fewest calls any exact schedule could make for this chat: the answer plus the shortest
+    prefix of the samples (index order, drawn one at a time) whose consistency box settles the
+    action when every other signal is known for free (the follow-up never paid for)."""
+    from guardrail.sdk.sample_plan import SampleState, settled
+    from guardrail.sdk.signal_steps import consistency_from_samples
+    from guardrail.signals import parse_verbalized
+
+    cfg = policy.signals.samples
+    if cfg is None or r.status == "failed":
+        return int(r.cost.calls)
+    known = {k: v for k, v in r.values.items() if k not in ("consistency", "semantic_entropy")}
+    if "verbalized" in policy.needed_signals() and "verbalized" not in known:
+        stated = row.get("stated", 0.8)
+        text = "I cannot say." if stated is None else f"Confidence: {round(stated * 100)}%"
+        known["verbalized"] = parse_verbalized(text, mode="followup").value
+    samples = [str(row["samples"][i % len(row["samples"])]) for i in range(cfg.k)]
+    if settled(policy, known, SampleState(cfg.k, 0, 0)) is not None:
+        return 1  # the answer alone settles it
+    for m in range(1, cfg.k):
+        out = consistency_from_samples(
+            r.answer, samples[:m], requested=m, errors=[], question=row["question"]
+        )
+        value, _, detail = out["consistency"]
+        a = 0 if value is None else int(detail["agreeing"])
+        if value is not None and settled(policy, known, SampleState(cfg.k, m, a)) is not None:
+            return 1 + m
+    return 1 + cfg.k
+
+
 async def calls_per_chat() -> None:
     print("\n2. model calls per guarded chat (server refuses `n`: one call per sample)")
     audit = audit_rows()
@@ -151,11 +195,13 @@ async def calls_per_chat() -> None:
         srv.answers = responder(audit + SMOL)
         provider = OpenAICompatProvider(srv.base_url, model="m", supports_n=False)
         tot = {p: 0 for p in PLANS}
+        tot_bound = 0
         chats = 0
         for label, rows, names in mixes:
             for n in names:
                 guards = {p: Guard({n: policy_with_plan(n, p)}, provider) for p in PLANS}
                 calls = {p: 0 for p in PLANS}
+                bound = 0
                 differ = 0
                 for row in rows:
                     q = [{"role": "user", "content": row["question"]}]
@@ -164,21 +210,26 @@ async def calls_per_chat() -> None:
                         r = await g.chat(q, seed=7000)
                         calls[p] += r.cost.calls
                         acts[p] = r.action
+                        if p is None:
+                            bound += lower_bound(guards[p].policy_for(n), row, r)
                     differ += sum(acts[p] != acts[None] for p in PLANS)
                 chats += len(rows)
                 for p in PLANS:
                     tot[p] += calls[p]
+                tot_bound += bound
                 c0 = calls[None]
                 print(
                     f"   {label:<33} {n:<8} n={len(rows):<4} calls/chat none "
                     f"{c0 / len(rows):.2f}  latency {calls['latency'] / len(rows):.2f}  "
                     f"cost {calls['cost'] / len(rows):.2f} ({calls['cost'] / c0 - 1:+.0%})  "
+                    f"bound {bound / len(rows):.2f} ({bound / c0 - 1:+.0%})  "
                     f"decisions differing: {differ}"
                 )
         print(
             f"   all {chats} chats: calls/chat none {tot[None] / chats:.2f}, latency "
             f"{tot['latency'] / chats:.2f}, cost {tot['cost'] / chats:.2f} "
-            f"(cost vs none: {tot['cost'] / tot[None] - 1:+.1%})"
+            f"(cost vs none: {tot['cost'] / tot[None] - 1:+.1%}; "
+            f"bound {tot_bound / chats:.2f}, {tot_bound / tot[None] - 1:+.1%})"
         )
         await provider.aclose()
 
@@ -218,15 +269,78 @@ async def timeline(latency: float) -> None:
             await provider.aclose()
 
 
+async def llama(repeats: int, max_tokens: int) -> None:
+    """The same ratios against a real, serial llama_cpp.server (the embedded SmolLM2 GGUF)."""
+    from servers.llama_server import run_llama_server
+
+    from guardrail.providers import embedded_model_path
+
+    print(
+        f"\n4. against llama_cpp.server (serial, SmolLM2-135M, max_tokens {max_tokens}, "
+        f"{repeats} questions, every sample its own request)"
+    )
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_latency_llama"
+    log_dir.mkdir(exist_ok=True)
+    args = ("--n_ctx", "1024", "--interrupt_requests", "false")
+    with run_llama_server(log_dir, str(embedded_model_path()), *args) as base:
+        provider = OpenAICompatProvider(base, model="smollm2", supports_n=False, timeout=120)
+        guards = {
+            (n, p): Guard(
+                {n: policy_with_plan(n, p)}, provider, timeout=300.0, max_tokens=max_tokens
+            )
+            for n in POLICIES
+            for p in PLANS
+        }
+        warm = [{"role": "user", "content": SMOL[-1]["question"]}]
+        await provider.chat(warm, seed=7000, max_tokens=max_tokens)
+        secs: dict[tuple[str, str | None], list[float]] = {key: [] for key in guards}
+        calls: dict[tuple[str, str | None], list[int]] = {key: [] for key in guards}
+        raws: list[float] = []
+        for i in range(repeats):
+            q = [{"role": "user", "content": SMOL[i * 7 % len(SMOL)]["question"]}]
+            t0 = time.perf_counter()
+            await provider.chat(q, seed=7000, max_tokens=max_tokens)
+            raws.append(time.perf_counter() - t0)
+            for key, guard in guards.items():
+                t0 = time.perf_counter()
+                r = await guard.chat(q, seed=7000)
+                secs[key].append(time.perf_counter() - t0)
+                calls[key].append(r.cost.calls)
+        # one ratio per policy and plan: total guarded time / total raw time over the questions
+        # (a per-question ratio is dominated by how long that one raw reply happened to be)
+        raw_total = sum(raws)
+        print(f"   raw call: median {statistics.median(raws) * 1000:.0f} ms over {repeats}")
+        print(f"   {'policy':<9}" + "".join(f"{'plan ' + str(p or 'none'):>22}" for p in PLANS))
+        for n in POLICIES:
+            cells = [
+                f"{sum(secs[(n, p)]) / raw_total:.2f}x {statistics.mean(calls[(n, p)]):.1f}c"
+                for p in PLANS
+            ]
+            print(f"   {n:<9}" + "".join(f"{c:>22}" for c in cells))
+        print("   (total guarded / total raw wall time over the questions; mean calls per chat)")
+        await provider.aclose()
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", type=float, default=0.1)
     ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument(
+        "--parts", default="wall,calls,timeline", help="comma-separated subset (+ llama)"
+    )
+    ap.add_argument("--llama-questions", type=int, default=3)
+    ap.add_argument("--llama-max-tokens", type=int, default=48)
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()}")
-    await wall_time(args.latency, args.repeats)
-    await calls_per_chat()
-    await timeline(args.latency)
+    parts = set(args.parts.split(","))
+    if "wall" in parts:
+        await wall_time(args.latency, args.repeats)
+    if "calls" in parts:
+        await calls_per_chat()
+    if "timeline" in parts:
+        await timeline(args.latency)
+    if "llama" in parts:
+        await llama(args.llama_questions, args.llama_max_tokens)
     print(f"\nload average at end: {os.getloadavg()}")
 
 

@@ -189,7 +189,17 @@ SMOLLM2 = {
     / "tests"
     / "fixtures"
     / "smollm2_agreement_heldout.jsonl",
+    "third set (labelled before any clustering ran on it; held out)": REPO
+    / "tests"
+    / "fixtures"
+    / "smollm2_agreement_fresh.jsonl",
 }
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 1.0
+    rc = tp / (tp + fn) if tp + fn else 1.0
+    return p, rc, (2 * p * rc / (p + rc) if p + rc else 0.0)
 
 
 def pairwise_f1(factory: Factory, records: list[dict[str, Any]]) -> tuple[float, float, float, int]:
@@ -199,8 +209,30 @@ def pairwise_f1(factory: Factory, records: list[dict[str, Any]]) -> tuple[float,
     label = same answer, "-" = gives no answer). All 8 replies are clustered with
     ``self_consistency(..., question=...)``; a pair is positive when both replies carry the same
     label other than "-"."""
-    tp = fp = fn = 0
+    counts = pairwise_counts(factory, records)
+    tp, fp, fn = (sum(c[k] for c in counts) for k in range(3))
+    return (*_prf(tp, fp, fn), tp + fn)
+
+
+def f1_interval(counts: list[tuple[int, int, int]], resamples: int) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the pooled pairwise F1 over questions (seed 0)."""
+    if resamples < 1 or not counts:
+        return float("nan"), float("nan")
+    arr = np.asarray(counts, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    vals = [
+        _prf(*(int(x) for x in arr[rng.integers(0, len(arr), len(arr))].sum(axis=0)))[2]
+        for _ in range(resamples)
+    ]
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def pairwise_counts(factory: Factory, records: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    """(TP, FP, FN) of the reply pairs of each record (see :func:`pairwise_f1`)."""
+    out: list[tuple[int, int, int]] = []
     for r in records:
+        tp = fp = fn = 0
         texts = [r["answer"], *r["samples"]]
         res = self_consistency(texts, question=r["question"], similarity=factory(r["question"]))
         where = {m: ci for ci, c in enumerate(res.clusters) for m in c.members}
@@ -212,9 +244,8 @@ def pairwise_f1(factory: Factory, records: list[dict[str, Any]]) -> tuple[float,
                 tp += gold and pred
                 fp += pred and not gold
                 fn += gold and not pred
-    p = tp / (tp + fp) if tp + fp else 1.0
-    rc = tp / (tp + fn) if tp + fn else 1.0
-    return p, rc, (2 * p * rc / (p + rc) if p + rc else 0.0), tp + fn
+        out.append((tp, fp, fn))
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,13 +292,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pairwise clustering against the labels"
     )
     print()
-    print("| set | backend | gold pairs | precision | recall | F1 |")
-    print("|---|---|---|---|---|---|")
+    print("| set | backend | gold pairs | TP / FP / FN | precision | recall | F1 [95% CI] |")
+    print("|---|---|---|---|---|---|---|")
     for title, path in SMOLLM2.items():
         records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
         for name, factory in backends().items():
-            p, rc, f1, n_gold = pairwise_f1(factory, records)
-            print(f"| {title} | {name} | {n_gold} | {p:.3f} | {rc:.3f} | {f1:.3f} |")
+            counts = pairwise_counts(factory, records)
+            tp, fp, fn = (sum(c[k] for c in counts) for k in range(3))
+            p, rc, f1 = _prf(tp, fp, fn)
+            lo, hi = f1_interval(counts, args.resamples)
+            print(
+                f"| {title} | {name} | {tp + fn} | {tp} / {fp} / {fn} | {p:.3f} | {rc:.3f}"
+                f" | {f1:.3f} [{lo:.3f}, {hi:.3f}] |"
+            )
     return 0
 
 

@@ -93,7 +93,13 @@ from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 
 from guardrail import __version__
-from guardrail.providers.base import ChatResult, Message
+from guardrail.providers.base import (
+    ChatResult,
+    Message,
+    RequestReport,
+    ToolCallReply,
+    request_hook,
+)
 
 __all__ = [
     "CAPTURE_ENV",
@@ -101,6 +107,7 @@ __all__ = [
     "DECISION_EVENT",
     "EVALUATION_EVENT",
     "GUARD_SPAN",
+    "PASSED_THROUGH",
     "SCHEMA_URL",
     "GuardMetrics",
     "capture_content_enabled",
@@ -124,6 +131,8 @@ GUARD_SPAN = "guardrail.guard"
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 DECISION_COUNTER = "guardrail.decisions"
+#: ``guardrail.status`` of a guard span whose answer call returned tool calls (not evaluated).
+PASSED_THROUGH = "passed_through"
 #: Event name of a decision-log record sent through the logs API.
 DECISION_EVENT = "guardrail.decision"
 _SIGNAL_PREFIX = "guardrail.signal."
@@ -255,6 +264,13 @@ def guard_span(
     ) as span:
         try:
             yield span
+        except ToolCallReply as exc:  # a successful call that is not evaluated: no error
+            span.set_attribute("guardrail.status", PASSED_THROUGH)
+            span.set_attribute("guardrail.pass_through.reason", "tool_calls")
+            span.set_attribute("guardrail.cost.calls", exc.result.calls)
+            span.set_attribute("guardrail.cost.input_tokens", exc.result.usage.input_tokens)
+            span.set_attribute("guardrail.cost.output_tokens", exc.result.usage.output_tokens)
+            raise
         except BaseException as exc:
             record_error(span, exc)
             raise
@@ -301,10 +317,90 @@ def error_type_of(reason: str | None) -> str:
     return EA.ErrorTypeValues.OTHER.value
 
 
-# the metric attributes and instruments of the model call in progress (set by model_call_span)
-_CALL: contextvars.ContextVar[tuple[dict[str, Any], GuardMetrics] | None] = contextvars.ContextVar(
-    "guardrail_call_metrics", default=None
+@dataclass
+class _CallState:
+    """The model call in progress (set by :func:`model_call_span`): its metric attributes and
+    instruments, and how many HTTP requests the provider reported through the request hook."""
+
+    metric_attrs: dict[str, Any]
+    metrics: GuardMetrics | None
+    requests: int = 0
+    first_end_ns: int | None = None
+
+
+_CALL: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
+    "guardrail_call_state", default=None
 )
+
+
+class _RequestSpans:
+    """The request hook of one model call (:class:`guardrail.providers.RequestHook`): the first
+    HTTP request the provider reports is the call's own (live) span; every further one (samples
+    topped up one by one when the server ignores ``n``) gets its own ``chat`` CLIENT span,
+    a sibling under the same parent (the guard span), with its own response id, usage, finish
+    reasons, seed, duration and token metrics. The live span then ends when the first request
+    did."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        live: Span,
+        parent: Any,
+        name: str,
+        attrs: dict[str, Any],
+        state: _CallState,
+        capture_content: bool,
+    ) -> None:
+        self._tracer = tracer
+        self._live = live
+        self._parent = parent
+        self._name = name
+        self._attrs = attrs
+        self._state = state
+        self._capture = capture_content
+
+    @contextmanager
+    def __call__(self, *, n: int, seed: int | None) -> Iterator[RequestReport]:
+        state = self._state
+        state.requests += 1
+        first = state.requests == 1
+        if first:
+            span = self._live
+        else:
+            span = self._tracer.start_span(
+                self._name,
+                context=self._parent,
+                kind=SpanKind.CLIENT,
+                attributes=self._attrs,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
+        if n != 1:
+            span.set_attribute(GA.GEN_AI_REQUEST_CHOICE_COUNT, n)
+        if seed is not None:
+            span.set_attribute(GA.GEN_AI_REQUEST_SEED, seed)
+        metric_attrs = dict(state.metric_attrs)
+        start = time.perf_counter()
+
+        def report(result: ChatResult) -> None:
+            _set_response(span, result, metric_attrs, state.metrics, self._capture)
+
+        try:
+            with trace.use_span(
+                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                yield report
+        except BaseException as exc:
+            record_error(span, exc)
+            metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+            raise
+        finally:
+            if state.metrics is not None:
+                state.metrics.duration.record(time.perf_counter() - start, metric_attrs)
+            if first:
+                state.first_end_ns = time.time_ns()
+            else:
+                span.end()
 
 
 @contextmanager
@@ -327,8 +423,16 @@ def model_call_span(
     with ``metrics``, the call's duration is recorded when the block ends (and its token usage
     by :func:`record_result`).
 
+    Inside the block a :class:`guardrail.providers.RequestHook` is installed: a provider that
+    reports its HTTP requests (:func:`guardrail.providers.request_scope`; the OpenAI-compatible
+    providers do) gets **one span per request**: the first request is this span, each further
+    one (samples topped up one by one) a sibling span with its own response attributes, and
+    duration and token metrics are recorded per request (:func:`record_result` then adds
+    nothing). Providers that report nothing (the embedded model) keep one span per call.
+
     Exceptions raised inside the block are recorded (``error.type`` = the exception class name,
-    status ERROR) and re-raised.
+    status ERROR) and re-raised; :class:`~guardrail.providers.ToolCallReply` is a successful
+    call (its result is recorded, no error).
     """
     base: dict[str, Any] = {
         GA.GEN_AI_OPERATION_NAME: GA.GenAiOperationNameValues.CHAT.value,
@@ -341,63 +445,76 @@ def model_call_span(
         if port is not None:
             base[SA.SERVER_PORT] = port
     attrs: dict[str, Any] = {**base, "guardrail.purpose": purpose}
+    # choice count and seed are per request: set by the request hook, or (a provider that
+    # reports no requests) for the whole call when the block ends
+    per_call: dict[str, Any] = {}
     if n != 1:
-        attrs[GA.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        per_call[GA.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    if seed is not None:
+        per_call[GA.GEN_AI_REQUEST_SEED] = seed
     if temperature is not None:
         attrs[GA.GEN_AI_REQUEST_TEMPERATURE] = temperature
     if max_tokens is not None:
         attrs[GA.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    if seed is not None:
-        attrs[GA.GEN_AI_REQUEST_SEED] = seed
     if capture_content and messages is not None:
         attrs[GA.GEN_AI_INPUT_MESSAGES] = json.dumps(
             [{"role": m.role, "parts": [{"type": "text", "content": m.content}]} for m in messages]
         )
-    metric_attrs = dict(base)
-    token = _CALL.set((metric_attrs, metrics) if metrics is not None else None)
+    state = _CallState(metric_attrs=dict(base), metrics=metrics)
+    token = _CALL.set(state)
+    parent = trace.set_span_in_context(trace.get_current_span())
+    name = f"chat {model}"
     start = time.perf_counter()
     try:
         with tracer.start_as_current_span(
-            f"chat {model}",
+            name,
             kind=SpanKind.CLIENT,
             attributes=attrs,
             record_exception=False,
             set_status_on_exception=False,
+            end_on_exit=False,
         ) as span:
+            hook = _RequestSpans(tracer, span, parent, name, attrs, state, capture_content)
             try:
-                yield span
-            except BaseException as exc:
-                record_error(span, exc)
-                metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+                with request_hook(hook):
+                    yield span
+            except ToolCallReply as exc:
+                record_result(span, exc.result, capture_content=capture_content)
                 raise
+            except BaseException as exc:
+                record_error(span, exc)  # the call failed (its first request's span says so)
+                state.metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+                raise
+            finally:
+                if state.requests == 0:
+                    span.set_attributes(per_call)
+                span.end(end_time=state.first_end_ns)
     finally:
         _CALL.reset(token)
-        if metrics is not None:
-            metrics.duration.record(time.perf_counter() - start, metric_attrs)
+        if metrics is not None and state.requests == 0:
+            metrics.duration.record(time.perf_counter() - start, state.metric_attrs)
 
 
-def record_result(span: Span, result: ChatResult, *, capture_content: bool = False) -> None:
-    """Set the GenAI response attributes of a model-call span from a :class:`ChatResult`, and
-    record its token usage when the enclosing :func:`model_call_span` has metrics."""
+def _set_response(
+    span: Span,
+    result: ChatResult,
+    metric_attrs: dict[str, Any],
+    metrics: GuardMetrics | None,
+    capture_content: bool,
+) -> None:
     span.set_attribute(GA.GEN_AI_RESPONSE_MODEL, result.model)
     if result.response_id:
         span.set_attribute(GA.GEN_AI_RESPONSE_ID, result.response_id)
     span.set_attribute(GA.GEN_AI_RESPONSE_FINISH_REASONS, result.finish_reasons)
     span.set_attribute(GA.GEN_AI_USAGE_INPUT_TOKENS, result.usage.input_tokens)
     span.set_attribute(GA.GEN_AI_USAGE_OUTPUT_TOKENS, result.usage.output_tokens)
-    if result.calls != 1:
-        span.set_attribute("guardrail.requests", result.calls)
-    if result.failed:
-        span.set_attribute("guardrail.samples.failed", result.failed)
-    call = _CALL.get()
-    if call is not None:
-        attrs, m = call
-        attrs[GA.GEN_AI_RESPONSE_MODEL] = result.model
+    if metrics is not None:
+        metric_attrs[GA.GEN_AI_RESPONSE_MODEL] = result.model
         for kind, count in (
             (GA.GenAiTokenTypeValues.INPUT.value, result.usage.input_tokens),
             (GA.GenAiTokenTypeValues.OUTPUT.value, result.usage.output_tokens),
         ):
-            m.token_usage.record(count, {**attrs, GA.GEN_AI_TOKEN_TYPE: kind})
+            metrics.token_usage.record(count, {**metric_attrs, GA.GEN_AI_TOKEN_TYPE: kind})
     if capture_content:
         span.set_attribute(
             GA.GEN_AI_OUTPUT_MESSAGES,
@@ -412,6 +529,26 @@ def record_result(span: Span, result: ChatResult, *, capture_content: bool = Fal
                 ]
             ),
         )
+
+
+def record_result(span: Span, result: ChatResult, *, capture_content: bool = False) -> None:
+    """Set the GenAI response attributes of a model-call span from a :class:`ChatResult`, and
+    record its token usage when the enclosing :func:`model_call_span` has metrics. A no-op when
+    the provider already reported its requests one by one (the request hook did it)."""
+    state = _CALL.get()
+    if state is not None and state.requests:
+        return
+    _set_response(
+        span,
+        result,
+        state.metric_attrs if state is not None else {},
+        state.metrics if state is not None else None,
+        capture_content,
+    )
+    if result.calls != 1:
+        span.set_attribute("guardrail.requests", result.calls)
+    if result.failed:
+        span.set_attribute("guardrail.samples.failed", result.failed)
 
 
 def record_error(span: Span, exc: BaseException) -> None:

@@ -16,8 +16,8 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -166,8 +166,8 @@ def _make_record(
     return AuditRecord.model_construct(None, **fields)
 
 
-def _detect_format(path: Path, text: str) -> str:
-    suffix = path.suffix.lower()
+def _detect_format(path: str | Path, text: str) -> str:
+    suffix = PurePosixPath(str(path)).suffix.lower()  # the last segment of a URL too
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".json":
@@ -194,7 +194,7 @@ def _json_problem(exc: Exception) -> str:
     return "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
 
 
-def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def _rows(path: str | Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield (line number, row dict) or (line number, error message)."""
     if fmt == "json-array":
         try:
@@ -261,30 +261,54 @@ def _rows(path: Path, text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]
 
 
 def load_records(
-    path: str | Path | Sequence[str | Path], percent: bool = False, strict: bool = False
+    path: str | Path | Sequence[str | Path],
+    percent: bool = False,
+    strict: bool = False,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> RecordSet:
     """Load audit records from one or more JSONL / CSV files (ids must be unique across them).
 
     Format by suffix (``.jsonl``/``.ndjson``/``.json``, ``.csv``, ``.tsv``), else by content.
+    A file may be an object-storage URL (``s3://bucket/audit/*.jsonl``: globs expanded; fsspec
+    through :mod:`guardrail.storage`, extra ``scale``, plus ``s3`` for S3), read whole like a
+    local file.
 
     Args:
-        path: a file or a sequence of files.
+        path: a file or URL, or a sequence of them.
         percent: confidences are 0-100 and are divided by 100.
         strict: raise on any bad row instead of skipping it.
+        storage_options: fsspec options for URLs (``endpoint_url``, ``key``, ...).
 
     Raises:
-        FileNotFoundError: a file does not exist.
+        FileNotFoundError: a file or object does not exist, a URL glob matches nothing.
         RecordsFormatError: a file is binary, not UTF-8, or not JSONL/CSV.
         RecordsError: ``strict`` and at least one bad row (all are listed).
+        ImportError: a URL without fsspec or its file system's package.
     """
-    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    from guardrail import storage
+
+    given = [path] if isinstance(path, (str, Path)) else list(path)
+    sources: list[str | Path] = []
+    for src in given:
+        if storage.is_url(src):
+            sources.extend(storage.expand([src], storage_options))
+        else:
+            sources.append(Path(src))
     records: list[AuditRecord] = []
     bad: list[BadRow] = []
     seen: dict[str, str] = {}
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: no such file")
-        raw = p.read_bytes()
+    for p in sources:
+        if isinstance(p, Path):
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: no such file")
+            raw = p.read_bytes()
+        else:
+            try:
+                with storage.open_binary(p, storage_options) as fh:
+                    raw = fh.read()
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"{p}: no such file or object") from exc
         if b"\x00" in raw[:65536]:
             raise RecordsFormatError(f"{p}: binary file, not JSONL or CSV")
         try:
@@ -304,4 +328,4 @@ def load_records(
                 bad.append(BadRow(file=str(p), line=line, reason=str(exc)))
     if strict and bad:
         raise RecordsError(bad)
-    return RecordSet(records=records, bad_rows=bad, files=[str(p) for p in paths])
+    return RecordSet(records=records, bad_rows=bad, files=[str(p) for p in sources])

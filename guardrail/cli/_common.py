@@ -18,7 +18,7 @@ import enum
 import importlib.util
 import json
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -29,9 +29,11 @@ __all__ = [
     "EXIT_FINDINGS",
     "EXIT_OK",
     "EXIT_USAGE",
+    "STORAGE_OPTION_HELP",
     "OutputFormat",
     "fail",
     "missing_modules",
+    "parse_storage_options",
     "stderr_console",
 ]
 
@@ -102,3 +104,26 @@ def _findable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+#: Help text of the ``--storage-option`` option (``guardrail replay``, ``guardrail audit report``).
+STORAGE_OPTION_HELP = (
+    "KEY=VALUE for the object-storage file system (fsspec) of s3://... and other URLs, "
+    "repeatable: endpoint_url=http://127.0.0.1:9000, anon=true, ... (VALUE parsed as JSON when "
+    "it is JSON). Prefer the environment (AWS_* variables) for secrets."
+)
+
+
+def parse_storage_options(pairs: list[str] | None, fmt: OutputFormat) -> dict[str, Any]:
+    """``--storage-option KEY=VALUE`` pairs as a dict (VALUE decoded as JSON when it parses,
+    else kept as the string); a pair without ``=`` fails with exit code 2."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--storage-option takes KEY=VALUE, got {pair!r}", EXIT_USAGE, fmt)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

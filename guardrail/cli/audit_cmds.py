@@ -16,11 +16,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from guardrail.cli._common import (
+    EXIT_ENVIRONMENT,
     EXIT_FINDINGS,
     EXIT_USAGE,
+    STORAGE_OPTION_HELP,
     FormatOpt,
     OutputFormat,
     fail,
+    parse_storage_options,
 )
 
 if TYPE_CHECKING:  # numpy and the calibration code load when a command runs, not for --help
@@ -199,9 +202,10 @@ def _profile_path(template: str, key: dict[str, str], several: bool) -> Path:
 @audit_app.command("report")
 def report_cmd(
     records: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
-            help="Audit records: JSONL or CSV files (confidence, correct, domain, ...)."
+            help="Audit records: JSONL or CSV files (confidence, correct, domain, ...), or "
+            "object-storage URLs of them (s3://bucket/audit/*.jsonl; globs expanded)."
         ),
     ],
     percent: Annotated[bool, typer.Option("--percent", help="Confidences are 0-100.")] = False,
@@ -268,6 +272,9 @@ def report_cmd(
         ),
     ] = MIN_PROFILE_N,
     output_format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
+    storage_option: Annotated[
+        list[str] | None, typer.Option("--storage-option", help=STORAGE_OPTION_HELP)
+    ] = None,
 ) -> None:
     """Audit graded answers: per-group ECE/MCE/Brier/AUROC/AURC, diagrams, thresholds, profiles.
 
@@ -300,10 +307,15 @@ def report_cmd(
         fail("profiles are per domain: include domain in --group-by", EXIT_USAGE, fmt)
     if min_profile_n < 0:
         fail("--min-profile-n must be 0 or more", EXIT_USAGE, fmt)
+    options = parse_storage_options(storage_option, fmt)
     try:
-        rs = load_records(records, percent=percent, strict=strict)
+        rs = load_records(records, percent=percent, strict=strict, storage_options=options)
     except (FileNotFoundError, RecordsFormatError, RecordsError) as exc:
         fail(str(exc), EXIT_USAGE, fmt)
+    except ImportError as exc:
+        fail(str(exc), EXIT_ENVIRONMENT, fmt)
+    except OSError as exc:  # object storage: access refused, endpoint unreachable
+        fail(f"cannot read the records: {exc}", EXIT_USAGE, fmt)
     if rs.bad_rows:
         err.print(
             f"[yellow]skipped {len(rs.bad_rows)} bad row(s)[/yellow] (--strict fails on them):",

@@ -17,9 +17,11 @@ from guardrail.cli._common import (
     EXIT_ENVIRONMENT,
     EXIT_FINDINGS,
     EXIT_USAGE,
+    STORAGE_OPTION_HELP,
     FormatOpt,
     OutputFormat,
     fail,
+    parse_storage_options,
 )
 
 
@@ -37,19 +39,6 @@ def _policies(spec: str, fmt: OutputFormat) -> dict[str, Any]:
         fail(f"candidate policy does not check: {exc}", EXIT_FINDINGS, fmt)
     except OSError as exc:
         fail(f"cannot read {path}: {exc}", EXIT_USAGE, fmt)
-
-
-def _storage_options(pairs: list[str], fmt: OutputFormat) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"--storage-option takes KEY=VALUE, got {pair!r}", EXIT_USAGE, fmt)
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def _acc(est: dict[str, Any] | None) -> str:
@@ -101,7 +90,8 @@ def replay(
         typer.Argument(
             help="Decision logs: .jsonl (rotated too), .csv, .parquet files or object-storage "
             "URLs (s3://bucket/decisions/*.parquet; globs expanded), or a database "
-            "(sqlite:///review.db, postgresql://...) holding a decision_log table."
+            "(sqlite:///abs/review.db, sqlite:rel.db, a .db path, postgresql://...) holding a "
+            "decision_log table."
         ),
     ],
     format: Annotated[OutputFormat, FormatOpt] = OutputFormat.text,
@@ -124,9 +114,7 @@ def replay(
         list[str] | None,
         typer.Option(
             "--storage-option",
-            help="KEY=VALUE for the object-storage file system (fsspec), repeatable: "
-            "endpoint_url=http://127.0.0.1:9000, anon=true, ... (VALUE parsed as JSON when it "
-            "is JSON).",
+            help=STORAGE_OPTION_HELP,
         ),
     ] = None,
     chunk_rows: Annotated[
@@ -139,7 +127,7 @@ def replay(
 ) -> None:
     """Evaluate a candidate policy on logged signal values: changed decisions per domain, review
     load and abstention before/after, accuracy of shown answers where labels exist."""
-    from guardrail.decisions import sources
+    from guardrail import storage as sources
     from guardrail.decisions.replay import (
         ReplayInputError,
         labels_from_store,
@@ -150,16 +138,16 @@ def replay(
     from guardrail.decisions.table import is_table_url
 
     policies = _policies(policy, format)
-    options = _storage_options(storage_option or [], format)
+    options = parse_storage_options(storage_option, format)
     for p in logs:
         if not (is_table_url(p) or sources.is_url(p) or Path(p).is_file()):
             fail(f"no decision log at {p}", EXIT_USAGE, format)
     try:
         logs = sources.expand(logs, options)
-    except FileNotFoundError as exc:
-        fail(str(exc), EXIT_USAGE, format)
     except ImportError as exc:
         fail(str(exc), EXIT_ENVIRONMENT, format)
+    except OSError as exc:  # a glob matching nothing, access refused, endpoint unreachable
+        fail(str(exc), EXIT_USAGE, format)
     labels = None
     if store is not None:
         from guardrail.review import open_store
@@ -212,7 +200,11 @@ def replay(
         if out is None:
             continue
         try:
-            out.write_text(render(report, candidate=policy, logs=shown_logs), encoding="utf-8")
+            text = render(report, candidate=policy, logs=shown_logs)
+        except ImportError as exc:  # jinja2 (extra web) for the HTML report
+            fail(str(exc), EXIT_ENVIRONMENT, format)
+        try:
+            out.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write {out}: {exc}", EXIT_FINDINGS, format)
     if format is OutputFormat.json:

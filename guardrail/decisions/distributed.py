@@ -50,12 +50,12 @@ def partitions(
 ) -> list[Partition]:
     """Work units: each Parquet row group, each decision-log table ``id`` range of
     ``table_rows`` ids, each other file whole. URL globs are expanded first
-    (:func:`guardrail.decisions.sources.expand`).
+    (:func:`guardrail.storage.expand`).
 
     Raises:
         guardrail.decisions.replay.ReplayInputError: unknown format, unreadable file or table.
     """
-    from guardrail.decisions import sources
+    from guardrail import storage as sources
 
     out: list[Partition] = []
     for path in sources.expand(paths, storage_options):

@@ -230,7 +230,7 @@ class JSONLDecisionLog:
             name = f"{self.path.name}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
         url = f"{self.ship_to}/{name}"
         try:
-            from guardrail.decisions.sources import upload
+            from guardrail.storage import upload
 
             upload(dest, url, self.storage_options)
         except Exception as exc:  # reported after the record is written (see write)

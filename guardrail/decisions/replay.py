@@ -473,9 +473,9 @@ def iter_chunks(
     """Read one decision log in chunks of at most ``chunk_rows`` normalised rows.
 
     ``path`` is a local file, an fsspec URL (``s3://bucket/decisions/x.parquet``, ``gs://``,
-    ``az://``, ...: :mod:`guardrail.decisions.sources`, extra ``s3`` for S3) or a database URL
-    (``sqlite:///review.db``, ``postgresql://...``: the ``decision_log`` table written by
-    :class:`~guardrail.decisions.table.DecisionTable`, read in ``id`` order).
+    ``az://``, ...: :mod:`guardrail.storage`, extra ``s3`` for S3) or a database URL
+    (``sqlite:///abs/review.db``, ``sqlite:rel.db``, ``postgresql://...``: the ``decision_log``
+    table written by :class:`~guardrail.decisions.table.DecisionTable`, read in ``id`` order).
 
     Parquet needs ``pyarrow`` (extra ``scale``) and is read one record batch at a time;
     ``row_groups`` restricts it to those row groups, ``id_range`` (inclusive) a table to those
@@ -486,7 +486,7 @@ def iter_chunks(
             unknown format.
         ImportError: Parquet without pyarrow, a URL without fsspec or its file system's package.
     """
-    from guardrail.decisions import sources
+    from guardrail import storage as sources
 
     fmt = log_format(path)
     if fmt == "table":
@@ -644,7 +644,7 @@ def replay_files(
     Raises:
         ReplayInputError: see :func:`iter_chunks`.
     """
-    from guardrail.decisions import sources
+    from guardrail import storage as sources
 
     acc = ReplayAccumulator(policies, labels)
     try:

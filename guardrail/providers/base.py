@@ -26,9 +26,11 @@ error                                 retried    typical cause
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,13 +47,17 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "RequestHook",
     "ResponseFormatError",
     "ServerError",
     "SyncChatMixin",
     "TokenLogprob",
+    "ToolCallReply",
     "TopLogprob",
     "Usage",
     "normalize_messages",
+    "request_hook",
+    "request_scope",
     "run_sync",
 ]
 
@@ -204,6 +210,73 @@ class ChatResult(BaseModel):
     def finish_reasons(self) -> list[str]:
         """Finish reasons of all choices (``"unknown"`` where the server gave none)."""
         return [c.finish_reason or "unknown" for c in self.choices]
+
+
+class ToolCallReply(Exception):
+    """The answer call returned tool calls (or a legacy ``function_call``) instead of a text
+    answer. Raised by a provider wrapper that can see the raw reply (the drop-in client's answer
+    recorder, ``guardrail serve``); :meth:`guardrail.Guard.chat` lets it propagate unevaluated:
+    only final text answers are judged. Deliberately **not** a :class:`ProviderError`: it is a
+    successful model call, and telemetry records it as one (no ``error.type``, no failed
+    decision; see ``guardrail/tracing.py``).
+
+    Attributes:
+        result: the answer call's :class:`ChatResult` (usage, response id, finish reasons).
+    """
+
+    def __init__(self, result: ChatResult, message: str | None = None) -> None:
+        super().__init__(message or "the model answered with tool calls (passed through)")
+        self.result = result
+
+
+# --------------------------------------------------------------------------- per-request hook
+
+#: What a provider calls with the :class:`ChatResult` of *one* HTTP request (its choices,
+#: usage, response id), inside :func:`request_scope`.
+RequestReport = Callable[[ChatResult], None]
+
+
+class RequestHook(Protocol):
+    """Observer of the HTTP requests one :meth:`ChatProvider.chat` call makes (the guard's
+    tracing installs one per model call: one CLIENT span per request)."""
+
+    def __call__(
+        self, *, n: int, seed: int | None
+    ) -> AbstractContextManager[RequestReport]: ...  # pragma: no cover - protocol
+
+
+_REQUEST_HOOK: contextvars.ContextVar[RequestHook | None] = contextvars.ContextVar(
+    "guardrail_request_hook", default=None
+)
+
+
+def _ignore(_: ChatResult) -> None:
+    return None
+
+
+@contextmanager
+def request_scope(*, n: int = 1, seed: int | None = None) -> Iterator[RequestReport]:
+    """Wrap one HTTP request of a provider's ``chat`` (``n``: choices asked in it, ``seed``: its
+    seed; retries of the request stay inside one scope). Yields a callable the provider gives the
+    request's parsed :class:`ChatResult`. Without an installed :func:`request_hook` (no tracing)
+    this is a no-op. An exception leaving the block marks the request failed and propagates."""
+    hook = _REQUEST_HOOK.get()
+    if hook is None:
+        yield _ignore
+        return
+    with hook(n=n, seed=seed) as report:
+        yield report
+
+
+@contextmanager
+def request_hook(hook: RequestHook | None) -> Iterator[None]:
+    """Install ``hook`` for the provider calls made inside the block (this task and the tasks it
+    starts: a context variable)."""
+    token = _REQUEST_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _REQUEST_HOOK.reset(token)
 
 
 # --------------------------------------------------------------------------------------- errors

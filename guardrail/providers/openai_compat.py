@@ -68,6 +68,7 @@ from guardrail.providers.base import (
     TopLogprob,
     Usage,
     normalize_messages,
+    request_scope,
 )
 
 __all__ = [
@@ -789,15 +790,17 @@ class OpenAICompatProvider(SyncChatMixin):
             if n > 1:
                 payload["n"] = n
             try:
-                data = await self._request(payload, attempts)
+                with request_scope(n=n, seed=seed) as report:
+                    data = await self._request(payload, attempts)
+                    got, usage, served_model, rid = parse_chat_completion(
+                        data, requested_model=model_name
+                    )
+                    report(self._one_result(got, usage, served_model, rid, n))
             except BadRequestError:
                 if n == 1:
                     raise
                 self._n_support[model_name] = False  # server refuses `n`: sample one by one
             else:
-                got, usage, served_model, rid = parse_chat_completion(
-                    data, requested_model=model_name
-                )
                 choices = got[:n]
                 if n > 1:
                     self._n_support[model_name] = len(got) >= n
@@ -810,8 +813,11 @@ class OpenAICompatProvider(SyncChatMixin):
                 payload = dict(base)
                 if seed is not None:
                     payload["seed"] = seed + i
-                data = await self._request(payload, attempts)
-                return parse_chat_completion(data, requested_model=model_name)
+                with request_scope(seed=payload.get("seed")) as report:
+                    data = await self._request(payload, attempts)
+                    parsed = parse_chat_completion(data, requested_model=model_name)
+                    report(self._one_result(*parsed, 1))
+                return parsed
 
             results = await asyncio.gather(
                 *(one(offset + j) for j in range(missing)), return_exceptions=True
@@ -843,6 +849,19 @@ class OpenAICompatProvider(SyncChatMixin):
             usage=usage,
             calls=attempts.count,
             latency_s=time.perf_counter() - start,
+            response_id=rid,
+        )
+
+    def _one_result(
+        self, choices: list[Choice], usage: Usage, model: str, rid: str | None, n: int
+    ) -> ChatResult:
+        """One HTTP request's result, for :func:`~guardrail.providers.request_scope`."""
+        return ChatResult(
+            provider=self._name,
+            model=model,
+            choices=choices[:n],
+            requested=n,
+            usage=usage,
             response_id=rid,
         )
 

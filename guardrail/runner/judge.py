@@ -15,7 +15,9 @@ from the reply and, for fuzzy matches, the score, so a human can audit the judge
    followed by a number as in GSM8K, or a line opening "(So / Therefore,) the answer is X", not
    "... is not"); the answer may continue on the next line. A later labelled line holding only
    a percentage ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not
-   the answer.
+   the answer. Markdown emphasis is read through (``**Answer: 42**``, ``The answer is
+   **Canberra**``), and reasoning whose last line is wholly bold (``**42**``, at most 12 words,
+   not a heading ending in ":") gives that line.
 3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
 
 Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
@@ -30,8 +32,11 @@ Rules, in order (first that applies wins):
   letter of the item. When the text after the letter is exactly *another* option's text, the
   verdict still follows the letter and ``detail`` notes the conflict. A reply with no readable
   letter is ``unparsed`` and counts as wrong.
-* **label** (Yes/No, T/F, yes/no/maybe, the Abercrombie categories): the first label word (or
-  its synonym: ``true``/``false`` for ``T``/``F``) in the answer line, else in the whole reply.
+* **label** (Yes/No, T/F, yes/no/maybe, the Abercrombie categories): for Yes/No a yes/no word
+  or phrase of the closed lexicon of :func:`guardrail.signals.numbers.yes_no` opening the answer
+  line ("Nope.", "Absolutely not", "Yep", "Of course"; not "Not at all sure"); else the first
+  label word (or its synonym: ``true``/``false`` for ``T``/``F``) in the answer line, else in
+  the whole reply.
 * **short answer**: the extracted answer, number words written as digits ("twelve" -> 12,
   "twenty-five" -> 25, "two thousand" -> 2000), normalised as in the SQuAD/TriviaQA evaluation
   scripts (lower case, punctuation and the articles a/an/the removed, whitespace collapsed;
@@ -42,13 +47,17 @@ Rules, in order (first that applies wins):
      statements are cut, compared by value (thousands separators and a scale word read:
      ``100,000`` = ``100000``, ``1.2 million`` = ``1200000``; the sign kept: ``-20`` != ``20``;
      a dash between two numbers is a range, not a sign). A unit on both sides must agree
-     (``mi`` = ``miles``; ``km`` != ``miles``; ``°C`` = ``degrees Celsius``); when the first
+     (``mi`` = ``miles``; ``°C`` = ``degrees Celsius``), converted within one dimension (``4 g``
+     = ``4,000 mg``, ``1 km`` = ``1,000 m``; :mod:`guardrail.signals.numbers`, SI Brochure and
+     NIST SP 811), never across dimensions (``4 g`` != ``4 ml``); when the first
      number's unit differs from the reference's, a later number in the reference's unit is read
      instead ("212°F, which is 100°C" for "100 °C"); a unit on one side only is ignored
      (``1,200 mi`` = ``1200``). Several different numbers offered as alternatives or a range
      ("20 or 30", "20-30") are not an answer. This verdict is final whenever the reply holds a
      number;
-  1. ``exact``: equal to a normalised accepted answer;
+  1. ``exact``: equal to a normalised accepted answer; when every accepted answer is a yes/no
+     word, a yes/no word or phrase of :func:`guardrail.signals.numbers.yes_no` opening the answer
+     decides first (``label``: "Nope." for "No");
   2. ``alias_in_answer``: an accepted answer occurs as a whole-word sequence inside an answer line
      of at most :data:`MAX_CONTAINMENT_WORDS` words ("It is an antelope" for "Antelope"); an
      alias that already occurs in the question does not count (a restated question is no
@@ -63,6 +72,18 @@ Rules, in order (first that applies wins):
   never, n't, neither, nor, none, incorrect, wrong, false), the clause goes on to deny it
   ("... is not", "... is wrong"), or the answer rejects itself ("... is not the correct
   answer"). A negation further away does not reach it ("Paris and not Lyon" credits Paris).
+  A *contrasted* mention by rule 0 or 2 is no answer either (``negated``): the accepted answer
+  is named only as what others believe or as the alternative set aside ("Canberra, although
+  many think Sydney", "Many people say Sydney, but it is Canberra", "Canberra rather than
+  Sydney", "Canberra (often mistaken for Sydney)", "Sydney is a common misconception"): its
+  clause opens with a concession (although, though, while, whereas, despite, unlike) or a
+  belief attribution ("many (people) think/believe/say", "it is commonly believed"), one of the
+  four words before it is "rather than", "instead of", "as opposed to", "contrary to",
+  "mistaken for", "confused with", its clause goes on "is a (common) misconception/myth" or "is
+  often thought/believed", or the reply corrects itself right after it ("Sydney? No,
+  Canberra."). For
+  a numeric reference a later number that is not contrasted is read instead ("Many think 5,
+  but it is 4" reads 4).
   Otherwise ``no_match`` (wrong).
 
 Abstention (a refusal or "I don't know" found by
@@ -74,8 +95,6 @@ answerable question.
 from __future__ import annotations
 
 import itertools
-import json
-import math
 import re
 import string
 import unicodedata
@@ -87,6 +106,34 @@ from rapidfuzz import fuzz
 
 from guardrail.runner.questions import Question
 from guardrail.signals.nonanswer import classify_reply
+from guardrail.signals.numbers import (
+    NumberMention,
+    number_words_to_digits,
+    parse_numbers,
+    same_quantity,
+    same_unit,
+    yes_no,
+)
+from guardrail.signals.structured import find_json_objects, json_answer
+
+__all__ = [
+    "DEFAULT_FUZZY_THRESHOLD",
+    "MAX_CONTAINMENT_WORDS",
+    "ExtractedAnswer",
+    "Judgement",
+    "LLMJudge",
+    "ParsedNumber",
+    "answer_line",
+    "detect_abstention",
+    "extract_answer",
+    "judge_reply",
+    "judge_short_answer",
+    "normalize_answer",
+    "number_words_to_digits",
+    "parse_choice_letter",
+    "parse_label",
+    "parse_numbers",
+]
 
 #: Minimum rapidfuzz ``fuzz.ratio`` (0-100) for a fuzzy short-answer match. 85 accepts spelling
 #: variants ("Tchaikovski" vs "Tchaikovsky" = 90.9, "antelopes" vs "antelope" = 94.1) and
@@ -161,20 +208,6 @@ class ExtractedAnswer(NamedTuple):
     field: str = ""
 
 
-_ANSWER_KEYS = frozenset(
-    {"answer", "final_answer", "finalanswer", "final answer", "response", "choice", "option"}
-    | {"prediction", "selected_option", "chosen_option"}
-)
-_PLACEHOLDER = re.compile(
-    r"^\s*(?:<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.\.\.|\u2026|(?:your|the)\s+(?:final\s+)?"
-    r"(?:answer|response|choice)(?:\s+here)?|answer\s+here|string|n/?a)\s*$",
-    re.IGNORECASE,
-)
-_LOOSE_JSON_ANSWER = re.compile(
-    r"[\"'](?:final[_ ]?)?answer[\"']\s*:\s*(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)|'(?P<sq>[^'\n]*)"
-    r"|(?P<bare>[-+]?[\w.,]+))",
-    re.IGNORECASE,
-)
 _FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
 _MARKER_LINE = re.compile(
     r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
@@ -184,6 +217,9 @@ _MARKER_LINE = re.compile(
     r"\s+(?!not\b)(?P<stated>.+)$",
     re.IGNORECASE,
 )
+# a line that is wholly bold ("**42**", "__Canberra.__"), not a bold heading ("**Step 1:**")
+_BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(?P<b>[^*_\n]*[^*_\n:?\s])\s*(?:\*\*|__)\s*[.!]?\s*$")
+_BOLD_ANSWER_WORDS = 12  # a longer bold last line is a summary sentence, not the answer
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
@@ -194,63 +230,6 @@ _CONFIDENCE_PHRASE = re.compile(
     r"(?:confident|confidence|sure|certain|certainty|likely)\b\s*[\)\]]?",
     re.IGNORECASE,
 )
-
-
-_MAX_JSON_STARTS = 64  # "{" positions tried per reply (bounds the work on brace-heavy text)
-
-
-def _json_objects(text: str) -> list[tuple[int, int, dict[str, object]]]:
-    """JSON objects in ``text`` (start, end, object), left to right, not nested; at most
-    :data:`_MAX_JSON_STARTS` opening braces are tried."""
-    decoder = json.JSONDecoder()
-    out: list[tuple[int, int, dict[str, object]]] = []
-    i = text.find("{")
-    tries = 0
-    while i != -1 and tries < _MAX_JSON_STARTS:
-        tries += 1
-        try:
-            obj, end = decoder.raw_decode(text, i)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-            i = text.find("{", i + 1)
-            continue
-        if isinstance(obj, dict):
-            out.append((i, end, obj))
-            i = text.find("{", end)
-        else:
-            i = text.find("{", i + 1)
-    return out
-
-
-def _json_value_text(value: object) -> str | None:
-    """A JSON answer value as text; None for a placeholder or an empty value."""
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, int | float):
-        text = format(value, "g") if isinstance(value, float) else str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-    elif isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
-        text = ", ".join(str(v) for v in value)
-    else:
-        return None
-    if not text or _PLACEHOLDER.match(text):
-        return None
-    return text
-
-
-def _answer_in_object(obj: dict[str, object], depth: int = 0) -> tuple[str, str] | None:
-    for key, value in obj.items():
-        if key.strip().lower().replace("-", "_") in _ANSWER_KEYS:
-            text = _json_value_text(value)
-            if text is not None:
-                return key, text
-    if depth < 2:
-        for value in obj.values():
-            if isinstance(value, dict):
-                found = _answer_in_object(value, depth + 1)
-                if found is not None:
-                    return found
-    return None
 
 
 def _clean_answer(line: str) -> str:
@@ -275,26 +254,15 @@ def extract_answer(reply: str) -> ExtractedAnswer:
         :class:`ExtractedAnswer`; ``source="none"`` and ``text=""`` when there is no answer
         (empty reply, only a confidence statement, a JSON object whose answer is a placeholder).
     """
-    objects = _json_objects(reply)
-    answer_objects = 0
-    for _, _, obj in objects:
-        found = _answer_in_object(obj)
-        if found is not None:
-            return ExtractedAnswer(_clean_answer(found[1]), "json", found[0])
-        if any(str(k).strip().lower() in _ANSWER_KEYS for k in obj):
-            answer_objects += 1
-    if answer_objects:  # JSON with an answer field, but only placeholders in it
-        return ExtractedAnswer("", "none")
+    found = json_answer(reply)  # shared with answer-level agreement (signals/structured.py)
+    if found is not None:
+        if not found.text:  # JSON with an answer field, but only placeholders in it
+            return ExtractedAnswer("", "none")
+        return ExtractedAnswer(_clean_answer(found.text), "json", found.key)
     rest = reply
-    for start, end, _ in reversed(objects):  # JSON without an answer field (confidence only)
-        rest = rest[:start] + "\n" + rest[end:]
-    if "{" in rest:
-        m = _LOOSE_JSON_ANSWER.search(rest)  # an object cut short by the token limit
-        if m:
-            raw = next(g for g in (m.group("dq"), m.group("sq"), m.group("bare")) if g is not None)
-            text = _clean_answer(raw.replace('\\"', '"'))
-            if text and not _PLACEHOLDER.match(text):
-                return ExtractedAnswer(text, "json", "answer")
+    if "{" in reply:  # JSON without an answer field (confidence only) is not the answer
+        for obj in reversed(find_json_objects(reply)[0]):
+            rest = rest[: obj.start] + "\n" + rest[obj.end :]
     lines = [ln.strip() for ln in rest.splitlines()]
     content = [
         ln
@@ -317,6 +285,11 @@ def extract_answer(reply: str) -> ExtractedAnswer:
             if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence
                 continue
             if text:
+                return ExtractedAnswer(text, "answer_marker")
+        bold = _BOLD_LINE.match(content[-1]) if len(content) > 1 else None
+        if bold and not _BOLD_LINE.match(first):  # reasoning that ends in "**42**"
+            text = _clean_answer(bold.group("b").rstrip(".!"))
+            if text and len(text.split()) <= _BOLD_ANSWER_WORDS and not _PERCENT_ONLY.match(text):
                 return ExtractedAnswer(text, "answer_marker")
     for n, line in enumerate(content):
         marker = _MARKER_LINE.match(line) is not None
@@ -434,9 +407,21 @@ _LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
 
 
 def parse_label(reply: str, labels: Sequence[str]) -> str | None:
-    """First label (case-insensitive whole word, or its synonym) in the answer line, else in the
-    whole reply; None when no label occurs. Single-letter labels (``T``/``F``) only match upper
-    case as a whole word, so the word "f" inside a sentence is not a label."""
+    """The label a reply gives.
+
+    For Yes/No labels, first a yes/no answer of the closed lexicon opening the answer line or
+    the reply (:func:`guardrail.signals.numbers.yes_no`: "Nope." -> No, "Absolutely not" -> No,
+    "Of course" -> Yes, "Not at all sure ..." -> neither). Then the first label
+    (case-insensitive whole word, or its synonym) in the answer line, else in the whole reply;
+    None when no label occurs. Single-letter labels (``T``/``F``) only match upper case as a
+    whole word, so the word "f" inside a sentence is not a label."""
+    by_word = {lab.lower(): lab for lab in labels}
+    if "yes" in by_word and "no" in by_word:
+        # "Nope.", "Absolutely not", "Of course": the closed yes/no lexicon, before label words
+        for text in (answer_line(reply), reply):
+            said = yes_no(text)
+            if said is not None:
+                return by_word[said]
     for text in (answer_line(reply), reply):
         best: tuple[int, str] | None = None
         for label in labels:
@@ -454,134 +439,6 @@ def parse_label(reply: str, labels: Sequence[str]) -> str | None:
 # --------------------------------------------------------------------------- short answers
 
 
-_SMALL_NUMBERS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-        ]
-    )
-}
-_TENS = {
-    w: 10 * i
-    for i, w in enumerate(
-        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2
-    )
-}
-_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_NUMBER_WORD = "|".join([*_SMALL_NUMBERS, *_TENS, "hundred", *_SCALES])
-_NUMBER_WORDS_RUN = re.compile(
-    rf"\b(?:{_NUMBER_WORD})(?:(?:\s+and\s+|[\s-]+)(?:{_NUMBER_WORD}))*\b", re.IGNORECASE
-)
-
-
-def _words_value(run: str) -> int | None:
-    total, current = 0, 0
-    for word in re.split(r"[\s-]+", run.lower()):
-        if word == "and":
-            continue
-        if word in _SMALL_NUMBERS:
-            current += _SMALL_NUMBERS[word]
-        elif word in _TENS:
-            current += _TENS[word]
-        elif word == "hundred":
-            current = max(current, 1) * 100
-        elif word in _SCALES:
-            total += max(current, 1) * _SCALES[word]
-            current = 0
-    return total + current
-
-
-def number_words_to_digits(text: str) -> str:
-    """English number words written as digits: "twelve" -> "12", "twenty-five" -> "25",
-    "one hundred and five" -> "105", "two thousand" -> "2000". A scale word after digits
-    ("1.2 million") is left to :func:`parse_numbers`. Other text is unchanged."""
-
-    def repl(m: re.Match[str]) -> str:
-        run = m.group(0)
-        if run.lower() in _SCALES:  # "million" alone, or after digits: a scale, not a number
-            return run
-        value = _words_value(run)
-        return run if value is None else str(value)
-
-    return _NUMBER_WORDS_RUN.sub(repl, text)
-
-
-#: Units a numeric answer may carry, canonical name -> spellings (lower case).
-_UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "mile": ("mi", "mile", "miles"),
-    "km": ("km", "kms", "kilometer", "kilometers", "kilometre", "kilometres"),
-    "m": ("m", "meter", "meters", "metre", "metres"),
-    "cm": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
-    "ft": ("ft", "foot", "feet"),
-    "in": ("inch", "inches"),
-    "kg": ("kg", "kgs", "kilogram", "kilograms", "kilo", "kilos"),
-    "g": ("g", "gram", "grams"),
-    "lb": ("lb", "lbs", "pound", "pounds"),
-    "l": ("l", "litre", "litres", "liter", "liters"),
-    "ml": ("ml", "millilitre", "millilitres", "milliliter", "milliliters"),
-    "percent": ("%", "percent", "per cent", "pc"),
-    "usd": ("$", "usd", "dollar", "dollars"),
-    "eur": ("\u20ac", "eur", "euro", "euros"),
-    "gbp": ("\u00a3", "gbp", "pound sterling", "sterling"),
-    "year": ("y", "yr", "yrs", "year", "years"),
-    "month": ("month", "months"),
-    "week": ("wk", "wks", "week", "weeks"),
-    "day": ("d", "day", "days"),
-    "hour": ("h", "hr", "hrs", "hour", "hours"),
-    "minute": ("min", "mins", "minute", "minutes"),
-    "second": ("s", "sec", "secs", "second", "seconds"),
-    # "degrees Celsius" is read as one unit (spaces removed before the look-up)
-    "celsius": (
-        "\u00b0c",
-        "c",
-        "celsius",
-        "centigrade",
-        "degreescelsius",
-        "degreecelsius",
-        "degreescentigrade",
-        "degreesc",
-        "degreec",
-    ),
-    "fahrenheit": (
-        "\u00b0f",
-        "f",
-        "fahrenheit",
-        "degreesfahrenheit",
-        "degreefahrenheit",
-        "degreesf",
-        "degreef",
-    ),
-    "mg": ("mg", "milligram", "milligrams"),
-}
-_UNITS = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
-_NUMBER = re.compile(
-    r"(?P<sign>(?:\bminus\s+|\bnegative\s+|[-+\u2212]))?\s*(?P<cur>[$\u20ac\u00a3])?\s*"
-    r"(?P<num>(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?|(?<![\w.])\.\d+)"
-    r"(?![\d,]\d)(?:\s*(?P<scale>thousand|million|billion|trillion|bn)\b)?"
-    r"(?:\s*(?P<unit>%|\u00b0\s?[cf]\b|degrees?\s+(?:celsius|centigrade|fahrenheit|c|f)\b"
-    r"|[a-z]+(?:\s+cent\b)?))?",
-    re.IGNORECASE,
-)
 _RANGE_OR_ALTERNATIVES = re.compile(
     r"\d\s*(?:[-\u2013\u2014]|\bto\b|\bor\b|/)\s*[-+$\u20ac\u00a3]?\s*\d|\bbetween\b|\beither\b",
     re.IGNORECASE,
@@ -594,53 +451,9 @@ _NUMERIC_REFERENCE = re.compile(
 )
 
 
-class ParsedNumber(NamedTuple):
-    """One number read from text: signed ``value``, canonical ``unit`` (or None), ``start``
-    offset in the text it was read from."""
-
-    value: float
-    unit: str | None
-    start: int
-
-
-def parse_numbers(text: str) -> list[ParsedNumber]:
-    """Numbers in ``text``, left to right, after :func:`number_words_to_digits`.
-
-    Thousands separators are read (``100,000`` = 100000), a scale word multiplies
-    (``1.2 million`` = 1200000), the sign is kept (``-20``, ``minus 20``; a dash right after a
-    digit is a range, so "10-20" gives 10 and 20), and a unit right before or after the number
-    is recognised when known (``$``, ``%``, ``mi``/``miles``, ``km``, ``years``, ...).
-
-    Returns:
-        :class:`ParsedNumber` list (empty when there is none). Never raises.
-    """
-    text = number_words_to_digits(unicodedata.normalize("NFKC", text))
-    out: list[ParsedNumber] = []
-    for m in _NUMBER.finditer(text):
-        try:
-            value = float(m.group("num").replace(",", ""))
-        except ValueError:  # pragma: no cover - the pattern only matches digits
-            continue
-        sign = (m.group("sign") or "").strip().lower()
-        before = text[: m.start()].rstrip()
-        if sign in ("-", "\u2212") and before and before[-1].isdigit():
-            sign = ""  # "10 - 20" / "10-20": a range, not a negative number
-        if sign in ("-", "\u2212", "minus", "negative"):
-            value = -value
-        scale = (m.group("scale") or "").lower()
-        if scale:
-            value *= _SCALES.get(scale, 10**9)
-        unit_word = (m.group("unit") or "").lower().replace(" ", "")
-        unit = _UNITS.get(m.group("cur") or "") or _UNITS.get(unit_word)
-        if unit_word == "percent" or unit_word == "%":
-            unit = "percent"
-        if math.isfinite(value):
-            out.append(ParsedNumber(value, unit, m.start("num")))
-    return out
-
-
-def _same_number(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+#: A number read from a reply (the shared parser's record, see
+#: :mod:`guardrail.signals.numbers`).
+ParsedNumber = NumberMention
 
 
 _NEGATION_CUE = re.compile(
@@ -663,6 +476,57 @@ _NEGATED_AFTER = re.compile(
     r"|(?:is|was|are)\s+(?:incorrect|wrong|false)\b|(?:not|incorrect|wrong)\b)",
     re.IGNORECASE,
 )
+
+
+_CONTRAST_CLAUSE = re.compile(
+    r"^\W*(?:(?:and|but|yet|so)\s+)?(?:(?:even\s+)?(?:although|though)|while|whereas|despite|"
+    r"unlike|contrary\s+to|(?:some|many|most|a\s+lot\s+of)(?:\s+\w+)?(?:\s+(?:people|"
+    r"sources|folks|others))?\s+(?:may\s+|might\s+|often\s+|still\s+|wrongly\s+|mistakenly\s+)?"
+    r"(?:think|believe|say|assume|claim|guess|answer|confuse|expect)|people\s+(?:often\s+|may\s+|"
+    r"sometimes\s+|commonly\s+)?(?:think|believe|say|assume|claim|guess|answer|confuse)|"
+    r"(?:it\s+is|it's)\s+(?:commonly|often|widely|popularly|sometimes|mistakenly)\s+"
+    r"(?:believed|thought|assumed|said|claimed)"
+    r"|(?:it\s+is\s+|it's\s+)?(?:a|the)\s+(?:common\s+|popular\s+|widespread\s+|frequent\s+)?"
+    r"(?:misconception|myth|mistake|error)\s+(?:is|that))\b",
+    re.IGNORECASE,
+)
+_CONTRAST_BEFORE = re.compile(
+    r"\b(?:rather\s+than|instead\s+of|as\s+opposed\s+to|contrary\s+to|unlike|"
+    r"(?:mistaken|mistook|confused|confuses|confuse)\s+(?:it\s+)?(?:for|with)|"
+    r"(?:mis)?taken\s+for)(?:\s+[\w'-]+){0,4}?\s*$",
+    re.IGNORECASE,
+)
+_CONTRAST_AFTER = re.compile(
+    r"^[\s\W]*(?:is|was|are)\s+(?:a\s+|an\s+)?(?:common\s+|popular\s+|widespread\s+|"
+    r"frequent\s+)?(?:misconception|myth|mistake|misunderstanding|confusion)\b"
+    r"|^[\s\W]*(?:is|was|are)\s+(?:often|commonly|widely|frequently|sometimes|mistakenly|"
+    r"wrongly|popularly)\s+(?:thought|believed|assumed|mistaken|confused)\b",
+    re.IGNORECASE,
+)
+# a self-correction right after the mention: "Sydney? No, Canberra.", "Sydney. Actually, ..."
+_CORRECTED_AFTER = re.compile(
+    r"^\s*[?.!,;:]*\s*(?:no|nope|actually|wait|correction|sorry)\b\s*[,.!:;-]+\s*\S",
+    re.IGNORECASE,
+)
+
+
+def _contrasted(text: str, start: int, end: int) -> bool:
+    """Whether the mention ``text[start:end]`` only names what others believe or the alternative
+    set aside (module docstring: concession or belief-attribution clause, "rather than X",
+    "mistaken for X", "X is a common misconception")."""
+    if _CONTRAST_BEFORE.search(text[max(0, start - 80) : start]):
+        return True
+    bounds = [0] + [m.end() for m in _CLAUSE_SPLIT.finditer(text)] + [len(text) + 1]
+    for lo, hi in itertools.pairwise(bounds):
+        if lo <= start < hi:
+            clause_start = text[lo:start]
+            inner = re.split(r"[(\[]", clause_start)[-1]  # "(often mistaken for X)"
+            if _CONTRAST_CLAUSE.match(clause_start) or _CONTRAST_CLAUSE.match(inner):
+                return True
+            if _CORRECTED_AFTER.match(text[end:]):
+                return True
+            return _CONTRAST_AFTER.match(text[end:hi]) is not None
+    return False
 
 
 def _negated(text: str, start: int, end: int) -> bool:
@@ -713,29 +577,32 @@ def _judge_numeric(line: str, accepted: Sequence[str], source: AnswerSource) -> 
             detail=f"several numbers as alternatives or a range, reference {alias!r}",
             **common,  # type: ignore[arg-type]
         )
-    got = nums[0]
+    got = next((n for n in nums if not _contrasted(text, n.start, n.end)), nums[0])
     if got.unit and target.unit and got.unit != target.unit:
-        # "212°F, which is 100°C" for a Celsius reference: the number in the reference's unit
-        got = next((n for n in nums if n.unit == target.unit), got)
+        # "212°F, which is 100°C" for a Celsius reference: the number in the reference's unit,
+        # else the first one that converts to it ("4,000 mg (4 g)")
+        got = next(
+            (n for n in nums if n.unit == target.unit),
+            next((n for n in nums if n.unit and same_unit(n.unit, target.unit)), got),
+        )
     whole = got.value.is_integer() and abs(got.value) < 1e15
     label = str(int(got.value)) if whole else str(got.value)
-    if not _same_number(got.value, target.value):
-        return Judgement(
-            correct=False,
-            method="numeric",
-            detail=f"{label} != reference {alias!r}",
-            **common,  # type: ignore[arg-type]
-        )
-    if got.unit and target.unit and got.unit != target.unit:
+    if got.unit and target.unit and not same_unit(got.unit, target.unit):
         return Judgement(
             correct=False,
             method="numeric",
             detail=f"unit {got.unit} != {target.unit} of reference {alias!r}",
             **common,  # type: ignore[arg-type]
         )
-    m = _NUMBER.search(text, got.start - 12 if got.start >= 12 else 0)
-    end = m.end() if m else got.start + 1
-    if _negated(text, got.start, end):
+    if not same_quantity(got.value, got.unit, target.value, target.unit):
+        return Judgement(
+            correct=False,
+            method="numeric",
+            detail=f"{label} {got.unit or ''} != reference {alias!r}".replace("  ", " "),
+            **common,  # type: ignore[arg-type]
+        )
+    end = got.end
+    if _negated(text, got.start, end) or _contrasted(text, got.start, end):
         return Judgement(
             correct=False,
             method="negated",
@@ -801,6 +668,17 @@ def judge_short_answer(
     numeric = _judge_numeric(line, accepted, source)
     if numeric is not None:
         return numeric
+    gold_yn = {yes_no(a) for a in accepted}
+    if len(gold_yn) == 1 and None not in gold_yn:
+        said = yes_no(line)
+        if said is not None:  # "Nope." for "No", "Absolutely" for "Yes" (closed lexicon)
+            return Judgement(
+                correct=said in gold_yn,
+                method="label",
+                parsed=line,
+                detail=f"yes/no word: {said} vs reference {accepted[0]!r}",
+                answer_from=source,
+            )
     targets = [(a, normalize_answer(number_words_to_digits(a))) for a in accepted]
     targets = [(a, n) for a, n in targets if n]
     for alias, target in targets:
@@ -822,6 +700,14 @@ def judge_short_answer(
                         method="negated",
                         parsed=line,
                         detail=f"~ {alias!r}, but negated",
+                        answer_from=source,
+                    )
+                if span is not None and _contrasted(digits_line, *span):
+                    return Judgement(
+                        correct=False,
+                        method="negated",
+                        parsed=line,
+                        detail=f"~ {alias!r}, but only as a contrast (what others think)",
                         answer_from=source,
                     )
                 if re.search(r"\b(?:or|either)\b", rest) and not re.search(r"\bor\b", target):

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
         AsyncGuardedClient,
         GuardedClient,
         GuardedCompletion,
+        GuardedRawResponse,
         GuardUsage,
         OpenAIClientProvider,
+        UnsupportedArgumentError,
     )
 
 _CLIENT_NAMES = frozenset(
@@ -25,8 +27,10 @@ _CLIENT_NAMES = frozenset(
         "AsyncGuardedClient",
         "GuardedClient",
         "GuardedCompletion",
+        "GuardedRawResponse",
         "GuardUsage",
         "OpenAIClientProvider",
+        "UnsupportedArgumentError",
     }
 )
 
@@ -39,9 +43,11 @@ __all__ = [
     "GuardUsage",
     "GuardedClient",
     "GuardedCompletion",
+    "GuardedRawResponse",
     "GuardedResponse",
     "OpenAIClientProvider",
     "SignalReport",
+    "UnsupportedArgumentError",
 ]
 
 

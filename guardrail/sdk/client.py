@@ -45,11 +45,11 @@ import contextvars
 import copy
 import inspect
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,7 @@ from guardrail.providers import (
     BadRequestError,
     ChatProvider,
     ChatResult,
+    Choice,
     MessagesLike,
     ProviderConnectionError,
     ProviderError,
@@ -65,9 +66,12 @@ from guardrail.providers import (
     RateLimitError,
     ServerError,
     SyncChatMixin,
+    ToolCallReply,
+    Usage,
     make_provider,
     normalize_messages,
     parse_chat_completion,
+    request_scope,
     run_sync,
 )
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
@@ -86,8 +90,25 @@ try:  # the real OpenAI types when the package is there (dev extra); same shapes
 except ImportError:  # pragma: no cover - exercised only without the openai package
     HAVE_OPENAI = False
 
+if TYPE_CHECKING:  # the parameter types of openai's create (the dev extra has openai 3.x)
+    from openai import NotGiven, Omit
+    from openai.types.chat import (
+        ChatCompletionAudioParam,
+        ChatCompletionMessageParam,
+        ChatCompletionPredictionContentParam,
+        ChatCompletionStreamOptionsParam,
+        ChatCompletionToolChoiceOptionParam,
+        ChatCompletionToolUnionParam,
+        completion_create_params,
+    )
+    from openai.types.shared import ChatModel, Metadata, ReasoningEffort
+
+    _NotSent = Omit | NotGiven
+
 __all__ = [
     "ANSWER_ONLY_ARGS",
+    "GUARD_ARGS",
+    "REJECTED_ARGS",
     "AsyncGuardedClient",
     "CompletionChoice",
     "CompletionMessage",
@@ -95,7 +116,9 @@ __all__ = [
     "GuardUsage",
     "GuardedClient",
     "GuardedCompletion",
+    "GuardedRawResponse",
     "OpenAIClientProvider",
+    "UnsupportedArgumentError",
 ]
 
 #: ``create`` arguments forwarded to the answer call only (never to samples, follow-ups or the
@@ -109,6 +132,7 @@ ANSWER_ONLY_ARGS = (
     "logprobs",
     "max_completion_tokens",
     "metadata",
+    "modalities",
     "moderation",
     "parallel_tool_calls",
     "prediction",
@@ -223,16 +247,13 @@ class _AnswerSlot:
     raw: dict[str, Any] | None = None
     exc: BaseException | None = None
     tool_calls: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    want_raw: bool = False
+    http: Any = None  # the upstream LegacyAPIResponse of the answer call (with_raw_response)
 
 
 _SLOT: contextvars.ContextVar[_AnswerSlot | None] = contextvars.ContextVar(
     "guardrail_answer_slot", default=None
 )
-
-
-class ToolCallReply(ProviderError):
-    """The answer call returned tool calls instead of an answer: passed through unevaluated."""
 
 
 def _map_client_error(exc: Exception) -> ProviderError:
@@ -286,14 +307,28 @@ class OpenAIClientProvider(SyncChatMixin):
     async def aclose(self) -> None:
         return None
 
-    async def _one(self, kwargs: dict[str, Any]) -> Any:
+    def _raw_create(self) -> Any:
+        """The wrapped client's ``chat.completions.with_raw_response.create``, or None."""
+        raw = getattr(getattr(self.client.chat, "completions", None), "with_raw_response", None)
+        return getattr(raw, "create", None)
+
+    async def _one(self, kwargs: dict[str, Any], slot: _AnswerSlot | None = None) -> Any:
+        """One request through the wrapped client; with a ``slot`` that asks for the raw
+        response, through ``with_raw_response`` (the upstream HTTP response lands in the slot)."""
+        create = self._create
+        raw_create = self._raw_create() if slot is not None and slot.want_raw else None
+        if raw_create is not None:
+            create = raw_create
         try:
             if self._async:
-                raw = await self._create(**kwargs)
+                raw = await create(**kwargs)
             else:
-                raw = await asyncio.to_thread(lambda: self._create(**kwargs))
-                if inspect.isawaitable(raw):  # an async create hidden behind another wrapper
-                    raw = await raw
+                raw = await asyncio.to_thread(lambda: create(**kwargs))
+            if inspect.isawaitable(raw):  # an async create hidden behind another wrapper
+                raw = await raw
+            if raw_create is not None and slot is not None:
+                slot.http = raw
+                raw = raw.parse()
         except ProviderError:
             raise
         except Exception as exc:
@@ -367,11 +402,13 @@ class OpenAIClientProvider(SyncChatMixin):
             if "top_logprobs" in opts and "top_logprobs" in kwargs:
                 opts["top_logprobs"] = max(int(opts["top_logprobs"]), int(kwargs["top_logprobs"]))
             kwargs.update(opts)
-        first = await self._one({**kwargs, "n": n} if n > 1 else kwargs)
-        if slot is not None and isinstance(first, dict):
-            slot.raw = first
-        choices, usage, served, rid = parse_chat_completion(first, requested_model=model_name)
-        choices = choices[:n]
+        with request_scope(n=n, seed=seed) as report:
+            first = await self._one({**kwargs, "n": n} if n > 1 else kwargs, slot)
+            if slot is not None and isinstance(first, dict):
+                slot.raw = first
+            choices, usage, served, rid = parse_chat_completion(first, requested_model=model_name)
+            choices = choices[:n]
+            report(self._one_result(choices, usage, served, rid, n))
         calls = 1
         errors: list[str] = []
         missing = n - len(choices)
@@ -380,7 +417,14 @@ class OpenAIClientProvider(SyncChatMixin):
                 {**kwargs, "seed": seed + 1 + i} if seed is not None else kwargs
                 for i in range(missing)
             ]
-            results = await asyncio.gather(*(self._one(k) for k in extra), return_exceptions=True)
+
+            async def one(k: dict[str, Any]) -> tuple[list[Choice], Usage, str, str | None]:
+                with request_scope(seed=k.get("seed")) as report:
+                    got = parse_chat_completion(await self._one(k), requested_model=model_name)
+                    report(self._one_result(*got, 1))
+                return got
+
+            results = await asyncio.gather(*(one(k) for k in extra), return_exceptions=True)
             calls += missing
             for res in results:
                 if isinstance(res, AuthenticationError):
@@ -388,7 +432,7 @@ class OpenAIClientProvider(SyncChatMixin):
                 if isinstance(res, BaseException):
                     errors.append(f"{type(res).__name__}: {res}")
                     continue
-                got, u, _, _ = parse_chat_completion(res, requested_model=model_name)
+                got, u, _, _ = res
                 usage = usage + u
                 for c in got[:1]:
                     choices.append(c.model_copy(update={"index": len(choices)}))
@@ -402,6 +446,19 @@ class OpenAIClientProvider(SyncChatMixin):
             usage=usage,
             calls=calls,
             latency_s=time.perf_counter() - start,
+            response_id=rid,
+        )
+
+    def _one_result(
+        self, choices: list[Choice], usage: Usage, model: str, rid: str | None, n: int
+    ) -> ChatResult:
+        """One request's result, for :func:`~guardrail.providers.request_scope`."""
+        return ChatResult(
+            provider=self._name,
+            model=model,
+            choices=choices[:n],
+            requested=n,
+            usage=usage,
             response_id=rid,
         )
 
@@ -448,7 +505,7 @@ class _AnswerRecorder:
         msg = _first_message(slot.raw)
         if msg.get("tool_calls") or msg.get("function_call"):
             slot.tool_calls = True
-            raise ToolCallReply("the model answered with tool calls (passed through unevaluated)")
+            raise ToolCallReply(result)
         return result
 
 
@@ -553,6 +610,10 @@ def _completion(
     return out
 
 
+def _wrap(completion: Any, slot: _AnswerSlot, raw: bool) -> Any:
+    return GuardedRawResponse(completion, slot.http) if raw else completion
+
+
 def _openai_error(exc: BaseException | None, message: str) -> Exception:
     """The ``openai`` exception matching a guardrail failure (``exc``: what the answer call
     raised, if anything; its ``__cause__`` is the wrapped client's own exception)."""
@@ -586,128 +647,421 @@ def _openai_error(exc: BaseException | None, message: str) -> Exception:
 
 # ------------------------------------------------------------------ create()
 
-_GUARD_ARGS = ("messages", "model", "domain", "max_tokens", "seed", "n", "stream", "stream_options")
-_REJECTED_MODALITY = "audio"
+#: ``create`` arguments that shape every model call of the guard (answer, follow-up, samples,
+#: ensemble): ``messages``, ``model``, ``max_tokens`` (the cap of every call) and ``seed`` (the
+#: answer call's; sample ``i`` uses ``seed + i``).
+GUARD_ARGS = ("messages", "model", "max_tokens", "seed")
+#: ``create`` arguments refused with :class:`UnsupportedArgumentError` (their value, when it is
+#: not the default): ``n`` other than 1, ``stream=True``, ``stream_options``, ``audio`` and
+#: ``modalities`` containing ``"audio"``.
+REJECTED_ARGS = ("n", "stream", "stream_options", "audio")
+
+
+class UnsupportedArgumentError(TypeError, ValueError):
+    """A ``create`` argument the guard cannot honour (``n`` other than 1, ``stream=True``,
+    ``stream_options``, audio output). A ``TypeError`` (the issue's contract for rejected
+    arguments) and a ``ValueError`` (what earlier releases raised)."""
+
+
+# openai's "not given" sentinel classes (NotGiven in 1.x-3.x, Omit from 1.x on where present)
+_SENTINELS: tuple[type, ...] = (
+    tuple(t for t in (getattr(openai, "Omit", None), getattr(openai, "NotGiven", None)) if t)
+    if HAVE_OPENAI
+    else ()
+)
+
+
+def _given(value: Any) -> bool:
+    """Whether an argument was given: not ``None`` and not openai's ``omit``/``NOT_GIVEN``
+    sentinels (callers such as agent frameworks pass those explicitly)."""
+    if value is None:
+        return False
+    return not (_SENTINELS and isinstance(value, _SENTINELS))
 
 
 def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``create``'s arguments; return the answer-only options that were given."""
-    if args.get("stream"):
-        raise ValueError(
+    given = {k: v for k, v in args.items() if _given(v)}
+    if given.get("stream"):
+        raise UnsupportedArgumentError(
             "stream=True is not supported: guardrail decides on the whole answer before "
             "showing it; call create() without stream"
         )
-    if args.get("stream_options") is not None:
-        raise ValueError("stream_options applies only to stream=True, which is not supported")
-    n = args.get("n")
+    if "stream_options" in given:
+        raise UnsupportedArgumentError(
+            "stream_options applies only to stream=True, which is not supported"
+        )
+    n = given.get("n")
     if n is not None and n != 1:
-        raise ValueError(
+        raise UnsupportedArgumentError(
             f"n={n} is not supported: the guard shows one answer (the policy sets the samples)"
         )
-    if args.get("audio") is not None or _REJECTED_MODALITY in (args.get("modalities") or ()):
-        raise ValueError("audio output is not supported: guardrail evaluates text answers")
-    return {k: args[k] for k in ANSWER_ONLY_ARGS if args.get(k) is not None}
+    if "audio" in given:
+        raise UnsupportedArgumentError(
+            "audio output (audio=...) is not supported: guardrail evaluates text answers"
+        )
+    if "audio" in (given.get("modalities") or ()):
+        raise UnsupportedArgumentError(
+            "modalities with 'audio' is not supported: guardrail evaluates text answers"
+        )
+    return {k: given[k] for k in ANSWER_ONLY_ARGS if k in given}
+
+
+async def _run_create(owner: AsyncGuardedClient, args: Mapping[str, Any], *, raw: bool) -> Any:
+    """``create``'s body: validate, then one guarded chat (``raw``: wrap the result in a
+    :class:`GuardedRawResponse` with the upstream answer call's HTTP response)."""
+    opts = _split_options(args)
+    messages = args["messages"]
+    if isinstance(messages, Iterable) and not isinstance(messages, Sequence | Mapping):
+        messages = list(messages)  # openai accepts any iterable of messages (a generator)
+
+    def opt(name: str) -> Any:
+        value = args.get(name)
+        return value if _given(value) else None
+
+    return await owner._create(
+        messages,
+        model=opt("model"),
+        domain=opt("domain"),
+        max_tokens=opt("max_tokens"),
+        seed=opt("seed"),
+        options=opts,
+        raw=raw,
+    )
 
 
 class _Completions:
+    """``AsyncGuardedClient.chat.completions``."""
+
     def __init__(self, owner: AsyncGuardedClient) -> None:
         self._owner = owner
 
     @property
     def with_raw_response(self) -> _RawCompletions:
-        """``with_raw_response.create(...)``: a response object whose ``parse()`` is the guarded
-        completion (``headers`` is empty: the guard made several HTTP calls)."""
+        """``with_raw_response.create(...)``: the same arguments; returns a
+        :class:`GuardedRawResponse` (the upstream answer call's ``headers``, status, URL; its
+        ``parse()`` is the guarded completion)."""
         return _RawCompletions(self)
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
+        moderation: Any = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: Literal[False] | _NotSent | None = None,
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> GuardedChatCompletion: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
+        moderation: Any = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: Literal[True],
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> NoReturn: ...
+
+    @overload
+    async def create(
+        self,
+        *,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
+        moderation: Any = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: bool | _NotSent | None = None,
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> GuardedChatCompletion: ...
 
     async def create(
         self,
         *,
-        messages: MessagesLike,
-        model: str | None = None,
-        audio: Any = None,
-        frequency_penalty: float | None = None,
-        function_call: Any = None,
-        functions: Iterable[Any] | None = None,
-        logit_bias: dict[str, int] | None = None,
-        logprobs: bool | None = None,
-        max_completion_tokens: int | None = None,
-        max_tokens: int | None = None,
-        metadata: dict[str, str] | None = None,
-        modalities: list[str] | None = None,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
         moderation: Any = None,
-        n: int | None = None,
-        parallel_tool_calls: bool | None = None,
-        prediction: Any = None,
-        presence_penalty: float | None = None,
-        prompt_cache_key: str | None = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
         prompt_cache_options: Any = None,
-        prompt_cache_retention: Any = None,
-        reasoning_effort: Any = None,
-        response_format: Any = None,
-        safety_identifier: str | None = None,
-        seed: int | None = None,
-        service_tier: Any = None,
-        stop: str | list[str] | None = None,
-        store: bool | None = None,
-        stream: bool | None = None,
-        stream_options: Any = None,
-        temperature: float | None = None,
-        tool_choice: Any = None,
-        tools: Iterable[Any] | None = None,
-        top_logprobs: int | None = None,
-        top_p: float | None = None,
-        user: str | None = None,
-        verbosity: Any = None,
-        web_search_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: bool | _NotSent | None = None,
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, object] | None = None,
         extra_body: object | None = None,
         timeout: float | Any | None = None,
         domain: str | None = None,
     ) -> Any:
-        """Guarded ``chat.completions.create``: the OpenAI signature (openai 3.x), a
-        ``ChatCompletion`` back (see the module docstring). Per argument (``docs/sdk.md``):
+        """Guarded ``chat.completions.create``: the OpenAI signature (openai 3.x, typed
+        overloads), a ``ChatCompletion`` back (see the module docstring). Per argument
+        (``docs/sdk.md`` has the table):
 
-        * ``messages``, ``model``: every call of the guard; ``max_tokens``: cap of every call;
-          ``seed``: the answer call's seed, samples use ``seed+1..seed+k``.
+        * :data:`GUARD_ARGS`: ``messages``, ``model``: every call of the guard; ``max_tokens``:
+          cap of every call; ``seed``: the answer call's seed, samples use ``seed+1..seed+k``.
         * :data:`ANSWER_ONLY_ARGS` (``tools``, ``tool_choice``, ``response_format``, ``stop``,
           ``temperature``, ``max_completion_tokens``, ``extra_*``, ``timeout``, ...): forwarded
           to the answer call only; they need a wrapped OpenAI-style client object.
+        * :data:`REJECTED_ARGS` (``n`` other than 1, ``stream=True``, ``stream_options``,
+          audio output): :class:`UnsupportedArgumentError`.
         * ``domain`` (guardrail's own): the policy to apply (default: the client's).
 
+        ``None`` and openai's ``omit``/``NOT_GIVEN`` mean "not given" for every argument.
+
         Raises:
-            ValueError: ``stream=True`` or ``stream_options`` (the decision needs the whole
-                answer), ``n`` other than 1, audio output, or malformed ``messages``.
+            UnsupportedArgumentError: (a ``TypeError`` and ``ValueError``) a rejected argument.
             TypeError: an unknown keyword (Python's own error), or answer-only arguments with a
                 provider that cannot carry them.
+            ValueError: malformed ``messages``.
             openai.APIError: (with ``openai`` installed) the guarded call produced no answer:
                 the wrapped client's own exception, or the matching subclass.
         """
-        opts = _split_options(
-            {k: v for k, v in locals().items() if k not in ("self", "messages", "model")}
-        )
-        return await self._owner._create(
-            messages, model=model, domain=domain, max_tokens=max_tokens, seed=seed, options=opts
-        )
+        args = {k: v for k, v in locals().items() if k != "self"}
+        return await _run_create(self._owner, args, raw=False)
 
 
-class _RawResponse:
-    """Minimal stand-in for openai's ``LegacyAPIResponse``: ``parse()`` and ``headers``."""
+_CREATE_SIGNATURE = inspect.signature(_Completions.create)
 
-    def __init__(self, parsed: Any) -> None:
+
+def _bind(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``create``'s keyword arguments checked against its signature (``TypeError`` for an
+    unknown or missing one, as a direct call would raise)."""
+    bound = _CREATE_SIGNATURE.bind(None, **kwargs)
+    bound.apply_defaults()
+    return {k: v for k, v in bound.arguments.items() if k != "self"}
+
+
+class GuardedRawResponse:
+    """What ``chat.completions.with_raw_response.create(...)`` returns: shaped like openai's
+    ``LegacyAPIResponse``. ``headers``, ``status_code``, ``url``, ``method``, ``http_version``,
+    ``elapsed``, ``request_id``, ``retries_taken``, ``http_request`` and ``is_closed`` are the
+    **upstream answer call's** (the one HTTP request whose reply is shown; samples and
+    follow-ups are not included); ``parse()`` returns the guarded completion and ``text`` /
+    ``content`` / ``json()`` its JSON (never the unguarded upstream body). Without an upstream
+    response (a guardrail provider, or a wrapped client without ``with_raw_response``)
+    ``headers`` is empty, ``status_code`` 200 and the rest ``None``."""
+
+    def __init__(self, parsed: Any, upstream: Any = None) -> None:
         self._parsed = parsed
-        self.headers: dict[str, str] = {}
+        self._upstream = upstream
 
-    def parse(self) -> Any:
+    def _up(self, name: str, default: Any = None) -> Any:
+        return getattr(self._upstream, name, default) if self._upstream is not None else default
+
+    @property
+    def headers(self) -> Any:
+        """The upstream answer call's response headers (``httpx.Headers``; ``{}`` without)."""
+        return self._up("headers", {})
+
+    @property
+    def status_code(self) -> int:
+        return int(self._up("status_code", 200))
+
+    @property
+    def url(self) -> Any:
+        return self._up("url")
+
+    @property
+    def method(self) -> str | None:
+        return self._up("method")  # type: ignore[no-any-return]
+
+    @property
+    def http_version(self) -> str | None:
+        return self._up("http_version")  # type: ignore[no-any-return]
+
+    @property
+    def http_request(self) -> Any:
+        return self._up("http_request")
+
+    @property
+    def elapsed(self) -> Any:
+        return self._up("elapsed")
+
+    @property
+    def request_id(self) -> str | None:
+        return self._up("request_id")  # type: ignore[no-any-return]
+
+    @property
+    def retries_taken(self) -> int:
+        return int(self._up("retries_taken", 0))
+
+    @property
+    def is_closed(self) -> bool:
+        return bool(self._up("is_closed", True))
+
+    def parse(self, *, to: type[Any] | None = None) -> Any:
+        """The guarded completion (``to``: a type it must be an instance of)."""
+        if to is not None and not isinstance(self._parsed, to):
+            raise TypeError(f"the guarded completion is a {type(self._parsed).__name__}")
         return self._parsed
+
+    @property
+    def text(self) -> str:
+        """The guarded completion as JSON (what ``parse()`` returns, serialised)."""
+        return str(self._parsed.model_dump_json())
+
+    @property
+    def content(self) -> bytes:
+        return self.text.encode()
+
+    def json(self) -> Any:
+        return self._parsed.model_dump(mode="json")
+
+    def __repr__(self) -> str:
+        return f"<GuardedRawResponse [{self.status_code}] {type(self._parsed).__name__}>"
 
 
 class _RawCompletions:
     def __init__(self, inner: _Completions) -> None:
         self._inner = inner
 
-    async def create(self, **kwargs: Any) -> _RawResponse:
-        return _RawResponse(await self._inner.create(**kwargs))
+    async def create(self, **kwargs: Any) -> GuardedRawResponse:
+        """Guarded ``create`` returning a :class:`GuardedRawResponse` (same arguments)."""
+        result: GuardedRawResponse = await _run_create(self._inner._owner, _bind(kwargs), raw=True)
+        return result
+
+
+_RawCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
 
 
 class _Chat:
@@ -780,6 +1134,7 @@ class AsyncGuardedClient:
         max_tokens: int | None,
         seed: int | None,
         options: dict[str, Any],
+        raw: bool = False,
     ) -> Any:
         g = self.guard
         if not isinstance(g._provider, _AnswerRecorder):
@@ -791,8 +1146,9 @@ class AsyncGuardedClient:
                 f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
                 f"{inner.name!r} cannot carry them"
             )
-        slot = _AnswerSlot(options=options)
+        slot = _AnswerSlot(options=options, want_raw=raw)
         token = _SLOT.set(slot)
+        start = time.perf_counter()
         try:
             r = await g.chat(
                 messages,
@@ -801,28 +1157,27 @@ class AsyncGuardedClient:
                 max_tokens=max_tokens,
                 seed=seed,
             )
+        except ToolCallReply as reply:  # passed through unevaluated (not a failure)
+            u = reply.result.usage
+            total = GuardUsage(
+                calls=reply.result.calls,
+                prompt_tokens=u.input_tokens,
+                completion_tokens=u.output_tokens,
+                total_tokens=u.input_tokens + u.output_tokens,
+                latency_s=time.perf_counter() - start,
+            )
+            return _wrap(_completion(None, slot, True, total), slot, raw)
         except ProviderError as exc:  # AuthenticationError always propagates from the guard
             raise _openai_error(slot.exc or exc, str(exc)) from exc
         except GuardError as exc:  # strict mode
-            if slot.tool_calls and slot.result is not None:
-                u = slot.result.usage
-                total = GuardUsage(
-                    calls=slot.result.calls,
-                    prompt_tokens=u.input_tokens,
-                    completion_tokens=u.output_tokens,
-                    total_tokens=u.input_tokens + u.output_tokens,
-                )
-                return _completion(None, slot, True, total)
             raise _openai_error(slot.exc or exc.__cause__ or exc, str(exc)) from exc
         finally:
             _SLOT.reset(token)
-        if slot.tool_calls:
-            return _completion(None, slot, True, _guard_usage(r))
         if r.status == "failed":
             failure = _openai_error(slot.exc, f"guardrail: {r.error}")
             raise failure
         shown = r.status == "answered" or (r.status == "pending_review" and not g.hold_reviews)
-        return _completion(r, slot, shown, _guard_usage(r))
+        return _wrap(_completion(r, slot, shown, _guard_usage(r)), slot, raw)
 
     async def close(self) -> None:
         """Close the guard's providers and the wrapped client."""
@@ -852,11 +1207,20 @@ class _SyncRawCompletions:
     def __init__(self, inner: _Completions) -> None:
         self._inner = inner
 
-    def create(self, **kwargs: Any) -> _RawResponse:
-        return _RawResponse(run_sync(self._inner.create(**kwargs)))
+    def create(self, **kwargs: Any) -> GuardedRawResponse:
+        """Blocking twin of the async ``with_raw_response.create``."""
+        result: GuardedRawResponse = run_sync(
+            _run_create(self._inner._owner, _bind(kwargs), raw=True)
+        )
+        return result
+
+
+_SyncRawCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
 
 
 class _SyncCompletions:
+    """``GuardedClient.chat.completions``."""
+
     def __init__(self, inner: _Completions) -> None:
         self._inner = inner
 
@@ -865,14 +1229,158 @@ class _SyncCompletions:
         """Blocking twin of the async ``with_raw_response``."""
         return _SyncRawCompletions(self._inner)
 
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
+        moderation: Any = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: Literal[False] | _NotSent | None = None,
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> GuardedChatCompletion: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
+        moderation: Any = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: Literal[True],
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> NoReturn: ...
+
+    @overload
+    def create(
+        self,
+        *,
+        messages: Iterable[ChatCompletionMessageParam] | MessagesLike,
+        model: str | ChatModel | None = None,
+        audio: ChatCompletionAudioParam | _NotSent | None = None,
+        frequency_penalty: float | _NotSent | None = None,
+        function_call: completion_create_params.FunctionCall | _NotSent | None = None,
+        functions: Iterable[completion_create_params.Function] | _NotSent | None = None,
+        logit_bias: dict[str, int] | _NotSent | None = None,
+        logprobs: bool | _NotSent | None = None,
+        max_completion_tokens: int | _NotSent | None = None,
+        max_tokens: int | _NotSent | None = None,
+        metadata: Metadata | _NotSent | None = None,
+        modalities: list[Literal["text", "audio"]] | _NotSent | None = None,
+        moderation: Any = None,
+        n: int | _NotSent | None = None,
+        parallel_tool_calls: bool | _NotSent | None = None,
+        prediction: ChatCompletionPredictionContentParam | _NotSent | None = None,
+        presence_penalty: float | _NotSent | None = None,
+        prompt_cache_key: str | _NotSent | None = None,
+        prompt_cache_options: Any = None,
+        prompt_cache_retention: str | _NotSent | None = None,
+        reasoning_effort: ReasoningEffort | _NotSent | None = None,
+        response_format: completion_create_params.ResponseFormat | _NotSent | None = None,
+        safety_identifier: str | _NotSent | None = None,
+        seed: int | _NotSent | None = None,
+        service_tier: str | _NotSent | None = None,
+        stop: str | Sequence[str] | _NotSent | None = None,
+        store: bool | _NotSent | None = None,
+        stream: bool | _NotSent | None = None,
+        stream_options: ChatCompletionStreamOptionsParam | _NotSent | None = None,
+        temperature: float | _NotSent | None = None,
+        tool_choice: ChatCompletionToolChoiceOptionParam | _NotSent | None = None,
+        tools: Iterable[ChatCompletionToolUnionParam] | _NotSent | None = None,
+        top_logprobs: int | _NotSent | None = None,
+        top_p: float | _NotSent | None = None,
+        user: str | _NotSent | None = None,
+        verbosity: Literal["low", "medium", "high"] | _NotSent | None = None,
+        web_search_options: completion_create_params.WebSearchOptions | _NotSent | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: object | None = None,
+        timeout: float | Any | None = None,
+        domain: str | None = None,
+    ) -> GuardedChatCompletion: ...
+
     def create(self, **kwargs: Any) -> Any:
         """Blocking guarded ``chat.completions.create``: the same keyword arguments, errors and
         result as the async version (an unknown keyword raises ``TypeError``)."""
-        return run_sync(self._inner.create(**kwargs))
+        return run_sync(_run_create(self._inner._owner, _bind(kwargs), raw=False))
 
 
 # the exact signature of the async create, for introspection (inspect.signature, IDEs)
-_SyncCompletions.create.__signature__ = inspect.signature(_Completions.create)  # type: ignore[attr-defined]
+_SyncCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
 
 
 class _SyncChat:

@@ -53,6 +53,7 @@ from guardrail.providers import (
     MessagesLike,
     ProviderError,
     ResponseFormatError,
+    ToolCallReply,
     make_provider,
     normalize_messages,
     run_sync,
@@ -65,7 +66,17 @@ from guardrail.review import (
     SpotCheckSampler,
 )
 from guardrail.sdk.models import Cost, GuardedResponse, SignalReport
-from guardrail.sdk.sample_plan import SampleState, consistency_box, next_wave, settled
+from guardrail.sdk.sample_plan import (
+    EnsembleState,
+    SampleState,
+    agreement_box,
+    agreement_settled,
+    consistency_box,
+    ensemble_state,
+    next_ensemble_wave,
+    next_wave,
+    settled,
+)
 from guardrail.sdk.signal_steps import (
     SIGNAL_TIERS,
     StepOutput,
@@ -154,7 +165,12 @@ class _Run:
     timed_out: bool = False
     # plan latency: the k sample calls started alongside the answer (index i = seed + 1 + i)
     speculative: list[asyncio.Task[ChatResult]] | None = None
+    # plan latency: the ensemble models' calls started alongside the answer (policy order)
+    ensemble_tasks: list[asyncio.Task[ChatResult]] | None = None
     prefetched: asyncio.Task[ChatResult] | None = None  # eager samples, started with the answer
+    # plan latency, `verbalized followup`: why the inline statement was unusable (then the
+    # follow-up is asked after all)
+    inline_missing: str | None = None
 
     @property
     def question(self) -> str | None:
@@ -390,6 +406,9 @@ class Guard:
             ValueError: unknown domain or malformed messages.
             AuthenticationError: the provider rejected the credentials (always raised).
             GuardError: strict mode only, on model/parse failure or timeout.
+            ToolCallReply: the provider reported that the answer call returned tool calls
+                (only wrappers that pass ``tools`` do: the drop-in client, ``guardrail
+                serve``); nothing was evaluated, telemetry shows no failure.
         """
         return await self._entry(
             messages,
@@ -520,8 +539,8 @@ class Guard:
             )
             try:
                 response = await self._guarded(run, rid, stakes, context or {}, start, supplied)
-            except (AuthenticationError, GuardError):
-                raise
+            except (AuthenticationError, GuardError, ToolCallReply):
+                raise  # ToolCallReply: passed through unevaluated (tracing: not a failure)
             except Exception as exc:  # the host app never sees an internal error
                 record_error(span, exc)
                 response = self._failed(run, rid, exc, start)
@@ -625,8 +644,13 @@ class Guard:
         inline = (
             supplied is None  # an answer made elsewhere carries no requested confidence line
             and cfg.verbalized is not None
-            and cfg.verbalized.mode == "inline"
             and "verbalized" in wanted
+            # plan latency asks a `verbalized followup` policy's question inline too: the
+            # follow-up needs the answer's text, so it would be a second round trip
+            and (cfg.verbalized.mode == "inline" or policy.plan == "latency")
+        )
+        inline_for_followup = (
+            inline and cfg.verbalized is not None and (cfg.verbalized.mode == "followup")
         )
         want_logprobs = "logprob_confidence" in wanted
 
@@ -645,7 +669,12 @@ class Guard:
                 # `n` (or not known yet): one request for all k, as in the other plans; it
                 # arrives whole, so it is cancelled only when the samples are not needed at all
                 run.speculative = [asyncio.create_task(self._sample_call(run, 0, n=k))]
-        elif (
+        if policy.plan == "latency" and cfg.ensemble is not None and "agreement" in wanted:
+            # the ensemble models answer the user's question, not the answer: start them too
+            run.ensemble_tasks = [
+                asyncio.create_task(self._ask_model(run, m)) for m in cfg.ensemble.models
+            ]
+        if (
             self.eager_samples
             and policy.plan is None
             and cfg.samples is not None
@@ -696,6 +725,12 @@ class Guard:
             run.answer_id = result.response_id
         raw = result.choices[0].text
         answer = strip_confidence_line(raw, question=run.question) if inline else raw.strip()
+        if not answer and inline_for_followup and "\n" in raw.strip():
+            # the lines above the statement are themselves only a percentage ("100%"), which
+            # the stripper reads as a second statement: show them, as the follow-up plan would,
+            # and ask the confidence in the follow-up
+            answer = raw.strip().rsplit("\n", 1)[0].strip()
+            run.inline_missing = "the answer itself is only a percentage"
         if not answer:
             empty = ResponseFormatError(
                 "the model returned an empty answer"
@@ -728,6 +763,9 @@ class Guard:
                 question=run.question,
             )
         )
+
+        if inline_for_followup:
+            _inline_or_followup(run)
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
@@ -809,10 +847,11 @@ class Guard:
             self._strict_check(run, "verbalized follow-up", exc)
             run.missing(["verbalized"], self._failure_reason(run, exc))
             return
-        run.add(
-            verbalized_from_reply(res.text, mode="followup", question=run.question),
-            calls=run.calls - calls_before,
-        )
+        out = verbalized_from_reply(res.text, mode="followup", question=run.question)
+        if run.inline_missing is not None:  # plan latency: the inline statement was missing
+            value, reason, detail = out["verbalized"]
+            out["verbalized"] = (value, reason, {**detail, "inline_missing": run.inline_missing})
+        run.add(out, calls=run.calls - calls_before)
 
     async def _sample_call(self, run: _Run, index: int, n: int = 1) -> ChatResult:
         """Samples ``index .. index + n - 1`` of the policy's k (seeds seed+1+index ...)."""
@@ -1055,47 +1094,145 @@ class Guard:
             raise GuardError(f"{backend.name} equivalence failed: {errors[0] if errors else ''}")
         return sim
 
+    async def _ask_model(self, run: _Run, m: str) -> ChatResult:
+        prov = self.ensemble_providers.get(m, run.provider)
+        return await self._call(run, "agreement", run.messages, provider=prov, model=m)
+
     async def _ensemble(self, run: _Run) -> None:
         cfg = run.policy.signals.ensemble
         if cfg is None or not cfg.models:
             run.missing(["agreement"], "the policy has no `ensemble` entry")
             return
         calls_before = run.calls
-
-        async def ask(m: str) -> ChatResult:
-            prov = self.ensemble_providers.get(m, run.provider)
-            return await self._call(run, "agreement", run.messages, provider=prov, model=m)
-
-        results = await asyncio.gather(*(ask(m) for m in cfg.models), return_exceptions=True)
-        answers: dict[str, str | None] = {}
-        errors: dict[str, str] = {}
-        for m, r in zip(cfg.models, results, strict=True):
-            if isinstance(r, AuthenticationError):
-                raise r
-            if isinstance(r, BaseException):
-                if not isinstance(r, ProviderError | TimeoutError | asyncio.TimeoutError):
-                    raise r
-                self._strict_check(run, f"ensemble model {m}", r)
-                answers[m] = None
-                errors[m] = self._failure_reason(run, r)
-            else:
-                answers[m] = r.text.strip()
+        models = list(cfg.models)
         weights = dict(zip(cfg.models, cfg.weights, strict=True)) if cfg.weights else None
         backend = self._equivalence(run, cfg.equivalence, cfg.equivalence_model)
-        sim = await self._precompute(backend, [run.answer, *(a for a in answers.values() if a)])
-        run.add(
-            agreement_with_answer(
+        from guardrail.signals.answers import AnswerSimilarity
+
+        # exact early stopping (plans only, lexical backend: see sample_plan.agreement_box)
+        lexical = backend if isinstance(backend, AnswerSimilarity) else None
+        exact = lexical is not None and run.policy.plan is not None
+        got: list[ChatResult | BaseException | None] = [None] * len(models)
+        stop: tuple[Action, EnsembleState, int] | None = None
+        waves: list[int] = []
+
+        def collect(m: int) -> tuple[dict[str, str | None], dict[str, str]]:
+            answers: dict[str, str | None] = {}
+            errors: dict[str, str] = {}
+            for name, r in zip(models[:m], got[:m], strict=True):
+                if isinstance(r, AuthenticationError):
+                    raise r
+                if isinstance(r, BaseException):
+                    if not isinstance(r, ProviderError | TimeoutError | asyncio.TimeoutError):
+                        raise r
+                    self._strict_check(run, f"ensemble model {name}", r)
+                    answers[name] = None
+                    errors[name] = self._failure_reason(run, r)
+                else:
+                    assert r is not None
+                    answers[name] = r.text.strip()
+            return answers, errors
+
+        def prefix_weights(m: int) -> dict[str, float] | None:
+            return {k: weights[k] for k in models[:m]} if weights else None
+
+        def state_of(m: int) -> EnsembleState | None:
+            """The box state after the first m models; None while no model answered."""
+            answers, _ = collect(m)
+            return ensemble_state(
                 run.model,
                 run.answer,
-                answers,
-                weights=weights,
-                errors=errors,
-                similarity=sim,
-                backend=backend,
+                models,
+                cfg.weights or None,
+                [answers[k] for k in models[:m]],
+                similarity=lexical,
                 question=run.question,
-            ),
-            calls=run.calls - calls_before,
+            )
+
+        def check(m: int) -> tuple[Action, EnsembleState, int] | None:
+            if not exact or m in (0, len(models)):
+                return None
+            state = state_of(m)
+            if state is None:
+                return None
+            action = agreement_settled(run.policy, run.values, state)
+            return None if action is None else (action, state, m)
+
+        def prefix() -> int:
+            m = 0
+            while m < len(models) and got[m] is not None:
+                m += 1
+            return m
+
+        if run.ensemble_tasks is not None:  # plan latency: started with the answer
+            tasks = run.ensemble_tasks
+            index = {t: i for i, t in enumerate(tasks)}
+            pending: set[asyncio.Task[ChatResult]] = set(tasks)
+            seen = 0
+            while pending and stop is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    exc = t.exception()
+                    got[index[t]] = exc if exc is not None else t.result()
+                m = prefix()
+                if m > seen:
+                    seen = m
+                    stop = check(m)
+            await _cancel_tasks(run, tasks)
+            waves = [len(models)]
+            calls_before = run.calls - sum(_calls_of(t) for t in tasks)
+        elif run.policy.plan == "cost" and exact:  # waves in policy order
+            m = 0
+            while m < len(models) and stop is None:
+                state = state_of(m)
+                d = len(models) - m
+                if state is not None:
+                    d = next_ensemble_wave(run.policy, run.values, state)
+                waves.append(d)
+                res = await asyncio.gather(
+                    *(self._ask_model(run, k) for k in models[m : m + d]),
+                    return_exceptions=True,
+                )
+                got[m : m + d] = list(res)
+                m += d
+                stop = check(m)
+        else:
+            res = await asyncio.gather(
+                *(self._ask_model(run, k) for k in models), return_exceptions=True
+            )
+            got = list(res)
+        asked = len(models) if stop is None else stop[2]
+        answers, errors = collect(asked)
+        sim = await self._precompute(backend, [run.answer, *(a for a in answers.values() if a)])
+        out = agreement_with_answer(
+            run.model,
+            run.answer,
+            answers,
+            weights=prefix_weights(asked),
+            errors=errors,
+            similarity=sim,
+            backend=backend,
+            question=run.question,
         )
+        if run.policy.plan is not None:
+            value, reason, detail = out["agreement"]
+            detail = {
+                **detail,
+                "plan": run.policy.plan,
+                "models_planned": len(models),
+                "asked": asked,
+                "waves": waves,
+            }
+            if stop is not None:
+                action, state, _ = stop
+                lo, hi = agreement_box(state)
+                detail["stopped_early"] = {"action": action.value, "bounds": [lo, hi]}
+                reason = (
+                    f"stopped after {asked} of {len(models)} models: every agreement in "
+                    f"[{lo:.3g}, {hi:.3g}] gives {action.value}"
+                )
+            out["agreement"] = (value, reason, detail)
+        run.add(out, calls=run.calls - calls_before)
 
     async def _calibrated(self, run: _Run, profile: CalibrationProfile | str | None) -> None:
         if profile is None:
@@ -1443,9 +1580,14 @@ def _calls_of(task: asyncio.Task[ChatResult]) -> int:
 
 
 async def _cancel_speculation(run: _Run) -> None:
-    """Cancel the speculative sample calls still running (their tokens are not spent further)
-    and wait for them; a call that was sent counts in the chat's cost either way."""
-    tasks = run.speculative or []
+    """Cancel the speculative sample and ensemble calls still running (their tokens are not
+    spent further) and wait for them; a call that was sent counts in the chat's cost either
+    way."""
+    await _cancel_tasks(run, run.speculative or [])
+    await _cancel_tasks(run, run.ensemble_tasks or [])
+
+
+async def _cancel_tasks(run: _Run, tasks: list[asyncio.Task[ChatResult]]) -> None:
     running = [t for t in tasks if not t.done()]
     for t in running:
         t.cancel()
@@ -1465,6 +1607,25 @@ def _retrieve(task: asyncio.Task[ChatResult]) -> None:
     """Mark an abandoned task's exception as retrieved (no "never retrieved" warning)."""
     if not task.cancelled():
         task.exception()
+
+
+def _inline_or_followup(run: _Run) -> None:
+    """``plan latency`` with ``verbalized followup``: the confidence was asked inline in the
+    answer call. A readable statement is the signal (detail ``elicited: "inline"``); a missing
+    one is dropped again so the plan asks the follow-up question after all (only if a rule
+    still needs it), and the follow-up's detail keeps the inline reason."""
+    rep = run.reports.get("verbalized")
+    if rep is None:
+        return
+    if rep.value is not None and run.inline_missing is None:
+        run.reports["verbalized"] = rep.model_copy(
+            update={"detail": {**rep.detail, "elicited": "inline (plan latency)"}}
+        )
+        return
+    if run.inline_missing is None:
+        run.inline_missing = rep.reason or "no confidence statement"
+    del run.reports["verbalized"]
+    run.values.pop("verbalized", None)
 
 
 def _abandon(run: _Run) -> None:

@@ -23,7 +23,6 @@ and TriviaQA replies); nothing here calls a model.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -35,6 +34,17 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from rapidfuzz import fuzz
+
+from guardrail.signals.numbers import (
+    SCALES,
+    UNITS,
+    number_words_to_digits,
+    parse_numbers,
+    same_quantity,
+    same_unit,
+    yes_no,
+)
+from guardrail.signals.structured import json_answer
 
 __all__ = [
     "ANSWER_THRESHOLD",
@@ -104,7 +114,9 @@ _ANSWER_LINE = re.compile(
 )
 _ANSWER_PHRASE = re.compile(
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
+    r"(?:\s+to\s+(?:this|your|the|that)\s+question)?"  # "The answer to this question is no"
     r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*(?::|-(?![\d.]))?\s*"  # "-20": a sign
+    r"(?:(?:indeed|simply|definitely|clearly|actually)\s+)?"
     r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )
@@ -141,7 +153,9 @@ _OPTION_IN_QUESTION = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _NEGATION = re.compile(
-    r"\b(?:not|no|never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
+    # "not only ... but also" affirms; "no one", "no doubt", "no matter" are no negation
+    r"\bnot(?!\s+(?:only|just|merely|simply)\b)|\bno\b(?!\s+(?:one|doubt|matter)\b)"
+    r"|\b(?:never|none|neither|nor|cannot|without|isn't|aren't|wasn't|weren't|doesn't|"
     r"don't|didn't|can't|won't|shouldn't|wouldn't|couldn't|incorrect|false)\b|n't\b",
     re.IGNORECASE,
 )
@@ -161,7 +175,7 @@ _COPULA = re.compile(
 )
 # a clause that only states doubt ("I'm not sure, but I think it's X"): not the answering clause
 _DOUBT_ONLY = re.compile(
-    r"^\W*(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+not\s+(?:\w+\s+)?(?:sure|certain|positive)"
+    r"^\W*(?:(?:(?:i|we)(?:'m|\s+am|'re|\s+are)\s+)?not\s+(?:\w+\s+){0,2}(?:sure|certain|positive)"
     r"|(?:i|we)\s+(?:do\s+not|don't)\s+know\s+for\s+(?:sure|certain))\W*$",
     re.IGNORECASE,
 )
@@ -198,72 +212,8 @@ _FILLER = frozenset(
 )
 _PRONOUNS = frozenset(("it", "this", "that", "they", "he", "she", "these", "those", "there"))
 
-_WORD_NUMBERS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
-}  # fmt: skip
-_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
-# unit spellings -> canonical unit (no conversions between units: 1 mile is not 1.609 km here)
-_UNITS: dict[str, str] = {}
-for _canon, _names in {
-    "usd": "$ dollar dollars usd bucks",
-    "eur": "€ euro euros eur",
-    "gbp": "£ pound-sterling gbp",
-    "cent": "cent cents ¢",
-    "percent": "% percent per-cent percentage",
-    "mile": "mi mile miles",
-    "km": "km kilometer kilometers kilometre kilometres",
-    "m": "m meter meters metre metres",
-    "cm": "cm centimeter centimeters centimetre centimetres",
-    "mm": "mm millimeter millimeters",
-    "ft": "ft foot feet",
-    "inch": "in inch inches",
-    "yard": "yd yard yards",
-    "kg": "kg kilogram kilograms kilo kilos",
-    "g": "g gram grams",
-    "mg": "mg milligram milligrams",
-    "lb": "lb lbs pound pounds",
-    "oz": "oz ounce ounces",
-    "l": "l liter liters litre litres",
-    "ml": "ml milliliter milliliters millilitre millilitres",
-    "gallon": "gal gallon gallons",
-    "hour": "h hr hrs hour hours",
-    "minute": "min mins minute minutes",
-    "second": "s sec secs second seconds",
-    "day": "day days",
-    "week": "week weeks",
-    "month": "month months",
-    "year": "yr yrs year years",
-    "degree": "° degree degrees",
-    "celsius": "°c c celsius",
-    "fahrenheit": "°f f fahrenheit",
-    "mph": "mph",
-    "kmh": "km/h kph",
-}.items():
-    for _n in _names.split():
-        _UNITS[_n.replace("-", " ")] = _canon
-
-_NUM = (
-    r"(?P<sign>(?<![\w.\-])[-−–](?=\s?[$€£]?\d)|\b(?:minus|negative)\s+)?"
-    r"(?P<cur>[$€£])?\s?"
-    r"(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|\.\d+)"
-    r"(?P<ord>st|nd|rd|th)?"
-    r"(?![\w])"
-    r"(?:\s*(?P<scale>thousand|million|billion|trillion)\b)?"
-    r"(?:\s*(?P<pct>%|percent\b|per\s+cent\b))?"
-)
-_NUM_RE = re.compile(_NUM, re.IGNORECASE)
-_WORD_NUM_RE = re.compile(
-    r"\b(?P<w>(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[-\s](?:one|two|three|"
-    r"four|five|six|seven|eight|nine))?|zero|one|two|three|four|five|six|seven|eight|nine|ten|"
-    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen)\b"
-    r"(?:\s+(?P<scale>hundred|thousand|million|billion))?",
-    re.IGNORECASE,
-)
-_UNIT_AFTER = re.compile(r"\s*(?P<u>°[cf]|[a-z°¢/]+(?:\s(?:cent|sterling))?)", re.IGNORECASE)
+# a number in a sentence (digits; the full reading is guardrail.signals.numbers.parse_numbers)
+_NUM_RE = re.compile(r"(?<![\w.])[-\u2212\u2013]?[$\u20ac\u00a3]?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)")
 
 
 def _clean(text: str) -> str:
@@ -361,24 +311,10 @@ def parse_options(question: str | None) -> dict[str, str]:
 
 
 def _json_answer(s: str) -> str | None:
-    dec = json.JSONDecoder()
-    for m in re.finditer(r"\{", s):
-        try:
-            obj, _ = dec.raw_decode(s[m.start() :])
-        except ValueError:
-            continue
-        if not isinstance(obj, dict):
-            continue
-        for key, val in obj.items():
-            k = str(key).strip().lower().replace("_", " ")
-            if k in ("answer", "final answer", "short answer", "result", "choice", "option"):
-                if isinstance(val, str | int | float) and not isinstance(val, bool):
-                    return str(val).strip()
-                if isinstance(val, bool):
-                    return "yes" if val else "no"
-                if isinstance(val, list) and all(isinstance(v, str | int | float) for v in val):
-                    return ", ".join(str(v) for v in val)
-    return None
+    """The answer field of a JSON reply (:func:`guardrail.signals.structured.json_answer`, the
+    reader the judge uses too); None when there is none or it is a placeholder."""
+    found = json_answer(s)
+    return found.text if found is not None and found.text else None
 
 
 def _boxed(s: str) -> str | None:
@@ -545,22 +481,16 @@ class Quantity:
     decimal: bool = False
 
 
-def _unit_after(s: str, end: int) -> str | None:
-    m = _UNIT_AFTER.match(s, end)
-    if not m:
-        return None
-    u = m.group("u").lower().rstrip(".")
-    return _UNITS.get(u) or _UNITS.get(u.split()[0])
-
-
 def parse_quantities(text: str) -> list[Quantity]:
     """Every number in ``text`` with its sign, unit and scale, in order.
 
-    Reads digits (``1,200``, ``1200.50``, ``.5``, ``3/4``, ``21st``), a leading minus that is not
-    a hyphen between words or numbers (``-20``, ``minus 20``; ``3-4`` is 3 and 4), currency
-    signs (``$``, ``€``, ``£``), ``%`` / ``percent``, scale words (``1.2 million``) and number
-    words up to ninety-nine (``twenty-five``, ``three hundred``). The unit is the currency sign, the
-    percent sign or the word right after the number when it is a known unit (see ``_UNITS``).
+    The shared reader :func:`guardrail.signals.numbers.parse_numbers` (also the judge's):
+    digits (``1,200``, ``1200.50``, ``.5``, ``3/4``, ``21st``), a leading minus that is not a
+    hyphen between words or numbers (``-20``, ``minus 20``; ``3-4`` is 3 and 4), currency signs
+    (``$``, ``€``, ``£``), ``%`` / ``percent``, scale words (``1.2 million``) and number words
+    (``twenty-five``, ``three hundred``; a lone "one" only when it is the whole answer: "one of
+    the ..." is a pronoun). The unit is the currency sign, the percent sign or the known unit
+    word right after the number (:data:`guardrail.signals.numbers.UNITS`).
 
     Args:
         text: any text.
@@ -568,62 +498,19 @@ def parse_quantities(text: str) -> list[Quantity]:
     Returns:
         The quantities found (empty list when none).
     """
-    s = _clean(text)
-    out: list[tuple[int, Quantity]] = []
-    for m in _NUM_RE.finditer(s):
-        raw = m.group("num").replace(",", "").replace(" ", "")
-        try:
-            if "/" in raw:
-                a, b = raw.split("/")
-                if float(b) == 0:
-                    continue
-                val = float(a) / float(b)
-            else:
-                val = float(raw)
-        except ValueError:
-            continue
-        if m.group("scale"):
-            val *= _SCALES[m.group("scale").lower()]
-        if m.group("sign"):
-            val = -val
-        unit: str | None = None
-        if m.group("pct"):
-            unit = "percent"
-        elif m.group("cur"):
-            unit = _UNITS[m.group("cur")]
-        elif not m.group("ord"):
-            unit = _unit_after(s, m.end())
-        decimal = "." in raw or "/" in raw
-        if math.isfinite(val):
-            out.append((m.start(), Quantity(value=val, unit=unit, decimal=decimal)))
-    bare = re.sub(r"[^\w]+", " ", s).strip().lower()
-    for m in _WORD_NUM_RE.finditer(s):
-        parts = re.split(r"[-\s]", m.group("w").lower())
-        if parts == ["one"] and not m.group("scale") and bare != "one":
-            continue  # "one of the ...", "the one on the left": a pronoun, not a number
-        val = float(sum(_WORD_NUMBERS.get(p, 0) for p in parts))
-        if m.group("scale"):
-            sc = m.group("scale").lower()
-            val *= 100.0 if sc == "hundred" else _SCALES[sc]
-        out.append((m.start(), Quantity(value=val, unit=_unit_after(s, m.end()))))
-    out.sort(key=lambda t: t[0])
-    return [q for _, q in out]
-
-
-_TEMPERATURE = frozenset({"degree", "celsius", "fahrenheit"})
-
-
-def _same_unit(a: str | None, b: str | None) -> bool:
-    """No unit on one side, the same unit, or "degrees" against a named temperature scale."""
-    if not a or not b or a == b:
-        return True
-    return {a, b} <= _TEMPERATURE and "degree" in (a, b)
+    return [
+        Quantity(value=n.value, unit=n.unit, decimal=n.decimal)
+        for n in parse_numbers(_clean(text), lone_one=False)
+    ]
 
 
 def _same_value(a: Quantity, b: Quantity) -> bool:
-    if not _same_unit(a.unit, b.unit):
+    """Equal by value, converting between units of one dimension (``4 g`` = ``4,000 mg``;
+    :func:`guardrail.signals.numbers.same_quantity`); a percentage equals a decimal or fraction
+    <= 1 of the same value (``50%`` = ``0.5``)."""
+    if not same_unit(a.unit, b.unit):
         return False
-    if math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-9):
+    if same_quantity(a.value, a.unit, b.value, b.unit):
         return True
     # 50% = 0.5 = 1/2, only when the other number is written as a decimal or fraction <= 1
     for p, d in ((a, b), (b, a)):
@@ -662,6 +549,10 @@ class AnswerKey:
             empty, e.g. an answer that is one of the question's own words).
         items: how many things a short answer names joined by "and" / "&" / commas
             ("Botswana and South Africa" -> 2; 1 when it is not such a list).
+        names: for a question that asks for a thing (not yes/no, not a number, not why/how),
+            the capitalised words of the answering clause that are not in the question,
+            lower-cased and space-joined ("Chief Crazy Horse led the Cheyenne tribe" ->
+            ``cheyenne``); "" when there are none or no question was given.
     """
 
     extracted: ExtractedAnswer
@@ -674,12 +565,22 @@ class AnswerKey:
     core: str = ""
     full: str = ""
     items: int = 1
+    names: str = ""
 
 
 _SHORT_WORDS = 6
 _DETERMINER = re.compile(r"(?:the|a|an|this|that|its|their|his|her|my|our)\b", re.IGNORECASE)
 # "Huey, Dewey and Louie", "red, white & blue": a list of short items is one answer
-_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.]{1,30})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+# (an item after a comma starts with a non-space character, so a long comma-separated reply
+# has one way to be split and a failing match stays linear: "no, no, no, ..." of 96 tokens)
+_LIST = re.compile(r"[^,;.]{1,30}(?:,\s*[^,;.\s][^,;.]{0,29})*,?\s+(?:and|&|or)\s+[^,;.]{1,30}")
+_CONJUNCTION = re.compile(r"\s(?:and|&|or)\s", re.IGNORECASE)
+
+
+def _is_list(text: str) -> bool:
+    """A short "A, B and C" / "A or B" list (the whole text)."""
+    t = text.strip().rstrip(".!")
+    return len(t) <= 400 and bool(_CONJUNCTION.search(t)) and _LIST.fullmatch(t) is not None
 
 
 _AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
@@ -693,15 +594,65 @@ def _items(clause: str) -> int:
     if _VERBISH.search(text):
         return 1  # "A spider has 8 legs and 2 body segments" is a statement, not a list
     parts = [p for p in _AND_LIST.split(text) if _words(p)]
+    if any(re.match(r"\s*(?:a|an)\s", p, re.IGNORECASE) for p in parts[1:]):
+        return 1  # "Lagos, a vibrant and bustling city": an apposition describes one thing
+    if any(len(_words(p)) > 4 for p in parts):
+        return 1  # "Michelangelo painted it between 1508 and 1512": a statement, not a list
     if not re.search(r"\s(?:and|&)\s", text, re.IGNORECASE) and len(parts) < 3:
         return 1  # one comma is an apposition as often as a list ("Waterford, Ireland")
     return max(1, len(parts))
 
 
-def _clause(text: str, qstems: frozenset[str]) -> str:
+# asides that are not the answer: "(EU)", "(Paris had energy problems in 1968)", and an insert
+# between a subject and its verb ("The capital of Togo, which is in West Africa, is Lagos")
+_PARENTHESIS = re.compile(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]")
+_INSERT = re.compile(
+    r",\s+(?:which|who|whose|where|also\s+known\s+as|known\s+as|or|a|an|located|born|based)\b"
+    r"[^,;:.()]*,\s+(?=(?:is|are|was|were|has|have|had|remains|became|led|leads|lies)\b)",
+    re.IGNORECASE,
+)
+
+
+# a clause that narrows the one before it down: part of the answer, not detail after it
+_REFINEMENT = re.compile(
+    r"(?:more\s+)?(?:specifically|precisely|namely|in\s+particular|particularly)\b", re.IGNORECASE
+)
+
+
+# the agent of a passive ("is played by X", "was written by X"): who did it
+_AGENT = re.compile(
+    r"(?:\w+ly\s+)?(?:\w+(?:ed|en|wn|ung|ote|ade|ld|ght))\s+by\s+(?P<by>.+)$", re.IGNORECASE
+)
+# commas between adjectives of one noun ("a cluster of small, specialized cells"): no clause cut
+_ADJ_COMMA = re.compile(
+    r"\b(?P<head>(?:a|an|the|of)(?:\s+[a-z]+){1,2}),\s+(?:and\s+)?"
+    r"(?!(?:not|but|or|which|who|whom|whose|that|where|when|although|though|while|so|as|because|"
+    r"since|however|specifically|particularly|namely|including|such|also|and|it|they|he|she|"
+    r"this|there|is|are|was|were)\b)(?=[a-z])"
+)
+
+
+def _join_adjectives(text: str) -> str:
+    for _ in range(3):
+        joined = _ADJ_COMMA.sub(lambda m: m.group("head") + " ", text)
+        if joined == text:
+            break
+        text = joined
+    return text
+
+
+def _strip_inserts(text: str) -> str:
+    """``text`` without parenthetical asides and subject-verb inserts (as is if none is left)."""
+    out = _INSERT.sub(" ", _PARENTHESIS.sub("", text)).strip()
+    return out if _words(out) else text
+
+
+def _clause(text: str, qstems: frozenset[str], *, refine: bool = False) -> str:
     """The answering clause: the first clause with new words, a leading "In adults, ..." skipped,
-    and for "X is Y" the side that is not the question's restated focus."""
-    if len(_words(text)) <= _SHORT_WORDS or _LIST.fullmatch(text.strip().rstrip(".!")):
+    and for "X is Y" the side that is not the question's restated focus; with ``refine``, a
+    following "..., specifically Y" clause is kept with it (used for the names it gives)."""
+    text = _join_adjectives(_strip_inserts(text))
+    if len(_words(text)) <= _SHORT_WORDS or (_is_list(text) and _items(text) > 1):
         pieces = [text.strip()]
     else:
         pieces = [p.strip() for p in _CLAUSE_CUT.split(text) if p and p.strip()]
@@ -717,6 +668,8 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
         if _DOUBT_ONLY.match(p) and i < len(pieces) - 1:
             continue
         chosen = p
+        if refine and i + 1 < len(pieces) and _REFINEMENT.match(pieces[i + 1]):
+            chosen = f"{p}, {pieces[i + 1]}"  # "in the Middle East, specifically in Jordan"
         break
     if chosen is None:
         chosen = pieces[0]
@@ -734,6 +687,9 @@ def _clause(text: str, qstems: frozenset[str]) -> str:
                 chosen = right if lo > ro else left
             elif ln or rn:
                 chosen = left if ln else right
+            agent = _AGENT.match(right)
+            if agent and _novel(_words(agent.group("by")), qstems):
+                chosen = agent.group("by")  # "Mrs. Hudson is played by Una Stubbs": the agent
     return chosen
 
 
@@ -743,14 +699,114 @@ _ROMAN_VALUES = {
     "XI": 11, "XII": 12, "XIII": 13, "XIV": 14, "XV": 15, "XVI": 16,
 }  # fmt: skip
 _ROMAN = re.compile(r"\b([A-Z][a-z]+)\s+(XVI|XV|XIV|XIII|XII|XI|X|IX|VIII|VII|VI|V|IV|III|II|I)\b")
-_YES = frozenset({"yes", "yeah", "yep", "correct", "true", "right", "indeed"})
-_NO = frozenset({"no", "nope", "false", "incorrect"})
+
+
+_ENTITY_QUESTION = re.compile(
+    r"^\W*(?:(?:in|on|at|from|to|for|by|with|of|under|during)\s+)?(?:who|whom|whose|which|what|"
+    r"where|name)\b",
+    re.IGNORECASE,
+)
+# a word, with a regnal number already turned into digits ("Henry 7")
+_NAME_TOKEN = re.compile(r"[^\W\d_][^\W_]*(?:['’-][^\W_]+)*(?:\s\d{1,2}\b)?", re.UNICODE)
+
+
+def _yesno_part(question: str | None) -> str | None:
+    """The yes/no question in ``question`` (the whole question, or its last part after a colon,
+    semicolon or sentence end: "Risk factors ...: is there a role for X?"), else None."""
+    if not question:
+        return None
+    q = _clean(question).strip(" \"'“”")
+    if _YESNO_QUESTION.search(q):
+        return q
+    last = [x for x in re.split(r"[:;]\s+|(?<=[.!?])\s+", q) if x.strip()]
+    if len(last) > 1 and _YESNO_QUESTION.search(last[-1]):
+        return last[-1]
+    return None
+
+
+def _asks_for_entity(question: str | None) -> bool:
+    """A question asking for a thing by name: who/which/what/where/"Name the ...", not a yes/no,
+    numeric or why/how question (the parts of a reply that name things answer it)."""
+    if not question:
+        return False
+    q = _clean(question).strip(" \"'“”")
+    if _NUMERIC_QUESTION.search(q) or _yesno_part(q) is not None:
+        return False
+    # the question's last sentence carries the ask ("Famous as ..., who is the chairman ...?")
+    last = [x for x in re.split(r"(?<=[.!?])\s+|,\s+", q) if x.strip()]
+    return any(_ENTITY_QUESTION.match(x) for x in [q, *last[-1:]])
+
+
+def _novel_names(clause: str, qstems: frozenset[str]) -> str:
+    """The capitalised words of ``clause`` not in the question (see :attr:`AnswerKey.names`).
+
+    The clause's first word counts only when it does not look like an ordinary sentence opener
+    (a stop word, filler, an -ly adverb or an -ing/-ed verb)."""
+    out: list[str] = []
+    for i, m in enumerate(_NAME_TOKEN.finditer(clause)):
+        tok = m.group(0)
+        if not tok[0].isupper():
+            continue
+        low = _ABBREVIATIONS.get(tok.lower(), tok.lower())
+        if low in _STOP or low in _FILLER or low in _PRONOUNS or yes_no(low) is not None:
+            continue
+        if i == 0 and (low.endswith(("ly", "ing", "ed")) or _INTRO.match(low)):
+            continue
+        parts = [_stem(w) for w in _words(low)]
+        if parts and all(w in qstems for w in parts):
+            continue
+        out.append(" ".join(_words(low)))
+    return " ".join(out)
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?P<n>[^\W\d_]+(?:\s+[^\W\d_]+){0,2})", re.IGNORECASE)
+
+
+def _counted(clause: str, question: str) -> Quantity | None:
+    """For "how many X", the one number in ``clause`` that counts X ("8 legs"), else None."""
+    m = _HOW_MANY.search(_clean(question))
+    if not m:
+        return None
+    nouns = {_stem(w) for w in _words(m.group("n")) if w not in _STOP}
+    # parse_numbers reports offsets in the text with number words written as digits
+    conv = number_words_to_digits(unicodedata.normalize("NFKC", _clean(clause)), lone_one=False)
+    found = [
+        Quantity(value=n.value, unit=n.unit, decimal=n.decimal)
+        for n in parse_numbers(_clean(clause), lone_one=False)
+        if nouns & {_stem(w) for w in _words(conv[n.end :])[:3]}
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+_RESTATED_SHARE = 0.75
+
+
+def _verdict(reply: str, qstems: frozenset[str]) -> tuple[str | None, bool]:
+    """(yes/no, firm) a reply gives to a yes/no question beyond its answering clause: a leading
+    "Yes"/"No" of the shared lexicon (``yes_no``: "No one knows" is none), else one of its first
+    two sentences stating the question's claim (>= 75% of the question's content words, at
+    least 2): affirmed -> "yes", negated -> "no"; else (None, False).
+    """
+    lead = yes_no(reply)
+    if lead:
+        return lead, True
+    if len(qstems) < 2:
+        return None, False
+    for sent in _sentences(reply)[:2]:
+        if sent.rstrip().endswith("?"):
+            continue
+        got = {_stem(w) for w in _words(sent) if w not in _STOP} & qstems
+        if len(got) >= _RESTATED_SHARE * len(qstems):
+            return ("no" if _NEGATION.search(sent) else "yes"), True
+    return None, False
 
 
 def _number_word(word: str, n_words: int) -> str:
     """A number word as digits ("eight" -> "8"); "one" only when it is the whole answer."""
-    if word in _WORD_NUMBERS and (word != "one" or n_words == 1):
-        return str(_WORD_NUMBERS[word])
+    if word != "one" or n_words == 1:
+        digits = number_words_to_digits(word)
+        if digits.isdigit():
+            return digits
     return word
 
 
@@ -774,15 +830,21 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     txt = _ROMAN.sub(lambda m: f"{m.group(1)} {_ROMAN_VALUES[m.group(2)]}", ex.text)
     words = _words(txt)
     yesno: str | None = None
-    if words and (words[0] in _YES or words[0] in _NO) and (len(words) == 1 or ex.method != "json"):
-        yesno = "yes" if words[0] in _YES else "no"
+    said = yes_no(txt)  # closed lexicon: "Nope." -> no, "Of course" -> yes, not "Not at all sure"
+    if said and (ex.method != "json" or len(words) <= 3):
+        yesno = said
     clause = _clause(txt, qstems)
     clause = _CONTRAST_TAIL.sub("", clause) or clause  # "Au, not Ag" answers Au
+    doubt = _DOUBT_ONLY.match(clause) is not None  # "Not at all sure": neither yes nor no
     negated = bool(_NEGATION.search(clause)) or yesno == "no"
     firm = yesno is not None
-    if yesno is None and question and _YESNO_QUESTION.search(_clean(question)) and not options:
-        yesno = "no" if negated else "yes"
-        firm = negated
+    yn_part = _yesno_part(question)
+    if yesno is None and not doubt and yn_part is not None and not options:
+        yesno, firm = _verdict(_clean(str(text)), _question_stems(yn_part))
+        if yesno is None:
+            yesno = "no" if negated else "yes"
+            firm = negated
+        negated = negated or yesno == "no"
     numbers = tuple(parse_quantities(clause))
     all_numbers = parse_quantities(txt)
     main: Quantity | None = None
@@ -804,10 +866,12 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
     elif len(numbers) == 1:
         others = [_number_word(w, len(words)) for w in _words(clause)]
         others = [w for w in others if not re.fullmatch(r"[\d.,]+", w)]
-        others = [w for w in others if w not in _UNITS and w not in _STOP and w not in _FILLER]
+        others = [w for w in others if w not in UNITS and w not in _STOP and w not in _FILLER]
         others = [w for w in others if _stem(w) not in qstems]
         if len(others) <= 2 or explicit:
             main = numbers[0]
+    if main is None and len(numbers) > 1 and question:
+        main = _counted(clause, question)  # "8 legs and 2 body segments" for "how many legs"
     if explicit and main is not None:
         numbers = tuple(all_numbers)
     cwords = [_number_word(w, len(words)) for w in _words(clause)]
@@ -832,6 +896,11 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         core=core,
         items=_items(clause),
         full=full,
+        names=(
+            _novel_names(_clause(txt, qstems, refine=True), qstems)
+            if len(words) > _SHORT_WORDS and _asks_for_entity(question)
+            else ""
+        ),
     )
 
 
@@ -855,7 +924,7 @@ def _numbers_compatible(a: AnswerKey, b: AnswerKey) -> bool | None:
 
 def _numeric_only(k: AnswerKey) -> bool:
     """The answer is its number: no word left in the core but digits and units."""
-    return all(re.fullmatch(r"[\d.,/%]+", w) or w in _UNITS or w in _SCALES for w in k.core.split())
+    return all(re.fullmatch(r"[\d.,/%]+", w) or w in UNITS or w in SCALES for w in k.core.split())
 
 
 def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
@@ -882,21 +951,29 @@ def compare_answers(a: AnswerKey, b: AnswerKey) -> float:
     if a.letter and b.letter:
         return 1.0 if a.letter == b.letter else 0.0
     nums = _numbers_compatible(a, b)
-    if nums is False:
+    if nums is False and not (a.names and b.names):  # a name asked for: years are detail
         return 0.0
     if a.main is not None and b.main is not None and _numeric_only(a) and _numeric_only(b):
         return 1.0
+    for ka, kb in ((a, b), (b, a)):
+        if ka.main is not None and _numeric_only(ka) and kb.main is None and len(kb.numbers) > 1:
+            return 0.0  # "2" against a clause of several numbers that commits to none of them
     if a.yesno and b.yesno and a.yesno != b.yesno:
         return 0.0
     if a.yesno and a.yesno == b.yesno and a.firm and b.firm:
         return 1.0  # "No, ..." and "The Constitution does not allow it": the same answer
+    if a.yesno and b.yesno and a.firm != b.firm:
+        return 0.0  # a verdict and a reply that gives none do not give the same answer
     if a.items != b.items:  # "Botswana and South Africa" names two places, "Botswana" one
         return 0.0
     if a.negated != b.negated:
         return 0.0
     if a.yesno and b.yesno and (not a.core or not b.core):
         return 1.0
-    x, y = (a.core, b.core) if a.core and b.core else (a.full, b.full)
+    if a.names and b.names:  # a thing asked for by name: the names given decide
+        x, y = a.names, b.names
+    else:
+        x, y = (a.core, b.core) if a.core and b.core else (a.full, b.full)
     if not x and not y:  # no words on either side ("🙂"): the same symbols are the same answer
         ta, tb = a.extracted.text.strip(), b.extracted.text.strip()
         return 1.0 if ta and ta == tb else 0.0

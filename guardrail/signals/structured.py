@@ -35,9 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "ANSWER_FIELD_KEYS",
+    "JsonAnswer",
     "JsonObject",
     "StructuredReading",
     "find_json_objects",
+    "json_answer",
     "read_structured_confidence",
 ]
 
@@ -632,3 +635,111 @@ def read_structured_confidence(text: str, *, question: str | None = None) -> Str
     base.method = first.value.method
     base.evidence["statements"] = len(same)
     return base
+
+
+# --- the answer field (shared by the judge and answer-level agreement) -------------------------
+
+#: Keys (normalised: lower case, letters only) whose value is a JSON reply's answer; used by
+#: :func:`json_answer`, hence by ``guardrail.runner.judge.extract_answer`` and
+#: ``guardrail.signals.answers.extract_answer``.
+ANSWER_FIELD_KEYS = _ANSWER_KEYS | frozenset({"shortanswer", "result"})
+_ANSWER_PLACEHOLDER_RE = re.compile(
+    r"^\s*(?:<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.\.\.|\u2026|(?:your|the)\s+(?:final\s+)?"
+    r"(?:answer|response|choice)(?:\s+here)?|answer\s+here|string|n/?a)\s*$",
+    re.IGNORECASE,
+)
+# an object cut short by the token limit: its quoted "answer": "..." is still the answer
+_CUT_ANSWER_RE = re.compile(
+    r"[\"'](?:final[_ ]?)?answer[\"']\s*:\s*(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)|'(?P<sq>[^'\n]*)"
+    r"|(?P<bare>[-+]?[\w.,]+))",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class JsonAnswer:
+    """The answer field of a JSON reply (see :func:`json_answer`).
+
+    Attributes:
+        text: the answer as text ("" when every answer field holds a placeholder).
+        key: the JSON key it came from ("" for a placeholder-only reply).
+        spans: (start, end) of every JSON object found in the reply (the caller may cut them).
+    """
+
+    text: str
+    key: str
+    spans: tuple[tuple[int, int], ...] = ()
+
+
+def _field_text(value: Any) -> str | None:
+    """A JSON answer value as text; None for a placeholder, an empty or a non-scalar value."""
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, int | float):
+        text = format(value, "g") if isinstance(value, float) else str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, list) and value and all(isinstance(v, str | int | float) for v in value):
+        text = ", ".join(str(v) for v in value)
+    else:
+        return None
+    if not text or _ANSWER_PLACEHOLDER_RE.match(text):
+        return None
+    return text
+
+
+def _field_in(obj: dict[str, Any], depth: int = 0) -> tuple[str, str] | None:
+    for key, value in obj.items():
+        if _norm_key(str(key)) in ANSWER_FIELD_KEYS:
+            text = _field_text(value)
+            if text is not None:
+                return str(key), text
+    if depth < 2:
+        for value in obj.values():
+            if isinstance(value, dict):
+                found = _field_in(value, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
+def json_answer(text: str) -> JsonAnswer | None:
+    """The answer of a JSON reply: the first object (fenced or bare, found by
+    :func:`find_json_objects`) with an answer field (:data:`ANSWER_FIELD_KEYS`: ``answer``,
+    ``final_answer``, ``short_answer``, ``result``, ``choice``, ``option``, ``prediction``,
+    ``response``, ...; any case, nested up to three levels) whose value is not a placeholder
+    (``<your answer>``, ``...``, ``[answer]``). Later objects (an invented follow-on question's)
+    are ignored; a ``confidence`` field is never the answer; a JSON ``true``/``false`` is
+    ``yes``/``no``. An object cut off by the token limit still gives its quoted ``"answer":
+    "..."``.
+
+    Args:
+        text: the model reply.
+
+    Returns:
+        :class:`JsonAnswer`; ``text=""`` when the only answer fields are placeholders; None
+        when the reply has no JSON answer field. Never raises on model output.
+    """
+    if "{" not in text:
+        return None
+    objects, _ = find_json_objects(text)
+    spans = tuple((o.start, o.end) for o in objects)
+    placeholders = False
+    for o in objects:
+        found = _field_in(o.value)
+        if found is not None:
+            return JsonAnswer(found[1], found[0], spans)
+        placeholders = placeholders or any(_norm_key(str(k)) in ANSWER_FIELD_KEYS for k in o.value)
+    if placeholders:
+        return JsonAnswer("", "", spans)
+    rest = text
+    for start, end in reversed(spans):
+        rest = rest[:start] + "\n" + rest[end:]
+    if "{" in rest:
+        m = _CUT_ANSWER_RE.search(rest)
+        if m:
+            raw = next(g for g in (m.group("dq"), m.group("sq"), m.group("bare")) if g is not None)
+            raw = raw.replace('\\"', '"').strip()
+            if raw and not _ANSWER_PLACEHOLDER_RE.match(raw):
+                return JsonAnswer(raw, "answer", spans)
+    return None

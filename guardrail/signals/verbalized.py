@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from guardrail.signals.base import SignalResult
+from guardrail.signals.numbers import number_words_to_digits
 from guardrail.signals.structured import (
     StructuredReading,
     find_json_objects,
@@ -416,6 +417,63 @@ class _Cand:
         self.reason = reason
 
 
+_NEXT_VALUE_RE = re.compile(
+    r"[ \t]*(?:[,;/]|\bor\b|\bto\b|\band\b|[-\u2013]|,?\s*(?:i\.e\.|that\s+is)[,:]?)[ \t]*"
+    r"(?:(?:about|around|roughly|maybe|perhaps)[ \t]+)?",
+    re.IGNORECASE,
+)
+
+
+def _same_form(a: re.Match[str], b: re.Match[str]) -> bool:
+    """Two value matches written alike: both percentages, both fractions, or both decimals."""
+    ga, gb = a.groupdict(), b.groupdict()
+    if ga.get("pct") or gb.get("pct"):
+        return bool(gb.get("pct"))
+    if ga.get("den") or gb.get("den"):
+        return bool(ga.get("den")) and bool(gb.get("den"))
+    return "." in ga["num"] and "." in gb["num"]
+
+
+# number words 0-100 ("eighty-five", "ninety-nine", "a hundred"), then an optional percent sign
+_WORDS_0_100 = (
+    r"(?:(?:a|one)\s+hundred|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+    r"(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine)\b)?|zero|one|two|three|four|"
+    r"five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|"
+    r"eighteen|nineteen|hundred)"
+)
+_WORD_VALUE_RE = re.compile(
+    r"(?P<words>" + _WORDS_0_100 + r")\b[ \t]*" + _PCT + r"?(?![ \t]*[-\w])",
+    re.IGNORECASE,
+)
+_FIRST_PERSON_WORDS_RE = re.compile(
+    r"(?-i:\bI\b|\b[Ww]e\b)(?:'m|\u2019m|\s+am|'re|\s+are)\s+(?:about\s+)?(?P<words>"
+    + _WORDS_0_100
+    + r")[ \t]*"
+    + _PCT
+    + r"\s*"
+    + _UNIT
+    + r"\b",
+    re.IGNORECASE,
+)
+
+
+def _word_number(m: re.Match[str], *, offset: int, scale: float | None) -> _Cand:
+    """A confidence written in words ("eighty-five percent"): a percentage (0-100), or a value
+    on a stated scale ("Confidence (0-10): eight")."""
+    words = m.group("words")
+    num = float(number_words_to_digits(re.sub(r"^(?:a|one)\s+", "", words, flags=re.I)))
+    text = m.group(0).strip()
+    span = (offset + m.start("words"), offset + m.start("words") + len(text))
+    common: dict[str, Any] = {"kind": "label", "span": span, "text": text, "raw": num}
+    if scale is not None and not m.group("pct"):
+        if num > scale:
+            return _Cand(None, reason=f"confidence {text!r} is above the stated scale", **common)
+        return _Cand(num / scale, method="scale", scale=scale, **common)
+    if num > 100:
+        return _Cand(None, reason=f"confidence {text!r} is above 100%", **common)
+    return _Cand(num / 100, method="percent", scale=100.0, **common)
+
+
 def _stated_scale(text: str) -> float | None:
     m = _SCALE_RE.search(text)
     if not m:
@@ -745,9 +803,13 @@ def parse_verbalized(
     * **designated label**: ``Confidence``, ``Confidence level``, ``Certainty`` + ``:``, ``=``,
       ``is``, ``of``, ``at`` or ``-``; ``Probability``, ``Likelihood``, ``Chance``, ``Accuracy``
       + ``:`` or ``=``; then a number (``85%``, ``85 %``, ``0.85``, ``.85``, ``85/100``, ``8/10``,
-      ``8 out of 10``, ``85.5``), else a probability phrase or level word (``high``). A number
-      followed by an operator (``1 - (1 - p)``) is a formula, not a value;
-    * **first person**: ``I am 90% confident``, ``I'm 90% sure``;
+      ``8 out of 10``, ``85.5``), a number in words from zero to a hundred (``eighty-five
+      percent``, ``ninety-nine``, ``a hundred percent``: a percentage, or on a stated scale),
+      else a probability phrase or level word (``high``). A number followed by an operator
+      (``1 - (1 - p)``) is a formula, not a value. A second value of the same form right after
+      the first (``80%, 90%``, ``80% or 90%``, ``80% to 90%``) is a second statement: when it
+      differs the reply has no value (``conflicting confidence statements``);
+    * **first person**: ``I am 90% confident``, ``I'm 90% sure``, ``I'm ninety percent sure``;
     * **correctness**: ``the answer is 99% correct`` (subject + is/was + number + correct);
     * **value line**: a line that is only a percentage (``85%``); in ``followup`` mode also a
       bare number or fraction;
@@ -848,7 +910,11 @@ def parse_verbalized(
         vm = _VALUE_RE.search(region)
         owned, _ = _phrases(region, levels=True, owned_only=False, offset=start, context=m.group(0))
         first_word = owned[0].span[0] - start if owned else len(region) + 1
-        if vm is not None and vm.start() <= first_word + 40:
+        wm = _WORD_VALUE_RE.match(region)
+        if wm is not None:
+            # "Confidence: eighty-five percent", "Confidence: a hundred percent"
+            values.append(_word_number(wm, offset=start, scale=_stated_scale(m.group(0)) or stated))
+        elif vm is not None and vm.start() <= first_word + 40:
             if _FORMULA_AFTER_RE.match(region, vm.end()) or _INTERVAL_AFTER_RE.match(
                 region, vm.end()
             ):
@@ -858,6 +924,16 @@ def parse_verbalized(
             region_scale = _stated_scale(m.group(0)) or stated
             c = _number(vm, offset=start, scale=region_scale, key=key, kind="label")
             values.append(c)
+            # "Confidence: 80%, 90%" / "80% or 90%" / "80% to 90%": a second value of the same
+            # form right after the first is a second statement (a conflict when they differ;
+            # "8/10, i.e. 80%" agrees with itself)
+            nm = _NEXT_VALUE_RE.match(region, vm.end())
+            if nm is not None:
+                second = _VALUE_RE.match(region, nm.end())
+                if second is not None and _same_form(vm, second):
+                    values.append(
+                        _number(second, offset=start, scale=region_scale, key=key, kind="label")
+                    )
             pm = _PAREN_PCT_RE.match(region, vm.end())
             if pm:
                 evidence.append(_Cand(float(pm.group("num")) / 100, "paren", c.span, pm.group(0)))
@@ -867,6 +943,8 @@ def parse_verbalized(
     # S2 first person
     for m in _FIRST_PERSON_RE.finditer(text):
         values.append(_number(m, offset=0, scale=stated, key="confidence", kind="first_person"))
+    for m in _FIRST_PERSON_WORDS_RE.finditer(text):  # "I'm ninety percent sure"
+        values.append(_word_number(m, offset=0, scale=None))
     # S3 correctness
     for m in _CORRECT_RE.finditer(text):
         values.append(_number(m, offset=0, scale=None, key="confidence", kind="correctness"))
@@ -998,6 +1076,8 @@ _STRIP_LINE_RE = re.compile(
 # probability phrase / level word ("Confidence is a feeling ..." in an answer is content)
 _STRIP_REST_RE = re.compile(
     r"[ \t*_\"'`]*(?:[-+]?\d|\.\d|<|\[|\{|NN|XX|N/A\b|none\b|unknown\b|"
+    + _WORDS_0_100
+    + r"\b[ \t]*(?:%|percent\b|per\s*cent\b|[.!*_]*[ \t]*$)|"
     r"(?:an?\s+)?(?:integer|number|value|percentage)\b|"
     + _PHRASE_RE.pattern[len("(?<![\\w-])") :]
     + "|"

@@ -26,7 +26,7 @@ def client() -> Iterator[Any]:
 
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as c,
     ):
@@ -70,8 +70,8 @@ def test_object_storage_and_table_partitions(
 
     from guardrail.decisions import JSONLDecisionLog
     from guardrail.decisions.distributed import partitions, replay_distributed
-    from guardrail.decisions.sources import upload
     from guardrail.decisions.table import open_decision_table
+    from guardrail.storage import upload
 
     from .test_table import records
 

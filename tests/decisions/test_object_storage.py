@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from guardrail.cli import app
 from guardrail.decisions import JSONLDecisionLog
 from guardrail.decisions.replay import ReplayInputError, replay_files
-from guardrail.decisions.sources import upload
 from guardrail.policy import load_policy
+from guardrail.storage import upload
 
 from .test_replay import CANDIDATE, ROWS, _flat
 from .test_table import TRANSITIONS, records
@@ -118,6 +118,9 @@ def test_missing_objects_and_failed_uploads(tmp_path: Path, s3: S3) -> None:
         replay_files([f"{bucket}/absent.jsonl"], policies, storage_options=options)
     with pytest.raises(ReplayInputError, match="no object matches"):
         replay_files([f"{bucket}/none-*.jsonl"], policies, storage_options=options)
+    args = ["replay", str(tmp_path / "t.guard"), f"{bucket}/none-*.jsonl", "--format", "json"]
+    res = runner.invoke(app, [*args, *_cli_options(options)])
+    assert res.exit_code == 2 and "no object matches" in res.stdout
     # the bucket does not exist: the rotation's upload fails, the record is still written
     log = JSONLDecisionLog(
         tmp_path / "d.jsonl",
@@ -135,3 +138,33 @@ def test_missing_objects_and_failed_uploads(tmp_path: Path, s3: S3) -> None:
     files = sorted(tmp_path.glob("d.jsonl*"))
     ids = [json.loads(line)["request_id"] for f in files for line in f.open()]
     assert sorted(ids) == ["1", "2"]
+
+
+def test_audit_records_from_s3_equal_the_local_audit(
+    tmp_path: Path, s3: S3, repo_root: Path
+) -> None:
+    """`guardrail audit report` on the documented audit run's records (docs/audit-run/, 732
+    graded SmolLM2 answers) split over two objects and read through a glob: the same report as
+    the local file, files aside."""
+    bucket, options = s3
+    src = repo_root / "docs" / "audit-run" / "records.jsonl"
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    half = len(lines) // 2
+    for i, part in enumerate((lines[:half], lines[half:])):
+        p = tmp_path / f"part-{i}.jsonl"
+        p.write_text("".join(part), encoding="utf-8")
+        upload(p, f"{bucket}/audit/part-{i}.jsonl", options)
+    args = ["audit", "report", "--format", "json", "--bootstrap", "0"]
+    args += ["--group-by", "domain,source"]
+    local = runner.invoke(app, [*args[:2], str(src), *args[2:]])
+    remote = runner.invoke(
+        app, [*args[:2], f"{bucket}/audit/part-*.jsonl", *args[2:], *_cli_options(options)]
+    )
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert b.pop("files") == [f"{bucket}/audit/part-0.jsonl", f"{bucket}/audit/part-1.jsonl"]
+    a.pop("files")
+    assert a == b
+    # counted from the file itself: every line is one graded answer
+    n_correct = sum(json.loads(x)["correct"] is True for x in lines)
+    assert b["overall"]["n"] == len(lines) == 732 and b["overall"]["n_correct"] == n_correct

@@ -62,6 +62,10 @@ def test_errors(tmp_path: Path) -> None:
     broken.write_text("policy broken {\n  rule x {\n    when nonsense_signal < 1\n")
     res = runner.invoke(app, ["replay", str(broken), str(log), "--format", "json"])
     assert res.exit_code == 1, res.output
+    res = runner.invoke(
+        app, ["replay", str(policy), str(log), "--storage-option", "oops", "--format", "json"]
+    )
+    assert res.exit_code == 2 and "KEY=VALUE" in res.stdout
 
 
 def test_labels_joined_from_a_sqlite_review_store(tmp_path: Path) -> None:

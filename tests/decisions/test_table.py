@@ -121,6 +121,24 @@ def test_sqlite_table_beside_the_review_store(tmp_path: Path) -> None:
     # a plain .db path on the command line is read as a table too
     res = runner.invoke(app, ["replay", str(tmp_path / "t.guard"), str(db), "--format", "json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["changed"] == 4
+    # decisions and labels from one database: row 2 (pass, stays pass) spot-checked at 20%
+    # and labelled correct -> shown accuracy 1.0 before and after, n = 1
+    with SQLiteReviewStore(db) as store:
+        item = store.enqueue(
+            ReviewItem(request_id="2", domain="t", decision="pass", reason="spot_check",
+                       sampling_rate=0.2)
+        )  # fmt: skip
+        store.claim_item(item, "ann")
+        store.label(item, "correct", reviewer="ann")
+    url = f"sqlite:///{db}"
+    res = runner.invoke(
+        app, ["replay", str(tmp_path / "t.guard"), url, "--store", url, "--format", "json"]
+    )
+    d = json.loads(res.stdout)["domains"]["t"]
+    assert d["labelled"] == 1
+    for side in ("before", "after"):
+        acc = d[side]["shown_accuracy"]
+        assert acc["n"] == 1 and acc["accuracy"] == 1.0
 
 
 def test_reading_a_database_without_the_table_is_a_clear_error(tmp_path: Path) -> None:

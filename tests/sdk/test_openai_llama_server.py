@@ -127,3 +127,71 @@ def test_wrong_key_and_refused_connection(base_url: str) -> None:
     dead = openai.OpenAI(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key=KEY, max_retries=0)
     with pytest.raises(openai.APIConnectionError):
         GuardedClient(guard=_guard(dead)).chat.completions.create(model="smollm2", messages=Q)
+
+
+def test_raw_response_headers_and_one_span_per_request(base_url: str) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exp = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exp))
+    oa = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    p = parse_policy(POLICY, "e2e.guard")
+    guard = Guard(
+        {p.name: p},
+        OpenAIClientProvider(oa, model="smollm2"),
+        max_tokens=24,
+        tracer_provider=tp,
+    )
+    client = GuardedClient(guard=guard)
+    raw = client.chat.completions.with_raw_response.create(model="smollm2", messages=Q, seed=7)
+    # the upstream answer call's HTTP response (uvicorn's JSON reply)
+    assert raw.status_code == 200 and raw.method == "POST"
+    assert raw.headers["content-type"].startswith("application/json")
+    assert int(raw.headers["content-length"]) > 0
+    assert str(raw.url) == f"{base_url}/chat/completions"
+    c = _check(raw.parse())
+    spans = list(exp.get_finished_spans())
+    chats = [s for s in spans if s.kind is trace.SpanKind.CLIENT]
+    guard_span = next(s for s in spans if s.name == "guardrail.guard")
+    # llama_cpp.server ignores n: the answer, the n=2 sampling request (1 choice back) and one
+    # single top-up request, a span each, children of the guard span, each its own response id
+    assert len(chats) == 3 == c.guardrail_usage.calls  # type: ignore[attr-defined]
+    port = int(base_url.split(":")[2].split("/")[0])
+    ids = set()
+    for s in chats:
+        a = s.attributes or {}
+        assert (a["server.address"], a["server.port"]) == ("127.0.0.1", port)
+        assert s.parent is not None and guard_span.context is not None
+        assert s.parent.span_id == guard_span.context.span_id
+        assert s.status.status_code is not trace.StatusCode.ERROR
+        ids.add(a["gen_ai.response.id"])
+    assert len(ids) == 3 and c.id in ids  # the completion's id is the answer span's
+    seeds = sorted(int((s.attributes or {})["gen_ai.request.seed"]) for s in chats)
+    assert seeds == [7, 8, 9]  # answer seed 7; samples seed+1, seed+2
+    # the spans' usage sums to what the guard counted (the server's own usage figures)
+    g = c.guardrail_usage  # type: ignore[attr-defined]
+    assert sum(int((s.attributes or {})["gen_ai.usage.input_tokens"]) for s in chats) == (
+        g.prompt_tokens
+    )
+    assert sum(int((s.attributes or {})["gen_ai.usage.output_tokens"]) for s in chats) == (
+        g.completion_tokens
+    )
+
+
+def test_langchain_chat_openai_one_guarded_call(base_url: str) -> None:
+    lc = pytest.importorskip("langchain_openai", reason="langchain-openai (dev extra) missing")
+    oa = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    client = GuardedClient(guard=_guard(oa))
+    llm = lc.ChatOpenAI(
+        client=client.chat.completions, model="smollm2", api_key=KEY, max_tokens=24, seed=11
+    )
+    m = llm.invoke("What is the capital of France? Answer in one word.")
+    # the guarded text: the answer with the policy's notice, or the abstention message
+    assert isinstance(m.content, str)
+    assert m.content.endswith("Checked by guardrail.") or m.content == "The samples disagree."
+    assert m.response_metadata["id"].startswith("chatcmpl-")  # llama.cpp's own id
+    assert m.response_metadata["finish_reason"] in {"stop", "length", "content_filter"}

@@ -86,7 +86,7 @@ async def test_names_match_semconv_and_usage_sums_to_served_tokens(
     tp, exp, mp, reader = otel
     global_tp, global_mp = trace.get_tracer_provider(), metrics.get_meter_provider()
     server.answers = role_answers(answer="Paris.", samples=["Paris."])
-    server.ignore_n = True  # k samples become 1 + 2 top-up requests under one span
+    server.ignore_n = True  # k samples become 1 + 2 top-up requests: a span each
     r = await make_guard(POLICY, tracer_provider=tp, meter_provider=mp).chat(Q)
     assert r.status == "answered"
     spans: list[ReadableSpan] = list(exp.get_finished_spans())
@@ -99,12 +99,27 @@ async def test_names_match_semconv_and_usage_sums_to_served_tokens(
             _check_keys(e.attributes or {}, e.name)
     chats = [s for s in spans if s.kind is trace.SpanKind.CLIENT]
     guard = next(s for s in spans if s.name == "guardrail.guard")
-    assert len(chats) == 2  # the answer call and the sampling call (3 requests)
+    # one CLIENT span per HTTP request: the answer, the n=3 sampling request the server
+    # answered with one choice, and the 2 single top-up requests; all children of the guard span
+    assert len(chats) == 4 == len(server.requests)
+    assert guard.context is not None
     for s in chats:
         a = s.attributes or {}
         assert a[server_attributes.SERVER_ADDRESS] == "127.0.0.1"
         assert a[server_attributes.SERVER_PORT] == server.port
         assert a[gen_ai_attributes.GEN_AI_OPERATION_NAME] == "chat"
+        assert s.parent is not None and s.parent.span_id == guard.context.span_id
+        # each request's own usage: 6 question words in, "Paris." = 1 out
+        assert a["gen_ai.usage.input_tokens"] == 6 and a["gen_ai.usage.output_tokens"] == 1
+    # each its own response id (the fake server numbers its replies 1..4)
+    ids = sorted(str((s.attributes or {})[gen_ai_attributes.GEN_AI_RESPONSE_ID]) for s in chats)
+    assert ids == [f"chatcmpl-fake-{i}" for i in range(1, 5)]
+    purposes = sorted(str((s.attributes or {})["guardrail.purpose"]) for s in chats)
+    assert purposes == ["answer", "consistency", "consistency", "consistency"]
+    counts = [
+        (s.attributes or {}).get(gen_ai_attributes.GEN_AI_REQUEST_CHOICE_COUNT) for s in chats
+    ]
+    assert sorted(counts, key=str) == [3, None, None, None]  # only the n=3 request asked for 3
     assert not any(k.startswith("gen_ai.usage.") for k in guard.attributes or {})
     # tokens served: the fake server counts space-separated words
     # (tests/servers/fake_openai.py). 4 requests (answer + 3 single samples), each sending the
@@ -137,7 +152,7 @@ async def test_names_match_semconv_and_usage_sums_to_served_tokens(
     }
     assert tokens == {"input": 24, "output": 4}
     durations = pts[gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert sum(p.count for p in durations) == 2  # one per chat span
+    assert sum(p.count for p in durations) == 4  # one per request (= per chat span)
     (decision,) = pts["guardrail.decisions"]
     assert decision.value == 1
     assert dict(decision.attributes) == {

@@ -33,6 +33,11 @@ Behaviour knobs (attributes, changeable while running):
   connection then closes). Faults of kind ``status`` apply to them too. Non-streamed replies
   also take ``stream_delay`` per token of their longest choice (the same generation time).
 
+* ``hold``: a predicate ``(request_body) -> bool``; a chat request it accepts gets no reply
+  until :meth:`release_held` is called or the client closes the connection (end of stream on
+  the socket). ``disconnected`` records the bodies of held requests whose client went away
+  before the reply: what a server sees when a client cancels an in-flight request.
+
 ``requests`` records every chat request body received, ``paths`` their request targets,
 ``request_times`` their arrival times (``time.monotonic()``) and ``max_active`` the largest
 number of requests in flight at once.
@@ -150,6 +155,10 @@ class FakeOpenAIServer:
         self.paths: list[str] = []
         self.active = 0
         self.max_active = 0
+        self.hold: Callable[[dict[str, Any]], bool] | None = None
+        self.held = 0  # held requests still waiting
+        self.disconnected: list[dict[str, Any]] = []
+        self._release: asyncio.Event | None = None
         self._sample = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,6 +204,12 @@ class FakeOpenAIServer:
         if self._thread is not None:
             self._thread.join(10)
 
+    def release_held(self) -> None:
+        """Let every held request (and any later one ``hold`` accepts) be answered."""
+        self.hold = None
+        if self._loop is not None and self._release is not None:
+            self._loop.call_soon_threadsafe(self._release.set)
+
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
@@ -226,7 +241,7 @@ class FakeOpenAIServer:
                         headers[k.strip().lower()] = v.strip()
                 length = int(headers.get("content-length", "0"))
                 raw = await reader.readexactly(length) if length else b""
-                keep = await self._serve(method, path, headers, raw, writer)
+                keep = await self._serve(method, path, headers, raw, writer, reader)
                 if not keep:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
@@ -266,6 +281,7 @@ class FakeOpenAIServer:
         headers: dict[str, str],
         raw: bytes,
         writer: asyncio.StreamWriter,
+        reader: asyncio.StreamReader | None = None,
     ) -> bool:
         if method == "GET" and path.rstrip("/").endswith("/models"):
             await self._send(writer, 200, json.dumps({"data": [{"id": "fake-model"}]}).encode())
@@ -289,6 +305,10 @@ class FakeOpenAIServer:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             await self._send(writer, 401, self._error("Incorrect API key provided"))
             return True
+        held = self.hold is not None and reader is not None and self.hold(body)
+        if held and reader is not None and not await self._held(reader):
+            self.disconnected.append(body)
+            return False
         fault = self.faults.popleft() if self.faults else None
         if fault is None and self.fault_source is not None:
             fault = self.fault_source(self.served)
@@ -298,6 +318,24 @@ class FakeOpenAIServer:
             return await self._reply(body, fault, writer)
         finally:
             self.active -= 1
+
+    async def _held(self, reader: asyncio.StreamReader) -> bool:
+        """Wait for :meth:`release_held` (True) or the client's end of stream (False). An
+        HTTP/1.1 client sends nothing more on the connection while it waits for this reply,
+        so any read returning is the connection closing."""
+        if self._release is None:
+            self._release = asyncio.Event()
+        self.held += 1
+        try:
+            closed = asyncio.ensure_future(reader.read(1))
+            release = asyncio.ensure_future(self._release.wait())
+            await asyncio.wait({closed, release}, return_when=asyncio.FIRST_COMPLETED)
+            gone = closed.done()
+            for t in (closed, release):
+                t.cancel()
+            return not gone
+        finally:
+            self.held -= 1
 
     async def _embed(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         self.embedding_requests.append(body)
@@ -374,7 +412,9 @@ class FakeOpenAIServer:
                 writer.write(payload[i : i + 1])
                 await writer.drain()
             return True
-        await self._send(writer, 200, payload)
+        # openai's LegacyAPIResponse.request_id reads this header: "req-" + the completion id
+        rid = document.get("id") if isinstance(document, dict) else None
+        await self._send(writer, 200, payload, {"x-request-id": f"req-{rid}"} if rid else None)
         return True
 
     async def _stream(self, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:

@@ -371,8 +371,9 @@ def test_hand_labelled_smollm2_clustering() -> None:
     (tests/fixtures/smollm2_agreement.jsonl; labels by reading, see docs/signals.md). The issue's
     target is F1 >= 0.90; on these replies (a 135M model that rarely gives one answer twice: 20
     agreeing pairs in 840) the default reaches far less. This pins the measured values
-    (precision 6/15, recall 6/20, F1 = 2 * 0.4 * 0.3 / 0.7 = 0.3429) so that a change that
-    loses ground is seen, and checks the previous default and exact strings were worse."""
+    (TP 6, FP 6, FN 14: precision 6/12, recall 6/20, F1 = 2 * 6 / (2 * 6 + 6 + 14) = 0.375;
+    0.3429 before the question-aware answer span) so that a change that loses ground is seen,
+    and checks the previous default and exact strings were worse."""
     ev = _eval_module()
     records = [
         json.loads(x)
@@ -382,7 +383,7 @@ def test_hand_labelled_smollm2_clustering() -> None:
     assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
     p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
     assert n_gold == 20
-    assert f1 >= 0.3428, (p, r, f1)
+    assert f1 >= 0.375 - 1e-9, (p, r, f1)
     old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
     exact = ev.pairwise_f1(ev.backends()["exact (baseline)"], records)[2]
     assert f1 > old and f1 > exact
@@ -394,8 +395,12 @@ def test_hand_labelled_smollm2_clustering_held_out() -> None:
     Measured untouched: precision 29/37, recall 29/144, F1 0.320. Two rules were then added
     after reading its misses ("a pig named X" cut at "named"; a yes/no read from a negation is
     firm), so it is held out no more: precision 48/68, recall 48/144,
-    F1 = 2 * 0.7059 * 0.3333 / 1.0392 = 0.4528. Far below the issue's 0.90 (docs/signals.md
-    says why); pinned so a change that loses ground is seen."""
+    F1 = 2 * 0.7059 * 0.3333 / 1.0392 = 0.4528. The question-aware answer span (names for
+    who/which questions, yes/no verdicts from a leading Yes/No or a restated claim, ...) was then
+    developed on smollm2_clusters.jsonl without reading this set: TP 82, FP 36, FN 62,
+    precision 82/118 = 0.6949, recall 82/144 = 0.5694, F1 = 2 * 82 / (2 * 82 + 36 + 62) = 0.6260
+    (recall bought with a little precision). Far below the issue's 0.90 (docs/signals.md says
+    why); pinned so a change that loses ground is seen."""
     ev = _eval_module()
     records = [
         json.loads(x)
@@ -405,7 +410,37 @@ def test_hand_labelled_smollm2_clustering_held_out() -> None:
     assert len(records) == 30 and all(len(r["labels"]) == 8 for r in records)
     p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
     assert n_gold == 144
-    assert p >= 48 / 68 - 1e-9 and f1 >= 0.4528 - 1e-4, (p, r, f1)
+    assert p >= 82 / 118 - 1e-9 and r >= 82 / 144 - 1e-9, (p, r, f1)
+    assert f1 >= 0.6259, (p, r, f1)
+
+
+def test_hand_labelled_smollm2_clustering_third_set_untouched() -> None:
+    """A third set (tests/fixtures/smollm2_agreement_fresh.jsonl: 15 TriviaQA + 15 BoolQ questions
+    used by neither set above), recorded after the question-aware rules were fixed and labelled
+    by reading every reply before any clustering ran on it (each question's ``why`` gives the
+    calls). Measured once, untouched: TP 80, FP 32, FN 63 of 143 gold pairs, precision 80/112 =
+    0.7143, recall 80/143 = 0.5594, F1 = 2 * 80 / (2 * 80 + 32 + 63) = 0.6275; the default before
+    those rules scored 0.529 and the whole-text rapidfuzz similarity 0.418 on it. Two later
+    general rules (written for the hand-made cases of test_question_aware_answer_span, not from
+    this set: a name asked for outweighs years in the detail; a part of over four words is no
+    list item) give TP 82, FP 33, FN 61: P 82/115 = 0.7130, R 82/143 = 0.5734, F1 0.6357."""
+    ev = _eval_module()
+    records = [
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement_fresh.jsonl").read_text("utf-8").splitlines()
+        if x.strip()
+    ]
+    assert len(records) == 30 and all(len(r["labels"]) == 8 and r["why"] for r in records)
+    ids = {r["id"] for r in records}
+    for other in ("smollm2_agreement.jsonl", "smollm2_agreement_heldout.jsonl"):
+        text = (FIXTURES / other).read_text("utf-8").splitlines()
+        assert not ids & {json.loads(x)["id"] for x in text if x.strip()}  # no question reused
+    p, r, f1, n_gold = ev.pairwise_f1(ev.backends()["answer (default)"], records)
+    assert n_gold == 143
+    assert p >= 82 / 115 - 1e-9 and r >= 82 / 143 - 1e-9, (p, r, f1)
+    assert f1 >= 0.6356, (p, r, f1)
+    old = ev.pairwise_f1(ev.backends()["rapidfuzz (previous default)"], records)[2]
+    assert f1 > old
 
 
 def test_detail_after_the_answer_and_explained_yes_no() -> None:
@@ -418,3 +453,100 @@ def test_detail_after_the_answer_and_explained_yes_no() -> None:
     q = "Does the US constitution allow states to secede?"
     assert same("No, it does not.", "The Constitution does not explicitly allow secession.", q)
     assert not same("No.", "Yes, under the tenth amendment.", q)
+
+
+def test_question_aware_answer_span() -> None:
+    # Written for this test (not from any data set): the span of a reply that answers what the
+    # question asks for, not the question's own entities or the detail around it.
+    # names answer a who/which/where question; a reply's prose around them is not the answer
+    q = "Which river flows through Vienna?"
+    assert same(
+        "The river that flows through Vienna is the Danube, one of the longest rivers in Europe.",
+        "Vienna sits on the banks of the Danube, a major waterway of central Europe.",
+        q,
+    )
+    assert not same(
+        "The river that flows through Vienna is the Danube, a major waterway of central Europe.",
+        "The river that flows through Vienna is the Rhine, a major waterway of central Europe.",
+        q,
+    )
+    # an insert between subject and verb is not the answer
+    q = "What is the capital of Peru?"
+    assert same("The capital of Peru, which lies on the Pacific coast, is Lima.", "Lima.", q)
+    # "X, a <description>" describes one thing: not a two-item list
+    assert same("The capital of Peru is Lima, a large and busy city on the coast.", "Lima", q)
+    # a refinement ("..., specifically in X") names what a "which country" question asks for
+    q = "In which country is the Atacama desert?"
+    assert same(
+        "The Atacama desert lies in South America, specifically in the north of Chile.",
+        "The Atacama desert is located in Chile, along the Pacific coast.",
+        q,
+    )
+    # the agent of a passive answers "who"
+    q = "Who painted the ceiling of the Sistine Chapel?"
+    assert same(
+        "The ceiling of the Sistine Chapel was painted by Michelangelo over four years.",
+        "Michelangelo painted it between 1508 and 1512.",
+        q,
+    )
+    assert not same(
+        "The ceiling of the Sistine Chapel was painted by Michelangelo over four years.",
+        "The ceiling of the Sistine Chapel was painted by Raphael over four years.",
+        q,
+    )
+    # commas between the adjectives of one noun do not cut the answer short
+    q = "What is a quokka?"
+    assert not same(
+        "A quokka is a small, furry, and friendly marsupial found in Australia.",
+        "A quokka is a small, noisy bird that lives in the rainforest.",
+        q,
+    )
+    # "how many X": the number that counts X, not another number in the sentence
+    q = "How many strings does a standard violin have?"
+    assert same("A violin has 4 strings and 2 f-holes.", "four", q)
+    assert not same("A violin has 4 strings and 2 f-holes.", "2", q)
+
+
+def test_yes_no_verdicts_of_long_replies() -> None:
+    # Written for this test: a verdict is read from a leading Yes/No, "the answer to this
+    # question is ...", or a sentence stating the question's claim; a reply without a verdict
+    # does not give the same answer as one with it.
+    q = "Is the Great Wall of China visible from the Moon?"
+    no_lead = "No, it is far too narrow to be seen with the naked eye from that distance."
+    no_phrase = "The answer to this question is indeed no. Astronauts have confirmed it."
+    no_claim = "The Great Wall of China is not visible from the Moon without a telescope."
+    yes_claim = "The Great Wall of China is visible from the Moon on a clear day."
+    no_verdict = "The Great Wall of China is a series of fortifications built over centuries."
+    assert same(no_lead, no_phrase, q) and same(no_lead, no_claim, q)
+    assert not same(no_lead, yes_claim, q)
+    assert not same(no_verdict, yes_claim, q) and not same(no_verdict, no_claim, q)
+    # "not only ... but also" affirms
+    q = "Is walking good for the heart?"
+    assert same(
+        "Walking is not only good for the heart, it also helps the joints.",
+        "Yes, walking strengthens the heart.",
+        q,
+    )
+    # the yes/no part of a question after a colon; "No one" opens no verdict
+    q = "Vitamin D in winter: is there a benefit for bone health?"
+    assert same("Yes, there is some benefit.", "Yes. Studies show fewer fractures.", q)
+    assert not same("No one knows for sure.", "No, there is no benefit.", q)
+
+
+def test_a_long_comma_loop_is_read_in_linear_time() -> None:
+    # A real SmolLM2 reply (smollm2_agreement_fresh.jsonl, boolq-1596, the shown answer): "No, no,
+    # ..." to the 96-token limit. The "A, B and C" list pattern used to backtrack exponentially on
+    # it (minutes for 48 items); the non-answer detector sets loops aside before clustering, but
+    # AnswerSimilarity and compare_answers are public and must stay total and fast on any reply.
+    rec = next(
+        json.loads(x)
+        for x in (FIXTURES / "smollm2_agreement_fresh.jsonl").read_text("utf-8").splitlines()
+        if '"boolq-1596"' in x
+    )
+    loop = rec["answer"]
+    assert loop.count("no,") >= 45
+    key = answer_key(loop, question=rec["question"])
+    assert key.yesno == "no" and key.items == 1
+    longer = "No, " + ", ".join(["no"] * 400) + ","
+    m = AnswerSimilarity(rec["question"]).matrix([loop, longer, "Yes, they are related."])
+    assert m[0, 1] == 1.0 and m[0, 2] == 0.0

@@ -85,11 +85,13 @@ def test_pairwise_clustering_f1_against_hand_labels(
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     scores = f"P {precision:.3f} R {recall:.3f} F1 {f1:.3f} (TP {tp} FP {fp} FN {fn})"
-    # Issue 10 asks F1 >= 0.90; the answer-level default reaches 0.558 (P 0.730, R 0.451 on the
-    # 714 pairs, docs/signals.md "Hand-labelled SmolLM2 clusters") and the issue stays open for
-    # the rest. This floor keeps what was measured from sliding back (the previous whole-text
-    # default scored 0.492 here).
-    assert f1 >= 0.55, scores
+    # Issue 10 asks F1 >= 0.90; the answer-level default reaches TP 64, FP 7, FN 38 on the 714
+    # pairs: P = 64/71 = 0.901, R = 64/102 = 0.627, F1 = 2 * 64 / (2 * 64 + 7 + 38) = 0.73988
+    # (docs/signals.md "Hand-labelled SmolLM2 clusters"; 0.558 before the question-aware answer
+    # span, 0.492 with the previous whole-text default) and the issue stays open for the rest.
+    # These floors keep what was measured from sliding back.
+    assert precision >= 64 / 71 - 1e-9 and recall >= 64 / 102 - 1e-9, scores
+    assert f1 >= 0.7398, scores
 
 
 def test_anaphylaxis_epinephrine_samples_form_one_cluster_with_the_shown_answer(

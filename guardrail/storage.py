@@ -1,5 +1,8 @@
 """Where decision logs and audit records live: local files or object storage, through fsspec.
 
+Used by ``guardrail replay`` (:mod:`guardrail.decisions`), the decision log's ``ship_to`` and
+``guardrail audit report`` (:func:`guardrail.calibration.records.load_records`).
+
 A *source* is a local path or a URL. URLs go through `fsspec <https://filesystem-spec.readthedocs.io>`_
 (``fsspec.core.url_to_fs``), so every file system fsspec knows works: ``s3://`` (package
 ``s3fs``, extra ``s3``), ``gs://`` (``gcsfs``), ``az://`` / ``abfs://`` (``adlfs``),
@@ -31,10 +34,8 @@ _GLOB = frozenset("*?[")
 
 def is_url(source: str | Path) -> bool:
     """Whether ``source`` is a ``scheme://`` URL for fsspec (database URLs excepted)."""
-    from guardrail.decisions.table import is_table_url
-
-    text = str(source)
-    return "://" in text and not is_table_url(text)
+    text = str(source).strip()
+    return "://" in text and not text.startswith(("sqlite:", "postgresql://", "postgres://"))
 
 
 def filesystem(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Any, str]:

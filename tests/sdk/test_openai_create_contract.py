@@ -1,0 +1,354 @@
+"""The ``create`` contract of the drop-in against the *installed* ``openai`` package: every
+parameter of ``openai.resources.chat.completions.Completions.create`` is a guard argument,
+forwarded to the answer call (checked on the wire of the fake server, tests/servers/fake_openai.py),
+or rejected with a clear error, and docs/sdk.md's per-argument table names each one; the typed
+``stream`` overloads; openai's ``omit``/``NOT_GIVEN`` sentinels; ``with_raw_response`` headers of
+the upstream answer call; a tool-call reply is passed through without failure telemetry."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
+
+from guardrail.policy import parse_policy
+from guardrail.sdk import AsyncGuardedClient, Guard, GuardedClient, OpenAIClientProvider
+from guardrail.sdk.client import (
+    ANSWER_ONLY_ARGS,
+    GUARD_ARGS,
+    REJECTED_ARGS,
+    UnsupportedArgumentError,
+    _Completions,
+    _SyncCompletions,
+)
+
+openai = pytest.importorskip("openai", reason="the openai package (dev extra) is not installed")
+from openai.resources.chat.completions import Completions as OpenAICompletions  # noqa: E402
+from openai.types.chat import ChatCompletion  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
+POLICY = """
+policy general {
+  signals {
+    samples 3 temperature 0.9
+  }
+  rule unstable {
+    when consistency < 0.5
+    then abstain "I am not sure enough to answer."
+  }
+  otherwise notice "Answers may be out of date."
+}
+"""
+MSGS = [{"role": "user", "content": "Capital of France?"}]
+OPENAI_PARAMS = [p for p in inspect.signature(OpenAICompletions.create).parameters if p != "self"]
+
+
+def _client(server: FakeOpenAIServer, **guard_kw: Any) -> GuardedClient:
+    p = parse_policy(POLICY, "general.guard")
+    oa = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    return GuardedClient(
+        guard=Guard({p.name: p}, OpenAIClientProvider(oa), **guard_kw), domain="general"
+    )
+
+
+def _doc_table_rows() -> dict[str, str]:
+    """docs/sdk.md's "Arguments of create" table: argument name -> handling column."""
+    text = DOCS.read_text()
+    table = text.split("**Arguments of `create`**", 1)[1].split("\n\n", 2)[1]
+    rows: dict[str, str] = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        for name in re.findall(r"`([a-z_]+)", cells[0]):
+            rows[name] = cells[1]
+    return rows
+
+
+def test_every_openai_parameter_is_classified_accepted_and_documented() -> None:
+    assert len(OPENAI_PARAMS) >= 40  # the installed openai has the full create signature
+    classes = {
+        "guard": set(GUARD_ARGS),
+        "answer": set(ANSWER_ONLY_ARGS),
+        "rejected": set(REJECTED_ARGS),
+    }
+    # the three classes are disjoint and cover every openai parameter, nothing else but ours
+    assert sum(len(c) for c in classes.values()) == len(set().union(*classes.values()))
+    for name in OPENAI_PARAMS:
+        assert any(name in c for c in classes.values()), f"{name}: not classified"
+    assert set().union(*classes.values()) <= set(OPENAI_PARAMS)
+    # our create (async and sync, and with_raw_response) has each one, keyword-only
+    for fn in (_Completions.create, _SyncCompletions.create):
+        sig = inspect.signature(fn)
+        ours = {n: p for n, p in sig.parameters.items() if n != "self"}
+        assert set(ours) == set(OPENAI_PARAMS) | {"domain"}
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ours.values())
+    # docs/sdk.md: one row per argument, saying which class it is in
+    rows = _doc_table_rows()
+    for name in OPENAI_PARAMS:
+        assert name in rows, f"docs/sdk.md argument table lacks `{name}`"
+        handling = rows[name]
+        if name in classes["answer"]:
+            assert "answer call only" in handling, name
+        elif name in classes["rejected"]:
+            assert "rejected" in handling, name
+        else:
+            assert "every call" in handling or "samples" in handling, name
+
+
+def test_create_has_typed_stream_overloads() -> None:
+    for fn in (_Completions.create, _SyncCompletions.create):
+        overloads = typing.get_overloads(fn)
+        assert len(overloads) == 3
+        streams = [inspect.signature(o).parameters["stream"].annotation for o in overloads]
+        returns = [inspect.signature(o).return_annotation for o in overloads]
+        assert streams == [
+            "Literal[False] | _NotSent | None",
+            "Literal[True]",
+            "bool | _NotSent | None",
+        ]
+        assert returns == ["GuardedChatCompletion", "NoReturn", "GuardedChatCompletion"]
+        for o in overloads:  # every overload has the full openai parameter list
+            assert set(inspect.signature(o).parameters) - {"self"} == set(OPENAI_PARAMS) | {
+                "domain"
+            }
+
+
+# one value per answer-only argument (valid shapes for the openai 3.x types)
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+VALUES: dict[str, Any] = {
+    "frequency_penalty": 0.1,
+    "function_call": "auto",
+    "functions": [{"name": "f", "parameters": {"type": "object"}}],
+    "logit_bias": {"50256": -100},
+    "logprobs": True,
+    "max_completion_tokens": 9,
+    "metadata": {"k": "v"},
+    "modalities": ["text"],
+    "moderation": {"model": "omni-moderation-latest"},
+    "parallel_tool_calls": False,
+    "prediction": {"type": "content", "content": "Paris"},
+    "presence_penalty": 0.2,
+    "prompt_cache_key": "pk",
+    "prompt_cache_options": {"mode": "explicit"},
+    "prompt_cache_retention": "24h",
+    "reasoning_effort": "low",
+    "response_format": {"type": "text"},
+    "safety_identifier": "sid",
+    "service_tier": "auto",
+    "stop": ["\n\n"],
+    "store": False,
+    "temperature": 0.3,
+    "tool_choice": "none",
+    "tools": [TOOL],
+    "top_logprobs": 2,
+    "top_p": 0.9,
+    "user": "u-1",
+    "verbosity": "low",
+    "web_search_options": {"search_context_size": "low"},
+    "extra_headers": {"X-Answer-Only": "yes"},
+    "extra_query": {"answer_only": "yes"},
+    "extra_body": {"top_k": 3},
+    "timeout": 17.0,
+}
+
+
+def test_every_answer_only_argument_reaches_the_answer_call_and_no_sample(
+    server: FakeOpenAIServer,
+) -> None:
+    assert set(VALUES) == set(ANSWER_ONLY_ARGS)  # one value for each (the list is complete)
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    c = _client(server).chat.completions.create(model="main-model", messages=MSGS, **VALUES)
+    assert c.guardrail is not None and c.guardrail.status == "answered"
+    assert len(server.requests) == 2  # the answer call and one n=3 sampling request
+    answer, samples = server.requests
+    for name, value in VALUES.items():
+        if name.startswith("extra_") or name == "timeout":
+            continue
+        assert answer[name] == value, name
+        if name != "temperature":  # samples use the policy's temperature (0.9)
+            assert name not in samples, name
+    assert samples["temperature"] == 0.9
+    assert answer["top_k"] == 3 and "top_k" not in samples  # extra_body
+    assert server.headers_seen[0]["x-answer-only"] == "yes"  # extra_headers
+    assert "x-answer-only" not in server.headers_seen[1]
+    assert "answer_only=yes" in server.paths[0] and "answer_only" not in server.paths[1]
+
+
+def test_timeout_applies_to_the_answer_call(server: FakeOpenAIServer) -> None:
+    # the answer request hangs 2 s; openai's default timeout is 600 s, so only a forwarded
+    # timeout=0.2 turns it into openai.APITimeoutError
+    server.faults.append(Fault.hang(2.0))
+    with pytest.raises(openai.APITimeoutError):
+        _client(server).chat.completions.create(model="main-model", messages=MSGS, timeout=0.2)
+
+
+def test_openai_sentinels_mean_not_given(server: FakeOpenAIServer) -> None:
+    # agent frameworks pass openai's NOT_GIVEN / omit explicitly for arguments they do not set
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    client = _client(server)
+    given = {name: openai.NOT_GIVEN for name in ANSWER_ONLY_ARGS if name != "timeout"}
+    given.update(n=openai.omit, stream=openai.omit, max_tokens=openai.NOT_GIVEN)
+    given.update(seed=openai.omit, stream_options=openai.NOT_GIVEN, audio=openai.omit)
+    c = client.chat.completions.create(model="main-model", messages=MSGS, **given)
+    assert c.guardrail is not None and c.guardrail.status == "answered"
+    answer = server.requests[0]
+    # nothing but the two required fields and the guard's own token cap
+    assert set(answer) == {"model", "messages", "max_tokens"}
+    assert answer["max_tokens"] == client.guard.max_tokens
+
+
+def test_rejected_arguments_raise_type_errors(server: FakeOpenAIServer) -> None:
+    client = _client(server)
+    bad: list[dict[str, Any]] = [
+        {"n": 2},
+        {"stream": True},
+        {"stream_options": {"include_usage": True}},
+        {"audio": {"voice": "alloy", "format": "wav"}},
+        {"modalities": ["text", "audio"]},
+    ]
+    for kw in bad:
+        with pytest.raises(TypeError, match=next(iter(kw))) as err:
+            client.chat.completions.create(model="main-model", messages=MSGS, **kw)
+        assert isinstance(err.value, UnsupportedArgumentError | ValueError)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        client.chat.completions.with_raw_response.create(
+            model="main-model", messages=MSGS, temprature=1
+        )
+    assert server.requests == []  # nothing was sent
+    client.chat.completions.create(model="main-model", messages=MSGS, n=1)  # n=1 is fine
+
+
+def test_raw_response_headers_are_the_upstream_answer_calls(server: FakeOpenAIServer) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    raw = _client(server).chat.completions.with_raw_response.create(
+        model="main-model", messages=MSGS
+    )
+    # the fake server sends x-request-id "req-" + the completion id; the answer call is its
+    # first request (chatcmpl-fake-1), the n=3 sampling request the second
+    assert raw.headers["x-request-id"] == "req-chatcmpl-fake-1"
+    assert raw.request_id == "req-chatcmpl-fake-1"
+    assert raw.status_code == 200 and str(raw.url).endswith("/chat/completions")
+    assert raw.method == "POST" and len(server.requests) == 2
+    c = raw.parse()
+    assert isinstance(c, ChatCompletion) and c.id == "chatcmpl-fake-1"
+    assert c.choices[0].message.content == "Paris.\n\nAnswers may be out of date."
+    # text/json are the guarded completion, not the unguarded upstream body
+    assert raw.json()["choices"][0]["message"]["content"] == c.choices[0].message.content
+    assert ChatCompletion.model_validate_json(raw.text).id == "chatcmpl-fake-1"
+
+
+async def test_async_raw_response(server: FakeOpenAIServer) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    p = parse_policy(POLICY, "general.guard")
+    oa = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    client = AsyncGuardedClient(guard=Guard({p.name: p}, OpenAIClientProvider(oa)))
+    raw = await client.chat.completions.with_raw_response.create(
+        model="main-model", messages=MSGS, domain="general"
+    )
+    assert raw.headers["x-request-id"] == "req-chatcmpl-fake-1"
+    assert raw.parse().guardrail.status == "answered"
+    await client.aclose()
+
+
+def test_tool_call_reply_is_not_a_failed_evaluation(server: FakeOpenAIServer) -> None:
+    exp = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exp))
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+    def tools(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [call]}
+        doc["choices"][0]["finish_reason"] = "tool_calls"
+        return doc
+
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    server.faults.append(Fault.edit(tools))
+    client = _client(server, tracer_provider=tp, meter_provider=mp, strict=True)
+    c = client.chat.completions.create(model="main-model", messages=MSGS, tools=[TOOL])
+    assert c.guardrail is None and c.choices[0].message.tool_calls is not None
+    assert len(server.requests) == 1  # no samples drawn
+    # usage as the server reported it: "Capital of France?" 3 words in, and the fake server
+    # counted its answer "Paris." (1 word) before the edit turned it into a tool call
+    g = c.guardrail_usage
+    assert (g.calls, g.prompt_tokens, g.completion_tokens) == (1, 3, 1)
+    spans = list(exp.get_finished_spans())
+    assert len(spans) == 2
+    guard = next(s for s in spans if s.name == "guardrail.guard")
+    chat = next(s for s in spans if s.kind is trace.SpanKind.CLIENT)
+    for s in spans:  # a successful call, not a failure
+        assert s.status.status_code is not trace.StatusCode.ERROR, s.name
+        assert "error.type" not in (s.attributes or {}), s.name
+        assert s.events == ()  # no evaluation: nothing was evaluated
+    assert (guard.attributes or {})["guardrail.status"] == "passed_through"
+    assert (guard.attributes or {})["guardrail.pass_through.reason"] == "tool_calls"
+    assert (guard.attributes or {})["guardrail.cost.input_tokens"] == 3
+    a = chat.attributes or {}
+    assert a["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert a["gen_ai.response.id"] == "chatcmpl-fake-1"
+    assert a["gen_ai.usage.input_tokens"] == 3
+    data = reader.get_metrics_data()
+    names = {
+        m.name: m
+        for rm in (data.resource_metrics if data else [])
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert "guardrail.decisions" not in names  # no decision, in particular no "failed" one
+    (duration,) = names["gen_ai.client.operation.duration"].data.data_points
+    assert "error.type" not in duration.attributes
+    mp.shutdown()
+
+
+TYPED_USE = """
+from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from guardrail.sdk import AsyncGuardedClient, GuardedClient
+
+msgs: list[ChatCompletionMessageParam] = [{"role": "user", "content": "x"}]
+client = GuardedClient(OpenAI())
+r = client.chat.completions.create(model="m", messages=msgs, temperature=0.2, stop=["."])
+reveal_type(r)
+reveal_type(r.choices[0].message.content)
+flag: bool = False
+reveal_type(client.chat.completions.create(model="m", messages=msgs, stream=flag))
+client.chat.completions.create(model="m", messages=msgs, temprature=0.2)
+
+
+async def f() -> None:
+    x = await AsyncGuardedClient().chat.completions.create(model="m", messages=msgs)
+    reveal_type(x)
+"""
+
+
+@pytest.mark.slow
+def test_create_type_checks_like_openai(tmp_path: Path) -> None:
+    # mypy --strict on code written against openai's types: the overloads give the
+    # ChatCompletion subclass back, and a misspelt keyword is a type error (as with openai)
+    api = pytest.importorskip("mypy.api", reason="mypy (dev extra) is not installed")
+    src = tmp_path / "use.py"
+    src.write_text(TYPED_USE)
+    out, _, status = api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(src)])
+    revealed = re.findall(r'Revealed type is "([^"]+)"', out)
+    assert revealed == [
+        "guardrail.sdk.client.GuardedChatCompletion",
+        "str | None",
+        "guardrail.sdk.client.GuardedChatCompletion",
+        "guardrail.sdk.client.GuardedChatCompletion",
+    ]
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    # only the misspelt call fails (mypy reports it twice: the keyword, then no overload)
+    assert errors and all(f"{src}:13:" in e for e in errors), errors
+    assert 'Unexpected keyword argument "temprature"' in errors[0]
+    assert status == 1
