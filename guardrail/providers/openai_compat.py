@@ -396,8 +396,9 @@ class _LoopClients:
 
     Requests are spread over several small httpx pools ("shards") of ``per_shard`` connections:
     httpcore 1.x re-scans every pooled connection for each queued request, so its bookkeeping
-    grows with connections x requests in flight per pool (200 concurrent requests on one pool of
-    256 connections measured ~5x the client CPU of 32 pools of 8, bench/bench_guard.py).
+    grows with connections x requests in flight per pool (raw httpx replaying 200 concurrent
+    guarded chats: 3.56 ms client CPU per chat over 8 pools of 32, 2.36 ms over 32 pools of 8,
+    bench/bench_guard.py, docs/sdk.md).
 
     A request goes to the first shard with a free connection (so sequential or lightly concurrent
     use keeps reusing shard 0's kept-alive connections instead of opening one per shard); when
@@ -461,9 +462,10 @@ class OpenAICompatProvider(SyncChatMixin):
         max_connections: connections per event loop, over all pool shards; more requests than
             this wait for a free connection (size it for the requests you expect in flight: one
             guarded chat has up to 1 + k requests in flight, fewer when the server takes ``n``).
-        pool_shards: number of httpx pools the connections are split over (each gets
-            ``max_connections // pool_shards``, at least 1; see :class:`_LoopClients`). All shards
-            share one TLS context, created on first use.
+        pool_shards: number of httpx pools the connections are split over (at most
+            ``max_connections`` pools, each of ``max_connections // pools`` connections, so never
+            more than ``max_connections`` in all; see :class:`_LoopClients`). All pools share one
+            TLS context, created on first use.
         supports_n: ``True``/``False`` if known; ``None`` (default) to try ``n`` and fall back.
         embed_batch_size: at most this many texts per ``/embeddings`` request (``None``: all in
             one). Give 1 for ``python -m llama_cpp.server`` serving a chat GGUF: llama-cpp-python
@@ -481,7 +483,8 @@ class OpenAICompatProvider(SyncChatMixin):
     the password nor query values other than ``api-version`` appear in error messages.
 
     Raises:
-        ValueError: a ``base_url`` that is not http(s), negative retries, concurrency or shards.
+        ValueError: a ``base_url`` that is not http(s), negative retries, concurrency, shards or
+            connections.
     """
 
     def __init__(
@@ -525,8 +528,11 @@ class OpenAICompatProvider(SyncChatMixin):
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout, pool=None)
         if pool_shards < 1:
             raise ValueError("pool_shards must be >= 1")
-        per_shard = max(1, max_connections // pool_shards)
-        self._pool_shards = pool_shards
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        shards = min(pool_shards, max_connections)  # never more connections than asked for
+        per_shard = max_connections // shards
+        self._pool_shards = shards
         self._per_shard = per_shard
         self._ssl_context: ssl.SSLContext | None = None
         self._urls: dict[str, httpx.URL] = {}
@@ -567,7 +573,7 @@ class OpenAICompatProvider(SyncChatMixin):
                 headers.setdefault("Authorization", f"Bearer {self._api_key}")
             if self._ssl_context is None:
                 # one TLS context for every shard and loop: httpx builds (and loads the CA bundle
-                # into) a new one per client otherwise, ~60 ms each
+                # into) a new one per client otherwise
                 self._ssl_context = httpx.create_ssl_context()
             clients = [
                 httpx.AsyncClient(

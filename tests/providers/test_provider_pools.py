@@ -79,3 +79,17 @@ async def test_every_pool_and_loop_shares_one_tls_context(monkeypatch: pytest.Mo
     assert await asyncio.to_thread(other_loop) is made[0]  # a second event loop: same context
     assert len(made) == 1
     await provider.aclose()
+
+
+async def test_never_more_connections_than_max_connections() -> None:
+    # 10 connections over at most 32 pools: 10 pools of 1 (not 32 pools of at least 1)
+    provider = OpenAICompatProvider("http://127.0.0.1:9/v1", model="m", max_connections=10)
+    entry = provider._pools()
+    assert len(entry.clients) == 10 and entry.per_shard == 1
+    # 100 over 32 pools: 32 pools of 3 = 96 <= 100
+    wide = OpenAICompatProvider("http://127.0.0.1:9/v1", model="m", max_connections=100)
+    assert (len(wide._pools().clients), wide._pools().per_shard) == (32, 3)
+    with pytest.raises(ValueError, match="max_connections"):
+        OpenAICompatProvider("http://127.0.0.1:9/v1", max_connections=0)
+    await provider.aclose()
+    await wide.aclose()
