@@ -902,9 +902,9 @@ class OpenAICompatProvider(SyncChatMixin):
                     delta = _stream_delta(data)
                     if delta is None:
                         continue
-                    err = (delta.raw or {}).get("error")
-                    if err is not None:  # an error event mid-stream (OpenAI, vLLM, llama.cpp)
-                        msg = err.get("message") if isinstance(err, dict) else err
+                    failure = (delta.raw or {}).get("error")
+                    if failure is not None:  # an error event mid-stream (OpenAI, vLLM, llama.cpp)
+                        msg = failure.get("message") if isinstance(failure, dict) else failure
                         raise ProviderError(
                             f"the stream from {self._display_url} reported an error: "
                             f"{self._redact(str(msg))[:500]}"

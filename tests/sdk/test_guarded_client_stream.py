@@ -8,10 +8,11 @@ sample); consistency = share equal to the answer; < 0.5 abstains, < 1.0 adds a n
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from servers.fake_openai import FakeOpenAIServer, role_answers
+from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail.policy import parse_policy
 from guardrail.providers import OpenAICompatProvider
@@ -178,3 +179,25 @@ def test_stream_options_without_stream_is_refused(server: FakeOpenAIServer) -> N
             model="main-model", messages=MSGS, stream_options={"include_usage": True}
         )
     assert server.requests == []
+
+
+def test_live_stream_cut_mid_answer_is_retracted_not_answered(server: FakeOpenAIServer) -> None:
+    # the upstream closes the connection after two tokens (no finish_reason, no [DONE]): the
+    # openai client ends its iteration silently, so the guard must see the answer is partial
+    # (docs/serve.md: a stream that breaks after its first token ends with a retraction)
+    server.answers = role_answers(answer="unused", samples=[ANSWER] * 3)
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "main-model"}
+    head = "".join(
+        "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": d}]}) + "\n\n"
+        for d in ({"role": "assistant"}, {"content": "Paris"}, {"content": " is"})
+    )
+    server.faults.append(Fault.body(head.encode(), length_header=False))
+    client = _client(server, "stream live")
+    chunks = list(client.chat.completions.create(model="main-model", messages=MSGS, stream=True))
+    assert _content(chunks) == "Paris is"
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "content_filter"
+    assert last.guardrail_retracted is True
+    assert last.guardrail_replacement == client.guard.failure_message
+    assert last.guardrail is not None and last.guardrail.status == "failed"
+    assert "before the answer was complete" in (last.guardrail.error or "")
