@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -389,11 +390,14 @@ def normalize(raw: Mapping[str, Any]) -> Row:
     """A :class:`Row` from a nested JSONL record or a flat CSV/Parquet row.
 
     Raises:
-        ValueError: no ``domain``, an unknown action or label, a sampling rate outside (0, 1].
+        ValueError: no ``domain`` (or not a string), an unknown action or label, a ``time``
+            that does not start with an ISO 8601 date, a sampling rate outside (0, 1].
     """
     domain = raw.get("domain")
     if not domain:
         raise ValueError("no domain")
+    if not isinstance(domain, str):
+        raise ValueError(f"domain must be a string, got {type(domain).__name__}")
     action = raw.get("action") or (FAILED if raw.get("status") == FAILED else None)
     if action not in ACTIONS and action != FAILED:
         raise ValueError(f"unknown action {action!r}")
@@ -412,7 +416,14 @@ def normalize(raw: Mapping[str, Any]) -> Row:
         values[name] = None
     values.setdefault("domain", str(domain))
     t = raw.get("time")
-    day = str(t)[:10] if t is not None else ""
+    day = str(t)[:10] if t is not None and t != "" else ""
+    if day:  # the UTC day counts review load per day: a time that is no date is malformed
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(
+                f"time must be an ISO 8601 time such as 2026-12-01T10:00:00+00:00, got {t!r}"
+            ) from None
     outcome = _label(raw.get("label"))
     rate: float | None = None
     if outcome is not None:
