@@ -199,3 +199,17 @@ async def test_live_stream_broken_after_tokens_is_retracted_not_answered(
     done = events[-1].response
     assert done is not None and done.status == "failed"
     assert done.error is not None and error in done.error
+
+
+@pytest.mark.parametrize("mode", ["HOLD", "held", ""])
+async def test_a_misspelt_mode_is_refused_not_streamed_live(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], mode: str
+) -> None:
+    # an abstaining answer (1 of 4 samples agree -> 0.25 < 0.5): "HOLD" used to select live
+    # and show "Paris is the capital." token by token before retracting it
+    server.answers = role_answers(
+        answer="Paris is the capital.", samples=["Paris.", "Lyon.", "Nice.", "Lille."]
+    )
+    with pytest.raises(ValueError, match=f"mode must be 'hold' or 'live'.*got '{mode}'"):
+        await _events(make_guard(POLICY.format(stream="")), mode=mode)
+    assert server.requests == []  # refused before any call
