@@ -40,6 +40,7 @@ from guardrail.providers import (
 )
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot
 from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
+from guardrail.sdk.verdict import withheld
 
 if TYPE_CHECKING:
     from guardrail.sdk.guard import Guard
@@ -62,11 +63,6 @@ _PIECE = re.compile(r"\S+\s*|\s+")
 def text_pieces(text: str) -> list[str]:
     """Word-sized pieces (a word and the whitespace after it) whose concatenation is ``text``."""
     return _PIECE.findall(text)
-
-
-def withheld(r: GuardedResponse, hold_reviews: bool) -> bool:
-    """True when the user does not see the model's answer (abstained, or held for review)."""
-    return r.status == "abstained" or (r.status == "pending_review" and hold_reviews)
 
 
 async def guarded_stream(
@@ -263,7 +259,7 @@ async def _live(
                 request_id=rid,
                 error=f"{type(exc).__name__}: {str(exc)[:500]}",
             )
-        if resp.status == "failed" or withheld(resp, guard.hold_reviews):
+        if resp.status == "failed" or withheld(resp, hold_reviews=guard.hold_reviews):
             if not sent:  # nothing was shown: nothing to retract, the text is the message
                 yield StreamEvent(type="delta", mode="live", text=resp.text, response=resp)
                 yield StreamEvent(type="done", mode="live", response=resp)
@@ -471,7 +467,7 @@ async def completion_chunks(
                 return
             resp = ev.response
             if not ev.retracted and resp is not None:
-                stop = withheld(resp, hold_reviews) or resp.status == "failed"
+                stop = withheld(resp, hold_reviews=hold_reviews) or resp.status == "failed"
                 yield ChunkOut(
                     doc({}, "content_filter" if stop else "stop"), final=True, response=resp
                 )

@@ -81,7 +81,8 @@ from guardrail.review.backends import open_store, store_url
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot, with_recorder
 from guardrail.sdk.guard import Guard
 from guardrail.sdk.models import GuardedResponse, StreamMode
-from guardrail.sdk.streaming import completion_chunks, guarded_stream, withheld
+from guardrail.sdk.streaming import completion_chunks, guarded_stream
+from guardrail.sdk.verdict import verdict, withheld
 from guardrail.serve.settings import ServeSettings
 
 __all__ = [
@@ -386,41 +387,6 @@ def resolve_domain(
     )
 
 
-_withheld = withheld
-
-
-def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
-    """The documented verdict object (``docs/serve.md``): status, action, domain, policy,
-    matched rules, notices, the policy's message, missing signals, signal values, review and
-    spot-check ids, request id, guard cost, ``withheld`` (the answer was not shown), and for
-    ``live`` streams ``retracted`` / ``replacement`` (the streamed answer is withdrawn and this
-    text replaces it)."""
-    d = r.decision
-    return {
-        "status": r.status,
-        "action": r.action.value if r.action is not None else None,
-        "domain": r.domain,
-        "policy": r.policy,
-        "rules": [m.rule for m in d.matched] if d is not None else [],
-        "notices": list(r.notices),
-        "message": d.message if d is not None else None,
-        "missing": list(d.missing) if d is not None else [],
-        "signals": dict(r.values),
-        "review_id": r.review_id,
-        "spot_check_id": r.spot_check_id,
-        "request_id": r.request_id,
-        "withheld": _withheld(r, hold_reviews),
-        "retracted": False,
-        "replacement": None,
-        "cost": {
-            "calls": r.cost.calls,
-            "input_tokens": r.cost.input_tokens,
-            "output_tokens": r.cost.output_tokens,
-            "latency_s": round(r.cost.latency_s, 4),
-        },
-    }
-
-
 def _headers(r: GuardedResponse) -> dict[str, str]:
     d = r.decision
     out = {
@@ -650,7 +616,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         r.metrics.observe(resp, stream=False)
         _log(resp)
         _raise_if_failed(resp)
-        withheld = _withheld(resp, r.settings.hold_reviews)
+        withheld_ = withheld(resp, hold_reviews=r.settings.hold_reviews)
         doc = {
             "id": f"chatcmpl-{rid}",
             "object": "chat.completion",
@@ -660,7 +626,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": resp.text},
-                    "finish_reason": "content_filter" if withheld else "stop",
+                    "finish_reason": "content_filter" if withheld_ else "stop",
                     "logprobs": None,
                 }
             ],

@@ -1,7 +1,7 @@
 """guardrail.sdk.verdict.verdict is the object `guardrail serve` sends (docs/serve.md): the
-adapters and the proxy must not drift apart. `guardrail.serve.app` keeps its own copy for now
-(its module is being changed on another branch); this test holds the two equal for every status
-the proxy can send in a body (a `failed` result is an HTTP error there, never a verdict)."""
+adapters and the proxy must not drift apart: `guardrail.serve.app` imports it, and this test holds
+the proxy's name to the same object and values for every status the proxy can send in a body (a
+`failed` result is an HTTP error there, never a verdict)."""
 
 from __future__ import annotations
 
