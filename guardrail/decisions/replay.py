@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -692,8 +693,26 @@ def _acc_text(est: dict[str, Any] | None) -> str:
     return f"{est['accuracy']:.3f} [{est['low']:.3f}, {est['high']:.3f}] (n={est['n']})"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|])")
+_IDENT = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _md(text: object) -> str:
+    """A name read from a log as inert Markdown: one line, markup characters escaped, no raw
+    HTML (a domain such as ``"a\n# x <img onerror=...>"`` cannot add headings or tags)."""
+    one = " ".join(str(text).split())
+    one = one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", one)
+
+
+def _md_code(text: str) -> str:
+    """A signal name in a code span when it is a plain identifier, else escaped text."""
+    return f"`{text}`" if _IDENT.fullmatch(text) else _md(text)
+
+
 def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable[str]) -> str:
-    """The replay report as a Markdown diff (one section per domain).
+    """The replay report as a Markdown diff (one section per domain). Domain and signal names
+    come from the log: they are written as plain text (markup and HTML escaped, one line).
 
     Args:
         report: :meth:`ReplayAccumulator.report` output.
@@ -709,7 +728,7 @@ def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable
     ]
     for name, d in report["domains"].items():
         b, a = d["before"], d["after"]
-        lines += [f"## {name}", ""]
+        lines += [f"## {_md(name)}", ""]
         if d["no_policy"]:
             lines += ["No candidate policy for this domain: decisions kept as logged.", ""]
         lines += [
@@ -733,7 +752,7 @@ def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable
             lines += [f"| {k.replace('->', ' → ')} | {v} |" for k, v in d["transitions"].items()]
             lines.append("")
         if d["missing_signals"]:
-            miss = ", ".join(f"`{k}` ({v} rows)" for k, v in d["missing_signals"].items())
+            miss = ", ".join(f"{_md_code(k)} ({v} rows)" for k, v in d["missing_signals"].items())
             lines += [
                 f"{d['undetermined']} decision(s) undetermined: the candidate needs signals the "
                 f"log does not have: {miss}. Not invented; log them (or replay a log made under "

@@ -207,3 +207,16 @@ def test_time_as_a_date_or_datetime_text_is_one_day(tmp_path: Path) -> None:
         '{"time": "2026-12-01 23:59:59+00:00", "domain": "t", "action": "pass", "values": {}}\n'
     )
     assert replay_files([path], _policies()).report()["domains"]["t"]["days"] == 1
+
+
+def test_markdown_report_writes_log_names_as_inert_text(tmp_path: Path) -> None:
+    # a domain read from a log cannot add a heading, a table cell or raw HTML to the report
+    hostile = "a|b\n# Injected <img src=x onerror=alert(1)>"
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps({"domain": hostile, "action": "review", "values": {}}) + "\n")
+    md = markdown_report(
+        replay_files([path], _policies()).report(), candidate="t.guard", logs=["h.jsonl"]
+    )
+    assert "## a\\|b \\# Injected &lt;img src=x onerror=alert(1)&gt;\n" in md
+    assert "<img" not in md
+    assert not any(line.startswith("# Injected") for line in md.splitlines())
