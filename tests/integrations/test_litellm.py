@@ -147,6 +147,11 @@ async def test_domain_from_request_metadata(
         await complete(server, metadata={"guardrail_domain": "cardiology"})
     assert info.value.status_code == 400 and info.value.blocked_content is False
     assert "no policy for domain 'cardiology'; known domains: qa, strict" in info.value.message
+    # a domain that is not a string is refused too (it used to apply the default policy)
+    with pytest.raises(GuardrailRaisedException) as info:
+        await complete(server, metadata={"guardrail_domain": 5})
+    assert info.value.status_code == 400
+    assert "no policy for domain '5'; known domains: qa, strict" in info.value.message
 
 
 async def test_a_failed_judgement_never_shows_the_answer(
