@@ -598,10 +598,18 @@ def _normalize_one(rec: Mapping[str, Any], path: str, i: int, unit: str) -> Row:
         raise ReplayInputError(f"{where}: {exc}") from exc
 
 
+def _is_iso_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int) -> list[Row]:
     """Flat rows from typed columns (Parquet): the same rows :func:`normalize` gives, without
-    a dict per row. Rows with anything unusual (no domain, an odd action, a label or NaN) go
-    through :func:`normalize` itself."""
+    a dict per row. Rows with anything unusual (no domain or not a string, a text time that is
+    no ISO date, an odd action, a label or NaN) go through :func:`normalize` itself."""
     none = [None] * n
     sig = [(k[2:], v) for k, v in cols.items() if k.startswith("v.")]
     ids, times = cols.get("request_id", none), cols.get("time", none)
@@ -611,10 +619,12 @@ def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int
     out: list[Row] = []
     append = out.append
     for i in range(n):
-        dom, act = domains[i], actions[i]
+        dom, act, t = domains[i], actions[i], times[i]
         values = {s: c[i] for s, c in sig if c[i] is not None}
         if (
             not dom
+            or not isinstance(dom, str)
+            or (isinstance(t, str) and not _is_iso_day(t[:10]))
             or act not in _ACTION_SET
             or labels[i] is not None
             or any(isinstance(v, float) and v != v for v in values.values())
@@ -626,7 +636,6 @@ def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int
             for name in _names(m):
                 values[name] = None
         values.setdefault("domain", dom)
-        t = times[i]
         sk = skipped[i]
         append(
             Row(

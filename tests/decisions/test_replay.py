@@ -220,3 +220,25 @@ def test_markdown_report_writes_log_names_as_inert_text(tmp_path: Path) -> None:
     assert "## a\\|b \\# Injected &lt;img src=x onerror=alert(1)&gt;\n" in md
     assert "<img" not in md
     assert not any(line.startswith("# Injected") for line in md.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("domain", 5, r"bad.parquet row 0: domain must be a string, got int"),
+        ("time", "garbage", r"bad.parquet row 0: time must be an ISO 8601 time .* got 'garbage'"),
+    ],
+)
+def test_parquet_rows_are_checked_like_jsonl_rows(
+    tmp_path: Path, column: str, value: object, message: str
+) -> None:
+    # the columnar fast path took an int domain as domain "5" and "garbage" as one more day
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the scale extra")
+    import pyarrow.parquet as pq
+
+    row = {"time": "2026-12-01T10:00:00+00:00", "domain": "t", "action": "pass", column: value}
+    cols = {k: [v, v] for k, v in row.items()}  # two rows alike: the second is named too
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table(cols), path)
+    with pytest.raises(ReplayInputError, match=message):
+        replay_files([path], _policies())
