@@ -1388,6 +1388,11 @@ class GuardedAsyncStream:
             if closer is not None:
                 await closer()
 
+    async def aclose(self) -> None:
+        """Same as :meth:`close` (the async-generator spelling, which
+        :func:`~guardrail.sdk.streaming.iterate_sync` calls)."""
+        await self.close()
+
     async def __aenter__(self) -> GuardedAsyncStream:
         return self
 
@@ -1414,7 +1419,8 @@ class GuardedStream:
     def close(self) -> None:
         close = getattr(self._it, "close", None)
         if close is not None:
-            close()
+            close()  # a started iteration closes the inner stream on the way out
+        run_sync(self._inner.close())  # and one never started has to be closed here
 
     def __enter__(self) -> GuardedStream:
         return self

@@ -186,12 +186,14 @@ async def test_live_stream_broken_after_tokens_is_retracted_not_answered(
 ) -> None:
     # docs/serve.md: an upstream that breaks after the first token ends the stream with a
     # retraction whose replacement is the failure message (status "failed")
-    server.answers = role_answers(answer="unused", samples=["Paris."] * 4)
     head = _sse(
         ({"role": "assistant"}, None), ({"content": "Paris"}, None), ({"content": " is"}, None)
     )
     server.faults.append(Fault.body((head + tail).encode(), length_header=False))
-    guard = make_guard(POLICY.format(stream="stream live"))
+    # a policy with no sampling call: the one fault can only meet the answer stream
+    guard = make_guard(
+        "policy qa {\n  stream live\n  signals {\n    hedges\n  }\n  otherwise pass\n}\n"
+    )
     events = await _events(guard)
     assert [e.text for e in events if e.type == "delta"] == ["Paris", " is"]
     assert [e.type for e in events][-2:] == ["retraction", "done"]
