@@ -249,6 +249,10 @@ class FakeOpenAIServer:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
+        except asyncio.CancelledError:
+            # the server is stopping with this connection still open: end quietly (asyncio's
+            # StreamReaderProtocol otherwise logs the cancelled handler task as an error)
+            pass
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
