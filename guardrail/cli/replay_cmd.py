@@ -31,7 +31,7 @@ def _policies(spec: str, fmt: OutputFormat) -> dict[str, Any]:
 
     try:
         path = resolve_policy_path(spec)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, PolicyError) as exc:  # PolicyError: no such file
         fail(str(exc), EXIT_USAGE, fmt)
     try:
         return dict(load_policies(Path(path)))
@@ -54,7 +54,8 @@ def _print_text(report: dict[str, Any]) -> None:
     )
     for name, d in report["domains"].items():
         b, a = d["before"], d["after"]
-        t = Table(title=f"{name}: {d['rows']} decisions, {d['days']} day(s), {d['changed']} change")
+        title = f"{escape(name)}: {d['rows']} decisions, {d['days']} day(s), {d['changed']} change"
+        t = Table(title=title)
         t.title_justify = "left"
         for col in ("", "before", "after"):
             t.add_column(col, justify="left" if not col else "right")

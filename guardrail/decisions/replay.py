@@ -37,10 +37,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -389,11 +391,14 @@ def normalize(raw: Mapping[str, Any]) -> Row:
     """A :class:`Row` from a nested JSONL record or a flat CSV/Parquet row.
 
     Raises:
-        ValueError: no ``domain``, an unknown action or label, a sampling rate outside (0, 1].
+        ValueError: no ``domain`` (or not a string), an unknown action or label, a ``time``
+            that does not start with an ISO 8601 date, a sampling rate outside (0, 1].
     """
     domain = raw.get("domain")
     if not domain:
         raise ValueError("no domain")
+    if not isinstance(domain, str):
+        raise ValueError(f"domain must be a string, got {type(domain).__name__}")
     action = raw.get("action") or (FAILED if raw.get("status") == FAILED else None)
     if action not in ACTIONS and action != FAILED:
         raise ValueError(f"unknown action {action!r}")
@@ -412,7 +417,14 @@ def normalize(raw: Mapping[str, Any]) -> Row:
         values[name] = None
     values.setdefault("domain", str(domain))
     t = raw.get("time")
-    day = str(t)[:10] if t is not None else ""
+    day = str(t)[:10] if t is not None and t != "" else ""
+    if day:  # the UTC day counts review load per day: a time that is no date is malformed
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(
+                f"time must be an ISO 8601 time such as 2026-12-01T10:00:00+00:00, got {t!r}"
+            ) from None
     outcome = _label(raw.get("label"))
     rate: float | None = None
     if outcome is not None:
@@ -586,10 +598,18 @@ def _normalize_one(rec: Mapping[str, Any], path: str, i: int, unit: str) -> Row:
         raise ReplayInputError(f"{where}: {exc}") from exc
 
 
+def _is_iso_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int) -> list[Row]:
     """Flat rows from typed columns (Parquet): the same rows :func:`normalize` gives, without
-    a dict per row. Rows with anything unusual (no domain, an odd action, a label or NaN) go
-    through :func:`normalize` itself."""
+    a dict per row. Rows with anything unusual (no domain or not a string, a text time that is
+    no ISO date, an odd action, a label or NaN) go through :func:`normalize` itself."""
     none = [None] * n
     sig = [(k[2:], v) for k, v in cols.items() if k.startswith("v.")]
     ids, times = cols.get("request_id", none), cols.get("time", none)
@@ -599,10 +619,12 @@ def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int
     out: list[Row] = []
     append = out.append
     for i in range(n):
-        dom, act = domains[i], actions[i]
+        dom, act, t = domains[i], actions[i], times[i]
         values = {s: c[i] for s, c in sig if c[i] is not None}
         if (
             not dom
+            or not isinstance(dom, str)
+            or (isinstance(t, str) and not _is_iso_day(t[:10]))
             or act not in _ACTION_SET
             or labels[i] is not None
             or any(isinstance(v, float) and v != v for v in values.values())
@@ -614,7 +636,6 @@ def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int
             for name in _names(m):
                 values[name] = None
         values.setdefault("domain", dom)
-        t = times[i]
         sk = skipped[i]
         append(
             Row(
@@ -681,8 +702,26 @@ def _acc_text(est: dict[str, Any] | None) -> str:
     return f"{est['accuracy']:.3f} [{est['low']:.3f}, {est['high']:.3f}] (n={est['n']})"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|])")
+_IDENT = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _md(text: object) -> str:
+    """A name read from a log as inert Markdown: one line, markup characters escaped, no raw
+    HTML (a domain such as ``"a\n# x <img onerror=...>"`` cannot add headings or tags)."""
+    one = " ".join(str(text).split())
+    one = one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", one)
+
+
+def _md_code(text: str) -> str:
+    """A signal name in a code span when it is a plain identifier, else escaped text."""
+    return f"`{text}`" if _IDENT.fullmatch(text) else _md(text)
+
+
 def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable[str]) -> str:
-    """The replay report as a Markdown diff (one section per domain).
+    """The replay report as a Markdown diff (one section per domain). Domain and signal names
+    come from the log: they are written as plain text (markup and HTML escaped, one line).
 
     Args:
         report: :meth:`ReplayAccumulator.report` output.
@@ -698,7 +737,7 @@ def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable
     ]
     for name, d in report["domains"].items():
         b, a = d["before"], d["after"]
-        lines += [f"## {name}", ""]
+        lines += [f"## {_md(name)}", ""]
         if d["no_policy"]:
             lines += ["No candidate policy for this domain: decisions kept as logged.", ""]
         lines += [
@@ -722,7 +761,7 @@ def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable
             lines += [f"| {k.replace('->', ' → ')} | {v} |" for k, v in d["transitions"].items()]
             lines.append("")
         if d["missing_signals"]:
-            miss = ", ".join(f"`{k}` ({v} rows)" for k, v in d["missing_signals"].items())
+            miss = ", ".join(f"{_md_code(k)} ({v} rows)" for k, v in d["missing_signals"].items())
             lines += [
                 f"{d['undetermined']} decision(s) undetermined: the candidate needs signals the "
                 f"log does not have: {miss}. Not invented; log them (or replay a log made under "

@@ -40,3 +40,12 @@ def openai_logprobs(lp: Any) -> list[TokenLogprob] | None:
 def text_or_none(value: Any) -> str | None:
     """``value`` when it is a non-blank string, else ``None``."""
     return value if isinstance(value, str) and value.strip() else None
+
+
+def domain_or_none(value: Any) -> str | None:
+    """A requested domain: a non-blank string as is; ``None`` or blank: not given (``None``);
+    anything else (a number, a list) as its text, so that the guard refuses it as an unknown
+    domain (``ValueError`` listing the domains) instead of silently applying the default one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value if isinstance(value, str) else str(value)

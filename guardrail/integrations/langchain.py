@@ -55,7 +55,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "pip install 'guardrail-uq[langchain]'"
     ) from exc
 
-from guardrail.integrations._common import openai_logprobs, text_or_none
+from guardrail.integrations._common import domain_or_none, openai_logprobs, text_or_none
 from guardrail.providers import Choice
 from guardrail.sdk.guard import Guard, GuardError
 from guardrail.sdk.models import GuardedResponse
@@ -188,7 +188,7 @@ class GuardedChatModel(BaseChatModel):
 
     def _options(self, kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
         """Pop the guardrail keywords (the wrapped model must not see them)."""
-        domain = text_or_none(kwargs.pop("guardrail_domain", None)) or self.domain
+        domain = domain_or_none(kwargs.pop("guardrail_domain", None)) or self.domain
         stakes = text_or_none(kwargs.pop("guardrail_stakes", None))
         return domain, stakes
 

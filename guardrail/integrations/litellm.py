@@ -51,7 +51,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "pip install 'guardrail-uq[litellm]'"
     ) from exc
 
-from guardrail.integrations._common import openai_logprobs
+from guardrail.integrations._common import domain_or_none, openai_logprobs
 from guardrail.integrations._common import text_or_none as _text
 from guardrail.providers import AuthenticationError, Choice
 from guardrail.sdk.guard import Guard, GuardError
@@ -166,7 +166,9 @@ class GuardrailUQ(CustomGuardrail):
         if not targets:
             return response
         meta = _metadata(data)
-        domain = _text(meta.get("guardrail_domain")) or _text(meta.get("domain")) or self.domain
+        domain = (
+            domain_or_none(meta.get("guardrail_domain")) or _text(meta.get("domain")) or self.domain
+        )
         stakes = _text(meta.get("guardrail_stakes"))
         model = self.model or (None if self.guard.model else _text(response.model))
         call_id = _text(data.get("litellm_call_id"))

@@ -830,7 +830,9 @@ class OpenAICompatProvider(SyncChatMixin):
             ValueError: no model, invalid messages.
             AuthenticationError: HTTP 401/403 (before the first delta).
             ProviderError: another HTTP error (before the first delta), a connection failure or
-                a timeout (possibly after some deltas).
+                a timeout (possibly after some deltas), an ``{"error": ...}`` event in the
+                stream, or a stream that ends with neither a ``finish_reason`` nor ``[DONE]``
+                (``ProviderConnectionError``: the connection closed mid-answer).
         """
         msgs = normalize_messages(messages)
         model_name = model or self._model
@@ -888,16 +890,27 @@ class OpenAICompatProvider(SyncChatMixin):
                         status_code=exc.status_code,
                         retry_after=exc.retry_after,
                     ) from None
+            complete = False  # [DONE] or a finish_reason arrived: the answer is whole
             try:
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        complete = True
                         break
                     delta = _stream_delta(data)
-                    if delta is not None:
-                        yield delta
+                    if delta is None:
+                        continue
+                    failure = (delta.raw or {}).get("error")
+                    if failure is not None:  # an error event mid-stream (OpenAI, vLLM, llama.cpp)
+                        msg = failure.get("message") if isinstance(failure, dict) else failure
+                        raise ProviderError(
+                            f"the stream from {self._display_url} reported an error: "
+                            f"{self._redact(str(msg))[:500]}"
+                        )
+                    complete = complete or delta.finish_reason is not None
+                    yield delta
             except httpx.TimeoutException as exc:
                 raise ProviderTimeoutError(
                     f"timeout reading the stream from {self._display_url}"
@@ -906,6 +919,11 @@ class OpenAICompatProvider(SyncChatMixin):
                 raise ProviderConnectionError(
                     f"the stream from {self._display_url} broke: {self._redact(repr(exc))}"
                 ) from exc
+            if not complete:  # the connection closed mid-answer: a partial answer is no answer
+                raise ProviderConnectionError(
+                    f"the stream from {self._display_url} ended before the answer was complete "
+                    "(no finish_reason, no [DONE])"
+                )
         finally:
             await response.aclose()
             pools.release(shard)

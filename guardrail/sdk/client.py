@@ -390,7 +390,8 @@ class OpenAIClientProvider(SyncChatMixin):
         """Stream one answer through the wrapped client (``create(stream=True, ...)``): one
         :class:`~guardrail.providers.StreamDelta` per chunk (``raw``: the chunk's
         ``model_dump()``). ``options`` as in :meth:`chat_with_options`. Errors are mapped as
-        in :meth:`chat`."""
+        in :meth:`chat`; a stream that ends without a ``finish_reason`` (the connection closed
+        mid-answer) raises ``ProviderConnectionError``."""
         model_name = model or self._model
         if not model_name:
             raise ValueError("no model given and the provider has no default model")
@@ -418,10 +419,13 @@ class OpenAIClientProvider(SyncChatMixin):
             raise
         except Exception as exc:
             raise _map_client_error(exc) from exc
+        finished = False  # a finish_reason arrived: the answer is whole
         try:
             if hasattr(stream, "__aiter__"):
                 async for chunk in stream:
-                    yield _delta_of(chunk)
+                    delta = _delta_of(chunk)
+                    finished = finished or delta.finish_reason is not None
+                    yield delta
             else:
                 it = iter(stream)
                 done = object()
@@ -432,7 +436,13 @@ class OpenAIClientProvider(SyncChatMixin):
                         raise _map_client_error(exc) from exc
                     if chunk is done:
                         break
-                    yield _delta_of(chunk)
+                    delta = _delta_of(chunk)
+                    finished = finished or delta.finish_reason is not None
+                    yield delta
+            if not finished:  # the connection closed mid-answer: a partial answer is no answer
+                raise ProviderConnectionError(
+                    "the stream ended before the answer was complete (no finish_reason)"
+                )
         except ProviderError:
             raise
         except Exception as exc:
@@ -1378,6 +1388,11 @@ class GuardedAsyncStream:
             if closer is not None:
                 await closer()
 
+    async def aclose(self) -> None:
+        """Same as :meth:`close` (the async-generator spelling, which
+        :func:`~guardrail.sdk.streaming.iterate_sync` calls)."""
+        await self.close()
+
     async def __aenter__(self) -> GuardedAsyncStream:
         return self
 
@@ -1404,7 +1419,8 @@ class GuardedStream:
     def close(self) -> None:
         close = getattr(self._it, "close", None)
         if close is not None:
-            close()
+            close()  # a started iteration closes the inner stream on the way out
+        run_sync(self._inner.close())  # and one never started has to be closed here
 
     def __enter__(self) -> GuardedStream:
         return self

@@ -541,7 +541,8 @@ class Guard:
         asked). Closing the iterator early cancels the guard's pending calls (nothing is queued).
 
         Raises:
-            ValueError: unknown domain or malformed messages (on the first ``__anext__``).
+            ValueError: unknown domain, malformed messages, or a ``mode`` other than
+                ``hold`` / ``live`` (on the first ``__anext__``).
             AuthenticationError: the provider rejected the credentials before any event.
             GuardError: strict mode only, as :meth:`chat`.
         """

@@ -98,11 +98,14 @@ async def guarded_stream(
         ``delta`` events, at most one ``retraction`` (``live``), then one ``done``.
 
     Raises:
-        ValueError: unknown domain or malformed messages (before any event).
+        ValueError: unknown domain, malformed messages, or a ``mode`` other than ``hold`` /
+            ``live`` (before any event).
         AuthenticationError: the provider rejected the credentials before any event.
         ProviderError: ``raise_early`` and the answer stream failed before its first token.
         GuardError: strict mode, as :meth:`Guard.chat <guardrail.Guard.chat>`.
     """
+    if mode is not None and mode not in ("hold", "live"):  # a typo must never stream live
+        raise ValueError(f"mode must be 'hold' or 'live' (or None: the policy's), got {mode!r}")
     policy = guard.policy_for(domain)
     msgs = normalize_messages(messages)
     chosen: StreamMode = mode or policy.stream_mode

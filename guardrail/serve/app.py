@@ -541,7 +541,9 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             raise ApiError(400, "the request body is not JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the request body must be a JSON object")
-        stream = bool(body.get("stream"))
+        stream = body.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise ApiError(400, "'stream' must be a boolean")
         n = body.get("n")
         if n not in (None, 1):
             raise ApiError(400, "only n=1 is supported by guardrail serve")

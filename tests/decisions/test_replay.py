@@ -170,3 +170,75 @@ def test_malformed_lines_are_named(tmp_path: Path) -> None:
         replay_files([path], _policies())
     with pytest.raises(ReplayInputError, match="unknown log format"):
         replay_files([tmp_path / "x.txt"], _policies())
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        # "not a time"[:10] was counted as one more UTC day, halving the review load per day
+        (
+            '{"time": "not a time", "domain": "t", "action": "pass", "values": {}}',
+            r"bad.jsonl:2: time must be an ISO 8601 time .* got 'not a time'",
+        ),
+        (
+            '{"time": 12345, "domain": "t", "action": "pass", "values": {}}',
+            r"bad.jsonl:2: time must be an ISO 8601 time .* got 12345",
+        ),
+        # a list was reported as a domain named "['t']"
+        (
+            '{"domain": ["t"], "action": "pass", "values": {}}',
+            r"bad.jsonl:2: domain must be a string, got list",
+        ),
+    ],
+)
+def test_malformed_time_or_domain_is_named(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = '{"time": "2026-12-01T10:00:00+00:00", "domain": "t", "action": "pass", "values": {}}'
+    path.write_text(good + "\n" + line + "\n")
+    with pytest.raises(ReplayInputError, match=message):
+        replay_files([path], _policies())
+
+
+def test_time_as_a_date_or_datetime_text_is_one_day(tmp_path: Path) -> None:
+    # both spellings of 2026-12-01 (ISO with "T", and str(datetime) with a space) are one day
+    path = tmp_path / "ok.jsonl"
+    path.write_text(
+        '{"time": "2026-12-01T10:00:00+00:00", "domain": "t", "action": "pass", "values": {}}\n'
+        '{"time": "2026-12-01 23:59:59+00:00", "domain": "t", "action": "pass", "values": {}}\n'
+    )
+    assert replay_files([path], _policies()).report()["domains"]["t"]["days"] == 1
+
+
+def test_markdown_report_writes_log_names_as_inert_text(tmp_path: Path) -> None:
+    # a domain read from a log cannot add a heading, a table cell or raw HTML to the report
+    hostile = "a|b\n# Injected <img src=x onerror=alert(1)>"
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps({"domain": hostile, "action": "review", "values": {}}) + "\n")
+    md = markdown_report(
+        replay_files([path], _policies()).report(), candidate="t.guard", logs=["h.jsonl"]
+    )
+    assert "## a\\|b \\# Injected &lt;img src=x onerror=alert(1)&gt;\n" in md
+    assert "<img" not in md
+    assert not any(line.startswith("# Injected") for line in md.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("domain", 5, r"bad.parquet row 0: domain must be a string, got int"),
+        ("time", "garbage", r"bad.parquet row 0: time must be an ISO 8601 time .* got 'garbage'"),
+    ],
+)
+def test_parquet_rows_are_checked_like_jsonl_rows(
+    tmp_path: Path, column: str, value: object, message: str
+) -> None:
+    # the columnar fast path took an int domain as domain "5" and "garbage" as one more day
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the scale extra")
+    import pyarrow.parquet as pq
+
+    row = {"time": "2026-12-01T10:00:00+00:00", "domain": "t", "action": "pass", column: value}
+    cols = {k: [v, v] for k, v in row.items()}  # two rows alike: the second is named too
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table(cols), path)
+    with pytest.raises(ReplayInputError, match=message):
+        replay_files([path], _policies())

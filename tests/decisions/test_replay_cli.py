@@ -104,3 +104,23 @@ def test_labels_joined_from_a_sqlite_review_store(tmp_path: Path) -> None:
     assert d["before"]["shown_accuracy"]["accuracy"] == 0.5
     assert d["after"]["shown_accuracy"]["accuracy"] == 1.0
     assert d["labelled"] == 2
+
+
+def test_a_missing_candidate_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    _, log = _files(tmp_path)
+    res = runner.invoke(app, ["replay", str(tmp_path / "nosuch.guard"), str(log)])
+    assert res.exit_code == 2
+    assert "no policy file or bundled policy named" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_text_output_prints_a_markup_like_domain_literally(tmp_path: Path) -> None:
+    # Rich markup in a logged domain name: "[/bold]" raised MarkupError (a traceback) and
+    # "[red]x[/red]" was rendered as a style, losing the brackets
+    policy, _ = _files(tmp_path)
+    log = tmp_path / "m.jsonl"
+    rows = [{"domain": d, "action": "review", "values": {}} for d in ("[/bold]", "[red]x[/red]")]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = runner.invoke(app, ["replay", str(policy), str(log)])
+    assert res.exit_code == 0, res.output
+    assert "[/bold]: 1 decisions" in res.stdout and "[red]x[/red]: 1 decisions" in res.stdout

@@ -87,6 +87,9 @@ def test_sync_invoke_and_per_call_domain(
     assert all("guardrail_domain" not in body for body in server.requests)  # not forwarded
     with pytest.raises(ValueError, match="known domains: qa, strict"):
         llm.invoke(QUESTION, guardrail_domain="cardiology")
+    # a domain that is not a string is refused too (it used to apply the default policy)
+    with pytest.raises(ValueError, match="no policy for domain '5'; known domains: qa, strict"):
+        llm.invoke(QUESTION, guardrail_domain=5)
 
 
 async def test_withheld_answer_keeps_no_logprobs_or_extra_fields(

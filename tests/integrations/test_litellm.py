@@ -147,6 +147,11 @@ async def test_domain_from_request_metadata(
         await complete(server, metadata={"guardrail_domain": "cardiology"})
     assert info.value.status_code == 400 and info.value.blocked_content is False
     assert "no policy for domain 'cardiology'; known domains: qa, strict" in info.value.message
+    # a domain that is not a string is refused too (it used to apply the default policy)
+    with pytest.raises(GuardrailRaisedException) as info:
+        await complete(server, metadata={"guardrail_domain": 5})
+    assert info.value.status_code == 400
+    assert "no policy for domain '5'; known domains: qa, strict" in info.value.message
 
 
 async def test_a_failed_judgement_never_shows_the_answer(
@@ -316,3 +321,41 @@ async def test_every_choice_is_judged(
     assert r.choices[1].message.content == "I can't answer this reliably."
     assert [c.finish_reason for c in r.choices] == ["stop", "content_filter"]
     assert [b.get("n") for b in server.requests] == [2, 4, 4]
+
+
+async def test_tool_turns_and_image_parts_are_judged_not_refused(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], callbacks: list[Any]
+) -> None:
+    # docs/integrations.md: a conversation with tool turns and an image part is judged; the
+    # guard's sampling call gets the messages unchanged. 4 of 4 samples "Paris." -> 1.0 -> the
+    # otherwise notice of conftest.QA
+    server.answers = role_answers(answer="Paris.", samples=["Paris."] * 4)
+    msgs: list[dict[str, Any]] = [
+        {"role": "user", "content": "Where is it sunny?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny in Paris"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "And this picture?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            ],
+        },
+    ]
+    callbacks.append(GuardrailUQ(make_guard(), domain="qa"))
+    r = await complete(server, messages=msgs)
+    assert r.guardrail["status"] == "answered" and r.guardrail["signals"]["consistency"] == 1.0
+    (sample,) = [b for b in server.requests if b.get("temperature") == 0.9]
+    assert sample["messages"][1]["tool_calls"][0]["id"] == "c1"
+    assert sample["messages"][2] == {
+        "role": "tool",
+        "tool_call_id": "c1",
+        "content": "sunny in Paris",
+    }
+    assert sample["messages"][3]["content"][1]["type"] == "image_url"

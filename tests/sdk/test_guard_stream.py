@@ -6,10 +6,11 @@ Expected values by hand from the policy semantics and the fake server's replies
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
-from servers.fake_openai import FakeOpenAIServer, role_answers
+from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
 from guardrail.policy import Action
@@ -151,3 +152,66 @@ def test_stream_sync_closed_early_stops_cleanly(
 async def test_unknown_domain_raises_before_any_event(make_guard: Callable[..., Guard]) -> None:
     with pytest.raises(ValueError, match="known domains: qa"):
         await _events(make_guard(POLICY.format(stream="")), domain="nope")
+
+
+def _sse(*deltas: tuple[dict[str, object], str | None]) -> str:
+    docs = [
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "main-model",
+            "choices": [{"index": 0, "delta": d, "finish_reason": f}],
+        }
+        for d, f in deltas
+    ]
+    return "".join(f"data: {json.dumps(doc)}\n\n" for doc in docs)
+
+
+@pytest.mark.parametrize(
+    ("tail", "error"),
+    [
+        # the connection closes after two tokens: no finish_reason, no [DONE]
+        ("", "ended before the answer was complete"),
+        # the server reports a failure mid-stream as an error event, then [DONE]
+        (
+            'data: {"error": {"message": "model crashed", "type": "server_error"}}\n\n'
+            "data: [DONE]\n\n",
+            "reported an error: model crashed",
+        ),
+    ],
+)
+async def test_live_stream_broken_after_tokens_is_retracted_not_answered(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], tail: str, error: str
+) -> None:
+    # docs/serve.md: an upstream that breaks after the first token ends the stream with a
+    # retraction whose replacement is the failure message (status "failed")
+    head = _sse(
+        ({"role": "assistant"}, None), ({"content": "Paris"}, None), ({"content": " is"}, None)
+    )
+    server.faults.append(Fault.body((head + tail).encode(), length_header=False))
+    # a policy with no sampling call: the one fault can only meet the answer stream
+    guard = make_guard(
+        "policy qa {\n  stream live\n  signals {\n    hedges\n  }\n  otherwise pass\n}\n"
+    )
+    events = await _events(guard)
+    assert [e.text for e in events if e.type == "delta"] == ["Paris", " is"]
+    assert [e.type for e in events][-2:] == ["retraction", "done"]
+    assert events[-2].text == guard.failure_message
+    done = events[-1].response
+    assert done is not None and done.status == "failed"
+    assert done.error is not None and error in done.error
+
+
+@pytest.mark.parametrize("mode", ["HOLD", "held", ""])
+async def test_a_misspelt_mode_is_refused_not_streamed_live(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], mode: str
+) -> None:
+    # an abstaining answer (1 of 4 samples agree -> 0.25 < 0.5): "HOLD" used to select live
+    # and show "Paris is the capital." token by token before retracting it
+    server.answers = role_answers(
+        answer="Paris is the capital.", samples=["Paris.", "Lyon.", "Nice.", "Lille."]
+    )
+    with pytest.raises(ValueError, match=f"mode must be 'hold' or 'live'.*got '{mode}'"):
+        await _events(make_guard(POLICY.format(stream="")), mode=mode)
+    assert server.requests == []  # refused before any call

@@ -8,10 +8,11 @@ sample); consistency = share equal to the answer; < 0.5 abstains, < 1.0 adds a n
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from servers.fake_openai import FakeOpenAIServer, role_answers
+from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail.policy import parse_policy
 from guardrail.providers import OpenAICompatProvider
@@ -178,3 +179,59 @@ def test_stream_options_without_stream_is_refused(server: FakeOpenAIServer) -> N
             model="main-model", messages=MSGS, stream_options={"include_usage": True}
         )
     assert server.requests == []
+
+
+def test_live_stream_cut_mid_answer_is_retracted_not_answered(server: FakeOpenAIServer) -> None:
+    # the upstream closes the connection after two tokens (no finish_reason, no [DONE]): the
+    # openai client ends its iteration silently, so the guard must see the answer is partial
+    # (docs/serve.md: a stream that breaks after its first token ends with a retraction)
+    # a policy with no sampling call: the one fault below can only meet the answer stream
+    local = "policy general {\n  stream live\n  signals {\n    hedges\n  }\n  otherwise pass\n}\n"
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "main-model"}
+    head = "".join(
+        "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": d}]}) + "\n\n"
+        for d in ({"role": "assistant"}, {"content": "Paris"}, {"content": " is"})
+    )
+    server.faults.append(Fault.body(head.encode(), length_header=False))
+    oa = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    p = parse_policy(local, "general.guard")
+    client = GuardedClient(guard=Guard({p.name: p}, OpenAIClientProvider(oa)), domain="general")
+    chunks = list(client.chat.completions.create(model="main-model", messages=MSGS, stream=True))
+    assert _content(chunks) == "Paris is"
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "content_filter"
+    assert last.guardrail_retracted is True
+    assert last.guardrail_replacement == client.guard.failure_message
+    assert last.guardrail is not None and last.guardrail.status == "failed"
+    assert "before the answer was complete" in (last.guardrail.error or "")
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_closing_a_sync_stream_cancels_the_guards_calls(
+    server: FakeOpenAIServer, started: bool
+) -> None:
+    # docs/sdk.md: close() / `with` stop the stream. The samples (temperature 0.9) are held by
+    # the server; closing must cancel them (the server sees the client disconnect), whether or
+    # not a chunk was read. close() used to reach nothing: the samples and the answer stream
+    # stayed open and the assessment waited forever. (An httpx provider: a sync `openai`
+    # client's calls run in threads, which cannot be cancelled.)
+    import time
+
+    server.answers = role_answers(answer=ANSWER, samples=DISAGREE)
+    server.hold = lambda body: body.get("temperature") == 0.9
+    client = GuardedClient(
+        guard=_guard(OpenAICompatProvider(server.base_url), "stream live"), domain="general"
+    )
+    with client.chat.completions.create(model="main-model", messages=MSGS, stream=True) as s:
+        for _ in range(500):  # the sampling call reaches the server asynchronously (polled)
+            if server.held:
+                break
+            time.sleep(0.01)
+        assert server.held == 1
+        if started:
+            assert next(iter(s)).choices[0].delta.role == "assistant"
+    for _ in range(500):  # the disconnect reaches the server's thread asynchronously (polled)
+        if server.disconnected:
+            break
+        time.sleep(0.01)
+    assert [b.get("temperature") for b in server.disconnected] == [0.9]

@@ -132,6 +132,18 @@ def test_bad_forwarded_field_is_400(serve: Callable[..., str], upstream: FakeOpe
     assert upstream.requests == []
 
 
+@pytest.mark.parametrize("value", ["false", 1, {"on": True}])
+def test_non_boolean_stream_is_400_not_a_stream(
+    serve: Callable[..., str], upstream: FakeOpenAIServer, value: object
+) -> None:
+    # OpenAI's API takes a boolean `stream`; "false" (truthy in Python) must not start a stream
+    url = serve()
+    body = {"model": "x@chat", "messages": Q, "stream": value}
+    r = httpx.post(url + "/v1/chat/completions", json=body, headers=AUTH)
+    assert r.status_code == 400 and "'stream' must be a boolean" in r.json()["error"]["message"]
+    assert upstream.requests == []
+
+
 # ------------------------------------------------------------------ tools and images
 
 
