@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from guardrail._safety import redact_url
+from guardrail._safety import Redactor, redact_url, url_secrets
 from guardrail.cli._common import (
     EXIT_ENVIRONMENT,
     EXIT_FINDINGS,
@@ -140,15 +140,17 @@ def replay(
 
     policies = _policies(policy, format)
     options = parse_storage_options(storage_option, format)
+    # URL passwords and query secrets of the logs and the store never reach the output
+    hide = Redactor(s for u in [*logs, *([store] if store else [])] for s in url_secrets(u))
     for p in logs:
         if not (is_table_url(p) or sources.is_url(p) or Path(p).is_file()):
-            fail(f"no decision log at {p}", EXIT_USAGE, format)
+            fail(f"no decision log at {redact_url(p)}", EXIT_USAGE, format)
     try:
         logs = sources.expand(logs, options)
     except ImportError as exc:
-        fail(str(exc), EXIT_ENVIRONMENT, format)
+        fail(hide(str(exc)), EXIT_ENVIRONMENT, format)
     except OSError as exc:  # a glob matching nothing, access refused, endpoint unreachable
-        fail(str(exc), EXIT_USAGE, format)
+        fail(hide(str(exc)), EXIT_USAGE, format)
     labels = None
     if store is not None:
         from guardrail.review import open_store
@@ -156,7 +158,8 @@ def replay(
         try:
             st = open_store(store)
         except Exception as exc:  # bad URL, missing extra, driver error
-            fail(f"cannot open review store {store}: {exc}", EXIT_USAGE, format)
+            shown = hide(str(exc))
+            fail(f"cannot open review store {redact_url(store)}: {shown}", EXIT_USAGE, format)
         try:
             labels = labels_from_store(st)
         finally:
@@ -187,11 +190,11 @@ def replay(
                 logs, policies, labels=labels, chunk_rows=chunk_rows, storage_options=options
             )
     except ReplayInputError as exc:
-        fail(str(exc), EXIT_USAGE, format)
+        fail(hide(str(exc)), EXIT_USAGE, format)
     except ImportError as exc:
         fail(
-            f"{exc} (Parquet logs need the scale extra: pip install 'guardrail-uq[scale]'; "
-            "s3:// URLs the s3 extra; PostgreSQL the postgres extra)",
+            f"{hide(str(exc))} (Parquet logs need the scale extra: pip install "
+            "'guardrail-uq[scale]'; s3:// URLs the s3 extra; PostgreSQL the postgres extra)",
             EXIT_ENVIRONMENT,
             format,
         )

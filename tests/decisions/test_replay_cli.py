@@ -124,3 +124,22 @@ def test_text_output_prints_a_markup_like_domain_literally(tmp_path: Path) -> No
     res = runner.invoke(app, ["replay", str(policy), str(log)])
     assert res.exit_code == 0, res.output
     assert "[/bold]: 1 decisions" in res.stdout and "[red]x[/red]: 1 decisions" in res.stdout
+
+
+def test_a_store_url_password_is_never_printed(tmp_path: Path) -> None:
+    """`--store` that cannot be opened: the error names the store with its password and query
+    secrets replaced by *** (docs/security.md), for a refused PostgreSQL connection (port 1 on
+    127.0.0.1) and for a scheme no store handles."""
+    policy, log = _files(tmp_path)
+    for url, shown in (
+        (
+            "postgresql://app:pw-Secret-9@127.0.0.1:1/guard?connect_timeout=2",
+            "cannot open review store postgresql://app:***@127.0.0.1:1/guard",
+        ),
+        ("mysql://app:pw-Secret-9@127.0.0.1/guard", "cannot open review store mysql://app:***@"),
+    ):
+        res = runner.invoke(app, ["replay", str(policy), str(log), "--store", url])
+        assert res.exit_code == 2, res.output
+        assert shown in res.output
+        assert "pw-Secret-9" not in res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
