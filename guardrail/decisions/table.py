@@ -179,28 +179,59 @@ class DecisionTable(ABC):
             sqlite3.Error / psycopg.Error: the database refused the write.
         """
 
+    # what the backends differ in: the parameter mark, the table's qualified name, row decoding
+    _conn: Any
+    _mark: str = "?"
+
+    def _qualified(self, table: str) -> str:
+        """``table`` as the SQL statements name it (PostgreSQL prefixes the schema)."""
+        return table
+
     @abstractmethod
+    def _decode(self, row: Any) -> dict[str, Any]:
+        """One ``SELECT id, time, <columns>`` row as a :meth:`DecisionRecord.to_dict` dict."""
+
     def read(
         self, chunk_rows: int = 50_000, *, id_range: tuple[int, int] | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Records in ``id`` order, ``chunk_rows`` at a time, as :meth:`DecisionRecord.to_dict`
         dictionaries; ``id_range=(lo, hi)`` restricts to ``lo <= id <= hi``."""
+        last = -1 if id_range is None else id_range[0] - 1
+        hi = (1 << 63) - 1 if id_range is None else id_range[1]
+        m = self._mark
+        sql = (
+            f"SELECT id, time, {', '.join(_COLUMNS)} FROM {self._qualified('decision_log')} "
+            f"WHERE id > {m} AND id <= {m} ORDER BY id LIMIT {m}"
+        )
+        while True:
+            with self._lock:
+                rows = self._conn.execute(sql, (last, hi, chunk_rows)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [self._decode(row) for row in rows]
 
-    @abstractmethod
+    def _one(self, sql: str) -> Any:
+        with self._lock:
+            return self._conn.execute(sql).fetchone()
+
     def id_range(self) -> tuple[int, int] | None:
         """``(min id, max id)``, or None for an empty table."""
+        lo, hi = self._one(f"SELECT min(id), max(id) FROM {self._qualified('decision_log')}")
+        return None if lo is None else (int(lo), int(hi))
 
-    @abstractmethod
     def count(self) -> int:
         """Rows in the table."""
+        return int(self._one(f"SELECT count(*) FROM {self._qualified('decision_log')}")[0])
 
-    @abstractmethod
     def schema_version(self) -> int:
         """The table's schema version."""
+        return int(self._one(f"SELECT version FROM {self._qualified(_META)}")[0])
 
-    @abstractmethod
     def close(self) -> None:
         """Close the connection."""
+        with self._lock:
+            self._conn.close()
 
     def __enter__(self) -> DecisionTable:
         return self
@@ -289,45 +320,11 @@ class SQLiteDecisionTable(DecisionTable):
                 f"INSERT INTO decision_log (time, {', '.join(_COLUMNS)}) VALUES ({marks})", vals
             )
 
-    def read(
-        self, chunk_rows: int = 50_000, *, id_range: tuple[int, int] | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        last = -1 if id_range is None else id_range[0] - 1
-        hi = (1 << 63) - 1 if id_range is None else id_range[1]
-        sql = (
-            f"SELECT id, time, {', '.join(_COLUMNS)} FROM decision_log "
-            "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?"
-        )
-        while True:
-            with self._lock:
-                rows = self._conn.execute(sql, (last, hi, chunk_rows)).fetchall()
-            if not rows:
-                return
-            out = []
-            for row in rows:
-                cols = dict(zip(_COLUMNS, row[2:], strict=True))
-                for col in _JSON:
-                    cols[col] = json.loads(cols[col])
-                out.append(_record_dict(_EPOCH + timedelta(microseconds=row[1]), cols))
-            last = rows[-1][0]
-            yield out
-
-    def id_range(self) -> tuple[int, int] | None:
-        with self._lock:
-            lo, hi = self._conn.execute("SELECT min(id), max(id) FROM decision_log").fetchone()
-        return None if lo is None else (int(lo), int(hi))
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM decision_log").fetchone()[0])
-
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute(f"SELECT version FROM {_META}").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    def _decode(self, row: Any) -> dict[str, Any]:
+        cols = dict(zip(_COLUMNS, row[2:], strict=True))
+        for col in _JSON:
+            cols[col] = json.loads(cols[col])
+        return _record_dict(_EPOCH + timedelta(microseconds=row[1]), cols)
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -337,6 +334,10 @@ class PostgresDecisionTable(DecisionTable):
     """``decision_log`` in a PostgreSQL schema (see :func:`open_decision_table`)."""
 
     backend = "postgres"
+    _mark = "%s"
+
+    def _qualified(self, table: str) -> str:
+        return f"{self._s}.{table}"
 
     def __init__(
         self, dsn: str, *, schema: str = "public", create: bool = True, connect_timeout: float = 10
@@ -406,46 +407,8 @@ class PostgresDecisionTable(DecisionTable):
                 vals,
             )
 
-    def read(
-        self, chunk_rows: int = 50_000, *, id_range: tuple[int, int] | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        last = -1 if id_range is None else id_range[0] - 1
-        hi = (1 << 63) - 1 if id_range is None else id_range[1]
-        sql = (
-            f"SELECT id, time, {', '.join(_COLUMNS)} FROM {self._s}.decision_log "
-            "WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"
-        )
-        while True:
-            with self._lock:
-                rows = self._conn.execute(sql, (last, hi, chunk_rows)).fetchall()
-            if not rows:
-                return
-            out = []
-            for row in rows:
-                cols = dict(zip(_COLUMNS, row[2:], strict=True))
-                out.append(_record_dict(row[1], cols))
-            last = rows[-1][0]
-            yield out
-
-    def id_range(self) -> tuple[int, int] | None:
-        with self._lock:
-            lo, hi = self._conn.execute(
-                f"SELECT min(id), max(id) FROM {self._s}.decision_log"
-            ).fetchone()
-        return None if lo is None else (int(lo), int(hi))
-
-    def count(self) -> int:
-        with self._lock:
-            row = self._conn.execute(f"SELECT count(*) FROM {self._s}.decision_log").fetchone()
-        return int(row[0])
-
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute(f"SELECT version FROM {self._s}.{_META}").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    def _decode(self, row: Any) -> dict[str, Any]:
+        return _record_dict(row[1], dict(zip(_COLUMNS, row[2:], strict=True)))
 
 
 def open_decision_table(
