@@ -754,22 +754,16 @@ class OpenAICompatProvider(SyncChatMixin):
             ProviderError: every sample failed after retries (the first sample's error); its
                 ``calls`` attribute counts the HTTP attempts made.
         """
-        attempts = _Attempts()
-        try:
-            return await self._chat(
-                messages,
-                model=model,
-                n=n,
-                temperature=temperature,
-                logprobs=logprobs,
-                top_logprobs=top_logprobs,
-                seed=seed,
-                max_tokens=max_tokens,
-                attempts=attempts,
-            )
-        except ProviderError as exc:
-            exc.calls = attempts.count
-            raise
+        return await self.chat_with_options(
+            messages,
+            model=model,
+            n=n,
+            temperature=temperature,
+            logprobs=logprobs,
+            top_logprobs=top_logprobs,
+            seed=seed,
+            max_tokens=max_tokens,
+        )
 
     async def chat_with_options(
         self,
