@@ -66,3 +66,19 @@ class DownStore(InMemoryReviewStore):
 
     def enqueue(self, item: ReviewItem) -> str:
         raise ConnectionError("review database unreachable")
+
+
+#: abstains when the answer's mean token probability exp(mean log-prob) is below 0.5; needs no
+#: model call by the guard (the log-probs come with the answer the framework received)
+LOGPROB_POLICY = """
+policy lp {
+  signals {
+    logprobs
+  }
+  rule unsure {
+    when logprob_confidence < 0.5
+    then abstain "Not sure."
+  }
+  otherwise pass
+}
+"""

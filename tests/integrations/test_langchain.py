@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from adapter_cases import CASE_IDS, CASES, QA, DownStore
+from adapter_cases import CASE_IDS, CASES, LOGPROB_POLICY, QA, DownStore
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
@@ -95,21 +95,9 @@ def test_sync_invoke_and_per_call_domain(
 async def test_withheld_answer_keeps_no_logprobs_or_extra_fields(
     server: FakeOpenAIServer, make_guard: Callable[..., Guard]
 ) -> None:
-    policy = """
-policy lp {
-  signals {
-    logprobs
-  }
-  rule unsure {
-    when logprob_confidence < 0.5
-    then abstain "Not sure."
-  }
-  otherwise pass
-}
-"""
     # every token has log-prob ln(0.25): exp(mean) = 0.25 < 0.5 -> abstain, no guard call
     server.token_logprob = math.log(0.25)
-    llm = GuardedChatModel(llm=chat(server, logprobs=True), guard=make_guard(policy))
+    llm = GuardedChatModel(llm=chat(server, logprobs=True), guard=make_guard(LOGPROB_POLICY))
     m = await llm.ainvoke(QUESTION)
     v = m.response_metadata["guardrail"]
     assert v["signals"]["logprob_confidence"] == pytest.approx(0.25) and v["cost"]["calls"] == 0

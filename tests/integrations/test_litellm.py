@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adapter_cases import CASE_IDS, CASES, QA, DownStore
+from adapter_cases import CASE_IDS, CASES, LOGPROB_POLICY, QA, DownStore
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
@@ -92,22 +92,10 @@ async def test_each_action_reaches_the_litellm_response(
 async def test_withheld_answer_leaves_no_token_logprobs(
     server: FakeOpenAIServer, make_guard: Callable[..., Guard], callbacks: list[Any]
 ) -> None:
-    policy = """
-policy lp {
-  signals {
-    logprobs
-  }
-  rule unsure {
-    when logprob_confidence < 0.5
-    then abstain "Not sure."
-  }
-  otherwise pass
-}
-"""
     # every token of "Paris." has log-prob ln(0.25): exp(mean) = 0.25 < 0.5 -> abstain, with no
     # model call by the guard (log-probs came with the answer LiteLLM received)
     server.token_logprob = math.log(0.25)
-    callbacks.append(GuardrailUQ(make_guard(policy)))
+    callbacks.append(GuardrailUQ(make_guard(LOGPROB_POLICY)))
     r = await complete(server, logprobs=True)
     assert r.guardrail["signals"]["logprob_confidence"] == pytest.approx(0.25)
     assert r.guardrail["action"] == "abstain" and r.guardrail["cost"]["calls"] == 0
