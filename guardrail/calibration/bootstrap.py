@@ -82,6 +82,13 @@ def bootstrap_from_table(
     norm: Norm = "l1",
     progress: Callable[[int], None] | None = None,
 ) -> BootstrapResult:
+    """:func:`bootstrap_ci` on records already in a :class:`TieTable` (the merged accumulator
+    of a chunked audit): same method (percentile bootstrap, Efron & Tibshirani 1993, ch. 13),
+    same arguments and result; a resample draws ``table.n`` records with replacement.
+
+    Raises:
+        ValueError: ``n_resamples < 1``, ``level`` outside (0, 1), or an empty table.
+    """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     if not 0.0 < level < 1.0:

@@ -112,11 +112,14 @@ class HTCounts:
     by_rate: dict[float, list[int]] = field(default_factory=dict)
 
     def add(self, outcome: int, rate: float) -> None:
+        """Count one labelled row: ``outcome`` 1 (correct) or 0, sampled with probability
+        ``rate`` in (0, 1]."""
         cell = self.by_rate.setdefault(rate, [0, 0])
         cell[0] += 1
         cell[1] += outcome
 
     def merge(self, other: HTCounts) -> None:
+        """Add ``other``'s counts (exact: integer sums per rate)."""
         for rate, (n, c) in other.by_rate.items():
             cell = self.by_rate.setdefault(rate, [0, 0])
             cell[0] += n
@@ -124,6 +127,7 @@ class HTCounts:
 
     @property
     def n(self) -> int:
+        """Labelled rows counted."""
         return sum(n for n, _ in self.by_rate.values())
 
     def estimate(self, level: float = 0.95) -> dict[str, Any] | None:
@@ -165,6 +169,7 @@ class DomainReplay:
     no_policy: bool = False
 
     def merge(self, other: DomainReplay) -> None:
+        """Add ``other``'s counts (same domain, another chunk or partition); exact."""
         self.n += other.n
         self.transitions.update(other.transitions)
         self.days |= other.days

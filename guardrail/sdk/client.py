@@ -1126,9 +1126,11 @@ class GuardedRawResponse:
 
     @property
     def content(self) -> bytes:
+        """:attr:`text` as UTF-8 bytes."""
         return self.text.encode()
 
     def json(self) -> Any:
+        """The guarded completion as a JSON-ready dict (never the unguarded upstream body)."""
         return self._parsed.model_dump(mode="json")
 
     def __repr__(self) -> str:

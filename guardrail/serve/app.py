@@ -114,6 +114,7 @@ class ApiError(Exception):
         self.code = code or type_
 
     def response(self) -> JSONResponse:
+        """This error as an HTTP response with OpenAI's error body and ``status``."""
         return JSONResponse(
             {
                 "error": {

@@ -95,6 +95,8 @@ class BackendStats:
         self.last_exception: BaseException | None = None
 
     def failed(self, problem: str, exc: BaseException | None = None) -> None:
+        """Record one matrix computed by the lexical fallback: ``problem`` (a short reason) and the
+        exception that caused it, if any."""
         self.fallbacks += 1
         self.errors.append(problem)
         if exc is not None:
