@@ -225,8 +225,8 @@ def test_markdown_report_writes_log_names_as_inert_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("domain", 5, r"bad.parquet row 0: domain must be a string, got int"),
-        ("time", "garbage", r"bad.parquet row 0: time must be an ISO 8601 time .* got 'garbage'"),
+        ("domain", 5, r"bad.parquet row 1: domain must be a string, got int"),
+        ("time", "garbage", r"bad.parquet row 1: time must be an ISO 8601 time .* got 'garbage'"),
     ],
 )
 def test_parquet_rows_are_checked_like_jsonl_rows(
