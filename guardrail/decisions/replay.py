@@ -39,7 +39,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -88,7 +88,7 @@ class Row(NamedTuple):
 
     ``values`` includes ``None`` for the logged *missing* signals; ``outcome`` is 1/0 for a
     usable label (``None`` when unlabelled or ``cannot_judge``) and ``rate`` its inclusion
-    probability in (0, 1].
+    probability in (0, 1]; ``policy_version`` the logged one (``""`` when none was logged).
     """
 
     request_id: str
@@ -99,6 +99,7 @@ class Row(NamedTuple):
     skipped: tuple[str, ...] = ()
     outcome: int | None = None
     rate: float | None = None
+    policy_version: str = ""
 
 
 # ---------------------------------------------------------------------------- accumulators
@@ -176,6 +177,7 @@ class DomainReplay:
     before_shown: HTCounts = field(default_factory=HTCounts)
     after_shown: HTCounts = field(default_factory=HTCounts)
     no_policy: bool = False
+    versions: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: DomainReplay) -> None:
         """Add ``other``'s counts (same domain, another chunk or partition); exact."""
@@ -188,6 +190,7 @@ class DomainReplay:
         self.before_shown.merge(other.before_shown)
         self.after_shown.merge(other.after_shown)
         self.no_policy = self.no_policy or other.no_policy
+        self.versions.update(other.versions)
 
 
 class ReplayAccumulator:
@@ -202,7 +205,8 @@ class ReplayAccumulator:
         memo: domain -> (signal-value tuple -> action) to share between accumulators of the
             *same* policies (a Dask worker's tasks); default: a fresh one.
 
-    Memory: O(domains x actions^2 + days + distinct rates), independent of the number of rows,
+    Memory: O(domains x actions^2 + days + distinct rates + logged policy versions),
+    independent of the number of rows,
     plus a memo of at most :data:`CACHE_SIZE` evaluated signal-value tuples per domain.
     ``evaluations`` counts the calls to :meth:`~guardrail.policy.Policy.evaluate` actually made
     (distinct tuples; a row repeating a tuple reuses its action). It depends on how rows were
@@ -266,6 +270,7 @@ class ReplayAccumulator:
         d.n += 1
         d.transitions[(row.action, new)] += 1
         d.days.add(row.day)
+        d.versions[row.policy_version] += 1
         if lacking:
             d.needs.update(lacking)
         outcome, rate = row.outcome, row.rate
@@ -314,7 +319,9 @@ class ReplayAccumulator:
         with per-action ``counts``, ``review_per_day`` (review decisions / days),
         ``abstention_rate`` (abstain / rows) and ``shown_accuracy`` (estimate, se, 95% interval,
         n labelled; None without labels); ``undetermined`` rows and ``missing_signals`` (signal
-        -> rows that needed it); ``labelled``; ``unlabelled_now_shown``; ``no_policy``.
+        -> rows that needed it); ``labelled``; ``unlabelled_now_shown``; ``no_policy``;
+        ``policy_versions`` (logged ``policy_version`` -> rows, ``""`` for rows without one:
+        with more than one, *before* is the mix of those policies, not one policy).
         """
         out: dict[str, Any] = {}
         total = changed_total = 0
@@ -345,6 +352,7 @@ class ReplayAccumulator:
                 "labelled": d.labelled,
                 "unlabelled_now_shown": d.unlabelled_now_shown,
                 "no_policy": d.no_policy,
+                "policy_versions": dict(sorted(d.versions.items())),
             }
             total += d.n
             changed_total += n_changed
@@ -576,6 +584,11 @@ def normalize(raw: Mapping[str, Any], *, layout: Layout = "record") -> Row:
         rid = ""
     elif isinstance(rid, bool) or not isinstance(rid, str | int):
         raise ValueError(f"request_id must be a string, got {type(rid).__name__}")
+    version = raw.get("policy_version")
+    if version is None:
+        version = ""
+    elif not isinstance(version, str):
+        raise ValueError(f"policy_version must be a string, got {type(version).__name__}")
     outcome = _label(raw.get("label"))
     rate = _rate(raw.get("sampling_rate"), text_cells) if outcome is not None else None
     return Row(
@@ -587,6 +600,7 @@ def normalize(raw: Mapping[str, Any], *, layout: Layout = "record") -> Row:
         skipped=tuple(_names(raw.get("skipped"), "skipped")),
         outcome=outcome,
         rate=rate,
+        policy_version=version,
     )
 
 
@@ -892,17 +906,18 @@ def _rows_from_columns(
     ids, times = cols.get("request_id", none), cols.get("time", none)
     domains, actions = cols.get("domain", none), cols.get("action", none)
     missing, skipped = cols.get("missing", none), cols.get("skipped", none)
-    labels = cols.get("label", none)
+    labels, versions = cols.get("label", none), cols.get("policy_version", none)
     out: list[Row] = []
     append = out.append
     for i in range(n):
-        dom, act, rid = domains[i], actions[i], ids[i]
+        dom, act, rid, version = domains[i], actions[i], ids[i], versions[i]
         if (
             not dom
             or not isinstance(dom, str)
             or act not in _ACTION_SET
             or labels[i] is not None
             or (rid is not None and type(rid) is not str and type(rid) is not int)
+            or (version is not None and type(version) is not str)
             or (suspect and i in suspect)
         ):
             append(slow(i))
@@ -920,7 +935,8 @@ def _rows_from_columns(
             append(slow(i))  # raises, naming the row
             continue
         values.setdefault("domain", dom)
-        append(Row("" if rid is None else str(rid), day, dom, act, values, skip))
+        rid = "" if rid is None else str(rid)
+        append(Row(rid, day, dom, act, values, skip, None, None, version or ""))
     return out
 
 
@@ -932,6 +948,7 @@ def distinct_sources(paths: Iterable[str]) -> list[str]:
         ReplayInputError: a log named twice.
     """
     from guardrail import storage as sources
+    from guardrail._safety import redact_url
     from guardrail.decisions.table import is_table_url
 
     seen: dict[str, str] = {}
@@ -941,7 +958,8 @@ def distinct_sources(paths: Iterable[str]) -> list[str]:
         key = text if sources.is_url(text) or is_table_url(text) else str(Path(text).resolve())
         if key in seen:
             raise ReplayInputError(
-                f"{text}: given twice (also as {seen[key]}): its decisions would count twice"
+                f"{redact_url(text)}: given twice (also as {redact_url(seen[key])}): its "
+                "decisions would count twice"
             )
         seen[key] = text
         out.append(text)
@@ -1017,6 +1035,16 @@ def _md_code(text: str) -> str:
     return f"`{text}`" if _IDENT.fullmatch(text) else _md(text)
 
 
+def mixed_versions_note(versions: Mapping[str, int], quote: Callable[[str], str]) -> str:
+    """The warning shown when one domain's rows were logged under several policy versions
+    (``quote`` escapes a version read from the log for the output format)."""
+    listed = ", ".join(f"{quote(v) if v else 'no version'} ({c} rows)" for v, c in versions.items())
+    return (
+        f"Logged under {len(versions)} policy versions: {listed}. The *before* column is "
+        "their mix, not one policy."
+    )
+
+
 def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable[str]) -> str:
     """The replay report as a Markdown diff (one section per domain). Domain and signal names
     come from the log: they are written as plain text (markup and HTML escaped, one line).
@@ -1072,4 +1100,6 @@ def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable
                 "the accuracy after the change does not cover them.",
                 "",
             ]
+        if len(d["policy_versions"]) > 1:
+            lines += [f"{mixed_versions_note(d['policy_versions'], _md)}", ""]
     return "\n".join(lines).rstrip() + "\n"
