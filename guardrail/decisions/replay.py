@@ -38,6 +38,7 @@ import csv
 import json
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -390,6 +391,10 @@ def _shown(v: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+#: ``;``-joined name lists already checked (flat logs repeat a few, e.g. ``"verbalized"``).
+_NAME_LISTS: dict[str, list[str]] = {}
+
+
 def _names(v: Any, what: str) -> list[str]:
     """Signal names of a ``missing`` / ``skipped`` field: a list of names, one string of names
     joined with ``;`` (flat rows), or a JSON array of names as text.
@@ -397,8 +402,21 @@ def _names(v: Any, what: str) -> list[str]:
     Raises:
         ValueError: any other shape, or an element that is not a signal name.
     """
-    if v is None or v == "":
+    if v is None or (type(v) in (str, list) and not v):
         return []
+    if type(v) is str:
+        known = _NAME_LISTS.get(v)
+        if known is not None:
+            return list(known)
+        names = _parse_names(v, what)
+        if len(_NAME_LISTS) >= 4096:
+            _NAME_LISTS.clear()
+        _NAME_LISTS[v] = names
+        return list(names)
+    return _parse_names(v, what)
+
+
+def _parse_names(v: Any, what: str) -> list[str]:
     names: Any
     if isinstance(v, str):
         text = v.strip()
@@ -453,17 +471,43 @@ def _value_problem(name: str, v: Any) -> str | None:
     return problem
 
 
+#: signal -> (numeric, lowest, highest finite value accepted, whole numbers only): the values
+#: :func:`_checked` accepts without asking :func:`_value_problem` (which decides the rest).
+_FAST_CHECK: dict[str, tuple[bool, float, float, bool]] = {
+    name: (
+        spec.numeric,
+        spec.lower,
+        spec.upper + _TOLERANCE if math.isfinite(spec.upper) else sys.float_info.max,
+        spec.kind == "count",
+    )
+    for name, spec in SIGNALS.items()
+}
+
+
 def _checked(values: Mapping[Any, Any], *, drop_none: bool) -> dict[str, SignalValue]:
     """``values`` with every catalog signal's value checked (:func:`_value_problem`);
     ``None`` values kept (a missing signal) or dropped (a null Parquet struct field)."""
     out: dict[str, SignalValue] = {}
     for name, v in values.items():
-        if not isinstance(name, str):
-            raise ValueError(f"signal names must be strings, got {_shown(name)}")
         if v is None:
             if not drop_none:
                 out[name] = None
             continue
+        fast = _FAST_CHECK.get(name)  # the common valid values, without a function call
+        tp = type(v)
+        if fast is not None and (
+            (tp is str and not fast[0])
+            or (
+                fast[0]
+                and (tp is float or tp is int)
+                and fast[1] <= v <= fast[2]
+                and (tp is int or not fast[3] or v.is_integer())
+            )
+        ):
+            out[name] = v
+            continue
+        if not isinstance(name, str):
+            raise ValueError(f"signal names must be strings, got {_shown(name)}")
         problem = _value_problem(name, v)
         if problem is not None:
             spec = SIGNALS[name]
@@ -510,7 +554,7 @@ def _day(t: Any) -> str:
             return t.isoformat()
         else:
             raise ValueError
-        if dt.tzinfo is not None:
+        if dt.tzinfo is not None and dt.utcoffset():
             dt = dt.astimezone(UTC)
         return dt.date().isoformat()
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past UTC
@@ -554,8 +598,14 @@ def normalize(raw: Mapping[str, Any], *, layout: Layout = "record") -> Row:
     text_cells = layout == "csv"
     values: dict[str, SignalValue]
     nested = raw.get("values")
-    flat = {k: v for k, v in raw.items() if k.startswith("v.") and v is not None and v != ""}
-    if nested is not None and nested != "":
+    has_values = nested is not None and nested != ""
+    # v.<signal> keys: the flat layouts' signals (a JSONL record with a values object has none)
+    flat = (
+        {}
+        if has_values and layout == "record"
+        else {k: v for k, v in raw.items() if k.startswith("v.") and v is not None and v != ""}
+    )
+    if has_values:
         if isinstance(nested, str) and layout != "record":
             try:
                 nested = json.loads(nested)
