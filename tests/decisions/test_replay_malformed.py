@@ -14,7 +14,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -446,6 +446,15 @@ def test_times_with_an_offset_count_their_utc_day(tmp_path: Path) -> None:
     )
     d = _replay(path)["domains"]["t"]
     assert d["days"] == 1 and d["before"]["review_per_day"] == 2.0
+    # a Parquet timestamp column with a zone: the same UTC day (its local date was taken)
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the scale extra")
+    import pyarrow.parquet as pq
+
+    local = datetime(2026, 12, 1, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    cols = {"domain": ["t"], "action": ["pass"],
+            "time": pa.array([local], pa.timestamp("us", tz="-05:00"))}  # fmt: skip
+    pq.write_table(pa.table(cols), tmp_path / "ok.parquet")
+    assert next(iter_chunks(tmp_path / "ok.parquet"))[0].day == "2026-12-02"
 
 
 def test_a_tiny_sampling_rate_gives_an_estimate_not_a_crash() -> None:
