@@ -474,6 +474,10 @@ def test_a_log_named_twice_is_an_error(tmp_path: Path) -> None:
     path = _jsonl(tmp_path, json.dumps(_rec()), name="log.jsonl")
     with pytest.raises(ReplayInputError, match="given twice"):
         replay_files([path, tmp_path / "." / "log.jsonl"], _policies())
+    from guardrail.decisions.distributed import partitions  # the Dask path's work units
+
+    with pytest.raises(ReplayInputError, match="given twice"):
+        partitions([str(path), str(path)])
 
 
 def test_mixed_policy_versions_are_reported(tmp_path: Path) -> None:
@@ -507,3 +511,17 @@ def test_cli_logs_without_decisions_are_an_error(tmp_path: Path) -> None:
     res = runner.invoke(app, ["replay", str(policy), str(empty), str(header), "--format", "json"])
     assert res.exit_code == 2
     assert "no logged decisions in" in json.loads(res.stdout)["error"]["message"]
+
+
+def test_cli_names_the_malformed_record(tmp_path: Path) -> None:
+    policy = tmp_path / "t.guard"
+    policy.write_text(CANDIDATE)
+    bad = _rec(values={"consistency": "high", "verbalized": 0.5})
+    log = _jsonl(tmp_path, json.dumps(_rec()), json.dumps(bad))
+    res = runner.invoke(app, ["replay", str(policy), str(log), "--format", "json"])
+    assert res.exit_code == 2
+    message = json.loads(res.stdout)["error"]["message"]
+    assert message.endswith(
+        "bad.jsonl:2: signal 'consistency' has the value 'high': expected a number, got str "
+        "(consistency is a probability signal; docs/scale.md, Malformed records)"
+    )
