@@ -538,13 +538,14 @@ def _label(v: Any) -> int | None:
 def _day(t: Any) -> str:
     """The UTC date (``YYYY-MM-DD``) of a logged time: ISO 8601 text (a time with an offset is
     moved to UTC; one without is taken as UTC; a bare date is that day), a ``datetime`` or a
-    ``date`` (Parquet timestamp / date columns); ``""`` for none.
+    ``date`` (Parquet timestamp / date columns).
 
     Raises:
-        ValueError: anything else (a number, text that is no ISO 8601 time).
+        ValueError: no time (a row without its day would count as one more day and lower the
+            review load per day), or anything else (a number, text that is no ISO 8601 time).
     """
     if t is None or t == "":
-        return ""
+        raise ValueError("no time (review load is counted per UTC day: every decision needs one)")
     try:
         if isinstance(t, str):
             dt = datetime.fromisoformat(t.strip())

@@ -377,7 +377,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path) -> No
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_rec(request_id="r1")).encode() + b"\n")
     assert next(iter_chunks(path))[0].request_id == "r1"
     path = tmp_path / "bom.csv"
-    path.write_bytes(b"\xef\xbb\xbfrequest_id,domain,action\nr1,t,pass\n")
+    path.write_bytes(b"\xef\xbb\xbfrequest_id,domain,action,time\nr1,t,pass,2026-12-01\n")
     assert next(iter_chunks(path))[0].request_id == "r1"
 
 
@@ -408,7 +408,8 @@ def test_csv_shape_errors(tmp_path: Path, text: str, message: str) -> None:
 def test_csv_field_past_the_size_limit_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(
-        f"domain,action,request_id\nt,pass,1\nt,pass,{'x' * (csv.field_size_limit() + 1)}\n"
+        f"domain,action,time,request_id\nt,pass,{T},1\n"
+        f"t,pass,{T},{'x' * (csv.field_size_limit() + 1)}\n"
     )
     with pytest.raises(ReplayInputError, match=r"bad.csv:3: not readable as CSV \(field larger"):
         _replay(path)
@@ -432,6 +433,19 @@ def test_parquet_shape_errors(tmp_path: Path) -> None:
         _replay(path)
     pq.write_table(pa.table({"domain": ["t"]}), path)
     with pytest.raises(ReplayInputError, match=r"bad.parquet: no 'action' column"):
+        _replay(path)
+
+
+def test_a_decision_without_a_time_is_malformed(tmp_path: Path) -> None:
+    # two review decisions on 2026-12-01 and one without a time: the undated row was counted as
+    # one more "day" (""), so the review load read 3/2 = 1.5 items/day instead of failing
+    path = _jsonl(
+        tmp_path,
+        json.dumps(_rec(action="review")),
+        json.dumps(_rec(action="review")),
+        json.dumps({k: v for k, v in _rec(action="review").items() if k != "time"}),
+    )
+    with pytest.raises(ReplayInputError, match=r"bad.jsonl:3: no time \(review load is counted"):
         _replay(path)
 
 
