@@ -144,8 +144,8 @@ class HTCounts:
         interval :func:`guardrail.review.live.korn_graubard_interval`.
 
         Both ratios are computed with the weights ``w = pi_min / pi`` in (0, 1] instead of
-        ``1/pi`` (they cancel): the same numbers, and no overflow for tiny rates (``1/pi^2`` is
-        infinite below pi = 1e-154).
+        ``1/pi`` (they cancel): the same estimate up to rounding, and no overflow for tiny
+        rates (``1/pi^2`` is infinite below pi = 1e-154).
         """
         n = self.n
         if n == 0:
