@@ -512,6 +512,17 @@ def test_mixed_policy_versions_are_reported(tmp_path: Path) -> None:
     }
     md = markdown_report(rep, candidate="t.guard", logs=["ok.jsonl"])
     assert "Logged under 3 policy versions: no version (1 rows), aaaaaaaaaaaa (1 rows)" in md
+    # a version string from the log is inert text in every report
+    path = _jsonl(tmp_path, json.dumps(_rec(policy_version="<b>x</b>|#")), json.dumps(_rec()))
+    rep = _replay(path)
+    md = markdown_report(rep, candidate="t.guard", logs=["bad.jsonl"])
+    assert "no version (1 rows), &lt;b&gt;x&lt;/b&gt;\\|\\# (1 rows)" in md
+    pytest.importorskip("jinja2", reason="the HTML report needs jinja2 (extra web)")
+    from guardrail.decisions.report_html import html_report
+
+    page = html_report(rep, candidate="t.guard", logs=["bad.jsonl"])
+    assert "<code>&lt;b&gt;x&lt;/b&gt;|#</code> (<span data-key=" in page
+    assert 'data-key="[&#34;t&#34;, &#34;policy_versions&#34;, &#34;&#34;]" data-value="1"' in page
 
 
 def test_cli_logs_without_decisions_are_an_error(tmp_path: Path) -> None:
