@@ -68,9 +68,12 @@ from guardrail.providers import (
     SyncChatMixin,
     ToolCallReply,
     Usage,
+    chunk_delta,
+    is_json_reply,
     make_provider,
     normalize_messages,
     parse_chat_completion,
+    reply_deltas,
     request_scope,
     run_sync,
 )
@@ -389,9 +392,12 @@ class OpenAIClientProvider(SyncChatMixin):
     ) -> AsyncIterator[StreamDelta]:
         """Stream one answer through the wrapped client (``create(stream=True, ...)``): one
         :class:`~guardrail.providers.StreamDelta` per chunk (``raw``: the chunk's
-        ``model_dump()``). ``options`` as in :meth:`chat_with_options`. Errors are mapped as
-        in :meth:`chat`; a stream that ends without a ``finish_reason`` (the connection closed
-        mid-answer) raises ``ProviderConnectionError``."""
+        ``model_dump()``). ``options`` as in :meth:`chat_with_options`. A server that ignores
+        ``stream: true`` and answers with a JSON ``chat.completion`` gives one complete delta
+        (:func:`guardrail.providers.reply_deltas`; a JSON error document raises
+        ``ProviderError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
+        ``finish_reason`` (the connection closed mid-answer) raises
+        ``ProviderConnectionError``."""
         model_name = model or self._model
         if not model_name:
             raise ValueError("no model given and the provider has no default model")
@@ -421,6 +427,18 @@ class OpenAIClientProvider(SyncChatMixin):
             raise _map_client_error(exc) from exc
         finished = False  # a finish_reason arrived: the answer is whole
         try:
+            http = getattr(stream, "response", None)  # openai's Stream / AsyncStream
+            headers = getattr(http, "headers", None)
+            if (
+                http is not None
+                and headers is not None
+                and is_json_reply(headers.get("content-type"))
+            ):
+                # the server ignored `stream: true` and sent the whole completion as JSON
+                body = http.aread() if self._async else asyncio.to_thread(http.read)
+                async for delta in reply_deltas(await body):
+                    yield delta
+                return
             if hasattr(stream, "__aiter__"):
                 async for chunk in stream:
                     delta = _delta_of(chunk)
@@ -559,23 +577,10 @@ class OpenAIClientProvider(SyncChatMixin):
 
 
 def _delta_of(chunk: Any) -> StreamDelta:
-    """One chunk of the wrapped client's stream as a :class:`StreamDelta`."""
+    """One chunk of the wrapped client's stream as a :class:`StreamDelta`
+    (:func:`guardrail.providers.chunk_delta` of its ``model_dump()``)."""
     raw = chunk.model_dump() if hasattr(chunk, "model_dump") else chunk
-    raw = raw if isinstance(raw, dict) else {}
-    choices = raw.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    if not isinstance(choice, dict):
-        return StreamDelta(raw=raw)
-    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-    assert isinstance(delta, dict)
-    text = delta.get("content")
-    finish = choice.get("finish_reason")
-    return StreamDelta(
-        text=text if isinstance(text, str) else "",
-        raw=raw,
-        finish_reason=finish if isinstance(finish, str) else None,
-        tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
-    )
+    return chunk_delta(raw if isinstance(raw, dict) else {})
 
 
 _AnswerRecorder = AnswerRecorder

@@ -72,6 +72,7 @@ from guardrail.providers import (
     ChatProvider,
     Message,
     OpenAICompatProvider,
+    ProviderConnectionError,
     ProviderError,
     ToolCallReply,
     normalize_messages,
@@ -763,11 +764,12 @@ async def _stream(
     except (ProviderError, TimeoutError) as exc:
         r.metrics.in_flight.dec()
         code = getattr(exc, "status_code", None)
-        message = (
-            f"upstream answered {code}"
-            if code is not None
-            else f"upstream unreachable ({type(exc).__name__})"
-        )
+        if code is not None:
+            message = f"upstream answered {code}"
+        elif isinstance(exc, ProviderConnectionError | TimeoutError):
+            message = f"upstream unreachable ({type(exc).__name__})"
+        else:  # an error event or error document, a malformed or oversized reply
+            message = f"upstream failed ({type(exc).__name__})"
         raise ApiError(502, message, type_="upstream_error") from None
     except ValueError as exc:
         r.metrics.in_flight.dec()
