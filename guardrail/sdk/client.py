@@ -77,6 +77,7 @@ from guardrail.providers import (
     request_scope,
     run_sync,
 )
+from guardrail.providers.params import InvalidArgumentError, check_sampling_args
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerRecorder, AnswerSlot, first_message
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
@@ -732,9 +733,11 @@ STREAM_ARGS = ("stream", "stream_options")
 
 class UnsupportedArgumentError(TypeError, ValueError):
     """A ``create`` argument the guard cannot honour (``n`` other than 1, ``stream_options``
-    without ``stream=True``, audio output, ``with_raw_response`` with ``stream=True``). A
-    ``TypeError`` (the issue's contract for rejected arguments) and a ``ValueError`` (what
-    earlier releases raised)."""
+    without ``stream=True``, audio output, ``with_raw_response`` with ``stream=True``) or a
+    sampling argument of the wrong type or out of range (``max_tokens="10"``,
+    ``temperature=3``: :func:`guardrail.providers.params.check_sampling_args`). Raised before
+    any request is sent. A ``TypeError`` (the issue's contract for rejected arguments) and a
+    ``ValueError`` (what earlier releases raised)."""
 
 
 # openai's "not given" sentinel classes (NotGiven in 1.x-3.x, Omit from 1.x on where present)
@@ -754,8 +757,18 @@ def _given(value: Any) -> bool:
 
 
 def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``create``'s arguments; return the answer-only options that were given."""
+    """Validate ``create``'s arguments; return the answer-only options that were given.
+
+    Raises:
+        UnsupportedArgumentError: a rejected argument, or a sampling argument of the wrong type
+            or out of range (:func:`guardrail.providers.params.check_sampling_args`, the check
+            ``guardrail serve`` answers with 400).
+    """
     given = {k: v for k, v in args.items() if _given(v)}
+    try:
+        check_sampling_args(given)
+    except InvalidArgumentError as exc:
+        raise UnsupportedArgumentError(str(exc)) from None
     if "stream_options" in given and not given.get("stream"):
         raise UnsupportedArgumentError("stream_options applies only to stream=True")
     n = given.get("n")

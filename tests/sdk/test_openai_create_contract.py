@@ -21,6 +21,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sampling_cases import BAD, EDGES, case_id
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail.policy import parse_policy
@@ -365,3 +366,38 @@ def test_create_type_checks_like_openai(tmp_path: Path) -> None:
     assert errors and all(f"{src}:13:" in e for e in errors), errors
     assert 'Unexpected keyword argument "temprature"' in errors[0]
     assert status == 1
+
+
+@pytest.mark.parametrize("case", BAD, ids=case_id)
+def test_mistyped_sampling_arguments_are_refused_before_any_request(
+    server: FakeOpenAIServer, case: tuple[str, Any, str]
+) -> None:
+    # the same cases guardrail serve answers with 400 (tests/sampling_cases.py)
+    name, value, message = case
+    client = _client(server)
+    with pytest.raises(UnsupportedArgumentError) as err:
+        client.chat.completions.create(model="main-model", messages=MSGS, **{name: value})
+    assert message in str(err.value)
+    assert isinstance(err.value, TypeError) and isinstance(err.value, ValueError)
+    with pytest.raises(UnsupportedArgumentError):  # streams are checked the same way
+        client.chat.completions.create(
+            model="main-model", messages=MSGS, stream=True, **{name: value}
+        )
+    assert server.requests == []  # nothing was sent
+
+
+def test_nan_temperature_is_refused(server: FakeOpenAIServer) -> None:
+    with pytest.raises(UnsupportedArgumentError, match="'temperature' must be a number"):
+        _client(server).chat.completions.create(
+            model="main-model", messages=MSGS, temperature=float("nan")
+        )
+    assert server.requests == []
+
+
+def test_sampling_arguments_at_the_edges_pass_through_unchanged(server: FakeOpenAIServer) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    c = _client(server).chat.completions.create(model="main-model", messages=MSGS, n=1, **EDGES)
+    assert c.guardrail is not None and c.guardrail.status == "answered"
+    answer = server.requests[0]  # the answer call carries every one of them as given
+    assert {k: answer[k] for k in EDGES} == EDGES
+    assert type(answer["temperature"]) is int and type(answer["frequency_penalty"]) is float
