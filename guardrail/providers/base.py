@@ -369,6 +369,8 @@ class StreamDelta(BaseModel):
             provider that streams no documents); relayed as is for tool-call deltas.
         finish_reason: the upstream's finish reason on the last content event, else ``None``.
         tool_calls: the event carries tool-call deltas (the reply is a tool call).
+        usage: token counts the upstream reported with this event (a usage chunk, or a server
+            that ignored ``stream: true`` and sent the whole completion), else ``None``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -377,6 +379,7 @@ class StreamDelta(BaseModel):
     raw: dict[str, Any] | None = None
     finish_reason: str | None = None
     tool_calls: bool = False
+    usage: Usage | None = None
 
 
 class ProviderError(Exception):

@@ -317,7 +317,7 @@ async def _answer_stream(
     )
     if res.choices:
         c = res.choices[0]
-        yield StreamDelta(text=c.text, finish_reason=c.finish_reason)
+        yield StreamDelta(text=c.text, finish_reason=c.finish_reason, usage=res.usage)
 
 
 async def _close(agen: AsyncIterator[Any]) -> None:

@@ -32,6 +32,8 @@ Behaviour knobs (attributes, changeable while running):
   per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
   connection then closes). Faults of kind ``status`` apply to them too. Non-streamed replies
   also take ``stream_delay`` per token of their longest choice (the same generation time).
+  ``ignore_stream``: answer ``stream: true`` with the plain ``application/json``
+  ``chat.completion`` document instead (what many OpenAI-compatible servers do).
 
 * ``hold``: a predicate ``(request_body) -> bool``; a chat request it accepts gets no reply
   until :meth:`release_held` is called or the client closes the connection (end of stream on
@@ -143,6 +145,7 @@ class FakeOpenAIServer:
         self.api_key = api_key
         self.token_logprob = token_logprob
         self.stream_delay = 0.0
+        self.ignore_stream = False  # answer `stream: true` with a plain JSON chat.completion
         # when set, a request that offers `tools` is answered with this tool call (a function
         # {"name", "arguments"}), streamed or not: the reply is a tool call, not an answer
         self.tool_call: dict[str, str] | None = None
@@ -393,7 +396,7 @@ class FakeOpenAIServer:
                 return True
         if self.latency:
             await asyncio.sleep(self.latency)
-        if body.get("stream"):
+        if body.get("stream") and not self.ignore_stream:
             return await self._stream(body, writer)
         n = int(body.get("n") or 1)
         if n > 1 and self.reject_n:
