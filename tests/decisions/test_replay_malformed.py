@@ -85,8 +85,10 @@ def _replay(path: Path | str) -> dict[str, Any]:
 # ------------------------------------------------------------------ 1. wrong-typed signal values
 
 WRONG_TYPED = [
-    # (signal, logged value, what the message says); before the fix each of these was evaluated:
-    # the evaluator took the value as invalid, i.e. missing, and the row became on_missing review
+    # (signal, logged value, what the message says). Before the fix the candidate was evaluated
+    # on these: it took a value of a signal it reads as invalid, i.e. missing, and the row
+    # counted as its on_missing action (review); a list crashed the evaluation memo (TypeError:
+    # unhashable); hedges and stakes, which this candidate does not read, passed unnoticed
     ("verbalized", "0.9", "expected a number, got str"),
     ("consistency", "high", "expected a number, got str"),
     ("consistency", True, "expected a number, got bool"),
