@@ -552,3 +552,12 @@ def test_cli_names_the_malformed_record(tmp_path: Path) -> None:
         "bad.jsonl:2: signal 'consistency' has the value 'high': expected a number, got str "
         "(consistency is a probability signal; docs/scale.md, Malformed records)"
     )
+
+
+def test_csv_name_lists_with_spaces(tmp_path: Path) -> None:
+    # "hedges; verbalized" named a signal " verbalized", so verbalized counted as never gathered
+    # (undetermined: rule `conf` could fire) instead of missing (on_missing review); consistency
+    # 0.9 fires nothing else
+    row = _flat(**{"v.verbalized": "", "missing": "hedges; verbalized"})
+    d = _replay(_csv(tmp_path, [row], "ok.csv"))["domains"]["t"]
+    assert d["transitions"] == {"pass->review": 1} and d["undetermined"] == 0
