@@ -69,6 +69,7 @@ from guardrail.providers import (
     ToolCallReply,
     Usage,
     chunk_delta,
+    completion_delta,
     is_json_reply,
     make_provider,
     normalize_messages,
@@ -398,7 +399,10 @@ class OpenAIClientProvider(SyncChatMixin):
         ``model_dump()``). ``options`` as in :meth:`chat_with_options`. A server that ignores
         ``stream: true`` and answers with a JSON ``chat.completion`` gives one complete delta
         (:func:`guardrail.providers.reply_deltas`; a JSON error document raises
-        ``ProviderError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
+        ``ProviderError``); so does a client object whose ``create`` ignores ``stream`` and
+        returns the whole completion (an object with ``model_dump()`` or a mapping:
+        :func:`guardrail.providers.completion_delta`; one without ``choices`` raises
+        ``ResponseFormatError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
         ``finish_reason`` (the connection closed mid-answer) raises
         ``ProviderConnectionError``."""
         model_name = model or self._model
@@ -430,6 +434,12 @@ class OpenAIClientProvider(SyncChatMixin):
             raise _map_client_error(exc) from exc
         finished = False  # a finish_reason arrived: the answer is whole
         try:
+            if isinstance(stream, Mapping) or hasattr(stream, "model_dump"):
+                # the client ignored `stream=True` and returned the whole completion (an
+                # object or a dict, not a stream): one complete delta, as a JSON reply is read
+                doc = stream.model_dump() if hasattr(stream, "model_dump") else dict(stream)
+                yield completion_delta(doc, where=f"client {self._name!r}")
+                return
             http = getattr(stream, "response", None)  # openai's Stream / AsyncStream
             headers = getattr(http, "headers", None)
             if (
