@@ -512,26 +512,37 @@ def _error_message(body: bytes) -> str:
     return text[:200]
 
 
+def _error_object(body: bytes) -> dict[str, str | None] | None:
+    """The OpenAI-shaped error object of an error body (``{"error": {"message": str, ...}}``):
+    ``message``, ``type``, ``param``, ``code`` as strings (``None`` when absent; ``message`` cut
+    to 500 characters, the others to 100), or ``None`` when the body has no such object."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict) or not isinstance(err.get("message"), str):
+        return None
+    out: dict[str, str | None] = {"message": str(err["message"])[:500]}
+    for key in ("type", "param", "code"):
+        value = err.get(key)
+        out[key] = None if value is None or isinstance(value, dict | list) else str(value)[:100]
+    return out
+
+
 def _raise_for_status(code: int, headers: httpx.Headers, body: bytes, where: str) -> None:
     if code < 400:
         return
     msg = f"HTTP {code} from {where}: {_error_message(body)}"
     retry_after = parse_retry_after(headers.get("retry-after"))
+    error = _error_object(body)
     if code in (401, 403):
-        raise AuthenticationError(msg, status_code=code)
+        raise AuthenticationError(msg, status_code=code, error=error)
     if code == 429:
-        raise RateLimitError(
-            msg,
-            status_code=code,
-            retry_after=retry_after,
-        )
+        raise RateLimitError(msg, status_code=code, retry_after=retry_after, error=error)
     if code >= 500:
-        raise ServerError(
-            msg,
-            status_code=code,
-            retry_after=retry_after,
-        )
-    raise BadRequestError(msg, status_code=code)
+        raise ServerError(msg, status_code=code, retry_after=retry_after, error=error)
+    raise BadRequestError(msg, status_code=code, error=error)
 
 
 class ResponseTooLargeError(ResponseFormatError):
@@ -773,6 +784,19 @@ class OpenAICompatProvider(SyncChatMixin):
             self._urls[path] = url
         return url
 
+    def _redacted(self, exc: ProviderError) -> ProviderError:
+        """``exc`` again with the key and URL secrets removed from its message and from the
+        server's error object (a server may echo the key it refused)."""
+        error = exc.error
+        if error is not None:
+            error = {k: None if v is None else self._redact(v) for k, v in error.items()}
+        return type(exc)(
+            self._redact(str(exc)),
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+            error=error,
+        )
+
     async def aclose(self) -> None:
         """Close the connection pools of every event loop this provider was used from."""
         current = asyncio.get_running_loop()
@@ -868,9 +892,7 @@ class OpenAICompatProvider(SyncChatMixin):
         try:
             _raise_for_status(status, headers, content, self._display_url)
         except ProviderError as exc:
-            raise type(exc)(
-                self._redact(str(exc)), status_code=exc.status_code, retry_after=exc.retry_after
-            ) from None
+            raise self._redacted(exc) from None
         try:
             return json.loads(content)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
@@ -1057,11 +1079,7 @@ class OpenAICompatProvider(SyncChatMixin):
                         response.status_code, response.headers, err, self._display_url
                     )
                 except ProviderError as exc:
-                    raise type(exc)(
-                        self._redact(str(exc)),
-                        status_code=exc.status_code,
-                        retry_after=exc.retry_after,
-                    ) from None
+                    raise self._redacted(exc) from None
             try:
                 if is_json_reply(response.headers.get("content-type")):
                     # the server may have ignored `stream: true` and sent the whole completion
