@@ -28,6 +28,7 @@ its query values never appear in error messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import math
@@ -36,7 +37,15 @@ import os
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import Any
 
@@ -368,7 +377,7 @@ async def sse_deltas(
     *,
     where: str = "the server",
     redact: Callable[[str], str] = str,
-) -> AsyncIterator[StreamDelta]:
+) -> AsyncGenerator[StreamDelta, None]:
     """The ``data:`` lines of a server-sent ``chat.completion.chunk`` stream as
     :class:`StreamDelta` s (:func:`chunk_delta`), up to ``data: [DONE]``; other lines and
     chunks that are not JSON objects are skipped.
@@ -415,7 +424,7 @@ async def reply_deltas(
     *,
     where: str = "the server",
     redact: Callable[[str], str] = str,
-) -> AsyncIterator[StreamDelta]:
+) -> AsyncGenerator[StreamDelta, None]:
     """The whole body of a streamed request's reply labelled JSON (``Content-Type:
     application/json``), as deltas: a JSON document (first non-blank byte ``{``) is a server
     that ignored ``stream: true`` -> one complete delta (:func:`completion_delta`); anything
@@ -1089,8 +1098,9 @@ class OpenAICompatProvider(SyncChatMixin):
                     source = sse_deltas(
                         response.aiter_lines(), where=self._display_url, redact=self._redact
                     )
-                async for delta in source:
-                    yield delta
+                async with contextlib.aclosing(source):  # closed with this stream
+                    async for delta in source:
+                        yield delta
             except httpx.TimeoutException as exc:
                 raise ProviderTimeoutError(
                     f"timeout reading the stream from {self._display_url}"

@@ -615,7 +615,7 @@ class Guard:
                 response = self._failed(run, rid, exc, start)
             finally:
                 await _cancel_speculation(run)
-                _abandon(run)  # eager samples a failed chat did not use
+                await _abandon(run)  # eager samples a failed chat did not use
             if self.decision_log is not None:
                 response = await self._log_decision(run, response)
             end_guard_span(
@@ -838,7 +838,7 @@ class Guard:
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
-        _abandon(run)  # eager samples the plan did not need
+        await _abandon(run)  # eager samples the plan did not need
         # plan latency: sample / ensemble requests the plan never needed (the answer alone
         # settled the action) are cancelled now, so the chat's cost counts them
         await _cancel_speculation(run)
@@ -1700,16 +1700,21 @@ def _inline_or_followup(run: _Run) -> None:
     run.values.pop("verbalized", None)
 
 
-def _abandon(run: _Run) -> None:
-    """Cancel eager samples that were not used. A call still in flight counts as one call (the
-    request was sent; its tokens are unknown); a finished one was counted by ``_call``."""
+async def _abandon(run: _Run) -> None:
+    """Cancel eager samples that were not used and wait until the cancellation has run (no task
+    of the chat outlives it: its HTTP request is closed now, not whenever the loop next gets to
+    it, and a loop closed right after the chat finds nothing half-done). A call still in flight
+    counts as one call (the request was sent; its tokens are unknown); one that finished,
+    even while being cancelled, was counted by ``_call``."""
     task, run.prefetched = run.prefetched, None
     if task is None:
         return
     if not task.done():
         task.cancel()
+        await asyncio.wait([task])  # never raises; the caller's own cancellation still does
+    if task.cancelled():
         run.calls += 1
-    task.add_done_callback(_retrieve)
+    _retrieve(task)
 
 
 def _verdict_of(decision: Decision, signal: str) -> str:
