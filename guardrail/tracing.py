@@ -74,10 +74,12 @@ attributes), https://opentelemetry.io/docs/specs/semconv/gen-ai/.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import os
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +104,11 @@ from guardrail.providers.base import (
 )
 
 __all__ = [
+    "CANCELLED",
+    "CANCEL_NOT_NEEDED",
+    "CANCEL_REASON",
+    "CANCEL_STOPPED_EARLY",
+    "CANCEL_TOOL_CALLS",
     "CAPTURE_ENV",
     "DECISION_COUNTER",
     "DECISION_EVENT",
@@ -110,6 +117,8 @@ __all__ = [
     "PASSED_THROUGH",
     "SCHEMA_URL",
     "GuardMetrics",
+    "cancel_by_guardrail",
+    "cancelled_by_guardrail",
     "capture_content_enabled",
     "decision_attributes",
     "decision_from_attributes",
@@ -153,6 +162,20 @@ _DECISION_LISTS = {
     "missing": "guardrail.signals.missing",
     "skipped": "guardrail.signals.skipped",
 }
+#: Boolean attribute of a ``chat`` span whose request guardrail cancelled on purpose (status
+#: UNSET, no ``error.type``): a cancellation guardrail decided is not an error.
+CANCELLED = "guardrail.cancelled"
+#: Why guardrail cancelled it: :data:`CANCEL_STOPPED_EARLY`, :data:`CANCEL_NOT_NEEDED`,
+#: :data:`CANCEL_TOOL_CALLS`.
+CANCEL_REASON = "guardrail.cancel.reason"
+#: The stop test settled the action (``plan latency`` samples / ensemble models).
+CANCEL_STOPPED_EARLY = "stopped_early"
+#: The plan never needed the call (the answer alone settled the action, the chat ended).
+CANCEL_NOT_NEEDED = "not_needed"
+#: A ``live`` stream's answer was a tool call: nothing is judged.
+CANCEL_TOOL_CALLS = "tool_calls"
+# tasks guardrail cancelled on purpose -> why (read by the spans the tasks opened)
+_CANCELLED_TASKS: weakref.WeakKeyDictionary[asyncio.Future[Any], str] = weakref.WeakKeyDictionary()
 #: The semantic-conventions version the names follow (on the tracer and the meter).
 SCHEMA_URL = Schemas.V1_37_0.value
 # explicit bucket boundaries the GenAI conventions advise for the two histograms
@@ -272,7 +295,16 @@ def guard_span(
             span.set_attribute("guardrail.cost.output_tokens", exc.result.usage.output_tokens)
             raise
         except BaseException as exc:
-            record_error(span, exc)
+            reason = (
+                cancelled_by_guardrail(_current_task())
+                if isinstance(exc, asyncio.CancelledError)
+                else None
+            )
+            if reason is not None:  # guardrail's own decision (a live answer's tool call)
+                span.set_attribute(CANCELLED, True)
+                span.set_attribute(CANCEL_REASON, reason)
+            else:
+                record_error(span, exc)
             raise
 
 
@@ -317,15 +349,55 @@ def error_type_of(reason: str | None) -> str:
     return EA.ErrorTypeValues.OTHER.value
 
 
+def cancel_by_guardrail(task: asyncio.Future[Any], reason: str) -> bool:
+    """Cancel ``task`` on guardrail's own decision (``reason``: :data:`CANCEL_STOPPED_EARLY`,
+    :data:`CANCEL_NOT_NEEDED`, :data:`CANCEL_TOOL_CALLS`). The ``chat`` spans the task opened
+    then end with status UNSET, no ``error.type``, and :data:`CANCELLED` = true with
+    :data:`CANCEL_REASON`; a task cancelled any other way (the host's task, a deadline) still
+    reports ``error.type = CancelledError`` and status ERROR. Returns ``task.cancel()``."""
+    if task.done():
+        return False
+    _CANCELLED_TASKS[task] = reason
+    return task.cancel()
+
+
+def cancelled_by_guardrail(task: asyncio.Future[Any] | None) -> str | None:
+    """The reason :func:`cancel_by_guardrail` cancelled ``task`` with, else None."""
+    return _CANCELLED_TASKS.get(task) if task is not None else None
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running event loop
+        return None
+
+
 @dataclass
 class _CallState:
     """The model call in progress (set by :func:`model_call_span`): its metric attributes and
-    instruments, and how many HTTP requests the provider reported through the request hook."""
+    instruments, how many HTTP requests the provider reported through the request hook, and the
+    task that opened it (requests made in sub-tasks of that task share its cancellation)."""
 
     metric_attrs: dict[str, Any]
     metrics: GuardMetrics | None
     requests: int = 0
     first_end_ns: int | None = None
+    task: asyncio.Task[Any] | None = None
+
+    def failed(self, span: Span, exc: BaseException, metric_attrs: dict[str, Any]) -> None:
+        """Record how the call (or one request of it) ended with ``exc``: a cancellation
+        guardrail decided is not an error (:func:`cancel_by_guardrail`); anything else sets
+        ``error.type`` and status ERROR, on the span and the duration metric."""
+        reason = (
+            cancelled_by_guardrail(self.task) if isinstance(exc, asyncio.CancelledError) else None
+        )
+        if reason is not None:
+            span.set_attribute(CANCELLED, True)
+            span.set_attribute(CANCEL_REASON, reason)
+            return
+        record_error(span, exc)
+        metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
 
 
 _CALL: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
@@ -391,8 +463,7 @@ class _RequestSpans:
             ):
                 yield report
         except BaseException as exc:
-            record_error(span, exc)
-            metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+            state.failed(span, exc, metric_attrs)
             raise
         finally:
             if state.metrics is not None:
@@ -460,7 +531,7 @@ def model_call_span(
         attrs[GA.GEN_AI_INPUT_MESSAGES] = json.dumps(
             [{"role": m.role, "parts": [{"type": "text", "content": m.content}]} for m in messages]
         )
-    state = _CallState(metric_attrs=dict(base), metrics=metrics)
+    state = _CallState(metric_attrs=dict(base), metrics=metrics, task=_current_task())
     token = _CALL.set(state)
     parent = trace.set_span_in_context(trace.get_current_span())
     name = f"chat {model}"
@@ -482,8 +553,8 @@ def model_call_span(
                 record_result(span, exc.result, capture_content=capture_content)
                 raise
             except BaseException as exc:
-                record_error(span, exc)  # the call failed (its first request's span says so)
-                state.metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+                # the call failed (its first request's span says so), or guardrail cancelled it
+                state.failed(span, exc, state.metric_attrs)
                 raise
             finally:
                 if state.requests == 0:

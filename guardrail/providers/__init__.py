@@ -47,6 +47,7 @@ from guardrail.providers.openai_compat import (
     parse_chat_completion,
     parse_embeddings,
     parse_retry_after,
+    parse_usage,
 )
 from guardrail.providers.replay import (
     RecordingProvider,
@@ -90,6 +91,7 @@ __all__ = [
     "parse_chat_completion",
     "parse_embeddings",
     "parse_retry_after",
+    "parse_usage",
     "request_hook",
     "request_scope",
     "result_to_completion",

@@ -369,6 +369,10 @@ class StreamDelta(BaseModel):
             provider that streams no documents); relayed as is for tool-call deltas.
         finish_reason: the upstream's finish reason on the last content event, else ``None``.
         tool_calls: the event carries tool-call deltas (the reply is a tool call).
+        usage: the token usage the chunk reports (the usage chunk a server sends after the
+            last content chunk when asked with ``stream_options: {"include_usage": true}``;
+            some servers put running totals on every chunk: the last one is the answer's),
+            else ``None``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -377,6 +381,7 @@ class StreamDelta(BaseModel):
     raw: dict[str, Any] | None = None
     finish_reason: str | None = None
     tool_calls: bool = False
+    usage: Usage | None = None
 
 
 class ProviderError(Exception):

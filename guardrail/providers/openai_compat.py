@@ -79,6 +79,7 @@ __all__ = [
     "parse_chat_completion",
     "parse_embeddings",
     "parse_retry_after",
+    "parse_usage",
     "reply_budget",
 ]
 
@@ -179,6 +180,20 @@ def _count(value: Any) -> int:
     return int(x) if math.isfinite(x) and x >= 0 else 0
 
 
+def parse_usage(doc: Any) -> Usage | None:
+    """The ``usage`` block of a completion or chunk document as :class:`Usage`
+    (``prompt_tokens`` -> ``input_tokens``, ``completion_tokens`` -> ``output_tokens``; a count
+    that is not a non-negative number reads 0); ``None`` when the document has no usage object
+    (never raises)."""
+    raw = doc.get("usage") if isinstance(doc, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    return Usage(
+        input_tokens=_count(raw.get("prompt_tokens")),
+        output_tokens=_count(raw.get("completion_tokens")),
+    )
+
+
 def _content_text(content: Any) -> str | None:
     """Message content as text: a string, or the ``text`` parts of a list of content parts
     (``[{"type": "text", "text": "..."}]``, the OpenAI array form) joined; else None."""
@@ -225,13 +240,7 @@ def parse_chat_completion(
                 logprobs=_parse_logprobs(raw.get("logprobs")),
             )
         )
-    usage_raw = data.get("usage")
-    usage = Usage()
-    if isinstance(usage_raw, dict):
-        usage = Usage(
-            input_tokens=_count(usage_raw.get("prompt_tokens")),
-            output_tokens=_count(usage_raw.get("completion_tokens")),
-        )
+    usage = parse_usage(data) or Usage()
     model = data.get("model")
     rid = data.get("id")
     return (
@@ -253,8 +262,9 @@ def _stream_delta(data: str) -> StreamDelta | None:
         return None
     choices = doc.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
+    usage = parse_usage(doc)
     if not isinstance(choice, dict):
-        return StreamDelta(raw=doc)
+        return StreamDelta(raw=doc, usage=usage)
     delta = choice.get("delta")
     delta = delta if isinstance(delta, dict) else {}
     text = _content_text(delta.get("content")) or ""
@@ -264,6 +274,7 @@ def _stream_delta(data: str) -> StreamDelta | None:
         raw=doc,
         finish_reason=finish if isinstance(finish, str) else None,
         tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
+        usage=usage,
     )
 
 
@@ -476,6 +487,9 @@ class OpenAICompatProvider(SyncChatMixin):
         max_response_bytes: largest reply body accepted, in bytes (``None``: derived per request
             from ``max_tokens`` by :func:`reply_budget`); larger replies raise
             :class:`ResponseTooLargeError` (not retried).
+        stream_usage: ask for the token usage of streamed answers (:meth:`stream_chat` sends
+            ``stream_options: {"include_usage": true}``; default). ``False`` for a server that
+            refuses the field: a streamed answer's tokens are then not counted.
 
     ``timeout`` is the *total* time of one HTTP attempt (connect, send, wait, read the whole body),
     and also the per-read timeout. ``base_url`` may carry a query string (kept after
@@ -506,6 +520,7 @@ class OpenAICompatProvider(SyncChatMixin):
         embed_batch_size: int | None = None,
         name: str = "openai",
         max_response_bytes: int | None = None,
+        stream_usage: bool = True,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(
@@ -542,6 +557,7 @@ class OpenAICompatProvider(SyncChatMixin):
         self.retry_max_wait = retry_max_wait
         self.max_concurrency = max_concurrency
         self.supports_n = supports_n
+        self.stream_usage = stream_usage
         if embed_batch_size is not None and embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1 or None")
         self.embed_batch_size = embed_batch_size
@@ -815,7 +831,10 @@ class OpenAICompatProvider(SyncChatMixin):
         options: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[StreamDelta]:
         """Stream one answer (``stream: true``): one :class:`StreamDelta` per server-sent
-        chunk, as it arrives. ``options`` as in :meth:`chat_with_options`.
+        chunk, as it arrives. ``options`` as in :meth:`chat_with_options`. With
+        ``stream_usage`` (default) the request asks for ``stream_options: {"include_usage":
+        true}``: the server's usage chunk (no choices, after the last content chunk) is yielded
+        with its ``usage`` set; a server that ignores the field sends none.
 
         No retry once the request is sent (a half-streamed answer cannot be replayed); the
         per-read timeout is the provider's ``timeout``.
@@ -837,6 +856,8 @@ class OpenAICompatProvider(SyncChatMixin):
             "messages": [m.wire(clean_text) for m in msgs],
             "stream": True,
         }
+        if self.stream_usage:
+            payload["stream_options"] = {"include_usage": True}
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
                 payload[key] = val

@@ -71,6 +71,7 @@ from guardrail.providers import (
     make_provider,
     normalize_messages,
     parse_chat_completion,
+    parse_usage,
     request_scope,
     run_sync,
 )
@@ -300,9 +301,20 @@ class OpenAIClientProvider(SyncChatMixin):
     Whether ``create`` is asynchronous is decided on the unwrapped function
     (``inspect.unwrap``: openai's ``required_args`` decorator hides ``async def``) and, for any
     other wrapper, by awaiting a result that is awaitable.
+
+    ``stream_usage`` (default True): :meth:`stream_chat` asks the client for
+    ``stream_options={"include_usage": True}`` so a streamed answer's tokens are counted; give
+    False for a server that refuses the field.
     """
 
-    def __init__(self, client: Any, *, model: str | None = None, name: str = "openai") -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        model: str | None = None,
+        name: str = "openai",
+        stream_usage: bool = True,
+    ) -> None:
         create = getattr(
             getattr(getattr(client, "chat", None), "completions", None), "create", None
         )
@@ -313,6 +325,7 @@ class OpenAIClientProvider(SyncChatMixin):
         self._async = inspect.iscoroutinefunction(inspect.unwrap(create))
         self._model = model
         self._name = name
+        self.stream_usage = stream_usage
 
     @property
     def name(self) -> str:
@@ -391,7 +404,9 @@ class OpenAIClientProvider(SyncChatMixin):
         :class:`~guardrail.providers.StreamDelta` per chunk (``raw``: the chunk's
         ``model_dump()``). ``options`` as in :meth:`chat_with_options`. Errors are mapped as
         in :meth:`chat`; a stream that ends without a ``finish_reason`` (the connection closed
-        mid-answer) raises ``ProviderConnectionError``."""
+        mid-answer) raises ``ProviderConnectionError``. With ``stream_usage`` (default) the
+        call asks for ``stream_options={"include_usage": True}``; the usage chunk's delta
+        carries ``usage``."""
         model_name = model or self._model
         if not model_name:
             raise ValueError("no model given and the provider has no default model")
@@ -400,6 +415,8 @@ class OpenAIClientProvider(SyncChatMixin):
             "messages": [m.wire() for m in normalize_messages(messages)],
             "stream": True,
         }
+        if self.stream_usage:
+            kwargs["stream_options"] = {"include_usage": True}
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
                 kwargs[key] = val
@@ -564,8 +581,9 @@ def _delta_of(chunk: Any) -> StreamDelta:
     raw = raw if isinstance(raw, dict) else {}
     choices = raw.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
+    usage = parse_usage(raw)
     if not isinstance(choice, dict):
-        return StreamDelta(raw=raw)
+        return StreamDelta(raw=raw, usage=usage)
     delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
     assert isinstance(delta, dict)
     text = delta.get("content")
@@ -575,6 +593,7 @@ def _delta_of(chunk: Any) -> StreamDelta:
         raw=raw,
         finish_reason=finish if isinstance(finish, str) else None,
         tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
+        usage=usage,
     )
 
 

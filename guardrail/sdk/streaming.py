@@ -35,12 +35,14 @@ from guardrail.providers import (
     ProviderError,
     StreamDelta,
     ToolCallReply,
+    Usage,
     normalize_messages,
     run_sync,
 )
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot
 from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
 from guardrail.sdk.verdict import withheld
+from guardrail.tracing import CANCEL_TOOL_CALLS, cancel_by_guardrail
 
 if TYPE_CHECKING:
     from guardrail.sdk.guard import Guard
@@ -192,13 +194,15 @@ async def _live(
 ) -> AsyncIterator[StreamEvent]:
     import uuid
 
+    from guardrail.sdk.guard import StreamedAnswer
+
     rid = request_id or uuid.uuid4().hex
     provider = guard.provider
     model_name = model or guard.model or provider.default_model or "default"
     if slot is not None:
         slot.used = True  # the options go to the streamed answer call, never to a sample
     options = dict(slot.options) if slot is not None else {}
-    answer: asyncio.Future[Choice] = asyncio.get_running_loop().create_future()
+    answer: asyncio.Future[StreamedAnswer] = asyncio.get_running_loop().create_future()
     # the assessment starts first: its samples run while the answer streams (eager samples)
     judging: asyncio.Future[GuardedResponse] = asyncio.ensure_future(
         guard._entry(
@@ -212,17 +216,25 @@ async def _live(
             max_tokens=max_tokens,
             seed=seed,
             eager=True,
+            streamed=True,  # the answer call is guardrail's: its call and usage count
         )
     )
     cap = max_tokens if max_tokens is not None else guard.max_tokens
     tokens = _answer_stream(provider, msgs, model_name, guard.temperature, seed, cap, options)
     parts: list[str] = []
     finish: str | None = None
+    usage: Usage | None = None  # the upstream's usage chunk (asked with include_usage)
+    response_id: str | None = None
     tool_calls = False
     sent = False
     try:
         try:
             async for delta in tokens:
+                if delta.usage is not None:
+                    usage = delta.usage  # running totals on every chunk: the last one counts
+                if response_id is None and delta.raw is not None:
+                    rid_raw = delta.raw.get("id")
+                    response_id = rid_raw if isinstance(rid_raw, str) and rid_raw else None
                 if delta.tool_calls:
                     tool_calls = True
                 if delta.finish_reason is not None:
@@ -245,7 +257,8 @@ async def _live(
             yield StreamEvent(type="done", mode="live", tool_calls=True)
             return
         if not answer.done():
-            answer.set_result(Choice(index=0, text="".join(parts), finish_reason=finish))
+            choice = Choice(index=0, text="".join(parts), finish_reason=finish)
+            answer.set_result(StreamedAnswer(choice, usage=usage, response_id=response_id))
         try:
             resp = await judging
         except AuthenticationError as exc:  # the samples' credentials were refused
@@ -276,8 +289,11 @@ async def _live(
         yield StreamEvent(type="done", mode="live", response=resp)
     finally:
         await _close(tokens)
-        if not judging.done():  # the consumer went away, or a tool call: stop the assessment
-            judging.cancel()
+        if not judging.done():
+            if tool_calls:  # nothing to judge: guardrail's own decision, not an error
+                cancel_by_guardrail(judging, CANCEL_TOOL_CALLS)
+            else:  # the consumer went away: the host's cancellation, reported as such
+                judging.cancel()
         if not answer.done():
             answer.cancel()
         judging.add_done_callback(_retrieve)
