@@ -13,8 +13,11 @@ Spans
     ``guardrail.status``, ``guardrail.cost.calls``, ``guardrail.cost.input_tokens``,
     ``guardrail.cost.output_tokens`` (the guard's totals under guardrail's own names: the
     ``gen_ai.usage.*`` attributes live on the model-call spans only, so a backend summing them
-    over a trace counts every token once), ``guardrail.signals.missing``. A failed guarded chat
-    (no answer) has status ERROR and ``error.type``.
+    over a trace counts every token once), ``guardrail.cost.unused_calls`` (of the calls
+    started, the speculative requests whose reply no signal used: ``Cost.unused_calls``),
+    ``guardrail.cost.unmetered_calls`` (calls whose usage the server did not report: a ``live``
+    stream's answer without a usage chunk), ``guardrail.signals.missing``. A failed guarded
+    chat (no answer) has status ERROR and ``error.type``.
 
     ``chat {model}`` (CLIENT): one per model call of the guard, child of the guard span:
     ``gen_ai.operation.name`` (``"chat"``), ``gen_ai.provider.name``, ``gen_ai.request.model``,
@@ -26,6 +29,16 @@ Spans
     ERROR on failure, and ``guardrail.purpose`` (``answer``, ``verbalized``, ``consistency``,
     ``agreement``, ``equivalence``). A provider that tops up samples with single requests still
     records one span for the k requests (``guardrail.requests`` says how many).
+
+    A request **guardrail cancelled on purpose** (:func:`cancel_by_guardrail`: a ``plan
+    latency`` sample or ensemble request once the stop test settled the action, one the answer
+    alone made pointless, an eager sample the plan did not need) is not an error: its span ends
+    with status UNSET (as the HTTP client conventions leave a span without an error), no
+    ``error.type``, and ``guardrail.cancelled`` = true with ``guardrail.cancel.reason``
+    (``stopped_early``, ``not_needed``; ``tool_calls`` on the guard span of a ``live`` stream's
+    assessment, stopped because the answer was a tool call). A cancellation from the host (its
+    task cancelled, a deadline around the guarded call, a stream consumer that went away)
+    still sets ``error.type`` = ``CancelledError`` and status ERROR, on the guard span too.
 
 Events
     ``gen_ai.evaluation.result``: with a ``logger_provider`` given to the guard, log-based events
@@ -318,6 +331,8 @@ def end_guard_span(
     output_tokens: int,
     missing: Sequence[str],
     error: str | None = None,
+    unused_calls: int = 0,
+    unmetered_calls: int = 0,
 ) -> None:
     """Set the guard span's outcome attributes (see the module docstring); ``status ==
     "failed"`` marks it ERROR with ``error.type`` = the failure's class (``error``'s
@@ -326,6 +341,8 @@ def end_guard_span(
     if action is not None:
         span.set_attribute("guardrail.decision.action", action)
     span.set_attribute("guardrail.cost.calls", calls)
+    span.set_attribute("guardrail.cost.unused_calls", unused_calls)
+    span.set_attribute("guardrail.cost.unmetered_calls", unmetered_calls)
     span.set_attribute("guardrail.cost.input_tokens", input_tokens)
     span.set_attribute("guardrail.cost.output_tokens", output_tokens)
     if missing:

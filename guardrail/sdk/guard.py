@@ -650,6 +650,8 @@ class Guard:
                 output_tokens=response.cost.output_tokens,
                 missing=[s.name for s in response.signals if s.status == "missing"],
                 error=response.error,
+                unused_calls=response.cost.unused_calls,
+                unmetered_calls=response.cost.unmetered_calls,
             )
             self._metrics.decision(
                 policy.name, response.action.value if response.action is not None else "failed"
