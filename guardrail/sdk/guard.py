@@ -545,9 +545,12 @@ class Guard:
 
         The samples start together with the answer call in both modes (eager samples), so a
         policy that needs only samples waits about one model call. Signal designs and sources
-        as :meth:`chat` (``docs/sdk.md``). ``response.cost`` of a ``live`` stream counts the
-        assessment's calls, not the streamed answer's (servers report no usage for it unless
-        asked). Closing the iterator early cancels the guard's pending calls (nothing is queued).
+        as :meth:`chat` (``docs/sdk.md``). ``response.cost`` counts every call of the guard in
+        both modes, a ``live`` stream's answer call included: its tokens are the usage chunk the
+        provider asked the server for (``stream_options.include_usage``), so the same replies
+        cost the same as :meth:`chat`; a server that sends no usage chunk leaves the answer's
+        tokens out and counts it in ``cost.unmetered_calls``. Closing the iterator early
+        cancels the guard's pending calls (nothing is queued).
 
         Raises:
             ValueError: unknown domain, malformed messages, or a ``mode`` other than
@@ -1729,7 +1732,11 @@ async def _cancel_tasks(
             cancel_by_guardrail(t, why)
     if running:
         await asyncio.gather(*running, return_exceptions=True)
-        run.calls += len(running)
+        # a request that was cancelled was sent: one call. One that finished anyway (its reply
+        # arrived as the cancel did: asyncio.wait_for then returns the result) or failed was
+        # already counted by `_call` (counting it here too made plan latency report more
+        # calls than it started)
+        run.calls += sum(1 for t in running if t.cancelled())
     for t in tasks:
         if t not in run.accounted:
             run.accounted.add(t)

@@ -42,7 +42,7 @@ from guardrail.providers import (
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot
 from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
 from guardrail.sdk.verdict import withheld
-from guardrail.tracing import CANCEL_TOOL_CALLS, cancel_by_guardrail
+from guardrail.tracing import CANCEL_NOT_NEEDED, CANCEL_TOOL_CALLS, cancel_by_guardrail
 
 if TYPE_CHECKING:
     from guardrail.sdk.guard import Guard
@@ -227,6 +227,7 @@ async def _live(
     response_id: str | None = None
     tool_calls = False
     sent = False
+    host = False
     try:
         try:
             async for delta in tokens:
@@ -287,13 +288,17 @@ async def _live(
         if tail:  # the notice, after the streamed answer
             yield StreamEvent(type="delta", mode="live", text=tail, response=resp)
         yield StreamEvent(type="done", mode="live", response=resp)
+    except (GeneratorExit, asyncio.CancelledError):
+        host = True  # the consumer closed the stream or its task was cancelled
+        raise
     finally:
         await _close(tokens)
         if not judging.done():
-            if tool_calls:  # nothing to judge: guardrail's own decision, not an error
-                cancel_by_guardrail(judging, CANCEL_TOOL_CALLS)
-            else:  # the consumer went away: the host's cancellation, reported as such
+            if host:  # the host's cancellation: reported as such on the spans
                 judging.cancel()
+            else:  # a tool call, or the answer stream failed: guardrail's own decision
+                reason = CANCEL_TOOL_CALLS if tool_calls else CANCEL_NOT_NEEDED
+                cancel_by_guardrail(judging, reason)
         if not answer.done():
             answer.cancel()
         judging.add_done_callback(_retrieve)

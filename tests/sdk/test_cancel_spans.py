@@ -17,6 +17,7 @@ abstains whatever 104 and 105 say, so guardrail cancels them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -177,3 +178,101 @@ async def test_a_cancellation_by_the_host_is_still_reported_as_an_error(
     assert guard_span.status.status_code is StatusCode.ERROR
     assert (guard_span.attributes or {})["error.type"] == "CancelledError"
     await _wait_disconnected(server, 5)
+
+
+async def test_live_tool_call_reply_stops_the_assessment_without_error(
+    server: FakeOpenAIServer, traced: tuple[Guard, InMemorySpanExporter]
+) -> None:
+    # a live stream whose answer is a tool call: nothing is judged, so guardrail stops the
+    # assessment and its held sample requests: its own decision, not an error
+    from guardrail.sdk.answer_call import AnswerSlot
+    from guardrail.sdk.streaming import guarded_stream
+
+    guard, exp = traced
+    server.answers = _respond(ANSWER)
+    server.tool_call = {"name": "lookup", "arguments": "{}"}
+    server.hold = lambda body: int(body.get("seed") or 0) > SEED
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    slot = AnswerSlot(options={"tools": tools})
+    events = [
+        ev async for ev in guarded_stream(guard, Q, domain="pl", mode="live", seed=SEED, slot=slot)
+    ]
+    assert events[-1].type == "done" and events[-1].tool_calls
+    await _wait_disconnected(server, 5)
+    spans = _sample_spans(exp)
+    assert sorted(spans) == [101, 102, 103, 104, 105]
+    for s in spans.values():
+        attrs = s.attributes or {}
+        assert s.status.status_code is StatusCode.UNSET and "error.type" not in attrs
+        assert attrs["guardrail.cancel.reason"] == "tool_calls"
+    guard_span = next(s for s in exp.get_finished_spans() if s.name == "guardrail.guard")
+    assert guard_span.status.status_code is StatusCode.UNSET
+    assert (guard_span.attributes or {})["guardrail.cancel.reason"] == "tool_calls"
+
+
+async def test_live_stream_closed_by_the_consumer_is_the_hosts_cancellation(
+    server: FakeOpenAIServer, traced: tuple[Guard, InMemorySpanExporter]
+) -> None:
+    guard, exp = traced
+    server.answers = _respond(ANSWER)
+    server.hold = lambda body: int(body.get("seed") or 0) > SEED
+    stream = guard.stream(Q, domain="pl", mode="live", seed=SEED)
+    first = await anext(stream)
+    assert first.type == "delta" and first.text == "Paris"
+    for _ in range(500):  # the 5 sample requests are at the server
+        if server.held == 5:
+            break
+        await asyncio.sleep(0.01)
+    await stream.aclose()  # type: ignore[attr-defined]  # the consumer goes away
+    await _wait_disconnected(server, 5)
+    for _ in range(500):  # the assessment task ends after the close
+        if len(_sample_spans(exp)) == 5:
+            break
+        await asyncio.sleep(0.01)
+    spans = _sample_spans(exp)
+    assert sorted(spans) == [101, 102, 103, 104, 105]
+    for s in spans.values():
+        attrs = s.attributes or {}
+        assert s.status.status_code is StatusCode.ERROR
+        assert attrs["error.type"] == "CancelledError" and "guardrail.cancelled" not in attrs
+
+
+class _LateReplies:
+    """A ``ChatProvider`` whose sample replies 104 and 105 arrive just as guardrail cancels
+    them: the cancellation is absorbed and the reply returned (what ``asyncio.wait_for`` does
+    when the inner call finished in the same loop step as the cancel). Replies are counted."""
+
+    name = "late"
+    default_model = "m"
+    supports_n = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def chat(self, messages: Any, **kw: Any) -> Any:
+        from guardrail.providers import ChatResult, Choice
+
+        self.calls += 1
+        seed = int(kw.get("seed") or 0)
+        text = ANSWER if seed == SEED else "Lyon."
+        if seed >= SEED + 4:
+            with contextlib.suppress(asyncio.CancelledError):  # the reply was already there
+                await asyncio.sleep(30)
+        return ChatResult(provider="late", model="m", choices=[Choice(index=0, text=text)])
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_reply_that_beats_the_cancel_is_counted_once() -> None:
+    from guardrail.policy import parse_policy
+
+    policy = parse_policy(POLICY, "pl.guard")
+    provider = _LateReplies()
+    guard = Guard({policy.name: policy}, provider)  # type: ignore[arg-type]
+    r = await guard.chat(Q, domain="pl", seed=SEED)
+    # stopped after 101-103 (module docstring): 104 and 105 were cancelled but replied anyway.
+    # Requests started: the answer + 5 samples = 6, each counted once (the cancel used to add
+    # one more for each of the two: 8); used: the answer + 101-103 = 4, unused 2
+    assert r.action is Action.ABSTAIN and provider.calls == 6
+    assert (r.cost.calls, r.cost.unused_calls) == (6, 2)
