@@ -709,7 +709,7 @@ class Guard:
             )
             remaining = run.remaining()
             try:
-                result = await (coro if remaining is None else asyncio.wait_for(coro, remaining))
+                result = await _within(coro, remaining)
             except TimeoutError:
                 run.timed_out = True
                 run.calls += 1
@@ -791,9 +791,7 @@ class Guard:
             if not isinstance(supplied, Choice):  # still being made: wait for it (deadline)
                 remaining = run.remaining()
                 try:
-                    got = await (
-                        supplied if remaining is None else asyncio.wait_for(supplied, remaining)
-                    )
+                    got = await _within(supplied, remaining)
                 except TimeoutError as exc:
                     run.timed_out = True
                     _count_streamed(run, streamed, None)
@@ -1177,9 +1175,7 @@ class Guard:
             remaining = run.remaining()
             try:
                 coro = method(texts, model=model_name)
-                vectors: list[list[float]] = await (
-                    coro if remaining is None else asyncio.wait_for(coro, remaining)
-                )
+                vectors: list[list[float]] = await _within(coro, remaining)
             except TimeoutError:
                 run.timed_out = True
                 run.calls += 1
@@ -1626,7 +1622,7 @@ class Guard:
         # a locked store (another process holding the write lock) must not stretch the chat past
         # its deadline: the store gets what is left, plus STORE_GRACE seconds
         try:
-            return await asyncio.wait_for(queued, remaining + STORE_GRACE)
+            return await _within(queued, remaining + STORE_GRACE)
         except TimeoutError:
             raise ReviewStoreTimeout(
                 f"the review store did not confirm within the guard timeout "
@@ -1643,6 +1639,19 @@ _T = TypeVar("_T")
 
 #: The ``cost`` keys of a decision-log record (``DecisionRecord.cost``).
 _LOGGED_COST = {"calls", "input_tokens", "output_tokens", "latency_s"}
+
+
+async def _within(aw: Awaitable[_T], remaining: float | None) -> _T:
+    """``await aw``, raising ``TimeoutError`` after ``remaining`` seconds (None: no bound).
+
+    ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for`` returns the
+    result when a cancellation of the awaiting task arrives in the same loop step as the result,
+    dropping the cancellation (a host that cancels ``Guard.chat`` as the answer arrives would
+    see the guard run on to its deadline; tests/sdk/test_cancel_spans.py)."""
+    if remaining is None:
+        return await aw
+    async with asyncio.timeout(remaining):
+        return await aw
 
 
 async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:

@@ -276,3 +276,45 @@ async def test_a_reply_that_beats_the_cancel_is_counted_once() -> None:
     # one more for each of the two: 8); used: the answer + 101-103 = 4, unused 2
     assert r.action is Action.ABSTAIN and provider.calls == 6
     assert (r.cost.calls, r.cost.unused_calls) == (6, 2)
+
+
+class _GatedAnswer:
+    """A ``ChatProvider`` whose answer waits for the test to release it; samples never come."""
+
+    name = "gated"
+    default_model = "m"
+
+    def __init__(self) -> None:
+        self.gate: asyncio.Future[None] | None = None
+        self.started = asyncio.Event()
+
+    async def chat(self, messages: Any, **kw: Any) -> Any:
+        from guardrail.providers import ChatResult, Choice
+
+        if kw.get("temperature") == 0.9:  # a sample: slower than the host is patient
+            await asyncio.sleep(30)
+        self.gate = asyncio.get_running_loop().create_future()
+        self.started.set()
+        await self.gate
+        return ChatResult(provider="gated", model="m", choices=[Choice(index=0, text=ANSWER)])
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_host_cancel_arriving_with_the_answer_is_not_lost() -> None:
+    # The answer's reply and the host's cancel land in the same event-loop step. Python 3.11's
+    # asyncio.wait_for returned the reply and dropped the cancel, so the chat ran on to its
+    # deadline (3 s here, 120 s by default) and returned a verdict nobody awaited any more.
+    from guardrail.policy import parse_policy
+
+    policy = parse_policy(POLICY.replace("  plan latency\n", ""), "pl.guard")
+    provider = _GatedAnswer()
+    guard = Guard({policy.name: policy}, provider, timeout=3.0)  # type: ignore[arg-type]
+    task = asyncio.create_task(guard.chat(Q, domain="pl"))
+    await provider.started.wait()
+    assert provider.gate is not None
+    provider.gate.set_result(None)  # the reply arrives ...
+    task.cancel()  # ... as the host cancels
+    with pytest.raises(asyncio.CancelledError):
+        await task
