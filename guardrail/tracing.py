@@ -35,10 +35,11 @@ Spans
     alone made pointless, an eager sample the plan did not need) is not an error: its span ends
     with status UNSET (as the HTTP client conventions leave a span without an error), no
     ``error.type``, and ``guardrail.cancelled`` = true with ``guardrail.cancel.reason``
-    (``stopped_early``, ``not_needed``; ``tool_calls`` on the guard span of a ``live`` stream's
-    assessment, stopped because the answer was a tool call). A cancellation from the host (its
-    task cancelled, a deadline around the guarded call, a stream consumer that went away)
-    still sets ``error.type`` = ``CancelledError`` and status ERROR, on the guard span too.
+    (``stopped_early``, ``not_needed``; ``tool_calls`` for the requests of a ``live`` stream's
+    assessment stopped because the answer was a tool call, whose guard span carries the same
+    two attributes and no error). A cancellation from the host (its task cancelled, a deadline
+    around the guarded call, a stream consumer that went away) still sets ``error.type`` =
+    ``CancelledError`` and status ERROR, on the guard span too.
 
 Events
     ``gen_ai.evaluation.result``: with a ``logger_provider`` given to the guard, log-based events

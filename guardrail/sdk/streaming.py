@@ -314,7 +314,8 @@ async def _answer_stream(
     options: dict[str, Any],
 ) -> AsyncIterator[StreamDelta]:
     """The answer as deltas: the provider's ``stream_chat`` when it has one, else its whole
-    ``chat`` answer as one delta (the embedded model, replay providers)."""
+    ``chat`` answer as one delta carrying the call's usage (the embedded model, replay
+    providers)."""
     stream = getattr(provider, "stream_chat", None)
     if callable(stream):
         kwargs: dict[str, Any] = {
@@ -338,7 +339,7 @@ async def _answer_stream(
     )
     if res.choices:
         c = res.choices[0]
-        yield StreamDelta(text=c.text, finish_reason=c.finish_reason)
+        yield StreamDelta(text=c.text, finish_reason=c.finish_reason, usage=res.usage)
 
 
 async def _close(agen: AsyncIterator[Any]) -> None:

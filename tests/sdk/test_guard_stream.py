@@ -13,7 +13,8 @@ import pytest
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail import Guard
-from guardrail.policy import Action
+from guardrail.policy import Action, parse_policy
+from guardrail.providers import ChatResult, Choice, Usage
 from guardrail.sdk import StreamEvent
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
@@ -248,3 +249,36 @@ async def test_a_misspelt_mode_is_refused_not_streamed_live(
     with pytest.raises(ValueError, match=f"mode must be 'hold' or 'live'.*got '{mode}'"):
         await _events(make_guard(POLICY.format(stream="")), mode=mode)
     assert server.requests == []  # refused before any call
+
+
+class _NoStreamProvider:
+    """A provider without ``stream_chat`` (like the embedded model): live gets its whole answer
+    as one delta. Every call reports 7 prompt tokens and 1 completion token per choice."""
+
+    name = "nostream"
+    default_model = "m"
+
+    async def chat(self, messages: object, **kw: object) -> ChatResult:
+        n = kw.get("n") if isinstance(kw.get("n"), int) else 1
+        choices = [Choice(index=i, text="Paris.") for i in range(n)]
+        return ChatResult(
+            provider="nostream",
+            model="m",
+            choices=choices,
+            usage=Usage(input_tokens=7, output_tokens=n),
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_live_without_stream_chat_counts_the_answer_calls_usage() -> None:
+    policy = parse_policy(POLICY.format(stream="stream live"), "qa.guard")
+    guard = Guard({policy.name: policy}, _NoStreamProvider())  # type: ignore[arg-type]
+    chat = await guard.chat(Q, domain="qa")
+    live = [ev async for ev in guard.stream(Q, domain="qa")][-1].response
+    assert live is not None and live.action is chat.action is Action.PASS
+    # answer 7 in / 1 out + one n=4 sampling call 7 in / 4 out = 2 calls, 14 in, 5 out
+    for r in (chat, live):
+        assert (r.cost.calls, r.cost.input_tokens, r.cost.output_tokens) == (2, 14, 5)
+        assert r.cost.unmetered_calls == 0
