@@ -253,7 +253,8 @@ async def _live(
         except (ProviderError, TimeoutError) as exc:
             if not sent and (raise_early or isinstance(exc, AuthenticationError)):
                 raise
-            answer.set_exception(exc)
+            if not answer.done():  # not already given up on (the guard timeout)
+                answer.set_exception(exc)
         if tool_calls:  # passed through unguarded: the assessment is not needed
             yield StreamEvent(type="done", mode="live", tool_calls=True)
             return
