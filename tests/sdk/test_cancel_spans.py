@@ -318,3 +318,56 @@ async def test_a_host_cancel_arriving_with_the_answer_is_not_lost() -> None:
     task.cancel()  # ... as the host cancels
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class _SlowEnsemble:
+    """Samples reply at once, ensemble models ``m1``/``m2`` 0.2 s later; every reply "Paris."."""
+
+    name = "slow-ensemble"
+    default_model = "main"
+    supports_n = False
+
+    async def chat(self, messages: Any, **kw: Any) -> Any:
+        from guardrail.providers import ChatResult, Choice
+
+        if kw.get("model") in ("m1", "m2"):
+            await asyncio.sleep(0.2)
+        return ChatResult(provider="s", model="m", choices=[Choice(index=0, text="Paris.")])
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_samples_done_without_a_stop_leave_the_ensemble_running() -> None:
+    # plan latency starts 3 samples and the 2 ensemble models with the answer. The samples
+    # (all "Paris.", agreeing) finish first and no prefix of them settles the action: `dis`
+    # reads `agreement`, still open, so review and pass both stay possible. The ensemble calls
+    # used to be cancelled with the samples anyway, and their CancelledError escaped
+    # Guard.chat. Now: consistency 3/3 = 1.0, agreement 3/3 = 1.0 -> pass, 6 calls, all used.
+    from guardrail.policy import parse_policy
+
+    text = """
+policy both {
+  plan latency
+  signals {
+    samples 3 temperature 0.9
+    ensemble "m1", "m2"
+  }
+  rule low {
+    when consistency < 0.5
+    then abstain "Not sure."
+  }
+  rule dis {
+    when agreement < 0.6
+    then review "Models disagree."
+  }
+  otherwise pass
+}
+"""
+    policy = parse_policy(text, "both.guard")
+    guard = Guard({policy.name: policy}, _SlowEnsemble(), timeout=5.0)  # type: ignore[arg-type]
+    r = await guard.chat([{"role": "user", "content": "Capital of France?"}], domain="both")
+    assert r.status == "answered" and r.action is Action.PASS
+    assert r.values["consistency"] == 1.0 and r.values["agreement"] == 1.0
+    # the answer + 3 samples + 2 models, all used
+    assert (r.cost.calls, r.cost.unused_calls) == (6, 0)
