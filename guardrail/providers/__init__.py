@@ -44,10 +44,14 @@ from guardrail.providers.local import (
 )
 from guardrail.providers.openai_compat import (
     OpenAICompatProvider,
+    chunk_delta,
+    completion_delta,
+    is_json_reply,
     parse_chat_completion,
     parse_embeddings,
     parse_retry_after,
-    parse_usage,
+    reply_deltas,
+    sse_deltas,
 )
 from guardrail.providers.replay import (
     RecordingProvider,
@@ -85,17 +89,21 @@ __all__ = [
     "ToolCallReply",
     "TopLogprob",
     "Usage",
+    "chunk_delta",
+    "completion_delta",
     "embedded_model_path",
+    "is_json_reply",
     "make_provider",
     "normalize_messages",
     "parse_chat_completion",
     "parse_embeddings",
     "parse_retry_after",
-    "parse_usage",
+    "reply_deltas",
     "request_hook",
     "request_scope",
     "result_to_completion",
     "run_sync",
+    "sse_deltas",
 ]
 
 

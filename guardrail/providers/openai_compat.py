@@ -36,7 +36,7 @@ import os
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,11 +76,16 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "OpenAICompatProvider",
     "ResponseTooLargeError",
+    "chunk_delta",
+    "completion_chunk",
+    "completion_delta",
+    "is_json_reply",
     "parse_chat_completion",
     "parse_embeddings",
     "parse_retry_after",
-    "parse_usage",
     "reply_budget",
+    "reply_deltas",
+    "sse_deltas",
 ]
 
 
@@ -180,20 +185,6 @@ def _count(value: Any) -> int:
     return int(x) if math.isfinite(x) and x >= 0 else 0
 
 
-def parse_usage(doc: Any) -> Usage | None:
-    """The ``usage`` block of a completion or chunk document as :class:`Usage`
-    (``prompt_tokens`` -> ``input_tokens``, ``completion_tokens`` -> ``output_tokens``; a count
-    that is not a non-negative number reads 0); ``None`` when the document has no usage object
-    (never raises)."""
-    raw = doc.get("usage") if isinstance(doc, dict) else None
-    if not isinstance(raw, dict):
-        return None
-    return Usage(
-        input_tokens=_count(raw.get("prompt_tokens")),
-        output_tokens=_count(raw.get("completion_tokens")),
-    )
-
-
 def _content_text(content: Any) -> str | None:
     """Message content as text: a string, or the ``text`` parts of a list of content parts
     (``[{"type": "text", "text": "..."}]``, the OpenAI array form) joined; else None."""
@@ -240,7 +231,7 @@ def parse_chat_completion(
                 logprobs=_parse_logprobs(raw.get("logprobs")),
             )
         )
-    usage = parse_usage(data) or Usage()
+    usage = _usage(data.get("usage")) or Usage()
     model = data.get("model")
     rid = data.get("id")
     return (
@@ -253,29 +244,202 @@ def parse_chat_completion(
 
 def _stream_delta(data: str) -> StreamDelta | None:
     """One server-sent ``chat.completion.chunk`` as a :class:`StreamDelta` (None when it is not
-    a JSON object; a chunk without choices, such as a usage chunk, carries no text)."""
+    a JSON object)."""
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         return None
     if not isinstance(doc, dict):
         return None
-    choices = doc.get("choices")
+    return chunk_delta(doc)
+
+
+def _usage(raw: Any) -> Usage | None:
+    """A ``usage`` block as :class:`Usage` (None when it is not an object)."""
+    if not isinstance(raw, dict):
+        return None
+    return Usage(
+        input_tokens=_count(raw.get("prompt_tokens")),
+        output_tokens=_count(raw.get("completion_tokens")),
+    )
+
+
+def chunk_delta(doc: Mapping[str, Any]) -> StreamDelta:
+    """One ``chat.completion.chunk`` document as a :class:`StreamDelta`: the first choice's
+    ``delta.content`` (text parts joined), ``finish_reason``, whether it carries tool-call
+    deltas, and ``usage`` when the chunk has one. A chunk without choices (a usage chunk)
+    carries no text. Never raises on a malformed chunk (missing fields read as empty).
+
+    The one reading of a chunk for every streaming provider (``OpenAICompatProvider`` and the
+    drop-in's ``OpenAIClientProvider``)."""
+    raw = dict(doc)
+    usage = _usage(raw.get("usage"))
+    choices = raw.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
-    usage = parse_usage(doc)
     if not isinstance(choice, dict):
-        return StreamDelta(raw=doc, usage=usage)
+        return StreamDelta(raw=raw, usage=usage)
     delta = choice.get("delta")
     delta = delta if isinstance(delta, dict) else {}
     text = _content_text(delta.get("content")) or ""
     finish = choice.get("finish_reason")
     return StreamDelta(
         text=clean_text(text),
-        raw=doc,
+        raw=raw,
         finish_reason=finish if isinstance(finish, str) else None,
         tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
         usage=usage,
     )
+
+
+def is_json_reply(content_type: str | None) -> bool:
+    """Whether a reply's ``Content-Type`` is JSON (``application/json``, with or without
+    parameters, or a ``+json`` type) rather than ``text/event-stream``."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def completion_chunk(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole ``chat.completion`` document as the one ``chat.completion.chunk`` that would
+    have carried it: the first choice's message (content, tool calls with their ``index``,
+    legacy ``function_call``, refusal) as ``delta``, its ``finish_reason`` and ``logprobs``, and
+    the document's ``usage``. For servers that ignore ``stream: true``."""
+    choices = doc.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    choice = choice if isinstance(choice, dict) else {}
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    delta: dict[str, Any] = {"role": "assistant"}
+    content = _content_text(message.get("content"))
+    if content is None and isinstance(choice.get("text"), str):  # completion-style servers
+        content = choice["text"]
+    if content is not None:
+        delta["content"] = content
+    calls = message.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        delta["tool_calls"] = [
+            {**c, "index": i} for i, c in enumerate(calls) if isinstance(c, dict)
+        ]
+    for key in ("function_call", "refusal"):
+        if message.get(key) is not None:
+            delta[key] = message[key]
+    chunk: dict[str, Any] = {
+        "id": doc.get("id"),
+        "object": "chat.completion.chunk",
+        "created": doc.get("created"),
+        "model": doc.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta,
+                "finish_reason": choice.get("finish_reason"),
+                "logprobs": choice.get("logprobs"),
+            }
+        ],
+    }
+    if isinstance(doc.get("usage"), dict):
+        chunk["usage"] = doc["usage"]
+    return chunk
+
+
+def completion_delta(
+    doc: Any, *, where: str = "the server", redact: Callable[[str], str] = str
+) -> StreamDelta:
+    """The reply of a server that ignored ``stream: true`` (a whole ``chat.completion``
+    document) as one complete :class:`StreamDelta`: :func:`chunk_delta` of
+    :func:`completion_chunk`, so a guarded stream goes on as if the answer had streamed in one
+    chunk (text, ``finish_reason``, ``usage``, tool calls).
+
+    Raises:
+        ProviderError: the document is an error (``{"error": ...}``), as an error event in a
+            stream is; ``where`` names the server in the message, ``redact`` cleans it.
+        ResponseFormatError: the document has no ``choices`` list of objects.
+    """
+    if isinstance(doc, dict) and doc.get("error") is not None:
+        failure = doc["error"]
+        msg = failure.get("message") if isinstance(failure, dict) else failure
+        raise ProviderError(f"{where} answered with an error: {redact(str(msg))[:500]}")
+    parse_chat_completion(doc, requested_model="")  # the same checks as a non-streamed reply
+    return chunk_delta(completion_chunk(doc))
+
+
+async def sse_deltas(
+    lines: AsyncIterable[str],
+    *,
+    where: str = "the server",
+    redact: Callable[[str], str] = str,
+) -> AsyncIterator[StreamDelta]:
+    """The ``data:`` lines of a server-sent ``chat.completion.chunk`` stream as
+    :class:`StreamDelta` s (:func:`chunk_delta`), up to ``data: [DONE]``; other lines and
+    chunks that are not JSON objects are skipped.
+
+    Raises:
+        ProviderError: an ``{"error": ...}`` event (OpenAI, vLLM and llama.cpp report a failure
+            mid-stream so); ``redact`` cleans its message, ``where`` names the server.
+        ProviderConnectionError: the lines ended with neither a ``finish_reason`` nor
+            ``[DONE]`` (the connection closed mid-answer: a partial answer is no answer).
+    """
+    complete = False  # [DONE] or a finish_reason arrived: the answer is whole
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            complete = True
+            break
+        delta = _stream_delta(data)
+        if delta is None:
+            continue
+        failure = (delta.raw or {}).get("error")
+        if failure is not None:
+            msg = failure.get("message") if isinstance(failure, dict) else failure
+            raise ProviderError(
+                f"the stream from {where} reported an error: {redact(str(msg))[:500]}"
+            )
+        complete = complete or delta.finish_reason is not None
+        yield delta
+    if not complete:
+        raise ProviderConnectionError(
+            f"the stream from {where} ended before the answer was complete "
+            "(no finish_reason, no [DONE])"
+        )
+
+
+async def _aiter(items: Iterable[str]) -> AsyncIterator[str]:
+    for item in items:
+        yield item
+
+
+async def reply_deltas(
+    body: bytes,
+    *,
+    where: str = "the server",
+    redact: Callable[[str], str] = str,
+) -> AsyncIterator[StreamDelta]:
+    """The whole body of a streamed request's reply labelled JSON (``Content-Type:
+    application/json``), as deltas: a JSON document (first non-blank byte ``{``) is a server
+    that ignored ``stream: true`` -> one complete delta (:func:`completion_delta`); anything
+    else is a server-sent stream under the wrong label -> :func:`sse_deltas` of its lines.
+
+    Raises:
+        ProviderError: an error document or error event (:func:`completion_delta`,
+            :func:`sse_deltas`).
+        ResponseFormatError: a JSON document that is not valid JSON or not a completion.
+        ProviderConnectionError: an event stream that ended mid-answer.
+    """
+    if body.lstrip()[:1] != b"{":
+        async for delta in sse_deltas(
+            _aiter(body.decode("utf-8", "replace").splitlines()), where=where, redact=redact
+        ):
+            yield delta
+        return
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ResponseFormatError(
+            f"invalid JSON from {where} ({len(body)} bytes): {what}"
+        ) from None
+    yield completion_delta(doc, where=where, redact=redact)
 
 
 def parse_embeddings(data: Any, *, expected: int) -> list[list[float]]:
@@ -834,7 +998,10 @@ class OpenAICompatProvider(SyncChatMixin):
         chunk, as it arrives. ``options`` as in :meth:`chat_with_options`. With
         ``stream_usage`` (default) the request asks for ``stream_options: {"include_usage":
         true}``: the server's usage chunk (no choices, after the last content chunk) is yielded
-        with its ``usage`` set; a server that ignores the field sends none.
+        with its ``usage`` set; a server that ignores the field sends none. A server that
+        ignores ``stream: true`` and answers with a JSON ``chat.completion``
+        (``Content-Type: application/json``) gives one complete delta
+        (:func:`completion_delta`: text, ``finish_reason``, ``usage``, tool calls).
 
         No retry once the request is sent (a half-streamed answer cannot be replayed); the
         per-read timeout is the provider's ``timeout``.
@@ -845,7 +1012,9 @@ class OpenAICompatProvider(SyncChatMixin):
             ProviderError: another HTTP error (before the first delta), a connection failure or
                 a timeout (possibly after some deltas), an ``{"error": ...}`` event in the
                 stream, or a stream that ends with neither a ``finish_reason`` nor ``[DONE]``
-                (``ProviderConnectionError``: the connection closed mid-answer).
+                (``ProviderConnectionError``: the connection closed mid-answer); a JSON reply
+                that is an error document, too large (``ResponseTooLargeError``) or not a
+                completion (``ResponseFormatError``).
         """
         msgs = normalize_messages(messages)
         model_name = model or self._model
@@ -905,26 +1074,16 @@ class OpenAICompatProvider(SyncChatMixin):
                         status_code=exc.status_code,
                         retry_after=exc.retry_after,
                     ) from None
-            complete = False  # [DONE] or a finish_reason arrived: the answer is whole
             try:
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        complete = True
-                        break
-                    delta = _stream_delta(data)
-                    if delta is None:
-                        continue
-                    failure = (delta.raw or {}).get("error")
-                    if failure is not None:  # an error event mid-stream (OpenAI, vLLM, llama.cpp)
-                        msg = failure.get("message") if isinstance(failure, dict) else failure
-                        raise ProviderError(
-                            f"the stream from {self._display_url} reported an error: "
-                            f"{self._redact(str(msg))[:500]}"
-                        )
-                    complete = complete or delta.finish_reason is not None
+                if is_json_reply(response.headers.get("content-type")):
+                    # the server may have ignored `stream: true` and sent the whole completion
+                    body = await self._read_reply(response, max_tokens, options)
+                    source = reply_deltas(body, where=self._display_url, redact=self._redact)
+                else:
+                    source = sse_deltas(
+                        response.aiter_lines(), where=self._display_url, redact=self._redact
+                    )
+                async for delta in source:
                     yield delta
             except httpx.TimeoutException as exc:
                 raise ProviderTimeoutError(
@@ -934,14 +1093,35 @@ class OpenAICompatProvider(SyncChatMixin):
                 raise ProviderConnectionError(
                     f"the stream from {self._display_url} broke: {self._redact(repr(exc))}"
                 ) from exc
-            if not complete:  # the connection closed mid-answer: a partial answer is no answer
-                raise ProviderConnectionError(
-                    f"the stream from {self._display_url} ended before the answer was complete "
-                    "(no finish_reason, no [DONE])"
-                )
         finally:
             await response.aclose()
             pools.release(shard)
+
+    async def _read_reply(
+        self,
+        response: httpx.Response,
+        max_tokens: int | None,
+        options: Mapping[str, Any] | None,
+    ) -> bytes:
+        """The whole body of a streamed request's JSON reply, bounded as a non-streamed reply
+        (``max_response_bytes`` / :func:`reply_budget`).
+
+        Raises:
+            ResponseTooLargeError: the body exceeds the limit.
+        """
+        cap_tokens = (options or {}).get("max_completion_tokens", max_tokens)
+        cap = self.max_response_bytes or reply_budget(
+            cap_tokens if isinstance(cap_tokens, int) else None
+        )
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > cap:
+                raise ResponseTooLargeError(
+                    f"reply from {self._display_url} is larger than the {cap}-byte limit "
+                    "(max_response_bytes / max_tokens)"
+                )
+        return bytes(body)
 
     async def _chat(
         self,

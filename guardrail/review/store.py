@@ -20,11 +20,12 @@ suite (``tests/review/test_store_contract.py``). The semantics every back end gu
 from __future__ import annotations
 
 import builtins
+import pickle
 import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -338,8 +339,21 @@ class StoreBase:
             )
 
 
+class _Filterable(Protocol):
+    """The fields every store query filters and sorts on (a :class:`ReviewItem` has them)."""
+
+    @property
+    def status(self) -> ReviewStatus: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def reason(self) -> ReviewReason: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
 def _matches(
-    item: ReviewItem,
+    item: _Filterable,
     status: ReviewStatus | None,
     domain: str | None,
     reason: ReviewReason | None,
@@ -365,6 +379,42 @@ def as_reason(reason: ReviewReason | str | None) -> ReviewReason | None:
     return None if reason is None else ReviewReason(reason)
 
 
+#: Bytes per piece of a stored item: a 255-byte ``bytes`` object is 288 bytes, one of CPython's
+#: small-object size classes, so every piece of every item comes from the same allocator pools.
+_PIECE = 255
+
+
+class _Entry:
+    """What :class:`InMemoryReviewStore` keeps per item: the fields its queries filter and sort on,
+    and the whole item pickled.
+
+    One ``bytes`` object per item instead of a live pydantic model (a model with its field dict,
+    strings, datetimes, signals and explanation lines is about 40 small objects): about 40 % of
+    the memory per item, and a full store that drops its oldest item and takes a new one frees
+    and allocates one block of about the same size instead of scattering small objects over the
+    heap (``bench/bench_review_memory.py``). The pickle is written and read by this process only,
+    never from outside.
+    """
+
+    __slots__ = ("blob", "claim_expires_at", "created_at", "domain", "reason", "status")
+
+    def __init__(self, item: ReviewItem) -> None:
+        blob = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        blob += bytes(-len(blob) % _PIECE)  # pickle.loads ignores bytes past the pickle's STOP
+        self.blob = tuple(blob[i : i + _PIECE] for i in range(0, len(blob), _PIECE))
+        self.status = item.status
+        self.domain = item.domain
+        self.reason = item.reason
+        self.created_at = item.created_at
+        self.claim_expires_at = item.claim_expires_at
+
+    def item(self) -> ReviewItem:
+        """A fresh copy of the stored item (the caller may change it freely)."""
+        it = pickle.loads(b"".join(self.blob))
+        assert isinstance(it, ReviewItem)
+        return it
+
+
 class InMemoryReviewStore(StoreBase):
     """A thread-safe, process-local, bounded store (tests, notebooks, single-process demos).
 
@@ -378,10 +428,13 @@ class InMemoryReviewStore(StoreBase):
     :class:`~guardrail.review.SQLiteReviewStore` or
     :class:`~guardrail.review.PostgresReviewStore`.
 
+    Items are kept serialized (about 1-2 KB each for a guarded chat's item; docs/review.md gives
+    the measured figure), so reads return fresh copies and cost a deserialization (microseconds).
+
     Args:
         items: items to enqueue at construction.
         capacity: most items kept (>= 1), default :data:`DEFAULT_MEMORY_CAPACITY` (10,000);
-            ``None`` keeps everything (unbounded: memory grows ~4 KB per item).
+            ``None`` keeps everything (unbounded: memory grows with every item).
         redact, store_content, lease, clock: see :class:`StoreBase`.
 
     Raises:
@@ -406,7 +459,7 @@ class InMemoryReviewStore(StoreBase):
         self.capacity = capacity
         self._evicted = 0
         # enqueue order (updates keep an item's place); popitem(last=False) evicts in O(1)
-        self._items: OrderedDict[str, ReviewItem] = OrderedDict()
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         for item in items:
             self.enqueue(item)
@@ -418,11 +471,12 @@ class InMemoryReviewStore(StoreBase):
 
     def enqueue(self, item: ReviewItem) -> str:
         stored = self._prepare(item)
+        entry = _Entry(stored)
         dropped = 0
         with self._lock:
             if stored.id in self._items:
                 raise DuplicateItem(f"an item with id {stored.id} is already stored")
-            self._items[stored.id] = stored
+            self._items[stored.id] = entry
             if self.capacity is not None:
                 while len(self._items) > self.capacity:
                     self._items.popitem(last=False)
@@ -442,28 +496,36 @@ class InMemoryReviewStore(StoreBase):
     def get(self, item_id: str) -> ReviewItem:
         with self._lock:
             try:
-                return self._items[item_id].model_copy()
+                return self._items[item_id].item()
             except KeyError:
                 raise ItemNotFound(f"no review item with id {item_id!r}") from None
 
-    def _release_lapsed(self, now: datetime) -> None:
-        for key, item in self._items.items():
-            if (
-                item.status is ReviewStatus.CLAIMED
-                and item.claim_expires_at is not None
-                and item.claim_expires_at <= now
-            ):
-                self._items[key] = item.model_copy(
-                    update={
-                        "status": ReviewStatus.PENDING,
-                        "reviewer": None,
-                        "claimed_at": None,
-                        "claim_expires_at": None,
-                    }
-                )
+    def _update(self, item: ReviewItem, **changes: object) -> ReviewItem:
+        """Store ``item`` with ``changes`` applied (in its place in enqueue order); return it."""
+        new = item.model_copy(update=changes)
+        self._items[new.id] = _Entry(new)
+        return new
 
-    def _sorted(self) -> Sequence[ReviewItem]:
-        return sorted(self._items.values(), key=lambda it: (it.created_at, it.id))
+    def _release_lapsed(self, now: datetime) -> None:
+        lapsed = [
+            key
+            for key, entry in self._items.items()
+            if entry.status is ReviewStatus.CLAIMED
+            and entry.claim_expires_at is not None
+            and entry.claim_expires_at <= now
+        ]
+        for key in lapsed:
+            self._update(
+                self._items[key].item(),
+                status=ReviewStatus.PENDING,
+                reviewer=None,
+                claimed_at=None,
+                claim_expires_at=None,
+            )
+
+    def _sorted(self, entries: Iterable[tuple[str, _Entry]]) -> builtins.list[_Entry]:
+        """Oldest first: ``created_at``, then id (the SQL stores' order)."""
+        return [e for _, e in sorted(entries, key=lambda kv: (kv[1].created_at, kv[0]))]
 
     def list(
         self,
@@ -477,15 +539,16 @@ class InMemoryReviewStore(StoreBase):
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
         st, rs = as_status(status), as_reason(reason)
+        end = None if limit is None else offset + limit
         with self._lock:
             self._release_lapsed(self._now())
-            found = [
-                it.model_copy()
-                for it in self._sorted()
-                if _matches(it, st, domain, rs, since, until)
-            ]
-        end = None if limit is None else offset + limit
-        return found[offset:end]
+            found = self._sorted(
+                (key, e)
+                for key, e in self._items.items()
+                if _matches(e, st, domain, rs, since, until)
+            )
+            # only the page asked for is deserialized
+            return [e.item() for e in found[offset:end]]
 
     def count(
         self,
@@ -497,8 +560,7 @@ class InMemoryReviewStore(StoreBase):
         st, rs = as_status(status), as_reason(reason)
         with self._lock:
             self._release_lapsed(self._now())
-            # no copies, no sort: counting 10,000 items must not allocate 10,000 models
-            return sum(1 for it in self._items.values() if _matches(it, st, domain, rs, None, None))
+            return sum(1 for e in self._items.values() if _matches(e, st, domain, rs, None, None))
 
     def claim(
         self,
@@ -514,22 +576,21 @@ class InMemoryReviewStore(StoreBase):
         with self._lock:
             now = self._now()
             self._release_lapsed(now)
-            out: builtins.list[ReviewItem] = []
-            for it in self._sorted():
-                if len(out) >= limit:
-                    break
-                if it.status is ReviewStatus.PENDING and (domain is None or it.domain == domain):
-                    new = it.model_copy(
-                        update={
-                            "status": ReviewStatus.CLAIMED,
-                            "reviewer": reviewer,
-                            "claimed_at": now,
-                            "claim_expires_at": now + span,
-                        }
-                    )
-                    self._items[it.id] = new
-                    out.append(new.model_copy())
-            return out
+            pending = self._sorted(
+                (key, e)
+                for key, e in self._items.items()
+                if e.status is ReviewStatus.PENDING and (domain is None or e.domain == domain)
+            )
+            return [
+                self._update(
+                    e.item(),
+                    status=ReviewStatus.CLAIMED,
+                    reviewer=reviewer,
+                    claimed_at=now,
+                    claim_expires_at=now + span,
+                )
+                for e in pending[:limit]
+            ]
 
     def claim_item(
         self, item_id: str, reviewer: str, *, lease: timedelta | None = None
@@ -544,16 +605,13 @@ class InMemoryReviewStore(StoreBase):
                 it.status is ReviewStatus.CLAIMED and it.reviewer != reviewer
             ):
                 raise ClaimConflict(_not_claimable(it))
-            new = it.model_copy(
-                update={
-                    "status": ReviewStatus.CLAIMED,
-                    "reviewer": reviewer,
-                    "claimed_at": now,
-                    "claim_expires_at": now + span,
-                }
+            return self._update(
+                it,
+                status=ReviewStatus.CLAIMED,
+                reviewer=reviewer,
+                claimed_at=now,
+                claim_expires_at=now + span,
             )
-            self._items[it.id] = new
-            return new.model_copy()
 
     def release(self, item_id: str, reviewer: str) -> ReviewItem:
         reviewer = self._check_reviewer(reviewer)
@@ -562,16 +620,13 @@ class InMemoryReviewStore(StoreBase):
             it = self.get(item_id)
             if it.status is not ReviewStatus.CLAIMED or it.reviewer != reviewer:
                 raise ClaimConflict(f"item {item_id} is not claimed by {reviewer}")
-            new = it.model_copy(
-                update={
-                    "status": ReviewStatus.PENDING,
-                    "reviewer": None,
-                    "claimed_at": None,
-                    "claim_expires_at": None,
-                }
+            return self._update(
+                it,
+                status=ReviewStatus.PENDING,
+                reviewer=None,
+                claimed_at=None,
+                claim_expires_at=None,
             )
-            self._items[it.id] = new
-            return new.model_copy()
 
     def label(
         self,
@@ -591,29 +646,28 @@ class InMemoryReviewStore(StoreBase):
             now = self._now()
             it = self.get(item_id)
             self._check_label_allowed(it, reviewer, overwrite, now)
-            new = it.model_copy(
-                update={
-                    "status": ReviewStatus.LABELLED,
-                    "reviewer": reviewer,
-                    "label": lab,
-                    "labelled_at": now,
-                    "claim_expires_at": None,
-                    "corrected_answer": corrected,
-                    "note": note,
-                }
+            return self._update(
+                it,
+                status=ReviewStatus.LABELLED,
+                reviewer=reviewer,
+                label=lab,
+                labelled_at=now,
+                claim_expires_at=None,
+                corrected_answer=corrected,
+                note=note,
             )
-            self._items[it.id] = new
-            return new.model_copy()
 
     def expire_stale(self, older_than: timedelta) -> int:
         with self._lock:
             cutoff = self._now() - older_than
-            n = 0
-            for key, it in list(self._items.items()):
-                if it.status is ReviewStatus.PENDING and it.created_at < cutoff:
-                    self._items[key] = it.model_copy(update={"status": ReviewStatus.EXPIRED})
-                    n += 1
-            return n
+            stale = [
+                e
+                for e in self._items.values()
+                if e.status is ReviewStatus.PENDING and e.created_at < cutoff
+            ]
+            for e in stale:
+                self._update(e.item(), status=ReviewStatus.EXPIRED)
+            return len(stale)
 
     def close(self) -> None:
         return None

@@ -14,9 +14,11 @@ from guardrail.sdk.models import Cost, GuardedResponse, SignalReport, StreamEven
 if TYPE_CHECKING:
     from guardrail.sdk.client import (
         AsyncGuardedClient,
+        AsyncGuardedStreamedResponse,
         GuardedClient,
         GuardedCompletion,
         GuardedRawResponse,
+        GuardedStreamedResponse,
         GuardUsage,
         OpenAIClientProvider,
         UnsupportedArgumentError,
@@ -25,9 +27,11 @@ if TYPE_CHECKING:
 _CLIENT_NAMES = frozenset(
     {
         "AsyncGuardedClient",
+        "AsyncGuardedStreamedResponse",
         "GuardedClient",
         "GuardedCompletion",
         "GuardedRawResponse",
+        "GuardedStreamedResponse",
         "GuardUsage",
         "OpenAIClientProvider",
         "UnsupportedArgumentError",
@@ -36,6 +40,7 @@ _CLIENT_NAMES = frozenset(
 
 __all__ = [
     "AsyncGuardedClient",
+    "AsyncGuardedStreamedResponse",
     "Cost",
     "Guard",
     "GuardError",
@@ -45,6 +50,7 @@ __all__ = [
     "GuardedCompletion",
     "GuardedRawResponse",
     "GuardedResponse",
+    "GuardedStreamedResponse",
     "OpenAIClientProvider",
     "SignalReport",
     "StreamEvent",

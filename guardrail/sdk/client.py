@@ -68,13 +68,16 @@ from guardrail.providers import (
     SyncChatMixin,
     ToolCallReply,
     Usage,
+    chunk_delta,
+    is_json_reply,
     make_provider,
     normalize_messages,
     parse_chat_completion,
-    parse_usage,
+    reply_deltas,
     request_scope,
     run_sync,
 )
+from guardrail.providers.params import InvalidArgumentError, check_sampling_args
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerRecorder, AnswerSlot, first_message
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
@@ -115,6 +118,7 @@ __all__ = [
     "REJECTED_ARGS",
     "STREAM_ARGS",
     "AsyncGuardedClient",
+    "AsyncGuardedStreamedResponse",
     "CompletionChoice",
     "CompletionMessage",
     "CompletionUsage",
@@ -125,6 +129,7 @@ __all__ = [
     "GuardedCompletionChunk",
     "GuardedRawResponse",
     "GuardedStream",
+    "GuardedStreamedResponse",
     "OpenAIClientProvider",
     "UnsupportedArgumentError",
 ]
@@ -402,11 +407,13 @@ class OpenAIClientProvider(SyncChatMixin):
     ) -> AsyncIterator[StreamDelta]:
         """Stream one answer through the wrapped client (``create(stream=True, ...)``): one
         :class:`~guardrail.providers.StreamDelta` per chunk (``raw``: the chunk's
-        ``model_dump()``). ``options`` as in :meth:`chat_with_options`. Errors are mapped as
-        in :meth:`chat`; a stream that ends without a ``finish_reason`` (the connection closed
-        mid-answer) raises ``ProviderConnectionError``. With ``stream_usage`` (default) the
-        call asks for ``stream_options={"include_usage": True}``; the usage chunk's delta
-        carries ``usage``."""
+        ``model_dump()``). ``options`` as in :meth:`chat_with_options`. A server that ignores
+        ``stream: true`` and answers with a JSON ``chat.completion`` gives one complete delta
+        (:func:`guardrail.providers.reply_deltas`; a JSON error document raises
+        ``ProviderError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
+        ``finish_reason`` (the connection closed mid-answer) raises
+        ``ProviderConnectionError``. With ``stream_usage`` (default) the call asks for
+        ``stream_options={"include_usage": True}``; the usage chunk's delta carries ``usage``."""
         model_name = model or self._model
         if not model_name:
             raise ValueError("no model given and the provider has no default model")
@@ -438,6 +445,18 @@ class OpenAIClientProvider(SyncChatMixin):
             raise _map_client_error(exc) from exc
         finished = False  # a finish_reason arrived: the answer is whole
         try:
+            http = getattr(stream, "response", None)  # openai's Stream / AsyncStream
+            headers = getattr(http, "headers", None)
+            if (
+                http is not None
+                and headers is not None
+                and is_json_reply(headers.get("content-type"))
+            ):
+                # the server ignored `stream: true` and sent the whole completion as JSON
+                body = http.aread() if self._async else asyncio.to_thread(http.read)
+                async for delta in reply_deltas(await body):
+                    yield delta
+                return
             if hasattr(stream, "__aiter__"):
                 async for chunk in stream:
                     delta = _delta_of(chunk)
@@ -576,25 +595,10 @@ class OpenAIClientProvider(SyncChatMixin):
 
 
 def _delta_of(chunk: Any) -> StreamDelta:
-    """One chunk of the wrapped client's stream as a :class:`StreamDelta`."""
+    """One chunk of the wrapped client's stream as a :class:`StreamDelta`
+    (:func:`guardrail.providers.chunk_delta` of its ``model_dump()``)."""
     raw = chunk.model_dump() if hasattr(chunk, "model_dump") else chunk
-    raw = raw if isinstance(raw, dict) else {}
-    choices = raw.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    usage = parse_usage(raw)
-    if not isinstance(choice, dict):
-        return StreamDelta(raw=raw, usage=usage)
-    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-    assert isinstance(delta, dict)
-    text = delta.get("content")
-    finish = choice.get("finish_reason")
-    return StreamDelta(
-        text=text if isinstance(text, str) else "",
-        raw=raw,
-        finish_reason=finish if isinstance(finish, str) else None,
-        tool_calls=bool(delta.get("tool_calls") or delta.get("function_call")),
-        usage=usage,
-    )
+    return chunk_delta(raw if isinstance(raw, dict) else {})
 
 
 _AnswerRecorder = AnswerRecorder
@@ -746,9 +750,11 @@ STREAM_ARGS = ("stream", "stream_options")
 
 class UnsupportedArgumentError(TypeError, ValueError):
     """A ``create`` argument the guard cannot honour (``n`` other than 1, ``stream_options``
-    without ``stream=True``, audio output, ``with_raw_response`` with ``stream=True``). A
-    ``TypeError`` (the issue's contract for rejected arguments) and a ``ValueError`` (what
-    earlier releases raised)."""
+    without ``stream=True``, audio output, ``with_raw_response`` with ``stream=True``) or a
+    sampling argument of the wrong type or out of range (``max_tokens="10"``,
+    ``temperature=3``: :func:`guardrail.providers.params.check_sampling_args`). Raised before
+    any request is sent. A ``TypeError`` (the issue's contract for rejected arguments) and a
+    ``ValueError`` (what earlier releases raised)."""
 
 
 # openai's "not given" sentinel classes (NotGiven in 1.x-3.x, Omit from 1.x on where present)
@@ -768,8 +774,18 @@ def _given(value: Any) -> bool:
 
 
 def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``create``'s arguments; return the answer-only options that were given."""
+    """Validate ``create``'s arguments; return the answer-only options that were given.
+
+    Raises:
+        UnsupportedArgumentError: a rejected argument, or a sampling argument of the wrong type
+            or out of range (:func:`guardrail.providers.params.check_sampling_args`, the check
+            ``guardrail serve`` answers with 400).
+    """
     given = {k: v for k, v in args.items() if _given(v)}
+    try:
+        check_sampling_args(given)
+    except InvalidArgumentError as exc:
+        raise UnsupportedArgumentError(str(exc)) from None
     if "stream_options" in given and not given.get("stream"):
         raise UnsupportedArgumentError("stream_options applies only to stream=True")
     n = given.get("n")
@@ -788,9 +804,16 @@ def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
     return {k: given[k] for k in ANSWER_ONLY_ARGS if k in given}
 
 
-async def _run_create(owner: AsyncGuardedClient, args: Mapping[str, Any], *, raw: bool) -> Any:
+async def _run_create(
+    owner: AsyncGuardedClient,
+    args: Mapping[str, Any],
+    *,
+    raw: bool,
+    via: str = "with_raw_response",
+) -> Any:
     """``create``'s body: validate, then one guarded chat (``raw``: wrap the result in a
-    :class:`GuardedRawResponse` with the upstream answer call's HTTP response)."""
+    :class:`GuardedRawResponse` with the upstream answer call's HTTP response; ``via`` names
+    the accessor in the error a stream request gets then)."""
     opts = _split_options(args)
     messages = args["messages"]
     if isinstance(messages, Iterable) and not isinstance(messages, Sequence | Mapping):
@@ -803,7 +826,7 @@ async def _run_create(owner: AsyncGuardedClient, args: Mapping[str, Any], *, raw
     if opt("stream"):
         if raw:
             raise UnsupportedArgumentError(
-                "with_raw_response does not stream: the guard makes several upstream calls"
+                f"{via} does not stream: the guard makes several upstream calls"
             )
         stream_options = opt("stream_options")
         include = isinstance(stream_options, Mapping) and bool(stream_options.get("include_usage"))
@@ -839,6 +862,14 @@ class _Completions:
         :class:`GuardedRawResponse` (the upstream answer call's ``headers``, status, URL; its
         ``parse()`` is the guarded completion)."""
         return _RawCompletions(self)
+
+    @property
+    def with_streaming_response(self) -> _StreamingCompletions:
+        """``async with with_streaming_response.create(...) as r``: the same arguments; ``r``
+        is an :class:`AsyncGuardedStreamedResponse` (openai's ``AsyncAPIResponse`` shape: the
+        upstream answer call's headers, ``await r.parse()`` the guarded completion). No
+        ``stream=True`` (``UnsupportedArgumentError``, as ``with_raw_response``)."""
+        return _StreamingCompletions(self)
 
     @overload
     async def create(
@@ -1074,15 +1105,9 @@ def _bind(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in bound.arguments.items() if k != "self"}
 
 
-class GuardedRawResponse:
-    """What ``chat.completions.with_raw_response.create(...)`` returns: shaped like openai's
-    ``LegacyAPIResponse``. ``headers``, ``status_code``, ``url``, ``method``, ``http_version``,
-    ``elapsed``, ``request_id``, ``retries_taken``, ``http_request`` and ``is_closed`` are the
-    **upstream answer call's** (the one HTTP request whose reply is shown; samples and
-    follow-ups are not included); ``parse()`` returns the guarded completion and ``text`` /
-    ``content`` / ``json()`` its JSON (never the unguarded upstream body). Without an upstream
-    response (a guardrail provider, or a wrapped client without ``with_raw_response``)
-    ``headers`` is empty, ``status_code`` 200 and the rest ``None``."""
+class _UpstreamView:
+    """The upstream answer call's HTTP response as seen through a guarded completion: the
+    attributes shared by :class:`GuardedRawResponse` and :class:`GuardedStreamedResponse`."""
 
     def __init__(self, parsed: Any, upstream: Any = None) -> None:
         self._parsed = parsed
@@ -1117,6 +1142,11 @@ class GuardedRawResponse:
         return self._up("http_request")
 
     @property
+    def http_response(self) -> Any:
+        """The upstream answer call's ``httpx.Response`` (``None`` without one)."""
+        return self._up("http_response")
+
+    @property
     def elapsed(self) -> Any:
         return self._up("elapsed")
 
@@ -1128,25 +1158,43 @@ class GuardedRawResponse:
     def retries_taken(self) -> int:
         return int(self._up("retries_taken", 0))
 
+    def _typed(self, to: type[Any] | None) -> Any:
+        if to is not None and not isinstance(self._parsed, to):
+            raise TypeError(f"the guarded completion is a {type(self._parsed).__name__}")
+        return self._parsed
+
+    def _body(self) -> bytes:
+        """The guarded completion as JSON bytes (never the unguarded upstream body)."""
+        return str(self._parsed.model_dump_json()).encode()
+
+
+class GuardedRawResponse(_UpstreamView):
+    """What ``chat.completions.with_raw_response.create(...)`` returns: shaped like openai's
+    ``LegacyAPIResponse``. ``headers``, ``status_code``, ``url``, ``method``, ``http_version``,
+    ``elapsed``, ``request_id``, ``retries_taken``, ``http_request`` and ``is_closed`` are the
+    **upstream answer call's** (the one HTTP request whose reply is shown; samples and
+    follow-ups are not included); ``parse()`` returns the guarded completion and ``text`` /
+    ``content`` / ``json()`` its JSON (never the unguarded upstream body). Without an upstream
+    response (a guardrail provider, or a wrapped client without ``with_raw_response``)
+    ``headers`` is empty, ``status_code`` 200 and the rest ``None``."""
+
     @property
     def is_closed(self) -> bool:
         return bool(self._up("is_closed", True))
 
     def parse(self, *, to: type[Any] | None = None) -> Any:
         """The guarded completion (``to``: a type it must be an instance of)."""
-        if to is not None and not isinstance(self._parsed, to):
-            raise TypeError(f"the guarded completion is a {type(self._parsed).__name__}")
-        return self._parsed
+        return self._typed(to)
 
     @property
     def text(self) -> str:
         """The guarded completion as JSON (what ``parse()`` returns, serialised)."""
-        return str(self._parsed.model_dump_json())
+        return self._body().decode()
 
     @property
     def content(self) -> bytes:
         """:attr:`text` as UTF-8 bytes."""
-        return self.text.encode()
+        return self._body()
 
     def json(self) -> Any:
         """The guarded completion as a JSON-ready dict (never the unguarded upstream body)."""
@@ -1154,6 +1202,162 @@ class GuardedRawResponse:
 
     def __repr__(self) -> str:
         return f"<GuardedRawResponse [{self.status_code}] {type(self._parsed).__name__}>"
+
+
+def _pieces(body: bytes, chunk_size: int | None) -> Iterator[bytes]:
+    """``body`` in pieces of ``chunk_size`` bytes (all of it at once when None)."""
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1 or None (got {chunk_size})")
+    size = chunk_size or max(1, len(body))
+    for i in range(0, len(body), size):
+        yield body[i : i + size]
+
+
+class GuardedStreamedResponse(_UpstreamView):
+    """What ``with client.chat.completions.with_streaming_response.create(...) as r`` gives:
+    shaped like openai's ``APIResponse``. ``headers``, ``status_code``, ``url``, ``method``,
+    ``http_version``, ``elapsed``, ``request_id``, ``retries_taken``, ``http_request`` are the
+    **upstream answer call's**, as in :class:`GuardedRawResponse`; ``parse()`` is the guarded
+    completion and ``read()`` / ``text()`` / ``json()`` / ``iter_bytes()`` / ``iter_text()`` /
+    ``iter_lines()`` its JSON (never the unguarded upstream body). The guard needs the whole
+    answer before it decides, so the body is complete when the block is entered; reading it
+    in pieces changes nothing about what is shown. ``is_closed`` is true after the block (or
+    ``close()``)."""
+
+    def __init__(self, parsed: Any, upstream: Any = None) -> None:
+        super().__init__(parsed, upstream)
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def parse(self, *, to: type[Any] | None = None) -> Any:
+        """The guarded completion (``to``: a type it must be an instance of)."""
+        return self._typed(to)
+
+    def read(self) -> bytes:
+        """The guarded completion as JSON bytes."""
+        return self._body()
+
+    def text(self) -> str:
+        """The guarded completion as JSON text."""
+        return self._body().decode()
+
+    def json(self) -> Any:
+        """The guarded completion as a JSON-ready dict."""
+        return self._parsed.model_dump(mode="json")
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """:meth:`read` in pieces of ``chunk_size`` bytes (all at once when None)."""
+        yield from _pieces(self._body(), chunk_size)
+
+    def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
+        """:meth:`text` in pieces of about ``chunk_size`` bytes (UTF-8 decoded as they come)."""
+        import codecs
+
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        for piece in _pieces(self._body(), chunk_size):
+            text = decoder.decode(piece)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def iter_lines(self) -> Iterator[str]:
+        """:meth:`text` line by line (without line endings)."""
+        yield from self.text().splitlines()
+
+    def close(self) -> None:
+        """Mark the response closed (the upstream request is already complete)."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<GuardedStreamedResponse [{self.status_code}] {type(self._parsed).__name__}>"
+
+
+class AsyncGuardedStreamedResponse(GuardedStreamedResponse):
+    """The async client's :class:`GuardedStreamedResponse` (``async with ... as r``): shaped
+    like openai's ``AsyncAPIResponse``: ``await r.parse()``, ``await r.read()``, ``await
+    r.text()``, ``await r.json()``, ``async for`` over ``r.iter_bytes()`` / ``r.iter_text()`` /
+    ``r.iter_lines()``, ``await r.close()``."""
+
+    async def parse(self, *, to: type[Any] | None = None) -> Any:
+        """The guarded completion (``to``: a type it must be an instance of)."""
+        return self._typed(to)
+
+    async def read(self) -> bytes:  # type: ignore[override]
+        """The guarded completion as JSON bytes."""
+        return self._body()
+
+    async def text(self) -> str:  # type: ignore[override]
+        """The guarded completion as JSON text."""
+        return self._body().decode()
+
+    async def json(self) -> Any:
+        """The guarded completion as a JSON-ready dict."""
+        return self._parsed.model_dump(mode="json")
+
+    async def iter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:  # type: ignore[override]
+        """The JSON bytes in pieces of ``chunk_size`` (all at once when None)."""
+        for piece in GuardedStreamedResponse.iter_bytes(self, chunk_size):
+            yield piece
+
+    async def iter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:  # type: ignore[override]
+        """The JSON text in pieces of about ``chunk_size`` bytes."""
+        for piece in GuardedStreamedResponse.iter_text(self, chunk_size):
+            yield piece
+
+    async def iter_lines(self) -> AsyncIterator[str]:  # type: ignore[override]
+        """The JSON text line by line."""
+        for line in self._body().decode().splitlines():
+            yield line
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Mark the response closed (the upstream request is already complete)."""
+        self._closed = True
+
+
+class _StreamedResponseContext:
+    """``with ...with_streaming_response.create(...) as r``: the guarded call runs on entry."""
+
+    def __init__(self, owner: AsyncGuardedClient, args: dict[str, Any]) -> None:
+        self._owner = owner
+        self._args = args
+        self._response: GuardedStreamedResponse | None = None
+
+    def __enter__(self) -> GuardedStreamedResponse:
+        raw: GuardedRawResponse = run_sync(
+            _run_create(self._owner, self._args, raw=True, via="with_streaming_response")
+        )
+        self._response = GuardedStreamedResponse(raw._parsed, raw._upstream)
+        return self._response
+
+    def __exit__(self, *exc: object) -> None:
+        if self._response is not None:
+            self._response.close()
+
+
+class _AsyncStreamedResponseContext:
+    """``async with ...with_streaming_response.create(...) as r``: the guarded call runs on
+    entry (nothing runs when the block is never entered)."""
+
+    def __init__(self, owner: AsyncGuardedClient, args: dict[str, Any]) -> None:
+        self._owner = owner
+        self._args = args
+        self._response: AsyncGuardedStreamedResponse | None = None
+
+    async def __aenter__(self) -> AsyncGuardedStreamedResponse:
+        raw: GuardedRawResponse = await _run_create(
+            self._owner, self._args, raw=True, via="with_streaming_response"
+        )
+        self._response = AsyncGuardedStreamedResponse(raw._parsed, raw._upstream)
+        return self._response
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._response is not None:
+            await self._response.close()
 
 
 class _RawCompletions:
@@ -1167,6 +1371,20 @@ class _RawCompletions:
 
 
 _RawCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
+
+
+class _StreamingCompletions:
+    def __init__(self, inner: _Completions) -> None:
+        self._inner = inner
+
+    def create(self, **kwargs: Any) -> _AsyncStreamedResponseContext:
+        """Guarded ``create`` as an ``async with`` context manager giving an
+        :class:`AsyncGuardedStreamedResponse` (same arguments; an unknown keyword raises
+        ``TypeError`` here, everything else on entry)."""
+        return _AsyncStreamedResponseContext(self._inner._owner, _bind(kwargs))
+
+
+_StreamingCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
 
 
 class _Chat:
@@ -1465,6 +1683,19 @@ class _SyncRawCompletions:
 _SyncRawCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
 
 
+class _SyncStreamingCompletions:
+    def __init__(self, inner: _Completions) -> None:
+        self._inner = inner
+
+    def create(self, **kwargs: Any) -> _StreamedResponseContext:
+        """Blocking twin of the async ``with_streaming_response.create``: a ``with`` context
+        manager giving a :class:`GuardedStreamedResponse`."""
+        return _StreamedResponseContext(self._inner._owner, _bind(kwargs))
+
+
+_SyncStreamingCompletions.create.__signature__ = _CREATE_SIGNATURE  # type: ignore[attr-defined]
+
+
 class _SyncCompletions:
     """``GuardedClient.chat.completions``."""
 
@@ -1475,6 +1706,12 @@ class _SyncCompletions:
     def with_raw_response(self) -> _SyncRawCompletions:
         """Blocking twin of the async ``with_raw_response``."""
         return _SyncRawCompletions(self._inner)
+
+    @property
+    def with_streaming_response(self) -> _SyncStreamingCompletions:
+        """Blocking twin of the async ``with_streaming_response``: ``with
+        with_streaming_response.create(...) as r`` gives a :class:`GuardedStreamedResponse`."""
+        return _SyncStreamingCompletions(self._inner)
 
     @overload
     def create(

@@ -72,10 +72,12 @@ from guardrail.providers import (
     ChatProvider,
     Message,
     OpenAICompatProvider,
+    ProviderConnectionError,
     ProviderError,
     ToolCallReply,
     normalize_messages,
 )
+from guardrail.providers.params import InvalidArgumentError, check_sampling_args
 from guardrail.review import ReviewStore
 from guardrail.review.backends import open_store, store_url
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot, with_recorder
@@ -105,13 +107,20 @@ class ApiError(Exception):
     """An error answered in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
 
     def __init__(
-        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str = ""
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str = "",
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type_
         self.code = code or type_
+        self.param = param
 
     def response(self) -> JSONResponse:
         """This error as an HTTP response with OpenAI's error body and ``status``."""
@@ -120,7 +129,7 @@ class ApiError(Exception):
                 "error": {
                     "message": self.message,
                     "type": self.type,
-                    "param": None,
+                    "param": self.param,
                     "code": self.code,
                 }
             },
@@ -425,14 +434,12 @@ def _authorize(request: Request, settings: ServeSettings) -> str | None:
     return (up[7:].strip() if up[:7].lower() == "bearer " else up.strip()) or None
 
 
-def _int_param(body: Mapping[str, Any], *names: str) -> int | None:
+def _first(body: Mapping[str, Any], *names: str) -> Any:
+    """The value of the first of ``names`` present in ``body`` (checked by
+    :func:`~guardrail.providers.params.check_sampling_args`), else None."""
     for name in names:
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ApiError(400, f"'{name}' must be a non-negative integer")
-        return value
+        if body.get(name) is not None:
+            return body[name]
     return None
 
 
@@ -544,10 +551,13 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             raise ApiError(400, "the request body must be a JSON object")
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, bool):
-            raise ApiError(400, "'stream' must be a boolean")
-        n = body.get("n")
-        if n not in (None, 1):
-            raise ApiError(400, "only n=1 is supported by guardrail serve")
+            raise ApiError(400, "'stream' must be a boolean", param="stream")
+        try:  # types and ranges: the one check the drop-in client uses too
+            check_sampling_args(body)
+        except InvalidArgumentError as exc:
+            raise ApiError(400, str(exc), param=exc.param) from None
+        if body.get("n") not in (None, 1):
+            raise ApiError(400, "only n=1 is supported by guardrail serve", param="n")
         model = body.get("model")
         if model is not None and not isinstance(model, str):
             raise ApiError(400, "'model' must be a string")
@@ -562,10 +572,8 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             messages: list[Message] = normalize_messages(body.get("messages"))  # type: ignore[arg-type]
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
-        max_tokens = _int_param(body, "max_completion_tokens", "max_tokens")
+        max_tokens = _first(body, "max_completion_tokens", "max_tokens")
         seed = body.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ApiError(400, "'seed' must be an integer")
         options = _answer_options(body) if r.settings.upstream is not None else {}
         key = r.upstream_key(client_key)
         guard = r.guard_for(key)
@@ -657,25 +665,18 @@ FORWARDED_FIELDS = (
 
 
 def _answer_options(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The answer-only fields of a request (:data:`FORWARDED_FIELDS`), type-checked."""
+    """The answer-only fields of a request (:data:`FORWARDED_FIELDS`); the sampling ones were
+    checked by :func:`~guardrail.providers.params.check_sampling_args`, ``tools`` is checked
+    here."""
     out: dict[str, Any] = {}
     for name in FORWARDED_FIELDS:
         value = body.get(name)
         if value is None:
             continue
-        if name in ("temperature", "top_p") and (
-            isinstance(value, bool) or not isinstance(value, int | float)
-        ):
-            raise ApiError(400, f"'{name}' must be a number")
-        if name == "stop" and not (
-            isinstance(value, str)
-            or (isinstance(value, list) and all(isinstance(x, str) for x in value))
-        ):
-            raise ApiError(400, "'stop' must be a string or a list of strings")
         if name == "tools" and not (
             isinstance(value, list) and all(isinstance(x, Mapping) for x in value)
         ):
-            raise ApiError(400, "'tools' must be a list of objects")
+            raise ApiError(400, "'tools' must be a list of objects", param="tools")
         out[name] = value
     return out
 
@@ -763,11 +764,12 @@ async def _stream(
     except (ProviderError, TimeoutError) as exc:
         r.metrics.in_flight.dec()
         code = getattr(exc, "status_code", None)
-        message = (
-            f"upstream answered {code}"
-            if code is not None
-            else f"upstream unreachable ({type(exc).__name__})"
-        )
+        if code is not None:
+            message = f"upstream answered {code}"
+        elif isinstance(exc, ProviderConnectionError | TimeoutError):
+            message = f"upstream unreachable ({type(exc).__name__})"
+        else:  # an error event or error document, a malformed or oversized reply
+            message = f"upstream failed ({type(exc).__name__})"
         raise ApiError(502, message, type_="upstream_error") from None
     except ValueError as exc:
         r.metrics.in_flight.dec()

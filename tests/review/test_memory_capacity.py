@@ -70,3 +70,47 @@ def test_guard_default_store_is_bounded() -> None:
     guard = Guard({"general": policy}, provider=None)
     assert isinstance(guard.review_store, InMemoryReviewStore)
     assert guard.review_store.capacity == DEFAULT_MEMORY_CAPACITY
+
+
+def _rich_item() -> ReviewItem:
+    return ReviewItem(
+        id="rich",
+        domain="medical",
+        question="Dose for a 7-year-old? " + "détail ✓ 🩺 " * 400,  # ~5,000 characters
+        answer_shown="Ask a clinician.",
+        raw_answer="250 mg every 8 hours.",
+        signals={"verbalized": 0.1 + 0.2, "samples": 7, "refusal": False, "kind": "answer"},
+        explanation=["rule confident_unhedged: verbalized 0.3 >= 0.9"],
+    )
+
+
+def test_items_round_trip_exactly_and_reads_are_deep_copies() -> None:
+    # the store keeps items serialized (docs/review.md): what comes back must equal what went in,
+    # floats bit for bit (0.1 + 0.2 is 0.30000000000000004, not 0.3)
+    store = InMemoryReviewStore()
+    item = _rich_item()
+    store.enqueue(item)
+    got = store.get("rich")
+    assert got == item
+    assert got.signals["verbalized"] == 0.30000000000000004
+    # changing a returned item in place (its dict and list too) leaves the stored one alone
+    got.signals["verbalized"] = 0.0
+    got.explanation.append("edited")
+    again = store.get("rich")
+    assert again.signals["verbalized"] == 0.30000000000000004
+    assert again.explanation == item.explanation
+    labelled = store.label("rich", "correct", reviewer="ann", note="checked")
+    assert store.list()[0] == labelled and labelled.question == item.question
+
+
+def test_items_are_stored_in_equal_pieces() -> None:
+    # the property behind the flat memory of a full store (bench/bench_review_memory.py): every
+    # piece of every item is the same size, so a dropped item's memory fits the next item's
+    from guardrail.review.store import _PIECE
+
+    store = InMemoryReviewStore()
+    store.enqueue(ReviewItem(id="short"))
+    store.enqueue(_rich_item())
+    for entry in store._items.values():
+        assert {len(piece) for piece in entry.blob} == {_PIECE}
+    assert len(store._items["rich"].blob) > len(store._items["short"].blob)

@@ -9,6 +9,7 @@ the upstream answer call; a tool-call reply is passed through without failure te
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import typing
 from pathlib import Path
@@ -21,6 +22,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sampling_cases import BAD, EDGES, case_id
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 
 from guardrail.policy import parse_policy
@@ -365,3 +367,148 @@ def test_create_type_checks_like_openai(tmp_path: Path) -> None:
     assert errors and all(f"{src}:13:" in e for e in errors), errors
     assert 'Unexpected keyword argument "temprature"' in errors[0]
     assert status == 1
+
+
+@pytest.mark.parametrize("case", BAD, ids=case_id)
+def test_mistyped_sampling_arguments_are_refused_before_any_request(
+    server: FakeOpenAIServer, case: tuple[str, Any, str]
+) -> None:
+    # the same cases guardrail serve answers with 400 (tests/sampling_cases.py)
+    name, value, message = case
+    client = _client(server)
+    with pytest.raises(UnsupportedArgumentError) as err:
+        client.chat.completions.create(model="main-model", messages=MSGS, **{name: value})
+    assert message in str(err.value)
+    assert isinstance(err.value, TypeError) and isinstance(err.value, ValueError)
+    with pytest.raises(UnsupportedArgumentError):  # streams are checked the same way
+        client.chat.completions.create(
+            model="main-model", messages=MSGS, stream=True, **{name: value}
+        )
+    assert server.requests == []  # nothing was sent
+
+
+def test_nan_temperature_is_refused(server: FakeOpenAIServer) -> None:
+    with pytest.raises(UnsupportedArgumentError, match="'temperature' must be a number"):
+        _client(server).chat.completions.create(
+            model="main-model", messages=MSGS, temperature=float("nan")
+        )
+    assert server.requests == []
+
+
+def test_sampling_arguments_at_the_edges_pass_through_unchanged(server: FakeOpenAIServer) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    c = _client(server).chat.completions.create(model="main-model", messages=MSGS, n=1, **EDGES)
+    assert c.guardrail is not None and c.guardrail.status == "answered"
+    answer = server.requests[0]  # the answer call carries every one of them as given
+    assert {k: answer[k] for k in EDGES} == EDGES
+    assert type(answer["temperature"]) is int and type(answer["frequency_penalty"]) is float
+
+
+# ------------------------------------------------------------------ with_streaming_response
+
+GUARDED_TEXT = "Paris.\n\nAnswers may be out of date."  # 3/3 samples agree -> otherwise notice
+RESPONSE_API = (
+    "headers",
+    "status_code",
+    "url",
+    "method",
+    "http_version",
+    "elapsed",
+    "request_id",
+    "is_closed",
+    "http_request",
+    "parse",
+    "read",
+    "text",
+    "json",
+    "close",
+    "iter_bytes",
+    "iter_text",
+    "iter_lines",
+)
+
+
+def test_streaming_response_has_openais_api_response_shape() -> None:
+    from openai._response import APIResponse, AsyncAPIResponse
+
+    from guardrail.sdk import AsyncGuardedStreamedResponse, GuardedStreamedResponse
+
+    for ours, theirs in (
+        (GuardedStreamedResponse, APIResponse),
+        (AsyncGuardedStreamedResponse, AsyncAPIResponse),
+    ):
+        for name in RESPONSE_API:
+            assert hasattr(theirs, name), name  # the installed openai still has it
+            a, b = getattr(ours, name), getattr(theirs, name)
+            assert isinstance(a, property) == isinstance(b, property), name
+            assert inspect.iscoroutinefunction(a) == inspect.iscoroutinefunction(b), name
+            assert inspect.isasyncgenfunction(a) == inspect.isasyncgenfunction(b), name
+
+
+def test_streaming_response_is_the_guarded_completion_with_upstream_headers(
+    server: FakeOpenAIServer,
+) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    client = _client(server)
+    ctx = client.chat.completions.with_streaming_response.create(model="main-model", messages=MSGS)
+    assert server.requests == []  # nothing is sent before the block is entered
+    with ctx as r:
+        assert not r.is_closed
+        # the answer call is the fake server's first request (x-request-id "req-" + its id)
+        assert r.headers["x-request-id"] == "req-chatcmpl-fake-1"
+        assert r.request_id == "req-chatcmpl-fake-1" and r.status_code == 200
+        assert r.method == "POST" and str(r.url).endswith("/chat/completions")
+        c = r.parse(to=ChatCompletion)
+        assert c.choices[0].message.content == GUARDED_TEXT
+        assert c.guardrail is not None and c.guardrail.status == "answered"
+        body = r.read()
+        assert json.loads(body)["choices"][0]["message"]["content"] == GUARDED_TEXT
+        assert r.text() == body.decode() and r.json() == json.loads(body)
+        assert b"".join(r.iter_bytes(7)) == body and len(next(r.iter_bytes(7))) == 7
+        assert "".join(r.iter_text(5)) == body.decode()
+        assert "\n".join(r.iter_lines()) == body.decode()
+        assert "guardrail" not in r.json()  # the verdict stays an attribute, as in parse()
+    assert r.is_closed
+    assert len(server.requests) == 2  # the answer call and the n=3 samples call
+
+
+async def test_async_streaming_response(server: FakeOpenAIServer) -> None:
+    server.answers = role_answers(answer="Paris.", samples=["Paris."])
+    p = parse_policy(POLICY, "general.guard")
+    oa = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    client = AsyncGuardedClient(guard=Guard({p.name: p}, OpenAIClientProvider(oa)))
+    async with client.chat.completions.with_streaming_response.create(
+        model="main-model", messages=MSGS, domain="general"
+    ) as r:
+        assert r.headers["x-request-id"] == "req-chatcmpl-fake-1"
+        c = await r.parse()
+        assert c.choices[0].message.content == GUARDED_TEXT
+        body = await r.read()
+        assert (await r.json())["choices"][0]["message"]["content"] == GUARDED_TEXT
+        assert await r.text() == body.decode()
+        assert b"".join([b async for b in r.iter_bytes(7)]) == body
+        assert "".join([t async for t in r.iter_text()]) == body.decode()
+        assert [line async for line in r.iter_lines()] == body.decode().splitlines()
+    assert r.is_closed
+    await client.aclose()
+
+
+def test_streaming_response_refuses_what_create_refuses(server: FakeOpenAIServer) -> None:
+    client = _client(server)
+    streaming = client.chat.completions.with_streaming_response
+    with (
+        pytest.raises(UnsupportedArgumentError, match="with_streaming_response does not stream"),
+        streaming.create(model="main-model", messages=MSGS, stream=True),
+    ):
+        pass
+    with (
+        pytest.raises(UnsupportedArgumentError, match="'temperature' must be a number"),
+        streaming.create(model="main-model", messages=MSGS, temperature="hot"),
+    ):
+        pass
+    with pytest.raises(TypeError, match="unexpected keyword"):  # at create(), as openai's
+        streaming.create(model="main-model", messages=MSGS, temprature=1)
+    raw = client.chat.completions.with_raw_response
+    assert inspect.signature(streaming.create) == inspect.signature(raw.create)
+    assert "temperature" in inspect.signature(streaming.create).parameters
+    assert server.requests == []

@@ -18,6 +18,7 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from sampling_cases import BAD, EDGES
 from serve_testlib import UPSTREAM_KEY
 from servers.fake_openai import FakeOpenAIServer, role_answers
 
@@ -130,6 +131,37 @@ def test_bad_forwarded_field_is_400(serve: Callable[..., str], upstream: FakeOpe
     r = httpx.post(url + "/v1/chat/completions", json=body, headers=AUTH)
     assert r.status_code == 400 and "'temperature' must be a number" in r.json()["error"]["message"]
     assert upstream.requests == []
+
+
+def test_mistyped_sampling_fields_are_400_naming_the_field(
+    serve: Callable[..., str], upstream: FakeOpenAIServer
+) -> None:
+    # the same cases the drop-in client refuses (tests/sampling_cases.py), one proxy for all
+    url = serve()
+    for name, value, message in BAD:
+        for stream in (False, True):
+            body = {"model": "x@qa", "messages": Q, name: value, "stream": stream}
+            r = httpx.post(url + "/v1/chat/completions", json=body, headers=AUTH)
+            assert r.status_code == 400, (name, value, stream)
+            error = r.json()["error"]
+            assert message in error["message"], (name, value)
+            assert error["param"] == name and error["type"] == "invalid_request_error"
+    assert upstream.requests == []
+
+
+def test_sampling_fields_at_the_edges_reach_the_answer_call_unchanged(
+    serve: Callable[..., str], upstream: FakeOpenAIServer
+) -> None:
+    upstream.answers = role_answers(answer=ANSWER, samples=[ANSWER])
+    url = serve()
+    body = {"model": "x@qa", "messages": Q, "n": 1, **EDGES}
+    r = httpx.post(url + "/v1/chat/completions", json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    (answer,) = _answer_calls(upstream)
+    # serve forwards these to the answer call (FORWARDED_FIELDS, max_tokens, seed), as given
+    forwarded = ("max_tokens", "temperature", "top_p", "seed", "stop")
+    assert {k: answer[k] for k in forwarded} == {k: EDGES[k] for k in forwarded}
+    assert type(answer["temperature"]) is int
 
 
 @pytest.mark.parametrize("value", ["false", 1, {"on": True}])

@@ -36,6 +36,8 @@ Behaviour knobs (attributes, changeable while running):
   chunk (no choices) counted as for a non-streamed reply (words of the messages in, the
   streamed word tokens out), as OpenAI sends it; ``stream_usage = False`` makes the server
   ignore the option (no usage chunk, like servers that do not support it).
+  ``ignore_stream``: answer ``stream: true`` with the plain ``application/json``
+  ``chat.completion`` document instead (what many OpenAI-compatible servers do).
 
 * ``hold``: a predicate ``(request_body) -> bool``; a chat request it accepts gets no reply
   until :meth:`release_held` is called or the client closes the connection (end of stream on
@@ -148,6 +150,7 @@ class FakeOpenAIServer:
         self.token_logprob = token_logprob
         self.stream_delay = 0.0
         self.stream_usage = True  # honour stream_options.include_usage (a usage chunk)
+        self.ignore_stream = False  # answer `stream: true` with a plain JSON chat.completion
         # when set, a request that offers `tools` is answered with this tool call (a function
         # {"name", "arguments"}), streamed or not: the reply is a tool call, not an answer
         self.tool_call: dict[str, str] | None = None
@@ -398,7 +401,7 @@ class FakeOpenAIServer:
                 return True
         if self.latency:
             await asyncio.sleep(self.latency)
-        if body.get("stream"):
+        if body.get("stream") and not self.ignore_stream:
             return await self._stream(body, writer)
         n = int(body.get("n") or 1)
         if n > 1 and self.reject_n:

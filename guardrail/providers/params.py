@@ -1,0 +1,155 @@
+"""Types and ranges of the sampling arguments of a chat-completions request, checked once.
+
+``guardrail serve`` (HTTP 400) and the drop-in client's ``chat.completions.create``
+(``UnsupportedArgumentError``) both call :func:`check_sampling_args` before anything is sent
+upstream, so a mistyped value (``max_tokens="10"``, ``temperature="hot"``, ``seed=True``) is
+refused the same way in both, and a valid value passes through unchanged.
+
+The rules are those of OpenAI's API reference for ``POST /v1/chat/completions`` ("Create chat
+completion"; the parameter docs of ``openai.resources.chat.completions.Completions.create``):
+
+==========================================  =============================================
+argument                                    accepted (``None``: not given, always accepted)
+==========================================  =============================================
+``max_tokens``, ``max_completion_tokens``   integer >= 1
+``n``                                       integer, 1 to 128
+``seed``                                    integer, a signed 64-bit value
+``top_logprobs``                            integer, 0 to 20
+``temperature``                             number, 0 to 2
+``top_p``                                   number, 0 to 1
+``presence_penalty``, ``frequency_penalty`` number, -2 to 2
+``stop``                                    a string, or a list of at most 4 strings
+``logprobs``                                boolean
+``logit_bias``                              object of numbers, each -100 to 100
+==========================================  =============================================
+
+A ``bool`` is not a number here (Python's ``True == 1``; JSON keeps them apart), nor are NaN
+and infinities (every range comparison with them fails).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["SAMPLING_ARGS", "InvalidArgumentError", "check_sampling_args"]
+
+_INT64 = 2**63
+
+
+class InvalidArgumentError(ValueError):
+    """A sampling argument of the wrong type or out of its range.
+
+    Attributes:
+        param: the argument's name (OpenAI's error field ``param``).
+    """
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def _integer(lo: int, hi: int | None, what: str) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if not _is_int(value) or value < lo or (hi is not None and value > hi):
+            raise InvalidArgumentError(
+                name, f"'{name}' must be an integer {what}, got {_shown(value)}"
+            )
+
+    return check
+
+
+def _number(lo: float, hi: float) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if not _is_number(value) or not lo <= value <= hi:
+            raise InvalidArgumentError(
+                name, f"'{name}' must be a number between {lo:g} and {hi:g}, got {_shown(value)}"
+            )
+
+    return check
+
+
+def _stop(name: str, value: Any) -> None:
+    if isinstance(value, str):
+        return
+    if isinstance(value, list) and len(value) <= 4 and all(isinstance(x, str) for x in value):
+        return
+    raise InvalidArgumentError(
+        name, f"'{name}' must be a string or a list of at most 4 strings, got {_shown(value)}"
+    )
+
+
+def _boolean(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(name, f"'{name}' must be a boolean, got {_shown(value)}")
+
+
+def _logit_bias(name: str, value: Any) -> None:
+    if isinstance(value, Mapping) and all(
+        _is_number(v) and -100 <= v <= 100 for v in value.values()
+    ):
+        return
+    raise InvalidArgumentError(
+        name,
+        f"'{name}' must be an object mapping token ids to numbers between -100 and 100, "
+        f"got {_shown(value)}",
+    )
+
+
+_RULES: dict[str, Callable[[str, Any], None]] = {
+    "max_tokens": _integer(1, None, ">= 1"),
+    "max_completion_tokens": _integer(1, None, ">= 1"),
+    "n": _integer(1, 128, "between 1 and 128"),
+    "seed": _integer(-_INT64, _INT64 - 1, "(64-bit)"),
+    "top_logprobs": _integer(0, 20, "between 0 and 20"),
+    "temperature": _number(0.0, 2.0),
+    "top_p": _number(0.0, 1.0),
+    "presence_penalty": _number(-2.0, 2.0),
+    "frequency_penalty": _number(-2.0, 2.0),
+    "stop": _stop,
+    "logprobs": _boolean,
+    "logit_bias": _logit_bias,
+}
+
+#: The arguments :func:`check_sampling_args` checks, in the order it checks them.
+SAMPLING_ARGS: tuple[str, ...] = tuple(_RULES)
+
+
+def check_sampling_args(args: Mapping[str, Any]) -> None:
+    """Check the sampling arguments present in ``args`` (a request body or ``create``'s keyword
+    arguments; other keys and ``None`` values are ignored) against the table in this module's
+    docstring (OpenAI's API reference, "Create chat completion").
+
+    Args:
+        args: argument name -> value.
+
+    Raises:
+        InvalidArgumentError: (a ``ValueError``) the first argument, in :data:`SAMPLING_ARGS`
+            order, of the wrong type or out of range; the message names it, the range and the
+            value given.
+
+    Examples:
+        >>> check_sampling_args({"max_tokens": 10, "temperature": 0.2, "stop": ["\\n"]})
+        >>> check_sampling_args({"temperature": "hot"})
+        Traceback (most recent call last):
+        ...
+        guardrail.providers.params.InvalidArgumentError: 'temperature' must be a number between 0 and 2, got 'hot'
+    """  # noqa: E501
+    for name, rule in _RULES.items():
+        value = args.get(name)
+        if value is not None:
+            rule(name, value)
