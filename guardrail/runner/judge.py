@@ -105,6 +105,7 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 
 from guardrail.runner.questions import Question
+from guardrail.signals.answers import extract_answer as extract_prose
 from guardrail.signals.nonanswer import classify_reply
 from guardrail.signals.numbers import (
     NumberMention,
@@ -184,7 +185,6 @@ class Judgement(BaseModel):
 
 # --------------------------------------------------------------------------- text helpers
 
-_CONFIDENCE_LINE = re.compile(r"^\W*(confidence|probability|certainty)\b", re.IGNORECASE)
 _ANSWER_PREFIX = re.compile(
     # a "-" right before a digit is the answer's sign ("The answer is -20"), not a separator
     r"^\W*(?:final\s+answer|answer|the\s+(?:correct\s+|final\s+)?answer\s+is|a)\s*(?::|-(?!\d))\s*",
@@ -208,20 +208,6 @@ class ExtractedAnswer(NamedTuple):
     field: str = ""
 
 
-_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
-_MARKER_LINE = re.compile(
-    r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
-    r"|^\s*####\s*(?P<hashes>.*)$"
-    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$"
-    r"|^\W*(?:(?:so|thus|therefore|hence)\s*,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is"
-    r"\s+(?!not\b)(?P<stated>.+)$",
-    re.IGNORECASE,
-)
-# a line that is wholly bold ("**42**", "__Canberra.__"), not a bold heading ("**Step 1:**")
-_BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(?P<b>[^*_\n]*[^*_\n:?\s])\s*(?:\*\*|__)\s*[.!]?\s*$")
-_BOLD_ANSWER_WORDS = 12  # a longer bold last line is a summary sentence, not the answer
-_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
-_PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
     r"[\(\[]?\s*\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
     r"\s*[:=]?|probability\s*[:=])\s*(?<![\d.,])[-+]?\d[\d.,]*+\s*"
@@ -263,42 +249,14 @@ def extract_answer(reply: str) -> ExtractedAnswer:
     if "{" in reply:  # JSON without an answer field (confidence only) is not the answer
         for obj in reversed(find_json_objects(reply)[0]):
             rest = rest[: obj.start] + "\n" + rest[obj.end :]
-    lines = [ln.strip() for ln in rest.splitlines()]
-    content = [
-        ln
-        for ln in lines
-        if ln and not _FENCE_LINE.match(ln) and not _CONFIDENCE_LINE.match(ln) and ln != "}"
-    ]
-    boxed = _BOXED.findall(rest)
-    if boxed and _clean_answer(boxed[-1]):  # LaTeX "\boxed{18}": the last one is the final answer
-        return ExtractedAnswer(_clean_answer(boxed[-1]), "answer_marker")
-    first = content[0] if content else ""
-    if first and not _MARKER_LINE.match(first):
-        for n, line in enumerate(content[1:], start=1):
-            m = _MARKER_LINE.match(line)
-            if m is None:
-                continue
-            said = m.group("rest") or m.group("hashes") or m.group("gsm") or m.group("stated")
-            text = _clean_answer(said or "")
-            if not text and n + 1 < len(content):  # "Answer:" with the answer on the next line
-                text = _clean_answer(content[n + 1])
-            if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence
-                continue
-            if text:
-                return ExtractedAnswer(text, "answer_marker")
-        bold = _BOLD_LINE.match(content[-1]) if len(content) > 1 else None
-        if bold and not _BOLD_LINE.match(first):  # reasoning that ends in "**42**"
-            text = _clean_answer(bold.group("b").rstrip(".!"))
-            if text and len(text.split()) <= _BOLD_ANSWER_WORDS and not _PERCENT_ONLY.match(text):
-                return ExtractedAnswer(text, "answer_marker")
-    for n, line in enumerate(content):
-        marker = _MARKER_LINE.match(line) is not None
-        text = _clean_answer(line)
-        if not text and marker and n + 1 < len(content):
-            text = _clean_answer(content[n + 1])
-        if text:
-            return ExtractedAnswer(text, "answer_marker" if marker else "first_line")
-    return ExtractedAnswer("", "none")
+    # the prose extractor agreement uses, reading the first marker and else the first line
+    got = extract_prose(
+        rest, markers="first", fallback="first_line", phrases="line_start", tidy=_clean_answer
+    )
+    if got.method in ("empty", "none"):
+        return ExtractedAnswer("", "none")
+    source: AnswerSource = "first_line" if got.method == "first_line" else "answer_marker"
+    return ExtractedAnswer(got.text, source)
 
 
 def answer_line(reply: str) -> str:
