@@ -249,10 +249,9 @@ def extract_answer(reply: str) -> ExtractedAnswer:
     if "{" in reply:  # JSON without an answer field (confidence only) is not the answer
         for obj in reversed(find_json_objects(reply)[0]):
             rest = rest[: obj.start] + "\n" + rest[obj.end :]
-    # the prose extractor agreement uses, reading the first marker and else the first line
-    got = extract_prose(
-        rest, markers="first", fallback="first_line", phrases="line_start", tidy=_clean_answer
-    )
+    # the prose extractor agreement uses; the judge reads the first line when no marker is
+    # found and "the answer is" only opening a line (docs/signals.md, "One answer extractor")
+    got = extract_prose(rest, fallback="first_line", phrases="line_start", tidy=_clean_answer)
     if got.method in ("empty", "none"):
         return ExtractedAnswer("", "none")
     source: AnswerSource = "first_line" if got.method == "first_line" else "answer_marker"

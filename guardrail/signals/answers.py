@@ -320,7 +320,6 @@ def parse_options(question: str | None) -> dict[str, str]:
 
 # --- extraction -----------------------------------------------------------------------------------
 
-MarkerPick = Literal["last", "first"]
 Fallback = Literal["sentence", "first_line"]
 PhraseScope = Literal["anywhere", "line_start"]
 
@@ -421,26 +420,20 @@ _MARKER_METHOD: dict[str, ExtractMethod] = {
 def _pick_marker(
     s: str,
     lines: list[tuple[int, str]],
-    pick: MarkerPick,
     phrases: PhraseScope,
     tidy: Callable[[str], str],
 ) -> ExtractedAnswer | None:
     """The explicit answer marker that gives the answer (see :func:`extract_answer`)."""
-    first_end = lines[0][0] + len(lines[0][1]) if lines else 0
+    first_end = lines[0][0] + len(lines[0][1]) if lines else 0  # a percentage after it: no answer
     usable: list[tuple[int, str, str]] = []
     for pos, kind, said in _markers(s, lines, phrases):
         text = tidy(said)
         if text and not (_PERCENT_ONLY.match(text) and pos >= first_end):
             usable.append((pos, kind, text))
-    if not usable:
-        return None
-    if pick == "first":
-        pos, kind, text = usable[0]
-        return ExtractedAnswer(text=text, method=_MARKER_METHOD[kind])
-    for kinds in (("hashes",), ("label",), ("gsm",), ("phrase",)):
-        of_kind = [u for u in usable if u[1] in kinds]
+    for kind in ("hashes", "label", "gsm", "phrase"):  # the strongest kind, its last marker
+        of_kind = [text for _, k, text in usable if k == kind]
         if of_kind:
-            return ExtractedAnswer(text=of_kind[-1][2], method=_MARKER_METHOD[of_kind[-1][1]])
+            return ExtractedAnswer(text=of_kind[-1], method=_MARKER_METHOD[kind])
     return None
 
 
@@ -471,7 +464,6 @@ def extract_answer(
     text: object,
     *,
     question: str | None = None,
-    markers: MarkerPick = "last",
     fallback: Fallback = "sentence",
     phrases: PhraseScope = "anywhere",
     tidy: Callable[[str], str] | None = None,
@@ -482,15 +474,16 @@ def extract_answer(
 
     Rules, first that applies: cut an invented follow-on question (``\\nQ:``, ``\\nQuestion:``,
     ``\\nUser:``); a JSON object's ``answer`` / ``final_answer`` / ``result`` field; the last
-    ``\\boxed{...}``; an explicit answer marker: a ``#### ...`` line, a ``Final answer:`` /
-    ``Answer:`` / ``The answer is:`` line (the answer on the next line when the label stands
-    alone), an ``A:`` line that does not start an option list, or "the answer is ..." anywhere
-    (a marker holding only a percentage after the first line is a confidence statement, not the
-    answer); a reasoning reply whose last line is wholly bold (``**42**``, at most 12 words, not
-    a heading ending in ":"). With ``markers="last"`` the marker is the last one of the strongest
-    kind (``####``, then labelled lines, then ``A:`` lines, then phrases: the final answer of a
-    reasoning path, Wang et al. 2023, arXiv 2203.11171); with ``markers="first"`` the first one
-    in reading order (the judge's choice, see :func:`guardrail.runner.judge.extract_answer`).
+    ``\\boxed{...}``; the last explicit answer marker of the strongest kind present (the final
+    answer of a reasoning path, Wang et al. 2023, arXiv 2203.11171): ``#### ...`` lines, then
+    ``Final answer:`` / ``Answer:`` lines (the answer on the next line when the label stands
+    alone), then ``A:`` lines that do not start an option list, then "the answer is ..." (with
+    ``phrases="anywhere"``: anywhere, up to the sentence end, a quoted answer whole; with
+    ``phrases="line_start"``: only opening a line, as "The answer is: X", "The answer = X" or
+    "(So,) the answer is X" but not "... is not", the rest of the line); a marker holding only
+    a percentage after the first line is a confidence statement ("The answer is: 100%" under
+    SmolLM2's answer), not the answer. Then a reasoning reply whose last line is wholly bold
+    (``**42**``, at most 12 words, not a heading ending in ":"): method ``bold_line``.
 
     Then, with ``fallback="first_line"``, the first line that is not a code fence or a
     confidence statement. With ``fallback="sentence"`` (agreement): a leading option letter
@@ -509,9 +502,10 @@ def extract_answer(
         text: the reply (any object; a non-string or blank reply gives method ``empty``).
         question: the question it answers (optional; improves the sentence choice and lets a
             restatement of the question be skipped).
-        markers: ``"last"`` (default) or ``"first"``: which explicit marker wins when there are
-            several.
-        fallback: ``"sentence"`` (default) or ``"first_line"``: what is read when no marker is.
+        fallback: ``"sentence"`` (default, agreement) or ``"first_line"`` (the judge): what is
+            read when no marker is.
+        phrases: ``"anywhere"`` (default, agreement) or ``"line_start"`` (the judge): where "the
+            answer is ..." counts as a marker (docs/signals.md, "One answer extractor").
         tidy: applied to every candidate answer (markers, ``\\boxed{}``, bold line, first line);
             a candidate it empties is passed over. Default: strip whitespace.
 
@@ -519,7 +513,7 @@ def extract_answer(
         :class:`ExtractedAnswer`. Never raises on model output.
 
     Raises:
-        ValueError: ``markers`` or ``fallback`` is not one of the values above.
+        ValueError: ``fallback`` or ``phrases`` is not one of the values above.
 
     Examples:
         >>> extract_answer("She sells 9 eggs.\\nSo 9 * 2 = $18 a day.\\nA: 18").text
@@ -527,8 +521,6 @@ def extract_answer(
         >>> extract_answer('{"answer": "Paris", "confidence": 90}').method
         'json'
     """
-    if markers not in ("last", "first"):
-        raise ValueError(f"markers must be 'last' or 'first', got {markers!r}")
     if phrases not in ("anywhere", "line_start"):
         raise ValueError(f"phrases must be 'anywhere' or 'line_start', got {phrases!r}")
     if fallback not in ("sentence", "first_line"):
@@ -550,7 +542,7 @@ def extract_answer(
     if boxed:
         return ExtractedAnswer(text=boxed[-1], method="boxed")
     lines = _content_lines(s)
-    marked = _pick_marker(s, lines, markers, phrases, clean)
+    marked = _pick_marker(s, lines, phrases, clean)
     if marked is not None:
         return marked
     if bold is not None:
