@@ -10,14 +10,17 @@ from the reply and, for fuzzy matches, the score, so a human can audit the judge
    three levels) whose value is not a placeholder (``<your answer>``, ``...``); later objects (a
    model inventing a follow-on question with its own answer) are ignored, and a ``confidence``
    field is never the answer. A truncated object still gives its quoted ``"answer": "..."``.
-2. ``answer_marker``: the last LaTeX ``\\boxed{...}``, else the first line that starts with an
-   explicit answer label (``Answer:``, ``The answer is:``, ``Final answer:``, ``####``, ``A:``
-   followed by a number as in GSM8K, or a line opening "(So / Therefore,) the answer is X", not
-   "... is not"); the answer may continue on the next line. A later labelled line holding only
-   a percentage ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not
-   the answer. Markdown emphasis is read through (``**Answer: 42**``, ``The answer is
-   **Canberra**``), and reasoning whose last line is wholly bold (``**42**``, at most 12 words,
-   not a heading ending in ":") gives that line.
+2. ``answer_marker``: what :func:`guardrail.signals.answers.extract_answer` (the one prose
+   extractor, shared with answer-level agreement) finds with ``fallback="first_line"`` and
+   ``phrases="line_start"``: the last LaTeX ``\\boxed{...}``, else the last explicit marker of
+   the strongest kind present: ``####`` lines, then ``Answer:`` / ``Final answer:`` lines, then
+   ``A:`` lines that do not start an option list, then lines opening "The answer is: X" /
+   "The answer = X" / "(So / Therefore,) the answer is X" (not "... is not"); a label standing
+   alone takes the next line. A labelled line after the first holding only a percentage ("The
+   answer is: 100%" under SmolLM2's answer) is a confidence statement, not the answer. Markdown
+   emphasis is read through (``**Answer: 42**``, ``The answer is **Canberra**``), and reasoning
+   whose last line is wholly bold (``**42**``, at most 12 words, not a heading ending in ":")
+   gives that line.
 3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
 
 Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
