@@ -118,7 +118,7 @@ from guardrail.signals.numbers import (
     same_unit,
     yes_no,
 )
-from guardrail.signals.structured import find_json_objects, json_answer
+from guardrail.signals.structured import json_answer
 
 __all__ = [
     "DEFAULT_FUZZY_THRESHOLD",
@@ -248,13 +248,9 @@ def extract_answer(reply: str) -> ExtractedAnswer:
         if not found.text:  # JSON with an answer field, but only placeholders in it
             return ExtractedAnswer("", "none")
         return ExtractedAnswer(_clean_answer(found.text), "json", found.key)
-    rest = reply
-    if "{" in reply:  # JSON without an answer field (confidence only) is not the answer
-        for obj in reversed(find_json_objects(reply)[0]):
-            rest = rest[: obj.start] + "\n" + rest[obj.end :]
     # the prose extractor agreement uses; the judge reads the first line when no marker is
     # found and "the answer is" only opening a line (docs/signals.md, "One answer extractor")
-    got = extract_prose(rest, fallback="first_line", phrases="line_start", tidy=_clean_answer)
+    got = extract_prose(reply, fallback="first_line", phrases="line_start", tidy=_clean_answer)
     if got.method in ("empty", "none"):
         return ExtractedAnswer("", "none")
     source: AnswerSource = "first_line" if got.method == "first_line" else "answer_marker"

@@ -44,7 +44,7 @@ from guardrail.signals.numbers import (
     same_unit,
     yes_no,
 )
-from guardrail.signals.structured import json_answer
+from guardrail.signals.structured import find_json_objects, json_answer
 
 __all__ = [
     "ANSWER_THRESHOLD",
@@ -537,6 +537,8 @@ def extract_answer(
         got = _json_answer(s)
         if got is not None:
             return ExtractedAnswer(text=got, method="json")
+        for obj in reversed(find_json_objects(s)[0]):  # JSON with no answer field (a confidence
+            s = s[: obj.start] + "\n" + s[obj.end :]  # only) is not the answer
     boxed = [clean(b) for _, b in _boxed_all(s)] if "boxed" in s else []
     boxed = [b for b in boxed if b]
     if boxed:

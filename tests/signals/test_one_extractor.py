@@ -95,3 +95,11 @@ def test_the_two_parameters_are_the_callers_differences() -> None:
 def test_bad_parameters_are_a_clear_error(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         extract_answer("Paris", **{name: value})  # type: ignore[arg-type]
+
+
+def test_json_without_an_answer_field_is_set_aside_for_both() -> None:
+    # a confidence-only object before the answer line: neither caller reads the JSON as prose
+    reply = '{"confidence": 80}\nParis'
+    got = extract_answer(reply)
+    assert (got.text, got.method) == ("Paris", "whole")
+    assert (judge_extract(reply).text, judge_extract(reply).source) == ("Paris", "first_line")
