@@ -48,6 +48,8 @@ def _acc(est: dict[str, Any] | None) -> str:
 
 
 def _print_text(report: dict[str, Any]) -> None:
+    from guardrail.decisions.replay import mixed_versions_note
+
     console = Console(highlight=False, soft_wrap=True)
     console.print(
         f"{report['rows']} logged decisions, {report['changed']} would change under the candidate."
@@ -80,6 +82,9 @@ def _print_text(report: dict[str, Any]) -> None:
             console.print(
                 f"  {d['unlabelled_now_shown']} unlabelled review decisions would now be shown"
             )
+        if len(d["policy_versions"]) > 1:
+            note = mixed_versions_note(d["policy_versions"], escape).replace("*", "")
+            console.print(f"  [yellow]{note}[/]")
 
 
 def replay(
@@ -200,6 +205,8 @@ def replay(
         )
     report = acc.report()
     shown_logs = [redact_url(p) for p in logs]
+    if report["rows"] == 0:  # empty files, a header alone, an empty table: nothing to compare
+        fail(f"no logged decisions in {', '.join(shown_logs)}", EXIT_USAGE, format)
     for out, render in ((markdown, markdown_report), (html, html_report)):
         if out is None:
             continue

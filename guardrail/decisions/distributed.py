@@ -23,6 +23,7 @@ from guardrail.decisions.replay import (
     DEFAULT_CHUNK_ROWS,
     ReplayAccumulator,
     ReplayInputError,
+    distinct_sources,
     iter_chunks,
     log_format,
 )
@@ -53,12 +54,13 @@ def partitions(
     (:func:`guardrail.storage.expand`).
 
     Raises:
-        guardrail.decisions.replay.ReplayInputError: unknown format, unreadable file or table.
+        guardrail.decisions.replay.ReplayInputError: unknown format, unreadable file or table,
+            a log named twice.
     """
     from guardrail import storage as sources
 
     out: list[Partition] = []
-    for path in sources.expand(paths, storage_options):
+    for path in distinct_sources(sources.expand(paths, storage_options)):
         fmt = log_format(path)
         if fmt == "parquet":
             import pyarrow.parquet as pq

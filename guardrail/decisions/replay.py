@@ -38,15 +38,18 @@ import csv
 import json
 import math
 import re
+import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import IO, Any, Literal, NamedTuple, TypeVar
 
 from guardrail.policy import Policy
+from guardrail.policy.catalog import SIGNALS
+from guardrail.policy.evaluator import signal_value_problem
 from guardrail.review.live import korn_graubard_interval
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "ReplayAccumulator",
     "ReplayInputError",
     "Row",
+    "distinct_sources",
     "iter_chunks",
     "labels_from_store",
     "normalize",
@@ -85,7 +89,7 @@ class Row(NamedTuple):
 
     ``values`` includes ``None`` for the logged *missing* signals; ``outcome`` is 1/0 for a
     usable label (``None`` when unlabelled or ``cannot_judge``) and ``rate`` its inclusion
-    probability in (0, 1].
+    probability in (0, 1]; ``policy_version`` the logged one (``""`` when none was logged).
     """
 
     request_id: str
@@ -96,6 +100,7 @@ class Row(NamedTuple):
     skipped: tuple[str, ...] = ()
     outcome: int | None = None
     rate: float | None = None
+    policy_version: str = ""
 
 
 # ---------------------------------------------------------------------------- accumulators
@@ -137,18 +142,24 @@ class HTCounts:
         ``V = sum_k (1 - pi_k)/pi_k^2 (y_k - accuracy)^2 / (sum_k 1/pi_k)^2`` (the same
         formulas as :func:`guardrail.review.live.horvitz_thompson_mean`, summed per rate);
         interval :func:`guardrail.review.live.korn_graubard_interval`.
+
+        Both ratios are computed with the weights ``w = pi_min / pi`` in (0, 1] instead of
+        ``1/pi`` (they cancel): the same estimate up to rounding, and no overflow for tiny
+        rates (``1/pi^2`` is infinite below pi = 1e-154).
         """
         n = self.n
         if n == 0:
             return None
         rates = sorted(self.by_rate)
-        n_hat = sum(self.by_rate[r][0] / r for r in rates)
-        mean = sum(self.by_rate[r][1] / r for r in rates) / n_hat
+        least = rates[0]
+        n_hat = sum(self.by_rate[r][0] * (least / r) for r in rates)
+        mean = sum(self.by_rate[r][1] * (least / r) for r in rates) / n_hat
         mean = min(1.0, max(0.0, mean))
         var = 0.0
         for r in rates:
             k, c = self.by_rate[r]
-            var += (1.0 - r) / (r * r) * (c * (1.0 - mean) ** 2 + (k - c) * mean**2)
+            w = least / r
+            var += (1.0 - r) * w * w * (c * (1.0 - mean) ** 2 + (k - c) * mean**2)
         var /= n_hat * n_hat
         low, high = korn_graubard_interval(mean, max(var, 0.0), n, level)
         return {"n": n, "accuracy": mean, "se": math.sqrt(max(var, 0.0)), "low": low, "high": high}
@@ -167,6 +178,7 @@ class DomainReplay:
     before_shown: HTCounts = field(default_factory=HTCounts)
     after_shown: HTCounts = field(default_factory=HTCounts)
     no_policy: bool = False
+    versions: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: DomainReplay) -> None:
         """Add ``other``'s counts (same domain, another chunk or partition); exact."""
@@ -179,6 +191,7 @@ class DomainReplay:
         self.before_shown.merge(other.before_shown)
         self.after_shown.merge(other.after_shown)
         self.no_policy = self.no_policy or other.no_policy
+        self.versions.update(other.versions)
 
 
 class ReplayAccumulator:
@@ -193,7 +206,8 @@ class ReplayAccumulator:
         memo: domain -> (signal-value tuple -> action) to share between accumulators of the
             *same* policies (a Dask worker's tasks); default: a fresh one.
 
-    Memory: O(domains x actions^2 + days + distinct rates), independent of the number of rows,
+    Memory: O(domains x actions^2 + days + distinct rates + logged policy versions),
+    independent of the number of rows,
     plus a memo of at most :data:`CACHE_SIZE` evaluated signal-value tuples per domain.
     ``evaluations`` counts the calls to :meth:`~guardrail.policy.Policy.evaluate` actually made
     (distinct tuples; a row repeating a tuple reuses its action). It depends on how rows were
@@ -257,6 +271,7 @@ class ReplayAccumulator:
         d.n += 1
         d.transitions[(row.action, new)] += 1
         d.days.add(row.day)
+        d.versions[row.policy_version] += 1
         if lacking:
             d.needs.update(lacking)
         outcome, rate = row.outcome, row.rate
@@ -305,7 +320,9 @@ class ReplayAccumulator:
         with per-action ``counts``, ``review_per_day`` (review decisions / days),
         ``abstention_rate`` (abstain / rows) and ``shown_accuracy`` (estimate, se, 95% interval,
         n labelled; None without labels); ``undetermined`` rows and ``missing_signals`` (signal
-        -> rows that needed it); ``labelled``; ``unlabelled_now_shown``; ``no_policy``.
+        -> rows that needed it); ``labelled``; ``unlabelled_now_shown``; ``no_policy``;
+        ``policy_versions`` (logged ``policy_version`` -> rows, ``""`` for rows without one:
+        with more than one, *before* is the mix of those policies, not one policy).
         """
         out: dict[str, Any] = {}
         total = changed_total = 0
@@ -336,6 +353,7 @@ class ReplayAccumulator:
                 "labelled": d.labelled,
                 "unlabelled_now_shown": d.unlabelled_now_shown,
                 "no_policy": d.no_policy,
+                "policy_versions": dict(sorted(d.versions.items())),
             }
             total += d.n
             changed_total += n_changed
@@ -353,27 +371,152 @@ def _side(counts: Counter[str], ht: HTCounts, n: int, days: int, level: float) -
 
 # ---------------------------------------------------------------------------- reading
 
+#: A signal name in ``missing`` / ``skipped`` (the DSL's identifiers).
+_SIGNAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A CSV cell read as a number: decimal notation only ("nan", "inf", "1_000", "0x1f" stay text).
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+#: Float noise allowed past a probability's [0, 1], as the evaluator allows it.
+_TOLERANCE = 1e-9
+_TIME_HELP = "time must be an ISO 8601 time such as 2026-12-01T10:00:00+00:00"
+Layout = Literal["record", "csv", "parquet"]
 
-def _names(v: Any) -> list[str]:
-    if v is None or v == "":
+
+def _shown(v: Any) -> str:
+    """``repr(v)`` cut to 80 characters (an int past 4,300 digits has no repr)."""
+    try:
+        text = repr(v)
+    except ValueError:
+        return f"a {type(v).__name__} too long to show"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: ``;``-joined name lists already checked (flat logs repeat a few, e.g. ``"verbalized"``).
+_NAME_LISTS: dict[str, list[str]] = {}
+
+
+def _names(v: Any, what: str) -> list[str]:
+    """Signal names of a ``missing`` / ``skipped`` field: a list of names, one string of names
+    joined with ``;`` (flat rows), or a JSON array of names as text.
+
+    Raises:
+        ValueError: any other shape, or an element that is not a signal name.
+    """
+    if v is None or (type(v) in (str, list) and not v):
         return []
+    if type(v) is str:
+        known = _NAME_LISTS.get(v)
+        if known is not None:
+            return list(known)
+        names = _parse_names(v, what)
+        if len(_NAME_LISTS) >= 4096:
+            _NAME_LISTS.clear()
+        _NAME_LISTS[v] = names
+        return list(names)
+    return _parse_names(v, what)
+
+
+def _parse_names(v: Any, what: str) -> list[str]:
+    names: Any
     if isinstance(v, str):
-        return [s for s in v.split(";") if s]
-    return [str(s) for s in v]
+        text = v.strip()
+        if text.startswith("["):
+            try:
+                names = json.loads(text)
+            except (ValueError, RecursionError):
+                names = None
+            if not isinstance(names, list):
+                raise ValueError(f"{what} is not a JSON list of signal names: {_shown(v)}")
+        else:
+            names = [s.strip() for s in text.split(";") if s.strip()]
+    elif isinstance(v, list | tuple):
+        names = v
+    else:
+        raise ValueError(f"{what} must be a list of signal names, got {type(v).__name__}")
+    for name in names:
+        if not isinstance(name, str) or not _SIGNAL_NAME.fullmatch(name):
+            raise ValueError(f"{what}: {_shown(name)} is not a signal name")
+    return list(names)
 
 
-def _cell(v: Any) -> SignalValue:
-    """A CSV cell: int, float, or the string itself ("" = absent, handled by the caller)."""
-    if not isinstance(v, str):
-        return v  # type: ignore[no-any-return]
-    try:
-        return int(v)
-    except ValueError:
-        pass
-    try:
-        return float(v)
-    except ValueError:
-        return v
+def _text_cell(v: str) -> SignalValue:
+    """A CSV cell: an int or float when it is a decimal number (``3``, ``0.9``, ``-1e-3``),
+    else the text itself (``"high"``, ``"nan"``, ``"true"``)."""
+    s = v.strip()
+    if _DECIMAL.fullmatch(s):
+        if len(s) <= 4000 and _INTEGER.fullmatch(s):
+            return int(s)
+        return float(s)  # past float range: inf, rejected as not finite
+    return v
+
+
+def _value_problem(name: str, v: Any) -> str | None:
+    """Why ``v`` is no value the guard could have logged for signal ``name`` (None: it is).
+
+    The evaluator's rule (:func:`guardrail.policy.evaluator.signal_value_problem`: numbers for
+    probability / count / nonnegative signals, strings for category / text ones), plus: numbers
+    must be finite. A category string outside the catalog's choices is accepted: ``stakes``
+    comes from the application unchecked, and production treated such a value as missing, as
+    the replay's evaluation does. Names outside the catalog are not checked (no policy reads
+    them).
+    """
+    spec = SIGNALS.get(name)
+    if spec is None:
+        return None
+    if spec.numeric and isinstance(v, float) and not math.isfinite(v):
+        return "not a finite number"
+    problem = signal_value_problem(name, v)
+    if problem is not None and spec.kind == "category" and isinstance(v, str):
+        return None
+    return problem
+
+
+#: signal -> (numeric, lowest, highest finite value accepted, whole numbers only): the values
+#: :func:`_checked` accepts without asking :func:`_value_problem` (which decides the rest).
+_FAST_CHECK: dict[str, tuple[bool, float, float, bool]] = {
+    name: (
+        spec.numeric,
+        spec.lower,
+        spec.upper + _TOLERANCE if math.isfinite(spec.upper) else sys.float_info.max,
+        spec.kind == "count",
+    )
+    for name, spec in SIGNALS.items()
+}
+
+
+def _checked(values: Mapping[Any, Any], *, drop_none: bool) -> dict[str, SignalValue]:
+    """``values`` with every catalog signal's value checked (:func:`_value_problem`);
+    ``None`` values kept (a missing signal) or dropped (a null Parquet struct field)."""
+    out: dict[str, SignalValue] = {}
+    for name, v in values.items():
+        if v is None:
+            if not drop_none:
+                out[name] = None
+            continue
+        fast = _FAST_CHECK.get(name)  # the common valid values, without a function call
+        tp = type(v)
+        if fast is not None and (
+            (tp is str and not fast[0])
+            or (
+                fast[0]
+                and (tp is float or tp is int)
+                and fast[1] <= v <= fast[2]
+                and (tp is int or not fast[3] or v.is_integer())
+            )
+        ):
+            out[name] = v
+            continue
+        if not isinstance(name, str):
+            raise ValueError(f"signal names must be strings, got {_shown(name)}")
+        problem = _value_problem(name, v)
+        if problem is not None:
+            spec = SIGNALS[name]
+            raise ValueError(
+                f"signal {name!r} has the value {_shown(v)}: {problem} ({name} is a "
+                f"{spec.kind} signal; docs/scale.md, Malformed records)"
+            )
+        out[name] = v
+    return out
 
 
 _LABELS = {"correct": 1, "incorrect": 0, "partially": 0, "true": 1, "false": 0}
@@ -388,16 +531,62 @@ def _label(v: Any) -> int | None:
     if key in ("cannot_judge",):
         return None
     if key not in _LABELS:
-        raise ValueError(f"unknown label {v!r} (correct, incorrect, partially, cannot_judge)")
+        raise ValueError(f"unknown label {_shown(v)} (correct, incorrect, partially, cannot_judge)")
     return _LABELS[key]
 
 
-def normalize(raw: Mapping[str, Any]) -> Row:
-    """A :class:`Row` from a nested JSONL record or a flat CSV/Parquet row.
+def _day(t: Any) -> str:
+    """The UTC date (``YYYY-MM-DD``) of a logged time: ISO 8601 text (a time with an offset is
+    moved to UTC; one without is taken as UTC; a bare date is that day), a ``datetime`` or a
+    ``date`` (Parquet timestamp / date columns).
+
+    Raises:
+        ValueError: no time (a row without its day would count as one more day and lower the
+            review load per day), or anything else (a number, text that is no ISO 8601 time).
+    """
+    if t is None or t == "":
+        raise ValueError("no time (review load is counted per UTC day: every decision needs one)")
+    try:
+        if isinstance(t, str):
+            dt = datetime.fromisoformat(t.strip())
+        elif isinstance(t, datetime):
+            dt = t
+        elif isinstance(t, date):
+            return t.isoformat()
+        else:
+            raise ValueError
+        if dt.tzinfo is not None and dt.utcoffset():
+            dt = dt.astimezone(UTC)
+        return dt.date().isoformat()
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past UTC
+        raise ValueError(f"{_TIME_HELP}, got {_shown(t)}") from None
+
+
+def _rate(r: Any, text_cells: bool) -> float:
+    if r is None or r == "":
+        return 1.0
+    if text_cells and isinstance(r, str):
+        r = _text_cell(r)
+    if isinstance(r, bool) or not isinstance(r, int | float) or not 0.0 < r <= 1.0:
+        raise ValueError(f"sampling_rate must be a number in (0, 1], got {_shown(r)}")
+    return float(r)
+
+
+def normalize(raw: Mapping[str, Any], *, layout: Layout = "record") -> Row:
+    """A :class:`Row` from a nested JSONL / table record or a flat CSV / Parquet row.
+
+    ``layout`` says how the values are typed: ``record`` (JSON: a number is a number, ``"0.9"``
+    is a string), ``csv`` (every cell is text: a ``v.<signal>`` cell in decimal notation is a
+    number, and a ``values`` cell is the record's ``values`` object as JSON text) or ``parquet``
+    (typed columns; ``values`` may be a struct column, whose null fields were not logged, or
+    JSON text). Signal values are checked against the signal catalog (:func:`_value_problem`).
 
     Raises:
         ValueError: no ``domain`` (or not a string), an unknown action or label, a ``time``
-            that does not start with an ISO 8601 date, a sampling rate outside (0, 1].
+            that is no ISO 8601 time, a sampling rate outside (0, 1], a signal value of the
+            wrong type (``"0.9"`` or ``true`` for a probability), not finite, or out of the
+            signal's range, ``values`` that is no object, ``missing`` / ``skipped`` that are no
+            list of signal names, a ``request_id`` that is no string or integer.
     """
     domain = raw.get("domain")
     if not domain:
@@ -406,46 +595,63 @@ def normalize(raw: Mapping[str, Any]) -> Row:
         raise ValueError(f"domain must be a string, got {type(domain).__name__}")
     action = raw.get("action") or (FAILED if raw.get("status") == FAILED else None)
     if action not in ACTIONS and action != FAILED:
-        raise ValueError(f"unknown action {action!r}")
+        raise ValueError(f"unknown action {_shown(action)}")
+    text_cells = layout == "csv"
     values: dict[str, SignalValue]
     nested = raw.get("values")
-    if isinstance(nested, Mapping):
-        values = dict(nested)
+    has_values = nested is not None and nested != ""
+    # v.<signal> keys: the flat layouts' signals (a JSONL record with a values object has none)
+    flat = (
+        {}
+        if has_values and layout == "record"
+        else {k: v for k, v in raw.items() if k.startswith("v.") and v is not None and v != ""}
+    )
+    if has_values:
+        if isinstance(nested, str) and layout != "record":
+            try:
+                nested = json.loads(nested)
+            except (ValueError, RecursionError):
+                raise ValueError(f"values is not JSON: {_shown(raw.get('values'))}") from None
+            drop_none = False
+        else:
+            drop_none = layout == "parquet"  # a struct column: null = not logged
+        if not isinstance(nested, Mapping):
+            raise ValueError(f"values must be an object, got {type(nested).__name__}")
+        if flat:
+            raise ValueError("signals in both values and v.<signal> columns")
+        values = _checked(nested, drop_none=drop_none)
     else:
-        values = {}
-        for k, v in raw.items():
-            if k.startswith("v.") and v is not None and v != "":
-                if isinstance(v, float) and math.isnan(v):
-                    continue
-                values[k[2:]] = _cell(v)
-    for name in _names(raw.get("missing")):
+        cells = {k[2:]: _text_cell(v) if text_cells and isinstance(v, str) else v
+                 for k, v in flat.items()}  # fmt: skip
+        values = _checked(cells, drop_none=True)
+    for name in _names(raw.get("missing"), "missing"):
         values[name] = None
-    values.setdefault("domain", str(domain))
-    t = raw.get("time")
-    day = str(t)[:10] if t is not None and t != "" else ""
-    if day:  # the UTC day counts review load per day: a time that is no date is malformed
-        try:
-            date.fromisoformat(day)
-        except ValueError:
-            raise ValueError(
-                f"time must be an ISO 8601 time such as 2026-12-01T10:00:00+00:00, got {t!r}"
-            ) from None
+    logged_domain = values.setdefault("domain", domain)
+    if logged_domain is not None and logged_domain != domain:
+        raise ValueError(f"values.domain {_shown(logged_domain)} is not the domain {domain!r}")
+    day = _day(raw.get("time"))
+    rid = raw.get("request_id")
+    if rid is None:
+        rid = ""
+    elif isinstance(rid, bool) or not isinstance(rid, str | int):
+        raise ValueError(f"request_id must be a string, got {type(rid).__name__}")
+    version = raw.get("policy_version")
+    if version is None:
+        version = ""
+    elif not isinstance(version, str):
+        raise ValueError(f"policy_version must be a string, got {type(version).__name__}")
     outcome = _label(raw.get("label"))
-    rate: float | None = None
-    if outcome is not None:
-        r = raw.get("sampling_rate")
-        rate = 1.0 if r is None or r == "" else float(r)
-        if not 0.0 < rate <= 1.0:
-            raise ValueError(f"sampling_rate must be in (0, 1], got {r!r}")
+    rate = _rate(raw.get("sampling_rate"), text_cells) if outcome is not None else None
     return Row(
-        request_id=str(raw.get("request_id", "")),
+        request_id=str(rid),
         day=day,
-        domain=str(domain),
+        domain=domain,
         action=str(action),
         values=values,
-        skipped=tuple(_names(raw.get("skipped"))),
+        skipped=tuple(_names(raw.get("skipped"), "skipped")),
         outcome=outcome,
         rate=rate,
+        policy_version=version,
     )
 
 
@@ -498,9 +704,17 @@ def iter_chunks(
     ``row_groups`` restricts it to those row groups, ``id_range`` (inclusive) a table to those
     ids (a Dask partition). ``storage_options`` go to fsspec (``endpoint_url``, ``key``, ...).
 
+    A malformed record is named by its position, counted from 1 whatever part of the file is
+    read: ``file.jsonl:LINE`` (the line in the file, blank lines counted), ``file.csv row N
+    (line L)`` (N-th data row after the header; L the line it ends on, as a quoted field may
+    span lines), ``file.parquet row N`` (in the whole file, across row groups), ``DATABASE id
+    K`` (the ``decision_log`` table's ``id``). Text that is no UTF-8 or no CSV is named by its
+    line (``file:LINE``).
+
     Raises:
-        ReplayInputError: unreadable file or table, malformed line/row (with its number),
-            unknown format.
+        ReplayInputError: unreadable file or table, malformed line/row (with its position),
+            a flat header without ``domain`` / ``action`` or with a repeated column, unknown
+            format.
         ImportError: Parquet without pyarrow, a URL without fsspec or its file system's package.
     """
     from guardrail import storage as sources
@@ -513,43 +727,157 @@ def iter_chunks(
     p = Path(label) if not sources.is_url(label) else None
     if p is not None and not p.is_file():
         raise ReplayInputError(f"{p}: no such file")
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        with _opened(sources.open_binary(label, storage_options), label) as fh:
-            try:
-                pf = pq.ParquetFile(fh)
-            except Exception as exc:
-                raise ReplayInputError(f"{label}: not a readable Parquet file: {exc}") from exc
-            start = 0
-            for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=row_groups):
-                yield _rows_from_columns(batch.to_pydict(), batch.num_rows, label, start)
-                start += batch.num_rows
-        return
-    with _opened(sources.open_text(label, storage_options), label) as fh:
-        chunk: list[Row] = []
-        if fmt == "csv":
-            for i, rec in enumerate(csv.DictReader(fh), start=2):
-                chunk.append(_normalize_one(rec, label, i, "line"))
-                if len(chunk) >= chunk_rows:
-                    yield chunk
-                    chunk = []
+    with _opened(sources.open_binary(label, storage_options), label) as fh:
+        if fmt == "parquet":
+            yield from _parquet_chunks(fh, label, chunk_rows, row_groups)
+        elif fmt == "csv":
+            yield from _csv_chunks(fh, label, chunk_rows)
         else:
-            for i, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ReplayInputError(f"{label}:{i}: not JSON: {exc.msg}") from exc
-                if not isinstance(rec, dict):
-                    raise ReplayInputError(f"{label}:{i}: not a JSON object")
-                chunk.append(_normalize_one(rec, label, i, "line"))
-                if len(chunk) >= chunk_rows:
-                    yield chunk
-                    chunk = []
-        if chunk:
+            yield from _jsonl_chunks(fh, label, chunk_rows)
+
+
+def _lines(fh: IO[bytes], label: str) -> Iterator[str]:
+    """The lines of a binary file as text (line ends kept), decoded one line at a time so that
+    bytes that are no UTF-8 are named by their line; a UTF-8 byte order mark is dropped."""
+    for i, raw in enumerate(fh, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if i == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReplayInputError(
+                f"{label}:{i}: not UTF-8 text (byte {raw[exc.start]:#04x} at column "
+                f"{exc.start + 1})"
+            ) from None
+
+
+def _jsonl_chunks(fh: IO[bytes], label: str, chunk_rows: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for i, line in enumerate(_lines(fh, label), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ReplayInputError(f"{label}:{i}: not JSON: {exc.msg}") from exc
+        except RecursionError:
+            raise ReplayInputError(f"{label}:{i}: not JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            raise ReplayInputError(f"{label}:{i}: not JSON: {exc}") from None
+        if not isinstance(rec, dict):
+            raise ReplayInputError(f"{label}:{i}: not a JSON object")
+        chunk.append(_normalize_one(rec, f"{label}:{i}"))
+        if len(chunk) >= chunk_rows:
             yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _check_columns(names: list[str], label: str) -> None:
+    """A flat log's header: no column twice (a reader would keep one of them), ``domain`` and
+    ``action`` (or ``status``) present."""
+    repeated = sorted(n for n, c in Counter(names).items() if c > 1)
+    if repeated:
+        raise ReplayInputError(f"{label}: column {repeated[0]!r} appears more than once")
+    for need in ("domain", "action"):
+        if need not in names and not (need == "action" and "status" in names):
+            raise ReplayInputError(
+                f"{label}: no {need!r} column (flat logs: request_id, time, domain, action, "
+                "missing, skipped, v.<signal>...; docs/scale.md)"
+            )
+
+
+def _csv_chunks(fh: IO[bytes], label: str, chunk_rows: int) -> Iterator[list[Row]]:
+    reader = csv.reader(_lines(fh, label))
+    chunk: list[Row] = []
+    try:
+        header = next(reader, None)
+        if header is None:  # an empty file: no rows
+            return
+        _check_columns(header, label)
+        n = 0
+        for fields in reader:
+            if not fields:  # a blank line
+                continue
+            n += 1
+            where = f"{label} row {n} (line {reader.line_num})"
+            if len(fields) != len(header):
+                raise ReplayInputError(
+                    f"{where}: {len(fields)} fields, the header has {len(header)}"
+                )
+            chunk.append(_normalize_one(dict(zip(header, fields, strict=True)), where, "csv"))
+            if len(chunk) >= chunk_rows:
+                yield chunk
+                chunk = []
+    except csv.Error as exc:  # a field past csv.field_size_limit() (128 KiB)
+        raise ReplayInputError(f"{label}:{reader.line_num}: not readable as CSV ({exc})") from None
+    if chunk:
+        yield chunk
+
+
+def _parquet_chunks(
+    fh: IO[bytes], label: str, chunk_rows: int, row_groups: list[int] | None
+) -> Iterator[list[Row]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(fh)
+        sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+        names = list(pf.schema_arrow.names)
+    except Exception as exc:
+        raise ReplayInputError(f"{label}: not a readable Parquet file: {exc}") from exc
+    _check_columns(names, label)
+    starts = [sum(sizes[:g]) for g in range(len(sizes))]
+    for g in range(len(sizes)) if row_groups is None else row_groups:
+        start = starts[g]  # rows before this row group: positions count in the whole file
+        batches = pf.iter_batches(batch_size=chunk_rows, row_groups=[g])
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                suspect = _suspect_rows(batch)
+                cols = batch.to_pydict()
+            except Exception as exc:  # a corrupt page, a type pyarrow cannot convert
+                raise ReplayInputError(f"{label}: not a readable Parquet file: {exc}") from exc
+            yield _rows_from_columns(cols, batch.num_rows, label, start, suspect)
+            start += batch.num_rows
+
+
+def _suspect_rows(batch: Any) -> set[int]:
+    """Rows (0-based in ``batch``) with a ``v.<signal>`` value of the wrong type, not finite or
+    out of the signal's range, found column by column with Arrow compute kernels: the
+    row-by-row path (:func:`normalize`) then names the first of them. Integer and floating
+    columns of numeric signals are checked value by value; any other column type of a numeric
+    signal (text, bool, decimal) holds wrong values wherever it is not null; likewise anything
+    but a text column for a category / text signal."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: set[int] = set()
+    for name in batch.schema.names:
+        spec = SIGNALS.get(name[2:]) if name.startswith("v.") else None
+        if spec is None:
+            continue
+        col = batch.column(name)
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col, t = col.dictionary_decode(), t.value_type
+        if spec.numeric and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            ok = pc.and_(
+                pc.greater_equal(col, spec.lower),
+                pc.less_equal(col, spec.upper + _TOLERANCE),
+            )
+            if pa.types.is_floating(t):
+                ok = pc.and_(ok, pc.is_finite(col))
+                if spec.kind == "count":
+                    ok = pc.and_(ok, pc.equal(col, pc.floor(col)))
+            bad = pc.invert(ok)
+        elif not spec.numeric and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            continue
+        else:
+            bad = pc.is_valid(col)
+        out.update(pc.indices_nonzero(pc.fill_null(bad, False)).to_pylist())
+    return out
 
 
 @contextmanager
@@ -586,72 +914,106 @@ def _table_chunks(
     except Exception as exc:  # driver errors: cannot connect, not a database
         raise ReplayInputError(f"{label}: cannot read the decision log table: {exc}") from exc
     with table:
-        n = 0
-        for recs in table.read(chunk_rows, id_range=id_range):
-            rows = []
-            for rec in recs:
-                n += 1
-                rows.append(_normalize_one(rec, label, n, "row"))
-            yield rows
+        pages = table.read_rows(chunk_rows, id_range=id_range)
+        while True:
+            try:
+                page = next(pages, None)
+            except DecisionTableError as exc:  # a row that does not decode
+                raise ReplayInputError(f"{label} {exc}") from exc
+            except Exception as exc:  # driver errors while reading: connection lost, ...
+                raise ReplayInputError(
+                    f"{label}: cannot read the decision log table: {exc}"
+                ) from exc
+            if page is None:
+                return
+            yield [_normalize_one(rec, f"{label} id {row_id}") for row_id, rec in page]
 
 
-def _normalize_one(rec: Mapping[str, Any], path: str, i: int, unit: str) -> Row:
+def _normalize_one(rec: Mapping[str, Any], where: str, layout: Layout = "record") -> Row:
     try:
-        return normalize(rec)
+        return normalize(rec, layout=layout)
     except (ValueError, TypeError) as exc:
-        where = f"{path}:{i}" if unit == "line" else f"{path} row {i}"
         raise ReplayInputError(f"{where}: {exc}") from exc
 
 
-def _is_iso_day(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _rows_from_columns(cols: dict[str, list[Any]], n: int, path: str, start: int) -> list[Row]:
+def _rows_from_columns(
+    cols: dict[str, list[Any]], n: int, path: str, start: int, suspect: set[int] | frozenset[int]
+) -> list[Row]:
     """Flat rows from typed columns (Parquet): the same rows :func:`normalize` gives, without
-    a dict per row. Rows with anything unusual (no domain or not a string, a text time that is
-    no ISO date, an odd action, a label or NaN) go through :func:`normalize` itself."""
+    a dict per row. ``start`` is the number of rows of the file before these (positions are
+    ``start + i + 1``); ``suspect`` rows (:func:`_suspect_rows`) and rows with anything unusual
+    (no domain or not a string, an odd action, time or request id, a label, malformed
+    ``missing`` / ``skipped``) go through :func:`normalize` itself, as does every row of a file
+    with a ``values`` or ``v.domain`` column."""
+
+    def slow(i: int) -> Row:
+        rec = {k: c[i] for k, c in cols.items()}
+        return _normalize_one(rec, f"{path} row {start + i + 1}", "parquet")
+
+    if "values" in cols or "v.domain" in cols:
+        return [slow(i) for i in range(n)]
     none = [None] * n
     sig = [(k[2:], v) for k, v in cols.items() if k.startswith("v.")]
     ids, times = cols.get("request_id", none), cols.get("time", none)
     domains, actions = cols.get("domain", none), cols.get("action", none)
     missing, skipped = cols.get("missing", none), cols.get("skipped", none)
-    labels = cols.get("label", none)
+    labels, versions = cols.get("label", none), cols.get("policy_version", none)
     out: list[Row] = []
     append = out.append
     for i in range(n):
-        dom, act, t = domains[i], actions[i], times[i]
-        values = {s: c[i] for s, c in sig if c[i] is not None}
+        dom, act, rid, version = domains[i], actions[i], ids[i], versions[i]
         if (
             not dom
             or not isinstance(dom, str)
-            or (isinstance(t, str) and not _is_iso_day(t[:10]))
             or act not in _ACTION_SET
             or labels[i] is not None
-            or any(isinstance(v, float) and v != v for v in values.values())
+            or (rid is not None and type(rid) is not str and type(rid) is not int)
+            or (version is not None and type(version) is not str)
+            or (suspect and i in suspect)
         ):
-            append(_normalize_one({k: c[i] for k, c in cols.items()}, path, start + i, "row"))
+            append(slow(i))
             continue
-        m = missing[i]
-        if m:
-            for name in _names(m):
-                values[name] = None
+        try:
+            day = _day(times[i])
+            values = {s: c[i] for s, c in sig if c[i] is not None}
+            m = missing[i]
+            if m:
+                for name in _names(m, "missing"):
+                    values[name] = None
+            sk = skipped[i]
+            skip = tuple(_names(sk, "skipped")) if sk else ()
+        except ValueError:
+            append(slow(i))  # raises, naming the row
+            continue
         values.setdefault("domain", dom)
-        sk = skipped[i]
-        append(
-            Row(
-                "" if ids[i] is None else str(ids[i]),
-                str(t)[:10] if t is not None else "",
-                dom,
-                act,
-                values,
-                tuple(_names(sk)) if sk else (),
+        rid = "" if rid is None else str(rid)
+        append(Row(rid, day, dom, act, values, skip, None, None, version or ""))
+    return out
+
+
+def distinct_sources(paths: Iterable[str]) -> list[str]:
+    """``paths`` as given, after checking that none is named twice (a file replayed twice would
+    count each of its decisions twice): local paths compared after resolving, URLs as text.
+
+    Raises:
+        ReplayInputError: a log named twice.
+    """
+    from guardrail import storage as sources
+    from guardrail._safety import redact_url
+    from guardrail.decisions.table import is_table_url
+
+    seen: dict[str, str] = {}
+    out = []
+    for p in paths:
+        text = str(p)
+        key = text if sources.is_url(text) or is_table_url(text) else str(Path(text).resolve())
+        if key in seen:
+            raise ReplayInputError(
+                f"{redact_url(text)}: given twice (also as {redact_url(seen[key])}): its "
+                "decisions would count twice"
             )
-        )
+        seen[key] = text
+        out.append(text)
     return out
 
 
@@ -674,7 +1036,7 @@ def replay_files(
 
     acc = ReplayAccumulator(policies, labels)
     try:
-        expanded = sources.expand(paths, storage_options)
+        expanded = distinct_sources(sources.expand(paths, storage_options))
     except FileNotFoundError as exc:
         raise ReplayInputError(str(exc)) from exc
     for path in expanded:
@@ -722,6 +1084,16 @@ def _md(text: object) -> str:
 def _md_code(text: str) -> str:
     """A signal name in a code span when it is a plain identifier, else escaped text."""
     return f"`{text}`" if _IDENT.fullmatch(text) else _md(text)
+
+
+def mixed_versions_note(versions: Mapping[str, int], quote: Callable[[str], str]) -> str:
+    """The warning shown when one domain's rows were logged under several policy versions
+    (``quote`` escapes a version read from the log for the output format)."""
+    listed = ", ".join(f"{quote(v) if v else 'no version'} ({c} rows)" for v, c in versions.items())
+    return (
+        f"Logged under {len(versions)} policy versions: {listed}. The *before* column is "
+        "their mix, not one policy."
+    )
 
 
 def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable[str]) -> str:
@@ -779,4 +1151,6 @@ def markdown_report(report: Mapping[str, Any], *, candidate: str, logs: Iterable
                 "the accuracy after the change does not cover them.",
                 "",
             ]
+        if len(d["policy_versions"]) > 1:
+            lines += [f"{mixed_versions_note(d['policy_versions'], _md)}", ""]
     return "\n".join(lines).rstrip() + "\n"

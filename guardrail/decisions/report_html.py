@@ -161,6 +161,12 @@ def _domain_view(name: str, d: Mapping[str, Any]) -> dict[str, Any]:
             for k, v in d["missing_signals"].items()
         ],
         "unlabelled_now_shown": d["unlabelled_now_shown"],
+        "versions": [
+            {"name": v or "no version", "key": _key(name, "policy_versions", v), "value": c}
+            for v, c in d["policy_versions"].items()
+        ]
+        if len(d["policy_versions"]) > 1
+        else [],
     }
 
 

@@ -195,7 +195,24 @@ class DecisionTable(ABC):
         self, chunk_rows: int = 50_000, *, id_range: tuple[int, int] | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Records in ``id`` order, ``chunk_rows`` at a time, as :meth:`DecisionRecord.to_dict`
-        dictionaries; ``id_range=(lo, hi)`` restricts to ``lo <= id <= hi``."""
+        dictionaries; ``id_range=(lo, hi)`` restricts to ``lo <= id <= hi``.
+
+        Raises:
+            DecisionTableError: a row that does not decode (see :meth:`read_rows`).
+        """
+        for page in self.read_rows(chunk_rows, id_range=id_range):
+            yield [rec for _, rec in page]
+
+    def read_rows(
+        self, chunk_rows: int = 50_000, *, id_range: tuple[int, int] | None = None
+    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """As :meth:`read`, each record with its ``id`` (what the replay names a malformed
+        record by).
+
+        Raises:
+            DecisionTableError: a row that does not decode (``id K: ...``): a JSON column that
+                is no JSON, a time that is no time (only a table written by other code).
+        """
         last = -1 if id_range is None else id_range[0] - 1
         hi = (1 << 63) - 1 if id_range is None else id_range[1]
         m = self._mark
@@ -209,7 +226,13 @@ class DecisionTable(ABC):
             if not rows:
                 return
             last = rows[-1][0]
-            yield [self._decode(row) for row in rows]
+            yield [(int(row[0]), self._decode_checked(row)) for row in rows]
+
+    def _decode_checked(self, row: Any) -> dict[str, Any]:
+        try:
+            return self._decode(row)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise DecisionTableError(f"id {row[0]}: the row does not decode: {exc}") from exc
 
     def _one(self, sql: str) -> Any:
         with self._lock:

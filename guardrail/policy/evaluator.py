@@ -234,14 +234,14 @@ def normalize_values(
                 (tp is float or tp is int)  # fast path (bool is not int here)
                 and isinstance(raw, int | float)
                 and lo <= raw <= hi
-                and (kind != 1 or raw == int(raw))
+                and (kind != 1 or tp is int or cast(float, raw).is_integer())
             ):
                 present[name] = int(raw) if kind == 1 else raw
                 continue
             problem = _numeric_problem(raw, kind, lo, hi)
             if problem is None:
-                x = float(cast(float, raw))
-                present[name] = int(x) if kind == 1 else min(max(x, lo), hi)
+                num = cast(float, raw)
+                present[name] = int(num) if kind == 1 else min(max(float(num), lo), hi)
                 continue
         elif not isinstance(raw, str):
             problem = f"expected a string, got {tp.__name__}"
@@ -263,13 +263,47 @@ def normalize_values(
 def _numeric_problem(raw: object, kind: int, lo: float, hi: float) -> str | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return f"expected a number, got {type(raw).__name__}"
+    if isinstance(raw, int):  # exact: a huge int has no float (float(10**400) raises)
+        if raw < lo or raw > hi + _PROB_TOLERANCE:
+            shown = repr(raw) if abs(raw) < 10**30 else f"a {len(str(abs(raw)))}-digit integer"
+            return f"{shown} is outside [{lo:g}, {hi:g}]"
+        return None
     x = float(raw)
     if math.isnan(x):
         return "NaN"
     if x < lo - _PROB_TOLERANCE or x > hi + _PROB_TOLERANCE:
         return f"{x!r} is outside [{lo:g}, {hi:g}]"
-    if kind == 1 and x != int(x):
+    if kind == 1 and not x.is_integer():  # inf too: int(inf) would raise
         return f"{x!r} is not a whole count"
+    return None
+
+
+def signal_value_problem(name: str, raw: object) -> str | None:
+    """Why :meth:`Program.evaluate` would not use ``raw`` as the value of signal ``name``
+    (it then treats the signal as missing), or None when it would.
+
+    The rules of :func:`normalize_values`: a number for ``probability`` (in [0, 1], 1e-9 of
+    float noise allowed), ``count`` (a whole number >= 0) and ``nonnegative`` signals (bools
+    are not numbers); a string for ``category`` signals, one of the catalog's choices after
+    stripping and lower-casing; any string for ``text`` signals. None for a name outside the
+    catalog (the checker rejects policies that read one).
+
+    Examples:
+        >>> signal_value_problem("verbalized", "0.9")
+        'expected a number, got str'
+        >>> signal_value_problem("verbalized", 0.9) is None
+        True
+    """
+    spec = _TABLE.get(name)
+    if spec is None:
+        return None
+    kind, lo, hi, choices = spec
+    if kind <= 2:
+        return _numeric_problem(raw, kind, lo, hi)
+    if not isinstance(raw, str):
+        return f"expected a string, got {type(raw).__name__}"
+    if choices and raw.strip().lower() not in choices:
+        return f"{raw!r} is not one of {', '.join(SIGNALS[name].choices)}"
     return None
 
 

@@ -107,3 +107,23 @@ def test_object_storage_and_table_partitions(
     assert dist.report() == local.report()
     # 4 changes per copy of the six rows: 10 copies in Parquet, 7 in the table
     assert dist.report()["changed"] == 4 * 17
+
+
+def test_a_malformed_row_is_named_by_its_row_in_the_file(tmp_path: Path, client: Any) -> None:
+    # a task reads one row group; its position counted from the start of that row group ("row 0"
+    # for the first row of any group) named the wrong row. 20 rows in row groups of 9: the bad
+    # row is index 13, the 5th row of the second group, row 14 of the file
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from guardrail.decisions.distributed import replay_distributed
+    from guardrail.decisions.replay import ReplayInputError
+
+    policy_file = tmp_path / "t.guard"
+    policy_file.write_text(CANDIDATE)
+    flat = [{**_flat(ROWS[1]), "request_id": str(i)} for i in range(20)]
+    flat[13]["action"] = "maybe"
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.Table.from_pylist(flat), path, row_group_size=9)
+    with pytest.raises(ReplayInputError, match=r"log.parquet row 14: unknown action 'maybe'"):
+        replay_distributed(client, [path], {"t": load_policy(policy_file)})

@@ -162,10 +162,15 @@ def test_labels_joined_by_request_id(tmp_path: Path) -> None:
 
 def test_malformed_lines_are_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"domain": "t", "action": "pass", "values": {}}\n{not json\n')
+    path.write_text(
+        '{"time": "2026-12-01T10:00:00+00:00", "domain": "t", "action": "pass", "values": {}}\n'
+        "{not json\n"
+    )
     with pytest.raises(ReplayInputError, match=r"bad.jsonl:2: not JSON"):
         replay_files([path], _policies())
-    path.write_text('{"domain": "t", "action": "maybe", "values": {}}\n')
+    path.write_text(
+        '{"time": "2026-12-01T10:00:00+00:00", "domain": "t", "action": "maybe", "values": {}}\n'
+    )
     with pytest.raises(ReplayInputError, match=r"bad.jsonl:1: unknown action 'maybe'"):
         replay_files([path], _policies())
     with pytest.raises(ReplayInputError, match="unknown log format"):
@@ -213,7 +218,9 @@ def test_markdown_report_writes_log_names_as_inert_text(tmp_path: Path) -> None:
     # a domain read from a log cannot add a heading, a table cell or raw HTML to the report
     hostile = "a|b\n# Injected <img src=x onerror=alert(1)>"
     path = tmp_path / "h.jsonl"
-    path.write_text(json.dumps({"domain": hostile, "action": "review", "values": {}}) + "\n")
+    path.write_text(
+        json.dumps({"domain": hostile, "action": "review", "time": D1, "values": {}}) + "\n"
+    )
     md = markdown_report(
         replay_files([path], _policies()).report(), candidate="t.guard", logs=["h.jsonl"]
     )
@@ -225,8 +232,8 @@ def test_markdown_report_writes_log_names_as_inert_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("domain", 5, r"bad.parquet row 0: domain must be a string, got int"),
-        ("time", "garbage", r"bad.parquet row 0: time must be an ISO 8601 time .* got 'garbage'"),
+        ("domain", 5, r"bad.parquet row 1: domain must be a string, got int"),
+        ("time", "garbage", r"bad.parquet row 1: time must be an ISO 8601 time .* got 'garbage'"),
     ],
 )
 def test_parquet_rows_are_checked_like_jsonl_rows(

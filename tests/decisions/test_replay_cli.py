@@ -119,7 +119,10 @@ def test_text_output_prints_a_markup_like_domain_literally(tmp_path: Path) -> No
     # "[red]x[/red]" was rendered as a style, losing the brackets
     policy, _ = _files(tmp_path)
     log = tmp_path / "m.jsonl"
-    rows = [{"domain": d, "action": "review", "values": {}} for d in ("[/bold]", "[red]x[/red]")]
+    rows = [
+        {"domain": d, "action": "review", "time": ROWS[0]["time"], "values": {}}
+        for d in ("[/bold]", "[red]x[/red]")
+    ]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
     res = runner.invoke(app, ["replay", str(policy), str(log)])
     assert res.exit_code == 0, res.output

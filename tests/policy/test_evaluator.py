@@ -178,6 +178,45 @@ def test_invalid_values_are_treated_as_missing_never_raised() -> None:
     assert d.action is Action.PASS
 
 
+def test_infinite_counts_and_huge_integers_are_invalid_not_a_crash() -> None:
+    # int(inf) raised OverflowError in the count check and float(10**400) in the range check,
+    # so evaluate() crashed on these values (a replayed log can hold them) instead of treating
+    # them as missing
+    base = {"verbalized": 0.5, "hedges": 0, "stakes": "low", "consistency": 0.5}
+    d = P.evaluate({**base, "hedges": math.inf})
+    assert d.invalid == {"hedges": "inf is not a whole count"} and d.action is Action.REVIEW
+    d = P.evaluate({**base, "consistency": 10**400})
+    assert d.invalid == {"consistency": "a 401-digit integer is outside [0, 1]"}
+    d = P.evaluate({**base, "hedges": 10**400})  # a whole number >= 0: a valid count
+    assert d.invalid == {}
+    d = P.evaluate({**base, "hedges": 3.0})  # a whole float is a count
+    assert d.invalid == {}
+
+
+def test_signal_value_problem_matches_what_evaluate_treats_as_invalid() -> None:
+    from guardrail.policy.evaluator import signal_value_problem
+
+    cases: list[tuple[str, object, str | None]] = [
+        ("verbalized", "0.9", "expected a number, got str"),
+        ("verbalized", 0.9, None),
+        ("verbalized", True, "expected a number, got bool"),
+        ("consistency", math.nan, "NaN"),
+        ("hedges", 2.5, "2.5 is not a whole count"),
+        ("hedges", -1, "-1 is outside [0, inf]"),
+        ("stakes", " HIGH ", None),
+        ("stakes", "extreme", "'extreme' is not one of low, medium, high"),
+        ("stakes", 3, "expected a string, got int"),
+        ("domain", "anything", None),
+        ("not_a_signal", object(), None),
+    ]
+    for name, value, want in cases:
+        assert signal_value_problem(name, value) == want, (name, value)
+        if name in ("verbalized", "consistency", "hedges", "stakes"):
+            d = P.evaluate({"verbalized": 0.5, "hedges": 0, "stakes": "low",
+                            "consistency": 0.5, name: value})  # fmt: skip
+            assert (name in d.invalid) == (want is not None)
+
+
 def test_unrelated_keys_are_ignored() -> None:
     d = P.evaluate(
         {
