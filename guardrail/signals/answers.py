@@ -370,6 +370,11 @@ def _content_lines(s: str) -> list[tuple[int, str]]:
     return out
 
 
+def _next_line(lines: list[tuple[int, str]], n: int) -> str:
+    """The line after line ``n`` ("Answer:" standing alone: the answer is below), else ""."""
+    return lines[n + 1][1] if n + 1 < len(lines) else ""
+
+
 def _markers(
     s: str, lines: list[tuple[int, str]], phrases: PhraseScope
 ) -> list[tuple[int, str, str]]:
@@ -390,19 +395,14 @@ def _markers(
             if not re.search(r"^\s*B\s*[:.)]", s[pos + len(line) :], re.MULTILINE):
                 found.append((pos, "gsm", m.group("g")))
         else:
-            said = m.group("a")
-            if not said and n + 1 < len(lines):  # "Answer:" with the answer on the next line
-                said = lines[n + 1][1]
-            found.append((pos, "label", said))
+            found.append((pos, "label", m.group("a") or _next_line(lines, n)))
     if phrases == "line_start":
         for n, (pos, line) in enumerate(lines):
             st = _STATED_LINE.match(line)
-            if st is None:
-                continue
-            said = st.group("s") or st.group("l") or ""
-            if not said and n + 1 < len(lines):  # "The answer is:" with the answer below
-                said = lines[n + 1][1]
-            found.append((pos, "phrase", said))
+            if st is not None:
+                found.append(
+                    (pos, "phrase", st.group("s") or st.group("l") or _next_line(lines, n))
+                )
     else:
         for p in _ANSWER_PHRASE.finditer(s):
             found.append((p.start(), "phrase", (p.group("q") or p.group("a") or "").strip()))
