@@ -1,12 +1,15 @@
 """Memory of a long-running guard with the default review store (issue 17.1).
 
-Run: ``/work/venv/bin/python bench/bench_review_memory.py [--chats 20000]``
+Run: ``python bench/bench_review_memory.py [--chats 20000] [--varied] [--baseline]``
 
 N sequential guarded chats under the bundled ``medical`` policy (7 samples, verbalized follow-up,
 hedges) against an in-process scripted provider (``tests/runner/fakes.py``: no network, no
 latency). Every reply is unanimous, unhedged and states 95 % confidence, so the policy's
 ``confident_unhedged`` rule sends every chat to review: each chat enqueues one item in the
-guard's default store, an ``InMemoryReviewStore`` with its default capacity.
+guard's default store, an ``InMemoryReviewStore`` with its default capacity. With ``--varied`` the
+answer's length changes from chat to chat (32 to 750 characters), so stored items differ in size
+as real answers do and a store that drops old items and takes new ones would show any heap
+fragmentation.
 
 Prints RSS (``/proc/self/statm``, MiB) every ``--every`` chats and the growth after the store is
 full (from the chat that reached capacity to the last), the store's item count and its eviction
@@ -44,11 +47,32 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * PAGE / 2**20
 
 
+SENTENCES = (
+    "Take ibuprofen 400 mg with food.",
+    "Paracetamol 1 g is an alternative when ibuprofen does not suit you.",
+    "Do not take more than three doses of either in 24 hours.",
+    "Rest in a quiet, dark room and drink water through the day.",
+    "Gentle massage of the neck and shoulders eases the pressure.",
+    "A warm compress on the back of the neck helps as well.",
+    "Regular sleep and meals make these headaches less frequent.",
+    "Painkillers taken on more than ten days a month can cause rebound headaches.",
+    "Keep a diary of when the headaches start to find their triggers.",
+    "See a doctor if the headache is sudden and severe or follows a head injury.",
+    "Also see one for fever, a stiff neck, weakness or changes in vision.",
+    "Most tension headaches settle within a few hours with these measures.",
+)
+VARIED = False  # --varied: answers of 1 to 12 distinct sentences, changing from chat to chat
+
+
 def script(msgs: list[dict[str, str]], kw: dict[str, Any]) -> list[str]:
     last = msgs[-1]["content"]
     if "confidence" in last.lower() or "how likely" in last.lower():
         return ["Confidence: 95%"]
-    return ["Take ibuprofen 400 mg with food."] * max(1, int(kw.get("n") or 1))
+    answer = SENTENCES[0]
+    if VARIED:  # chat i (from "Question i:") answers with the first 1 + 7i mod 12 sentences
+        i = int(msgs[-1]["content"].split(":", 1)[0].split()[-1])
+        answer = " ".join(SENTENCES[: 1 + (7 * i) % len(SENTENCES)])
+    return [answer] * max(1, int(kw.get("n") or 1))
 
 
 async def run(chats: int, every: int, capacity: int | None, label: str) -> tuple[float, float]:
@@ -68,8 +92,8 @@ async def run(chats: int, every: int, capacity: int | None, label: str) -> tuple
             [{"role": "user", "content": f"Question {i}: what helps a tension headache?"}],
             domain="medical",
         )
-        if i == 1:
-            assert r.decision.action == "review", r.decision
+        if r.decision.action != "review":  # every chat must enqueue one item
+            raise SystemExit(f"chat {i} was not sent to review: {r.decision}")
         provider.calls.clear()  # the fake provider's own call log is not the guard's memory
         if capacity is not None and i == capacity:
             gc.collect()
@@ -100,12 +124,18 @@ def main() -> None:
     ap.add_argument("--chats", type=int, default=20_000)
     ap.add_argument("--every", type=int, default=2_000)
     ap.add_argument("--baseline", action="store_true", help="also run capacity=None")
+    ap.add_argument(
+        "--varied", action="store_true", help="answers (and so items) of changing length"
+    )
     args = ap.parse_args()
+    global VARIED
+    VARIED = args.varied
     one, five, _ = os.getloadavg()
     print(f"start: load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs")
     print(
         f"{args.chats:,} sequential guarded chats, policy medical, scripted in-process provider; "
-        "every chat goes to review (one store item each)"
+        "every chat goes to review (one store item each); answers "
+        + ("of 32 to 750 characters, changing from chat to chat" if VARIED else "all alike")
     )
     warnings.simplefilter("ignore")  # the store's "full" warning fires once; counted below
     grow, _ = asyncio.run(

@@ -71,6 +71,7 @@ from guardrail.providers.base import (
     normalize_messages,
     request_scope,
 )
+from guardrail.providers.params import merge_answer_options
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -1020,10 +1021,7 @@ class OpenAICompatProvider(SyncChatMixin):
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
                 payload[key] = val
-        if options:
-            if "max_completion_tokens" in options:
-                payload.pop("max_tokens", None)  # servers reject both
-            payload.update(options)
+        merge_answer_options(payload, options)
         pools = self._pools()
         shard = pools.acquire()
         client = pools.clients[shard]
@@ -1159,10 +1157,7 @@ class OpenAICompatProvider(SyncChatMixin):
                 payload["seed"] = seed
             if n > 1:
                 payload["n"] = n
-            if options:
-                if "max_completion_tokens" in options:
-                    payload.pop("max_tokens", None)  # servers reject both
-                payload.update(options)
+            merge_answer_options(payload, options)
             try:
                 with request_scope(n=n, seed=seed) as report:
                     data = await self._request(payload, attempts)

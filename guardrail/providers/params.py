@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["SAMPLING_ARGS", "InvalidArgumentError", "check_sampling_args"]
+__all__ = ["SAMPLING_ARGS", "InvalidArgumentError", "check_sampling_args", "merge_answer_options"]
 
 _INT64 = 2**63
 
@@ -153,3 +153,41 @@ def check_sampling_args(args: Mapping[str, Any]) -> None:
         value = args.get(name)
         if value is not None:
             rule(name, value)
+
+
+def merge_answer_options(
+    payload: dict[str, Any], options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The answer call's request: the guard's ``payload`` (model, messages, token cap, seed,
+    the log-probs the policy needs, ...) with the caller's answer-only ``options`` merged in.
+
+    The caller's values win, except where the policy needs something for its own call:
+
+    * ``logprobs``: when ``payload`` asks for them (a rule reads ``logprob_confidence``), the
+      call asks for them even if the caller sent ``logprobs: false``;
+    * ``top_logprobs``: the larger of the policy's and the caller's;
+    * ``max_completion_tokens`` given: ``payload``'s ``max_tokens`` is dropped (servers refuse
+      both).
+
+    What the caller gets back is cut to its own request afterwards
+    (:func:`guardrail.sdk.answer_call.caller_logprobs`). Shared by
+    ``OpenAICompatProvider`` and the drop-in's ``OpenAIClientProvider`` (streamed or not).
+
+    Args:
+        payload: the guard's request fields; updated in place and returned.
+        options: the caller's answer-only fields (None or empty: ``payload`` unchanged).
+
+    Returns:
+        ``payload``.
+    """
+    if not options:
+        return payload
+    opts = dict(options)
+    if payload.get("logprobs") and not opts.get("logprobs", True):
+        opts.pop("logprobs")  # the policy needs them for its own call
+    if opts.get("top_logprobs") is not None and payload.get("top_logprobs") is not None:
+        opts["top_logprobs"] = max(int(opts["top_logprobs"]), int(payload["top_logprobs"]))
+    if opts.get("max_completion_tokens") is not None:
+        payload.pop("max_tokens", None)  # servers reject both
+    payload.update(opts)
+    return payload

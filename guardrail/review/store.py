@@ -60,7 +60,7 @@ __all__ = [
 DEFAULT_LEASE = timedelta(minutes=15)
 
 #: How many items an :class:`InMemoryReviewStore` keeps by default before it evicts the oldest.
-#: About 4.4 KiB per ``medical`` review item (``bench/bench_review_memory.py``), so ~45 MiB at most.
+#: About 1.8-2.2 KiB per ``medical`` review item (``bench/bench_review_memory.py``), so ~18-22 MiB.
 DEFAULT_MEMORY_CAPACITY = 10_000
 
 #: A redaction hook: text in, redacted text out. It must not raise on ordinary text; if it raises,

@@ -16,18 +16,135 @@ unevaluated (only final text answers are judged).
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from guardrail.providers import ChatProvider, ChatResult, MessagesLike, ToolCallReply
+from guardrail.providers.params import InvalidArgumentError
 
 __all__ = [
+    "ANSWER_FIELDS",
     "ANSWER_SLOT",
+    "CLIENT_OPTIONS",
     "AnswerRecorder",
     "AnswerSlot",
+    "caller_logprobs",
+    "check_guardable",
+    "first_choice",
     "first_message",
     "with_recorder",
 ]
+
+#: Chat-completions request fields that go to the **answer call only** (never to the samples,
+#: the follow-up or the ensemble calls, which use the policy's settings): they shape the reply
+#: the user sees. The one decision for both callers: the drop-in client's ``create`` arguments
+#: (:data:`guardrail.sdk.client.ANSWER_ONLY_ARGS` adds :data:`CLIENT_OPTIONS`) and the body
+#: fields ``guardrail serve`` forwards (:data:`guardrail.serve.app.FORWARDED_FIELDS`: these
+#: minus ``max_completion_tokens``, which serve reads as the token cap of every call).
+ANSWER_FIELDS: tuple[str, ...] = (
+    "frequency_penalty",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "max_completion_tokens",
+    "metadata",
+    "modalities",
+    "moderation",
+    "parallel_tool_calls",
+    "prediction",
+    "presence_penalty",
+    "prompt_cache_key",
+    "prompt_cache_options",
+    "prompt_cache_retention",
+    "reasoning_effort",
+    "response_format",
+    "safety_identifier",
+    "service_tier",
+    "stop",
+    "store",
+    "temperature",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "user",
+    "verbosity",
+    "web_search_options",
+)
+#: The ``openai`` client's per-request options (not body fields): answer call only, drop-in only.
+CLIENT_OPTIONS: tuple[str, ...] = ("extra_headers", "extra_query", "extra_body", "timeout")
+
+
+def check_guardable(args: Mapping[str, Any]) -> None:
+    """Refuse the arguments a guarded call cannot honour (``None`` values are not given):
+    ``n`` other than 1 (one answer is shown; the policy sets the samples), ``audio`` and a
+    ``modalities`` list containing ``"audio"`` (guardrail evaluates text), ``stream_options``
+    without ``stream`` (as OpenAI's API does). Shared by the drop-in client
+    (``UnsupportedArgumentError``) and ``guardrail serve`` (HTTP 400 with ``error.param``).
+
+    Raises:
+        InvalidArgumentError: the first such argument, named in ``param`` and the message.
+    """
+    given = {k: v for k, v in args.items() if v is not None}
+    if "stream_options" in given and not given.get("stream"):
+        raise InvalidArgumentError("stream_options", "stream_options applies only to stream=True")
+    n = given.get("n")
+    if n is not None and n != 1:
+        raise InvalidArgumentError(
+            "n",
+            f"n={n} is not supported: only n=1 (the guard shows one answer; the policy "
+            "sets the samples)",
+        )
+    if "audio" in given:
+        raise InvalidArgumentError(
+            "audio", "audio output (audio=...) is not supported: guardrail evaluates text answers"
+        )
+    modalities = given.get("modalities")
+    if isinstance(modalities, list | tuple | set | frozenset) and "audio" in modalities:
+        raise InvalidArgumentError(
+            "modalities",
+            "modalities with 'audio' is not supported: guardrail evaluates text answers",
+        )
+
+
+def caller_logprobs(logprobs: Any, options: Mapping[str, Any], *, shown: bool) -> Any:
+    """The ``logprobs`` of the answer call's choice as the caller may get them back.
+
+    The answer call asks for log-probs when the caller does (``logprobs: true``) *or* the
+    policy does (a rule reading ``logprob_confidence``: ``top_logprobs`` 1); the policy's need
+    wins for the call (a caller's ``logprobs: false`` does not remove them, ``top_logprobs`` is
+    the larger of the two: :func:`guardrail.providers.params.merge_answer_options`). What the
+    caller gets back follows the caller's request alone:
+
+    * ``None`` unless the caller asked (``logprobs`` true) and the answer is ``shown`` (a
+      withheld answer's tokens would spell it out);
+    * otherwise the upstream's object with every token's ``top_logprobs`` cut to the caller's
+      ``top_logprobs`` (0 when not given, as OpenAI answers).
+
+    Args:
+        logprobs: ``choices[0].logprobs`` of the upstream document (any shape; non-dicts pass
+            through unchanged when allowed).
+        options: the caller's answer-only options.
+        shown: whether the answer is what the caller is shown.
+    """
+    if not options.get("logprobs") or not shown or logprobs is None:
+        return None
+    if not isinstance(logprobs, Mapping):
+        return logprobs
+    k = options.get("top_logprobs") or 0
+    out = dict(logprobs)
+    for key in ("content", "refusal"):
+        entries = out.get(key)
+        if isinstance(entries, list):
+            out[key] = [
+                {**e, "top_logprobs": list(e.get("top_logprobs") or [])[:k]}
+                if isinstance(e, Mapping)
+                else e
+                for e in entries
+            ]
+    return out
 
 
 @dataclass
@@ -52,14 +169,18 @@ ANSWER_SLOT: contextvars.ContextVar[AnswerSlot | None] = contextvars.ContextVar(
 )
 
 
-def first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """``choices[0].message`` of a chat-completion document ({} when absent)."""
+def first_choice(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """``choices[0]`` of a chat-completion document ({} when absent)."""
     choices = raw.get("choices") if isinstance(raw, dict) else None
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        msg = choices[0].get("message")
-        if isinstance(msg, dict):
-            return msg
+        return choices[0]
     return {}
+
+
+def first_message(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """``choices[0].message`` of a chat-completion document ({} when absent)."""
+    msg = first_choice(raw).get("message")
+    return msg if isinstance(msg, dict) else {}
 
 
 class AnswerRecorder:

@@ -69,6 +69,7 @@ from guardrail.providers import (
     ToolCallReply,
     Usage,
     chunk_delta,
+    completion_delta,
     is_json_reply,
     make_provider,
     normalize_messages,
@@ -77,8 +78,21 @@ from guardrail.providers import (
     request_scope,
     run_sync,
 )
-from guardrail.providers.params import InvalidArgumentError, check_sampling_args
-from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerRecorder, AnswerSlot, first_message
+from guardrail.providers.params import (
+    InvalidArgumentError,
+    check_sampling_args,
+    merge_answer_options,
+)
+from guardrail.sdk.answer_call import (
+    ANSWER_FIELDS,
+    ANSWER_SLOT,
+    CLIENT_OPTIONS,
+    AnswerRecorder,
+    AnswerSlot,
+    caller_logprobs,
+    check_guardable,
+    first_message,
+)
 from guardrail.sdk.guard import Guard, GuardError, GuardTimeoutError
 from guardrail.sdk.models import GuardedResponse
 from guardrail.sdk.streaming import ChunkOut, completion_chunks, guarded_stream, iterate_sync
@@ -135,43 +149,13 @@ __all__ = [
 ]
 
 #: ``create`` arguments forwarded to the answer call only (never to samples, follow-ups or the
-#: ensemble): they shape the reply shown to the user. Needs a wrapped OpenAI-style client object;
-#: with a guardrail provider (``base_url=`` or the local model) they raise ``TypeError``.
-ANSWER_ONLY_ARGS = (
-    "frequency_penalty",
-    "function_call",
-    "functions",
-    "logit_bias",
-    "logprobs",
-    "max_completion_tokens",
-    "metadata",
-    "modalities",
-    "moderation",
-    "parallel_tool_calls",
-    "prediction",
-    "presence_penalty",
-    "prompt_cache_key",
-    "prompt_cache_options",
-    "prompt_cache_retention",
-    "reasoning_effort",
-    "response_format",
-    "safety_identifier",
-    "service_tier",
-    "stop",
-    "store",
-    "temperature",
-    "tool_choice",
-    "tools",
-    "top_logprobs",
-    "top_p",
-    "user",
-    "verbosity",
-    "web_search_options",
-    "extra_headers",
-    "extra_query",
-    "extra_body",
-    "timeout",
-)
+#: ensemble): they shape the reply shown to the user. The body fields of
+#: :data:`guardrail.sdk.answer_call.ANSWER_FIELDS` (the same decision ``guardrail serve`` uses)
+#: plus the ``openai`` client's request options (:data:`~guardrail.sdk.answer_call.CLIENT_OPTIONS`:
+#: ``extra_headers``, ``extra_query``, ``extra_body``, ``timeout``). Needs a wrapped
+#: OpenAI-style client object; with a guardrail provider (``base_url=`` or the local model) they
+#: raise ``TypeError``.
+ANSWER_ONLY_ARGS: tuple[str, ...] = (*ANSWER_FIELDS, *CLIENT_OPTIONS)
 _FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
@@ -398,7 +382,10 @@ class OpenAIClientProvider(SyncChatMixin):
         ``model_dump()``). ``options`` as in :meth:`chat_with_options`. A server that ignores
         ``stream: true`` and answers with a JSON ``chat.completion`` gives one complete delta
         (:func:`guardrail.providers.reply_deltas`; a JSON error document raises
-        ``ProviderError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
+        ``ProviderError``); so does a client object whose ``create`` ignores ``stream`` and
+        returns the whole completion (an object with ``model_dump()`` or a mapping:
+        :func:`guardrail.providers.completion_delta`; one without ``choices`` raises
+        ``ResponseFormatError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
         ``finish_reason`` (the connection closed mid-answer) raises
         ``ProviderConnectionError``."""
         model_name = model or self._model
@@ -412,11 +399,9 @@ class OpenAIClientProvider(SyncChatMixin):
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
                 kwargs[key] = val
-        if options:
-            opts = {k: v for k, v in options.items() if k != "stream_options"}
-            if "max_completion_tokens" in opts:
-                kwargs.pop("max_tokens", None)  # servers reject both
-            kwargs.update(opts)
+        merge_answer_options(
+            kwargs, {k: v for k, v in (options or {}).items() if k != "stream_options"}
+        )
         try:
             if self._async:
                 stream = await self._create(**kwargs)
@@ -430,6 +415,12 @@ class OpenAIClientProvider(SyncChatMixin):
             raise _map_client_error(exc) from exc
         finished = False  # a finish_reason arrived: the answer is whole
         try:
+            if isinstance(stream, Mapping) or hasattr(stream, "model_dump"):
+                # the client ignored `stream=True` and returned the whole completion (an
+                # object or a dict, not a stream): one complete delta, as a JSON reply is read
+                doc = stream.model_dump() if hasattr(stream, "model_dump") else dict(stream)
+                yield completion_delta(doc, where=f"client {self._name!r}")
+                return
             http = getattr(stream, "response", None)  # openai's Stream / AsyncStream
             headers = getattr(http, "headers", None)
             if (
@@ -509,15 +500,7 @@ class OpenAIClientProvider(SyncChatMixin):
             kwargs["logprobs"] = True
             if top_logprobs:
                 kwargs["top_logprobs"] = top_logprobs
-        if options:
-            opts = dict(options)
-            if opts.get("logprobs") is False and logprobs:
-                opts.pop("logprobs")  # the guard needs them; the completion omits them
-            if "max_completion_tokens" in opts:
-                kwargs.pop("max_tokens", None)  # servers reject both
-            if "top_logprobs" in opts and "top_logprobs" in kwargs:
-                opts["top_logprobs"] = max(int(opts["top_logprobs"]), int(kwargs["top_logprobs"]))
-            kwargs.update(opts)
+        merge_answer_options(kwargs, options)  # the policy's log-probs win for this call
         with request_scope(n=n, seed=seed) as report:
             first = await self._one({**kwargs, "n": n} if n > 1 else kwargs, slot)
             if slot is not None and isinstance(first, dict):
@@ -658,8 +641,11 @@ def _document(r: GuardedResponse | None, slot: _AnswerSlot, shown: bool) -> dict
             message["tool_calls"] = None
             message["function_call"] = None
             choice["finish_reason"] = "content_filter"
-        if not slot.options.get("logprobs"):
-            choice["logprobs"] = None
+    # the policy may have asked for log-probs; the caller gets them only as it asked, and
+    # never for a withheld answer (caller_logprobs)
+    choice["logprobs"] = caller_logprobs(
+        choice.get("logprobs"), slot.options, shown=r is None or shown
+    )
     if choice.get("finish_reason") not in _FINISH_REASONS:
         choice["finish_reason"] = "stop"
     choice["index"] = 0
@@ -769,23 +755,9 @@ def _split_options(args: Mapping[str, Any]) -> dict[str, Any]:
     given = {k: v for k, v in args.items() if _given(v)}
     try:
         check_sampling_args(given)
+        check_guardable(given)
     except InvalidArgumentError as exc:
         raise UnsupportedArgumentError(str(exc)) from None
-    if "stream_options" in given and not given.get("stream"):
-        raise UnsupportedArgumentError("stream_options applies only to stream=True")
-    n = given.get("n")
-    if n is not None and n != 1:
-        raise UnsupportedArgumentError(
-            f"n={n} is not supported: the guard shows one answer (the policy sets the samples)"
-        )
-    if "audio" in given:
-        raise UnsupportedArgumentError(
-            "audio output (audio=...) is not supported: guardrail evaluates text answers"
-        )
-    if "audio" in (given.get("modalities") or ()):
-        raise UnsupportedArgumentError(
-            "modalities with 'audio' is not supported: guardrail evaluates text answers"
-        )
     return {k: given[k] for k in ANSWER_ONLY_ARGS if k in given}
 
 

@@ -24,6 +24,11 @@ arrive, the answer is then judged with :meth:`Guard.assess`, and the stream ends
 (``"stop"``) or a retraction: ``"content_filter"`` with verdict ``retracted: true`` and the
 ``replacement`` text.
 
+Request fields: ``messages``, ``model``, the token cap (``max_tokens`` /
+``max_completion_tokens``) and ``seed`` shape every call; :data:`FORWARDED_FIELDS` (the drop-in
+client's answer-only decision) go to the answer call only; ``n`` other than 1, ``audio`` and
+``stream_options`` without ``stream`` are 400; any other field is dropped.
+
 Credentials: the client's ``Authorization: Bearer`` key is passed to the upstream (or
 ``upstream_api_key`` from the settings when the client sends none); with a proxy ``token`` set,
 ``Authorization`` must carry that token and the upstream key comes from
@@ -80,7 +85,15 @@ from guardrail.providers import (
 from guardrail.providers.params import InvalidArgumentError, check_sampling_args
 from guardrail.review import ReviewStore
 from guardrail.review.backends import open_store, store_url
-from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot, with_recorder
+from guardrail.sdk.answer_call import (
+    ANSWER_FIELDS,
+    ANSWER_SLOT,
+    AnswerSlot,
+    caller_logprobs,
+    check_guardable,
+    first_choice,
+    with_recorder,
+)
 from guardrail.sdk.guard import Guard
 from guardrail.sdk.models import GuardedResponse, StreamMode
 from guardrail.sdk.streaming import completion_chunks, guarded_stream
@@ -552,12 +565,11 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
         stream = body.get("stream")
         if stream is not None and not isinstance(stream, bool):
             raise ApiError(400, "'stream' must be a boolean", param="stream")
-        try:  # types and ranges: the one check the drop-in client uses too
+        try:  # types and ranges, n / audio / stream_options: the checks the drop-in uses too
             check_sampling_args(body)
+            check_guardable(body)
         except InvalidArgumentError as exc:
             raise ApiError(400, str(exc), param=exc.param) from None
-        if body.get("n") not in (None, 1):
-            raise ApiError(400, "only n=1 is supported by guardrail serve", param="n")
         model = body.get("model")
         if model is not None and not isinstance(model, str):
             raise ApiError(400, "'model' must be a string")
@@ -636,7 +648,11 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                     "index": 0,
                     "message": {"role": "assistant", "content": resp.text},
                     "finish_reason": "content_filter" if withheld_ else "stop",
-                    "logprobs": None,
+                    # the answer call's log-probs, as the caller asked for them; none for a
+                    # withheld answer (the policy's own need for them does not show here)
+                    "logprobs": caller_logprobs(
+                        first_choice(slot.raw).get("logprobs"), options, shown=not withheld_
+                    ),
                 }
             ],
             "usage": _usage(resp),
@@ -652,16 +668,11 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
 STREAM_HEADER = "X-Guardrail-Stream"
 
 #: Request fields forwarded to the upstream *answer* call only (never to the samples, follow-up
-#: or ensemble calls, which use the policy's settings): they shape the reply the user sees.
-FORWARDED_FIELDS = (
-    "temperature",
-    "top_p",
-    "stop",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-)
+#: or ensemble calls, which use the policy's settings): they shape the reply the user sees. The
+#: drop-in client's decision (:data:`guardrail.sdk.answer_call.ANSWER_FIELDS`), except
+#: ``max_completion_tokens``, which serve reads as the token cap of every call (as
+#: ``max_tokens``).
+FORWARDED_FIELDS: tuple[str, ...] = tuple(f for f in ANSWER_FIELDS if f != "max_completion_tokens")
 
 
 def _answer_options(body: Mapping[str, Any]) -> dict[str, Any]:

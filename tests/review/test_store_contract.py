@@ -73,6 +73,21 @@ def test_round_trip_keeps_every_field(make_store: StoreFactory) -> None:
     assert got.status is ReviewStatus.PENDING
 
 
+def test_reads_are_copies(make_store: StoreFactory) -> None:
+    # what get/list/claim/label return belongs to the caller: editing it in place (the signals
+    # dict and explanation list included) never changes the stored item
+    store = make_store()
+    store.enqueue(item(1))
+    for got in (store.get("item-001"), store.list()[0], store.claim("ann")[0]):
+        got.signals["verbalized"] = 0.0
+        got.explanation.append("edited")
+    labelled = store.label("item-001", "correct", reviewer="ann")
+    labelled.signals.clear()
+    again = store.get("item-001")
+    assert again.signals == {"verbalized": 0.95, "consistency": 0.55, "hedges": 0}
+    assert again.explanation == ["stated_vs_sampled: verbalized - consistency = 0.40 > 0.30"]
+
+
 def test_enqueue_resets_review_state(make_store: StoreFactory) -> None:
     store = make_store()
     sneaky = item(1, status="labelled", label="correct", reviewer="x", note="n")

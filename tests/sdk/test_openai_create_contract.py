@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from answer_values import TOOL, VALUES
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -135,43 +136,7 @@ def test_create_has_typed_stream_overloads() -> None:
             }
 
 
-# one value per answer-only argument (valid shapes for the openai 3.x types)
-TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-VALUES: dict[str, Any] = {
-    "frequency_penalty": 0.1,
-    "function_call": "auto",
-    "functions": [{"name": "f", "parameters": {"type": "object"}}],
-    "logit_bias": {"50256": -100},
-    "logprobs": True,
-    "max_completion_tokens": 9,
-    "metadata": {"k": "v"},
-    "modalities": ["text"],
-    "moderation": {"model": "omni-moderation-latest"},
-    "parallel_tool_calls": False,
-    "prediction": {"type": "content", "content": "Paris"},
-    "presence_penalty": 0.2,
-    "prompt_cache_key": "pk",
-    "prompt_cache_options": {"mode": "explicit"},
-    "prompt_cache_retention": "24h",
-    "reasoning_effort": "low",
-    "response_format": {"type": "text"},
-    "safety_identifier": "sid",
-    "service_tier": "auto",
-    "stop": ["\n\n"],
-    "store": False,
-    "temperature": 0.3,
-    "tool_choice": "none",
-    "tools": [TOOL],
-    "top_logprobs": 2,
-    "top_p": 0.9,
-    "user": "u-1",
-    "verbosity": "low",
-    "web_search_options": {"search_context_size": "low"},
-    "extra_headers": {"X-Answer-Only": "yes"},
-    "extra_query": {"answer_only": "yes"},
-    "extra_body": {"top_k": 3},
-    "timeout": 17.0,
-}
+# one value per answer-only argument: tests/answer_values.py (shared with tests/serve)
 
 
 def test_every_answer_only_argument_reaches_the_answer_call_and_no_sample(
