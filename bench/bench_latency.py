@@ -15,6 +15,8 @@
    when there is one, else a reply with no confidence in it, as SmolLM2 gave) for the k = 5
    policies, and the 34 SmolLM2 questions with 7 real samples for every policy. Plan none vs
    ``cost`` (and ``latency``): mean calls per chat and how many decisions differ (must be 0).
+   "calls" are requests *started* (``Cost.calls``: a cancelled speculative request was sent and
+   counts); "used" are the requests whose reply a signal read (``calls - Cost.unused_calls``).
    "bound": the fewest calls any exact schedule could make (the answer plus the shortest
    prefix of samples whose consistency box settles the action with every other signal known
    for free), i.e. what no exact early stopping can beat on this mix.
@@ -195,12 +197,14 @@ async def calls_per_chat() -> None:
         srv.answers = responder(audit + SMOL)
         provider = OpenAICompatProvider(srv.base_url, model="m", supports_n=False)
         tot = {p: 0 for p in PLANS}
+        tot_used = {p: 0 for p in PLANS}
         tot_bound = 0
         chats = 0
         for label, rows, names in mixes:
             for n in names:
                 guards = {p: Guard({n: policy_with_plan(n, p)}, provider) for p in PLANS}
                 calls = {p: 0 for p in PLANS}
+                used = {p: 0 for p in PLANS}
                 bound = 0
                 differ = 0
                 for row in rows:
@@ -209,6 +213,7 @@ async def calls_per_chat() -> None:
                     for p, g in guards.items():
                         r = await g.chat(q, seed=7000)
                         calls[p] += r.cost.calls
+                        used[p] += r.cost.calls - r.cost.unused_calls
                         acts[p] = r.action
                         if p is None:
                             bound += lower_bound(guards[p].policy_for(n), row, r)
@@ -216,18 +221,24 @@ async def calls_per_chat() -> None:
                 chats += len(rows)
                 for p in PLANS:
                     tot[p] += calls[p]
+                    tot_used[p] += used[p]
                 tot_bound += bound
                 c0 = calls[None]
+                k = len(rows)
                 print(
-                    f"   {label:<33} {n:<8} n={len(rows):<4} calls/chat none "
-                    f"{c0 / len(rows):.2f}  latency {calls['latency'] / len(rows):.2f}  "
-                    f"cost {calls['cost'] / len(rows):.2f} ({calls['cost'] / c0 - 1:+.0%})  "
-                    f"bound {bound / len(rows):.2f} ({bound / c0 - 1:+.0%})  "
+                    f"   {label:<33} {n:<8} n={k:<4} calls/chat none "
+                    f"{c0 / k:.2f}  latency {calls['latency'] / k:.2f} "
+                    f"(used {used['latency'] / k:.2f})  "
+                    f"cost {calls['cost'] / k:.2f} ({calls['cost'] / c0 - 1:+.0%})  "
+                    f"bound {bound / k:.2f} ({bound / c0 - 1:+.0%})  "
                     f"decisions differing: {differ}"
                 )
+                for p in (None, "cost"):  # these plans never start a request they do not use
+                    assert used[p] == calls[p], (n, p, used[p], calls[p])
         print(
             f"   all {chats} chats: calls/chat none {tot[None] / chats:.2f}, latency "
-            f"{tot['latency'] / chats:.2f}, cost {tot['cost'] / chats:.2f} "
+            f"{tot['latency'] / chats:.2f} started / {tot_used['latency'] / chats:.2f} used, "
+            f"cost {tot['cost'] / chats:.2f} "
             f"(cost vs none: {tot['cost'] / tot[None] - 1:+.1%}; "
             f"bound {tot_bound / chats:.2f}, {tot_bound / tot[None] - 1:+.1%})"
         )
@@ -250,7 +261,10 @@ async def timeline(latency: float) -> None:
             t0 = time.monotonic()
             r = await guard.chat(q, seed=7000)
             total = time.monotonic() - t0
-            print(f"   plan {p or 'none'}: {total * 1000:.0f} ms, action {r.action}")
+            print(
+                f"   plan {p or 'none'}: {total * 1000:.0f} ms, action {r.action}, "
+                f"{r.cost.calls} requests started, {r.cost.calls - r.cost.unused_calls} used"
+            )
             scale = 60 / max(total, 1e-9)
             for body, at in zip(srv.requests[first:], srv.request_times[first:], strict=True):
                 last = body["messages"][-1]["content"]

@@ -13,8 +13,11 @@ Spans
     ``guardrail.status``, ``guardrail.cost.calls``, ``guardrail.cost.input_tokens``,
     ``guardrail.cost.output_tokens`` (the guard's totals under guardrail's own names: the
     ``gen_ai.usage.*`` attributes live on the model-call spans only, so a backend summing them
-    over a trace counts every token once), ``guardrail.signals.missing``. A failed guarded chat
-    (no answer) has status ERROR and ``error.type``.
+    over a trace counts every token once), ``guardrail.cost.unused_calls`` (of the calls
+    started, the speculative requests whose reply no signal used: ``Cost.unused_calls``),
+    ``guardrail.cost.unmetered_calls`` (calls whose usage the server did not report: a ``live``
+    stream's answer without a usage chunk), ``guardrail.signals.missing``. A failed guarded
+    chat (no answer) has status ERROR and ``error.type``.
 
     ``chat {model}`` (CLIENT): one per model call of the guard, child of the guard span:
     ``gen_ai.operation.name`` (``"chat"``), ``gen_ai.provider.name``, ``gen_ai.request.model``,
@@ -26,6 +29,17 @@ Spans
     ERROR on failure, and ``guardrail.purpose`` (``answer``, ``verbalized``, ``consistency``,
     ``agreement``, ``equivalence``). A provider that tops up samples with single requests still
     records one span for the k requests (``guardrail.requests`` says how many).
+
+    A request **guardrail cancelled on purpose** (:func:`cancel_by_guardrail`: a ``plan
+    latency`` sample or ensemble request once the stop test settled the action, one the answer
+    alone made pointless, an eager sample the plan did not need) is not an error: its span ends
+    with status UNSET (as the HTTP client conventions leave a span without an error), no
+    ``error.type``, and ``guardrail.cancelled`` = true with ``guardrail.cancel.reason``
+    (``stopped_early``, ``not_needed``; ``tool_calls`` for the requests of a ``live`` stream's
+    assessment stopped because the answer was a tool call, whose guard span carries the same
+    two attributes and no error). A cancellation from the host (its task cancelled, a deadline
+    around the guarded call, a stream consumer that went away) still sets ``error.type`` =
+    ``CancelledError`` and status ERROR, on the guard span too.
 
 Events
     ``gen_ai.evaluation.result``: with a ``logger_provider`` given to the guard, log-based events
@@ -74,10 +88,12 @@ attributes), https://opentelemetry.io/docs/specs/semconv/gen-ai/.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import os
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +118,11 @@ from guardrail.providers.base import (
 )
 
 __all__ = [
+    "CANCELLED",
+    "CANCEL_NOT_NEEDED",
+    "CANCEL_REASON",
+    "CANCEL_STOPPED_EARLY",
+    "CANCEL_TOOL_CALLS",
     "CAPTURE_ENV",
     "DECISION_COUNTER",
     "DECISION_EVENT",
@@ -110,6 +131,8 @@ __all__ = [
     "PASSED_THROUGH",
     "SCHEMA_URL",
     "GuardMetrics",
+    "cancel_by_guardrail",
+    "cancelled_by_guardrail",
     "capture_content_enabled",
     "decision_attributes",
     "decision_from_attributes",
@@ -153,6 +176,20 @@ _DECISION_LISTS = {
     "missing": "guardrail.signals.missing",
     "skipped": "guardrail.signals.skipped",
 }
+#: Boolean attribute of a ``chat`` span whose request guardrail cancelled on purpose (status
+#: UNSET, no ``error.type``): a cancellation guardrail decided is not an error.
+CANCELLED = "guardrail.cancelled"
+#: Why guardrail cancelled it: :data:`CANCEL_STOPPED_EARLY`, :data:`CANCEL_NOT_NEEDED`,
+#: :data:`CANCEL_TOOL_CALLS`.
+CANCEL_REASON = "guardrail.cancel.reason"
+#: The stop test settled the action (``plan latency`` samples / ensemble models).
+CANCEL_STOPPED_EARLY = "stopped_early"
+#: The plan never needed the call (the answer alone settled the action, the chat ended).
+CANCEL_NOT_NEEDED = "not_needed"
+#: A ``live`` stream's answer was a tool call: nothing is judged.
+CANCEL_TOOL_CALLS = "tool_calls"
+# tasks guardrail cancelled on purpose -> why (read by the spans the tasks opened)
+_CANCELLED_TASKS: weakref.WeakKeyDictionary[asyncio.Future[Any], str] = weakref.WeakKeyDictionary()
 #: The semantic-conventions version the names follow (on the tracer and the meter).
 SCHEMA_URL = Schemas.V1_37_0.value
 # explicit bucket boundaries the GenAI conventions advise for the two histograms
@@ -272,7 +309,16 @@ def guard_span(
             span.set_attribute("guardrail.cost.output_tokens", exc.result.usage.output_tokens)
             raise
         except BaseException as exc:
-            record_error(span, exc)
+            reason = (
+                cancelled_by_guardrail(_current_task())
+                if isinstance(exc, asyncio.CancelledError)
+                else None
+            )
+            if reason is not None:  # guardrail's own decision (a live answer's tool call)
+                span.set_attribute(CANCELLED, True)
+                span.set_attribute(CANCEL_REASON, reason)
+            else:
+                record_error(span, exc)
             raise
 
 
@@ -286,6 +332,8 @@ def end_guard_span(
     output_tokens: int,
     missing: Sequence[str],
     error: str | None = None,
+    unused_calls: int = 0,
+    unmetered_calls: int = 0,
 ) -> None:
     """Set the guard span's outcome attributes (see the module docstring); ``status ==
     "failed"`` marks it ERROR with ``error.type`` = the failure's class (``error``'s
@@ -294,6 +342,8 @@ def end_guard_span(
     if action is not None:
         span.set_attribute("guardrail.decision.action", action)
     span.set_attribute("guardrail.cost.calls", calls)
+    span.set_attribute("guardrail.cost.unused_calls", unused_calls)
+    span.set_attribute("guardrail.cost.unmetered_calls", unmetered_calls)
     span.set_attribute("guardrail.cost.input_tokens", input_tokens)
     span.set_attribute("guardrail.cost.output_tokens", output_tokens)
     if missing:
@@ -317,15 +367,55 @@ def error_type_of(reason: str | None) -> str:
     return EA.ErrorTypeValues.OTHER.value
 
 
+def cancel_by_guardrail(task: asyncio.Future[Any], reason: str) -> bool:
+    """Cancel ``task`` on guardrail's own decision (``reason``: :data:`CANCEL_STOPPED_EARLY`,
+    :data:`CANCEL_NOT_NEEDED`, :data:`CANCEL_TOOL_CALLS`). The ``chat`` spans the task opened
+    then end with status UNSET, no ``error.type``, and :data:`CANCELLED` = true with
+    :data:`CANCEL_REASON`; a task cancelled any other way (the host's task, a deadline) still
+    reports ``error.type = CancelledError`` and status ERROR. Returns ``task.cancel()``."""
+    if task.done():
+        return False
+    _CANCELLED_TASKS[task] = reason
+    return task.cancel()
+
+
+def cancelled_by_guardrail(task: asyncio.Future[Any] | None) -> str | None:
+    """The reason :func:`cancel_by_guardrail` cancelled ``task`` with, else None."""
+    return _CANCELLED_TASKS.get(task) if task is not None else None
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running event loop
+        return None
+
+
 @dataclass
 class _CallState:
     """The model call in progress (set by :func:`model_call_span`): its metric attributes and
-    instruments, and how many HTTP requests the provider reported through the request hook."""
+    instruments, how many HTTP requests the provider reported through the request hook, and the
+    task that opened it (requests made in sub-tasks of that task share its cancellation)."""
 
     metric_attrs: dict[str, Any]
     metrics: GuardMetrics | None
     requests: int = 0
     first_end_ns: int | None = None
+    task: asyncio.Task[Any] | None = None
+
+    def failed(self, span: Span, exc: BaseException, metric_attrs: dict[str, Any]) -> None:
+        """Record how the call (or one request of it) ended with ``exc``: a cancellation
+        guardrail decided is not an error (:func:`cancel_by_guardrail`); anything else sets
+        ``error.type`` and status ERROR, on the span and the duration metric."""
+        reason = (
+            cancelled_by_guardrail(self.task) if isinstance(exc, asyncio.CancelledError) else None
+        )
+        if reason is not None:
+            span.set_attribute(CANCELLED, True)
+            span.set_attribute(CANCEL_REASON, reason)
+            return
+        record_error(span, exc)
+        metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
 
 
 _CALL: contextvars.ContextVar[_CallState | None] = contextvars.ContextVar(
@@ -391,8 +481,7 @@ class _RequestSpans:
             ):
                 yield report
         except BaseException as exc:
-            record_error(span, exc)
-            metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+            state.failed(span, exc, metric_attrs)
             raise
         finally:
             if state.metrics is not None:
@@ -460,7 +549,7 @@ def model_call_span(
         attrs[GA.GEN_AI_INPUT_MESSAGES] = json.dumps(
             [{"role": m.role, "parts": [{"type": "text", "content": m.content}]} for m in messages]
         )
-    state = _CallState(metric_attrs=dict(base), metrics=metrics)
+    state = _CallState(metric_attrs=dict(base), metrics=metrics, task=_current_task())
     token = _CALL.set(state)
     parent = trace.set_span_in_context(trace.get_current_span())
     name = f"chat {model}"
@@ -482,8 +571,8 @@ def model_call_span(
                 record_result(span, exc.result, capture_content=capture_content)
                 raise
             except BaseException as exc:
-                record_error(span, exc)  # the call failed (its first request's span says so)
-                state.metric_attrs[EA.ERROR_TYPE] = type(exc).__name__
+                # the call failed (its first request's span says so), or guardrail cancelled it
+                state.failed(span, exc, state.metric_attrs)
                 raise
             finally:
                 if state.requests == 0:

@@ -369,8 +369,11 @@ class StreamDelta(BaseModel):
             provider that streams no documents); relayed as is for tool-call deltas.
         finish_reason: the upstream's finish reason on the last content event, else ``None``.
         tool_calls: the event carries tool-call deltas (the reply is a tool call).
-        usage: token counts the upstream reported with this event (a usage chunk, or a server
-            that ignored ``stream: true`` and sent the whole completion), else ``None``.
+        usage: token counts the upstream reported with this event (a usage chunk: the one a
+            server sends after the last content chunk when asked with ``stream_options:
+            {"include_usage": true}``, or running totals on every chunk, the last one counting;
+            or a server that ignored ``stream: true`` and sent the whole completion), else
+            ``None``.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -672,6 +672,9 @@ class OpenAICompatProvider(SyncChatMixin):
         max_response_bytes: largest reply body accepted, in bytes (``None``: derived per request
             from ``max_tokens`` by :func:`reply_budget`); larger replies raise
             :class:`ResponseTooLargeError` (not retried).
+        stream_usage: ask for the token usage of streamed answers (:meth:`stream_chat` sends
+            ``stream_options: {"include_usage": true}``; default). ``False`` for a server that
+            refuses the field: a streamed answer's tokens are then not counted.
 
     ``timeout`` is the *total* time of one HTTP attempt (connect, send, wait, read the whole body),
     and also the per-read timeout. ``base_url`` may carry a query string (kept after
@@ -702,6 +705,7 @@ class OpenAICompatProvider(SyncChatMixin):
         embed_batch_size: int | None = None,
         name: str = "openai",
         max_response_bytes: int | None = None,
+        stream_usage: bool = True,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(
@@ -738,6 +742,7 @@ class OpenAICompatProvider(SyncChatMixin):
         self.retry_max_wait = retry_max_wait
         self.max_concurrency = max_concurrency
         self.supports_n = supports_n
+        self.stream_usage = stream_usage
         if embed_batch_size is not None and embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1 or None")
         self.embed_batch_size = embed_batch_size
@@ -1022,7 +1027,10 @@ class OpenAICompatProvider(SyncChatMixin):
         options: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[StreamDelta]:
         """Stream one answer (``stream: true``): one :class:`StreamDelta` per server-sent
-        chunk, as it arrives. ``options`` as in :meth:`chat_with_options`. A server that
+        chunk, as it arrives. ``options`` as in :meth:`chat_with_options`. With
+        ``stream_usage`` (default) the request asks for ``stream_options: {"include_usage":
+        true}``: the server's usage chunk (no choices, after the last content chunk) is yielded
+        with its ``usage`` set; a server that ignores the field sends none. A server that
         ignores ``stream: true`` and answers with a JSON ``chat.completion``
         (``Content-Type: application/json``) gives one complete delta
         (:func:`completion_delta`: text, ``finish_reason``, ``usage``, tool calls).
@@ -1049,6 +1057,8 @@ class OpenAICompatProvider(SyncChatMixin):
             "messages": [m.wire(clean_text) for m in msgs],
             "stream": True,
         }
+        if self.stream_usage:
+            payload["stream_options"] = {"include_usage": True}
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
                 payload[key] = val

@@ -10,14 +10,17 @@ from the reply and, for fuzzy matches, the score, so a human can audit the judge
    three levels) whose value is not a placeholder (``<your answer>``, ``...``); later objects (a
    model inventing a follow-on question with its own answer) are ignored, and a ``confidence``
    field is never the answer. A truncated object still gives its quoted ``"answer": "..."``.
-2. ``answer_marker``: the last LaTeX ``\\boxed{...}``, else the first line that starts with an
-   explicit answer label (``Answer:``, ``The answer is:``, ``Final answer:``, ``####``, ``A:``
-   followed by a number as in GSM8K, or a line opening "(So / Therefore,) the answer is X", not
-   "... is not"); the answer may continue on the next line. A later labelled line holding only
-   a percentage ("The answer is: 100%" under SmolLM2's answer) is a confidence statement, not
-   the answer. Markdown emphasis is read through (``**Answer: 42**``, ``The answer is
-   **Canberra**``), and reasoning whose last line is wholly bold (``**42**``, at most 12 words,
-   not a heading ending in ":") gives that line.
+2. ``answer_marker``: what :func:`guardrail.signals.answers.extract_answer` (the one prose
+   extractor, shared with answer-level agreement) finds with ``fallback="first_line"`` and
+   ``phrases="line_start"``: the last LaTeX ``\\boxed{...}``, else the last explicit marker of
+   the strongest kind present: ``####`` lines, then ``Answer:`` / ``Final answer:`` lines, then
+   ``A:`` lines that do not start an option list, then lines opening "The answer is: X" /
+   "The answer = X" / "(So / Therefore,) the answer is X" (not "... is not"); a label standing
+   alone takes the next line. A labelled line after the first holding only a percentage ("The
+   answer is: 100%" under SmolLM2's answer) is a confidence statement, not the answer. Markdown
+   emphasis is read through (``**Answer: 42**``, ``The answer is **Canberra**``), and reasoning
+   whose last line is wholly bold (``**42**``, at most 12 words, not a heading ending in ":")
+   gives that line.
 3. ``first_line``: the first non-empty line that is not a confidence line or a code fence.
 
 Confidence statements are cut from the extracted answer (``Confidence: 80%``, ``(90% sure)``,
@@ -105,6 +108,7 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 
 from guardrail.runner.questions import Question
+from guardrail.signals.answers import extract_answer as extract_prose
 from guardrail.signals.nonanswer import classify_reply
 from guardrail.signals.numbers import (
     NumberMention,
@@ -114,7 +118,7 @@ from guardrail.signals.numbers import (
     same_unit,
     yes_no,
 )
-from guardrail.signals.structured import find_json_objects, json_answer
+from guardrail.signals.structured import json_answer
 
 __all__ = [
     "DEFAULT_FUZZY_THRESHOLD",
@@ -184,7 +188,6 @@ class Judgement(BaseModel):
 
 # --------------------------------------------------------------------------- text helpers
 
-_CONFIDENCE_LINE = re.compile(r"^\W*(confidence|probability|certainty)\b", re.IGNORECASE)
 _ANSWER_PREFIX = re.compile(
     # a "-" right before a digit is the answer's sign ("The answer is -20"), not a separator
     r"^\W*(?:final\s+answer|answer|the\s+(?:correct\s+|final\s+)?answer\s+is|a)\s*(?::|-(?!\d))\s*",
@@ -208,20 +211,6 @@ class ExtractedAnswer(NamedTuple):
     field: str = ""
 
 
-_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
-_MARKER_LINE = re.compile(
-    r"^\W*(?:(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?)\s*[:=]\s*(?P<rest>.*)$"
-    r"|^\s*####\s*(?P<hashes>.*)$"
-    r"|^\s*A\s*:\s*(?P<gsm>[-+\u2212$\u20ac\u00a3]?\s*\d.*)$"
-    r"|^\W*(?:(?:so|thus|therefore|hence)\s*,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is"
-    r"\s+(?!not\b)(?P<stated>.+)$",
-    re.IGNORECASE,
-)
-# a line that is wholly bold ("**42**", "__Canberra.__"), not a bold heading ("**Step 1:**")
-_BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(?P<b>[^*_\n]*[^*_\n:?\s])\s*(?:\*\*|__)\s*[.!]?\s*$")
-_BOLD_ANSWER_WORDS = 12  # a longer bold last line is a summary sentence, not the answer
-_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
-_PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
 _CONFIDENCE_PHRASE = re.compile(
     r"[\(\[]?\s*\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
     r"\s*[:=]?|probability\s*[:=])\s*(?<![\d.,])[-+]?\d[\d.,]*+\s*"
@@ -259,46 +248,13 @@ def extract_answer(reply: str) -> ExtractedAnswer:
         if not found.text:  # JSON with an answer field, but only placeholders in it
             return ExtractedAnswer("", "none")
         return ExtractedAnswer(_clean_answer(found.text), "json", found.key)
-    rest = reply
-    if "{" in reply:  # JSON without an answer field (confidence only) is not the answer
-        for obj in reversed(find_json_objects(reply)[0]):
-            rest = rest[: obj.start] + "\n" + rest[obj.end :]
-    lines = [ln.strip() for ln in rest.splitlines()]
-    content = [
-        ln
-        for ln in lines
-        if ln and not _FENCE_LINE.match(ln) and not _CONFIDENCE_LINE.match(ln) and ln != "}"
-    ]
-    boxed = _BOXED.findall(rest)
-    if boxed and _clean_answer(boxed[-1]):  # LaTeX "\boxed{18}": the last one is the final answer
-        return ExtractedAnswer(_clean_answer(boxed[-1]), "answer_marker")
-    first = content[0] if content else ""
-    if first and not _MARKER_LINE.match(first):
-        for n, line in enumerate(content[1:], start=1):
-            m = _MARKER_LINE.match(line)
-            if m is None:
-                continue
-            said = m.group("rest") or m.group("hashes") or m.group("gsm") or m.group("stated")
-            text = _clean_answer(said or "")
-            if not text and n + 1 < len(content):  # "Answer:" with the answer on the next line
-                text = _clean_answer(content[n + 1])
-            if _PERCENT_ONLY.match(text):  # "The answer is: 100%" after an answer: a confidence
-                continue
-            if text:
-                return ExtractedAnswer(text, "answer_marker")
-        bold = _BOLD_LINE.match(content[-1]) if len(content) > 1 else None
-        if bold and not _BOLD_LINE.match(first):  # reasoning that ends in "**42**"
-            text = _clean_answer(bold.group("b").rstrip(".!"))
-            if text and len(text.split()) <= _BOLD_ANSWER_WORDS and not _PERCENT_ONLY.match(text):
-                return ExtractedAnswer(text, "answer_marker")
-    for n, line in enumerate(content):
-        marker = _MARKER_LINE.match(line) is not None
-        text = _clean_answer(line)
-        if not text and marker and n + 1 < len(content):
-            text = _clean_answer(content[n + 1])
-        if text:
-            return ExtractedAnswer(text, "answer_marker" if marker else "first_line")
-    return ExtractedAnswer("", "none")
+    # the prose extractor agreement uses; the judge reads the first line when no marker is
+    # found and "the answer is" only opening a line (docs/signals.md, "One answer extractor")
+    got = extract_prose(reply, fallback="first_line", phrases="line_start", tidy=_clean_answer)
+    if got.method in ("empty", "none"):
+        return ExtractedAnswer("", "none")
+    source: AnswerSource = "first_line" if got.method == "first_line" else "answer_marker"
+    return ExtractedAnswer(got.text, source)
 
 
 def answer_line(reply: str) -> str:

@@ -291,9 +291,20 @@ class OpenAIClientProvider(SyncChatMixin):
     Whether ``create`` is asynchronous is decided on the unwrapped function
     (``inspect.unwrap``: openai's ``required_args`` decorator hides ``async def``) and, for any
     other wrapper, by awaiting a result that is awaitable.
+
+    ``stream_usage`` (default True): :meth:`stream_chat` asks the client for
+    ``stream_options={"include_usage": True}`` so a streamed answer's tokens are counted; give
+    False for a server that refuses the field.
     """
 
-    def __init__(self, client: Any, *, model: str | None = None, name: str = "openai") -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        model: str | None = None,
+        name: str = "openai",
+        stream_usage: bool = True,
+    ) -> None:
         create = getattr(
             getattr(getattr(client, "chat", None), "completions", None), "create", None
         )
@@ -304,6 +315,7 @@ class OpenAIClientProvider(SyncChatMixin):
         self._async = inspect.iscoroutinefunction(inspect.unwrap(create))
         self._model = model
         self._name = name
+        self.stream_usage = stream_usage
 
     @property
     def name(self) -> str:
@@ -388,7 +400,8 @@ class OpenAIClientProvider(SyncChatMixin):
         :func:`guardrail.providers.completion_delta`; one without ``choices`` raises
         ``ResponseFormatError``). Errors are mapped as in :meth:`chat`; a stream that ends without a
         ``finish_reason`` (the connection closed mid-answer) raises
-        ``ProviderConnectionError``."""
+        ``ProviderConnectionError``. With ``stream_usage`` (default) the call asks for
+        ``stream_options={"include_usage": True}``; the usage chunk's delta carries ``usage``."""
         model_name = model or self._model
         if not model_name:
             raise ValueError("no model given and the provider has no default model")
@@ -397,6 +410,8 @@ class OpenAIClientProvider(SyncChatMixin):
             "messages": [m.wire() for m in normalize_messages(messages)],
             "stream": True,
         }
+        if self.stream_usage:
+            kwargs["stream_options"] = {"include_usage": True}
         for key, val in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
             if val is not None:
                 kwargs[key] = val

@@ -32,7 +32,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,6 +54,7 @@ from guardrail.providers import (
     ProviderError,
     ResponseFormatError,
     ToolCallReply,
+    Usage,
     make_provider,
     normalize_messages,
     run_sync,
@@ -92,6 +93,10 @@ if TYPE_CHECKING:  # numpy loads only when a policy uses a profile or the sample
     from guardrail.calibration import CalibrationProfile
     from guardrail.signals.consistency import AsyncSimilarity, Similarity
 from guardrail.tracing import (
+    CANCEL_NOT_NEEDED,
+    CANCEL_STOPPED_EARLY,
+    cancel_by_guardrail,
+    cancelled_by_guardrail,
     capture_content_enabled,
     emit_evaluation,
     end_guard_span,
@@ -160,6 +165,10 @@ class _Run:
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    unused_calls: int = 0  # of calls: speculative requests whose reply no signal used
+    unmetered_calls: int = 0  # of calls: usage not reported (a live answer without usage chunk)
+    # speculative / eager tasks whose calls are already sorted into used / unused
+    accounted: set[asyncio.Task[ChatResult]] = field(default_factory=set)
     values: dict[str, SignalValue] = field(default_factory=dict)
     reports: dict[str, SignalReport] = field(default_factory=dict)
     timed_out: bool = False
@@ -536,9 +545,12 @@ class Guard:
 
         The samples start together with the answer call in both modes (eager samples), so a
         policy that needs only samples waits about one model call. Signal designs and sources
-        as :meth:`chat` (``docs/sdk.md``). ``response.cost`` of a ``live`` stream counts the
-        assessment's calls, not the streamed answer's (servers report no usage for it unless
-        asked). Closing the iterator early cancels the guard's pending calls (nothing is queued).
+        as :meth:`chat` (``docs/sdk.md``). ``response.cost`` counts every call of the guard in
+        both modes, a ``live`` stream's answer call included: its tokens are the usage chunk the
+        provider asked the server for (``stream_options.include_usage``), so the same replies
+        cost the same as :meth:`chat`; a server that sends no usage chunk leaves the answer's
+        tokens out and counts it in ``cost.unmetered_calls``. Closing the iterator early
+        cancels the guard's pending calls (nothing is queued).
 
         Raises:
             ValueError: unknown domain, malformed messages, or a ``mode`` other than
@@ -571,7 +583,7 @@ class Guard:
     async def _entry(
         self,
         messages: MessagesLike,
-        supplied: Choice | Awaitable[str | Choice] | None,
+        supplied: Choice | Awaitable[str | Choice | StreamedAnswer] | None,
         *,
         domain: str | None,
         model: str | None,
@@ -581,9 +593,13 @@ class Guard:
         max_tokens: int | None,
         seed: int | None,
         eager: bool = False,
+        streamed: bool = False,
     ) -> GuardedResponse:
         """:meth:`chat` (``supplied`` None) or :meth:`assess` (the answer given); ``eager``
-        starts the samples with the answer even without ``eager_samples`` (streams)."""
+        starts the samples with the answer even without ``eager_samples`` (streams).
+        ``streamed``: ``supplied`` is guardrail's own streamed answer call (a ``live`` stream):
+        it counts as one call of this chat, with the usage of the :class:`StreamedAnswer` it
+        resolves to (``unmetered_calls`` when it has none)."""
         start = time.perf_counter()
         policy = self.policy_for(domain)
         msgs = normalize_messages(messages)
@@ -606,16 +622,26 @@ class Guard:
                 seed=seed,
                 eager=eager or self.eager_samples,
             )
+            # why the speculative calls still running at the end are cancelled: guardrail's
+            # decision (not needed), or the host's (its task was cancelled: reported as is)
+            why: str | None = CANCEL_NOT_NEEDED
             try:
-                response = await self._guarded(run, rid, stakes, context or {}, start, supplied)
+                response = await self._guarded(
+                    run, rid, stakes, context or {}, start, supplied, streamed
+                )
             except (AuthenticationError, GuardError, ToolCallReply):
                 raise  # ToolCallReply: passed through unevaluated (tracing: not a failure)
+            except asyncio.CancelledError:
+                # cancelled by guardrail itself (a live stream whose reply is a tool call)
+                # or by the host (its task, a deadline, a client that went away)
+                why = cancelled_by_guardrail(asyncio.current_task())
+                raise
             except Exception as exc:  # the host app never sees an internal error
                 record_error(span, exc)
                 response = self._failed(run, rid, exc, start)
             finally:
-                await _cancel_speculation(run)
-                await _abandon(run)  # eager samples a failed chat did not use
+                await _cancel_speculation(run, why)
+                await _abandon(run, why)  # eager samples a failed chat did not use
             if self.decision_log is not None:
                 response = await self._log_decision(run, response)
             end_guard_span(
@@ -627,6 +653,8 @@ class Guard:
                 output_tokens=response.cost.output_tokens,
                 missing=[s.name for s in response.signals if s.status == "missing"],
                 error=response.error,
+                unused_calls=response.cost.unused_calls,
+                unmetered_calls=response.cost.unmetered_calls,
             )
             self._metrics.decision(
                 policy.name, response.action.value if response.action is not None else "failed"
@@ -681,7 +709,7 @@ class Guard:
             )
             remaining = run.remaining()
             try:
-                result = await (coro if remaining is None else asyncio.wait_for(coro, remaining))
+                result = await _within(coro, remaining)
             except TimeoutError:
                 run.timed_out = True
                 run.calls += 1
@@ -702,7 +730,8 @@ class Guard:
         stakes: str | None,
         context: Mapping[str, str],
         start: float,
-        supplied: Choice | Awaitable[str | Choice] | None = None,
+        supplied: Choice | Awaitable[str | Choice | StreamedAnswer] | None = None,
+        streamed: bool = False,
     ) -> GuardedResponse:
         policy = run.policy
         cfg = policy.signals
@@ -762,14 +791,20 @@ class Guard:
             if not isinstance(supplied, Choice):  # still being made: wait for it (deadline)
                 remaining = run.remaining()
                 try:
-                    got = await (
-                        supplied if remaining is None else asyncio.wait_for(supplied, remaining)
-                    )
+                    got = await _within(supplied, remaining)
                 except TimeoutError as exc:
                     run.timed_out = True
+                    _count_streamed(run, streamed, None)
                     return self._failed(run, request_id, exc, start)
                 except Exception as exc:  # the source of the answer failed (a broken stream)
+                    _count_streamed(run, streamed, None)
                     return self._failed(run, request_id, exc, start)
+                if isinstance(got, StreamedAnswer):  # a live stream's answer, with its usage
+                    _count_streamed(run, streamed, got)
+                    run.answer_id = got.response_id
+                    got = got.choice
+                else:
+                    _count_streamed(run, streamed, None)
                 supplied = _as_choice(got)
                 if not supplied.text.strip():
                     return self._failed(
@@ -838,10 +873,10 @@ class Guard:
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
-        await _abandon(run)  # eager samples the plan did not need
+        await _abandon(run, CANCEL_NOT_NEEDED)  # eager samples the plan did not need
         # plan latency: sample / ensemble requests the plan never needed (the answer alone
         # settled the action) are cancelled now, so the chat's cost counts them
-        await _cancel_speculation(run)
+        await _cancel_speculation(run, CANCEL_NOT_NEEDED)
 
         # 4. decide
         for name in sorted(needed - set(run.reports)):
@@ -1036,7 +1071,14 @@ class Guard:
                 if m > seen:
                     seen = m
                     stop = check(m)
-            await _cancel_speculation(run)  # stopped early: the rest is not worth its tokens
+            # stopped early: the rest is not worth its tokens (nor are the ensemble models':
+            # the action is settled whatever the other signals turn out to be)
+            used_up_to = k if stop is None else stop[1].m
+            await _cancel_tasks(
+                run, tasks, CANCEL_STOPPED_EARLY, used={t for t in tasks if index[t] < used_up_to}
+            )
+            if stop is not None:
+                await _cancel_tasks(run, run.ensemble_tasks or [], CANCEL_STOPPED_EARLY)
             waves = [k]
             calls_before = run.calls - sum(_calls_of(t) for t in tasks)
         else:  # plan cost: waves, never sending one that cannot change the action
@@ -1133,9 +1175,7 @@ class Guard:
             remaining = run.remaining()
             try:
                 coro = method(texts, model=model_name)
-                vectors: list[list[float]] = await (
-                    coro if remaining is None else asyncio.wait_for(coro, remaining)
-                )
+                vectors: list[list[float]] = await _within(coro, remaining)
             except TimeoutError:
                 run.timed_out = True
                 run.calls += 1
@@ -1250,7 +1290,10 @@ class Guard:
                 if m > seen:
                     seen = m
                     stop = check(m)
-            await _cancel_tasks(run, tasks)
+            used_up_to = len(models) if stop is None else stop[2]
+            await _cancel_tasks(
+                run, tasks, CANCEL_STOPPED_EARLY, used={t for t in tasks if index[t] < used_up_to}
+            )
             waves = [len(models)]
             calls_before = run.calls - sum(_calls_of(t) for t in tasks)
         elif run.policy.plan == "cost" and exact:  # waves in policy order
@@ -1353,7 +1396,9 @@ class Guard:
             missing=[s.name for s in response.signals if s.status == "missing"],
             skipped=[s.name for s in response.signals if s.status == "skipped"],
             model=response.model,
-            cost=response.cost.model_dump(),
+            # the record's documented cost keys (docs/architecture.md); the unused / unmetered
+            # call counts stay on the response, its span and the verdict
+            cost=response.cost.model_dump(include=_LOGGED_COST),
             **content,
         )
         try:
@@ -1403,6 +1448,8 @@ class Guard:
             input_tokens=run.input_tokens,
             output_tokens=run.output_tokens,
             latency_s=time.perf_counter() - start,
+            unused_calls=min(run.unused_calls, run.calls),
+            unmetered_calls=run.unmetered_calls,
         )
 
     def _failed(
@@ -1575,7 +1622,7 @@ class Guard:
         # a locked store (another process holding the write lock) must not stretch the chat past
         # its deadline: the store gets what is left, plus STORE_GRACE seconds
         try:
-            return await asyncio.wait_for(queued, remaining + STORE_GRACE)
+            return await _within(queued, remaining + STORE_GRACE)
         except TimeoutError:
             raise ReviewStoreTimeout(
                 f"the review store did not confirm within the guard timeout "
@@ -1589,6 +1636,22 @@ class Guard:
 OFFLOAD_CHARS = 8192
 
 _T = TypeVar("_T")
+
+#: The ``cost`` keys of a decision-log record (``DecisionRecord.cost``).
+_LOGGED_COST = {"calls", "input_tokens", "output_tokens", "latency_s"}
+
+
+async def _within(aw: Awaitable[_T], remaining: float | None) -> _T:
+    """``await aw``, raising ``TimeoutError`` after ``remaining`` seconds (None: no bound).
+
+    ``asyncio.timeout``, not ``asyncio.wait_for``: on Python 3.11 ``wait_for`` returns the
+    result when a cancellation of the awaiting task arrives in the same loop step as the result,
+    dropping the cancellation (a host that cancels ``Guard.chat`` as the answer arrives would
+    see the guard run on to its deadline; tests/sdk/test_cancel_spans.py)."""
+    if remaining is None:
+        return await aw
+    async with asyncio.timeout(remaining):
+        return await aw
 
 
 async def _offload(size: int, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -1643,7 +1706,7 @@ def _agreeing(
 
 def _calls_of(task: asyncio.Task[ChatResult]) -> int:
     """Model calls one speculative sample task made (a cancelled one: its request was sent)."""
-    if task.cancelled():
+    if not task.done() or task.cancelled():
         return 1
     exc = task.exception()
     if exc is None:
@@ -1651,24 +1714,71 @@ def _calls_of(task: asyncio.Task[ChatResult]) -> int:
     return (exc.calls or 1) if isinstance(exc, ProviderError) else 1
 
 
-async def _cancel_speculation(run: _Run) -> None:
+async def _cancel_speculation(run: _Run, why: str | None = CANCEL_NOT_NEEDED) -> None:
     """Cancel the speculative sample and ensemble calls still running (their tokens are not
     spent further) and wait for them; a call that was sent counts in the chat's cost either
-    way."""
-    await _cancel_tasks(run, run.speculative or [])
-    await _cancel_tasks(run, run.ensemble_tasks or [])
+    way, and the calls of tasks no signal consumed count as unused. ``why``: guardrail's reason
+    (their spans end without error, :func:`guardrail.tracing.cancel_by_guardrail`); None when
+    the host cancelled the chat (the spans report the ``CancelledError``)."""
+    await _cancel_tasks(run, run.speculative or [], why)
+    await _cancel_tasks(run, run.ensemble_tasks or [], why)
 
 
-async def _cancel_tasks(run: _Run, tasks: list[asyncio.Task[ChatResult]]) -> None:
+async def _cancel_tasks(
+    run: _Run,
+    tasks: list[asyncio.Task[ChatResult]],
+    why: str | None,
+    used: Collection[asyncio.Task[ChatResult]] = (),
+) -> None:
+    """Cancel ``tasks`` still running (``why`` as in :func:`_cancel_speculation`), count the
+    cancelled requests as calls, and sort every task's calls once into used (``used``: the
+    tasks whose replies a signal read) or unused."""
     running = [t for t in tasks if not t.done()]
     for t in running:
-        t.cancel()
+        if why is None:
+            t.cancel()
+        else:
+            cancel_by_guardrail(t, why)
     if running:
         await asyncio.gather(*running, return_exceptions=True)
-        run.calls += len(running)
-    for t in tasks:  # retrieve exceptions so asyncio never logs "never retrieved"
-        if t.done() and not t.cancelled():
+        # a request that was cancelled was sent: one call. One that finished anyway (its reply
+        # arrived as the cancel did: asyncio.wait_for then returns the result) or failed was
+        # already counted by `_call` (counting it here too made plan latency report more
+        # calls than it started)
+        run.calls += sum(1 for t in running if t.cancelled())
+    for t in tasks:
+        if t not in run.accounted:
+            run.accounted.add(t)
+            if t not in used:
+                run.unused_calls += _calls_of(t)
+        if t.done() and not t.cancelled():  # retrieved, so asyncio never logs "never retrieved"
             t.exception()
+
+
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """A ``live`` stream's complete answer, as the stream relay hands it to the assessment
+    (``guardrail.sdk.streaming``): the answer, the token usage the upstream reported for the
+    streamed call (``None``: no usage chunk) and its ``gen_ai.response.id``."""
+
+    choice: Choice
+    usage: Usage | None = None
+    response_id: str | None = None
+
+
+def _count_streamed(run: _Run, streamed: bool, result: StreamedAnswer | None) -> None:
+    """Count a ``live`` stream's answer call in the chat's cost: one call, with its reported
+    usage; without one (the upstream sent no usage chunk, or the stream broke) it is
+    *unmetered*: its tokens are not in the totals."""
+    if not streamed:
+        return
+    run.calls += 1
+    usage = result.usage if result is not None else None
+    if usage is None:
+        run.unmetered_calls += 1
+        return
+    run.input_tokens += usage.input_tokens
+    run.output_tokens += usage.output_tokens
 
 
 def _as_choice(answer: str | Choice) -> Choice:
@@ -1700,20 +1810,25 @@ def _inline_or_followup(run: _Run) -> None:
     run.values.pop("verbalized", None)
 
 
-async def _abandon(run: _Run) -> None:
-    """Cancel eager samples that were not used and wait until the cancellation has run (no task
-    of the chat outlives it: its HTTP request is closed now, not whenever the loop next gets to
-    it, and a loop closed right after the chat finds nothing half-done). A call still in flight
-    counts as one call (the request was sent; its tokens are unknown); one that finished,
-    even while being cancelled, was counted by ``_call``."""
+async def _abandon(run: _Run, why: str | None = CANCEL_NOT_NEEDED) -> None:
+    """Cancel eager samples that were not used (``why`` as in :func:`_cancel_speculation`) and
+    wait until the cancellation has run (no task of the chat outlives it: its HTTP request is
+    closed now, not whenever the loop next gets to it, and a loop closed right after the chat
+    finds nothing half-done). A call still in flight counts as one call (the request was sent;
+    its tokens are unknown); one that finished, even while being cancelled, was counted by
+    ``_call``. Either way its calls are unused."""
     task, run.prefetched = run.prefetched, None
     if task is None:
         return
     if not task.done():
-        task.cancel()
+        if why is None:
+            task.cancel()
+        else:
+            cancel_by_guardrail(task, why)
         await asyncio.wait([task])  # never raises; the caller's own cancellation still does
     if task.cancelled():
         run.calls += 1
+    run.unused_calls += _calls_of(task)
     _retrieve(task)
 
 

@@ -27,10 +27,22 @@ class Cost(BaseModel):
     """What a guarded chat cost.
 
     Attributes:
-        calls: model calls made (HTTP requests or local generations, retries included).
+        calls: model calls made (HTTP requests or local generations, retries included): every
+            request *started*, the ones guardrail cancelled or did not use included (they
+            were sent, and may be billed). A ``live`` stream's answer call is one of them.
         input_tokens: prompt tokens summed over all calls (as the servers reported them).
         output_tokens: completion tokens summed over all calls.
         latency_s: wall-clock seconds of the whole guarded chat.
+        unused_calls: of ``calls``, the speculative requests whose reply no signal used:
+            ``plan latency`` sample / ensemble requests cancelled once the action was settled
+            (or never needed), replies that arrived after the stop, eager samples the plan did
+            not need. ``calls - unused_calls`` is the number of requests whose reply was used
+            (the answer, follow-ups, the samples and models the decision read). ``0 <=
+            unused_calls <= calls``.
+        unmetered_calls: of ``calls``, the ones whose token usage the server did not report
+            (a ``live`` stream's answer when the upstream sends no usage chunk for
+            ``stream_options.include_usage``): their tokens are **not** in ``input_tokens`` /
+            ``output_tokens``, which are then a lower bound.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -39,6 +51,8 @@ class Cost(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     latency_s: float = 0.0
+    unused_calls: int = 0
+    unmetered_calls: int = 0
 
 
 class SignalReport(BaseModel):

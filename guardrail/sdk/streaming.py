@@ -35,12 +35,14 @@ from guardrail.providers import (
     ProviderError,
     StreamDelta,
     ToolCallReply,
+    Usage,
     normalize_messages,
     run_sync,
 )
 from guardrail.sdk.answer_call import ANSWER_SLOT, AnswerSlot
 from guardrail.sdk.models import GuardedResponse, StreamEvent, StreamMode
 from guardrail.sdk.verdict import withheld
+from guardrail.tracing import CANCEL_NOT_NEEDED, CANCEL_TOOL_CALLS, cancel_by_guardrail
 
 if TYPE_CHECKING:
     from guardrail.sdk.guard import Guard
@@ -198,13 +200,15 @@ async def _live(
 ) -> AsyncGenerator[StreamEvent, None]:
     import uuid
 
+    from guardrail.sdk.guard import StreamedAnswer
+
     rid = request_id or uuid.uuid4().hex
     provider = guard.provider
     model_name = model or guard.model or provider.default_model or "default"
     if slot is not None:
         slot.used = True  # the options go to the streamed answer call, never to a sample
     options = dict(slot.options) if slot is not None else {}
-    answer: asyncio.Future[Choice] = asyncio.get_running_loop().create_future()
+    answer: asyncio.Future[StreamedAnswer] = asyncio.get_running_loop().create_future()
     # the assessment starts first: its samples run while the answer streams (eager samples)
     judging: asyncio.Future[GuardedResponse] = asyncio.ensure_future(
         guard._entry(
@@ -218,17 +222,26 @@ async def _live(
             max_tokens=max_tokens,
             seed=seed,
             eager=True,
+            streamed=True,  # the answer call is guardrail's: its call and usage count
         )
     )
     cap = max_tokens if max_tokens is not None else guard.max_tokens
     tokens = _answer_stream(provider, msgs, model_name, guard.temperature, seed, cap, options)
     parts: list[str] = []
     finish: str | None = None
+    usage: Usage | None = None  # the upstream's usage chunk (asked with include_usage)
+    response_id: str | None = None
     tool_calls = False
     sent = False
+    host = False
     try:
         try:
             async for delta in tokens:
+                if delta.usage is not None:
+                    usage = delta.usage  # running totals on every chunk: the last one counts
+                if response_id is None and delta.raw is not None:
+                    rid_raw = delta.raw.get("id")
+                    response_id = rid_raw if isinstance(rid_raw, str) and rid_raw else None
                 if delta.tool_calls:
                     tool_calls = True
                 if delta.finish_reason is not None:
@@ -246,12 +259,14 @@ async def _live(
         except (ProviderError, TimeoutError) as exc:
             if not sent and (raise_early or isinstance(exc, AuthenticationError)):
                 raise
-            answer.set_exception(exc)
+            if not answer.done():  # not already given up on (the guard timeout)
+                answer.set_exception(exc)
         if tool_calls:  # passed through unguarded: the assessment is not needed
             yield StreamEvent(type="done", mode="live", tool_calls=True)
             return
         if not answer.done():
-            answer.set_result(Choice(index=0, text="".join(parts), finish_reason=finish))
+            choice = Choice(index=0, text="".join(parts), finish_reason=finish)
+            answer.set_result(StreamedAnswer(choice, usage=usage, response_id=response_id))
         try:
             resp = await judging
         except AuthenticationError as exc:  # the samples' credentials were refused
@@ -280,11 +295,18 @@ async def _live(
         if tail:  # the notice, after the streamed answer
             yield StreamEvent(type="delta", mode="live", text=tail, response=resp)
         yield StreamEvent(type="done", mode="live", response=resp)
+    except (GeneratorExit, asyncio.CancelledError):
+        host = True  # the consumer closed the stream or its task was cancelled
+        raise
     finally:
         await _close(tokens)
         stopped = not judging.done()
-        if stopped:  # the consumer went away, or a tool call: stop the assessment
-            judging.cancel()
+        if stopped:
+            if host:  # the host's cancellation: reported as such on the spans
+                judging.cancel()
+            else:  # a tool call, or the answer stream failed: guardrail's own decision
+                reason = CANCEL_TOOL_CALLS if tool_calls else CANCEL_NOT_NEEDED
+                cancel_by_guardrail(judging, reason)
         if not answer.done():
             answer.cancel()
         if stopped:  # and wait for it: its sample requests are closed before the stream ends,
@@ -303,7 +325,8 @@ async def _answer_stream(
     options: dict[str, Any],
 ) -> AsyncIterator[StreamDelta]:
     """The answer as deltas: the provider's ``stream_chat`` when it has one, else its whole
-    ``chat`` answer as one delta (the embedded model, replay providers)."""
+    ``chat`` answer as one delta carrying the call's usage (the embedded model, replay
+    providers)."""
     stream = getattr(provider, "stream_chat", None)
     if callable(stream):
         kwargs: dict[str, Any] = {

@@ -32,7 +32,9 @@ def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
     could not get), ``signals`` (DSL name -> value), ``review_id``, ``spot_check_id``,
     ``request_id``, ``withheld`` (:func:`withheld`), ``retracted`` / ``replacement`` (``False`` /
     ``None`` here; set by ``live`` streams of ``guardrail serve``), ``cost`` (``calls``,
-    ``input_tokens``, ``output_tokens``, ``latency_s`` rounded to 0.1 ms) of the guard's own calls.
+    ``input_tokens``, ``output_tokens``, ``latency_s`` rounded to 0.1 ms, ``unused_calls``,
+    ``unmetered_calls``: :class:`~guardrail.sdk.models.Cost`) of every call the guard made (a
+    ``live`` stream's answer call included).
     """
     d = r.decision
     return {
@@ -56,5 +58,7 @@ def verdict(r: GuardedResponse, *, hold_reviews: bool = True) -> dict[str, Any]:
             "input_tokens": r.cost.input_tokens,
             "output_tokens": r.cost.output_tokens,
             "latency_s": round(r.cost.latency_s, 4),
+            "unused_calls": r.cost.unused_calls,
+            "unmetered_calls": r.cost.unmetered_calls,
         },
     }

@@ -29,6 +29,11 @@ Request fields: ``messages``, ``model``, the token cap (``max_tokens`` /
 client's answer-only decision) go to the answer call only; ``n`` other than 1, ``audio`` and
 ``stream_options`` without ``stream`` are 400; any other field is dropped.
 
+Errors: OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``. A 4xx of the upstream
+answer call (the caller's request or key) is answered with that status and the upstream's error
+(:func:`upstream_refusal`; 429 keeps ``Retry-After``); 5xx, connection failures and timeouts are
+502; signal calls refused after the answer only make their signal missing.
+
 Credentials: the client's ``Authorization: Bearer`` key is passed to the upstream (or
 ``upstream_api_key`` from the settings when the client sends none); with a proxy ``token`` set,
 ``Authorization`` must carry that token and the upstream key comes from
@@ -107,6 +112,7 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "resolve_domain",
+    "upstream_refusal",
     "verdict",
 ]
 

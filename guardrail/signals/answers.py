@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,7 +44,7 @@ from guardrail.signals.numbers import (
     same_unit,
     yes_no,
 )
-from guardrail.signals.structured import json_answer
+from guardrail.signals.structured import find_json_objects, json_answer
 
 __all__ = [
     "ANSWER_THRESHOLD",
@@ -70,6 +70,7 @@ ExtractMethod = Literal[
     "marker",
     "answer_line",
     "answer_phrase",
+    "bold_line",
     "conclusion",
     "option",
     "first_line",
@@ -86,7 +87,8 @@ class ExtractedAnswer(BaseModel):
         text: the answering part as written (markdown emphasis removed); "" for an empty reply.
         method: how it was found: ``json`` (an ``"answer"`` field), ``boxed`` (``\\boxed{}``),
             ``marker`` (``#### 42``), ``answer_line`` (``A:`` / ``Answer:`` / ``Final answer:``),
-            ``answer_phrase`` ("the answer is ..."), ``conclusion`` ("Therefore ... = 18", or the
+            ``answer_phrase`` ("the answer is ..."), ``bold_line`` (a wholly bold last line
+            after reasoning, ``**42**``), ``conclusion`` ("Therefore ... = 18", or the
             last sentence with a number for a "how many / how much" question), ``option`` (a
             leading option letter), ``first_line`` (a short first line before an explanation),
             ``sentence`` (the sentence that answers the question), ``whole`` (the reply is one
@@ -106,11 +108,12 @@ class ExtractedAnswer(BaseModel):
 _MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+(?![-+$€£]?\d)|^>\s*", re.MULTILINE)
 _FOLLOW_ON = re.compile(r"\n\s*(?:Q|Question|User|Human|Problem)\s*\d*\s*[:：]", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{")
-_MARKER = re.compile(r"^\s*####\s*(?P<a>\S.*?)\s*$", re.MULTILINE)
+# an explicit answer line (matched on one stripped line): "#### 42", "A: 18" (upper-case A, as in
+# GSM8K), "Answer: Paris" / "Final answer: 42" (the answer may be on the next line)
 _ANSWER_LINE = re.compile(
-    r"^\s*(?:[-*]\s*)?(?P<label>(?i:final\s+answer|correct\s+answer|short\s+answer|answer)"
-    r"|A)\s*[:：]\s*(?P<a>\S.*?)\s*$",
-    re.MULTILINE,
+    r"^\s*####\s*(?P<h>\S.*?)\s*$"
+    r"|^\s*A\s*[:\uff1a]\s*(?P<g>\S.*?)\s*$"
+    r"|^[^\w\n]*(?i:(?:final|correct|short)\s+answer|answer)\s*[:\uff1a]\s*(?P<a>.*?)\s*$"
 )
 _ANSWER_PHRASE = re.compile(
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
@@ -118,6 +121,14 @@ _ANSWER_PHRASE = re.compile(
     r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*(?::|-(?![\d.]))?\s*"  # "-20": a sign
     r"(?:(?:indeed|simply|definitely|clearly|actually)\s+)?"
     r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
+    re.IGNORECASE,
+)
+# a line opening with "the answer is": "The answer is: X" / "The answer = X" / "Answer is: X" (X
+# may be on the next line), or "(So,) the (final) answer is X" (not "... is not"); X the rest
+_STATED_LINE = re.compile(
+    r"^\W*(?:the\s+)?(?:final\s+|correct\s+)?answer(?:\s+is)?\s*[:=]\s*(?P<l>.*)$"
+    r"|^\W*(?:(?:so|thus|therefore|hence)\s*,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is"
+    r"(?:\s*-(?![\d.])|\s)\s*(?!not\b)(?P<s>\S.*)$",  # "-20": a sign, "- Paris": a dash
     re.IGNORECASE,
 )
 _CONCLUSION_START = re.compile(
@@ -309,6 +320,22 @@ def parse_options(question: str | None) -> dict[str, str]:
 
 # --- extraction -----------------------------------------------------------------------------------
 
+Fallback = Literal["sentence", "first_line"]
+PhraseScope = Literal["anywhere", "line_start"]
+
+# a line that is wholly bold ("**42**", "__Canberra.__"), not a bold heading ("**Step 1:**")
+_BOLD_LINE = re.compile(r"^\s*(?:\*\*|__)(?P<b>[^*_\n]*[^*_\n:?\s])\s*(?:\*\*|__)\s*[.!]?\s*$")
+_BOLD_ANSWER_WORDS = 12  # a longer bold last line is a summary sentence, not the answer
+# lines that are no answer: code fences, confidence statements, a lone closing brace
+_FENCE_LINE = re.compile(r"^\s*(?:```|~~~)\w*\s*$")
+_CONFIDENCE_LINE = re.compile(r"^\W*(confidence|probability|certainty)\b", re.IGNORECASE)
+# "The answer is: 100%" after an answer: a confidence statement (SmolLM2), not the answer
+_PERCENT_ONLY = re.compile(r"^\W*(?:\d+(?:\.\d+)?|N+)\s*%\W*$", re.IGNORECASE)
+
+
+def _strip_text(text: str) -> str:
+    return text.strip()
+
 
 def _json_answer(s: str) -> str | None:
     """The answer field of a JSON reply (:func:`guardrail.signals.structured.json_answer`, the
@@ -317,27 +344,111 @@ def _json_answer(s: str) -> str | None:
     return found.text if found is not None and found.text else None
 
 
-def _boxed(s: str) -> str | None:
-    found = None
+def _boxed_all(s: str) -> list[tuple[int, str]]:
+    """Every ``\\boxed{...}`` (balanced braces) as (offset, content)."""
+    found: list[tuple[int, str]] = []
     for m in _BOXED.finditer(s):
         depth, i = 1, m.end()
         while i < len(s) and depth:
             depth += {"{": 1, "}": -1}.get(s[i], 0)
             i += 1
         if depth == 0:
-            found = s[m.end() : i - 1].strip()
-    return found or None
+            found.append((m.start(), s[m.end() : i - 1].strip()))
+    return found
 
 
-def _answer_line(s: str) -> str | None:
-    lines = list(_ANSWER_LINE.finditer(s))
-    labelled = [m for m in lines if m.group("label") != "A"]
-    if labelled:
-        return labelled[-1].group("a")
-    # "A:" lines, unless they are an option list (a "B:" / "B." line follows)
-    for m in reversed(lines):
-        if not re.search(r"^\s*B\s*[:.)]", s[m.end() :], re.MULTILINE):
-            return m.group("a")
+def _content_lines(s: str) -> list[tuple[int, str]]:
+    """(offset, stripped line) of the lines that can hold an answer: not blank, not a code
+    fence, not a confidence statement, not a lone ``}``."""
+    out: list[tuple[int, str]] = []
+    pos = 0
+    for raw in s.splitlines(keepends=True):
+        ln = raw.strip()
+        if ln and not _FENCE_LINE.match(ln) and not _CONFIDENCE_LINE.match(ln) and ln != "}":
+            out.append((pos, ln))
+        pos += len(raw)
+    return out
+
+
+def _next_line(lines: list[tuple[int, str]], n: int) -> str:
+    """The line after line ``n`` ("Answer:" standing alone: the answer is below), else ""."""
+    return lines[n + 1][1] if n + 1 < len(lines) else ""
+
+
+def _markers(
+    s: str, lines: list[tuple[int, str]], phrases: PhraseScope
+) -> list[tuple[int, str, str]]:
+    """Explicit answer markers in reading order as (offset, kind, answer): ``hashes``
+    (``#### 42``), ``label`` (``Answer:`` / ``Final answer:`` / ``The answer is:``, the answer on
+    the next line when the label stands alone), ``gsm`` (an ``A:`` line that does not start an
+    option list) and ``phrase``: "the answer is X" anywhere, X up to the sentence end
+    (``phrases="anywhere"``), or only opening a line, X the rest of the line and not "is not"
+    (``phrases="line_start"``)."""
+    found: list[tuple[int, str, str]] = []
+    for n, (pos, line) in enumerate(lines):
+        m = _ANSWER_LINE.match(line)
+        if m is None:
+            continue
+        if m.group("h") is not None:
+            found.append((pos, "hashes", m.group("h")))
+        elif m.group("g") is not None:
+            if not re.search(r"^\s*B\s*[:.)]", s[pos + len(line) :], re.MULTILINE):
+                found.append((pos, "gsm", m.group("g")))
+        else:
+            found.append((pos, "label", m.group("a") or _next_line(lines, n)))
+    if phrases == "line_start":
+        for n, (pos, line) in enumerate(lines):
+            st = _STATED_LINE.match(line)
+            if st is not None:
+                found.append(
+                    (pos, "phrase", st.group("s") or st.group("l") or _next_line(lines, n))
+                )
+    else:
+        for p in _ANSWER_PHRASE.finditer(s):
+            found.append((p.start(), "phrase", (p.group("q") or p.group("a") or "").strip()))
+    return sorted(found, key=lambda f: f[0])
+
+
+_MARKER_METHOD: dict[str, ExtractMethod] = {
+    "hashes": "marker",
+    "label": "answer_line",
+    "gsm": "answer_line",
+    "phrase": "answer_phrase",
+}
+
+
+def _pick_marker(
+    s: str,
+    lines: list[tuple[int, str]],
+    phrases: PhraseScope,
+    tidy: Callable[[str], str],
+) -> ExtractedAnswer | None:
+    """The explicit answer marker that gives the answer (see :func:`extract_answer`)."""
+    first_end = lines[0][0] + len(lines[0][1]) if lines else 0  # a percentage after it: no answer
+    usable: list[tuple[int, str, str]] = []
+    for pos, kind, said in _markers(s, lines, phrases):
+        text = tidy(said)
+        if text and not (_PERCENT_ONLY.match(text) and pos >= first_end):
+            usable.append((pos, kind, text))
+    for kind in ("hashes", "label", "gsm", "phrase"):  # the strongest kind, its last marker
+        of_kind = [text for _, k, text in usable if k == kind]
+        if of_kind:
+            return ExtractedAnswer(text=of_kind[-1], method=_MARKER_METHOD[kind])
+    return None
+
+
+def _bold_last_line(raw: str, tidy: Callable[[str], str]) -> str | None:
+    """A reasoning reply's last line when it is wholly bold (``**42**``, at most 12 words, not a
+    heading ending in ":", not a percentage) and its first line is not."""
+    lines = _content_lines(raw)
+    if len(lines) < 2 or _BOLD_LINE.match(lines[0][1]):
+        return None
+    bold = _BOLD_LINE.match(lines[-1][1])
+    if bold is None:
+        return None
+    text = tidy(bold.group("b").rstrip(".!"))
+    if text and len(text.split()) <= _BOLD_ANSWER_WORDS and not _PERCENT_ONLY.match(text):
+        return text
     return None
 
 
@@ -349,32 +460,60 @@ def _overlap(sentence: str, qstems: frozenset[str]) -> int:
     return len({_stem(w) for w in _words(sentence) if w not in _STOP} & qstems)
 
 
-def extract_answer(text: object, *, question: str | None = None) -> ExtractedAnswer:
-    """The answering part of a reply, found without a model.
+def extract_answer(
+    text: object,
+    *,
+    question: str | None = None,
+    fallback: Fallback = "sentence",
+    phrases: PhraseScope = "anywhere",
+    tidy: Callable[[str], str] | None = None,
+) -> ExtractedAnswer:
+    """The answering part of a reply, found without a model: the one prose extractor that
+    answer-level agreement and the audit judge (:func:`guardrail.runner.judge.extract_answer`)
+    share.
 
     Rules, first that applies: cut an invented follow-on question (``\\nQ:``, ``\\nQuestion:``,
     ``\\nUser:``); a JSON object's ``answer`` / ``final_answer`` / ``result`` field; the last
-    ``\\boxed{...}``; the last ``#### ...`` line; the last ``Final answer:`` / ``Answer:`` line,
-    else the last ``A:`` line that does not start an option list; the last "the answer is ...";
-    a leading option letter (``B``, ``(B)``, ``B) Paris``, ``The answer is B``); for a reply of
-    several sentences, the last concluding sentence ("Therefore/So/Thus/In total ...") holding a
-    number (the value after its last ``=`` when it has one), or for a "how many / how much"
-    question the last sentence with a number (reasoning for such a question cut off mid-sentence
-    gives method ``none``: no answer); a short first line (<= 8 words) or a verbless first
-    sentence (<= 6 words) with words not in the question, followed by more text; else the
-    *answering sentence*: among the first four
-    sentences that say something new (words that are neither in the question nor preamble such as
-    "Sure, here is the answer"), the one sharing most words with the question (earliest on ties),
-    i.e. the one about the question's focus rather than background. A one-sentence reply is
-    ``whole``.
+    ``\\boxed{...}``; the last explicit answer marker of the strongest kind present (the final
+    answer of a reasoning path, Wang et al. 2023, arXiv 2203.11171): ``#### ...`` lines, then
+    ``Final answer:`` / ``Answer:`` lines (the answer on the next line when the label stands
+    alone), then ``A:`` lines that do not start an option list, then "the answer is ..." (with
+    ``phrases="anywhere"``: anywhere, up to the sentence end, a quoted answer whole; with
+    ``phrases="line_start"``: only opening a line, as "The answer is: X", "The answer = X" or
+    "(So,) the answer is X" but not "... is not", the rest of the line); a marker holding only
+    a percentage after the first line is a confidence statement ("The answer is: 100%" under
+    SmolLM2's answer), not the answer. Then a reasoning reply whose last line is wholly bold
+    (``**42**``, at most 12 words, not a heading ending in ":"): method ``bold_line``.
+
+    Then, with ``fallback="first_line"``, the first line that is not a code fence or a
+    confidence statement. With ``fallback="sentence"`` (agreement): a leading option letter
+    (``B``, ``(B)``, ``B) Paris``, ``The answer is B``); for a reply of several sentences, the
+    last concluding sentence ("Therefore/So/Thus/In total ...") holding a number (the value after
+    its last ``=`` when it has one), or for a "how many / how much" question the last sentence
+    with a number (reasoning for such a question cut off mid-sentence gives method ``none``: no
+    answer); a short first line (<= 8 words) or a verbless first sentence (<= 6 words) with words
+    not in the question, followed by more text; else the *answering sentence*: among the first
+    four sentences that say something new (words that are neither in the question nor preamble
+    such as "Sure, here is the answer"), the one sharing most words with the question (earliest
+    on ties), i.e. the one about the question's focus rather than background. A one-sentence
+    reply is ``whole``.
 
     Args:
         text: the reply (any object; a non-string or blank reply gives method ``empty``).
         question: the question it answers (optional; improves the sentence choice and lets a
             restatement of the question be skipped).
+        fallback: ``"sentence"`` (default, agreement) or ``"first_line"`` (the judge): what is
+            read when no marker is.
+        phrases: ``"anywhere"`` (default, agreement) or ``"line_start"`` (the judge): where "the
+            answer is ..." counts as a marker (docs/signals.md, "One answer extractor").
+        tidy: applied to every candidate answer (markers, ``\\boxed{}``, bold line, first line);
+            a candidate it empties is passed over. Default: strip whitespace.
 
     Returns:
         :class:`ExtractedAnswer`. Never raises on model output.
+
+    Raises:
+        ValueError: ``fallback`` or ``phrases`` is not one of the values above.
 
     Examples:
         >>> extract_answer("She sells 9 eggs.\\nSo 9 * 2 = $18 a day.\\nA: 18").text
@@ -382,8 +521,14 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
         >>> extract_answer('{"answer": "Paris", "confidence": 90}').method
         'json'
     """
+    if phrases not in ("anywhere", "line_start"):
+        raise ValueError(f"phrases must be 'anywhere' or 'line_start', got {phrases!r}")
+    if fallback not in ("sentence", "first_line"):
+        raise ValueError(f"fallback must be 'sentence' or 'first_line', got {fallback!r}")
     if not isinstance(text, str) or not text.strip():
         return ExtractedAnswer(text="", method="empty")
+    clean = tidy or _strip_text
+    bold = _bold_last_line(unicodedata.normalize("NFKC", text), clean)
     s = _clean(text)
     m = _FOLLOW_ON.search(s)
     if m and m.start() > 0 and s[: m.start()].strip():
@@ -392,19 +537,24 @@ def extract_answer(text: object, *, question: str | None = None) -> ExtractedAns
         got = _json_answer(s)
         if got is not None:
             return ExtractedAnswer(text=got, method="json")
-    got = _boxed(s) if "boxed" in s else None
-    if got:
-        return ExtractedAnswer(text=got, method="boxed")
-    markers = list(_MARKER.finditer(s))
-    if markers:
-        return ExtractedAnswer(text=markers[-1].group("a"), method="marker")
-    got = _answer_line(s)
-    if got:
-        return ExtractedAnswer(text=got, method="answer_line")
-    phrases = [(p.group("q") or p.group("a") or "").strip() for p in _ANSWER_PHRASE.finditer(s)]
-    phrases = [p for p in phrases if p]
-    if phrases:  # a quoted answer is taken whole ("P.S. I Love You")
-        return ExtractedAnswer(text=phrases[-1], method="answer_phrase")
+        for obj in reversed(find_json_objects(s)[0]):  # JSON with no answer field (a confidence
+            s = s[: obj.start] + "\n" + s[obj.end :]  # only) is not the answer
+    boxed = [clean(b) for _, b in _boxed_all(s)] if "boxed" in s else []
+    boxed = [b for b in boxed if b]
+    if boxed:
+        return ExtractedAnswer(text=boxed[-1], method="boxed")
+    lines = _content_lines(s)
+    marked = _pick_marker(s, lines, phrases, clean)
+    if marked is not None:
+        return marked
+    if bold is not None:
+        return ExtractedAnswer(text=bold, method="bold_line")
+    if fallback == "first_line":
+        for _, line in lines:
+            said = clean(line)
+            if said:
+                return ExtractedAnswer(text=said, method="first_line")
+        return ExtractedAnswer(text="", method="none")
     lead = _LEADING_LETTER.match(s)
     if lead and (
         parse_options(question)
@@ -854,6 +1004,7 @@ def answer_key(text: object, *, question: str | None = None) -> AnswerKey:
         "marker",
         "answer_line",
         "answer_phrase",
+        "bold_line",
         "conclusion",
     )
     if explicit and all_numbers:

@@ -14,7 +14,8 @@ from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
 from task_leaks import guardrail_tasks
 
 from guardrail import Guard
-from guardrail.policy import Action
+from guardrail.policy import Action, parse_policy
+from guardrail.providers import ChatResult, Choice, Usage
 from guardrail.sdk import StreamEvent
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
@@ -117,6 +118,39 @@ async def test_live_pass_with_notice_appends_the_notice(
     assert _text(events) == "Paris.\n\nSome samples disagreed."
     assert events[-1].response is not None and events[-1].response.values["consistency"] == 0.75
     assert not events[-1].retracted
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+async def test_live_cost_counts_the_streamed_answer_like_chat(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard], include_usage: bool
+) -> None:
+    # 3 of 4 samples agree -> 0.75 -> notice, in every mode (the same scripted upstream)
+    ans = "Paris is the capital."
+    server.answers = role_answers(answer=ans, samples=[ans, ans, ans, "Lyon."])
+    guard = make_guard(POLICY.format(stream="stream live"))
+    chat = await guard.chat(Q, domain="qa")
+    hold = (await _events(guard, mode="hold"))[-1].response
+    server.stream_usage = include_usage  # False: the upstream sends no usage chunk
+    live = (await _events(guard))[-1].response
+    assert chat.action is Action.NOTICE and hold is not None and live is not None
+    assert live.action is Action.NOTICE and hold.action is Action.NOTICE
+    # by hand (the fake server counts words): the answer call has "What is the capital of
+    # France?" = 6 in, "Paris is the capital." = 4 out; the n=4 sampling call 6 in,
+    # 4 + 4 + 4 + 1 = 13 out -> 2 calls, 12 in, 17 out
+    costs = [(r.cost.calls, r.cost.input_tokens, r.cost.output_tokens) for r in (chat, hold)]
+    assert costs == [(2, 12, 17), (2, 12, 17)]
+    if include_usage:
+        assert (live.cost.calls, live.cost.input_tokens, live.cost.output_tokens) == (2, 12, 17)
+        assert live.cost.unmetered_calls == 0
+    else:
+        # the answer call counts, its tokens are unknown: only the samples' 6 in / 13 out
+        assert (live.cost.calls, live.cost.input_tokens, live.cost.output_tokens) == (2, 6, 13)
+        assert live.cost.unmetered_calls == 1
+    assert chat.cost.unmetered_calls == hold.cost.unmetered_calls == 0
+    # the streamed answer call asked for its usage
+    assert [b.get("stream_options") for b in server.requests if b.get("stream")] == [
+        {"include_usage": True}
+    ]
 
 
 async def test_mode_argument_overrides_the_policy(
@@ -238,3 +272,36 @@ async def test_live_stream_closed_early_leaves_no_task_running(
     finally:
         await guard.aclose()
         server.release_held()
+
+
+class _NoStreamProvider:
+    """A provider without ``stream_chat`` (like the embedded model): live gets its whole answer
+    as one delta. Every call reports 7 prompt tokens and 1 completion token per choice."""
+
+    name = "nostream"
+    default_model = "m"
+
+    async def chat(self, messages: object, **kw: object) -> ChatResult:
+        n = kw.get("n") if isinstance(kw.get("n"), int) else 1
+        choices = [Choice(index=i, text="Paris.") for i in range(n)]
+        return ChatResult(
+            provider="nostream",
+            model="m",
+            choices=choices,
+            usage=Usage(input_tokens=7, output_tokens=n),
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_live_without_stream_chat_counts_the_answer_calls_usage() -> None:
+    policy = parse_policy(POLICY.format(stream="stream live"), "qa.guard")
+    guard = Guard({policy.name: policy}, _NoStreamProvider())  # type: ignore[arg-type]
+    chat = await guard.chat(Q, domain="qa")
+    live = [ev async for ev in guard.stream(Q, domain="qa")][-1].response
+    assert live is not None and live.action is chat.action is Action.PASS
+    # answer 7 in / 1 out + one n=4 sampling call 7 in / 4 out = 2 calls, 14 in, 5 out
+    for r in (chat, live):
+        assert (r.cost.calls, r.cost.input_tokens, r.cost.output_tokens) == (2, 14, 5)
+        assert r.cost.unmetered_calls == 0

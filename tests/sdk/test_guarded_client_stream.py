@@ -114,10 +114,69 @@ def test_live_stream_notice_and_usage_chunk(server: FakeOpenAIServer) -> None:
     final = chunks[-2]
     assert final.choices[0].finish_reason == "stop" and not final.guardrail_retracted
     usage = chunks[-1]
-    # the guard's own calls: the n=3 sampling call ("Capital of France?" = 3 words in; the
-    # fake server counts words: 4 + 4 + 1 = 9 out)
+    # every call of the guard, the streamed answer included (the fake server counts words):
+    # answer "Capital of France?" = 3 in, "Paris is the capital." = 4 out; the n=3 sampling
+    # call 3 in, 4 + 4 + 1 = 9 out -> 6 in, 13 out (issue: the answer's 3 + 4 were left out)
     assert usage.choices == [] and usage.usage is not None
-    assert (usage.usage.prompt_tokens, usage.usage.completion_tokens) == (3, 9)
+    assert (usage.usage.prompt_tokens, usage.usage.completion_tokens) == (6, 13)
+    assert usage.usage.total_tokens == 19
+    # the upstream was asked for the streamed answer's usage
+    streamed = [b for b in server.requests if b.get("stream")]
+    assert [b.get("stream_options") for b in streamed] == [{"include_usage": True}]
+
+
+@pytest.mark.parametrize("stream", ["stream live", "stream hold"])
+def test_stream_usage_equals_the_non_stream_total(server: FakeOpenAIServer, stream: str) -> None:
+    # the same scripted upstream three ways: create() (guardrail_usage: every call of the
+    # guard), and stream=True in hold and in live (the usage chunk: the guard's total)
+    server.answers = role_answers(answer=ANSWER, samples=[ANSWER, ANSWER, "Lyon."])
+    client = _client(server, stream)
+    plain = client.chat.completions.create(model="main-model", messages=MSGS)
+    chunks = list(
+        client.chat.completions.create(
+            model="main-model",
+            messages=MSGS,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    u = chunks[-1].usage
+    assert u is not None
+    # answer 3 in / 4 out + samples 3 in / 9 out (see the test above), 2 calls either way
+    want = (6, 13, 19)
+    got = plain.guardrail_usage
+    assert (got.prompt_tokens, got.completion_tokens, got.total_tokens) == want
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == want
+    final = chunks[-2].guardrail
+    assert final is not None and plain.guardrail is not None
+    assert final.cost.calls == plain.guardrail.cost.calls == 2
+    assert final.cost.unmetered_calls == 0
+    # non-stream `usage` stays the upstream answer call's own (docs/sdk.md): 3 in, 4 out
+    assert plain.usage is not None
+    assert (plain.usage.prompt_tokens, plain.usage.completion_tokens) == (3, 4)
+
+
+def test_live_stream_without_upstream_usage_reports_the_answer_as_unmetered(
+    server: FakeOpenAIServer,
+) -> None:
+    # a server that ignores stream_options.include_usage: no usage chunk for the answer
+    server.stream_usage = False
+    server.answers = role_answers(answer=ANSWER, samples=[ANSWER, ANSWER, "Lyon."])
+    chunks = list(
+        _client(server, "stream live").chat.completions.create(
+            model="main-model",
+            messages=MSGS,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    u = chunks[-1].usage
+    r = chunks[-2].guardrail
+    assert u is not None and r is not None
+    # the answer call is counted (2 calls) but its tokens are unknown: only the n=3 sampling
+    # call's 3 in / 9 out are in the totals, and the verdict says one call is unmetered
+    assert (u.prompt_tokens, u.completion_tokens) == (3, 9)
+    assert r.cost.calls == 2 and r.cost.unmetered_calls == 1
 
 
 async def test_async_client_live_stream(server: FakeOpenAIServer) -> None:

@@ -227,6 +227,8 @@ async def test_settled_samples_cancel_the_outstanding_requests(server: FakeOpenA
     held = sorted(int(b["seed"]) for b in server.requests if int(b["seed"]) >= 7004)
     assert held == [7004, 7005, 7006, 7007]
     assert r.cost.calls == 1 + 7  # the answer (confidence inline) + 7 sample requests
+    # started 8, used 4 (the answer and samples 1-3): the 4 cancelled requests are unused
+    assert r.cost.unused_calls == 4
     for _ in range(500):  # the close reaches the server's thread asynchronously
         if len(server.disconnected) == 4:
             break

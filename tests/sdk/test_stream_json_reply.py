@@ -85,6 +85,12 @@ async def test_guard_stream_live_over_a_json_reply(server: FakeOpenAIServer) -> 
     resp = events[-1].response
     assert resp is not None and resp.status == "answered"
     assert resp.values["consistency"] == 1.0
+    # the JSON reply's usage is the streamed answer's: answer 3 in / 4 out + the n=3 sampling
+    # call 3 in / 3 x 4 = 12 out -> 2 calls, 6 in, 16 out, as a non-streamed chat costs
+    chat = await guard.chat(MSGS, domain="general")
+    for r in (resp, chat):
+        assert (r.cost.calls, r.cost.input_tokens, r.cost.output_tokens) == (2, 6, 16)
+    assert resp.cost.unmetered_calls == 0
 
 
 @pytest.mark.parametrize("wrapped", ["openai", "base_url"])

@@ -180,6 +180,9 @@ def test_openai_stream_live_relays_the_model_tokens(
     # live: the model's own tokens (several chunks), plus the notice when the samples split
     assert sum(1 for ch in chunks if ch.choices and ch.choices[0].delta.content) >= 2
     assert text.endswith("The samples disagreed.") == (v["action"] == "notice")
+    # llama-cpp-python's server (0.3.x) ignores stream_options.include_usage: the streamed
+    # answer is counted as a call whose tokens are unknown (docs/sdk.md "Cost of a stream")
+    assert v["cost"]["unmetered_calls"] == 1 and v["cost"]["calls"] >= 2
 
 
 def test_live_stream_of_a_held_answer_is_retracted(

@@ -287,6 +287,44 @@ def test_live_stream_relays_tokens_then_appends_the_notice(
     assert kinds == [(False, 4, "x"), (True, 1, "x")]
 
 
+@pytest.mark.parametrize("mode", ["live", "hold"])
+def test_stream_usage_equals_the_non_stream_usage(
+    serve: Callable[..., str], upstream: FakeOpenAIServer, mode: str
+) -> None:
+    # docs/serve.md: `usage` counts every token the guard spent upstream (answer, samples) --
+    # the same for the same scripted upstream whether the client streams or not
+    upstream.answers = role_answers(answer=ANSWER, samples=[ANSWER])
+    url = serve(live_domains=("qa",))
+    plain = client(url).chat.completions.create(model="x@qa", messages=Q)  # type: ignore[arg-type]
+    headers = {"X-Guardrail-Stream": "hold"} if mode == "hold" else None
+    chunks = list(
+        client(url).chat.completions.create(
+            model="x@qa",
+            messages=Q,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_headers=headers,
+        )
+    )
+    # by hand (the fake upstream counts words): answer "What is the capital of France?" = 6 in,
+    # "Paris is the capital of France." = 6 out; the n=4 sampling call 6 in, 4 x 6 = 24 out
+    # -> 12 in, 30 out, 42 in all
+    assert plain.usage is not None and chunks[-1].usage is not None
+    want = (12, 30, 42)
+    got = plain.usage
+    assert (got.prompt_tokens, got.completion_tokens, got.total_tokens) == want
+    u = chunks[-1].usage
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == want
+    final = chunks[-2]
+    assert final.model_extra is not None
+    v = final.model_extra["guardrail"]
+    assert (v["cost"]["calls"], v["cost"]["input_tokens"], v["cost"]["output_tokens"]) == (
+        2,
+        12,
+        30,
+    )
+
+
 def test_live_stream_retracts_an_abstained_answer(
     serve: Callable[..., str], upstream: FakeOpenAIServer, store: InMemoryReviewStore
 ) -> None:

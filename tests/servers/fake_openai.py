@@ -36,6 +36,10 @@ Behaviour knobs (attributes, changeable while running):
   per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
   connection then closes). Faults of kind ``status`` apply to them too. Non-streamed replies
   also take ``stream_delay`` per token of their longest choice (the same generation time).
+  A request with ``stream_options: {"include_usage": true}`` gets, before ``[DONE]``, a usage
+  chunk (no choices) counted as for a non-streamed reply (words of the messages in, the
+  streamed word tokens out), as OpenAI sends it; ``stream_usage = False`` makes the server
+  ignore the option (no usage chunk, like servers that do not support it).
   ``ignore_stream``: answer ``stream: true`` with the plain ``application/json``
   ``chat.completion`` document instead (what many OpenAI-compatible servers do).
 
@@ -149,6 +153,7 @@ class FakeOpenAIServer:
         self.api_key = api_key
         self.token_logprob = token_logprob
         self.stream_delay = 0.0
+        self.stream_usage = True  # honour stream_options.include_usage (a usage chunk)
         self.ignore_stream = False  # answer `stream: true` with a plain JSON chat.completion
         # when set, a request that offers `tools` is answered with this tool call (a function
         # {"name", "arguments"}), streamed or not: the reply is a tool call, not an answer
@@ -449,11 +454,13 @@ class FakeOpenAIServer:
             "model": body.get("model", "fake-model"),
         }
         deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant"}, None)]
+        out_tokens = 0
         if self.tool_call is not None and body.get("tools"):
             call = {"index": 0, "id": "call_fake", "type": "function"}
             deltas.append(({"tool_calls": [{**call, "function": self.tool_call}]}, None))
             deltas.append(({}, "tool_calls"))
         else:
+            out_tokens = len(_tokens(text))
             deltas += [({"content": t}, None) for t in _tokens(text)]
             deltas.append(({}, "stop"))
         for delta, finish in deltas:
@@ -462,6 +469,17 @@ class FakeOpenAIServer:
             await writer.drain()
             if self.stream_delay and delta.get("content"):
                 await asyncio.sleep(self.stream_delay)
+        opts = body.get("stream_options")
+        if self.stream_usage and isinstance(opts, dict) and opts.get("include_usage"):
+            in_tokens = _prompt_tokens(body)
+            usage = {
+                "prompt_tokens": in_tokens,
+                "completion_tokens": out_tokens,
+                "total_tokens": in_tokens + out_tokens,
+            }
+            doc = {**base, "choices": [], "usage": usage}
+            writer.write(f"data: {json.dumps(doc)}\n\n".encode())
+            await writer.drain()
         writer.write(b"data: [DONE]\n\n")
         await writer.drain()
         return False
@@ -498,7 +516,7 @@ class FakeOpenAIServer:
                     ]
                 }
             choices.append(choice)
-        in_tokens = sum(len(_tokens(str(m.get("content", "")))) for m in body.get("messages", []))
+        in_tokens = _prompt_tokens(body)
         return {
             "id": f"chatcmpl-fake-{len(self.requests)}",
             "object": "chat.completion",
@@ -511,6 +529,11 @@ class FakeOpenAIServer:
                 "total_tokens": in_tokens + out_tokens,
             },
         }
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """Prompt tokens the fake server reports: word tokens over the messages' contents."""
+    return sum(len(_tokens(str(m.get("content", "")))) for m in body.get("messages", []))
 
 
 def _document(content: str) -> bytes:
