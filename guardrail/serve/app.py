@@ -586,9 +586,11 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 raise ApiError(
                     502, f"upstream unreachable ({type(exc).__name__})", type_="upstream_error"
                 ) from None
-            if resp.status_code == 401:
+            if resp.status_code in (401, 403):  # as for chat completions (upstream_refusal)
                 raise ApiError(
-                    401, "the upstream rejected the credentials", type_="authentication_error"
+                    resp.status_code,
+                    f"the upstream rejected the credentials (HTTP {resp.status_code})",
+                    type_=_UPSTREAM_TYPES[resp.status_code],
                 )
             if resp.status_code != 200:
                 raise ApiError(502, f"upstream answered {resp.status_code}", type_="upstream_error")
@@ -766,9 +768,10 @@ def _log(resp: GuardedResponse) -> None:
 
 
 def _refusal(exc: ProviderError, client_key: str | None) -> ApiError:
-    """:func:`upstream_refusal` of an upstream 4xx (``exc`` has one)."""
+    """:func:`upstream_refusal` of a credentials error (401 when it carries no 4xx status)."""
     err = upstream_refusal(exc, own_key=not client_key)
-    assert err is not None
+    if err is None:
+        return ApiError(401, "the upstream rejected the credentials", type_="authentication_error")
     return err
 
 
