@@ -213,14 +213,16 @@ def main() -> None:
     ap.add_argument("--claims", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-claims", action="store_true", help="only the throughput part")
     ap.add_argument("--postgres", default=os.environ.get("GUARDRAIL_TEST_POSTGRES_DSN"))
     args = ap.parse_args()
     one, five, _ = os.getloadavg()
     print(f"start: load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs")
     if not args.skip_throughput:
         throughput(args)
-    depths = [int(d) for d in args.depths.split(",")]
-    claim_depths(depths, args.claims, args.rounds, args.postgres)
+    if not args.skip_claims:
+        depths = [int(d) for d in args.depths.split(",")]
+        claim_depths(depths, args.claims, args.rounds, args.postgres)
     one, five, _ = os.getloadavg()
     print(f"end: load average {one:.2f} (1 min), {five:.2f} (5 min)")
 
