@@ -385,6 +385,15 @@ def as_reason(reason: ReviewReason | str | None) -> ReviewReason | None:
 _PIECE = 255
 
 
+#: The changes that return a claimed item to the queue (release, lapsed lease).
+_UNCLAIMED: dict[str, object] = {
+    "status": ReviewStatus.PENDING,
+    "reviewer": None,
+    "claimed_at": None,
+    "claim_expires_at": None,
+}
+
+
 class _Entry:
     """What :class:`InMemoryReviewStore` keeps per item: the fields its queries filter and sort on,
     and the whole item pickled.
@@ -557,13 +566,7 @@ class InMemoryReviewStore(StoreBase):
                 and entry.status is ReviewStatus.CLAIMED
                 and entry.claim_expires_at == expires
             ):
-                self._update(
-                    entry.item(),
-                    status=ReviewStatus.PENDING,
-                    reviewer=None,
-                    claimed_at=None,
-                    claim_expires_at=None,
-                )
+                self._update(entry.item(), **_UNCLAIMED)
 
     def _sorted(self, entries: Iterable[tuple[str, _Entry]]) -> builtins.list[_Entry]:
         """Oldest first: ``created_at``, then id (the SQL stores' order)."""
@@ -659,13 +662,7 @@ class InMemoryReviewStore(StoreBase):
             it = self.get(item_id)
             if it.status is not ReviewStatus.CLAIMED or it.reviewer != reviewer:
                 raise ClaimConflict(f"item {item_id} is not claimed by {reviewer}")
-            return self._update(
-                it,
-                status=ReviewStatus.PENDING,
-                reviewer=None,
-                claimed_at=None,
-                claim_expires_at=None,
-            )
+            return self._update(it, **_UNCLAIMED)
 
     def label(
         self,
