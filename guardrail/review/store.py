@@ -471,9 +471,10 @@ class InMemoryReviewStore(StoreBase):
         # enqueue order (updates keep an item's place); popitem(last=False) evicts in O(1)
         self._items: OrderedDict[str, _Entry] = OrderedDict()
         # heaps with lazy deletion, so a claim costs O(log n) whatever the queue depth: per
-        # domain, (created_at, id) of items that became pending; (claim expiry, id) of claims.
-        # An entry is acted on only if the item still has that state (see _live_pending/_claims)
-        self._pending: dict[str, builtins.list[tuple[datetime, str]]] = {}
+        # domain, (created_at, id) of items that became pending (built at the first claim: a
+        # store nobody claims from keeps none); (claim expiry, id) of claims. An entry is acted
+        # on only if the item still has that state; _compact drops the others.
+        self._pending: dict[str, builtins.list[tuple[datetime, str]]] | None = None
         self._claims: builtins.list[tuple[datetime, str]] = []
         self._lock = threading.RLock()
         for item in items:
@@ -529,25 +530,43 @@ class InMemoryReviewStore(StoreBase):
     def _index(self, key: str, entry: _Entry) -> None:
         """Record an item's new state in the pending or claim heap (other states need none)."""
         if entry.status is ReviewStatus.PENDING:
-            heapq.heappush(self._pending.setdefault(entry.domain, []), (entry.created_at, key))
+            if self._pending is not None:
+                heapq.heappush(self._pending.setdefault(entry.domain, []), (entry.created_at, key))
         elif entry.status is ReviewStatus.CLAIMED and entry.claim_expires_at is not None:
             heapq.heappush(self._claims, (entry.claim_expires_at, key))
 
-    def _live_pending(self, key: str) -> bool:
+    def _live_pending(self, key: str, created_at: datetime | None = None) -> bool:
         entry = self._items.get(key)
         return entry is not None and entry.status is ReviewStatus.PENDING
 
+    def _live_claim(self, key: str, expires: datetime) -> bool:
+        entry = self._items.get(key)
+        return (
+            entry is not None
+            and entry.status is ReviewStatus.CLAIMED
+            and entry.claim_expires_at == expires
+        )
+
     def _compact(self) -> None:
-        """Rebuild the heaps when stale entries (evicted or changed items) outnumber live ones,
-        so they stay within a constant factor of the store's size."""
-        if sum(map(len, self._pending.values())) + len(self._claims) <= 2 * len(self._items) + 64:
+        """Drop stale heap entries (items evicted or no longer in that state, duplicates) once
+        they could make up a fifth of the heaps: at most a quarter of the store's size (+64)
+        in stale entries, O(1) amortized per change."""
+        heaps = [] if self._pending is None else builtins.list(self._pending.values())
+        if sum(map(len, heaps)) + len(self._claims) <= len(self._items) * 5 // 4 + 64:
             return
-        self._pending, self._claims = {}, []
-        for key, entry in self._items.items():
-            self._index(key, entry)
+        for heap in heaps:
+            _prune(heap, self._live_pending)
+        _prune(self._claims, self._live_claim)
 
     def _oldest_pending(self, domain: str | None) -> str | None:
         """Pop and return the id of the oldest pending item (in ``domain`` if given), or None."""
+        if self._pending is None:  # first claim: index what is pending now
+            self._pending = {}
+            for key, entry in self._items.items():
+                if entry.status is ReviewStatus.PENDING:
+                    self._pending.setdefault(entry.domain, []).append((entry.created_at, key))
+            for heap in self._pending.values():
+                heapq.heapify(heap)
         heaps = [self._pending.get(domain, [])] if domain is not None else self._pending.values()
         best: builtins.list[tuple[datetime, str]] | None = None
         for heap in heaps:
@@ -560,13 +579,8 @@ class InMemoryReviewStore(StoreBase):
     def _release_lapsed(self, now: datetime) -> None:
         while self._claims and self._claims[0][0] <= now:
             expires, key = heapq.heappop(self._claims)
-            entry = self._items.get(key)
-            if (
-                entry is not None
-                and entry.status is ReviewStatus.CLAIMED
-                and entry.claim_expires_at == expires
-            ):
-                self._update(entry.item(), **_UNCLAIMED)
+            if self._live_claim(key, expires):
+                self._update(self._items[key].item(), **_UNCLAIMED)
 
     def _sorted(self, entries: Iterable[tuple[str, _Entry]]) -> builtins.list[_Entry]:
         """Oldest first: ``created_at``, then id (the SQL stores' order)."""
@@ -707,6 +721,21 @@ class InMemoryReviewStore(StoreBase):
 
     def close(self) -> None:
         return None
+
+
+def _prune(
+    heap: builtins.list[tuple[datetime, str]], live: Callable[[str, datetime], bool]
+) -> None:
+    """Keep, in place, the first entry of each id that ``live(id, time)`` accepts; re-heapify."""
+    seen: set[str] = set()
+    kept = []
+    for entry in heap:  # the tuples themselves are kept: no new allocations per entry
+        when, key = entry
+        if key not in seen and live(key, when):
+            seen.add(key)
+            kept.append(entry)
+    heap[:] = kept
+    heapq.heapify(heap)
 
 
 def _not_claimable(item: ReviewItem) -> str:

@@ -188,4 +188,19 @@ def test_claims_follow_oldest_first_under_random_operations() -> None:
             m["status"] == "pending" for m in model.values()
         )
     # stale heap entries (evicted, claimed, labelled items) are compacted away
-    assert sum(map(len, store._pending.values())) + len(store._claims) <= 2 * 40 + 64
+    assert store._pending is not None
+    assert sum(map(len, store._pending.values())) + len(store._claims) <= 40 * 5 // 4 + 64
+
+
+def test_a_store_nobody_claims_from_keeps_no_pending_index() -> None:
+    # the Guard default with nobody reviewing: 500 enqueues past a 100-item capacity leave no
+    # heap entries behind (the pending index is built at the first claim)
+    store = InMemoryReviewStore(capacity=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReviewQueueFullWarning)
+        for i in range(600):
+            store.enqueue(ReviewItem(id=f"n{i:03d}"))
+    assert store._pending is None and store._claims == []
+    assert [it.id for it in store.claim("ann", limit=2)] == ["n500", "n501"]
+    assert store._pending is not None
+    assert sum(map(len, store._pending.values())) == 98
