@@ -1,6 +1,7 @@
 """Memory of a long-running guard with the default review store (issue 17.1).
 
-Run: ``python bench/bench_review_memory.py [--chats 20000] [--varied] [--baseline]``
+Run: ``python bench/bench_review_memory.py [--chats 20000] [--varied] [--review-every K]``
+(``--baseline`` also runs an unbounded store)
 
 N sequential guarded chats under the bundled ``medical`` policy (7 samples, verbalized follow-up,
 hedges) against an in-process scripted provider (``tests/runner/fakes.py``: no network, no
@@ -9,7 +10,8 @@ latency). Every reply is unanimous, unhedged and states 95 % confidence, so the 
 guard's default store, an ``InMemoryReviewStore`` with its default capacity. With ``--varied`` the
 answer's length changes from chat to chat (32 to 750 characters), so stored items differ in size
 as real answers do and a store that drops old items and takes new ones would show any heap
-fragmentation.
+fragmentation. With ``--review-every K`` a reviewer claims the oldest pending item and labels it
+every K chats, so the store's claim index (heaps, built at the first claim) is in use too.
 
 Prints RSS (``/proc/self/statm``, MiB) every ``--every`` chats and the growth after the store is
 full (from the chat that reached capacity to the last), the store's item count and its eviction
@@ -75,7 +77,9 @@ def script(msgs: list[dict[str, str]], kw: dict[str, Any]) -> list[str]:
     return [answer] * max(1, int(kw.get("n") or 1))
 
 
-async def run(chats: int, every: int, capacity: int | None, label: str) -> tuple[float, float]:
+async def run(
+    chats: int, every: int, capacity: int | None, label: str, review_every: int = 0
+) -> tuple[float, float]:
     policies = load_policies(ROOT / "policies")
     provider = ScriptedProvider(script)
     kw: dict[str, Any] = {}
@@ -95,6 +99,9 @@ async def run(chats: int, every: int, capacity: int | None, label: str) -> tuple
         if r.decision.action != "review":  # every chat must enqueue one item
             raise SystemExit(f"chat {i} was not sent to review: {r.decision}")
         provider.calls.clear()  # the fake provider's own call log is not the guard's memory
+        if review_every and i % review_every == 0:  # a reviewer takes the oldest item, labels it
+            for got in store.claim("bench-reviewer"):
+                store.label(got.id, "correct", reviewer="bench-reviewer")
         if capacity is not None and i == capacity:
             gc.collect()
             full_at = rss_mib()
@@ -127,6 +134,12 @@ def main() -> None:
     ap.add_argument(
         "--varied", action="store_true", help="answers (and so items) of changing length"
     )
+    ap.add_argument(
+        "--review-every",
+        type=int,
+        default=0,
+        help="every K chats a reviewer claims the oldest pending item and labels it (0: never)",
+    )
     args = ap.parse_args()
     global VARIED
     VARIED = args.varied
@@ -136,10 +149,21 @@ def main() -> None:
         f"{args.chats:,} sequential guarded chats, policy medical, scripted in-process provider; "
         "every chat goes to review (one store item each); answers "
         + ("of 32 to 750 characters, changing from chat to chat" if VARIED else "all alike")
+        + (
+            f"; every {args.review_every} chats a reviewer claims and labels one item"
+            if args.review_every
+            else ""
+        )
     )
     warnings.simplefilter("ignore")  # the store's "full" warning fires once; counted below
     grow, _ = asyncio.run(
-        run(args.chats, args.every, DEFAULT_MEMORY_CAPACITY, "default store (Guard default)")
+        run(
+            args.chats,
+            args.every,
+            DEFAULT_MEMORY_CAPACITY,
+            "default store (Guard default)",
+            args.review_every,
+        )
     )
     if args.baseline:
         # the baseline runs second, in the same process: its growth is from its own start

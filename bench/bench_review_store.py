@@ -1,6 +1,7 @@
 """Review-store throughput and claim cost against queue depth.
 
     python bench/bench_review_store.py [--items 2000] [--depths 1000,10000,50000] [--postgres DSN]
+        [--skip-throughput] [--skip-claims]
 
 1. Throughput: enqueue, claim and label on each back end, as ratios against the in-memory store
    measured in the same run.
@@ -10,7 +11,8 @@
    with the same durability (WAL + synchronous=FULL, one ``BEGIN IMMEDIATE`` ... ``COMMIT`` per
    claim) on a minimal table with an index on (status, created_at, id), and the store's former
    claim statement (``status = 'pending' OR (status = 'claimed' AND claim_expires_at <= now)``)
-   run against the same file. The acceptance is claim at 50k within 2x of claim at 1k.
+   run against the same file. The acceptance is claim at 50k within 2x of claim at 1k. The
+   in-memory store (``capacity=None``, filled by ``enqueue``) is timed alongside.
 
 SQLite runs on a temporary file with WAL + synchronous=FULL (one fsync per acknowledged item);
 PostgreSQL runs when ``--postgres`` or ``$GUARDRAIL_TEST_POSTGRES_DSN`` gives a server. The load
@@ -168,6 +170,8 @@ def claim_depths(depths: list[int], claims: int, rounds: int, dsn: str | None) -
         contenders["sqlite, former statement"] = lambda s=store: _former_claim(s)
         raw = RawSQLite(tmp / f"raw{depth}.db", depth)
         contenders["raw sqlite (baseline)"] = raw.claim
+        mem = InMemoryReviewStore(_depth_items(depth), capacity=None)
+        contenders["in-memory store"] = lambda s=mem: s.claim("bench")
         pgs: PostgresReviewStore | None = None
         if dsn:
             pgs = PostgresReviewStore(dsn, schema=f"bench_{uuid.uuid4().hex[:8]}")

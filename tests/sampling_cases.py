@@ -5,8 +5,9 @@ both must refuse exactly these, before any upstream request, through the one che
 
 Ranges from OpenAI's API reference ("Create chat completion"; the parameter docs of
 `openai.resources.chat.completions.Completions.create`): temperature 0..2, top_p 0..1,
-presence/frequency penalty -2..2, top_logprobs 0..20, stop up to 4 sequences, logit_bias
--100..100; max_tokens / max_completion_tokens at least 1; n 1..128; seed a 64-bit integer.
+presence/frequency penalty -2..2, top_logprobs 0..20 and only with logprobs true, stop up
+to 4 sequences, logit_bias -100..100; max_tokens / max_completion_tokens at least 1; n 1..128;
+seed a 64-bit integer.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ BAD: list[tuple[str, Any, str]] = [
     ("stop", ["a", 1], "'stop' must be a string or a list of at most 4 strings"),
     ("stop", ["a", "b", "c", "d", "e"], "'stop' must be a string or a list of at most 4"),
     ("top_logprobs", 21, "'top_logprobs' must be an integer between 0 and 20, got 21"),
+    # in range, but without logprobs: true (OpenAI answers 400: "logprobs must be set to true")
+    ("top_logprobs", 5, "'top_logprobs' requires 'logprobs': true, got logprobs not given"),
     ("logprobs", "yes", "'logprobs' must be a boolean, got 'yes'"),
     ("logit_bias", {"50256": 101}, "'logit_bias' must be an object mapping token ids"),
     # a 401-digit JSON integer: the finiteness check converted it to float (OverflowError, not

@@ -392,16 +392,25 @@ class ProviderError(Exception):
         status_code: HTTP status when there was one, else ``None``.
         retry_after: seconds the server asked us to wait (``Retry-After``), else ``None``.
         calls: model calls (HTTP attempts) spent before giving up, when the provider knows.
+        error: the server's OpenAI-shaped error object (``{"message", "type", "param",
+            "code"}``, string values or ``None``) when its error body had one, else ``None``:
+            what ``guardrail serve`` and the drop-in client hand back to their caller for a 4xx.
     """
 
     retryable: bool = False
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        error: dict[str, str | None] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.retry_after = retry_after
+        self.error = error
         self.calls: int | None = None
 
 

@@ -28,6 +28,7 @@ its query values never appear in error messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import math
@@ -36,7 +37,15 @@ import os
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import Any
 
@@ -368,7 +377,7 @@ async def sse_deltas(
     *,
     where: str = "the server",
     redact: Callable[[str], str] = str,
-) -> AsyncIterator[StreamDelta]:
+) -> AsyncGenerator[StreamDelta, None]:
     """The ``data:`` lines of a server-sent ``chat.completion.chunk`` stream as
     :class:`StreamDelta` s (:func:`chunk_delta`), up to ``data: [DONE]``; other lines and
     chunks that are not JSON objects are skipped.
@@ -415,7 +424,7 @@ async def reply_deltas(
     *,
     where: str = "the server",
     redact: Callable[[str], str] = str,
-) -> AsyncIterator[StreamDelta]:
+) -> AsyncGenerator[StreamDelta, None]:
     """The whole body of a streamed request's reply labelled JSON (``Content-Type:
     application/json``), as deltas: a JSON document (first non-blank byte ``{``) is a server
     that ignored ``stream: true`` -> one complete delta (:func:`completion_delta`); anything
@@ -512,26 +521,37 @@ def _error_message(body: bytes) -> str:
     return text[:200]
 
 
+def _error_object(body: bytes) -> dict[str, str | None] | None:
+    """The OpenAI-shaped error object of an error body (``{"error": {"message": str, ...}}``):
+    ``message``, ``type``, ``param``, ``code`` as strings (``None`` when absent; ``message`` cut
+    to 500 characters, the others to 100), or ``None`` when the body has no such object."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict) or not isinstance(err.get("message"), str):
+        return None
+    out: dict[str, str | None] = {"message": str(err["message"])[:500]}
+    for key in ("type", "param", "code"):
+        value = err.get(key)
+        out[key] = None if value is None or isinstance(value, dict | list) else str(value)[:100]
+    return out
+
+
 def _raise_for_status(code: int, headers: httpx.Headers, body: bytes, where: str) -> None:
     if code < 400:
         return
     msg = f"HTTP {code} from {where}: {_error_message(body)}"
     retry_after = parse_retry_after(headers.get("retry-after"))
+    error = _error_object(body)
     if code in (401, 403):
-        raise AuthenticationError(msg, status_code=code)
+        raise AuthenticationError(msg, status_code=code, error=error)
     if code == 429:
-        raise RateLimitError(
-            msg,
-            status_code=code,
-            retry_after=retry_after,
-        )
+        raise RateLimitError(msg, status_code=code, retry_after=retry_after, error=error)
     if code >= 500:
-        raise ServerError(
-            msg,
-            status_code=code,
-            retry_after=retry_after,
-        )
-    raise BadRequestError(msg, status_code=code)
+        raise ServerError(msg, status_code=code, retry_after=retry_after, error=error)
+    raise BadRequestError(msg, status_code=code, error=error)
 
 
 class ResponseTooLargeError(ResponseFormatError):
@@ -778,6 +798,19 @@ class OpenAICompatProvider(SyncChatMixin):
             self._urls[path] = url
         return url
 
+    def _redacted(self, exc: ProviderError) -> ProviderError:
+        """``exc`` again with the key and URL secrets removed from its message and from the
+        server's error object (a server may echo the key it refused)."""
+        error = exc.error
+        if error is not None:
+            error = {k: None if v is None else self._redact(v) for k, v in error.items()}
+        return type(exc)(
+            self._redact(str(exc)),
+            status_code=exc.status_code,
+            retry_after=exc.retry_after,
+            error=error,
+        )
+
     async def aclose(self) -> None:
         """Close the connection pools of every event loop this provider was used from."""
         current = asyncio.get_running_loop()
@@ -873,9 +906,7 @@ class OpenAICompatProvider(SyncChatMixin):
         try:
             _raise_for_status(status, headers, content, self._display_url)
         except ProviderError as exc:
-            raise type(exc)(
-                self._redact(str(exc)), status_code=exc.status_code, retry_after=exc.retry_after
-            ) from None
+            raise self._redacted(exc) from None
         try:
             return json.loads(content)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
@@ -1067,11 +1098,7 @@ class OpenAICompatProvider(SyncChatMixin):
                         response.status_code, response.headers, err, self._display_url
                     )
                 except ProviderError as exc:
-                    raise type(exc)(
-                        self._redact(str(exc)),
-                        status_code=exc.status_code,
-                        retry_after=exc.retry_after,
-                    ) from None
+                    raise self._redacted(exc) from None
             try:
                 if is_json_reply(response.headers.get("content-type")):
                     # the server may have ignored `stream: true` and sent the whole completion
@@ -1081,8 +1108,9 @@ class OpenAICompatProvider(SyncChatMixin):
                     source = sse_deltas(
                         response.aiter_lines(), where=self._display_url, redact=self._redact
                     )
-                async for delta in source:
-                    yield delta
+                async with contextlib.aclosing(source):  # closed with this stream
+                    async for delta in source:
+                        yield delta
             except httpx.TimeoutException as exc:
                 raise ProviderTimeoutError(
                     f"timeout reading the stream from {self._display_url}"

@@ -23,6 +23,10 @@ argument                                    accepted (``None``: not given, alway
 ``logit_bias``                              object of numbers, each -100 to 100
 ==========================================  =============================================
 
+and one rule between two of them: ``top_logprobs`` (any value) only with ``logprobs: true``
+(OpenAI's reference: "logprobs must be set to true if this parameter is used"; its API answers
+400 otherwise, so forwarding it would only move the refusal upstream).
+
 A ``bool`` is not a number here (Python's ``True == 1``; JSON keeps them apart), nor are NaN
 and infinities (every range comparison with them fails).
 """
@@ -146,7 +150,8 @@ def check_sampling_args(args: Mapping[str, Any]) -> None:
     Raises:
         InvalidArgumentError: (a ``ValueError``) the first argument, in :data:`SAMPLING_ARGS`
             order, of the wrong type or out of range; the message names it, the range and the
-            value given.
+            value given. Then ``top_logprobs`` given without ``logprobs: true`` (``param``
+            ``top_logprobs``).
 
     Examples:
         >>> check_sampling_args({"max_tokens": 10, "temperature": 0.2, "stop": ["\\n"]})
@@ -159,6 +164,11 @@ def check_sampling_args(args: Mapping[str, Any]) -> None:
         value = args.get(name)
         if value is not None:
             rule(name, value)
+    if args.get("top_logprobs") is not None and args.get("logprobs") is not True:
+        given = "not given" if args.get("logprobs") is None else _shown(args.get("logprobs"))
+        raise InvalidArgumentError(
+            "top_logprobs", f"'top_logprobs' requires 'logprobs': true, got logprobs {given}"
+        )
 
 
 def merge_answer_options(

@@ -20,6 +20,7 @@ suite (``tests/review/test_store_contract.py``). The semantics every back end gu
 from __future__ import annotations
 
 import builtins
+import heapq
 import pickle
 import re
 import threading
@@ -396,6 +397,15 @@ def as_reason(reason: ReviewReason | str | None) -> ReviewReason | None:
 _PIECE = 255
 
 
+#: The changes that return a claimed item to the queue (release, lapsed lease).
+_UNCLAIMED: dict[str, object] = {
+    "status": ReviewStatus.PENDING,
+    "reviewer": None,
+    "claimed_at": None,
+    "claim_expires_at": None,
+}
+
+
 class _Entry:
     """What :class:`InMemoryReviewStore` keeps per item: the fields its queries filter and sort on,
     and the whole item pickled.
@@ -472,6 +482,12 @@ class InMemoryReviewStore(StoreBase):
         self._evicted = 0
         # enqueue order (updates keep an item's place); popitem(last=False) evicts in O(1)
         self._items: OrderedDict[str, _Entry] = OrderedDict()
+        # heaps with lazy deletion, so a claim costs O(log n) whatever the queue depth: per
+        # domain, (created_at, id) of items that became pending (built at the first claim: a
+        # store nobody claims from keeps none); (claim expiry, id) of claims. An entry is acted
+        # on only if the item still has that state; _compact drops the others.
+        self._pending: dict[str, builtins.list[tuple[datetime, str]]] | None = None
+        self._claims: builtins.list[tuple[datetime, str]] = []
         self._lock = threading.RLock()
         for item in items:
             self.enqueue(item)
@@ -489,12 +505,14 @@ class InMemoryReviewStore(StoreBase):
             if stored.id in self._items:
                 raise DuplicateItem(f"an item with id {stored.id} is already stored")
             self._items[stored.id] = entry
+            self._index(stored.id, entry)
             if self.capacity is not None:
                 while len(self._items) > self.capacity:
                     self._items.popitem(last=False)
                     dropped += 1
                 first = self._evicted == 0 and dropped > 0
                 self._evicted += dropped
+            self._compact()
         if dropped and first:
             warnings.warn(
                 f"in-memory review store is full ({self.capacity} items): dropping the oldest "
@@ -515,25 +533,66 @@ class InMemoryReviewStore(StoreBase):
     def _update(self, item: ReviewItem, **changes: object) -> ReviewItem:
         """Store ``item`` with ``changes`` applied (in its place in enqueue order); return it."""
         new = item.model_copy(update=changes)
-        self._items[new.id] = _Entry(new)
+        entry = _Entry(new)
+        self._items[new.id] = entry
+        self._index(new.id, entry)
+        self._compact()
         return new
 
+    def _index(self, key: str, entry: _Entry) -> None:
+        """Record an item's new state in the pending or claim heap (other states need none)."""
+        if entry.status is ReviewStatus.PENDING:
+            if self._pending is not None:
+                heapq.heappush(self._pending.setdefault(entry.domain, []), (entry.created_at, key))
+        elif entry.status is ReviewStatus.CLAIMED and entry.claim_expires_at is not None:
+            heapq.heappush(self._claims, (entry.claim_expires_at, key))
+
+    def _live_pending(self, key: str, created_at: datetime | None = None) -> bool:
+        entry = self._items.get(key)
+        return entry is not None and entry.status is ReviewStatus.PENDING
+
+    def _live_claim(self, key: str, expires: datetime) -> bool:
+        entry = self._items.get(key)
+        return (
+            entry is not None
+            and entry.status is ReviewStatus.CLAIMED
+            and entry.claim_expires_at == expires
+        )
+
+    def _compact(self) -> None:
+        """Drop stale heap entries (items evicted or no longer in that state, duplicates) once
+        they could make up a fifth of the heaps: at most a quarter of the store's size (+64)
+        in stale entries, O(1) amortized per change."""
+        heaps = [] if self._pending is None else builtins.list(self._pending.values())
+        if sum(map(len, heaps)) + len(self._claims) <= len(self._items) * 5 // 4 + 64:
+            return
+        for heap in heaps:
+            _prune(heap, self._live_pending)
+        _prune(self._claims, self._live_claim)
+
+    def _oldest_pending(self, domain: str | None) -> str | None:
+        """Pop and return the id of the oldest pending item (in ``domain`` if given), or None."""
+        if self._pending is None:  # first claim: index what is pending now
+            self._pending = {}
+            for key, entry in self._items.items():
+                if entry.status is ReviewStatus.PENDING:
+                    self._pending.setdefault(entry.domain, []).append((entry.created_at, key))
+            for heap in self._pending.values():
+                heapq.heapify(heap)
+        heaps = [self._pending.get(domain, [])] if domain is not None else self._pending.values()
+        best: builtins.list[tuple[datetime, str]] | None = None
+        for heap in heaps:
+            while heap and not self._live_pending(heap[0][1]):
+                heapq.heappop(heap)
+            if heap and (best is None or heap[0] < best[0]):
+                best = heap
+        return None if best is None else heapq.heappop(best)[1]
+
     def _release_lapsed(self, now: datetime) -> None:
-        lapsed = [
-            key
-            for key, entry in self._items.items()
-            if entry.status is ReviewStatus.CLAIMED
-            and entry.claim_expires_at is not None
-            and entry.claim_expires_at <= now
-        ]
-        for key in lapsed:
-            self._update(
-                self._items[key].item(),
-                status=ReviewStatus.PENDING,
-                reviewer=None,
-                claimed_at=None,
-                claim_expires_at=None,
-            )
+        while self._claims and self._claims[0][0] <= now:
+            expires, key = heapq.heappop(self._claims)
+            if self._live_claim(key, expires):
+                self._update(self._items[key].item(), **_UNCLAIMED)
 
     def _sorted(self, entries: Iterable[tuple[str, _Entry]]) -> builtins.list[_Entry]:
         """Oldest first: ``created_at``, then id (the SQL stores' order)."""
@@ -589,21 +648,18 @@ class InMemoryReviewStore(StoreBase):
         with self._lock:
             now = self._now()
             self._release_lapsed(now)
-            pending = self._sorted(
-                (key, e)
-                for key, e in self._items.items()
-                if e.status is ReviewStatus.PENDING and (domain is None or e.domain == domain)
-            )
-            return [
-                self._update(
-                    e.item(),
-                    status=ReviewStatus.CLAIMED,
-                    reviewer=reviewer,
-                    claimed_at=now,
-                    claim_expires_at=now + span,
+            out: builtins.list[ReviewItem] = []
+            while len(out) < limit and (key := self._oldest_pending(domain)) is not None:
+                out.append(
+                    self._update(
+                        self._items[key].item(),
+                        status=ReviewStatus.CLAIMED,
+                        reviewer=reviewer,
+                        claimed_at=now,
+                        claim_expires_at=now + span,
+                    )
                 )
-                for e in pending[:limit]
-            ]
+            return out
 
     def claim_item(
         self, item_id: str, reviewer: str, *, lease: timedelta | None = None
@@ -633,13 +689,7 @@ class InMemoryReviewStore(StoreBase):
             it = self.get(item_id)
             if it.status is not ReviewStatus.CLAIMED or it.reviewer != reviewer:
                 raise ClaimConflict(f"item {item_id} is not claimed by {reviewer}")
-            return self._update(
-                it,
-                status=ReviewStatus.PENDING,
-                reviewer=None,
-                claimed_at=None,
-                claim_expires_at=None,
-            )
+            return self._update(it, **_UNCLAIMED)
 
     def label(
         self,
@@ -684,6 +734,21 @@ class InMemoryReviewStore(StoreBase):
 
     def close(self) -> None:
         return None
+
+
+def _prune(
+    heap: builtins.list[tuple[datetime, str]], live: Callable[[str, datetime], bool]
+) -> None:
+    """Keep, in place, the first entry of each id that ``live(id, time)`` accepts; re-heapify."""
+    seen: set[str] = set()
+    kept = []
+    for entry in heap:  # the tuples themselves are kept: no new allocations per entry
+        when, key = entry
+        if key not in seen and live(key, when):
+            seen.add(key)
+            kept.append(entry)
+    heap[:] = kept
+    heapq.heapify(heap)
 
 
 def _not_claimable(item: ReviewItem) -> str:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -689,7 +690,12 @@ def _wrap(completion: Any, slot: _AnswerSlot, raw: bool) -> Any:
 
 def _openai_error(exc: BaseException | None, message: str) -> Exception:
     """The ``openai`` exception matching a guardrail failure (``exc``: what the answer call
-    raised, if anything; its ``__cause__`` is the wrapped client's own exception)."""
+    raised, if anything; its ``__cause__`` is the wrapped client's own exception). A
+    :class:`~guardrail.providers.ProviderError` with the server's OpenAI-shaped ``error``
+    becomes what openai's own client raises for that reply: the status's class (400:
+    ``openai.BadRequestError``), message ``"Error code: 400 - <server's message>"``, ``body``
+    the error object (so ``param``/``code``/``type`` are the server's); ``Retry-After`` is kept
+    on the response of a 429."""
     if HAVE_OPENAI:
         for e in (exc, getattr(exc, "__cause__", None)):
             if isinstance(e, openai.OpenAIError):
@@ -701,7 +707,15 @@ def _openai_error(exc: BaseException | None, message: str) -> Exception:
             return openai.APIConnectionError(message=message, request=req)
         code = getattr(exc, "status_code", None)
         if isinstance(code, int) and code >= 400:
-            resp = _http.Response(code, request=req)
+            headers: dict[str, str] = {}
+            body: dict[str, str | None] | None = None
+            if isinstance(exc, ProviderError):
+                if exc.retry_after is not None:
+                    headers["retry-after"] = str(max(0, math.ceil(exc.retry_after)))
+                if exc.error is not None:  # the server's own error, as openai's client reports it
+                    body = exc.error
+                    message = f"Error code: {code} - {exc.error.get('message')}"
+            resp = _http.Response(code, request=req, headers=headers)
             cls: type[openai.APIStatusError] = {
                 400: openai.BadRequestError,
                 401: openai.AuthenticationError,
@@ -711,7 +725,7 @@ def _openai_error(exc: BaseException | None, message: str) -> Exception:
                 422: openai.UnprocessableEntityError,
                 429: openai.RateLimitError,
             }.get(code, openai.InternalServerError if code >= 500 else openai.APIStatusError)
-            return cls(message, response=resp, body=None)
+            return cls(message, response=resp, body=body)
         return openai.APIError(message, req, body=None)
     if isinstance(exc, Exception):
         return exc

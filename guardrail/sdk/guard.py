@@ -641,7 +641,7 @@ class Guard:
                 response = self._failed(run, rid, exc, start)
             finally:
                 await _cancel_speculation(run, why)
-                _abandon(run, why)  # eager samples a failed chat did not use
+                await _abandon(run, why)  # eager samples a failed chat did not use
             if self.decision_log is not None:
                 response = await self._log_decision(run, response)
             end_guard_span(
@@ -873,7 +873,7 @@ class Guard:
 
         # 3. cost-aware loop over the remaining signals
         await self._plan(run, wanted, profile)
-        _abandon(run, CANCEL_NOT_NEEDED)  # eager samples the plan did not need
+        await _abandon(run, CANCEL_NOT_NEEDED)  # eager samples the plan did not need
         # plan latency: sample / ensemble requests the plan never needed (the answer alone
         # settled the action) are cancelled now, so the chat's cost counts them
         await _cancel_speculation(run, CANCEL_NOT_NEEDED)
@@ -1810,21 +1810,26 @@ def _inline_or_followup(run: _Run) -> None:
     run.values.pop("verbalized", None)
 
 
-def _abandon(run: _Run, why: str | None = CANCEL_NOT_NEEDED) -> None:
-    """Cancel eager samples that were not used (``why`` as in :func:`_cancel_speculation`). A
-    call still in flight counts as one call (the request was sent; its tokens are unknown); a
-    finished one was counted by ``_call``. Either way its calls are unused."""
+async def _abandon(run: _Run, why: str | None = CANCEL_NOT_NEEDED) -> None:
+    """Cancel eager samples that were not used (``why`` as in :func:`_cancel_speculation`) and
+    wait until the cancellation has run (no task of the chat outlives it: its HTTP request is
+    closed now, not whenever the loop next gets to it, and a loop closed right after the chat
+    finds nothing half-done). A call still in flight counts as one call (the request was sent;
+    its tokens are unknown); one that finished, even while being cancelled, was counted by
+    ``_call``. Either way its calls are unused."""
     task, run.prefetched = run.prefetched, None
     if task is None:
         return
-    run.unused_calls += _calls_of(task)
     if not task.done():
         if why is None:
             task.cancel()
         else:
             cancel_by_guardrail(task, why)
+        await asyncio.wait([task])  # never raises; the caller's own cancellation still does
+    if task.cancelled():
         run.calls += 1
-    task.add_done_callback(_retrieve)
+    run.unused_calls += _calls_of(task)
+    _retrieve(task)
 
 
 def _verdict_of(decision: Decision, signal: str) -> str:

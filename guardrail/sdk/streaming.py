@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -111,13 +111,17 @@ async def guarded_stream(
     policy = guard.policy_for(domain)
     msgs = normalize_messages(messages)
     chosen: StreamMode = mode or policy.stream_mode
+    # aclosing: closing this stream closes the inner one now (its `finally` cancels and awaits
+    # the assessment), not whenever the loop's async-generator finalizer gets to it
     if chosen == "hold":
-        async for ev in _hold(
+        hold = _hold(
             guard, msgs, domain, model, stakes, context, request_id, max_tokens, seed, slot
-        ):
-            yield ev
+        )
+        async with contextlib.aclosing(hold):
+            async for ev in hold:
+                yield ev
         return
-    async for ev in _live(
+    live = _live(
         guard,
         msgs,
         policy.name,
@@ -129,8 +133,10 @@ async def guarded_stream(
         seed,
         slot,
         raise_early,
-    ):
-        yield ev
+    )
+    async with contextlib.aclosing(live):
+        async for ev in live:
+            yield ev
 
 
 async def _hold(
@@ -144,7 +150,7 @@ async def _hold(
     max_tokens: int | None,
     seed: int | None,
     slot: AnswerSlot | None,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     from guardrail.sdk.guard import GuardError
 
     token = ANSWER_SLOT.set(slot) if slot is not None else None
@@ -191,7 +197,7 @@ async def _live(
     seed: int | None,
     slot: AnswerSlot | None,
     raise_early: bool,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     import uuid
 
     from guardrail.sdk.guard import StreamedAnswer
@@ -294,7 +300,8 @@ async def _live(
         raise
     finally:
         await _close(tokens)
-        if not judging.done():
+        stopped = not judging.done()
+        if stopped:
             if host:  # the host's cancellation: reported as such on the spans
                 judging.cancel()
             else:  # a tool call, or the answer stream failed: guardrail's own decision
@@ -302,6 +309,9 @@ async def _live(
                 cancel_by_guardrail(judging, reason)
         if not answer.done():
             answer.cancel()
+        if stopped:  # and wait for it: its sample requests are closed before the stream ends,
+            # nothing of it outlives the stream (asyncio.wait never raises; ours still does)
+            await asyncio.wait([judging])
         judging.add_done_callback(_retrieve)
 
 
@@ -327,8 +337,10 @@ async def _answer_stream(
         }
         if options:
             kwargs["options"] = options
-        async for delta in stream(msgs, **kwargs):
-            yield delta
+        deltas = stream(msgs, **kwargs)
+        async with contextlib.aclosing(deltas):  # closed with this one, not by the finalizer
+            async for delta in deltas:
+                yield delta
         return
     if options:
         raise ValueError(

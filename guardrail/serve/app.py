@@ -29,6 +29,11 @@ Request fields: ``messages``, ``model``, the token cap (``max_tokens`` /
 client's answer-only decision) go to the answer call only; ``n`` other than 1, ``audio`` and
 ``stream_options`` without ``stream`` are 400; any other field is dropped.
 
+Errors: OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``. A 4xx of the upstream
+answer call (the caller's request or key) is answered with that status and the upstream's error
+(:func:`upstream_refusal`; 429 keeps ``Retry-After``); 5xx, connection failures and timeouts are
+502; signal calls refused after the answer only make their signal missing.
+
 Credentials: the client's ``Authorization: Bearer`` key is passed to the upstream (or
 ``upstream_api_key`` from the settings when the client sends none); with a proxy ``token`` set,
 ``Authorization`` must carry that token and the upstream key comes from
@@ -43,6 +48,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -106,6 +112,7 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "resolve_domain",
+    "upstream_refusal",
     "verdict",
 ]
 
@@ -127,6 +134,7 @@ class ApiError(Exception):
         type_: str = "invalid_request_error",
         code: str = "",
         param: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -134,6 +142,7 @@ class ApiError(Exception):
         self.type = type_
         self.code = code or type_
         self.param = param
+        self.headers = dict(headers or {})
 
     def response(self) -> JSONResponse:
         """This error as an HTTP response with OpenAI's error body and ``status``."""
@@ -147,7 +156,60 @@ class ApiError(Exception):
                 }
             },
             status_code=self.status,
+            headers=self.headers or None,
         )
+
+
+#: Upstream statuses passed to the caller as they are: the caller's request (or key) caused them
+#: and resending it unchanged fails again. 429 is passed too (with ``Retry-After``); 5xx,
+#: connection failures and timeouts stay 502 (the upstream failed, not the request).
+_UPSTREAM_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def upstream_refusal(exc: BaseException | None, *, own_key: bool) -> ApiError | None:
+    """The error to answer when the upstream refused the answer call with a 4xx, else ``None``.
+
+    The status is the upstream's (400, 404 unknown model, 413, 422, ...; 401/403: the upstream
+    refused the key, as LiteLLM's proxy answers; 429 with ``Retry-After`` in whole seconds,
+    rounded up, when the upstream sent one). The body keeps the upstream's OpenAI-shaped error
+    (``message``, ``type``, ``param``, ``code``) when it sent one; otherwise the message names
+    the upstream status and its error text.
+
+    Args:
+        exc: what the answer call raised (a :class:`~guardrail.providers.ProviderError` carries
+            ``status_code`` and the upstream's ``error`` object).
+        own_key: the key sent upstream was the configured ``upstream_api_key``, not the
+            caller's (named in the 401/403 message: the operator has to fix it).
+    """
+    if not isinstance(exc, ProviderError):
+        return None
+    status = exc.status_code
+    if status is None or not 400 <= status < 500:
+        return None
+    err = exc.error or {}
+    default_type = _UPSTREAM_TYPES.get(status, "invalid_request_error")
+    if status in (401, 403):
+        whose = "guardrail serve's configured upstream key" if own_key else "the credentials"
+        detail = err.get("message")
+        message = f"the upstream rejected {whose} (HTTP {status})" + (
+            f": {detail}" if detail else ""
+        )
+    elif err.get("message"):
+        message = str(err["message"])
+    else:
+        detail = str(exc).split(": ", 1)[-1].strip()
+        message = f"the upstream answered HTTP {status}" + (f": {detail}" if detail else "")
+    headers: dict[str, str] = {}
+    if status == 429 and exc.retry_after is not None:
+        headers["Retry-After"] = str(max(0, math.ceil(exc.retry_after)))
+    return ApiError(
+        status,
+        message,
+        type_=err.get("type") or default_type,
+        code=err.get("code") or "",
+        param=err.get("param"),
+        headers=headers,
+    )
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -524,9 +586,11 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 raise ApiError(
                     502, f"upstream unreachable ({type(exc).__name__})", type_="upstream_error"
                 ) from None
-            if resp.status_code == 401:
+            if resp.status_code in (401, 403):  # as for chat completions (upstream_refusal)
                 raise ApiError(
-                    401, "the upstream rejected the credentials", type_="authentication_error"
+                    resp.status_code,
+                    f"the upstream rejected the credentials (HTTP {resp.status_code})",
+                    type_=_UPSTREAM_TYPES[resp.status_code],
                 )
             if resp.status_code != 200:
                 raise ApiError(502, f"upstream answered {resp.status_code}", type_="upstream_error")
@@ -599,6 +663,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
                 messages,
                 body,
                 slot,
+                client_key=client_key,
                 mode=mode,
                 domain=domain,
                 model=upstream_model,
@@ -619,10 +684,8 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             )
         except ToolCallReply:  # a tool call: passed through unguarded (below)
             resp = None
-        except AuthenticationError:
-            raise ApiError(
-                401, "the upstream rejected the credentials", type_="authentication_error"
-            ) from None
+        except AuthenticationError as exc:
+            raise _refusal(exc, client_key) from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         finally:
@@ -636,7 +699,7 @@ def create_app(settings: ServeSettings, *, store: ReviewStore | None = None) -> 
             raise ApiError(502, "the upstream's tool-call reply was not readable")
         r.metrics.observe(resp, stream=False)
         _log(resp)
-        _raise_if_failed(resp)
+        _raise_if_failed(resp, slot, client_key)
         withheld_ = withheld(resp, hold_reviews=r.settings.hold_reviews)
         doc = {
             "id": f"chatcmpl-{rid}",
@@ -704,10 +767,24 @@ def _log(resp: GuardedResponse) -> None:
     )
 
 
-def _raise_if_failed(resp: GuardedResponse) -> None:
-    """The answer could not be obtained (upstream down: 502) or a held answer could not be
-    queued (503): an error the client may retry, never a half-guarded answer."""
+def _refusal(exc: ProviderError, client_key: str | None) -> ApiError:
+    """:func:`upstream_refusal` of a credentials error (401 when it carries no 4xx status)."""
+    err = upstream_refusal(exc, own_key=not client_key)
+    if err is None:
+        return ApiError(401, "the upstream rejected the credentials", type_="authentication_error")
+    return err
+
+
+def _raise_if_failed(resp: GuardedResponse, slot: AnswerSlot, client_key: str | None) -> None:
+    """The upstream refused the answer call with a 4xx (the caller's request or key: that status,
+    :func:`upstream_refusal`), the answer could not be obtained otherwise (upstream down or
+    failing: 502), or a held answer could not be queued (503): an error, never a half-guarded
+    answer."""
     if resp.status == "failed":
+        if resp.action is None:
+            refused = upstream_refusal(slot.exc, own_key=not client_key)
+            if refused is not None:
+                raise refused
         status = 502 if resp.action is None else 503
         raise ApiError(status, resp.error or "guard failed", type_="upstream_error")
 
@@ -741,6 +818,7 @@ async def _stream(
     body: Mapping[str, Any],
     slot: AnswerSlot,
     *,
+    client_key: str | None,
     mode: StreamMode,
     domain: str,
     model: str | None,
@@ -767,13 +845,11 @@ async def _stream(
     r.metrics.in_flight.inc()
     try:
         first = await anext(events)
-    except AuthenticationError:
-        r.metrics.in_flight.dec()
-        raise ApiError(
-            401, "the upstream rejected the credentials", type_="authentication_error"
-        ) from None
     except (ProviderError, TimeoutError) as exc:
         r.metrics.in_flight.dec()
+        refused = upstream_refusal(exc, own_key=not client_key)
+        if refused is not None:  # a 4xx: the caller's request or key (401, 429 ... included)
+            raise refused from None
         code = getattr(exc, "status_code", None)
         if code is not None:
             message = f"upstream answered {code}"
@@ -792,7 +868,7 @@ async def _stream(
         await _close(events)
         r.metrics.in_flight.dec()
         r.metrics.observe(first.response, stream=True)
-        _raise_if_failed(first.response)
+        _raise_if_failed(first.response, slot, client_key)
     cid = f"chatcmpl-{request_id}"
     created = int(time.time())
     model_name = (

@@ -114,3 +114,93 @@ def test_items_are_stored_in_equal_pieces() -> None:
     for entry in store._items.values():
         assert {len(piece) for piece in entry.blob} == {_PIECE}
     assert len(store._items["rich"].blob) > len(store._items["short"].blob)
+
+
+def test_claims_follow_oldest_first_under_random_operations() -> None:
+    # the store finds the oldest pending item through heaps with lazy deletion; a brute-force
+    # model (sort every pending item by (created_at, id) on each claim) must agree on every
+    # claim over a random mix of enqueue / claim / claim_item / release / label / lapse / evict
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(17)
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    now = [t0]
+    store = InMemoryReviewStore(capacity=40, clock=lambda: now[0], lease=timedelta(minutes=5))
+    model: dict[str, dict[str, object]] = {}  # id -> status, domain, created, reviewer, expires
+    order: list[str] = []  # enqueue order, for eviction
+    warnings.simplefilter("ignore", ReviewQueueFullWarning)
+
+    def lapse() -> None:
+        for m in model.values():
+            if m["status"] == "claimed" and m["expires"] <= now[0]:  # type: ignore[operator]
+                m.update(status="pending", reviewer=None)
+
+    for step in range(3000):
+        op = rng.random()
+        now[0] += timedelta(seconds=rng.randint(0, 40))
+        lapse()
+        if op < 0.35:
+            iid = f"i{step}"
+            created = t0 + timedelta(minutes=rng.randint(-500, 500))  # not in enqueue order
+            domain = rng.choice(["medical", "legal", "finance"])
+            store.enqueue(ReviewItem(id=iid, created_at=created, domain=domain))
+            model[iid] = {"status": "pending", "domain": domain, "created": created}
+            order.append(iid)
+            while len(order) > 40:
+                del model[order.pop(0)]
+        elif op < 0.65:
+            domain = rng.choice([None, "medical", "legal", "finance"])
+            limit = rng.randint(1, 3)
+            pending = sorted(
+                (m["created"], k)
+                for k, m in model.items()
+                if m["status"] == "pending" and domain in (None, m["domain"])
+            )
+            want = [k for _, k in pending[:limit]]  # type: ignore[misc]
+            who = rng.choice(["ann", "bob"])
+            got = [it.id for it in store.claim(who, domain=domain, limit=limit)]
+            assert got == want, (step, got, want)
+            for k in got:
+                model[k].update(
+                    status="claimed", reviewer=who, expires=now[0] + timedelta(minutes=5)
+                )
+        elif op < 0.75 and model:
+            k = rng.choice(list(model))
+            if model[k]["status"] == "pending":
+                store.claim_item(k, "cat")
+                model[k].update(
+                    status="claimed", reviewer="cat", expires=now[0] + timedelta(minutes=5)
+                )
+        elif op < 0.85:
+            held = [k for k, m in model.items() if m["status"] == "claimed"]
+            if held:
+                k = rng.choice(held)
+                store.release(k, model[k]["reviewer"])  # type: ignore[arg-type]
+                model[k].update(status="pending", reviewer=None)
+        elif model:
+            k = rng.choice(list(model))
+            m = model[k]
+            if m["status"] == "pending":
+                store.label(k, "correct", reviewer="dan")
+                m.update(status="labelled")
+        assert store.count(status="pending") == sum(
+            m["status"] == "pending" for m in model.values()
+        )
+    # stale heap entries (evicted, claimed, labelled items) are compacted away
+    assert store._pending is not None
+    assert sum(map(len, store._pending.values())) + len(store._claims) <= 40 * 5 // 4 + 64
+
+
+def test_a_store_nobody_claims_from_keeps_no_pending_index() -> None:
+    # the Guard default with nobody reviewing: 500 enqueues past a 100-item capacity leave no
+    # heap entries behind (the pending index is built at the first claim)
+    store = InMemoryReviewStore(capacity=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReviewQueueFullWarning)
+        for i in range(600):
+            store.enqueue(ReviewItem(id=f"n{i:03d}"))
+    assert store._pending is None and store._claims == []
+    assert [it.id for it in store.claim("ann", limit=2)] == ["n500", "n501"]
+    assert store._pending is not None
+    assert sum(map(len, store._pending.values())) == 98

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from servers.fake_openai import FakeOpenAIServer, role_answers
+from task_leaks import guardrail_tasks
 
 from guardrail import Guard
 from guardrail.policy import Action
@@ -72,3 +73,25 @@ async def test_unused_eager_samples_are_skipped_and_not_counted(
     assert cons is not None and cons.status == "skipped"
     # the eager n=4 request was sent with the answer: it counts as a call, used or not
     assert "consistency" not in r.values and r.cost.calls == 2
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+async def test_unused_eager_samples_in_flight_are_finished_before_chat_returns(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # the eager n=4 request gets no reply until its client goes away (`hold`): when the plan
+    # skips consistency, chat() must cancel it *and wait for the cancellation*, so no task of
+    # the guard outlives the call (before: a cancelled-but-pending task; a loop closed right
+    # after destroyed it mid-connect: "coroutine ... was never awaited", unclosed sockets)
+    server.answers = role_answers(answer="Paris is the capital.", samples=["Lyon."])
+    server.hold = lambda body: body.get("n") == 4
+    guard = make_guard(CONDITIONAL, eager_samples=True)
+    try:
+        r = await guard.chat(Q, domain="qa")
+        assert r.action is Action.PASS and r.signal("consistency").status == "skipped"  # type: ignore[union-attr]
+        assert guardrail_tasks() == []  # nothing of the chat still runs
+        assert r.cost.calls == 2  # the held request was sent: it counts
+    finally:
+        await guard.aclose()
+        server.release_held()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from servers.fake_openai import FakeOpenAIServer, Fault, role_answers
+from task_leaks import guardrail_tasks
 
 from guardrail import Guard
 from guardrail.policy import Action, parse_policy
@@ -249,6 +250,28 @@ async def test_a_misspelt_mode_is_refused_not_streamed_live(
     with pytest.raises(ValueError, match=f"mode must be 'hold' or 'live'.*got '{mode}'"):
         await _events(make_guard(POLICY.format(stream="")), mode=mode)
     assert server.requests == []  # refused before any call
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+async def test_live_stream_closed_early_leaves_no_task_running(
+    server: FakeOpenAIServer, make_guard: Callable[..., Guard]
+) -> None:
+    # the samples request (n=4) gets no reply until its client goes away (`hold`); the consumer
+    # stops after the first token: closing the stream must cancel the assessment *and wait for
+    # it* (before: cancelled but still pending when the stream was closed)
+    server.answers = role_answers(answer="Paris is the capital.", samples=["Paris."])
+    server.hold = lambda body: body.get("n") == 4
+    guard = make_guard(POLICY.format(stream="stream live"))
+    try:
+        events = guard.stream(Q, domain="qa")
+        first = await anext(events)  # type: ignore[call-overload]
+        assert first.type == "delta" and first.text == "Paris"
+        await events.aclose()  # type: ignore[attr-defined]
+        assert guardrail_tasks() == []
+    finally:
+        await guard.aclose()
+        server.release_held()
 
 
 class _NoStreamProvider:

@@ -27,6 +27,10 @@ Behaviour knobs (attributes, changeable while running):
   apply to embedding requests too.
 * ``fault_source``: a callable ``(request_number) -> Fault | None`` consulted when ``faults`` is
   empty (:func:`fault_mix` gives the hostile mix of the fault-injection test and bench).
+* ``refuse``: a callable ``(request_body) -> Fault | None`` consulted first for every chat
+  request: a server that refuses some requests by what they carry (a field it does not accept,
+  an unknown model), whatever order concurrent calls arrive in. ``openai_error(status, ...)``
+  builds such a refusal with an OpenAI-shaped error body.
 
 * ``stream: true`` requests get the answer as ``text/event-stream`` chat-completion chunks, one
   per word token (``_tokens``), ``stream_delay`` seconds apart, then ``data: [DONE]`` (the
@@ -158,6 +162,7 @@ class FakeOpenAIServer:
         self.embedding_requests: list[dict[str, Any]] = []
         self.faults: deque[Fault] = deque()
         self.fault_source: Callable[[int], Fault | None] | None = None
+        self.refuse: Callable[[dict[str, Any]], Fault | None] | None = None
         self.record = True  # False: keep no per-request lists (long fault-injection runs)
         self.served = 0
         self.requests: list[dict[str, Any]] = []
@@ -324,7 +329,9 @@ class FakeOpenAIServer:
         if held and reader is not None and not await self._held(reader):
             self.disconnected.append(body)
             return False
-        fault = self.faults.popleft() if self.faults else None
+        fault = self.refuse(body) if self.refuse is not None else None
+        if fault is None:
+            fault = self.faults.popleft() if self.faults else None
         if fault is None and self.fault_source is not None:
             fault = self.fault_source(self.served)
         self.active += 1
@@ -532,6 +539,20 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
 def _document(content: str) -> bytes:
     doc = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
     return json.dumps(doc).encode()  # ensure_ascii: a lone surrogate travels as \ud800
+
+
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> Fault:
+    """An HTTP ``status`` reply whose body is OpenAI's error shape
+    ``{"error": {"message", "type", "param", "code"}}`` (what OpenAI sends for a 4xx)."""
+    doc = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return Fault.body(json.dumps(doc).encode(), status=status)
 
 
 def fault_mix(seed: int = 0, *, trickle_share: float = 0.02) -> Callable[[int], Fault | None]:
