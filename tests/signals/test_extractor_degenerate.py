@@ -15,6 +15,7 @@ import pytest
 
 from guardrail.runner.judge import extract_answer as judge_extract
 from guardrail.signals.answers import answer_key, compare_answers, extract_answer
+from guardrail.signals.verbalized import parse_verbalized
 
 N = 50_000
 
@@ -95,3 +96,13 @@ def test_answer_keys_of_long_blank_runs(short: str, core: str, items: int) -> No
     a, b = answer_key(short, question=q), answer_key(long, question=q)
     assert (a.core, a.items) == (b.core, b.items) == (core, items)
     assert compare_answers(a, b) == 1.0
+
+
+def test_verbalized_confidence_across_a_long_run_of_line_breaks() -> None:
+    # parse_verbalized's follow-on-question cut had the same "\n\s*" pattern (13 s per reply of
+    # 20k line breaks); the statement before an invented follow-on question is still the answer's
+    gap = "\n" * N
+    assert parse_verbalized("Paris" + gap + "x").value is None
+    assert parse_verbalized("Paris\n" + gap + "Confidence: 80%").value == 0.8
+    followed = "Paris\nConfidence: 90%\n" + gap + "Q: and Lyon?\nConfidence: 60%"
+    assert parse_verbalized(followed).value == 0.9
