@@ -275,7 +275,14 @@ class StoreBase:
         if text is None or not self.store_content:
             return None
         text = clean_text(text)  # NUL / lone surrogates: PostgreSQL and UTF-8 refuse them
-        return self.redact(text) if self.redact is not None else text
+        if self.redact is None:
+            return text
+        out = self.redact(text)
+        if not isinstance(out, str):
+            raise TypeError(
+                f"the redaction hook must return a str, got {type(out).__name__}; nothing stored"
+            )
+        return clean_text(out)
 
     @staticmethod
     def _clean_note(note: str | None) -> str | None:

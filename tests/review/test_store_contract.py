@@ -274,6 +274,17 @@ def test_failing_redactor_stores_nothing(make_store: StoreFactory) -> None:
     assert store.count() == 0
 
 
+def test_redactor_returning_no_text_stores_nothing(make_store: StoreFactory) -> None:
+    # a hook that returns None or a number (a bug in the hook): the in-memory store kept the
+    # int as the item's question (a ReviewItem whose question is 42); now a clear TypeError and
+    # nothing stored, as for a hook that raises
+    for bad in (None, 42):
+        store = make_store(redact=lambda text, bad=bad: bad)
+        with pytest.raises(TypeError, match="redaction hook must return a str"):
+            store.enqueue(item(1))
+        assert store.count() == 0
+
+
 def test_content_storage_off(make_store: StoreFactory) -> None:
     store = make_store(store_content=False)
     store.enqueue(item(1))
