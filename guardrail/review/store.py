@@ -65,7 +65,8 @@ DEFAULT_LEASE = timedelta(minutes=15)
 DEFAULT_MEMORY_CAPACITY = 10_000
 
 #: A redaction hook: text in, redacted text out. It must not raise on ordinary text; if it raises,
-#: ``enqueue``/``label`` fail and nothing is stored (unredacted text is never written).
+#: ``enqueue``/``label`` fail and nothing is stored (unredacted text is never written); if it
+#: returns no ``str``, they raise ``TypeError`` and nothing is stored.
 Redactor = Callable[[str], str]
 
 #: A clock returning timezone-aware UTC datetimes (injectable for tests).
