@@ -24,8 +24,6 @@ Q = [{"role": "user", "content": "What is the capital of France?"}]
 ANSWER = "Paris is the capital of France."
 WRONG = "Lyon is the capital of France."
 AUTH = {"Authorization": f"Bearer {UPSTREAM_KEY}"}
-TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
-CALL = {"name": "lookup", "arguments": '{"q": "capital of France"}'}
 
 
 def _client(url: str) -> openai.OpenAI:
@@ -74,27 +72,7 @@ def test_live_stream_from_a_json_upstream_still_retracts(
     assert v["retracted"] is True and v["replacement"] == "I can't answer this reliably."
 
 
-def test_tool_call_json_reply_to_a_live_stream_passes_through(
-    serve: Callable[..., str], upstream: FakeOpenAIServer
-) -> None:
-    upstream.ignore_stream = True
-    upstream.tool_call = CALL
-    url = serve(live_domains=("qa",))
-    chunks = list(
-        _client(url).chat.completions.create(
-            model="x@qa",
-            messages=Q,  # type: ignore[arg-type]
-            tools=TOOLS,  # type: ignore[arg-type]
-            stream=True,
-        )
-    )
-    calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
-    assert [(tc.index, tc.function.name, tc.function.arguments) for tc in calls] == [  # type: ignore[union-attr]
-        (0, "lookup", CALL["arguments"])
-    ]
-    assert chunks[-1].choices[0].finish_reason == "tool_calls"
-    assert chunks[-1].model_extra is not None
-    assert chunks[-1].model_extra["guardrail"]["status"] == "unguarded"
+# a tool-call JSON reply to a stream: test_serve_tools_and_modes.py (ignore_stream=True)
 
 
 def test_json_error_body_from_the_upstream_stays_an_error(

@@ -196,9 +196,11 @@ def test_tool_call_reply_passes_through_unguarded(
 
 
 @pytest.mark.parametrize("domain", ["qa", "chat"])  # hold, live
+@pytest.mark.parametrize("ignore_stream", [False, True])  # True: the upstream answers with JSON
 def test_streamed_tool_call_reply_passes_through(
-    serve: Callable[..., str], upstream: FakeOpenAIServer, domain: str
+    serve: Callable[..., str], upstream: FakeOpenAIServer, domain: str, ignore_stream: bool
 ) -> None:
+    upstream.ignore_stream = ignore_stream
     upstream.tool_call = CALL
     url = serve()
     chunks = list(
