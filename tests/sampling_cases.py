@@ -43,6 +43,10 @@ BAD: list[tuple[str, Any, str]] = [
     ("top_logprobs", 5, "'top_logprobs' requires 'logprobs': true, got logprobs not given"),
     ("logprobs", "yes", "'logprobs' must be a boolean, got 'yes'"),
     ("logit_bias", {"50256": 101}, "'logit_bias' must be an object mapping token ids"),
+    # a 401-digit JSON integer: the finiteness check converted it to float (OverflowError, not
+    # the argument error; serve answered 500)
+    ("temperature", 10**400, "'temperature' must be a number between 0 and 2, got 1000000"),
+    ("logit_bias", {"50256": -(10**400)}, "'logit_bias' must be an object mapping token ids"),
 ]
 
 #: Valid values at the edges of their ranges: they must reach the upstream unchanged.

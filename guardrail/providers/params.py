@@ -55,7 +55,10 @@ class InvalidArgumentError(ValueError):
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit conversion limit has no repr
+        return f"an {type(value).__name__} too long to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -64,7 +67,10 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)) and math.isfinite(value)
+    # an int is finite whatever its size (math.isfinite(10**400) raises OverflowError)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
 
 
 def _integer(lo: int, hi: int | None, what: str) -> Callable[[str, Any], None]:

@@ -279,6 +279,7 @@ class PostgresReviewStore(StoreBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
+        self._check_page(limit, offset)
         where, params = self._where(as_status(status), domain, as_reason(reason), since, until)
         sql = f"SELECT {_COLS} FROM {self._table}{where} ORDER BY created_at, id"
         if limit is not None:

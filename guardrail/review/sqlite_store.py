@@ -319,6 +319,7 @@ class SQLiteReviewStore(StoreBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
+        self._check_page(limit, offset)
         where, params = self._where(as_status(status), domain, as_reason(reason), since, until)
         sql = (
             f"SELECT {', '.join(_COLUMNS)} FROM review_items{where} "

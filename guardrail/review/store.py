@@ -65,7 +65,8 @@ DEFAULT_LEASE = timedelta(minutes=15)
 DEFAULT_MEMORY_CAPACITY = 10_000
 
 #: A redaction hook: text in, redacted text out. It must not raise on ordinary text; if it raises,
-#: ``enqueue``/``label`` fail and nothing is stored (unredacted text is never written).
+#: ``enqueue``/``label`` fail and nothing is stored (unredacted text is never written); if it
+#: returns no ``str``, they raise ``TypeError`` and nothing is stored.
 Redactor = Callable[[str], str]
 
 #: A clock returning timezone-aware UTC datetimes (injectable for tests).
@@ -275,7 +276,14 @@ class StoreBase:
         if text is None or not self.store_content:
             return None
         text = clean_text(text)  # NUL / lone surrogates: PostgreSQL and UTF-8 refuse them
-        return self.redact(text) if self.redact is not None else text
+        if self.redact is None:
+            return text
+        out = self.redact(text)
+        if not isinstance(out, str):
+            raise TypeError(
+                f"the redaction hook must return a str, got {type(out).__name__}; nothing stored"
+            )
+        return clean_text(out)
 
     @staticmethod
     def _clean_note(note: str | None) -> str | None:
@@ -306,13 +314,25 @@ class StoreBase:
 
     @staticmethod
     def _check_reviewer(reviewer: str) -> str:
-        if not reviewer or not reviewer.strip():
+        """The reviewer's name as stored: stripped, NUL and lone surrogates as U+FFFD (as every
+        other stored text; SQLite's and PostgreSQL's encoders refuse them)."""
+        if not isinstance(reviewer, str) or not reviewer.strip():
             raise ValueError("reviewer must be a non-empty name")
-        return reviewer.strip()
+        return clean_text(reviewer.strip())
 
     @staticmethod
     def _as_label(label: ReviewLabel | str) -> ReviewLabel:
         return label if isinstance(label, ReviewLabel) else ReviewLabel.parse(label)
+
+    @staticmethod
+    def _check_page(limit: int | None, offset: int) -> None:
+        """``list`` paging: ``limit`` None or >= 0, ``offset`` >= 0 (a negative one meant "all"
+        on SQLite, "drop the last" or "only the last" in memory and an SQL error on PostgreSQL).
+        """
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0 or None, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
 
     @staticmethod
     def _check_limit(limit: int) -> int:
@@ -597,6 +617,7 @@ class InMemoryReviewStore(StoreBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
+        self._check_page(limit, offset)
         st, rs = as_status(status), as_reason(reason)
         end = None if limit is None else offset + limit
         with self._lock:

@@ -211,23 +211,50 @@ class ExtractedAnswer(NamedTuple):
     field: str = ""
 
 
+# (blanks before a phrase are taken only from the start of their run, "(?<!\s)": an attempt from
+# each blank of a long run rescanned the run, quadratic on a reply of 20k spaces)
 _CONFIDENCE_PHRASE = re.compile(
-    r"[\(\[]?\s*\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
+    r"[\(\[]?(?:(?<!\s)\s+)?\b(?:my\s+)?(?:(?:confidence|certainty)(?:\s+(?:level|score))?(?:\s+(?:is|of))?"
     r"\s*[:=]?|probability\s*[:=])\s*(?<![\d.,])[-+]?\d[\d.,]*+\s*"
     r"(?:%|percent\b|/\s*\d+)?\s*[\)\]]?"
-    r"|[\(\[]?\s*(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?(?<![\d.,])[-+]?\d[\d.,]*+\s*(?:%|percent\b)\s*"
+    r"|[\(\[]?(?:(?<!\s)\s+)?(?:\b(?:i\s*(?:'m|am)|with|at)\s+)?(?<![\d.,])[-+]?\d[\d.,]*+\s*(?:%|percent\b)\s*"
     r"(?:confident|confidence|sure|certain|certainty|likely)\b\s*[\)\]]?",
     re.IGNORECASE,
 )
 
 
+_CONFIDENCE_TAIL = re.compile(r"(?:(?<!\s)\s+)?[\(\[]?\b(?:confidence|probability)\b\s*[:=]", re.I)
+
+
+def _cut_leftovers(line: str) -> str:
+    """``line`` without a trailing run of blanks and ``, ; : .`` that ends in ``,`` ``;`` or
+    ``:`` ("Paris, ;" -> "Paris"), or without blanks-then-dots ("Paris . ." -> "Paris"; "Dr." and
+    "etc." keep their full stop). A scan from the end: the regular expression it replaces
+    rescanned each run of blanks from every blank (quadratic on 20k spaces)."""
+    i = len(line)
+    while i and (line[i - 1].isspace() or line[i - 1] in ",;:."):
+        i -= 1
+    tail = line[i:].rstrip()
+    if tail.endswith((",", ";", ":")):
+        return line[:i]
+    if tail.endswith("."):
+        # the dots-only run at the end, cut from its first blank ("x. ." -> "x.")
+        j = len(line)
+        while j and (line[j - 1].isspace() or line[j - 1] == "."):
+            j -= 1
+        k = next((n for n in range(j, len(line)) if line[n].isspace()), None)
+        if k is not None and "." in line[k:]:
+            return line[:k]
+    return line
+
+
 def _clean_answer(line: str) -> str:
     # An inline "... Confidence: 80%" tail on the answer line is not part of the answer.
-    line = re.split(r"\s*[\(\[]?\b(?:confidence|probability)\b\s*[:=]", line, flags=re.I)[0]
+    line = _CONFIDENCE_TAIL.split(line, maxsplit=1)[0]
     line = _CONFIDENCE_PHRASE.sub(" ", line)
     line = _ANSWER_PREFIX.sub("", line.strip())
     line = _ANSWER_IS.sub("", line)
-    line = re.sub(r"(?:\s*[,;:.])*\s*[,;:]\s*$|\s+\.(?:\s*\.)*\s*$", "", line)  # cut leftovers
+    line = _cut_leftovers(line)
     line = line.strip().strip("*").strip()
     return " ".join(line.strip('"').strip().split())
 

@@ -106,21 +106,30 @@ class ExtractedAnswer(BaseModel):
 
 # markdown emphasis, code ticks, headings (not a "#### 72" answer marker), quotes
 _MARKUP = re.compile(r"\*\*|__|`+|^#{1,6}\s+(?![-+$€£]?\d)|^>\s*", re.MULTILINE)
-_FOLLOW_ON = re.compile(r"\n\s*(?:Q|Question|User|Human|Problem)\s*\d*\s*[:：]", re.IGNORECASE)
+# (blank space after a line break is read up to the next break only, and the gaps around the number
+# possessively: a reply of 100k line breaks or spaces is scanned once, not once per break)
+_FOLLOW_ON = re.compile(
+    r"\n[^\S\n]*+(?:Q|Question|User|Human|Problem)\s*+\d*+\s*+[:：]", re.IGNORECASE
+)
 _BOXED = re.compile(r"\\boxed\s*\{")
 # an explicit answer line (matched on one stripped line): "#### 42", "A: 18" (upper-case A, as in
 # GSM8K), "Answer: Paris" / "Final answer: 42" (the answer may be on the next line)
+# (each answer ends at its last non-space character: "\S(?:.*\S)?" backtracks once from the line's
+# end, where a lazy ".*?" before "\s*$" rescanned a run of spaces from each of its characters)
 _ANSWER_LINE = re.compile(
-    r"^\s*####\s*(?P<h>\S.*?)\s*$"
-    r"|^\s*A\s*[:\uff1a]\s*(?P<g>\S.*?)\s*$"
-    r"|^[^\w\n]*(?i:(?:final|correct|short)\s+answer|answer)\s*[:\uff1a]\s*(?P<a>.*?)\s*$"
+    r"^\s*####\s*(?P<h>\S(?:.*\S)?)\s*$"
+    r"|^\s*A\s*[:\uff1a]\s*(?P<g>\S(?:.*\S)?)\s*$"
+    r"|^[^\w\n]*(?i:(?:final|correct|short)\s+answer|answer)\s*[:\uff1a]\s*"
+    r"(?P<a>(?:\S(?:.*\S)?)?)\s*$"
 )
 _ANSWER_PHRASE = re.compile(
     r"\b(?:the\s+|my\s+|our\s+)?(?:final\s+|correct\s+|right\s+|short\s+|best\s+)?answer"
     r"(?:\s+to\s+(?:this|your|the|that)\s+question)?"  # "The answer to this question is no"
     r"(?:\s+(?:is|would\s+be|will\s+be)|\s*[=:])\s*(?::|-(?![\d.]))?\s*"  # "-20": a sign
     r"(?:(?:indeed|simply|definitely|clearly|actually)\s+)?"
-    r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>.+?)\s*(?:[.!?](?=\s|$)|\n|$))",
+    # the answer runs to the sentence end; a run of blanks is one atomic step, so the end test
+    # runs once per run, not once per blank (a lazy ".+?" made 20k spaces quadratic)
+    r"(?:[\"“](?P<q>[^\"”\n]+)[\"”]|(?P<a>(?:(?>[^\S\n]+)|\S)+?)\s*(?:[.!?](?=\s|$)|\n|$))",
     re.IGNORECASE,
 )
 # a line opening with "the answer is": "The answer is: X" / "The answer = X" / "Answer is: X" (X
@@ -172,11 +181,16 @@ _NEGATION = re.compile(
 )
 # "Au, not Ag" / "Au (not Ag)": a contrastive correction after the answer, not a negated answer
 _CONTRAST_TAIL = re.compile(
-    r"(?<=\w)\W*?(?:,\s*|\s+\(|\s+[-–—]\s*)(?:and\s+|but\s+)?not\s+[^,.;!?()]+\)?[.!?]?\s*$",
+    # (blank runs entered at their start only and the aside's words taken possessively: linear)
+    r"(?<=\w)\W*?(?:,\s*|(?<!\s)\s+\(|(?<!\s)\s+[-–—]\s*)(?:and\s+|but\s+)?not\s+"
+    r"[^,.;!?()]++\)?[.!?]?\s*$",
     re.IGNORECASE,
 )
+# (a run of blanks before "(" or "which" is entered only at its start or right after a ", " / ": "
+# / " - " cut: "\s*" and "\s+" rescanned the run from each blank, quadratic on 20k spaces)
 _CLAUSE_CUT = re.compile(
-    r",\s|;\s*|:\s|\s[-–—]\s|\s*[(\[]|\s+(?:which|because|since|although|though|while|whereas|"
+    r",\s|;\s*|:\s|\s[-–—]\s|(?:(?<!\s)\s+)?[(\[]"
+    r"|(?:(?<!\s)|(?<=[,:]\s)|(?<=\s[-–—]\s))\s+(?:which|because|since|although|though|while|whereas|"
     r"but|unless|however|so\s+that|named|called|nicknamed|(?<=\w\s)that)\b",
     re.IGNORECASE,
 )
@@ -282,18 +296,21 @@ _ABBREV_END = re.compile(
 def _sentences(text: str) -> list[str]:
     """Sentences and lines of a text (list bullets removed); "St. Petersburg", "J. K. Rowling"
     and "e.g. X" are not cut at the abbreviation's full stop."""
-    out: list[str] = []
+    out: list[list[str]] = []  # each sentence's parts, joined at the end (no quadratic gluing)
     glue = False
     for part in _SENTENCE_SPLIT.split(text):
         p = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", part).strip()
         if not p:
             continue
         if glue and out:
-            out[-1] = f"{out[-1]} {p}"
+            out[-1].append(p)
         else:
-            out.append(p)
-        glue = bool(_ABBREV_END.search(out[-1])) and "\n" not in part
-    return out
+            out.append([p])
+        # the abbreviation ends the sentence so far, so it lies in its last part; the space
+        # before that part is what the glued sentence has there (searching the whole sentence
+        # each time made "St. St. St. ..." quadratic)
+        glue = bool(_ABBREV_END.search(" " + p)) and "\n" not in part
+    return [" ".join(parts) for parts in out]
 
 
 # --- options --------------------------------------------------------------------------------------
@@ -344,17 +361,27 @@ def _json_answer(s: str) -> str | None:
     return found.text if found is not None and found.text else None
 
 
-def _boxed_all(s: str) -> list[tuple[int, str]]:
-    """Every ``\\boxed{...}`` (balanced braces) as (offset, content)."""
-    found: list[tuple[int, str]] = []
-    for m in _BOXED.finditer(s):
-        depth, i = 1, m.end()
-        while i < len(s) and depth:
-            depth += {"{": 1, "}": -1}.get(s[i], 0)
-            i += 1
-        if depth == 0:
-            found.append((m.start(), s[m.end() : i - 1].strip()))
-    return found
+def _boxed_spans(s: str) -> list[tuple[int, int]]:
+    """Every ``\\boxed{...}`` (balanced braces) as the (start, end) offsets of its content, in
+    order of the ``\\boxed`` offset.
+
+    One pass over the braces with a stack (each ``{`` is closed by the first ``}`` that brings
+    its depth back): an unclosed ``\\boxed{`` does not rescan the rest of the reply, so 100k
+    characters of ``\\boxed{`` are read in linear time. Offsets rather than texts: nested
+    ``\\boxed{`` repeated thousands of times would copy a quadratic number of characters."""
+    opener = {m.end() - 1: m.start() for m in _BOXED.finditer(s)}
+    if not opener:
+        return []
+    spans: list[tuple[int, int, int]] = []  # (\boxed offset, content start, content end)
+    stack: list[int] = []
+    for m in re.finditer(r"[{}]", s):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            j = stack.pop()
+            if j in opener:
+                spans.append((opener[j], j + 1, m.start()))
+    return [(a, b) for _, a, b in sorted(spans)]
 
 
 def _content_lines(s: str) -> list[tuple[int, str]]:
@@ -385,6 +412,7 @@ def _markers(
     (``phrases="anywhere"``), or only opening a line, X the rest of the line and not "is not"
     (``phrases="line_start"``)."""
     found: list[tuple[int, str, str]] = []
+    last_b = -1  # where the last line opening "B:" / "B." / "B)" starts (found once, not per A:)
     for n, (pos, line) in enumerate(lines):
         m = _ANSWER_LINE.match(line)
         if m is None:
@@ -392,7 +420,10 @@ def _markers(
         if m.group("h") is not None:
             found.append((pos, "hashes", m.group("h")))
         elif m.group("g") is not None:
-            if not re.search(r"^\s*B\s*[:.)]", s[pos + len(line) :], re.MULTILINE):
+            if last_b == -1:
+                last_b = max((b.start() for b in _B_LINE.finditer(s)), default=-2)
+            end = pos + len(line)
+            if last_b < end and not _B_AT.match(s, end):  # no "B:" line after it
                 found.append((pos, "gsm", m.group("g")))
         else:
             found.append((pos, "label", m.group("a") or _next_line(lines, n)))
@@ -408,6 +439,10 @@ def _markers(
             found.append((p.start(), "phrase", (p.group("q") or p.group("a") or "").strip()))
     return sorted(found, key=lambda f: f[0])
 
+
+# an option list's "B:" / "B." / "B)" opening a line (or right where an "A:" line's text ends)
+_B_LINE = re.compile(r"^[^\S\n]*+B\s*+[:.)]", re.MULTILINE)
+_B_AT = re.compile(r"[^\S\n]*+B\s*+[:.)]")
 
 _MARKER_METHOD: dict[str, ExtractMethod] = {
     "hashes": "marker",
@@ -539,10 +574,10 @@ def extract_answer(
             return ExtractedAnswer(text=got, method="json")
         for obj in reversed(find_json_objects(s)[0]):  # JSON with no answer field (a confidence
             s = s[: obj.start] + "\n" + s[obj.end :]  # only) is not the answer
-    boxed = [clean(b) for _, b in _boxed_all(s)] if "boxed" in s else []
-    boxed = [b for b in boxed if b]
-    if boxed:
-        return ExtractedAnswer(text=boxed[-1], method="boxed")
+    for start, end in reversed(_boxed_spans(s) if "boxed" in s else []):
+        said = clean(s[start:end].strip())  # the last \boxed{} that tidy leaves non-empty
+        if said:
+            return ExtractedAnswer(text=said, method="boxed")
     lines = _content_lines(s)
     marked = _pick_marker(s, lines, phrases, clean)
     if marked is not None:
@@ -733,7 +768,12 @@ def _is_list(text: str) -> bool:
     return len(t) <= 400 and bool(_CONJUNCTION.search(t)) and _LIST.fullmatch(t) is not None
 
 
-_AND_LIST = re.compile(r"\s*(?:,\s*(?:and\s+|&\s*)?|\s+and\s+|\s*&\s*)", re.IGNORECASE)
+# (a run of blanks is entered only at its start, "(?<!\s)", and taken whole: "\s*" before
+# "\s+and" tried every split of the run from every blank, cubic: 3,000 spaces took 70 s)
+_AND_LIST = re.compile(
+    r"(?<!\s)\s+(?:,\s*+(?:and\s+|&\s*+)?|and\s+|&\s*+)|,\s*+(?:and\s+|&\s*+)?|&\s*+",
+    re.IGNORECASE,
+)
 
 
 def _items(clause: str) -> int:
@@ -755,7 +795,7 @@ def _items(clause: str) -> int:
 
 # asides that are not the answer: "(EU)", "(Paris had energy problems in 1968)", and an insert
 # between a subject and its verb ("The capital of Togo, which is in West Africa, is Lagos")
-_PARENTHESIS = re.compile(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]")
+_PARENTHESIS = re.compile(r"(?:(?<!\s)\s+)?\([^()]*\)|(?:(?<!\s)\s+)?\[[^\[\]]*\]")
 _INSERT = re.compile(
     r",\s+(?:which|who|whose|where|also\s+known\s+as|known\s+as|or|a|an|located|born|based)\b"
     r"[^,;:.()]*,\s+(?=(?:is|are|was|were|has|have|had|remains|became|led|leads|lies)\b)",

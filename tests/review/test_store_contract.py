@@ -274,6 +274,17 @@ def test_failing_redactor_stores_nothing(make_store: StoreFactory) -> None:
     assert store.count() == 0
 
 
+def test_redactor_returning_no_text_stores_nothing(make_store: StoreFactory) -> None:
+    # a hook that returns None or a number (a bug in the hook): the in-memory store kept the
+    # int as the item's question (a ReviewItem whose question is 42); now a clear TypeError and
+    # nothing stored, as for a hook that raises
+    for bad in (None, 42):
+        store = make_store(redact=lambda text, bad=bad: bad)
+        with pytest.raises(TypeError, match="redaction hook must return a str"):
+            store.enqueue(item(1))
+        assert store.count() == 0
+
+
 def test_content_storage_off(make_store: StoreFactory) -> None:
     store = make_store(store_content=False)
     store.enqueue(item(1))
@@ -334,3 +345,32 @@ def test_label_note_with_nul_and_lone_surrogate_is_stored_cleaned(make_store: St
     assert done.note == "ok\ufffd\ufffd"
     assert done.corrected_answer == "a\ufffd"
     assert store.get("item-001").note == "ok\ufffd\ufffd"
+
+
+def test_list_refuses_negative_paging_on_every_store(make_store: StoreFactory) -> None:
+    # limit=-1 used to return all 3 items on SQLite, the first 2 in memory (a slice [0:-1]) and
+    # an SQL error on PostgreSQL; offset=-1 returned all 3 on SQLite and only the last in memory
+    store = make_store()
+    for n in (1, 2, 3):
+        store.enqueue(item(n))
+    with pytest.raises(ValueError, match="limit must be >= 0"):
+        store.list(limit=-1)
+    with pytest.raises(ValueError, match="offset must be >= 0"):
+        store.list(offset=-1)
+    assert store.list(limit=0) == []
+    assert [it.id for it in store.list(limit=2, offset=1)] == ["item-002", "item-003"]
+
+
+def test_reviewer_names_are_stored_like_other_text(make_store: StoreFactory) -> None:
+    # a NUL or a lone surrogate in a reviewer's name: SQLite's encoder refused the surrogate
+    # (UnicodeEncodeError on label), the in-memory store kept both raw; now U+FFFD everywhere,
+    # as ReviewItem's validator does for every other text field
+    store = make_store()
+    store.enqueue(item(1))
+    store.enqueue(item(2))
+    claimed = store.claim(" ann\x00b ")
+    assert [c.reviewer for c in claimed] == ["ann\ufffdb"]
+    assert store.get("item-001").reviewer == "ann\ufffdb"
+    done = store.label("item-002", "correct", reviewer="r\ud800")
+    assert done.reviewer == "r\ufffd"
+    assert store.get("item-002").reviewer == "r\ufffd"
