@@ -279,7 +279,7 @@ class PostgresReviewStore(StoreBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
-        self._check_page(limit, offset)
+        self._check_page(limit, offset, since, until)
         where, params = self._where(as_status(status), domain, as_reason(reason), since, until)
         sql = f"SELECT {_COLS} FROM {self._table}{where} ORDER BY created_at, id"
         if limit is not None:
@@ -401,7 +401,9 @@ class PostgresReviewStore(StoreBase):
         return self._item(row)
 
     def expire_stale(self, older_than: timedelta) -> int:
-        cutoff = self._now() - older_than
+        cutoff = self._cutoff(older_than)
+        if cutoff is None:
+            return 0
         with self._tx() as cur:
             cur.execute(
                 f"UPDATE {self._table} SET status = 'expired' WHERE status = 'pending' "

@@ -319,7 +319,7 @@ class SQLiteReviewStore(StoreBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
-        self._check_page(limit, offset)
+        self._check_page(limit, offset, since, until)
         where, params = self._where(as_status(status), domain, as_reason(reason), since, until)
         sql = (
             f"SELECT {', '.join(_COLUMNS)} FROM review_items{where} "
@@ -444,7 +444,9 @@ class SQLiteReviewStore(StoreBase):
         return _row_to_item(row)
 
     def expire_stale(self, older_than: timedelta) -> int:
-        cutoff = self._now() - older_than
+        cutoff = self._cutoff(older_than)
+        if cutoff is None:
+            return 0
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE review_items SET status = 'expired' WHERE status = 'pending' "

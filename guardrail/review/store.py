@@ -60,6 +60,9 @@ __all__ = [
 #: How long a claim lasts before the item returns to the queue.
 DEFAULT_LEASE = timedelta(minutes=15)
 
+#: The longest lease a claim may ask for (100 years; its expiry must stay a valid time).
+MAX_LEASE = timedelta(days=36_525)
+
 #: How many items an :class:`InMemoryReviewStore` keeps by default before it evicts the oldest.
 #: About 1.8-2.2 KiB per ``medical`` review item (``bench/bench_review_memory.py``), so ~18-22 MiB.
 DEFAULT_MEMORY_CAPACITY = 10_000
@@ -251,7 +254,7 @@ class StoreBase:
             :func:`~guardrail.review.models.utcnow`).
 
     Raises:
-        ValueError: non-positive lease.
+        ValueError: a lease <= 0 or over :data:`MAX_LEASE` (100 years).
     """
 
     def __init__(
@@ -264,6 +267,8 @@ class StoreBase:
     ) -> None:
         if lease <= timedelta(0):
             raise ValueError(f"lease must be positive, got {lease}")
+        if lease > MAX_LEASE:
+            raise ValueError(f"lease must be at most {MAX_LEASE.days} days, got {lease}")
         self.redact = redact
         self.store_content = store_content
         self.lease = lease
@@ -310,6 +315,8 @@ class StoreBase:
         lease = self.lease if lease is None else lease
         if lease <= timedelta(0):
             raise ValueError(f"lease must be positive, got {lease}")
+        if lease > MAX_LEASE:
+            raise ValueError(f"lease must be at most {MAX_LEASE.days} days, got {lease}")
         return lease
 
     @staticmethod
@@ -325,14 +332,31 @@ class StoreBase:
         return label if isinstance(label, ReviewLabel) else ReviewLabel.parse(label)
 
     @staticmethod
-    def _check_page(limit: int | None, offset: int) -> None:
-        """``list`` paging: ``limit`` None or >= 0, ``offset`` >= 0 (a negative one meant "all"
-        on SQLite, "drop the last" or "only the last" in memory and an SQL error on PostgreSQL).
+    def _check_page(
+        limit: int | None,
+        offset: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        """``list`` arguments: ``limit`` None or >= 0, ``offset`` >= 0 (a negative one meant "all"
+        on SQLite, "drop the last" or "only the last" in memory and an SQL error on PostgreSQL);
+        ``since``/``until`` timezone-aware (a naive one raised a bare comparison TypeError).
         """
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0 or None, got {limit}")
         if offset < 0:
             raise ValueError(f"offset must be >= 0, got {offset}")
+        for name, when in (("since", since), ("until", until)):
+            if when is not None and when.utcoffset() is None:
+                raise ValueError(f"{name} must be a timezone-aware datetime, got {when!r}")
+
+    def _cutoff(self, older_than: timedelta) -> datetime | None:
+        """``now - older_than`` for ``expire_stale``; None when that is before year 1 (nothing
+        is that old)."""
+        try:
+            return self._now() - older_than
+        except OverflowError:
+            return None
 
     @staticmethod
     def _check_limit(limit: int) -> int:
@@ -468,7 +492,8 @@ class InMemoryReviewStore(StoreBase):
         redact, store_content, lease, clock: see :class:`StoreBase`.
 
     Raises:
-        ValueError: ``capacity`` < 1 or a non-positive lease.
+        ValueError: ``capacity`` not a whole number >= 1 (or None), a lease <= 0 or over
+            :data:`MAX_LEASE`.
     """
 
     def __init__(
@@ -482,7 +507,9 @@ class InMemoryReviewStore(StoreBase):
         clock: Clock | None = None,
     ) -> None:
         super().__init__(redact=redact, store_content=store_content, lease=lease, clock=clock)
-        if capacity is not None and (isinstance(capacity, bool) or capacity < 1):
+        if capacity is not None and (
+            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+        ):
             raise ValueError(
                 f"capacity must be a positive number of items or None, got {capacity!r}"
             )
@@ -617,7 +644,7 @@ class InMemoryReviewStore(StoreBase):
         limit: int | None = None,
         offset: int = 0,
     ) -> builtins.list[ReviewItem]:
-        self._check_page(limit, offset)
+        self._check_page(limit, offset, since, until)
         st, rs = as_status(status), as_reason(reason)
         end = None if limit is None else offset + limit
         with self._lock:
@@ -729,8 +756,10 @@ class InMemoryReviewStore(StoreBase):
             )
 
     def expire_stale(self, older_than: timedelta) -> int:
+        cutoff = self._cutoff(older_than)
+        if cutoff is None:
+            return 0
         with self._lock:
-            cutoff = self._now() - older_than
             stale = [
                 e
                 for e in self._items.values()

@@ -58,7 +58,7 @@ def test_unbounded_and_bad_capacity() -> None:
     for i in range(50):
         store.enqueue(ReviewItem(id=f"x{i}"))
     assert store.count() == 50 and store.evicted == 0
-    for bad in (0, -1, True):
+    for bad in (0, -1, True, 1.5, "3"):
         with pytest.raises(ValueError, match="capacity"):
             InMemoryReviewStore(capacity=bad)  # type: ignore[arg-type]
 

@@ -88,6 +88,23 @@ def test_reads_are_copies(make_store: StoreFactory) -> None:
     assert again.explanation == ["stated_vs_sampled: verbalized - consistency = 0.40 > 0.30"]
 
 
+def test_out_of_range_times_are_clear_errors(make_store: StoreFactory) -> None:
+    # a lease whose expiry would pass year 9999, an age older than year 1, naive list windows
+    store = make_store()
+    store.enqueue(item(1))
+    with pytest.raises(ValueError, match="lease must be at most 36525 days"):
+        store.claim("ann", lease=timedelta(days=10**6))
+    with pytest.raises(ValueError, match="lease must be at most"):
+        store.claim_item("item-001", "ann", lease=timedelta.max)
+    assert store.expire_stale(timedelta.max) == 0  # nothing is older than year 1
+    assert store.get("item-001").status is ReviewStatus.PENDING
+    with pytest.raises(ValueError, match="since must be a timezone-aware datetime"):
+        store.list(since=datetime(2026, 11, 1))
+    with pytest.raises(ValueError, match="until must be a timezone-aware"):
+        store.list(until=datetime(2026, 11, 1))
+    assert [it.id for it in store.list(since=T0)] == ["item-001"]
+
+
 def test_enqueue_resets_review_state(make_store: StoreFactory) -> None:
     store = make_store()
     sneaky = item(1, status="labelled", label="correct", reviewer="x", note="n")
