@@ -35,6 +35,7 @@ from guardrail.review.sqlite_store import SQLiteReviewStore
 from guardrail.review.store import (
     DEFAULT_LEASE,
     DEFAULT_MEMORY_CAPACITY,
+    MAX_LEASE,
     AlreadyLabelled,
     ClaimConflict,
     DuplicateItem,
@@ -53,6 +54,7 @@ __all__ = [
     "DEFAULT_MEMORY_CAPACITY",
     "DEFAULT_SPOT_CHECK_RATE",
     "DEFAULT_STORE",
+    "MAX_LEASE",
     "STORE_ENV",
     "AlreadyLabelled",
     "ClaimConflict",

@@ -42,6 +42,7 @@ from guardrail.review.models import (
 __all__ = [
     "DEFAULT_LEASE",
     "DEFAULT_MEMORY_CAPACITY",
+    "MAX_LEASE",
     "AlreadyLabelled",
     "ClaimConflict",
     "Clock",
