@@ -6,8 +6,8 @@ both must refuse exactly these, before any upstream request, through the one che
 Ranges from OpenAI's API reference ("Create chat completion"; the parameter docs of
 `openai.resources.chat.completions.Completions.create`): temperature 0..2, top_p 0..1,
 presence/frequency penalty -2..2, top_logprobs 0..20 and only with logprobs true, stop up
-to 4 sequences, logit_bias -100..100; max_tokens / max_completion_tokens at least 1; n 1..128;
-seed a 64-bit integer.
+to 4 sequences, logit_bias -100..100; max_tokens / max_completion_tokens at least 1 (at most
+2**31 - 1: servers keep token caps in 32-bit integers); n 1..128; seed a 64-bit integer.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from typing import Any
 
 #: (argument, bad value, text the error message must contain)
 BAD: list[tuple[str, Any, str]] = [
-    ("max_tokens", "10", "'max_tokens' must be an integer >= 1, got '10'"),
-    ("max_tokens", True, "'max_tokens' must be an integer >= 1, got True"),  # bool is no int
-    ("max_tokens", 0, "'max_tokens' must be an integer >= 1, got 0"),
-    ("max_completion_tokens", 2.5, "'max_completion_tokens' must be an integer >= 1"),
+    ("max_tokens", "10", "'max_tokens' must be an integer from 1 to 2**31 - 1, got '10'"),
+    ("max_tokens", True, "'max_tokens' must be an integer from 1 to 2**31 - 1, got True"),
+    ("max_tokens", 0, "'max_tokens' must be an integer from 1 to 2**31 - 1, got 0"),
+    ("max_tokens", 2**31, "'max_tokens' must be an integer from 1 to 2**31 - 1, got 2147483648"),
+    ("max_tokens", 10**400, "'max_tokens' must be an integer from 1 to 2**31 - 1, got 1000000"),
+    ("max_completion_tokens", 2.5, "'max_completion_tokens' must be an integer from 1 to 2**31"),
     ("temperature", "hot", "'temperature' must be a number between 0 and 2, got 'hot'"),
     ("temperature", 2.5, "'temperature' must be a number between 0 and 2, got 2.5"),
     ("temperature", True, "'temperature' must be a number between 0 and 2, got True"),

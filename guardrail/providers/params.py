@@ -11,7 +11,7 @@ completion"; the parameter docs of ``openai.resources.chat.completions.Completio
 ==========================================  =============================================
 argument                                    accepted (``None``: not given, always accepted)
 ==========================================  =============================================
-``max_tokens``, ``max_completion_tokens``   integer >= 1
+``max_tokens``, ``max_completion_tokens``   integer, 1 to 2**31 - 1
 ``n``                                       integer, 1 to 128
 ``seed``                                    integer, a signed 64-bit value
 ``top_logprobs``                            integer, 0 to 20
@@ -40,6 +40,7 @@ from typing import Any
 __all__ = ["SAMPLING_ARGS", "InvalidArgumentError", "check_sampling_args", "merge_answer_options"]
 
 _INT64 = 2**63
+_INT32 = 2**31  # token caps: servers keep them in 32-bit integers (llama.cpp's n_predict)
 
 
 class InvalidArgumentError(ValueError):
@@ -121,8 +122,8 @@ def _logit_bias(name: str, value: Any) -> None:
 
 
 _RULES: dict[str, Callable[[str, Any], None]] = {
-    "max_tokens": _integer(1, None, ">= 1"),
-    "max_completion_tokens": _integer(1, None, ">= 1"),
+    "max_tokens": _integer(1, _INT32 - 1, "from 1 to 2**31 - 1"),
+    "max_completion_tokens": _integer(1, _INT32 - 1, "from 1 to 2**31 - 1"),
     "n": _integer(1, 128, "between 1 and 128"),
     "seed": _integer(-_INT64, _INT64 - 1, "(64-bit)"),
     "top_logprobs": _integer(0, 20, "between 0 and 20"),
