@@ -583,7 +583,7 @@ class InMemoryReviewStore(StoreBase):
         elif entry.status is ReviewStatus.CLAIMED and entry.claim_expires_at is not None:
             heapq.heappush(self._claims, (entry.claim_expires_at, key))
 
-    def _live_pending(self, key: str, created_at: datetime | None = None) -> bool:
+    def _live_pending(self, key: str) -> bool:
         entry = self._items.get(key)
         return entry is not None and entry.status is ReviewStatus.PENDING
 
@@ -603,7 +603,7 @@ class InMemoryReviewStore(StoreBase):
         if sum(map(len, heaps)) + len(self._claims) <= len(self._items) * 5 // 4 + 64:
             return
         for heap in heaps:
-            _prune(heap, self._live_pending)
+            _prune(heap, lambda key, _created: self._live_pending(key))
         _prune(self._claims, self._live_claim)
 
     def _oldest_pending(self, domain: str | None) -> str | None:

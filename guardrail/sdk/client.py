@@ -1434,6 +1434,25 @@ class AsyncGuardedClient:
         out.guard, out._client, out.chat = g, new_client, _Chat(out)
         return out
 
+    def _record_answers(self, options: Mapping[str, Any]) -> ChatProvider:
+        """Wrap the guard's provider in the answer recorder (once), check that ``options``
+        can reach the answer call, and return the wrapped provider.
+
+        Raises:
+            TypeError: ``options`` given while the provider is not a wrapped OpenAI client.
+        """
+        g = self.guard
+        if not isinstance(g._provider, _AnswerRecorder):
+            g._provider = _AnswerRecorder(g.provider)
+        inner = g._provider.inner
+        if options and not isinstance(inner, OpenAIClientProvider):
+            raise TypeError(
+                f"argument(s) {', '.join(sorted(options))} can only be forwarded through a "
+                f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
+                f"{inner.name!r} cannot carry them"
+            )
+        return inner
+
     async def _create(
         self,
         messages: MessagesLike,
@@ -1446,15 +1465,7 @@ class AsyncGuardedClient:
         raw: bool = False,
     ) -> Any:
         g = self.guard
-        if not isinstance(g._provider, _AnswerRecorder):
-            g._provider = _AnswerRecorder(g.provider)
-        inner = g._provider.inner
-        if options and not isinstance(inner, OpenAIClientProvider):
-            raise TypeError(
-                f"argument(s) {', '.join(sorted(options))} can only be forwarded through a "
-                f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
-                f"{inner.name!r} cannot carry them"
-            )
+        self._record_answers(options)
         slot = _AnswerSlot(options=options, want_raw=raw)
         token = _SLOT.set(slot)
         start = time.perf_counter()
@@ -1500,15 +1511,7 @@ class AsyncGuardedClient:
         include_usage: bool,
     ) -> GuardedAsyncStream:
         g = self.guard
-        if not isinstance(g._provider, _AnswerRecorder):
-            g._provider = _AnswerRecorder(g.provider)
-        inner = g._provider.inner
-        if options and not isinstance(inner, OpenAIClientProvider):
-            raise TypeError(
-                f"argument(s) {', '.join(sorted(options))} can only be forwarded through a "
-                f"wrapped OpenAI client object (GuardedClient(OpenAI(...))); provider "
-                f"{inner.name!r} cannot carry them"
-            )
+        inner = self._record_answers(options)
         slot = _AnswerSlot(options=options)
         rid = uuid.uuid4().hex
         events = guarded_stream(
